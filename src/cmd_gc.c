@@ -1,0 +1,110 @@
+/*
+ * cmd_gc.c - `featurefs gc [--older-than DUR] [--max-size SIZE]
+ * [--dry-run] [--json] STORE|MOUNTPOINT`: one pass now.  A mounted store
+ * runs it inside the mount (through the control socket), so the kernel's
+ * caches learn what went; an unmounted one is locked and collected here.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ctl.h"
+#include "gc.h"
+#include "log.h"
+#include "options.h"
+
+int cmd_gc(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "older-than", required_argument, NULL, 'o' },
+		{ "max-size", required_argument, NULL, 'm' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct gc_options o = { .scan_orphans = 1, .list = 1 };
+	struct gc_result res = { 0 };
+	struct strbuf out = STRBUF_INIT;
+	struct store_holder holder;
+	struct manifest *m = NULL;
+	struct store *s = NULL;
+	struct gc_env env = { 0 };
+	int c, json = 0, older_given = 0, rc, ret = 1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			if (parse_duration(optarg, &o.older_than_us) < 0)
+				return cli_usage("gc", "bad duration '%s'",
+						 optarg);
+			older_given = 1;
+			break;
+		case 'm':
+			if (parse_size(optarg, &o.max_size) < 0)
+				return cli_usage("gc", "bad size '%s'", optarg);
+			break;
+		case 'n':
+			o.dry_run = 1;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			return cli_help("gc");
+		default:
+			return cli_usage("gc", NULL);
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage("gc", "exactly one STORE or MOUNTPOINT");
+	if (cli_open_store(argv[optind], &s) < 0)
+		return 1;
+	if (cli_store_mounted(s, &holder)) {
+		/* the mount applies its own gc_older_than unless told */
+		o.older_than_us = older_given ? o.older_than_us : -1;
+		rc = ctl_request_gc(s, &o, json, &out);
+		if (rc < 0)
+			log_err("gc: cannot reach the mount of %s (pid %ld): %s",
+				s->root, (long)holder.pid, strerror(-rc));
+		else
+			fputs(sb_str(&out), stdout);
+		ret = rc < 0 ? 1 : rc;
+		goto out;
+	}
+	if (!older_given)
+		o.older_than_us = 4 * 7 * 24 * 3600 * US_PER_SEC;
+	if (!o.dry_run) {
+		rc = store_lock(s, "gc", NULL, &holder);
+		if (rc < 0) {
+			log_err("gc: store %s is in use by pid %ld (featurefs "
+				"%s)", s->root, (long)holder.pid, holder.role);
+			goto out;
+		}
+	}
+	if (cli_open_manifest(s, o.dry_run, &m) < 0)
+		goto out;
+	env.store = s;
+	env.manifest = m;
+	env.remove = gc_remove_direct;
+	env.arg = &env;
+	rc = gc_pass(&env, &o, &res);
+	if (rc < 0) {
+		log_err("gc: %s", strerror(-rc));
+		goto out;
+	}
+	if (json)
+		gc_render_json(&out, &res, &o);
+	else
+		gc_render_text(&out, &res, &o);
+	fputs(sb_str(&out), stdout);
+	ret = 0;
+out:
+	gc_result_release(&res);
+	sb_release(&out);
+	manifest_close(m);
+	store_close(s);
+	return ret;
+}

@@ -1,0 +1,76 @@
+/*
+ * cmd_init.c - `featurefs init STORE [--manifest URI] [--compress MODE]`.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+
+int cmd_init(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "manifest", required_argument, NULL, 'm' },
+		{ "compress", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *manifest = "sqlite", *compress = "none";
+	struct manifest *m = NULL;
+	struct store *s = NULL;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			manifest = optarg;
+			break;
+		case 'c':
+			compress = optarg;
+			break;
+		case 'h':
+			return cli_help("init");
+		default:
+			return cli_usage("init", NULL);
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage("init", "exactly one STORE is required");
+	if (strcmp(compress, "none") != 0) {
+		log_err("init: --compress %s: this featurefs stores objects "
+			"uncompressed only (none)", compress);
+		return 1;
+	}
+	if (manifest_uri_has_password(manifest)) {
+		log_err("init: a password in the manifest URI is refused; use "
+			"~/.pgpass, PGPASSFILE or a service file");
+		return 1;
+	}
+	if (manifest_uri_check(manifest) < 0)
+		return 1;
+	rc = store_init(argv[optind], manifest);
+	if (rc == -EEXIST) {
+		log_err("init: %s is already a featurefs store", argv[optind]);
+		return 1;
+	}
+	if (rc == -ENOTEMPTY) {
+		log_err("init: %s is not empty", argv[optind]);
+		return 1;
+	}
+	if (rc < 0) {
+		log_err("init: %s: %s", argv[optind], strerror(-rc));
+		return 1;
+	}
+	rc = store_open(argv[optind], &s);
+	if (rc == 0)
+		rc = cli_open_manifest(s, 0, &m);
+	manifest_close(m);
+	if (rc == 0)
+		printf("initialized featurefs store %s (uuid %s, manifest %s)\n",
+		       s->root, s->conf.uuid, s->conf.manifest);
+	store_close(s);
+	return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,336 @@
+/*
+ * cmd_mount.c - `featurefs STORE MOUNTPOINT [-o OPTIONS] [-f]`: parse the
+ * options, open (or initialize) and lock the store, open the manifest,
+ * mount, daemonize, serve, and tear down in the order that loses nothing.
+ */
+#define FUSE_USE_VERSION 314
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "cli.h"
+#include "clock.h"
+#include "daemon.h"
+#include "fault.h"
+#include "ffs.h"
+#include "fs.h"
+#include "log.h"
+
+/* Our -o options as given, before their values are checked. */
+struct mount_opts {
+	const char *store;
+	int positional;
+	char *manifest;
+	char *compress;
+	char *gc_older_than;
+	char *gc_interval;
+	char *gc_max_size;
+	char *lock_timeout;
+	char *hash;
+	int ro;
+	int allow_other;
+	int default_permissions;
+};
+
+enum { KEY_RO, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS, KEY_HELP };
+
+#define OPT(t, f) { t, offsetof(struct mount_opts, f), 0 }
+
+static const struct fuse_opt mount_opt_spec[] = {
+	OPT("manifest=%s", manifest),
+	OPT("compress=%s", compress),
+	OPT("gc_older_than=%s", gc_older_than),
+	OPT("gc_interval=%s", gc_interval),
+	OPT("gc_max_size=%s", gc_max_size),
+	OPT("lock_timeout=%s", lock_timeout),
+	OPT("hash=%s", hash),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
+	FUSE_OPT_END,
+};
+
+/* Take the first positional argument as STORE; keep everything else
+ * for libfuse. */
+static int mount_opt_proc(void *data, const char *arg, int key,
+			  struct fuse_args *outargs)
+{
+	struct mount_opts *mo = data;
+
+	(void)outargs;
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (mo->positional++ == 0) {
+			mo->store = arg;
+			return 0;
+		}
+		return 1;
+	case KEY_RO:
+		mo->ro = 1;
+		return 1;
+	case KEY_ALLOW_OTHER:
+		mo->allow_other = 1;
+		return 1;
+	case KEY_DEFAULT_PERMISSIONS:
+		mo->default_permissions = 1;
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+static int bad_value(const char *name, const char *value, const char *want)
+{
+	log_err("invalid %s=%s: expected %s", name, value, want);
+	return -EINVAL;
+}
+
+/* Check the option values and fill `o`. */
+static int check_options(const struct mount_opts *mo, struct ffs_options *o)
+{
+	const char *dur = "a duration such as 30s, 15m, 12h or 4w";
+
+	options_defaults(o);
+	if (mo->gc_older_than &&
+	    parse_duration(mo->gc_older_than, &o->gc_older_than_us) < 0)
+		return bad_value("gc_older_than", mo->gc_older_than, dur);
+	if (mo->gc_interval &&
+	    parse_duration(mo->gc_interval, &o->gc_interval_us) < 0)
+		return bad_value("gc_interval", mo->gc_interval, dur);
+	if (mo->lock_timeout &&
+	    parse_duration(mo->lock_timeout, &o->lock_timeout_us) < 0)
+		return bad_value("lock_timeout", mo->lock_timeout, dur);
+	if (mo->gc_max_size && parse_size(mo->gc_max_size, &o->gc_max_size) < 0)
+		return bad_value("gc_max_size", mo->gc_max_size,
+				 "a size such as 512M, 100G or 2T");
+	if (mo->hash && parse_hash_mode(mo->hash, &o->hash) < 0)
+		return bad_value("hash", mo->hash, "full or footer");
+	if (mo->compress && strcmp(mo->compress, "none") != 0) {
+		log_err("compress=%s: this featurefs stores objects "
+			"uncompressed only (compress=none)", mo->compress);
+		return -EINVAL;
+	}
+	if (mo->manifest) {
+		o->manifest = strdup(mo->manifest);
+		if (!o->manifest)
+			return -ENOMEM;
+	}
+	o->read_only = mo->ro;
+	o->allow_other = mo->allow_other;
+	o->default_permissions = mo->default_permissions;
+	return 0;
+}
+
+static void mount_help(void)
+{
+	printf("usage: featurefs STORE MOUNTPOINT [-o OPTIONS] [-f]\n\n"
+	       "featurefs options (-o):\n"
+	       "    manifest=sqlite        manifest backend (store.conf's)\n"
+	       "    compress=none          compression of new objects\n"
+	       "    gc_older_than=DUR      remove entries unread this long (4w)\n"
+	       "    gc_interval=DUR        GC thread period, 0 disables (1h)\n"
+	       "    gc_max_size=SIZE       LRU quota on stored bytes (none)\n"
+	       "    lock_timeout=DUR       wait for an in-flight entry (30s)\n"
+	       "    hash=full|footer       what SHA-256 covers (full)\n"
+	       "    ro                     serve reads only\n\n");
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+/* Open or create the store at `path` and take its lock. */
+static int open_store(const char *path, const char *mountpoint,
+		      const char *manifest, struct store **out)
+{
+	struct store_holder holder;
+	int rc;
+
+	rc = store_probe(path);
+	if (rc == -ENOTEMPTY) {
+		log_err("%s is not a featurefs store (no store.conf) and is not "
+			"empty", path);
+		return rc;
+	}
+	if (rc == 0) {
+		rc = store_init(path, manifest ? manifest : "sqlite");
+		if (rc < 0) {
+			log_err("initialize store %s: %s", path, strerror(-rc));
+			return rc;
+		}
+		log_info("initialized a new store at %s", path);
+	}
+	if (rc < 0) {
+		log_err("store %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	rc = store_open(path, out);
+	if (rc < 0)
+		return rc;
+	rc = store_lock(*out, "mount", mountpoint, &holder);
+	if (rc == -EBUSY) {
+		if (strcmp(holder.role, "mount") == 0)
+			log_err("store %s already mounted by pid %ld%s%s",
+				(*out)->root, (long)holder.pid,
+				holder.mountpoint[0] ? " at " : "",
+				holder.mountpoint);
+		else
+			log_err("store %s is in use by pid %ld (featurefs %s)",
+				(*out)->root, (long)holder.pid, holder.role);
+	} else if (rc < 0) {
+		log_err("lock store %s: %s", (*out)->root, strerror(-rc));
+	}
+	if (rc < 0) {
+		store_close(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+static int open_manifest(struct ffs *ffs)
+{
+	struct manifest_open_args a = {
+		.store_root = ffs->store->root,
+		.store_uuid = ffs->store->conf.uuid,
+	};
+
+	return manifest_open(ffs->store->conf.manifest, &a, &ffs->manifest);
+}
+
+/* Check that -o manifest= agrees with store.conf. */
+static int check_manifest_option(const struct ffs *ffs)
+{
+	const char *conf = ffs->store->conf.manifest;
+
+	if (ffs->opt.manifest && manifest_uri_has_password(ffs->opt.manifest)) {
+		log_err("manifest=...: a password in the URI is refused; use "
+			"~/.pgpass, PGPASSFILE or a service file");
+		return -EINVAL;
+	}
+	if (ffs->opt.manifest && strcmp(ffs->opt.manifest, conf) != 0) {
+		log_err("manifest=%s disagrees with store.conf (manifest = %s)",
+			ffs->opt.manifest, conf);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int register_mount(struct ffs *ffs)
+{
+	struct manifest_mount mt = { 0 };
+
+	snprintf(mt.id, sizeof(mt.id), "%s", ffs->store->mount_id);
+	gethostname(mt.host, sizeof(mt.host) - 1);
+	mt.pid = getpid();
+	snprintf(mt.mountpoint, sizeof(mt.mountpoint), "%s", ffs->mountpoint);
+	mt.mounted_ts = mt.heartbeat_ts = now_us();
+	return manifest_mount_register(ffs->manifest, &mt);
+}
+
+int cmd_mount(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = { 0 };
+	struct fs_loop_options loop = { 0 };
+	struct mount_opts mo = { 0 };
+	struct ffs ffs = { 0 };
+	char mp[PATH_MAX];
+	int rc, ret = 1, inited = 0;
+
+	fault_setup();
+	if (fuse_opt_parse(&args, &mo, mount_opt_spec, mount_opt_proc) < 0 ||
+	    fuse_parse_cmdline(&args, &cmd) != 0) {
+		ret = cli_usage("mount", NULL);
+		goto out;
+	}
+	if (cmd.show_help) {
+		mount_help();
+		ret = 0;
+		goto out;
+	}
+	if (cmd.show_version) {
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out;
+	}
+	if (!mo.store || !cmd.mountpoint) {
+		ret = cli_usage("mount", "STORE and MOUNTPOINT are required");
+		goto out;
+	}
+	log_set_debug(cmd.debug);
+	if (!realpath(cmd.mountpoint, mp)) {
+		log_err("mountpoint %s: %s", cmd.mountpoint, strerror(errno));
+		goto out;
+	}
+	if (check_options(&mo, &ffs.opt) < 0)
+		goto out;
+	if (ffs_init(&ffs) < 0)
+		goto out;
+	inited = 1;
+	ffs.mountpoint = mp;
+	if (open_store(mo.store, mp, ffs.opt.manifest, &ffs.store) < 0)
+		goto out;
+	if (check_manifest_option(&ffs) < 0 || open_manifest(&ffs) < 0)
+		goto out;
+	if (!ffs.opt.read_only && daemon_recover(&ffs) < 0)
+		goto out;
+	if (!cmd.foreground) {
+		/* no database handle may cross the fork of daemonizing */
+		manifest_close(ffs.manifest);
+		ffs.manifest = NULL;
+	}
+	if (fs_mount(&ffs, &args, mp) < 0)
+		goto out;
+	if (!cmd.foreground) {
+		if (fuse_daemonize(0) != 0)
+			goto out;
+		log_use_syslog(1);
+		store_lock_update(ffs.store, "mount", mp);
+		if (open_manifest(&ffs) < 0)
+			goto out;
+	}
+	manifest_writer_id(ffs.store->mount_id, ffs.writer_id,
+			   sizeof(ffs.writer_id));
+	if (register_mount(&ffs) < 0)
+		log_warn("could not register the mount in the manifest");
+	rc = daemon_start(&ffs);
+	if (rc < 0) {
+		log_err("start: %s", strerror(-rc));
+		goto stop;
+	}
+	log_info("serving %s at %s (manifest %s)", ffs.store->root, mp,
+		 manifest_backend_name(ffs.manifest));
+	loop.single_thread = cmd.singlethread;
+	loop.clone_fd = cmd.clone_fd;
+	loop.max_threads = cmd.max_threads;
+	rc = fs_loop(&ffs, &loop);
+	ret = rc < 0 ? 1 : 0;
+stop:
+	daemon_stop(&ffs);
+	manifest_mount_unregister(ffs.manifest, ffs.store->mount_id);
+	log_info("unmounted %s", mp);
+out:
+	if (ffs.fuse)
+		fs_unmount(&ffs);
+	manifest_close(ffs.manifest);
+	if (inited)
+		ffs_destroy(&ffs);
+	store_close(ffs.store);
+	options_release(&ffs.opt);
+	free(cmd.mountpoint);
+	free(mo.manifest);
+	free(mo.compress);
+	free(mo.gc_older_than);
+	free(mo.gc_interval);
+	free(mo.gc_max_size);
+	free(mo.lock_timeout);
+	free(mo.hash);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,164 @@
+/*
+ * control.c - content of /.featurefs/{stats,stats.json,config,health}.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "control.h"
+#include "ffs.h"
+#include "htab.h"
+
+enum control_file {
+	CONTROL_STATS,
+	CONTROL_STATS_JSON,
+	CONTROL_CONFIG,
+	CONTROL_HEALTH,
+	CONTROL_FILES
+};
+
+static const char *const control_names[CONTROL_FILES] = {
+	[CONTROL_STATS] = "stats",
+	[CONTROL_STATS_JSON] = "stats.json",
+	[CONTROL_CONFIG] = "config",
+	[CONTROL_HEALTH] = "health",
+};
+
+size_t control_file_count(void)
+{
+	return CONTROL_FILES;
+}
+
+const char *control_file_name(size_t i)
+{
+	return i < CONTROL_FILES ? control_names[i] : "";
+}
+
+int control_stats_report(struct ffs *ffs, struct stats_report *r)
+{
+	size_t i;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->store = ffs->store->root;
+	r->mountpoint = ffs->mountpoint ? ffs->mountpoint : "";
+	r->live = &ffs->ctr;
+	r->uptime_us = mono_us() - ffs->mounted_mono_us;
+	/* flush_mu: a flush moves counts from memory to the manifest; seen
+	 * half-way it would count them twice */
+	pthread_mutex_lock(&ffs->flush_mu);
+	rc = stats_collect(ffs->manifest, r);
+	if (rc < 0)
+		goto out;
+	r->symbol_live = calloc(r->nsymbols + 1, sizeof(*r->symbol_live));
+	if (!r->symbol_live) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	pthread_mutex_lock(&ffs->lock);
+	r->inflight = (int64_t)ffs->inflight;
+	for (i = 0; i < r->nsymbols; i++) {
+		struct node *n = htab_get(ffs->names, r->symbols[i].symbol);
+
+		if (n && n->kind == NODE_SYMBOL)
+			r->symbol_live[i] = *n->ctr;
+	}
+	pthread_mutex_unlock(&ffs->lock);
+out:
+	pthread_mutex_unlock(&ffs->flush_mu);
+	if (rc < 0)
+		stats_release(r);
+	return rc;
+}
+
+void ffs_render_config(struct ffs *ffs, struct strbuf *sb)
+{
+	const struct ffs_options *o = &ffs->opt;
+
+	sb_addf(sb, "store = %s\n", ffs->store->root);
+	sb_addf(sb, "store_uuid = %s\n", ffs->store->conf.uuid);
+	sb_addf(sb, "mountpoint = %s\n", ffs->mountpoint ? ffs->mountpoint : "");
+	sb_addf(sb, "manifest = %s\n", ffs->store->conf.manifest);
+	sb_addf(sb, "compress = %s\n", ffs->store->conf.compression);
+	sb_addf(sb, "hash = %s\n", hash_mode_name(o->hash));
+	sb_adds(sb, "gc_older_than = ");
+	sb_duration(sb, o->gc_older_than_us);
+	sb_adds(sb, "\ngc_interval = ");
+	sb_duration(sb, o->gc_interval_us);
+	sb_adds(sb, "\ngc_max_size = ");
+	if (o->gc_max_size)
+		sb_size(sb, o->gc_max_size);
+	else
+		sb_adds(sb, "none");
+	sb_adds(sb, "\nlock_timeout = ");
+	sb_duration(sb, o->lock_timeout_us);
+	sb_addf(sb, "\nro = %s\n", o->read_only ? "yes" : "no");
+	sb_addf(sb, "allow_other = %s\n", o->allow_other ? "yes" : "no");
+	sb_addf(sb, "default_permissions = %s\n",
+		o->default_permissions ? "yes" : "no");
+	sb_addf(sb, "pid = %ld\n", (long)getpid());
+}
+
+/* /.featurefs/health: JSON with the overall status and each component. */
+static void render_health(struct ffs *ffs, struct strbuf *sb)
+{
+	struct statvfs vfs;
+	const char *manifest = "ok", *storage = "ok";
+	int version;
+
+	if (manifest_schema_version(ffs->manifest, &version) < 0)
+		manifest = "error";
+	if (!ffs->opt.read_only &&
+	    (faccessat(ffs->store->tmp_fd, ".", W_OK, AT_EACCESS) < 0 ||
+	     fstatvfs(ffs->store->tmp_fd, &vfs) < 0 || vfs.f_bavail == 0))
+		storage = "error";
+	sb_addf(sb, "{\"status\": \"%s\", \"components\": {\"manifest\": "
+		    "\"%s\", \"storage\": \"%s\", \"gc\": \"%s\"}}\n",
+		strcmp(manifest, "ok") || strcmp(storage, "ok") ? "error" : "ok",
+		manifest, storage,
+		ffs->opt.gc_interval_us ? "ok" : "disabled");
+}
+
+void control_render(struct ffs *ffs, int i, struct strbuf *sb)
+{
+	struct stats_report r;
+
+	switch (i) {
+	case CONTROL_STATS:
+	case CONTROL_STATS_JSON:
+		if (control_stats_report(ffs, &r) < 0) {
+			sb_adds(sb, i == CONTROL_STATS
+					    ? "error: manifest unavailable\n"
+					    : "{\"error\": \"manifest unavailable\"}\n");
+			return;
+		}
+		if (i == CONTROL_STATS)
+			stats_render_text(sb, &r);
+		else
+			stats_render_json(sb, &r);
+		stats_release(&r);
+		break;
+	case CONTROL_CONFIG:
+		ffs_render_config(ffs, sb);
+		break;
+	case CONTROL_HEALTH:
+		render_health(ffs, sb);
+		break;
+	}
+}
+
+char *control_snapshot(struct ffs *ffs, int i, size_t *len)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	control_render(ffs, i, &sb);
+	if (sb.err) {
+		sb_release(&sb);
+		return NULL;
+	}
+	return sb_detach(&sb, len);
+}

@@ -1,0 +1,27 @@
+/*
+ * control.h - the virtual, read-only files of /.featurefs/ (SPEC §2):
+ * stats, stats.json, config and health.  Their text is made when a file is
+ * opened, so a reader sees one consistent snapshot.
+ */
+#ifndef FEATUREFS_CONTROL_H
+#define FEATUREFS_CONTROL_H
+
+#include <stddef.h>
+
+#include "strbuf.h"
+
+struct ffs;
+
+size_t control_file_count(void);
+const char *control_file_name(size_t i);
+
+/* Append the current text of control file `i`. */
+void control_render(struct ffs *ffs, int i, struct strbuf *sb);
+/* The text as a malloc()ed buffer; NULL when out of memory. */
+char *control_snapshot(struct ffs *ffs, int i, size_t *len);
+
+/* Build the live stats report of the mount; stats_release() it. */
+struct stats_report;
+int control_stats_report(struct ffs *ffs, struct stats_report *r);
+
+#endif

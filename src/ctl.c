@@ -1,0 +1,260 @@
+/*
+ * ctl.c - the control socket: a mount serves one-line requests from its
+ * own maintenance commands (server), and those commands send them
+ * (client).  The socket lives in the store directory, which is 0700; the
+ * peer's uid is checked as well.  Paths go through /proc/self/fd so a
+ * deep store path cannot overflow sun_path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "daemon.h"
+#include "ffs.h"
+#include "log.h"
+
+#define CTL_LINE_MAX 512
+#define CTL_TIMEOUT_S 5
+
+static void socket_addr(int root_fd, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s",
+		 root_fd, CTL_SOCKET);
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Parse "gc [older_than=N] [max_size=N] dry_run=B json=B ..." into `o`,
+ * whose defaults are the mount's own GC options. */
+static int parse_gc_request(struct ffs *ffs, char *line, struct gc_options *o,
+			    int *json)
+{
+	char *word, *save = NULL;
+
+	memset(o, 0, sizeof(*o));
+	o->older_than_us = ffs->opt.gc_older_than_us;
+	o->max_size = ffs->opt.gc_max_size;
+	*json = 0;
+	word = strtok_r(line, " \n", &save);
+	if (!word || strcmp(word, "gc") != 0)
+		return -EINVAL;
+	while ((word = strtok_r(NULL, " \n", &save))) {
+		long long v;
+		char name[32];
+
+		if (sscanf(word, "%31[a-z_]=%lld", name, &v) != 2 || v < 0)
+			return -EINVAL;
+		if (strcmp(name, "older_than") == 0)
+			o->older_than_us = v;
+		else if (strcmp(name, "max_size") == 0)
+			o->max_size = (uint64_t)v;
+		else if (strcmp(name, "dry_run") == 0)
+			o->dry_run = v != 0;
+		else if (strcmp(name, "json") == 0)
+			*json = v != 0;
+		else if (strcmp(name, "orphans") == 0)
+			o->scan_orphans = v != 0;
+		else if (strcmp(name, "list") == 0)
+			o->list = v != 0;
+		else
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static void serve_client(struct ffs *ffs, int fd)
+{
+	struct timeval tv = { CTL_TIMEOUT_S, 0 };
+	struct strbuf out = STRBUF_INIT;
+	struct gc_result res = { 0 };
+	struct gc_options o;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char line[CTL_LINE_MAX];
+	size_t got = 0;
+	int json, rc;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    (cred.uid != 0 && cred.uid != ffs->uid)) {
+		log_warn("control socket: refused uid %ld", (long)cred.uid);
+		return;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (got < sizeof(line) - 1) {
+		ssize_t n = read(fd, line + got, sizeof(line) - 1 - got);
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (memchr(line, '\n', got))
+			break;
+	}
+	line[got] = '\0';
+	rc = parse_gc_request(ffs, line, &o, &json);
+	if (rc < 0) {
+		write_all(fd, "16\nbad control request\n", 23);
+		return;
+	}
+	rc = daemon_gc_pass(ffs, &o, &res);
+	if (rc < 0) {
+		sb_addf(&out, "1\ngc failed: %s\n", strerror(-rc));
+	} else {
+		sb_adds(&out, "0\n");
+		if (json)
+			gc_render_json(&out, &res, &o);
+		else
+			gc_render_text(&out, &res, &o);
+	}
+	if (!out.err)
+		write_all(fd, out.buf, out.len);
+	sb_release(&out);
+	gc_result_release(&res);
+}
+
+static void *ctl_main(void *arg)
+{
+	struct ffs *ffs = arg;
+	struct pollfd p[2];
+
+	p[0].fd = ffs->ctl_fd;
+	p[0].events = POLLIN;
+	p[1].fd = ffs->ctl_wake[0];
+	p[1].events = POLLIN;
+	for (;;) {
+		int fd;
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		fd = accept4(ffs->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		serve_client(ffs, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+int ctl_start(struct ffs *ffs)
+{
+	struct sockaddr_un sa;
+	int rc;
+
+	socket_addr(ffs->store->root_fd, &sa);
+	unlinkat(ffs->store->root_fd, CTL_SOCKET, 0);
+	ffs->ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (ffs->ctl_fd < 0)
+		return -errno;
+	if (bind(ffs->ctl_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    fchmodat(ffs->store->root_fd, CTL_SOCKET, 0600, 0) < 0 ||
+	    listen(ffs->ctl_fd, 8) < 0 ||
+	    pipe2(ffs->ctl_wake, O_CLOEXEC) < 0) {
+		rc = -errno;
+		log_err("control socket %s/%s: %s", ffs->store->root,
+			CTL_SOCKET, strerror(-rc));
+		return rc;
+	}
+	rc = pthread_create(&ffs->ctl_thread, NULL, ctl_main, ffs);
+	if (rc != 0)
+		return -rc;
+	ffs->ctl_started = 1;
+	return 0;
+}
+
+void ctl_stop(struct ffs *ffs)
+{
+	if (ffs->ctl_started) {
+		if (write(ffs->ctl_wake[1], "x", 1) < 0)
+			log_debug("control socket: wake: %s", strerror(errno));
+		pthread_join(ffs->ctl_thread, NULL);
+		ffs->ctl_started = 0;
+	}
+	if (ffs->ctl_fd >= 0) {
+		close(ffs->ctl_fd);
+		unlinkat(ffs->store->root_fd, CTL_SOCKET, 0);
+		ffs->ctl_fd = -1;
+	}
+	if (ffs->ctl_wake[0] >= 0) {
+		close(ffs->ctl_wake[0]);
+		close(ffs->ctl_wake[1]);
+		ffs->ctl_wake[0] = ffs->ctl_wake[1] = -1;
+	}
+}
+
+int ctl_request_gc(struct store *s, const struct gc_options *o, int json,
+		   struct strbuf *out)
+{
+	struct sockaddr_un sa;
+	char req[CTL_LINE_MAX], buf[4096], *nl;
+	int fd, rc, status;
+
+	socket_addr(s->root_fd, &sa);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	snprintf(req, sizeof(req), "gc dry_run=%d json=%d orphans=%d list=%d",
+		 o->dry_run, json, o->scan_orphans, o->list);
+	/* what is not given, the mount takes from its own options */
+	if (o->older_than_us >= 0)
+		snprintf(req + strlen(req), sizeof(req) - strlen(req),
+			 " older_than=%lld", (long long)o->older_than_us);
+	if (o->max_size)
+		snprintf(req + strlen(req), sizeof(req) - strlen(req),
+			 " max_size=%llu", (unsigned long long)o->max_size);
+	strcat(req, "\n");
+	rc = write_all(fd, req, strlen(req));
+	if (rc < 0)
+		goto out;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		sb_add(out, buf, (size_t)n);
+	}
+	nl = out->len ? strchr(out->buf, '\n') : NULL;
+	if (!nl || sscanf(out->buf, "%d", &status) != 1) {
+		rc = -EPROTO;
+		goto out;
+	}
+	/* drop the status line */
+	memmove(out->buf, nl + 1, out->len - (size_t)(nl + 1 - out->buf) + 1);
+	out->len -= (size_t)(nl + 1 - out->buf);
+	rc = status;
+out:
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,258 @@
+/*
+ * daemon.c - the threads of a mounted store besides FUSE's: the ticker
+ * (access flushes at most every second, waiter timeouts, heartbeat) and
+ * the GC thread (every gc_interval, first shortly after mount).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "access.h"
+#include "clock.h"
+#include "ctl.h"
+#include "daemon.h"
+#include "ffs.h"
+#include "log.h"
+
+#define FLUSH_INTERVAL_US 1000000
+#define HEARTBEAT_INTERVAL_US (10 * 1000000)
+#define GC_FIRST_DELAY_US (2 * 1000000)
+
+struct symbol_delta {
+	struct node *sym;
+	struct manifest_symbol_delta d;
+};
+
+int daemon_flush_access(struct ffs *ffs)
+{
+	struct manifest_access *recs = NULL;
+	struct manifest_symbol_delta *deltas = NULL;
+	struct symbol_delta *sd = NULL;
+	size_t nrecs = 0, nsym = 0, i;
+	struct node *n;
+	int rc;
+
+	pthread_mutex_lock(&ffs->flush_mu);
+	rc = access_log_take(ffs->access, &recs, &nrecs);
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&ffs->lock);
+	for (n = ffs->symbols; n; n = n->next_symbol)
+		nsym++;
+	sd = calloc(nsym + 1, sizeof(*sd));
+	deltas = calloc(nsym + 1, sizeof(*deltas));
+	nsym = 0;
+	for (n = ffs->symbols; sd && deltas && n; n = n->next_symbol) {
+		uint64_t h = CTR_GET(n->ctr->hits), m = CTR_GET(n->ctr->misses);
+
+		if (h == n->ctr->hits_flushed && m == n->ctr->misses_flushed)
+			continue;
+		sd[nsym].sym = n;
+		snprintf(sd[nsym].d.symbol, sizeof(sd[nsym].d.symbol), "%s",
+			 n->name);
+		sd[nsym].d.hits = (int64_t)(h - n->ctr->hits_flushed);
+		sd[nsym].d.misses = (int64_t)(m - n->ctr->misses_flushed);
+		deltas[nsym] = sd[nsym].d;
+		nsym++;
+	}
+	pthread_mutex_unlock(&ffs->lock);
+	if (!sd || !deltas) {
+		access_log_restore(ffs->access, recs, nrecs);
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = manifest_record(ffs->manifest, recs, nrecs, deltas, nsym);
+	if (rc < 0) {
+		/* keep them for the next flush; counts stay unflushed */
+		access_log_restore(ffs->access, recs, nrecs);
+		CTR_ADD(ffs->ctr.access_flush_errors, 1);
+		goto out;
+	}
+	/* symbol nodes live as long as the mount: the pointers hold */
+	for (i = 0; i < nsym; i++) {
+		sd[i].sym->ctr->hits_flushed += (uint64_t)sd[i].d.hits;
+		sd[i].sym->ctr->misses_flushed += (uint64_t)sd[i].d.misses;
+	}
+	if (nrecs || nsym)
+		CTR_ADD(ffs->ctr.access_flushes, 1);
+out:
+	pthread_mutex_unlock(&ffs->flush_mu);
+	free(recs);
+	free(sd);
+	free(deltas);
+	return rc;
+}
+
+static int is_stopping(struct ffs *ffs)
+{
+	return __atomic_load_n(&ffs->stopping, __ATOMIC_RELAXED);
+}
+
+/* Sleep on tick_cond until `deadline_mono` (µs) or a signal. */
+static void tick_wait(struct ffs *ffs, int64_t deadline_mono)
+{
+	int64_t now = mono_us(), wall;
+	struct timespec ts;
+
+	if (deadline_mono <= now)
+		return;
+	/* tick_cond uses CLOCK_REALTIME; convert the interval */
+	wall = now_us() + (deadline_mono - now);
+	ts.tv_sec = wall / 1000000;
+	ts.tv_nsec = (wall % 1000000) * 1000;
+	pthread_mutex_lock(&ffs->tick_mu);
+	if (!is_stopping(ffs))
+		pthread_cond_timedwait(&ffs->tick_cond, &ffs->tick_mu, &ts);
+	pthread_mutex_unlock(&ffs->tick_mu);
+}
+
+static void *ticker_main(void *arg)
+{
+	struct ffs *ffs = arg;
+	int64_t next_flush = mono_us() + FLUSH_INTERVAL_US;
+	int64_t next_beat = mono_us() + HEARTBEAT_INTERVAL_US;
+
+	while (!is_stopping(ffs)) {
+		int64_t now = mono_us(), wake, deadline;
+
+		deadline = entry_expire_waiters(ffs, now);
+		if (now >= next_flush) {
+			daemon_flush_access(ffs);
+			next_flush = now + FLUSH_INTERVAL_US;
+		}
+		if (now >= next_beat) {
+			manifest_mount_heartbeat(ffs->manifest,
+						 ffs->store->mount_id, now_us());
+			next_beat = now + HEARTBEAT_INTERVAL_US;
+		}
+		wake = next_flush;
+		if (deadline && deadline < wake)
+			wake = deadline;
+		tick_wait(ffs, wake);
+	}
+	return NULL;
+}
+
+static int remove_through_mount(void *arg, const struct manifest_entry *e)
+{
+	return entry_remove(arg, e->symbol, e->key, e->path);
+}
+
+int daemon_gc_pass(struct ffs *ffs, const struct gc_options *o,
+		   struct gc_result *res)
+{
+	struct gc_env env = {
+		.store = ffs->store,
+		.manifest = ffs->manifest,
+		.live_mount_id = ffs->store->mount_id,
+		.remove = remove_through_mount,
+		.arg = ffs,
+		.stop = &ffs->stopping,
+	};
+	struct gc_counters *g = &ffs->ctr.gc;
+	int rc;
+
+	pthread_mutex_lock(&ffs->gc_mu);
+	rc = gc_pass(&env, o, res);
+	pthread_mutex_unlock(&ffs->gc_mu);
+	if (o->dry_run)
+		return rc;
+	CTR_ADD(g->runs, 1);
+	CTR_ADD(g->removed_entries, (uint64_t)res->removed_entries);
+	CTR_ADD(g->removed_bytes, (uint64_t)res->removed_bytes);
+	CTR_ADD(g->skipped_busy, (uint64_t)res->skipped_busy);
+	CTR_ADD(g->tmp_removed, (uint64_t)res->tmp_removed);
+	CTR_ADD(g->rows_removed, (uint64_t)res->rows_removed);
+	CTR_SET(g->orphans_seen, (uint64_t)res->orphans);
+	CTR_SET(g->last_run_ts, now_us());
+	CTR_SET(g->last_duration_us, res->duration_us);
+	if (rc < 0)
+		log_err("gc: pass failed: %s", strerror(-rc));
+	else if (res->removed_entries || res->tmp_removed || res->rows_removed)
+		log_info("gc: removed %lld entries (%lld bytes), %lld tmp "
+			 "files, %lld dead writers' rows in %.3fs",
+			 (long long)res->removed_entries,
+			 (long long)res->removed_bytes,
+			 (long long)res->tmp_removed,
+			 (long long)res->rows_removed,
+			 (double)res->duration_us / 1e6);
+	return rc;
+}
+
+static void *gc_main(void *arg)
+{
+	struct ffs *ffs = arg;
+	int64_t next = mono_us() + GC_FIRST_DELAY_US;
+
+	while (!is_stopping(ffs)) {
+		if (mono_us() >= next) {
+			struct gc_options o = {
+				.older_than_us = ffs->opt.gc_older_than_us,
+				.max_size = ffs->opt.gc_max_size,
+			};
+			struct gc_result res = { 0 };
+
+			daemon_gc_pass(ffs, &o, &res);
+			gc_result_release(&res);
+			next = mono_us() + ffs->opt.gc_interval_us;
+		}
+		tick_wait(ffs, next);
+	}
+	return NULL;
+}
+
+int daemon_recover(struct ffs *ffs)
+{
+	struct gc_result res = { 0 };
+	int rc;
+
+	rc = gc_reclaim_dead_writers(ffs->store, ffs->manifest,
+				     ffs->store->mount_id, 0, &res);
+	if (rc < 0)
+		log_err("recover %s: %s", ffs->store->root, strerror(-rc));
+	else if (res.rows_removed || res.rows_adopted || res.tmp_removed)
+		log_info("recovered after an unclean stop: %lld unfinished "
+			 "entries dropped, %lld adopted, %lld tmp files removed",
+			 (long long)res.rows_removed,
+			 (long long)res.rows_adopted,
+			 (long long)res.tmp_removed);
+	gc_result_release(&res);
+	return rc;
+}
+
+int daemon_start(struct ffs *ffs)
+{
+	int rc;
+
+	rc = pthread_create(&ffs->ticker, NULL, ticker_main, ffs);
+	if (rc != 0)
+		return -rc;
+	ffs->ticker_started = 1;
+	if (ffs->opt.gc_interval_us > 0 && !ffs->opt.read_only) {
+		rc = pthread_create(&ffs->gc_thread, NULL, gc_main, ffs);
+		if (rc != 0)
+			return -rc;
+		ffs->gc_started = 1;
+	}
+	return ctl_start(ffs);
+}
+
+void daemon_stop(struct ffs *ffs)
+{
+	__atomic_store_n(&ffs->stopping, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&ffs->tick_mu);
+	pthread_cond_broadcast(&ffs->tick_cond);
+	pthread_mutex_unlock(&ffs->tick_mu);
+	ctl_stop(ffs);
+	if (ffs->gc_started)
+		pthread_join(ffs->gc_thread, NULL);
+	if (ffs->ticker_started)
+		pthread_join(ffs->ticker, NULL);
+	ffs->gc_started = ffs->ticker_started = 0;
+	entry_discard_all(ffs);
+	/* readers still waiting get their answer from the discard above;
+	 * expire whatever is left (answers go nowhere once unmounted) */
+	entry_expire_waiters(ffs, INT64_MAX);
+	if (daemon_flush_access(ffs) < 0)
+		log_err("unmount: could not flush access records");
+}

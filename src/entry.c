@@ -1,0 +1,1185 @@
+/*
+ * entry.c - the life of an entry (SPEC §3): claim on create, streamed
+ * writes and hashing, validation on close, publish or discard on the last
+ * release, readers waiting for an in-flight key, unlink, rename of a
+ * scratch file into place, and the few attribute changes allowed.
+ *
+ * Publish order is what makes a crash harmless: fsync the tmp file,
+ * link it into objects/ (never over an existing object), then flip the
+ * manifest row to `published`.  A crash before the flip leaves an object
+ * whose row says `writing`: fsck -p adopts it; nothing partial is visible.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "access.h"
+#include "clock.h"
+#include "control.h"
+#include "fault.h"
+#include "ffs.h"
+#include "hash.h"
+#include "htab.h"
+#include "log.h"
+#include "names.h"
+
+#define WRITER_KIND_ENTRY "entry"
+#define WRITER_KIND_SCRATCH "scratch"
+
+/* The thread-group id (process) of thread `pid`, from /proc. */
+static pid_t tgid_of(pid_t pid)
+{
+	char path[64], line[128];
+	pid_t tgid = pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return pid;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Tgid:", 5) == 0) {
+			tgid = (pid_t)atol(line + 5);
+			break;
+		}
+	}
+	fclose(f);
+	return tgid;
+}
+
+static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
+		      mode_t mode, struct writer **out)
+{
+	struct writer *w = calloc(1, sizeof(*w));
+	int rc;
+
+	if (!w)
+		return -ENOMEM;
+	pthread_mutex_init(&w->mu, NULL);
+	w->refs = 1;
+	w->fd = -1;
+	w->sha = EVP_MD_CTX_new();
+	if (!w->sha || !EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL)) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = store_tmp_create(ffs->store, kind, w->tmpname,
+			      sizeof(w->tmpname));
+	if (rc < 0) {
+		log_err("create tmp/%s file: %s", kind, strerror(-rc));
+		goto fail;
+	}
+	w->fd = rc;
+	w->tgid = tgid_of(pid);
+	w->created_ts = now_us();
+	w->mtime_ns = w->created_ts * 1000;
+	w->mode = mode & 07777;
+	*out = w;
+	return 0;
+fail:
+	EVP_MD_CTX_free(w->sha);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+	return rc;
+}
+
+static void writer_free(struct writer *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	EVP_MD_CTX_free(w->sha);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+}
+
+void writer_ref(struct writer *w)
+{
+	__atomic_add_fetch(&w->refs, 1, __ATOMIC_RELAXED);
+}
+
+void writer_unref(struct writer *w)
+{
+	if (__atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		writer_free(w);
+}
+
+/* Take `w` away from node `n` and drop the node's reference. */
+static void writer_detach(struct ffs *ffs, struct node *n, struct writer *w)
+{
+	int attached;
+
+	pthread_mutex_lock(&ffs->lock);
+	attached = n->w == w;
+	if (attached)
+		n->w = NULL;
+	pthread_mutex_unlock(&ffs->lock);
+	if (attached)
+		writer_unref(w);
+}
+
+static struct handle *handle_new(enum handle_kind kind, struct node *n,
+				 struct writer *w, int fd)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->kind = kind;
+	h->node = n;
+	h->w = w;
+	h->fd = fd;
+	return h;
+}
+
+/* Log and count why `symbol/name` was not published. */
+static void count_failure(struct ffs *ffs, enum load_failure reason,
+			  const char *symbol, const char *name,
+			  const char *detail)
+{
+	CTR_ADD(ffs->ctr.load_failures[reason], 1);
+	log_warn("discard %s/%s: %s (%s)", symbol, name, detail,
+		 load_failure_name(reason));
+}
+
+/* ---- waiting readers ------------------------------------------------ */
+
+int entry_wait(struct ffs *ffs, struct waiter *w)
+{
+	struct node *n = w->node;
+	int rc = 0, signal = 0;
+
+	pthread_mutex_lock(&ffs->lock);
+	if (n->kind == NODE_ENTRY && n->w && n->linked && !n->w->abandoned) {
+		w->next = ffs->waiters;
+		w->prev = NULL;
+		if (ffs->waiters)
+			ffs->waiters->prev = w;
+		ffs->waiters = w;
+		if (!ffs->next_deadline_us ||
+		    w->deadline_us < ffs->next_deadline_us) {
+			ffs->next_deadline_us = w->deadline_us;
+			signal = 1;
+		}
+		CTR_ADD(ffs->ctr.waits, 1);
+		CTR_ADD(n->parent->ctr->waits, 1);
+	} else if (n->kind == NODE_ENTRY && !n->w && n->linked) {
+		rc = -EAGAIN;
+	} else {
+		rc = -ENOENT;
+	}
+	pthread_mutex_unlock(&ffs->lock);
+	if (signal) {
+		pthread_mutex_lock(&ffs->tick_mu);
+		pthread_cond_signal(&ffs->tick_cond);
+		pthread_mutex_unlock(&ffs->tick_mu);
+	}
+	return rc;
+}
+
+static void waiter_unlink_locked(struct ffs *ffs, struct waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		ffs->waiters = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->next = w->prev = NULL;
+}
+
+int entry_cancel_wait(struct ffs *ffs, struct waiter *w)
+{
+	struct waiter *it;
+	int found = 0;
+
+	pthread_mutex_lock(&ffs->lock);
+	/* compare pointers only: `w` may already be answered and freed */
+	for (it = ffs->waiters; it; it = it->next) {
+		if (it == w) {
+			waiter_unlink_locked(ffs, w);
+			found = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ffs->lock);
+	return found;
+}
+
+/* Answer every waiter on `n` with `err` (0: published). */
+static void wake_waiters(struct ffs *ffs, struct node *n, int err)
+{
+	struct waiter *it, *next, *woken = NULL;
+
+	pthread_mutex_lock(&ffs->lock);
+	for (it = ffs->waiters; it; it = next) {
+		next = it->next;
+		if (it->node != n)
+			continue;
+		waiter_unlink_locked(ffs, it);
+		it->next = woken;
+		woken = it;
+	}
+	pthread_mutex_unlock(&ffs->lock);
+	for (it = woken; it; it = next) {
+		next = it->next;
+		ffs->hooks->wake(ffs, it, err);
+	}
+}
+
+int64_t entry_expire_waiters(struct ffs *ffs, int64_t now_mono)
+{
+	struct waiter *it, *next, *expired = NULL;
+	int64_t next_deadline = 0;
+
+	pthread_mutex_lock(&ffs->lock);
+	for (it = ffs->waiters; it; it = next) {
+		next = it->next;
+		if (it->deadline_us <= now_mono) {
+			waiter_unlink_locked(ffs, it);
+			it->next = expired;
+			expired = it;
+		} else if (!next_deadline || it->deadline_us < next_deadline) {
+			next_deadline = it->deadline_us;
+		}
+	}
+	ffs->next_deadline_us = next_deadline;
+	pthread_mutex_unlock(&ffs->lock);
+	for (it = expired; it; it = next) {
+		next = it->next;
+		CTR_ADD(ffs->ctr.wait_timeouts, 1);
+		log_info("open %s/%s: still being written after lock_timeout",
+			 it->node->parent->name, it->node->name);
+		ffs->hooks->wake(ffs, it, -ETIMEDOUT);
+	}
+	return next_deadline;
+}
+
+void entry_wait_done(struct ffs *ffs, struct waiter *w, int err)
+{
+	int64_t waited = mono_us() - w->start_us;
+
+	(void)err;
+	hist_observe(&ffs->ctr.lock_wait, waited);
+	hist_observe(&w->node->parent->ctr->lock_wait, waited);
+}
+
+/* ---- create and open ------------------------------------------------ */
+
+int entry_create(struct ffs *ffs, struct node *parent, const char *name,
+		 pid_t pid, mode_t mode, struct node **out, struct handle **h)
+{
+	struct manifest_entry e;
+	struct writer *w = NULL;
+	struct node *n;
+	char key[KEY_MAX + 1];
+	int kind, rc;
+
+	if (parent->kind != NODE_SYMBOL) {
+		log_info("create %s: files live in symbol directories only",
+			 name);
+		return parent->kind == NODE_ROOT ? -EPERM : -EACCES;
+	}
+	if (ffs->opt.read_only)
+		return -EROFS;
+	kind = name_parse_child(name, key);
+	if (kind < 0) {
+		log_info("create %s/%s: not <key>.parquet with a key of %d-%d "
+			 "of [A-Za-z0-9_-], nor a .scratch name",
+			 parent->name, name, KEY_MIN, KEY_MAX);
+		return kind;
+	}
+	rc = writer_new(ffs, kind == NAME_ENTRY ? WRITER_KIND_ENTRY
+						: WRITER_KIND_SCRATCH,
+			pid, kind == NAME_ENTRY ? 0644 : mode, &w);
+	if (rc < 0)
+		return rc;
+	if (kind == NAME_ENTRY) {
+		memset(&e, 0, sizeof(e));
+		snprintf(e.symbol, sizeof(e.symbol), "%s", parent->name);
+		snprintf(e.key, sizeof(e.key), "%s", key);
+		store_object_relpath(e.symbol, e.key, e.path, sizeof(e.path));
+		e.state = ENTRY_WRITING;
+		e.rows = -1;
+		e.created_ts = w->created_ts;
+		e.mode = w->mode;
+		snprintf(e.writer, sizeof(e.writer), "%s", ffs->writer_id);
+		rc = manifest_claim(ffs->manifest, &e);
+		if (rc < 0) {
+			if (rc != -EEXIST)
+				log_err("claim %s/%s: %s", e.symbol, e.key,
+					strerror(-rc));
+			goto fail;
+		}
+	}
+	pthread_mutex_lock(&ffs->lock);
+	n = node_find_locked(ffs, parent, name);
+	if (n && (kind == NAME_SCRATCH || n->w)) {
+		/* scratch names are claimed here, under the lock */
+		pthread_mutex_unlock(&ffs->lock);
+		rc = -EEXIST;
+		goto fail;
+	}
+	n = node_new(ffs, kind == NAME_ENTRY ? NODE_ENTRY : NODE_SCRATCH,
+		     parent, name);
+	if (!n) {
+		pthread_mutex_unlock(&ffs->lock);
+		rc = -ENOMEM;
+		goto fail_claimed;
+	}
+	n->w = w;
+	n->state = ENTRY_WRITING;
+	n->created_ts = w->created_ts;
+	snprintf(n->key, sizeof(n->key), "%s", kind == NAME_ENTRY ? key : "");
+	rc = node_link(ffs, n);
+	if (rc < 0) {
+		n->w = NULL;
+		node_release_locked(ffs, n);
+		pthread_mutex_unlock(&ffs->lock);
+		goto fail_claimed;
+	}
+	n->nlookup++;
+	n->opens++;
+	w->handles++;
+	writer_ref(w); /* the handle's; the node has the first */
+	if (kind == NAME_ENTRY)
+		ffs->inflight++;
+	pthread_mutex_unlock(&ffs->lock);
+	*h = handle_new(HANDLE_WRITER, n, w, -1);
+	if (!*h) {
+		/* the node is visible now; let the release path clean up */
+		return -ENOMEM;
+	}
+	if (kind == NAME_ENTRY)
+		CTR_ADD(ffs->ctr.creates, 1);
+	*out = n;
+	return 0;
+fail_claimed:
+	if (kind == NAME_ENTRY)
+		manifest_abandon(ffs->manifest, parent->name, key);
+fail:
+	store_tmp_unlink(ffs->store, w->tmpname);
+	writer_unref(w);
+	return rc;
+}
+
+/* Count a hit of published entry `n` (SPEC §3 step 5). */
+static void count_hit(struct ffs *ffs, struct node *n)
+{
+	CTR_ADD(ffs->ctr.hits, 1);
+	CTR_ADD(n->parent->ctr->hits, 1);
+	access_log_add(ffs->access, n->parent->name, n->key, now_us());
+}
+
+/* A new read-only descriptor on a writer's tmp file. */
+static int writer_dup(struct writer *w)
+{
+	int fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
+	       struct handle **h)
+{
+	int writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	enum handle_kind kind = HANDLE_OBJECT;
+	struct writer *w = NULL;
+	char rel[STORE_REL_MAX];
+	int fd = -1, rc;
+
+	switch (n->kind) {
+	case NODE_CONTROL_FILE:
+		if (writing)
+			return -EACCES;
+		*h = handle_new(HANDLE_CONTROL, n, NULL, -1);
+		if (!*h)
+			return -ENOMEM;
+		(*h)->text = control_snapshot(ffs, n->control, &(*h)->len);
+		if (!(*h)->text) {
+			free(*h);
+			return -ENOMEM;
+		}
+		return 0;
+	case NODE_SCRATCH:
+	case NODE_ENTRY:
+		break;
+	default:
+		return -EISDIR;
+	}
+
+	pthread_mutex_lock(&ffs->lock);
+	w = n->w;
+	if (n->kind == NODE_SCRATCH && w) {
+		if (writing) {
+			if (ffs->opt.read_only) {
+				pthread_mutex_unlock(&ffs->lock);
+				return -EROFS;
+			}
+			writer_ref(w); /* the handle's */
+			pthread_mutex_unlock(&ffs->lock);
+			pthread_mutex_lock(&w->mu);
+			w->handles++;
+			if (flags & O_TRUNC)
+				rc = writer_truncate(w, 0);
+			else
+				rc = 0;
+			pthread_mutex_unlock(&w->mu);
+			kind = HANDLE_WRITER;
+			goto made;
+		}
+		fd = writer_dup(w);
+		pthread_mutex_unlock(&ffs->lock);
+		kind = HANDLE_TMP_READ;
+		w = NULL;
+		rc = fd < 0 ? fd : 0;
+		goto made;
+	}
+	if (writing) {
+		pthread_mutex_unlock(&ffs->lock);
+		log_debug("open %s/%s for writing: exists (entries are "
+			  "written once, by their creator)",
+			  n->parent->name, n->name);
+		return -EEXIST;
+	}
+	if (w) {
+		if (w->abandoned || !n->linked) {
+			pthread_mutex_unlock(&ffs->lock);
+			return -ENOENT;
+		}
+		if (tgid_of(pid) != w->tgid) {
+			pthread_mutex_unlock(&ffs->lock);
+			return -EINPROGRESS;
+		}
+		/* the writer reading back what it wrote */
+		fd = writer_dup(w);
+		pthread_mutex_unlock(&ffs->lock);
+		kind = HANDLE_TMP_READ;
+		w = NULL;
+		rc = fd < 0 ? fd : 0;
+		goto made;
+	}
+	pthread_mutex_unlock(&ffs->lock);
+	store_object_relpath(n->parent->name, n->key, rel, sizeof(rel));
+	fd = store_object_open(ffs->store, rel);
+	if (fd < 0) {
+		if (fd != -ENOENT)
+			log_err("open %s: %s", rel, strerror(-fd));
+		return fd == -ENOENT ? -ENOENT : -EIO;
+	}
+	count_hit(ffs, n);
+	rc = 0;
+made:
+	if (rc < 0) {
+		if (fd >= 0)
+			close(fd);
+		if (kind == HANDLE_WRITER)
+			entry_release_writer_ref(ffs, n, w);
+		return rc;
+	}
+	*h = handle_new(kind, n, w, fd);
+	if (!*h) {
+		if (fd >= 0)
+			close(fd);
+		if (kind == HANDLE_WRITER)
+			entry_release_writer_ref(ffs, n, w);
+		return -ENOMEM;
+	}
+	ffs_node_open(ffs, n);
+	return 0;
+}
+
+/* ---- reading and writing -------------------------------------------- */
+
+static ssize_t pread_full(int fd, void *buf, size_t size, off_t off)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n = pread(fd, (char *)buf + done, size - done,
+				  off + (off_t)done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
+		   off_t off)
+{
+	ssize_t n;
+
+	switch (h->kind) {
+	case HANDLE_CONTROL:
+		if ((size_t)off >= h->len)
+			return 0;
+		n = (ssize_t)(h->len - (size_t)off < size ? h->len - (size_t)off
+							  : size);
+		memcpy(buf, h->text + off, (size_t)n);
+		return n;
+	case HANDLE_WRITER:
+		return pread_full(h->w->fd, buf, size, off);
+	default:
+		n = pread_full(h->fd, buf, size, off);
+		if (n > 0)
+			CTR_ADD(ffs->ctr.bytes_read, (uint64_t)n);
+		return n;
+	}
+}
+
+/* Truncate or extend the writer's data to `size`; w->mu held. */
+int writer_truncate(struct writer *w, uint64_t size)
+{
+	if (ftruncate(w->fd, (off_t)size) < 0)
+		return -errno;
+	if (size != w->hashed)
+		w->hash_broken = 1;
+	CTR_SET(w->size, size);
+	w->gen++;
+	CTR_SET(w->mtime_ns, now_us() * 1000);
+	return 0;
+}
+
+ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
+		    size_t size, off_t off)
+{
+	struct writer *w = h->w;
+	ssize_t rc;
+	uint64_t end;
+
+	if (h->kind != HANDLE_WRITER)
+		return -EBADF;
+	pthread_mutex_lock(&w->mu);
+	if (w->published) {
+		rc = -EPERM; /* renamed into place: immutable now */
+		goto out;
+	}
+	rc = store_pwrite(w->fd, buf, size, off);
+	if (rc < 0)
+		goto out;
+	if (!w->hash_broken && (uint64_t)off == w->hashed) {
+		EVP_DigestUpdate(w->sha, buf, size);
+		w->hashed += size;
+	} else {
+		w->hash_broken = 1;
+	}
+	end = (uint64_t)off + size;
+	if (end > w->size)
+		CTR_SET(w->size, end);
+	w->gen++;
+	CTR_SET(w->mtime_ns, now_us() * 1000);
+	CTR_ADD(ffs->ctr.bytes_written, size);
+out:
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+/*
+ * Validate and fsync the writer's data unless nothing changed since the
+ * last check.  0 when publishable; -EIO when not Parquet (w->why says
+ * why); another errno when the data could not be made durable.  w->mu held.
+ */
+static int writer_check(struct ffs *ffs, struct writer *w)
+{
+	struct parquet_error perr = { "io", "" };
+	int rc;
+
+	if (w->checked && w->valid_gen == w->gen)
+		return w->check_rc;
+	rc = fault_inject("validate");
+	if (rc == 0)
+		rc = parquet_validate_fd(w->fd, w->size, &w->info, &perr, NULL);
+	if (rc == 0) {
+		rc = store_fsync(w->fd);
+		if (rc < 0)
+			snprintf(perr.detail, sizeof(perr.detail), "fsync: %s",
+				 strerror(-rc));
+	}
+	if (rc < 0) {
+		w->why = rc == -ENOSPC || rc == -EDQUOT
+				 ? LOAD_NOSPACE
+				 : load_failure_of(perr.reason);
+		snprintf(w->why_detail, sizeof(w->why_detail), "%s",
+			 perr.detail[0] ? perr.detail : strerror(-rc));
+	}
+	(void)ffs;
+	w->checked = 1;
+	w->valid_gen = w->gen;
+	w->check_rc = rc;
+	return rc;
+}
+
+int entry_flush(struct ffs *ffs, struct handle *h)
+{
+	struct writer *w = h->w;
+	int rc = 0;
+
+	if (h->kind != HANDLE_WRITER || h->node->kind != NODE_ENTRY)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	if (!w->abandoned && !w->published)
+		rc = writer_check(ffs, w);
+	pthread_mutex_unlock(&w->mu);
+	if (rc < 0)
+		log_debug("close %s/%s: %s", h->node->parent->name,
+			  h->node->name, w->why_detail);
+	return rc;
+}
+
+int entry_fsync(struct ffs *ffs, struct handle *h, int datasync)
+{
+	int rc = 0;
+
+	(void)ffs;
+	if (h->kind != HANDLE_WRITER)
+		return 0;
+	pthread_mutex_lock(&h->w->mu);
+	if (datasync ? fdatasync(h->w->fd) : fsync(h->w->fd))
+		rc = -errno;
+	pthread_mutex_unlock(&h->w->mu);
+	return rc;
+}
+
+/* ---- publish and discard -------------------------------------------- */
+
+/* Fill `e` with everything known about the finished writer `w`. */
+static int describe_writer(struct ffs *ffs, struct writer *w,
+			   const char *symbol, const char *key,
+			   struct manifest_entry *e)
+{
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	snprintf(e->symbol, sizeof(e->symbol), "%s", symbol);
+	snprintf(e->key, sizeof(e->key), "%s", key);
+	store_object_relpath(symbol, key, e->path, sizeof(e->path));
+	e->state = ENTRY_PUBLISHED;
+	e->has_ts = w->info.has_ts;
+	e->start_ts = w->info.start_ts_us;
+	e->end_ts = w->info.end_ts_us;
+	e->rows = w->info.rows;
+	e->file_size = (int64_t)w->size;
+	e->stored_size = (int64_t)w->size;
+	snprintf(e->compression, sizeof(e->compression), "none");
+	snprintf(e->hash_method, sizeof(e->hash_method), "%s",
+		 hash_mode_name(ffs->opt.hash));
+	e->created_ts = now_us();
+	e->mtime_ns = w->mtime_ns;
+	e->mode = w->mode;
+	snprintf(e->writer, sizeof(e->writer), "%s", ffs->writer_id);
+	if (ffs->opt.hash == HASH_FOOTER)
+		rc = hash_footer(w->fd, w->size, w->info.footer_len, e->sha256);
+	else if (!w->hash_broken && w->hashed == w->size)
+		rc = hash_finish(w->sha, e->sha256);
+	else
+		rc = hash_fd(w->fd, w->size, e->sha256);
+	return rc;
+}
+
+/*
+ * Publish checked writer `w` (the key is claimed) as <symbol>/<key>, then
+ * make node `n` that published entry.  On failure the claim is released
+ * and nothing is left in objects/.  w->mu held.
+ */
+static int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
+			  struct node *symbol, const char *key)
+{
+	struct manifest_entry e;
+	int64_t start = mono_us();
+	enum load_failure why = LOAD_IO;
+	const char *step = "hash";
+	int rc;
+
+	rc = describe_writer(ffs, w, symbol->name, key, &e);
+	if (rc == 0) {
+		step = "install";
+		rc = store_object_install(ffs->store, w->tmpname,
+					  symbol->name, key);
+		if (rc == -ENOSPC || rc == -EDQUOT)
+			why = LOAD_NOSPACE;
+		if (rc == -EEXIST)
+			log_err("publish %s/%s: %s exists without a manifest "
+				"row; fsck -p adopts or quarantines it",
+				symbol->name, key, e.path);
+	}
+	if (rc == 0) {
+		rc = fault_inject("after_rename");
+		step = "manifest";
+		why = LOAD_MANIFEST;
+		if (rc == 0)
+			rc = fault_inject("manifest_publish");
+		if (rc == 0)
+			rc = manifest_publish(ffs->manifest, &e);
+		if (rc < 0 && store_object_unlink(ffs->store, e.path) < 0)
+			log_err("publish %s/%s: remove %s after failed "
+				"manifest update: %s", symbol->name, key,
+				e.path, strerror(errno));
+	}
+	if (rc < 0) {
+		manifest_abandon(ffs->manifest, symbol->name, key);
+		snprintf(w->why_detail, sizeof(w->why_detail), "%s: %s", step,
+			 strerror(-rc));
+		w->why = why;
+		return rc;
+	}
+	w->published = 1;
+	pthread_mutex_lock(&ffs->lock);
+	if (n->kind == NODE_ENTRY)
+		ffs->inflight--;
+	node_set_published(ffs, n, &e);
+	pthread_mutex_unlock(&ffs->lock);
+	writer_unref(w); /* the node's; the caller holds another */
+	CTR_ADD(ffs->ctr.publishes, 1);
+	hist_observe(&ffs->ctr.publish, mono_us() - start);
+	log_debug("published %s/%s (%lld bytes, %lld rows)", symbol->name, key,
+		  (long long)e.file_size, (long long)e.rows);
+	return 0;
+}
+
+/* Drop in-flight entry `n`: tmp data, claim, name; readers get ENOENT. */
+static void discard_entry(struct ffs *ffs, struct node *n, struct writer *w,
+			  enum load_failure why, const char *detail)
+{
+	store_tmp_unlink(ffs->store, w->tmpname);
+	manifest_abandon(ffs->manifest, n->parent->name, n->key);
+	pthread_mutex_lock(&ffs->lock);
+	if (!w->abandoned)
+		ffs->inflight--;
+	w->abandoned = 1;
+	node_unlink(ffs, n);
+	pthread_mutex_unlock(&ffs->lock);
+	wake_waiters(ffs, n, -ENOENT);
+	ffs->hooks->inval_entry(ffs, n->parent, n->name);
+	count_failure(ffs, why, n->parent->name, n->name, detail);
+}
+
+/* The last write handle of in-flight entry `n` closed: publish or
+ * discard. */
+static void finish_entry(struct ffs *ffs, struct node *n, struct writer *w)
+{
+	int rc;
+
+	pthread_mutex_lock(&w->mu);
+	rc = writer_check(ffs, w);
+	if (rc == 0)
+		rc = publish_writer(ffs, n, w, n->parent, n->key);
+	pthread_mutex_unlock(&w->mu);
+	if (rc == 0) {
+		ffs->hooks->inval_inode(ffs, n);
+		wake_waiters(ffs, n, 0);
+	} else {
+		discard_entry(ffs, n, w, w->why, w->why_detail);
+		writer_detach(ffs, n, w);
+	}
+}
+
+void entry_release_writer_ref(struct ffs *ffs, struct node *n,
+			      struct writer *w)
+{
+	int last, finish, abandoned;
+
+	pthread_mutex_lock(&w->mu);
+	last = --w->handles == 0;
+	finish = last && !w->abandoned && !w->published &&
+		 n->kind == NODE_ENTRY;
+	abandoned = last && w->abandoned;
+	pthread_mutex_unlock(&w->mu);
+	if (finish)
+		finish_entry(ffs, n, w);
+	else if (abandoned)
+		writer_detach(ffs, n, w);
+	writer_unref(w);
+}
+
+void entry_release(struct ffs *ffs, struct handle *h)
+{
+	struct node *n = h->node;
+
+	switch (h->kind) {
+	case HANDLE_CONTROL:
+		free(h->text);
+		free(h);
+		return; /* control nodes are static */
+	case HANDLE_WRITER:
+		entry_release_writer_ref(ffs, n, h->w);
+		break;
+	default:
+		if (h->fd >= 0)
+			close(h->fd);
+		break;
+	}
+	free(h);
+	ffs_node_close(ffs, n);
+}
+
+void entry_discard_all(struct ffs *ffs)
+{
+	struct node *n;
+	struct writer *w;
+
+	for (;;) {
+		pthread_mutex_lock(&ffs->lock);
+		for (n = ffs->all; n; n = n->next_all)
+			if (n->w && n->linked)
+				break;
+		w = n ? n->w : NULL;
+		pthread_mutex_unlock(&ffs->lock);
+		if (!n)
+			break;
+		writer_ref(w);
+		if (n->kind == NODE_ENTRY) {
+			pthread_mutex_lock(&w->mu);
+			w->abandoned = 1;
+			pthread_mutex_unlock(&w->mu);
+			discard_entry(ffs, n, w, LOAD_ABANDONED,
+				      "unmounted before its writer closed it");
+		} else {
+			store_tmp_unlink(ffs->store, w->tmpname);
+			pthread_mutex_lock(&ffs->lock);
+			node_unlink(ffs, n);
+			pthread_mutex_unlock(&ffs->lock);
+		}
+		writer_detach(ffs, n, w);
+		writer_unref(w);
+	}
+}
+
+/* ---- unlink, GC removal and rename ---------------------------------- */
+
+/* Remove the published entry <symbol>/<key> whose object is `path`. */
+static int remove_published(struct ffs *ffs, const char *symbol,
+			    const char *key, const char *path)
+{
+	char name[KEY_MAX + ENTRY_SUFFIX_LEN + 1];
+	struct node *sym, *n;
+	char hkey[LOCK_NAME_MAX + ENTRY_SUFFIX_LEN + 2];
+	int rc;
+
+	rc = manifest_remove(ffs->manifest, symbol, key, ENTRY_PUBLISHED);
+	if (rc < 0)
+		return rc;
+	rc = store_object_unlink(ffs->store, path);
+	if (rc < 0 && rc != -ENOENT)
+		log_err("unlink %s: %s (row removed; fsck reports the orphan)",
+			path, strerror(-rc));
+	snprintf(name, sizeof(name), "%s" ENTRY_SUFFIX, key);
+	snprintf(hkey, sizeof(hkey), "%s/%s", symbol, name);
+	pthread_mutex_lock(&ffs->lock);
+	n = htab_get(ffs->names, hkey);
+	if (n && n->kind == NODE_ENTRY && !n->w)
+		node_unlink(ffs, n);
+	sym = htab_get(ffs->names, symbol);
+	pthread_mutex_unlock(&ffs->lock);
+	CTR_ADD(ffs->ctr.unlinks, 1);
+	if (sym)
+		ffs->hooks->inval_entry(ffs, sym, name);
+	return 0;
+}
+
+int entry_remove(struct ffs *ffs, const char *symbol, const char *key,
+		 const char *path)
+{
+	return remove_published(ffs, symbol, key, path);
+}
+
+/* Unlink scratch node `n`; lock held, dropped. */
+static int remove_scratch_locked(struct ffs *ffs, struct node *n)
+{
+	struct writer *w = n->w;
+
+	node_unlink(ffs, n);
+	pthread_mutex_unlock(&ffs->lock);
+	store_tmp_unlink(ffs->store, w->tmpname);
+	writer_detach(ffs, n, w);
+	return 0;
+}
+
+int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
+{
+	struct manifest_entry e;
+	char key[KEY_MAX + 1];
+	struct node *n;
+	struct writer *w;
+	int kind, rc;
+
+	if (parent->kind != NODE_SYMBOL)
+		return parent->kind == NODE_ROOT ? -EISDIR : -EPERM;
+	if (ffs->opt.read_only)
+		return -EROFS;
+	kind = name_parse_child(name, key);
+	if (kind < 0)
+		return -ENOENT;
+	pthread_mutex_lock(&ffs->lock);
+	n = node_find_locked(ffs, parent, name);
+	if (n && n->kind == NODE_SCRATCH)
+		return remove_scratch_locked(ffs, n);
+	if (n && n->w) {
+		/* an in-flight entry: abandon it, as unlinking a file that
+		 * is still being written discards what it would become */
+		w = n->w;
+		pthread_mutex_unlock(&ffs->lock);
+		pthread_mutex_lock(&w->mu);
+		w->abandoned = 1;
+		pthread_mutex_unlock(&w->mu);
+		discard_entry(ffs, n, w, LOAD_ABANDONED,
+			      "unlinked while being written");
+		return 0;
+	}
+	pthread_mutex_unlock(&ffs->lock);
+	if (kind == NAME_SCRATCH)
+		return -ENOENT;
+	rc = manifest_get(ffs->manifest, parent->name, key, &e);
+	if (rc == 0 && e.state != ENTRY_PUBLISHED)
+		rc = -ENOENT;
+	if (rc < 0)
+		return rc;
+	rc = remove_published(ffs, parent->name, key, e.path);
+	if (rc == -EBUSY)
+		log_info("unlink %s/%s: busy (being removed elsewhere)",
+			 parent->name, name);
+	return rc;
+}
+
+/* Publish scratch node `n` under `newname` in `newparent`. */
+static int publish_scratch(struct ffs *ffs, struct node *n,
+			   struct node *newparent, const char *newname,
+			   const char *key)
+{
+	struct manifest_entry claim;
+	struct writer *w = n->w; /* pinned by the caller */
+	int rc;
+
+	pthread_mutex_lock(&w->mu);
+	rc = writer_check(ffs, w);
+	if (rc < 0) {
+		pthread_mutex_unlock(&w->mu);
+		CTR_ADD(ffs->ctr.load_failures[w->why], 1);
+		log_warn("rename %s/%s to %s/%s: not published: %s (%s)",
+			 n->parent->name, n->name, newparent->name, newname,
+			 w->why_detail, load_failure_name(w->why));
+		return rc;
+	}
+	memset(&claim, 0, sizeof(claim));
+	snprintf(claim.symbol, sizeof(claim.symbol), "%s", newparent->name);
+	snprintf(claim.key, sizeof(claim.key), "%s", key);
+	store_object_relpath(claim.symbol, key, claim.path, sizeof(claim.path));
+	claim.state = ENTRY_WRITING;
+	claim.rows = -1;
+	claim.created_ts = now_us();
+	claim.mode = w->mode;
+	snprintf(claim.writer, sizeof(claim.writer), "%s", ffs->writer_id);
+	rc = manifest_claim(ffs->manifest, &claim);
+	if (rc == 0) {
+		pthread_mutex_lock(&ffs->lock);
+		rc = node_rename(ffs, n, newparent, newname);
+		pthread_mutex_unlock(&ffs->lock);
+		if (rc == 0)
+			rc = publish_writer(ffs, n, w, newparent, key);
+		else
+			manifest_abandon(ffs->manifest, newparent->name, key);
+		if (rc < 0)
+			log_warn("rename to %s/%s: not published: %s",
+				 newparent->name, newname, w->why_detail);
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (rc == 0)
+		ffs->hooks->inval_inode(ffs, n);
+	return rc;
+}
+
+int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
+		 struct node *newparent, const char *newname,
+		 unsigned int flags)
+{
+	char key[KEY_MAX + 1];
+	struct node *n, *target;
+	int kind, rc;
+
+	if (flags & ~RENAME_NOREPLACE)
+		return -EINVAL;
+	if (oldparent->kind != NODE_SYMBOL || newparent->kind != NODE_SYMBOL) {
+		log_info("rename %s to %s: only scratch files in symbol "
+			 "directories can be renamed", oldname, newname);
+		return -EPERM;
+	}
+	if (ffs->opt.read_only)
+		return -EROFS;
+	if (name_parse_child(oldname, key) == NAME_ENTRY) {
+		log_info("rename %s/%s: entries are immutable",
+			 oldparent->name, oldname);
+		return -EPERM;
+	}
+	kind = name_parse_child(newname, key);
+	if (kind < 0) {
+		log_info("rename to %s/%s: not <key>.parquet nor a .scratch "
+			 "name", newparent->name, newname);
+		return kind;
+	}
+	pthread_mutex_lock(&ffs->lock);
+	n = node_find_locked(ffs, oldparent, oldname);
+	if (!n || n->kind != NODE_SCRATCH) {
+		pthread_mutex_unlock(&ffs->lock);
+		return -ENOENT;
+	}
+	if (kind == NAME_ENTRY) {
+		struct writer *w = n->w;
+
+		writer_ref(w);
+		pthread_mutex_unlock(&ffs->lock);
+		rc = publish_scratch(ffs, n, newparent, newname, key);
+		writer_unref(w);
+		return rc;
+	}
+	target = node_find_locked(ffs, newparent, newname);
+	if (target == n) {
+		pthread_mutex_unlock(&ffs->lock);
+		return 0;
+	}
+	if (target && (flags & RENAME_NOREPLACE)) {
+		pthread_mutex_unlock(&ffs->lock);
+		return -EEXIST;
+	}
+	if (target) {
+		remove_scratch_locked(ffs, target);
+		pthread_mutex_lock(&ffs->lock);
+	}
+	rc = node_rename(ffs, n, newparent, newname);
+	pthread_mutex_unlock(&ffs->lock);
+	return rc;
+}
+
+/* ---- attributes ----------------------------------------------------- */
+
+static int64_t requested_mtime_ns(const struct setattr_req *r)
+{
+	if (r->mtime.tv_nsec == UTIME_NOW)
+		return now_us() * 1000;
+	return (int64_t)r->mtime.tv_sec * 1000000000 + r->mtime.tv_nsec;
+}
+
+/* Refuse a change to something that cannot change; a no-op is fine. */
+static int check_fixed(struct ffs *ffs, const struct node *n,
+		       const struct setattr_req *r, mode_t mode, off_t size,
+		       const char *why)
+{
+	const char *what = NULL;
+
+	if ((r->valid & SETATTR_MODE) && (r->mode & 07777) != (mode & 07777))
+		what = "chmod";
+	else if ((r->valid & SETATTR_UID) && r->uid != ffs->uid)
+		what = "chown";
+	else if ((r->valid & SETATTR_GID) && r->gid != ffs->gid)
+		what = "chgrp";
+	else if ((r->valid & SETATTR_SIZE) && r->size != size)
+		what = "truncate";
+	if (!what)
+		return 0;
+	log_info("%s %s%s%s: %s", what, n->parent ? n->parent->name : "",
+		 n->parent ? "/" : "", n->name, why);
+	return -EPERM;
+}
+
+int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
+		  const struct setattr_req *r)
+{
+	struct setattr_req owner_only;
+	struct writer *w;
+	int rc;
+
+	(void)h;
+	switch (n->kind) {
+	case NODE_ROOT:
+	case NODE_SYMBOL:
+		if (r->valid & SETATTR_SIZE)
+			return -EISDIR;
+		/* times of directories are derived; setting them is
+		 * accepted and has no effect */
+		return check_fixed(ffs, n, r, 0755, 0,
+				   "directories are managed by featurefs");
+	case NODE_CONTROL_DIR:
+	case NODE_CONTROL_FILE:
+		return -EPERM;
+	default:
+		break;
+	}
+	pthread_mutex_lock(&ffs->lock);
+	w = n->w;
+	if (!w) {
+		mode_t mode = n->mode;
+		off_t size = (off_t)n->size;
+
+		pthread_mutex_unlock(&ffs->lock);
+		rc = check_fixed(ffs, n, r, mode, size,
+				 "published entries are immutable");
+		if (rc < 0 || !(r->valid & SETATTR_MTIME))
+			return rc;
+		rc = manifest_set_mtime(ffs->manifest, n->parent->name, n->key,
+					requested_mtime_ns(r));
+		if (rc == 0) {
+			pthread_mutex_lock(&ffs->lock);
+			n->mtime_ns = requested_mtime_ns(r);
+			pthread_mutex_unlock(&ffs->lock);
+		}
+		return rc;
+	}
+	/* a writer: alive while we hold ffs->lock, pinned after */
+	writer_ref(w);
+	pthread_mutex_unlock(&ffs->lock);
+	owner_only = *r;
+	owner_only.valid &= SETATTR_UID | SETATTR_GID;
+	pthread_mutex_lock(&w->mu);
+	rc = check_fixed(ffs, n, &owner_only, 0, 0,
+			 "files belong to the mounting user");
+	if (rc == 0 && (r->valid & SETATTR_SIZE)) {
+		if (w->published)
+			rc = -EPERM;
+		else
+			rc = writer_truncate(w, (uint64_t)r->size);
+	}
+	if (rc == 0 && (r->valid & SETATTR_MODE))
+		CTR_SET(w->mode, r->mode & 07777);
+	if (rc == 0 && (r->valid & SETATTR_MTIME))
+		CTR_SET(w->mtime_ns, requested_mtime_ns(r));
+	if (rc == 0 && n->kind == NODE_SCRATCH && (r->valid & SETATTR_MODE))
+		fchmod(w->fd, r->mode & 07777);
+	pthread_mutex_unlock(&w->mu);
+	writer_unref(w);
+	return rc;
+}
+
+int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
+		    off_t len)
+{
+	struct writer *w;
+	uint64_t end = (uint64_t)off + (uint64_t)len;
+	int rc = 0;
+
+	(void)ffs;
+	if (!h || h->kind != HANDLE_WRITER)
+		return h && h->kind == HANDLE_OBJECT ? -EPERM : -EBADF;
+	if (mode & ~FALLOC_FL_KEEP_SIZE)
+		return -EOPNOTSUPP;
+	w = h->w;
+	pthread_mutex_lock(&w->mu);
+	if (w->published)
+		rc = -EPERM;
+	else if (fallocate(w->fd, mode, off, len) < 0)
+		rc = -errno;
+	else if (!(mode & FALLOC_FL_KEEP_SIZE) && end > w->size) {
+		CTR_SET(w->size, end);
+		w->hash_broken = 1;
+		w->gen++;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}

@@ -1,0 +1,357 @@
+/*
+ * ffs.h - the context of one mount and its in-memory namespace.
+ *
+ * `struct ffs` is the only mutable state of a mounted store: options, the
+ * store and manifest handles, the nodes the kernel knows, counters and
+ * the background threads.  The namespace (node.c) and the life of entries
+ * (entry.c) live here, free of FUSE: fs.c translates kernel requests into
+ * these calls and supplies `struct ffs_hooks` for what must reach back
+ * into the kernel (cache invalidation, replies to waiting opens).
+ *
+ * Locking: `ffs->lock` guards the names table, node links and reference
+ * counts, per-symbol child lists and the waiter list.  A writer's own
+ * mutex (`struct writer.mu`) guards its file, size and hash; it may be
+ * taken before `ffs->lock`, never after.  No lock is held across manifest
+ * or store I/O except writer.mu.
+ */
+#ifndef FEATUREFS_FFS_H
+#define FEATUREFS_FFS_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <openssl/evp.h>
+
+#include "manifest.h"
+#include "options.h"
+#include "parquet.h"
+#include "stats.h"
+#include "store.h"
+
+struct access_log;
+struct ffs;
+struct htab;
+
+enum node_kind {
+	NODE_ROOT,
+	NODE_CONTROL_DIR,	/* /.featurefs */
+	NODE_CONTROL_FILE,	/* /.featurefs/<name> */
+	NODE_SYMBOL,		/* /<symbol> */
+	NODE_ENTRY,		/* /<symbol>/<key>.parquet */
+	NODE_SCRATCH,		/* /<symbol>/.<name> */
+};
+
+/* A read-open waiting for an in-flight entry (SPEC §3 step 3). */
+struct waiter {
+	struct waiter *next, *prev;	/* ffs->waiters */
+	struct node *node;
+	int64_t start_us;		/* monotonic */
+	int64_t deadline_us;		/* monotonic */
+	void *req;			/* the FUSE side's request */
+	int flags;			/* open(2) flags */
+};
+
+/*
+ * Data being written: an in-flight entry or a scratch file.  A writer is
+ * referenced by its node (while node->w points to it), by each write
+ * handle and by short-lived pins; the last writer_unref() frees it.
+ */
+struct writer {
+	pthread_mutex_t mu;
+	int refs;			/* atomic */
+	int fd;				/* tmp file, O_RDWR */
+	char tmpname[STORE_TMP_NAME_MAX];
+	EVP_MD_CTX *sha;		/* streaming SHA-256 of bytes [0, hashed) */
+	uint64_t hashed;
+	int hash_broken;		/* out-of-order write: rehash at publish */
+	uint64_t size;			/* atomic: read by getattr */
+	uint64_t gen;			/* bumped by every change */
+	uint64_t valid_gen;		/* gen at the last check */
+	int checked;			/* a check ran at valid_gen */
+	int check_rc;			/* and returned this */
+	enum load_failure why;		/* when check_rc < 0 */
+	char why_detail[200];
+	struct parquet_info info;	/* from that check */
+	pid_t tgid;			/* process that created it */
+	int handles;			/* open write handles */
+	int abandoned;			/* unlinked or discarded: never publish */
+	int published;			/* renamed into place: read-only now */
+	int64_t created_ts;
+	int64_t mtime_ns;		/* atomic: last write, or utimens */
+	uint32_t mode;			/* atomic */
+};
+
+struct node {
+	enum node_kind kind;
+	uint64_t st_ino;		/* what stat(2) shows; stable */
+	uint64_t nlookup;		/* kernel references */
+	unsigned opens;			/* open handles */
+	int linked;			/* reachable by name */
+	char *name;			/* last path component */
+	char *hkey;			/* names-table key: "sym" or "sym/name" */
+	struct node *parent;		/* symbol directory (entries, scratch) */
+	struct node *next_child;	/* parent's transient-children list */
+	struct node **pprev_child;
+	struct node *next_all;		/* ffs->all */
+	struct node **pprev_all;
+
+	/* NODE_SYMBOL */
+	struct symbol_counters *ctr;
+	struct node *transient;		/* in-flight entries and scratch files */
+	struct node *next_symbol;	/* ffs->symbols */
+
+	/* NODE_ENTRY */
+	char key[KEY_MAX + 1];
+	enum entry_state state;
+	uint64_t size;			/* published: logical size */
+	int64_t created_ts;
+	int64_t mtime_ns;
+	uint32_t mode;
+
+	/* NODE_ENTRY while writing, NODE_SCRATCH always */
+	struct writer *w;
+
+	/* NODE_CONTROL_FILE */
+	int control;			/* index into the control file table */
+};
+
+/* What fs.c provides to reach the kernel; all may be called with no
+ * lock held, from any thread. */
+struct ffs_hooks {
+	/* Forget the kernel's cached attributes and data of `n`. */
+	void (*inval_inode)(struct ffs *ffs, struct node *n);
+	/* Forget the kernel's dentry `name` in directory `parent`. */
+	void (*inval_entry)(struct ffs *ffs, struct node *parent,
+			    const char *name);
+	/* Answer a waiting open: err 0 means the entry is published now. */
+	void (*wake)(struct ffs *ffs, struct waiter *w, int err);
+};
+
+struct ffs {
+	struct ffs_options opt;
+	struct store *store;
+	struct manifest *manifest;
+	char writer_id[MANIFEST_WRITER_MAX];
+	char *mountpoint;
+	uid_t uid;
+	gid_t gid;
+	int64_t mounted_ts;
+	int64_t mounted_mono_us;
+
+	pthread_mutex_t lock;
+	struct htab *names;
+	struct node root;
+	struct node control_dir;
+	struct node *control_files;	/* array of control_file_count() */
+	struct node *symbols;		/* every symbol node in memory */
+	struct node *all;		/* every allocated node */
+	struct waiter *waiters;
+	uint64_t inflight;		/* entries being written */
+
+	struct access_log *access;
+	pthread_mutex_t flush_mu;	/* one access flush at a time */
+	struct ffs_counters ctr;
+
+	const struct ffs_hooks *hooks;
+	void *fuse;			/* fs.c's session state */
+
+	/* background threads (daemon.c, ctl.c) */
+	pthread_t ticker;
+	pthread_t gc_thread;
+	pthread_t ctl_thread;
+	pthread_mutex_t tick_mu;	/* with tick_cond: wakes the threads */
+	pthread_cond_t tick_cond;
+	pthread_mutex_t gc_mu;		/* one GC pass at a time */
+	int stopping;			/* atomic */
+	int ticker_started;
+	int gc_started;
+	int ctl_started;
+	int ctl_fd;			/* listening control socket */
+	int ctl_wake[2];		/* pipe that stops the ctl thread */
+	int64_t next_deadline_us;	/* earliest waiter deadline, monotonic */
+};
+
+/* ---- node.c: the namespace ------------------------------------------ */
+
+int ffs_init(struct ffs *ffs);
+void ffs_destroy(struct ffs *ffs);
+
+/* The node with FUSE node id `ino`. */
+struct node *ffs_node(struct ffs *ffs, uint64_t ino);
+
+/*
+ * Resolve `name` in directory `parent`.  On success the node's lookup
+ * count is raised by one (the kernel now holds it).  A well-formed entry
+ * name that is neither published nor in flight counts a miss and returns
+ * -ENOENT; a malformed one is -ENOENT without a miss.
+ */
+int ffs_lookup(struct ffs *ffs, struct node *parent, const char *name,
+	       struct node **out);
+/* Drop `n` kernel references; frees the node when nobody needs it. */
+void ffs_forget(struct ffs *ffs, struct node *n, uint64_t nlookup);
+/* Take/drop an open-handle reference. */
+void ffs_node_open(struct ffs *ffs, struct node *n);
+void ffs_node_close(struct ffs *ffs, struct node *n);
+
+/* Fill `st`; `timeout` gets how long the kernel may cache it (seconds). */
+int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
+		double *timeout);
+/* Seconds the kernel may cache the name -> node binding of `n`. */
+double ffs_entry_timeout(const struct node *n);
+
+int ffs_mkdir(struct ffs *ffs, struct node *parent, const char *name,
+	      struct node **out);
+int ffs_rmdir(struct ffs *ffs, struct node *parent, const char *name);
+
+/* One directory entry of a listing. */
+struct dirent_item {
+	char *name;
+	uint64_t st_ino;
+	mode_t type;	/* S_IFDIR or S_IFREG */
+};
+
+/* Snapshot the listing of directory `dir` (without "." and ".."). */
+int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dirent_item **out,
+		 size_t *count);
+void ffs_free_listing(struct dirent_item *items, size_t count);
+
+/* st_ino of a name; stable across mounts. */
+uint64_t ffs_ino_of(const char *symbol, const char *name);
+
+/* Internal to node.c and entry.c. */
+struct node *node_new(struct ffs *ffs, enum node_kind kind,
+		      struct node *parent, const char *name);
+int node_link(struct ffs *ffs, struct node *n);		/* lock held */
+void node_unlink(struct ffs *ffs, struct node *n);	/* lock held */
+void node_release_locked(struct ffs *ffs, struct node *n);
+struct node *node_find_locked(struct ffs *ffs, struct node *parent,
+			      const char *name);
+void node_fill_published(struct node *n, const struct manifest_entry *e);
+/* Turn a writing entry or scratch node into published entry `e`; clears
+ * n->w, whose reference the caller then drops.  Lock held. */
+void node_set_published(struct ffs *ffs, struct node *n,
+			const struct manifest_entry *e);
+/* Give `n` a new name and parent, keeping its identity (lock held). */
+int node_rename(struct ffs *ffs, struct node *n, struct node *newparent,
+		const char *newname);
+
+/* ---- entry.c: the life of an entry ---------------------------------- */
+
+/* An open file as fs.c keeps it in fuse_file_info.fh. */
+enum handle_kind {
+	HANDLE_OBJECT,		/* read-only, on a published object */
+	HANDLE_WRITER,		/* the claimant's (or scratch) write handle */
+	HANDLE_TMP_READ,	/* read-only on a writer's tmp file */
+	HANDLE_CONTROL,		/* a /.featurefs file snapshot */
+};
+
+struct handle {
+	enum handle_kind kind;
+	struct node *node;
+	struct writer *w;	/* HANDLE_WRITER */
+	int fd;
+	char *text;		/* HANDLE_CONTROL */
+	size_t len;
+};
+
+/*
+ * Create `name` in symbol directory `parent`: a scratch file, or the claim
+ * of an entry (SPEC §3 step 2).  -EEXIST when the key is published or in
+ * flight; -EINVAL/-ENAMETOOLONG for bad names; -EPERM outside a symbol
+ * directory.  On success the node has one more lookup and one more open,
+ * and `*h` is the writer's handle.
+ */
+int entry_create(struct ffs *ffs, struct node *parent, const char *name,
+		 pid_t pid, mode_t mode, struct node **out, struct handle **h);
+
+/*
+ * Open an existing file.  For a published entry read-only: a hit.  For a
+ * write-open of an entry: -EEXIST.  For an in-flight entry read-only from
+ * another process: -EINPROGRESS, and the caller queues a waiter with
+ * entry_wait().
+ */
+int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
+	       struct handle **h);
+/* Queue `w` on its node: 0 queued; -EAGAIN the entry is published now
+ * (open again); -ENOENT it is gone. */
+int entry_wait(struct ffs *ffs, struct waiter *w);
+/* Remove `w` if still queued: 1 removed (the caller answers it), 0 not. */
+int entry_cancel_wait(struct ffs *ffs, struct waiter *w);
+/* Answer every waiter whose deadline passed with -ETIMEDOUT; returns the
+ * next deadline (monotonic µs) or 0 when none is left. */
+int64_t entry_expire_waiters(struct ffs *ffs, int64_t now_mono);
+/* Called by the FUSE side once a woken waiter's open was answered. */
+void entry_wait_done(struct ffs *ffs, struct waiter *w, int err);
+
+ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
+		   off_t off);
+ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
+		    size_t size, off_t off);
+/* close(2) of one descriptor: validate and fsync; -EIO if not Parquet. */
+int entry_flush(struct ffs *ffs, struct handle *h);
+int entry_fsync(struct ffs *ffs, struct handle *h, int datasync);
+/* Last close of a handle: publish or discard a finished writer. */
+void entry_release(struct ffs *ffs, struct handle *h);
+
+/* Remove an entry or scratch file by name (unlink(2) and GC). */
+int entry_unlink(struct ffs *ffs, struct node *parent, const char *name);
+/*
+ * Remove published entry <symbol>/<key> on behalf of GC: the manifest row
+ * first (skipped with -EBUSY when its lock is held), then the object, then
+ * the kernel's dentry.
+ */
+int entry_remove(struct ffs *ffs, const char *symbol, const char *key,
+		 const char *path);
+
+int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
+		 struct node *newparent, const char *newname,
+		 unsigned int flags);
+
+/* Attributes to change, as FUSE's setattr gives them. */
+struct setattr_req {
+	int valid;		/* FATTR_* bits, re-declared below */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	off_t size;
+	struct timespec mtime;	/* tv_nsec may be UTIME_NOW */
+};
+#define SETATTR_MODE 1
+#define SETATTR_UID 2
+#define SETATTR_GID 4
+#define SETATTR_SIZE 8
+#define SETATTR_ATIME 16
+#define SETATTR_MTIME 32
+
+int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
+		  const struct setattr_req *r);
+
+/* Drop one write handle's reference to `w` (node `n`); the last one
+ * publishes or discards an in-flight entry. */
+void entry_release_writer_ref(struct ffs *ffs, struct node *n,
+			      struct writer *w);
+void writer_ref(struct writer *w);
+void writer_unref(struct writer *w);
+/* Resize the data to `size`; w->mu held. */
+int writer_truncate(struct writer *w, uint64_t size);
+
+int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
+		    off_t len);
+
+/* ---- xattr.c: read-only extended attributes ------------------------- */
+
+/* Value of attribute `name` of `n`; -ENODATA when it has none. */
+int entry_xattr_get(struct ffs *ffs, struct node *n, const char *name,
+		    struct strbuf *out);
+/* NUL-separated names of the attributes `n` has. */
+void entry_xattr_list(struct ffs *ffs, struct node *n, struct strbuf *out);
+
+/* Discard every unfinished write (unmount). */
+void entry_discard_all(struct ffs *ffs);
+
+/* Hand out the effective options, as /.featurefs/config shows them. */
+void ffs_render_config(struct ffs *ffs, struct strbuf *sb);
+
+#endif

@@ -1,0 +1,819 @@
+/*
+ * fs.c - FUSE lowlevel operations: kernel requests in, store results out.
+ *
+ * This is the only file that speaks libfuse's request API.  Node ids are
+ * node pointers (root is 1).  Replies that reach back into the kernel on
+ * their own initiative (invalidations) go through a queue served by one
+ * notifier thread, because the kernel may hold the very directory lock an
+ * invalidation needs while it waits for the request that caused it.
+ */
+#define FUSE_USE_VERSION 314
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "access.h"
+#include "clock.h"
+#include "ffs.h"
+#include "fs.h"
+#include "log.h"
+
+#define READ_BUF_SIZE (1u << 20)
+#define XATTR_PREFIX "user.featurefs."
+
+enum notice_kind { NOTICE_INODE, NOTICE_ENTRY };
+
+struct notice {
+	struct notice *next;
+	enum notice_kind kind;
+	fuse_ino_t ino;			/* inode, or parent for NOTICE_ENTRY */
+	char name[256];
+};
+
+struct fs_state {
+	struct fuse_session *se;
+	int mounted;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct notice *head, *tail;
+	pthread_t notifier;
+	int notifier_started;
+	int stop;
+	pthread_key_t read_buf;
+};
+
+/* A read-open waiting for its entry, with what the reply needs. */
+struct fs_waiter {
+	struct waiter w;
+	fuse_req_t req;
+	struct fuse_file_info fi;
+};
+
+/* An open directory: a snapshot of its listing. */
+struct dir_handle {
+	struct dirent_item *items;
+	size_t count;
+};
+
+static struct ffs *ffs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct fs_state *fs_of(struct ffs *ffs)
+{
+	return ffs->fuse;
+}
+
+static fuse_ino_t nodeid_of(struct ffs *ffs, struct node *n)
+{
+	return n == &ffs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
+}
+
+static struct handle *handle_of(struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+/* ---- invalidations -------------------------------------------------- */
+
+static void queue_notice(struct ffs *ffs, enum notice_kind kind,
+			 fuse_ino_t ino, const char *name)
+{
+	struct fs_state *fs = fs_of(ffs);
+	struct notice *nt = calloc(1, sizeof(*nt));
+
+	if (!nt)
+		return; /* the cache entry just lives until its timeout */
+	nt->kind = kind;
+	nt->ino = ino;
+	if (name)
+		snprintf(nt->name, sizeof(nt->name), "%s", name);
+	pthread_mutex_lock(&fs->mu);
+	if (fs->tail)
+		fs->tail->next = nt;
+	else
+		fs->head = nt;
+	fs->tail = nt;
+	pthread_cond_signal(&fs->cond);
+	pthread_mutex_unlock(&fs->mu);
+}
+
+static void hook_inval_inode(struct ffs *ffs, struct node *n)
+{
+	queue_notice(ffs, NOTICE_INODE, nodeid_of(ffs, n), NULL);
+}
+
+static void hook_inval_entry(struct ffs *ffs, struct node *parent,
+			     const char *name)
+{
+	queue_notice(ffs, NOTICE_ENTRY, nodeid_of(ffs, parent), name);
+}
+
+static void *notifier_main(void *arg)
+{
+	struct ffs *ffs = arg;
+	struct fs_state *fs = fs_of(ffs);
+	struct notice *nt;
+	int rc;
+
+	pthread_mutex_lock(&fs->mu);
+	for (;;) {
+		while (!fs->head && !fs->stop)
+			pthread_cond_wait(&fs->cond, &fs->mu);
+		if (!fs->head)
+			break;
+		nt = fs->head;
+		fs->head = nt->next;
+		if (!fs->head)
+			fs->tail = NULL;
+		pthread_mutex_unlock(&fs->mu);
+		if (nt->kind == NOTICE_INODE)
+			rc = fuse_lowlevel_notify_inval_inode(fs->se, nt->ino,
+							      0, 0);
+		else
+			rc = fuse_lowlevel_notify_inval_entry(
+				fs->se, nt->ino, nt->name, strlen(nt->name));
+		if (rc < 0 && rc != -ENOENT)
+			log_debug("kernel invalidation: %s", strerror(-rc));
+		free(nt);
+		pthread_mutex_lock(&fs->mu);
+	}
+	pthread_mutex_unlock(&fs->mu);
+	return NULL;
+}
+
+/* ---- replies -------------------------------------------------------- */
+
+static void reply_entry(fuse_req_t req, struct ffs *ffs, struct node *n)
+{
+	struct fuse_entry_param e;
+	double timeout;
+
+	memset(&e, 0, sizeof(e));
+	ffs_getattr(ffs, n, &e.attr, &timeout);
+	e.ino = nodeid_of(ffs, n);
+	e.attr_timeout = timeout;
+	e.entry_timeout = ffs_entry_timeout(n);
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		ffs_forget(ffs, n, 1); /* the kernel never got it */
+}
+
+/* Reply to an open with handle `h`, choosing cache flags by its kind. */
+static void reply_open(fuse_req_t req, struct ffs *ffs,
+		       struct fuse_file_info *fi, struct handle *h)
+{
+	fi->fh = (uint64_t)(uintptr_t)h;
+	switch (h->kind) {
+	case HANDLE_OBJECT:
+		/* immutable: keep the page cache, nothing to flush */
+		fi->keep_cache = 1;
+		fi->noflush = 1;
+		break;
+	case HANDLE_TMP_READ:
+	case HANDLE_CONTROL:
+		fi->direct_io = 1;
+		break;
+	case HANDLE_WRITER:
+		break;
+	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		entry_release(ffs, h);
+}
+
+/* ---- waiting opens -------------------------------------------------- */
+
+static void waiter_interrupted(fuse_req_t req, void *data)
+{
+	struct ffs *ffs = ffs_of(req);
+	struct fs_waiter *fw = data;
+
+	/* `fw` is only compared until entry_cancel_wait() proves it live */
+	if (!entry_cancel_wait(ffs, &fw->w))
+		return;
+	entry_wait_done(ffs, &fw->w, -EINTR);
+	fuse_reply_err(req, EINTR);
+	free(fw);
+}
+
+static void hook_wake(struct ffs *ffs, struct waiter *w, int err)
+{
+	struct fs_waiter *fw = (struct fs_waiter *)((char *)w -
+						    offsetof(struct fs_waiter, w));
+	struct handle *h = NULL;
+
+	/* waits for an interrupt callback in progress, and stops new ones */
+	fuse_req_interrupt_func(fw->req, NULL, NULL);
+	if (err == 0)
+		err = entry_open(ffs, w->node, fw->fi.flags, 0, &h);
+	entry_wait_done(ffs, w, err);
+	if (err == 0)
+		reply_open(fw->req, ffs, &fw->fi, h);
+	else
+		fuse_reply_err(fw->req, -err);
+	free(fw);
+}
+
+/* Park the open `req` until node `n` is published or discarded. */
+static void wait_for_entry(fuse_req_t req, struct ffs *ffs, struct node *n,
+			   struct fuse_file_info *fi)
+{
+	struct fs_waiter *fw = calloc(1, sizeof(*fw));
+	struct handle *h;
+	int rc;
+
+	if (!fw) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fw->req = req;
+	fw->fi = *fi;
+	fw->w.node = n;
+	fw->w.flags = fi->flags;
+	fw->w.start_us = mono_us();
+	fw->w.deadline_us = fw->w.start_us + ffs->opt.lock_timeout_us;
+	fw->w.req = req;
+	/* Register before queueing: once queued, a publish may answer and
+	 * free `req` at any moment. */
+	fuse_req_interrupt_func(req, waiter_interrupted, fw);
+	rc = fuse_req_interrupted(req) ? -EINTR : entry_wait(ffs, &fw->w);
+	if (rc == 0)
+		return;
+	fuse_req_interrupt_func(req, NULL, NULL);
+	free(fw);
+	if (rc == -EAGAIN) { /* published meanwhile */
+		rc = entry_open(ffs, n, fi->flags, 0, &h);
+		if (rc == 0) {
+			reply_open(req, ffs, fi, h);
+			return;
+		}
+	}
+	fuse_reply_err(req, -rc);
+}
+
+/* ---- operations ----------------------------------------------------- */
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* many readers at once: do not throttle background requests */
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+}
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ffs *ffs = ffs_of(req);
+	struct node *n;
+	int rc = ffs_lookup(ffs, ffs_node(ffs, parent), name, &n);
+
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		reply_entry(req, ffs, n);
+}
+
+static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct ffs *ffs = ffs_of(req);
+
+	ffs_forget(ffs, ffs_node(ffs, ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void fs_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	struct ffs *ffs = ffs_of(req);
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		ffs_forget(ffs, ffs_node(ffs, forgets[i].ino),
+			   forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct ffs *ffs = ffs_of(req);
+	struct stat st;
+	double timeout;
+	int rc;
+
+	(void)fi;
+	rc = ffs_getattr(ffs, ffs_node(ffs, ino), &st, &timeout);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, timeout);
+}
+
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	struct ffs *ffs = ffs_of(req);
+	struct node *n = ffs_node(ffs, ino);
+	struct setattr_req r = { 0 };
+	int rc;
+
+	if (to_set & FUSE_SET_ATTR_MODE)
+		r.valid |= SETATTR_MODE;
+	if (to_set & FUSE_SET_ATTR_UID)
+		r.valid |= SETATTR_UID;
+	if (to_set & FUSE_SET_ATTR_GID)
+		r.valid |= SETATTR_GID;
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		r.valid |= SETATTR_SIZE;
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
+		r.valid |= SETATTR_ATIME;
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+		r.valid |= SETATTR_MTIME;
+	r.mode = attr->st_mode;
+	r.uid = attr->st_uid;
+	r.gid = attr->st_gid;
+	r.size = attr->st_size;
+	r.mtime = attr->st_mtim;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		r.mtime.tv_nsec = UTIME_NOW;
+	rc = entry_setattr(ffs, n, fi ? handle_of(fi) : NULL, &r);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fs_getattr(req, ino, fi);
+}
+
+static void refuse(fuse_req_t req, const char *what, const char *name)
+{
+	log_info("%s %s: not supported on featurefs", what, name);
+	fuse_reply_err(req, EPERM);
+}
+
+static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	(void)link;
+	(void)parent;
+	refuse(req, "symlink", name);
+}
+
+static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	refuse(req, "link", newname);
+}
+
+static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	(void)parent;
+	(void)mode;
+	(void)rdev;
+	refuse(req, "mknod", name);
+}
+
+static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	struct ffs *ffs = ffs_of(req);
+	struct node *n;
+	int rc;
+
+	(void)mode;
+	rc = ffs_mkdir(ffs, ffs_node(ffs, parent), name, &n);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		reply_entry(req, ffs, n);
+}
+
+static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ffs *ffs = ffs_of(req);
+
+	fuse_reply_err(req, -ffs_rmdir(ffs, ffs_node(ffs, parent), name));
+}
+
+static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ffs *ffs = ffs_of(req);
+
+	fuse_reply_err(req, -entry_unlink(ffs, ffs_node(ffs, parent), name));
+}
+
+static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	struct ffs *ffs = ffs_of(req);
+
+	fuse_reply_err(req, -entry_rename(ffs, ffs_node(ffs, parent), name,
+					  ffs_node(ffs, newparent), newname,
+					  flags));
+}
+
+static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	struct ffs *ffs = ffs_of(req);
+	struct fuse_entry_param e;
+	struct handle *h = NULL;
+	struct node *n;
+	double timeout;
+	int rc;
+
+	rc = entry_create(ffs, ffs_node(ffs, parent), name,
+			  fuse_req_ctx(req)->pid, mode, &n, &h);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	ffs_getattr(ffs, n, &e.attr, &timeout);
+	e.ino = nodeid_of(ffs, n);
+	e.attr_timeout = timeout;
+	e.entry_timeout = ffs_entry_timeout(n);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		entry_release(ffs, h);
+		ffs_forget(ffs, n, 1);
+	}
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ffs *ffs = ffs_of(req);
+	struct node *n = ffs_node(ffs, ino);
+	struct handle *h;
+	int rc;
+
+	rc = entry_open(ffs, n, fi->flags, fuse_req_ctx(req)->pid, &h);
+	if (rc == -EINPROGRESS)
+		wait_for_entry(req, ffs, n, fi);
+	else if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		reply_open(req, ffs, fi, h);
+}
+
+static void free_read_buf(void *buf)
+{
+	free(buf);
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct ffs *ffs = ffs_of(req);
+	struct fs_state *fs = fs_of(ffs);
+	void *buf = pthread_getspecific(fs->read_buf);
+	ssize_t n;
+
+	(void)ino;
+	if (!buf) {
+		buf = malloc(READ_BUF_SIZE);
+		if (!buf || pthread_setspecific(fs->read_buf, buf) != 0) {
+			free(buf);
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	if (size > READ_BUF_SIZE)
+		size = READ_BUF_SIZE;
+	n = entry_read(ffs, handle_of(fi), buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	ssize_t n;
+
+	(void)ino;
+	n = entry_write(ffs_of(req), handle_of(fi), buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fuse_reply_err(req, -entry_flush(ffs_of(req), handle_of(fi)));
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	entry_release(ffs_of(req), handle_of(fi));
+	fuse_reply_err(req, 0);
+}
+
+static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	(void)ino;
+	fuse_reply_err(req, -entry_fsync(ffs_of(req), handle_of(fi), datasync));
+}
+
+static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			 off_t offset, off_t length, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fuse_reply_err(req, -entry_fallocate(ffs_of(req), handle_of(fi), mode,
+					     offset, length));
+}
+
+static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct ffs *ffs = ffs_of(req);
+	struct dir_handle *d = calloc(1, sizeof(*d));
+	int rc;
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rc = ffs_list_dir(ffs, ffs_node(ffs, ino), &d->items, &d->count);
+	if (rc < 0) {
+		free(d);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		ffs_free_listing(d->items, d->count);
+		free(d);
+	}
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0;
+	struct stat st;
+	off_t i;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	for (i = off; i < (off_t)d->count + 2; i++) {
+		const char *name;
+		size_t len;
+
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			st.st_ino = 1;
+			st.st_mode = S_IFDIR;
+		} else {
+			name = d->items[i - 2].name;
+			st.st_ino = d->items[i - 2].st_ino;
+			st.st_mode = d->items[i - 2].type;
+		}
+		len = fuse_add_direntry(req, buf + used, size - used, name, &st,
+					i + 1);
+		if (len > size - used)
+			break;
+		used += len;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	ffs_free_listing(d->items, d->count);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct ffs *ffs = ffs_of(req);
+	struct statvfs st;
+
+	(void)ino;
+	if (fstatvfs(ffs->store->root_fd, &st) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	st.f_namemax = 255;
+	fuse_reply_statfs(req, &st);
+}
+
+static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	struct ffs *ffs = ffs_of(req);
+	struct strbuf value = STRBUF_INIT;
+	int rc;
+
+	rc = entry_xattr_get(ffs, ffs_node(ffs, ino), name, &value);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, value.len);
+	else if (size < value.len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, sb_str(&value), value.len);
+	sb_release(&value);
+}
+
+static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct ffs *ffs = ffs_of(req);
+	struct strbuf list = STRBUF_INIT;
+
+	entry_xattr_list(ffs, ffs_node(ffs, ino), &list);
+	if (list.err)
+		fuse_reply_err(req, ENOMEM);
+	else if (size == 0)
+		fuse_reply_xattr(req, list.len);
+	else if (size < list.len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, list.buf, list.len);
+	sb_release(&list);
+}
+
+static void refuse_xattr(fuse_req_t req, const char *name)
+{
+	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) == 0) {
+		log_info("set %s: featurefs attributes are read-only", name);
+		fuse_reply_err(req, EPERM);
+	} else {
+		fuse_reply_err(req, ENOTSUP);
+	}
+}
+
+static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	(void)ino;
+	(void)value;
+	(void)size;
+	(void)flags;
+	refuse_xattr(req, name);
+}
+
+static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino;
+	refuse_xattr(req, name);
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
+	.init = fs_init,
+	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
+	.getattr = fs_getattr,
+	.setattr = fs_setattr,
+	.symlink = fs_symlink,
+	.link = fs_link,
+	.mknod = fs_mknod,
+	.mkdir = fs_mkdir,
+	.rmdir = fs_rmdir,
+	.unlink = fs_unlink,
+	.rename = fs_rename,
+	.create = fs_create,
+	.open = fs_open,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.release = fs_release,
+	.fsync = fs_fsync,
+	.fallocate = fs_fallocate,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.releasedir = fs_releasedir,
+	.statfs = fs_statfs,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
+	.setxattr = fs_setxattr,
+	.removexattr = fs_removexattr,
+};
+
+static const struct ffs_hooks fs_hooks = {
+	.inval_inode = hook_inval_inode,
+	.inval_entry = hook_inval_entry,
+	.wake = hook_wake,
+};
+
+/* ---- session -------------------------------------------------------- */
+
+int fs_mount(struct ffs *ffs, struct fuse_args *args, const char *mountpoint)
+{
+	struct fs_state *fs = calloc(1, sizeof(*fs));
+	int rc;
+
+	if (!fs)
+		return -ENOMEM;
+	pthread_mutex_init(&fs->mu, NULL);
+	pthread_cond_init(&fs->cond, NULL);
+	pthread_key_create(&fs->read_buf, free_read_buf);
+	ffs->fuse = fs;
+	ffs->hooks = &fs_hooks;
+	fs->se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), ffs);
+	if (!fs->se) {
+		log_err("cannot start a FUSE session (see the message above)");
+		return -EINVAL;
+	}
+	if (fuse_session_mount(fs->se, mountpoint) != 0) {
+		log_err("mount %s: failed (is it a directory, and is "
+			"/dev/fuse usable?)", mountpoint);
+		return -EIO;
+	}
+	fs->mounted = 1;
+	rc = fuse_set_signal_handlers(fs->se);
+	if (rc != 0)
+		return -EIO;
+	return 0;
+}
+
+int fs_loop(struct ffs *ffs, const struct fs_loop_options *o)
+{
+	struct fs_state *fs = fs_of(ffs);
+	struct fuse_loop_config *cfg;
+	int rc;
+
+	rc = pthread_create(&fs->notifier, NULL, notifier_main, ffs);
+	if (rc != 0)
+		return -rc;
+	fs->notifier_started = 1;
+	if (o->single_thread)
+		return fuse_session_loop(fs->se) < 0 ? -EIO : 0;
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(cfg, (unsigned)o->clone_fd);
+	if (o->max_threads)
+		fuse_loop_cfg_set_max_threads(cfg, o->max_threads);
+	rc = fuse_session_loop_mt(fs->se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return rc < 0 ? rc : 0;
+}
+
+void fs_unmount(struct ffs *ffs)
+{
+	struct fs_state *fs = fs_of(ffs);
+	struct notice *nt;
+
+	if (!fs)
+		return;
+	if (fs->notifier_started) {
+		pthread_mutex_lock(&fs->mu);
+		fs->stop = 1;
+		pthread_cond_signal(&fs->cond);
+		pthread_mutex_unlock(&fs->mu);
+		pthread_join(fs->notifier, NULL);
+	}
+	while ((nt = fs->head)) {
+		fs->head = nt->next;
+		free(nt);
+	}
+	if (fs->se) {
+		fuse_remove_signal_handlers(fs->se);
+		if (fs->mounted)
+			fuse_session_unmount(fs->se);
+		fuse_session_destroy(fs->se);
+	}
+	free(pthread_getspecific(fs->read_buf));
+	pthread_key_delete(fs->read_buf);
+	pthread_cond_destroy(&fs->cond);
+	pthread_mutex_destroy(&fs->mu);
+	free(fs);
+	ffs->fuse = NULL;
+}

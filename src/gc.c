@@ -1,0 +1,432 @@
+/*
+ * gc.c - one garbage-collection pass over a store.
+ *
+ * Candidates are read from the manifest in keyset-paged batches of
+ * GC_BATCH rows, each removal is its own short transaction, and the stop
+ * flag is checked between removals, so a pass over a million entries
+ * never holds the manifest for long and unmount can cut it short.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "gc.h"
+#include "hash.h"
+#include "htab.h"
+#include "log.h"
+#include "names.h"
+#include "options.h"
+#include "parquet.h"
+
+struct batch {
+	struct manifest_entry *rows;
+	size_t n;
+};
+
+static int batch_add(void *arg, const struct manifest_entry *e)
+{
+	struct batch *b = arg;
+
+	b->rows[b->n++] = *e;
+	return 0;
+}
+
+static int stopped(const struct gc_env *env)
+{
+	return env->stop && __atomic_load_n(env->stop, __ATOMIC_RELAXED);
+}
+
+static void record(struct gc_result *res, const struct gc_options *o,
+		   const struct manifest_entry *e, const char *why)
+{
+	if (!o->list)
+		return;
+	if (res->listing.len)
+		sb_adds(&res->listing, ", ");
+	sb_adds(&res->listing, "{\"symbol\": ");
+	sb_json_str(&res->listing, e->symbol);
+	sb_adds(&res->listing, ", \"key\": ");
+	sb_json_str(&res->listing, e->key);
+	sb_addf(&res->listing, ", \"stored_bytes\": %lld, \"reason\": \"%s\"}",
+		(long long)e->stored_size, why);
+}
+
+/*
+ * Remove rows of `q` (paged by its cursor) until `enough` says so.
+ * `enough` is NULL for "all of them".
+ */
+static int remove_matching(const struct gc_env *env, const struct gc_options *o,
+			   struct manifest_query *q, struct gc_result *res,
+			   int64_t *stored, int64_t target, const char *why)
+{
+	struct batch b = { NULL, 0 };
+	char after_symbol[SYMBOL_MAX + 1], after_key[KEY_MAX + 1];
+	size_t i;
+	int rc = 0;
+
+	b.rows = malloc(GC_BATCH * sizeof(*b.rows));
+	if (!b.rows)
+		return -ENOMEM;
+	q->limit = GC_BATCH;
+	for (;;) {
+		b.n = 0;
+		rc = manifest_list(env->manifest, q, batch_add, &b);
+		if (rc < 0 || b.n == 0)
+			break;
+		for (i = 0; i < b.n; i++) {
+			const struct manifest_entry *e = &b.rows[i];
+			int r;
+
+			if (target >= 0 && *stored <= target)
+				goto out;
+			if (stopped(env)) {
+				res->interrupted = 1;
+				goto out;
+			}
+			r = o->dry_run ? 0 : env->remove(env->arg, e);
+			if (r == -EBUSY) {
+				res->skipped_busy++;
+				continue;
+			}
+			if (r == -ENOENT)
+				continue;
+			if (r < 0) {
+				rc = r;
+				goto out;
+			}
+			res->removed_entries++;
+			res->removed_bytes += e->stored_size;
+			*stored -= e->stored_size;
+			record(res, o, e, why);
+		}
+		/* continue after the last row seen: removed or skipped */
+		snprintf(after_symbol, sizeof(after_symbol), "%s",
+			 b.rows[b.n - 1].symbol);
+		snprintf(after_key, sizeof(after_key), "%s", b.rows[b.n - 1].key);
+		q->after_ts = b.rows[b.n - 1].last_accessed_ts
+				      ? b.rows[b.n - 1].last_accessed_ts
+				      : b.rows[b.n - 1].created_ts;
+		q->after_symbol = after_symbol;
+		q->after_key = after_key;
+		if (b.n < GC_BATCH)
+			break;
+	}
+out:
+	free(b.rows);
+	return rc;
+}
+
+int gc_remove_direct(void *arg, const struct manifest_entry *e)
+{
+	const struct gc_env *env = arg;
+	int rc;
+
+	rc = manifest_remove(env->manifest, e->symbol, e->key, ENTRY_PUBLISHED);
+	if (rc < 0)
+		return rc;
+	rc = store_object_unlink(env->store, e->path);
+	if (rc < 0 && rc != -ENOENT)
+		log_err("gc: unlink %s: %s (row removed; fsck reports the "
+			"orphan)", e->path, strerror(-rc));
+	return 0;
+}
+
+int gc_describe_object(struct store *s, const char *symbol, const char *key,
+		       const char *relpath, struct manifest_entry *e)
+{
+	struct parquet_error perr = { NULL, "" };
+	struct parquet_info info;
+	struct stat st;
+	int fd, rc;
+
+	fd = store_object_open(s, relpath);
+	if (fd < 0)
+		return fd;
+	rc = fstat(fd, &st) < 0 ? -errno : 0;
+	if (rc == 0)
+		rc = parquet_validate_fd(fd, (uint64_t)st.st_size, &info, &perr,
+					 NULL);
+	memset(e, 0, sizeof(*e));
+	if (rc == 0)
+		rc = hash_fd(fd, (uint64_t)st.st_size, e->sha256);
+	close(fd);
+	if (rc < 0) {
+		if (rc == -EIO && perr.detail[0])
+			log_warn("%s: not valid Parquet: %s", relpath,
+				 perr.detail);
+		return rc;
+	}
+	snprintf(e->symbol, sizeof(e->symbol), "%s", symbol);
+	snprintf(e->key, sizeof(e->key), "%s", key);
+	snprintf(e->path, sizeof(e->path), "%s", relpath);
+	e->state = ENTRY_PUBLISHED;
+	e->has_ts = info.has_ts;
+	e->start_ts = info.start_ts_us;
+	e->end_ts = info.end_ts_us;
+	e->rows = info.rows;
+	e->file_size = st.st_size;
+	e->stored_size = st.st_size;
+	snprintf(e->compression, sizeof(e->compression), "none");
+	snprintf(e->hash_method, sizeof(e->hash_method), "full");
+	e->created_ts = (int64_t)st.st_mtim.tv_sec * 1000000 +
+			st.st_mtim.tv_nsec / 1000;
+	e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
+		      st.st_mtim.tv_nsec;
+	e->mode = 0644;
+	snprintf(e->writer, sizeof(e->writer), "adopted");
+	return 0;
+}
+
+/* Is `writer` (a manifest writer string) the live mount `live`? */
+static int writer_is_live(const char *writer, const char *live)
+{
+	const char *m;
+
+	if (!live)
+		return 0;
+	m = strstr(writer, "mount=");
+	return m && strncmp(m + 6, live, strlen(live)) == 0;
+}
+
+static int collect_writing(void *arg, const struct manifest_entry *e)
+{
+	struct batch *b = arg;
+	struct manifest_entry *p;
+
+	if (b->n % 64 == 0) {
+		p = realloc(b->rows, (b->n + 64) * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		b->rows = p;
+	}
+	b->rows[b->n++] = *e;
+	return 0;
+}
+
+int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
+			    const char *live_mount_id, int dry_run,
+			    struct gc_result *res)
+{
+	struct manifest_query q = { 0 };
+	struct batch b = { NULL, 0 };
+	struct dirent *de;
+	size_t i;
+	DIR *d;
+	int fd, rc;
+
+	q.states = 1u << ENTRY_WRITING;
+	rc = manifest_list(m, &q, collect_writing, &b);
+	for (i = 0; rc == 0 && i < b.n; i++) {
+		struct manifest_entry *e = &b.rows[i], adopted;
+
+		if (writer_is_live(e->writer, live_mount_id))
+			continue;
+		if (dry_run) {
+			res->rows_removed++;
+			continue;
+		}
+		if (gc_describe_object(s, e->symbol, e->key, e->path,
+				       &adopted) == 0 &&
+		    manifest_remove(m, e->symbol, e->key, ENTRY_WRITING) == 0 &&
+		    manifest_adopt(m, &adopted) == 0) {
+			log_info("adopted %s/%s: its writer died after the "
+				 "object was in place", e->symbol, e->key);
+			res->rows_adopted++;
+			continue;
+		}
+		if (manifest_remove(m, e->symbol, e->key, ENTRY_WRITING) == 0)
+			res->rows_removed++;
+	}
+	free(b.rows);
+	if (rc < 0)
+		return rc;
+
+	fd = dup(s->tmp_fd);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (live_mount_id &&
+		    strncmp(de->d_name, live_mount_id, strlen(live_mount_id)) == 0)
+			continue;
+		if (dry_run || store_tmp_unlink(s, de->d_name) == 0)
+			res->tmp_removed++;
+	}
+	closedir(d);
+	return 0;
+}
+
+static int key_of_object(const char *file, char *key)
+{
+	return name_parse_child(file, key) == NAME_ENTRY ? 0 : -EINVAL;
+}
+
+static int add_key(void *arg, const struct manifest_entry *e)
+{
+	struct htab *set = arg;
+	char *k = strdup(e->key);
+
+	if (!k || htab_put(set, k, k) < 0) {
+		free(k);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void free_key(void *arg, void *value)
+{
+	(void)arg;
+	free(value);
+}
+
+/* Count objects without a row, one symbol directory at a time. */
+static int count_orphans(const struct gc_env *env, struct gc_result *res)
+{
+	struct dirent *sd, *od;
+	DIR *top, *dir;
+	int fd, rc = 0;
+
+	fd = dup(env->store->objects_fd);
+	if (fd < 0)
+		return -errno;
+	top = fdopendir(fd);
+	if (!top) {
+		close(fd);
+		return -errno;
+	}
+	rewinddir(top);
+	while (rc == 0 && (sd = readdir(top))) {
+		struct manifest_query q = { 0 };
+		struct htab *keys;
+		char key[KEY_MAX + 1];
+
+		if (sd->d_name[0] == '.' || name_check_symbol(sd->d_name) < 0)
+			continue;
+		fd = openat(env->store->objects_fd, sd->d_name,
+			    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		dir = fdopendir(fd);
+		if (!dir) {
+			close(fd);
+			continue;
+		}
+		rc = htab_new(&keys);
+		q.symbol = sd->d_name;
+		if (rc == 0)
+			rc = manifest_list(env->manifest, &q, add_key, keys);
+		while (rc == 0 && (od = readdir(dir))) {
+			if (key_of_object(od->d_name, key) < 0)
+				continue;
+			if (!htab_get(keys, key)) {
+				res->orphans++;
+				log_info("gc: objects/%s/%s has no manifest row "
+					 "(fsck -p adopts it)", sd->d_name,
+					 od->d_name);
+			}
+		}
+		closedir(dir);
+		if (keys) {
+			htab_each(keys, free_key, NULL);
+			htab_free(keys);
+		}
+	}
+	closedir(top);
+	return rc;
+}
+
+int gc_pass(const struct gc_env *env, const struct gc_options *o,
+	    struct gc_result *res)
+{
+	struct manifest_totals t;
+	struct manifest_query q;
+	int64_t start = mono_us(), stored;
+	int rc;
+
+	rc = manifest_totals(env->manifest, &t);
+	if (rc < 0)
+		return rc;
+	res->stored_before = stored = t.stored_bytes;
+	if (o->older_than_us > 0) {
+		memset(&q, 0, sizeof(q));
+		q.states = 1u << ENTRY_PUBLISHED;
+		q.order = ORDER_LRU;
+		q.idle_before = now_us() - o->older_than_us;
+		rc = remove_matching(env, o, &q, res, &stored, -1, "age");
+		if (rc < 0)
+			goto out;
+	}
+	if (o->max_size > 0 && stored > (int64_t)o->max_size &&
+	    !res->interrupted) {
+		memset(&q, 0, sizeof(q));
+		q.states = 1u << ENTRY_PUBLISHED;
+		q.order = ORDER_LRU;
+		rc = remove_matching(env, o, &q, res, &stored,
+				     (int64_t)(o->max_size / 10 * 9), "size");
+		if (rc < 0)
+			goto out;
+	}
+	if (!res->interrupted)
+		rc = gc_reclaim_dead_writers(env->store, env->manifest,
+					     env->live_mount_id, o->dry_run, res);
+	if (rc == 0 && o->scan_orphans && !res->interrupted)
+		rc = count_orphans(env, res);
+out:
+	res->stored_after = stored;
+	res->duration_us = mono_us() - start;
+	return rc;
+}
+
+void gc_result_release(struct gc_result *res)
+{
+	sb_release(&res->listing);
+}
+
+void gc_render_text(struct strbuf *sb, const struct gc_result *r,
+		    const struct gc_options *o)
+{
+	sb_addf(sb, "%s %lld entries (%lld bytes)%s\n",
+		o->dry_run ? "would remove" : "removed",
+		(long long)r->removed_entries, (long long)r->removed_bytes,
+		r->interrupted ? ", interrupted" : "");
+	sb_addf(sb, "stored bytes %lld -> %lld\n", (long long)r->stored_before,
+		(long long)r->stored_after);
+	sb_addf(sb, "skipped busy %lld, stale tmp files %lld, dead writers' "
+		    "rows %lld dropped / %lld adopted, orphans %lld\n",
+		(long long)r->skipped_busy, (long long)r->tmp_removed,
+		(long long)r->rows_removed, (long long)r->rows_adopted,
+		(long long)r->orphans);
+	sb_addf(sb, "duration %.3fs\n", (double)r->duration_us / 1e6);
+}
+
+void gc_render_json(struct strbuf *sb, const struct gc_result *r,
+		    const struct gc_options *o)
+{
+	sb_addf(sb, "{\"dry_run\": %s, \"interrupted\": %s, "
+		    "\"removed_entries\": %lld, \"removed_bytes\": %lld, "
+		    "\"skipped_busy\": %lld, \"tmp_removed\": %lld, "
+		    "\"rows_removed\": %lld, \"rows_adopted\": %lld, "
+		    "\"orphans\": %lld, \"stored_bytes_before\": %lld, "
+		    "\"stored_bytes_after\": %lld, \"duration_seconds\": %.6f, "
+		    "\"entries\": [%s]}\n",
+		o->dry_run ? "true" : "false", r->interrupted ? "true" : "false",
+		(long long)r->removed_entries, (long long)r->removed_bytes,
+		(long long)r->skipped_busy, (long long)r->tmp_removed,
+		(long long)r->rows_removed, (long long)r->rows_adopted,
+		(long long)r->orphans, (long long)r->stored_before,
+		(long long)r->stored_after, (double)r->duration_us / 1e6,
+		sb_str(&r->listing));
+}

@@ -1,0 +1,83 @@
+/*
+ * gc.h - garbage collection (SPEC §7): one pass removes published entries
+ * nobody has read for `older_than`, then least-recently-read ones until
+ * stored bytes are under 90 % of `max_size`, then the leftovers of dead
+ * writers.  The same pass runs in the mount's GC thread, through the
+ * mount's control socket, and on an unmounted store.
+ */
+#ifndef FEATUREFS_GC_H
+#define FEATUREFS_GC_H
+
+#include <stdint.h>
+
+#include "manifest.h"
+#include "store.h"
+#include "strbuf.h"
+
+#define GC_BATCH 1000
+
+struct gc_options {
+	int64_t older_than_us;	/* 0: no age limit */
+	uint64_t max_size;	/* 0: no quota */
+	int dry_run;
+	int scan_orphans;	/* walk objects/ for files without a row */
+	int list;		/* record each removed entry in the result */
+};
+
+struct gc_result {
+	int64_t removed_entries;
+	int64_t removed_bytes;
+	int64_t skipped_busy;
+	int64_t tmp_removed;
+	int64_t rows_removed;	/* dead writers' rows dropped */
+	int64_t rows_adopted;	/* dead writers' complete objects kept */
+	int64_t orphans;
+	int64_t stored_before;
+	int64_t stored_after;
+	int64_t duration_us;
+	int interrupted;
+	struct strbuf listing;	/* JSON objects, comma-separated */
+};
+
+/* Where a pass runs and how it removes what it chose. */
+struct gc_env {
+	struct store *store;
+	struct manifest *manifest;
+	/* Our own mount's id: its tmp files and rows are alive.  NULL when
+	 * no mount is alive (the caller holds the store lock). */
+	const char *live_mount_id;
+	/* Remove one published entry: 0, -EBUSY (skip), -ENOENT (gone). */
+	int (*remove)(void *arg, const struct manifest_entry *e);
+	void *arg;
+	/* Set non-zero to stop the pass early (unmount). */
+	const int *stop;
+};
+
+int gc_pass(const struct gc_env *env, const struct gc_options *o,
+	    struct gc_result *res);
+void gc_result_release(struct gc_result *res);
+
+/* Remove one entry directly (no mount): row first, then the object. */
+int gc_remove_direct(void *arg, const struct manifest_entry *e);
+
+/*
+ * Settle the `writing` rows and tmp files of writers that are gone (all
+ * but `live_mount_id`'s): an object that reached objects/ is validated and
+ * adopted as published (the crash hit between rename and manifest update);
+ * otherwise the row is dropped.  Stale tmp files are removed.  With
+ * `dry_run`, only counts.
+ */
+int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
+			    const char *live_mount_id, int dry_run,
+			    struct gc_result *res);
+
+/* Build a published row for the valid object at `relpath` (adoption). */
+int gc_describe_object(struct store *s, const char *symbol, const char *key,
+		       const char *relpath, struct manifest_entry *e);
+
+void gc_render_text(struct strbuf *sb, const struct gc_result *r,
+		    const struct gc_options *o);
+void gc_render_json(struct strbuf *sb, const struct gc_result *r,
+		    const struct gc_options *o);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * log.h - one place where featurefs says what went wrong.
+ *
+ * Messages go to stderr (commands, foreground mounts) or to syslog (a
+ * daemonized mount).  They start lowercase, name the operation and the
+ * object, and end with the reason: "publish AAPL/3f2a...: fsync: No space
+ * left on device".  The "featurefs: " prefix is added here.
+ */
+#ifndef FEATUREFS_LOG_H
+#define FEATUREFS_LOG_H
+
+#include <syslog.h>
+
+/* Send further messages to syslog (1) or stderr (0). */
+void log_use_syslog(int on);
+
+/* Print messages of priority LOG_DEBUG too. */
+void log_set_debug(int on);
+
+void log_msg(int priority, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

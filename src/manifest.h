@@ -1,0 +1,339 @@
+/*
+ * manifest.h - the manifest: one row per entry, the key locks, per-symbol
+ * counters (SPEC §5).
+ *
+ * Every backend (manifest_sqlite.c today; a PostgreSQL one fits the same
+ * table) defines one `static const struct manifest_ops` and is chosen at
+ * run time from the manifest URI.  Callers use the manifest_*() inline
+ * wrappers below and never know which backend they talk to.
+ *
+ * Conventions for every method:
+ *  - Return 0 or a negative errno.  -ENOENT: no such row.  -EEXIST: the
+ *    key is claimed or published already.  -EBUSY: the key's lock is held
+ *    elsewhere.  -EIO: the database failed (the backend logged why, once).
+ *    -ENOTCONN: the database is unreachable now (a networked backend).
+ *  - Every method may block on the database; none blocks on a key lock.
+ *  - Methods are safe to call from several threads at once.
+ *  - Times are microseconds since the Unix epoch, 0 meaning "never";
+ *    mtime_ns is nanoseconds.
+ */
+#ifndef FEATUREFS_MANIFEST_H
+#define FEATUREFS_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "names.h"
+#include "store.h"
+
+#define MANIFEST_SCHEMA_VERSION 1
+#define MANIFEST_WRITER_MAX 128
+
+enum entry_state {
+	ENTRY_WRITING = 1,	/* claimed; its writer holds the key lock */
+	ENTRY_PUBLISHED = 2,	/* complete, valid and immutable */
+};
+
+struct manifest_entry {
+	char symbol[SYMBOL_MAX + 1];
+	char key[KEY_MAX + 1];
+	char path[STORE_REL_MAX];	/* object path relative to STORE */
+	enum entry_state state;
+	int has_ts;			/* start_ts/end_ts are known */
+	int64_t start_ts;
+	int64_t end_ts;
+	int64_t rows;			/* -1 while writing */
+	int64_t file_size;		/* logical bytes */
+	int64_t stored_size;		/* bytes of the object on disk */
+	char compression[16];		/* "none" */
+	char hash_method[16];		/* "full" or "footer" */
+	char sha256[65];		/* hex, "" while writing */
+	int64_t created_ts;
+	int64_t last_accessed_ts;
+	int64_t access_count;
+	int64_t mtime_ns;		/* modification time shown by stat */
+	uint32_t mode;			/* permission bits shown by stat */
+	char writer[MANIFEST_WRITER_MAX]; /* "host pid=N mount=ID" */
+};
+
+/* Accesses of one entry since the last flush. */
+struct manifest_access {
+	char symbol[SYMBOL_MAX + 1];
+	char key[KEY_MAX + 1];
+	int64_t count;
+	int64_t last_ts;
+};
+
+/* Hits and misses of one symbol since the last flush. */
+struct manifest_symbol_delta {
+	char symbol[SYMBOL_MAX + 1];
+	int64_t hits;
+	int64_t misses;
+};
+
+struct manifest_symbol {
+	char symbol[SYMBOL_MAX + 1];
+	int64_t created_ts;
+	int64_t hits;
+	int64_t misses;
+	int64_t entries;		/* published */
+	int64_t stored_bytes;		/* published */
+};
+
+struct manifest_totals {
+	int64_t entries;		/* published */
+	int64_t writing;
+	int64_t file_bytes;		/* logical, published */
+	int64_t stored_bytes;		/* published */
+	int64_t symbols;
+	int64_t hits;
+	int64_t misses;
+	int64_t oldest_access_ts;	/* min coalesce(last access, created) */
+};
+
+struct manifest_mount {
+	char id[STORE_MOUNT_ID_LEN + 1];
+	char host[256];
+	int64_t pid;
+	char mountpoint[4096];
+	int64_t mounted_ts;
+	int64_t heartbeat_ts;
+};
+
+enum manifest_order {
+	ORDER_KEY = 0,		/* symbol, key */
+	ORDER_LRU = 1,		/* coalesce(last_accessed_ts, created_ts), symbol, key */
+};
+
+/* Which rows manifest_list() visits. */
+struct manifest_query {
+	const char *symbol;	/* NULL: every symbol */
+	unsigned states;	/* bit (1 << ENTRY_*); 0: every state */
+	int64_t idle_before;	/* > 0: only rows idle since before this */
+	enum manifest_order order;
+	size_t limit;		/* 0: no limit */
+	/* Keyset cursor: start after (after_ts, after_symbol, after_key) in
+	 * `order`; after_symbol NULL starts at the beginning. */
+	int64_t after_ts;
+	const char *after_symbol;
+	const char *after_key;
+};
+
+/* Called once per row; a non-zero return stops the walk and is returned
+ * by manifest_list().  It must not call back into the manifest. */
+typedef int (*manifest_row_fn)(void *arg, const struct manifest_entry *e);
+typedef int (*manifest_symbol_fn)(void *arg, const struct manifest_symbol *s);
+
+struct manifest_open_args {
+	const char *store_root;	/* absolute path of STORE */
+	const char *store_uuid;	/* must match the database's, once set */
+	int read_only;		/* no migrations, no writes (fsck -n, ls) */
+};
+
+struct manifest;
+
+struct manifest_ops {
+	int version;		/* 1; methods are only ever appended */
+	const char *name;	/* "sqlite" */
+
+	/* 1 when this backend serves `uri`. */
+	int (*accepts)(const char *uri);
+	/* Connect, check the store uuid, apply pending migrations. */
+	int (*open)(const char *uri, const struct manifest_open_args *args,
+		    struct manifest **out);
+	void (*close)(struct manifest *m);
+
+	int (*get)(struct manifest *m, const char *symbol, const char *key,
+		   struct manifest_entry *out);
+	/* Take the key lock and insert `e` as a `writing` row; -EEXIST when
+	 * a row exists or the lock is held.  The lock stays held until
+	 * publish() or abandon() of the same key. */
+	int (*claim)(struct manifest *m, const struct manifest_entry *e);
+	/* Turn the caller's `writing` row into `published` with e's
+	 * metadata, and release the key lock. */
+	int (*publish)(struct manifest *m, const struct manifest_entry *e);
+	/* Delete the caller's `writing` row and release the key lock. */
+	int (*abandon)(struct manifest *m, const char *symbol,
+		       const char *key);
+	/* Insert `e` as published when no row has the key (fsck adopting
+	 * an orphan, or replacing a dead writer's row); -EEXIST otherwise. */
+	int (*adopt)(struct manifest *m, const struct manifest_entry *e);
+	/* Delete a row under a try-lock of its key: -EBUSY when the key is
+	 * locked (in flight or being deleted elsewhere), -ENOENT when gone.
+	 * `state` restricts which state may be deleted (0: any). */
+	int (*remove)(struct manifest *m, const char *symbol, const char *key,
+		      enum entry_state state);
+	int (*set_mtime)(struct manifest *m, const char *symbol,
+			 const char *key, int64_t mtime_ns);
+	/* One transaction: add access counts and hits/misses. */
+	int (*record)(struct manifest *m, const struct manifest_access *a,
+		      size_t na, const struct manifest_symbol_delta *d,
+		      size_t nd);
+	int (*list)(struct manifest *m, const struct manifest_query *q,
+		    manifest_row_fn fn, void *arg);
+
+	/* -EEXIST when it exists already. */
+	int (*symbol_create)(struct manifest *m, const char *symbol);
+	/* -ENOTEMPTY when it has entries, -ENOENT when it does not exist. */
+	int (*symbol_remove)(struct manifest *m, const char *symbol);
+	/* 0 when the symbol exists (a row or entries), -ENOENT otherwise. */
+	int (*symbol_get)(struct manifest *m, const char *symbol,
+			  struct manifest_symbol *out);
+	int (*symbol_list)(struct manifest *m, manifest_symbol_fn fn,
+			   void *arg);
+
+	int (*totals)(struct manifest *m, struct manifest_totals *out);
+	/* Database self-check; 0 when sound, -EIO with `detail` when not. */
+	int (*check)(struct manifest *m, char *detail, size_t len);
+	int (*schema_version)(struct manifest *m, int *version);
+
+	int (*mount_register)(struct manifest *m,
+			      const struct manifest_mount *mt);
+	int (*mount_heartbeat)(struct manifest *m, const char *id,
+			       int64_t now);
+	int (*mount_unregister)(struct manifest *m, const char *id);
+};
+
+/* Every backend's handle starts with this. */
+struct manifest {
+	const struct manifest_ops *ops;
+};
+
+/*
+ * Open the manifest named by `uri` ("sqlite" or a backend's URI) with the
+ * backend that accepts it.  -EPROTONOSUPPORT (logged) when none does.
+ */
+int manifest_open(const char *uri, const struct manifest_open_args *args,
+		  struct manifest **out);
+const char *manifest_backend_name(const struct manifest *m);
+/* 0 when a backend serves `uri`; -EPROTONOSUPPORT (logged) otherwise. */
+int manifest_uri_check(const char *uri);
+
+/* 1 when `uri` carries a password (user:pass@ or password=), which is
+ * never accepted: secrets belong in ~/.pgpass or a service file. */
+int manifest_uri_has_password(const char *uri);
+
+/* The manifest's writer string for this process: "host pid=N mount=ID". */
+void manifest_writer_id(const char *mount_id, char *buf, size_t len);
+
+static inline void manifest_close(struct manifest *m)
+{
+	if (m)
+		m->ops->close(m);
+}
+
+static inline int manifest_get(struct manifest *m, const char *symbol,
+			       const char *key, struct manifest_entry *out)
+{
+	return m->ops->get(m, symbol, key, out);
+}
+
+static inline int manifest_claim(struct manifest *m,
+				 const struct manifest_entry *e)
+{
+	return m->ops->claim(m, e);
+}
+
+static inline int manifest_publish(struct manifest *m,
+				   const struct manifest_entry *e)
+{
+	return m->ops->publish(m, e);
+}
+
+static inline int manifest_abandon(struct manifest *m, const char *symbol,
+				   const char *key)
+{
+	return m->ops->abandon(m, symbol, key);
+}
+
+static inline int manifest_adopt(struct manifest *m,
+				 const struct manifest_entry *e)
+{
+	return m->ops->adopt(m, e);
+}
+
+static inline int manifest_remove(struct manifest *m, const char *symbol,
+				  const char *key, enum entry_state state)
+{
+	return m->ops->remove(m, symbol, key, state);
+}
+
+static inline int manifest_set_mtime(struct manifest *m, const char *symbol,
+				     const char *key, int64_t mtime_ns)
+{
+	return m->ops->set_mtime(m, symbol, key, mtime_ns);
+}
+
+static inline int manifest_record(struct manifest *m,
+				  const struct manifest_access *a, size_t na,
+				  const struct manifest_symbol_delta *d,
+				  size_t nd)
+{
+	return m->ops->record(m, a, na, d, nd);
+}
+
+static inline int manifest_list(struct manifest *m,
+				const struct manifest_query *q,
+				manifest_row_fn fn, void *arg)
+{
+	return m->ops->list(m, q, fn, arg);
+}
+
+static inline int manifest_symbol_create(struct manifest *m,
+					 const char *symbol)
+{
+	return m->ops->symbol_create(m, symbol);
+}
+
+static inline int manifest_symbol_remove(struct manifest *m,
+					 const char *symbol)
+{
+	return m->ops->symbol_remove(m, symbol);
+}
+
+static inline int manifest_symbol_get(struct manifest *m, const char *symbol,
+				      struct manifest_symbol *out)
+{
+	return m->ops->symbol_get(m, symbol, out);
+}
+
+static inline int manifest_symbol_list(struct manifest *m,
+				       manifest_symbol_fn fn, void *arg)
+{
+	return m->ops->symbol_list(m, fn, arg);
+}
+
+static inline int manifest_totals(struct manifest *m,
+				  struct manifest_totals *out)
+{
+	return m->ops->totals(m, out);
+}
+
+static inline int manifest_check(struct manifest *m, char *detail, size_t len)
+{
+	return m->ops->check(m, detail, len);
+}
+
+static inline int manifest_schema_version(struct manifest *m, int *version)
+{
+	return m->ops->schema_version(m, version);
+}
+
+static inline int manifest_mount_register(struct manifest *m,
+					  const struct manifest_mount *mt)
+{
+	return m->ops->mount_register(m, mt);
+}
+
+static inline int manifest_mount_heartbeat(struct manifest *m, const char *id,
+					   int64_t now)
+{
+	return m->ops->mount_heartbeat(m, id, now);
+}
+
+static inline int manifest_mount_unregister(struct manifest *m, const char *id)
+{
+	return m->ops->mount_unregister(m, id);
+}
+
+#endif

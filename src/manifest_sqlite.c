@@ -1,0 +1,1123 @@
+/*
+ * manifest_sqlite.c - the embedded manifest: STORE/manifest.db in WAL mode.
+ *
+ * One connection per process, serialized by a mutex; hot statements are
+ * prepared once.  Key locks live in a process-local lock table (lock.h):
+ * a SQLite store is mounted by one daemon at a time (the store lock), so
+ * the daemon is the only process that claims or deletes keys while it
+ * runs, and maintenance commands that write take the store lock first.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "lock.h"
+#include "log.h"
+#include "manifest.h"
+#include "strbuf.h"
+
+#define SQLITE_BUSY_MS 5000
+
+/* Numbered migrations; schema_version holds how many have run. */
+static const char *const migrations[] = {
+	/* 1: the initial schema */
+	"CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE entries ("
+	"  symbol TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  path TEXT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('writing', 'published')),"
+	"  start_ts INTEGER,"
+	"  end_ts INTEGER,"
+	"  rows INTEGER,"
+	"  file_size_bytes INTEGER NOT NULL DEFAULT 0,"
+	"  stored_size_bytes INTEGER NOT NULL DEFAULT 0,"
+	"  compression TEXT NOT NULL DEFAULT 'none',"
+	"  hash_method TEXT,"
+	"  sha256 TEXT,"
+	"  created_ts INTEGER NOT NULL,"
+	"  last_accessed_ts INTEGER,"
+	"  access_count INTEGER NOT NULL DEFAULT 0,"
+	"  writer TEXT,"
+	"  mtime_ns INTEGER,"
+	"  mode INTEGER NOT NULL DEFAULT 420,"
+	"  PRIMARY KEY (symbol, key)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX entries_last_accessed"
+	"  ON entries (coalesce(last_accessed_ts, created_ts));"
+	"CREATE INDEX entries_writing ON entries (state) WHERE state = 'writing';"
+	"CREATE TABLE symbols ("
+	"  symbol TEXT PRIMARY KEY,"
+	"  created_ts INTEGER NOT NULL,"
+	"  hits INTEGER NOT NULL DEFAULT 0,"
+	"  misses INTEGER NOT NULL DEFAULT 0"
+	") WITHOUT ROWID;"
+	"CREATE TABLE mounts ("
+	"  id TEXT PRIMARY KEY,"
+	"  host TEXT NOT NULL,"
+	"  pid INTEGER NOT NULL,"
+	"  mountpoint TEXT NOT NULL,"
+	"  mounted_ts INTEGER NOT NULL,"
+	"  heartbeat_ts INTEGER NOT NULL"
+	");",
+};
+
+#define MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+#define ENTRY_COLUMNS                                                        \
+	"symbol, key, path, state, start_ts, end_ts, rows, file_size_bytes," \
+	" stored_size_bytes, compression, hash_method, sha256, created_ts,"  \
+	" last_accessed_ts, access_count, writer, mtime_ns, mode"
+
+enum stmt_id {
+	ST_GET,
+	ST_INSERT,
+	ST_PUBLISH,
+	ST_ABANDON,
+	ST_REMOVE,
+	ST_REMOVE_STATE,
+	ST_SYMBOL_ENSURE,
+	ST_ACCESS,
+	ST_SYMBOL_COUNTS,
+	ST_SET_MTIME,
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_GET] = "SELECT " ENTRY_COLUMNS
+		   " FROM entries WHERE symbol = ?1 AND key = ?2",
+	[ST_INSERT] = "INSERT INTO entries (" ENTRY_COLUMNS ") VALUES "
+		      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+		      " ?14, ?15, ?16, ?17, ?18)",
+	[ST_PUBLISH] = "UPDATE entries SET path = ?3, state = 'published',"
+		       " start_ts = ?5, end_ts = ?6, rows = ?7,"
+		       " file_size_bytes = ?8, stored_size_bytes = ?9,"
+		       " compression = ?10, hash_method = ?11, sha256 = ?12,"
+		       " created_ts = ?13, writer = ?16, mtime_ns = ?17,"
+		       " mode = ?18"
+		       " WHERE symbol = ?1 AND key = ?2 AND state = 'writing'",
+	[ST_ABANDON] = "DELETE FROM entries"
+		       " WHERE symbol = ?1 AND key = ?2 AND state = 'writing'",
+	[ST_REMOVE] = "DELETE FROM entries WHERE symbol = ?1 AND key = ?2",
+	[ST_REMOVE_STATE] = "DELETE FROM entries"
+			    " WHERE symbol = ?1 AND key = ?2 AND state = ?3",
+	[ST_SYMBOL_ENSURE] = "INSERT OR IGNORE INTO symbols (symbol, created_ts)"
+			     " VALUES (?1, ?2)",
+	[ST_ACCESS] = "UPDATE entries SET access_count = access_count + ?3,"
+		      " last_accessed_ts = max(coalesce(last_accessed_ts, 0), ?4)"
+		      " WHERE symbol = ?1 AND key = ?2",
+	[ST_SYMBOL_COUNTS] = "UPDATE symbols SET hits = hits + ?2,"
+			     " misses = misses + ?3 WHERE symbol = ?1",
+	[ST_SET_MTIME] = "UPDATE entries SET mtime_ns = ?3"
+			 " WHERE symbol = ?1 AND key = ?2",
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+};
+
+struct manifest_sqlite {
+	struct manifest base;
+	pthread_mutex_t mu;
+	sqlite3 *db;
+	char *path;
+	int read_only;
+	struct lock_table *locks;
+	sqlite3_stmt *stmt[ST_COUNT];
+};
+
+/* The one mapping of SQLite result codes to errno values. */
+static int sqlite_to_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return 0;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_CANTOPEN:
+		return -ENOENT;
+	default:
+		return -EIO;
+	}
+}
+
+/* Log a failed call once and return its errno. */
+static int sqlite_fail(struct manifest_sqlite *ms, const char *what, int rc)
+{
+	log_err("manifest %s: %s: %s", ms->path, what,
+		ms->db ? sqlite3_errmsg(ms->db) : sqlite3_errstr(rc));
+	return sqlite_to_errno(rc);
+}
+
+static struct manifest_sqlite *ms_of(struct manifest *m)
+{
+	return (struct manifest_sqlite *)m;
+}
+
+static sqlite3_stmt *stmt(struct manifest_sqlite *ms, enum stmt_id id)
+{
+	sqlite3_stmt *st = ms->stmt[id];
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+/* Run a prepared statement that returns no rows. */
+static int step_done(struct manifest_sqlite *ms, sqlite3_stmt *st,
+		     const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		if ((rc & 0xff) == SQLITE_CONSTRAINT)
+			return -EEXIST;
+		return sqlite_fail(ms, what, rc);
+	}
+	return 0;
+}
+
+static int tx_begin(struct manifest_sqlite *ms)
+{
+	return step_done(ms, stmt(ms, ST_BEGIN), "begin");
+}
+
+static int tx_commit(struct manifest_sqlite *ms)
+{
+	int rc = step_done(ms, stmt(ms, ST_COMMIT), "commit");
+
+	if (rc < 0)
+		step_done(ms, stmt(ms, ST_ROLLBACK), "rollback");
+	return rc;
+}
+
+static void tx_rollback(struct manifest_sqlite *ms)
+{
+	if (!sqlite3_get_autocommit(ms->db))
+		step_done(ms, stmt(ms, ST_ROLLBACK), "rollback");
+}
+
+static int exec_sql(struct manifest_sqlite *ms, const char *sql,
+		    const char *what)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(ms->db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		log_err("manifest %s: %s: %s", ms->path, what,
+			msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return sqlite_to_errno(rc);
+	}
+	return 0;
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s && *s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_key(sqlite3_stmt *st, const char *symbol, const char *key)
+{
+	sqlite3_bind_text(st, 1, symbol, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+}
+
+/* Bind the 18 columns of ENTRY_COLUMNS in order. */
+static void bind_entry(sqlite3_stmt *st, const struct manifest_entry *e)
+{
+	bind_key(st, e->symbol, e->key);
+	sqlite3_bind_text(st, 3, e->path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4,
+			  e->state == ENTRY_PUBLISHED ? "published" : "writing",
+			  -1, SQLITE_STATIC);
+	if (e->has_ts) {
+		sqlite3_bind_int64(st, 5, e->start_ts);
+		sqlite3_bind_int64(st, 6, e->end_ts);
+	}
+	if (e->rows >= 0)
+		sqlite3_bind_int64(st, 7, e->rows);
+	sqlite3_bind_int64(st, 8, e->file_size);
+	sqlite3_bind_int64(st, 9, e->stored_size);
+	sqlite3_bind_text(st, 10, e->compression[0] ? e->compression : "none",
+			  -1, SQLITE_STATIC);
+	bind_text_or_null(st, 11, e->hash_method);
+	bind_text_or_null(st, 12, e->sha256);
+	sqlite3_bind_int64(st, 13, e->created_ts);
+	if (e->last_accessed_ts > 0)
+		sqlite3_bind_int64(st, 14, e->last_accessed_ts);
+	sqlite3_bind_int64(st, 15, e->access_count);
+	bind_text_or_null(st, 16, e->writer);
+	sqlite3_bind_int64(st, 17, e->mtime_ns);
+	sqlite3_bind_int64(st, 18, e->mode);
+}
+
+static void column_text(sqlite3_stmt *st, int i, char *buf, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	snprintf(buf, len, "%s", t ? (const char *)t : "");
+}
+
+/* Read a row selected with ENTRY_COLUMNS. */
+static void read_entry(sqlite3_stmt *st, struct manifest_entry *e)
+{
+	char state[16];
+
+	memset(e, 0, sizeof(*e));
+	column_text(st, 0, e->symbol, sizeof(e->symbol));
+	column_text(st, 1, e->key, sizeof(e->key));
+	column_text(st, 2, e->path, sizeof(e->path));
+	column_text(st, 3, state, sizeof(state));
+	e->state = strcmp(state, "published") == 0 ? ENTRY_PUBLISHED
+						   : ENTRY_WRITING;
+	e->has_ts = sqlite3_column_type(st, 4) != SQLITE_NULL;
+	e->start_ts = sqlite3_column_int64(st, 4);
+	e->end_ts = sqlite3_column_int64(st, 5);
+	e->rows = sqlite3_column_type(st, 6) == SQLITE_NULL
+			  ? -1
+			  : sqlite3_column_int64(st, 6);
+	e->file_size = sqlite3_column_int64(st, 7);
+	e->stored_size = sqlite3_column_int64(st, 8);
+	column_text(st, 9, e->compression, sizeof(e->compression));
+	column_text(st, 10, e->hash_method, sizeof(e->hash_method));
+	column_text(st, 11, e->sha256, sizeof(e->sha256));
+	e->created_ts = sqlite3_column_int64(st, 12);
+	e->last_accessed_ts = sqlite3_column_int64(st, 13);
+	e->access_count = sqlite3_column_int64(st, 14);
+	column_text(st, 15, e->writer, sizeof(e->writer));
+	e->mtime_ns = sqlite3_column_int64(st, 16);
+	e->mode = (uint32_t)sqlite3_column_int64(st, 17);
+}
+
+/* A single integer from `sql`; 0 when the query returns no row. */
+static int query_int64(struct manifest_sqlite *ms, const char *sql,
+		       int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = 0;
+	rc = sqlite3_prepare_v2(ms->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlite_fail(ms, "prepare", rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		rc = sqlite_fail(ms, sql, rc);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : rc;
+}
+
+static int table_exists(struct manifest_sqlite *ms, const char *name,
+			int *exists)
+{
+	char sql[160];
+	int64_t n;
+	int rc;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+		 " AND name = '%s'", name);
+	rc = query_int64(ms, sql, &n);
+	*exists = n > 0;
+	return rc;
+}
+
+static int read_schema_version(struct manifest_sqlite *ms, int *version)
+{
+	int64_t v;
+	int exists, rc;
+
+	rc = table_exists(ms, "schema_version", &exists);
+	if (rc < 0)
+		return rc;
+	if (!exists) {
+		*version = 0;
+		return 0;
+	}
+	rc = query_int64(ms, "SELECT max(version) FROM schema_version", &v);
+	*version = (int)v;
+	return rc;
+}
+
+/* Bring the schema to MIGRATIONS, one transaction per migration. */
+static int migrate(struct manifest_sqlite *ms)
+{
+	char sql[96];
+	int version, rc;
+
+	rc = exec_sql(ms, "BEGIN IMMEDIATE", "begin migration");
+	if (rc < 0)
+		return rc;
+	rc = read_schema_version(ms, &version);
+	if (rc < 0)
+		goto fail;
+	if (version > MIGRATIONS) {
+		log_err("manifest %s: schema version %d is newer than this "
+			"featurefs knows (%d)", ms->path, version, MIGRATIONS);
+		rc = -EPROTO;
+		goto fail;
+	}
+	if (version == 0) {
+		rc = exec_sql(ms, "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+				  "INSERT INTO schema_version VALUES (0)",
+			      "create schema_version");
+		if (rc < 0)
+			goto fail;
+	}
+	for (; version < MIGRATIONS; version++) {
+		rc = exec_sql(ms, migrations[version], "migration");
+		if (rc < 0)
+			goto fail;
+		snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d",
+			 version + 1);
+		rc = exec_sql(ms, sql, "record migration");
+		if (rc < 0)
+			goto fail;
+		log_debug("manifest %s: applied migration %d", ms->path,
+			  version + 1);
+	}
+	return exec_sql(ms, "COMMIT", "commit migration");
+fail:
+	exec_sql(ms, "ROLLBACK", "rollback migration");
+	return rc;
+}
+
+/* Record the store uuid on first use; refuse a database of another store. */
+static int check_uuid(struct manifest_sqlite *ms, const char *uuid)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(ms->db,
+				"SELECT value FROM meta WHERE name = 'store_uuid'",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlite_fail(ms, "read store uuid", rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *have = (const char *)sqlite3_column_text(st, 0);
+
+		if (uuid && have && strcmp(have, uuid) != 0) {
+			log_err("manifest %s belongs to store %s, not to this "
+				"store (%s)", ms->path, have, uuid);
+			rc = -EXDEV;
+		} else {
+			rc = 0;
+		}
+	} else if (rc == SQLITE_DONE) {
+		rc = 0;
+		if (uuid && !ms->read_only) {
+			char sql[128];
+
+			snprintf(sql, sizeof(sql),
+				 "INSERT INTO meta VALUES ('store_uuid', '%.36s')",
+				 uuid);
+			rc = exec_sql(ms, sql, "record store uuid");
+		}
+	} else {
+		rc = sqlite_fail(ms, "read store uuid", rc);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sqlite_accepts(const char *uri)
+{
+	return strcmp(uri, "sqlite") == 0;
+}
+
+static void sqlite_close(struct manifest *m)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	int i;
+
+	for (i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(ms->stmt[i]);
+	if (ms->db)
+		sqlite3_close(ms->db);
+	lock_table_free(ms->locks);
+	pthread_mutex_destroy(&ms->mu);
+	free(ms->path);
+	free(ms);
+}
+
+static int sqlite_open(const char *uri, const struct manifest_open_args *args,
+		       struct manifest **out)
+{
+	extern const struct manifest_ops manifest_sqlite_ops;
+	struct manifest_sqlite *ms;
+	char path[PATH_MAX];
+	int flags, rc, i, version;
+
+	(void)uri;
+	ms = calloc(1, sizeof(*ms));
+	if (!ms)
+		return -ENOMEM;
+	ms->base.ops = &manifest_sqlite_ops;
+	pthread_mutex_init(&ms->mu, NULL);
+	ms->read_only = args->read_only;
+	snprintf(path, sizeof(path), "%s/manifest.db", args->store_root);
+	ms->path = strdup(path);
+	rc = lock_table_new(&ms->locks);
+	if (!ms->path || rc < 0) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	flags = SQLITE_OPEN_NOMUTEX |
+		(args->read_only ? SQLITE_OPEN_READONLY
+				 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+	rc = sqlite3_open_v2(path, &ms->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sqlite_fail(ms, "open", rc);
+		goto fail;
+	}
+	sqlite3_busy_timeout(ms->db, SQLITE_BUSY_MS);
+	sqlite3_extended_result_codes(ms->db, 1);
+	if (!args->read_only) {
+		rc = exec_sql(ms, "PRAGMA journal_mode = WAL;"
+				  "PRAGMA synchronous = NORMAL",
+			      "set journal mode");
+		if (rc < 0)
+			goto fail;
+		rc = migrate(ms);
+	} else {
+		rc = read_schema_version(ms, &version);
+		if (rc == 0 && version != MIGRATIONS) {
+			log_err("manifest %s: schema version %d, this featurefs "
+				"expects %d (mount the store once to migrate)",
+				path, version, MIGRATIONS);
+			rc = -EPROTO;
+		}
+	}
+	if (rc < 0)
+		goto fail;
+	rc = check_uuid(ms, args->store_uuid);
+	if (rc < 0)
+		goto fail;
+	for (i = 0; i < ST_COUNT; i++) {
+		rc = sqlite3_prepare_v3(ms->db, stmt_sql[i], -1,
+					SQLITE_PREPARE_PERSISTENT, &ms->stmt[i],
+					NULL);
+		if (rc != SQLITE_OK) {
+			rc = sqlite_fail(ms, "prepare", rc);
+			goto fail;
+		}
+	}
+	*out = &ms->base;
+	return 0;
+fail:
+	sqlite_close(&ms->base);
+	return rc;
+}
+
+static int sqlite_get(struct manifest *m, const char *symbol, const char *key,
+		      struct manifest_entry *out)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&ms->mu);
+	st = stmt(ms, ST_GET);
+	bind_key(st, symbol, key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		read_entry(st, out);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = -ENOENT;
+	} else {
+		rc = sqlite_fail(ms, "get entry", rc);
+	}
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&ms->mu);
+	return rc;
+}
+
+/* Insert `e` (and its symbol) in one transaction; caller holds ms->mu. */
+static int insert_entry(struct manifest_sqlite *ms,
+			const struct manifest_entry *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = tx_begin(ms);
+	if (rc < 0)
+		return rc;
+	st = stmt(ms, ST_SYMBOL_ENSURE);
+	sqlite3_bind_text(st, 1, e->symbol, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, e->created_ts);
+	rc = step_done(ms, st, "insert symbol");
+	if (rc < 0)
+		goto fail;
+	st = stmt(ms, ST_INSERT);
+	bind_entry(st, e);
+	rc = step_done(ms, st, "insert entry");
+	if (rc < 0)
+		goto fail;
+	return tx_commit(ms);
+fail:
+	tx_rollback(ms);
+	return rc;
+}
+
+/* Take the key lock and insert `e`; the lock is kept on success only
+ * when `keep_lock` is set. */
+static int locked_insert(struct manifest *m, const struct manifest_entry *e,
+			 int keep_lock)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	int64_t id = lock_id_entry(e->symbol, e->key);
+	int rc;
+
+	rc = lock_table_try(ms->locks, id);
+	if (rc < 0)
+		return rc == -EBUSY ? -EEXIST : rc;
+	pthread_mutex_lock(&ms->mu);
+	rc = insert_entry(ms, e);
+	pthread_mutex_unlock(&ms->mu);
+	if (rc < 0 || !keep_lock)
+		lock_table_release(ms->locks, id);
+	return rc;
+}
+
+static int sqlite_claim(struct manifest *m, const struct manifest_entry *e)
+{
+	return locked_insert(m, e, 1);
+}
+
+static int sqlite_adopt(struct manifest *m, const struct manifest_entry *e)
+{
+	return locked_insert(m, e, 0);
+}
+
+static int sqlite_publish(struct manifest *m, const struct manifest_entry *e)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&ms->mu);
+	st = stmt(ms, ST_PUBLISH);
+	bind_entry(st, e);
+	rc = step_done(ms, st, "publish entry");
+	if (rc == 0 && sqlite3_changes(ms->db) == 0)
+		rc = -ENOENT;
+	pthread_mutex_unlock(&ms->mu);
+	lock_table_release(ms->locks, lock_id_entry(e->symbol, e->key));
+	return rc;
+}
+
+static int sqlite_abandon(struct manifest *m, const char *symbol,
+			  const char *key)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&ms->mu);
+	st = stmt(ms, ST_ABANDON);
+	bind_key(st, symbol, key);
+	rc = step_done(ms, st, "abandon entry");
+	pthread_mutex_unlock(&ms->mu);
+	lock_table_release(ms->locks, lock_id_entry(symbol, key));
+	return rc;
+}
+
+static int sqlite_remove(struct manifest *m, const char *symbol,
+			 const char *key, enum entry_state state)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	int64_t id = lock_id_entry(symbol, key);
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = lock_table_try(ms->locks, id);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&ms->mu);
+	st = stmt(ms, state ? ST_REMOVE_STATE : ST_REMOVE);
+	bind_key(st, symbol, key);
+	if (state)
+		sqlite3_bind_text(st, 3,
+				  state == ENTRY_PUBLISHED ? "published"
+							   : "writing",
+				  -1, SQLITE_STATIC);
+	rc = step_done(ms, st, "remove entry");
+	if (rc == 0 && sqlite3_changes(ms->db) == 0)
+		rc = -ENOENT;
+	pthread_mutex_unlock(&ms->mu);
+	lock_table_release(ms->locks, id);
+	return rc;
+}
+
+static int sqlite_set_mtime(struct manifest *m, const char *symbol,
+			    const char *key, int64_t mtime_ns)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&ms->mu);
+	st = stmt(ms, ST_SET_MTIME);
+	bind_key(st, symbol, key);
+	sqlite3_bind_int64(st, 3, mtime_ns);
+	rc = step_done(ms, st, "set mtime");
+	if (rc == 0 && sqlite3_changes(ms->db) == 0)
+		rc = -ENOENT;
+	pthread_mutex_unlock(&ms->mu);
+	return rc;
+}
+
+static int sqlite_record(struct manifest *m, const struct manifest_access *a,
+			 size_t na, const struct manifest_symbol_delta *d,
+			 size_t nd)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	sqlite3_stmt *st;
+	size_t i;
+	int rc;
+
+	if (na == 0 && nd == 0)
+		return 0;
+	pthread_mutex_lock(&ms->mu);
+	rc = tx_begin(ms);
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < na && rc == 0; i++) {
+		st = stmt(ms, ST_ACCESS);
+		bind_key(st, a[i].symbol, a[i].key);
+		sqlite3_bind_int64(st, 3, a[i].count);
+		sqlite3_bind_int64(st, 4, a[i].last_ts);
+		rc = step_done(ms, st, "record access");
+	}
+	for (i = 0; i < nd && rc == 0; i++) {
+		st = stmt(ms, ST_SYMBOL_COUNTS);
+		sqlite3_bind_text(st, 1, d[i].symbol, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, d[i].hits);
+		sqlite3_bind_int64(st, 3, d[i].misses);
+		rc = step_done(ms, st, "record hits");
+	}
+	if (rc == 0)
+		rc = tx_commit(ms);
+	else
+		tx_rollback(ms);
+out:
+	pthread_mutex_unlock(&ms->mu);
+	return rc;
+}
+
+static const char *order_expr(enum manifest_order order)
+{
+	return order == ORDER_LRU
+		       ? "coalesce(last_accessed_ts, created_ts), symbol, key"
+		       : "symbol, key";
+}
+
+static int sqlite_list(struct manifest *m, const struct manifest_query *q,
+		       manifest_row_fn fn, void *arg)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	struct strbuf sql = STRBUF_INIT;
+	struct manifest_entry e;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	sb_adds(&sql, "SELECT " ENTRY_COLUMNS " FROM entries WHERE 1");
+	if (q->symbol)
+		sb_adds(&sql, " AND symbol = :symbol");
+	if (q->states == (1u << ENTRY_PUBLISHED))
+		sb_adds(&sql, " AND state = 'published'");
+	else if (q->states == (1u << ENTRY_WRITING))
+		sb_adds(&sql, " AND state = 'writing'");
+	if (q->idle_before > 0)
+		sb_adds(&sql, " AND coalesce(last_accessed_ts, created_ts) < :idle");
+	if (q->after_symbol) {
+		if (q->order == ORDER_LRU)
+			sb_adds(&sql, " AND (coalesce(last_accessed_ts, created_ts),"
+				      " symbol, key) > (:ats, :asym, :akey)");
+		else
+			sb_adds(&sql, " AND (symbol, key) > (:asym, :akey)");
+	}
+	sb_addf(&sql, " ORDER BY %s", order_expr(q->order));
+	if (q->limit)
+		sb_addf(&sql, " LIMIT %zu", q->limit);
+	if (sql.err)
+		return sql.err;
+
+	pthread_mutex_lock(&ms->mu);
+	rc = sqlite3_prepare_v2(ms->db, sb_str(&sql), -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sqlite_fail(ms, "prepare list", rc);
+		goto out;
+	}
+#define BIND_NAMED_TEXT(name, v)                                                \
+	sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, name), v, -1, \
+			  SQLITE_STATIC)
+	if (q->symbol)
+		BIND_NAMED_TEXT(":symbol", q->symbol);
+	if (q->idle_before > 0)
+		sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":idle"),
+				   q->idle_before);
+	if (q->after_symbol) {
+		sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":ats"),
+				   q->after_ts);
+		BIND_NAMED_TEXT(":asym", q->after_symbol);
+		BIND_NAMED_TEXT(":akey", q->after_key ? q->after_key : "");
+	}
+#undef BIND_NAMED_TEXT
+	rc = 0;
+	for (;;) {
+		int step = sqlite3_step(st);
+
+		if (step == SQLITE_DONE)
+			break;
+		if (step != SQLITE_ROW) {
+			rc = sqlite_fail(ms, "list entries", step);
+			break;
+		}
+		read_entry(st, &e);
+		rc = fn(arg, &e);
+		if (rc)
+			break;
+	}
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ms->mu);
+	sb_release(&sql);
+	return rc;
+}
+
+static int sqlite_symbol_create(struct manifest *m, const char *symbol)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&ms->mu);
+	st = stmt(ms, ST_SYMBOL_ENSURE);
+	sqlite3_bind_text(st, 1, symbol, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, 0);
+	rc = step_done(ms, st, "create symbol");
+	if (rc == 0 && sqlite3_changes(ms->db) == 0)
+		rc = -EEXIST;
+	pthread_mutex_unlock(&ms->mu);
+	return rc;
+}
+
+/* Run `sql` with `symbol` bound to ?1 and no result rows; caller holds mu. */
+static int exec_with_symbol(struct manifest_sqlite *ms, const char *sql,
+			    const char *symbol, int *changes)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(ms->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlite_fail(ms, "prepare", rc);
+	sqlite3_bind_text(st, 1, symbol, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && changes)
+		*changes = sqlite3_column_int(st, 0);
+	else if (rc == SQLITE_DONE && changes)
+		*changes = sqlite3_changes(ms->db);
+	rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqlite_fail(ms, sql, rc);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sqlite_symbol_remove(struct manifest *m, const char *symbol)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	int entries = 0, removed = 0, rc;
+
+	pthread_mutex_lock(&ms->mu);
+	rc = tx_begin(ms);
+	if (rc < 0)
+		goto out;
+	rc = exec_with_symbol(ms, "SELECT count(*) FROM entries WHERE symbol = ?1",
+			      symbol, &entries);
+	if (rc == 0 && entries > 0)
+		rc = -ENOTEMPTY;
+	if (rc == 0)
+		rc = exec_with_symbol(ms, "DELETE FROM symbols WHERE symbol = ?1",
+				      symbol, &removed);
+	if (rc == 0 && removed == 0)
+		rc = -ENOENT;
+	if (rc == 0)
+		rc = tx_commit(ms);
+	else
+		tx_rollback(ms);
+out:
+	pthread_mutex_unlock(&ms->mu);
+	return rc;
+}
+
+#define SYMBOL_COLUMNS                                                       \
+	"s.symbol, s.created_ts, s.hits, s.misses,"                           \
+	" (SELECT count(*) FROM entries e WHERE e.symbol = s.symbol"          \
+	"   AND e.state = 'published'),"                                      \
+	" (SELECT coalesce(sum(stored_size_bytes), 0) FROM entries e"         \
+	"   WHERE e.symbol = s.symbol AND e.state = 'published')"
+
+static void read_symbol(sqlite3_stmt *st, struct manifest_symbol *s)
+{
+	memset(s, 0, sizeof(*s));
+	column_text(st, 0, s->symbol, sizeof(s->symbol));
+	s->created_ts = sqlite3_column_int64(st, 1);
+	s->hits = sqlite3_column_int64(st, 2);
+	s->misses = sqlite3_column_int64(st, 3);
+	s->entries = sqlite3_column_int64(st, 4);
+	s->stored_bytes = sqlite3_column_int64(st, 5);
+}
+
+/* Walk symbols (all, or just `only`), calling fn for each. */
+static int walk_symbols(struct manifest_sqlite *ms, const char *only,
+			manifest_symbol_fn fn, void *arg)
+{
+	struct manifest_symbol s;
+	sqlite3_stmt *st = NULL;
+	int rc, step, found = 0;
+
+	pthread_mutex_lock(&ms->mu);
+	rc = sqlite3_prepare_v2(ms->db,
+				only ? "SELECT " SYMBOL_COLUMNS
+				       " FROM symbols s WHERE s.symbol = ?1"
+				     : "SELECT " SYMBOL_COLUMNS
+				       " FROM symbols s ORDER BY s.symbol",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sqlite_fail(ms, "prepare symbols", rc);
+		goto out;
+	}
+	if (only)
+		sqlite3_bind_text(st, 1, only, -1, SQLITE_STATIC);
+	rc = 0;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		found = 1;
+		read_symbol(st, &s);
+		rc = fn(arg, &s);
+		if (rc)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = sqlite_fail(ms, "list symbols", step);
+	else if (only && !found)
+		rc = -ENOENT;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ms->mu);
+	return rc;
+}
+
+static int copy_symbol(void *arg, const struct manifest_symbol *s)
+{
+	*(struct manifest_symbol *)arg = *s;
+	return 0;
+}
+
+static int sqlite_symbol_get(struct manifest *m, const char *symbol,
+			     struct manifest_symbol *out)
+{
+	struct manifest_symbol ignored;
+
+	return walk_symbols(ms_of(m), symbol, copy_symbol, out ? out : &ignored);
+}
+
+static int sqlite_symbol_list(struct manifest *m, manifest_symbol_fn fn,
+			      void *arg)
+{
+	return walk_symbols(ms_of(m), NULL, fn, arg);
+}
+
+static int sqlite_totals(struct manifest *m, struct manifest_totals *t)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_lock(&ms->mu);
+	rc = sqlite3_prepare_v2(
+		ms->db,
+		"SELECT"
+		" (SELECT count(*) FROM entries WHERE state = 'published'),"
+		" (SELECT count(*) FROM entries WHERE state = 'writing'),"
+		" (SELECT coalesce(sum(file_size_bytes), 0) FROM entries"
+		"   WHERE state = 'published'),"
+		" (SELECT coalesce(sum(stored_size_bytes), 0) FROM entries"
+		"   WHERE state = 'published'),"
+		" (SELECT count(*) FROM symbols),"
+		" (SELECT coalesce(sum(hits), 0) FROM symbols),"
+		" (SELECT coalesce(sum(misses), 0) FROM symbols),"
+		" (SELECT min(coalesce(last_accessed_ts, created_ts)) FROM entries"
+		"   WHERE state = 'published')",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sqlite_fail(ms, "prepare totals", rc);
+		goto out;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		rc = sqlite_fail(ms, "totals", rc);
+		goto out;
+	}
+	t->entries = sqlite3_column_int64(st, 0);
+	t->writing = sqlite3_column_int64(st, 1);
+	t->file_bytes = sqlite3_column_int64(st, 2);
+	t->stored_bytes = sqlite3_column_int64(st, 3);
+	t->symbols = sqlite3_column_int64(st, 4);
+	t->hits = sqlite3_column_int64(st, 5);
+	t->misses = sqlite3_column_int64(st, 6);
+	t->oldest_access_ts = sqlite3_column_int64(st, 7);
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ms->mu);
+	return rc;
+}
+
+static int sqlite_check(struct manifest *m, char *detail, size_t len)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	detail[0] = '\0';
+	pthread_mutex_lock(&ms->mu);
+	rc = sqlite3_prepare_v2(ms->db, "PRAGMA integrity_check", -1, &st,
+				NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		column_text(st, 0, detail, len);
+		rc = strcmp(detail, "ok") == 0 ? 0 : -EIO;
+	} else {
+		snprintf(detail, len, "%s", sqlite3_errmsg(ms->db));
+		rc = -EIO;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ms->mu);
+	return rc;
+}
+
+static int sqlite_schema_version(struct manifest *m, int *version)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	int rc;
+
+	pthread_mutex_lock(&ms->mu);
+	rc = read_schema_version(ms, version);
+	pthread_mutex_unlock(&ms->mu);
+	return rc;
+}
+
+static int sqlite_mount_register(struct manifest *m,
+				 const struct manifest_mount *mt)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	pthread_mutex_lock(&ms->mu);
+	rc = sqlite3_prepare_v2(ms->db,
+				"INSERT OR REPLACE INTO mounts VALUES"
+				" (?1, ?2, ?3, ?4, ?5, ?6)",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sqlite_fail(ms, "prepare mount", rc);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, mt->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, mt->host, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, mt->pid);
+	sqlite3_bind_text(st, 4, mt->mountpoint, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, mt->mounted_ts);
+	sqlite3_bind_int64(st, 6, mt->heartbeat_ts);
+	rc = step_done(ms, st, "register mount");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ms->mu);
+	return rc;
+}
+
+static int sqlite_mount_heartbeat(struct manifest *m, const char *id,
+				  int64_t now)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	char sql[160];
+	int rc;
+
+	snprintf(sql, sizeof(sql),
+		 "UPDATE mounts SET heartbeat_ts = %lld WHERE id = '%.16s'",
+		 (long long)now, id);
+	pthread_mutex_lock(&ms->mu);
+	rc = exec_sql(ms, sql, "heartbeat");
+	pthread_mutex_unlock(&ms->mu);
+	return rc;
+}
+
+static int sqlite_mount_unregister(struct manifest *m, const char *id)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	char sql[96];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "DELETE FROM mounts WHERE id = '%.16s'", id);
+	pthread_mutex_lock(&ms->mu);
+	rc = exec_sql(ms, sql, "unregister mount");
+	pthread_mutex_unlock(&ms->mu);
+	return rc;
+}
+
+const struct manifest_ops manifest_sqlite_ops = {
+	.version = 1,
+	.name = "sqlite",
+	.accepts = sqlite_accepts,
+	.open = sqlite_open,
+	.close = sqlite_close,
+	.get = sqlite_get,
+	.claim = sqlite_claim,
+	.publish = sqlite_publish,
+	.abandon = sqlite_abandon,
+	.adopt = sqlite_adopt,
+	.remove = sqlite_remove,
+	.set_mtime = sqlite_set_mtime,
+	.record = sqlite_record,
+	.list = sqlite_list,
+	.symbol_create = sqlite_symbol_create,
+	.symbol_remove = sqlite_symbol_remove,
+	.symbol_get = sqlite_symbol_get,
+	.symbol_list = sqlite_symbol_list,
+	.totals = sqlite_totals,
+	.check = sqlite_check,
+	.schema_version = sqlite_schema_version,
+	.mount_register = sqlite_mount_register,
+	.mount_heartbeat = sqlite_mount_heartbeat,
+	.mount_unregister = sqlite_mount_unregister,
+};

@@ -1,0 +1,677 @@
+/*
+ * node.c - the namespace of a mount: root, /.featurefs, symbol
+ * directories, entries and scratch files as nodes the kernel holds.
+ *
+ * Nodes are created on lookup and freed when the kernel forgets them and
+ * no handle is open.  Published entries are loaded from the manifest on
+ * demand, so a mount costs nothing per stored entry; in-flight entries and
+ * scratch files exist only here and stay until published or removed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "access.h"
+#include "clock.h"
+#include "control.h"
+#include "ffs.h"
+#include "htab.h"
+#include "lock.h"
+#include "log.h"
+#include "names.h"
+
+#define CONTROL_DIR_NAME ".featurefs"
+
+/* How long the kernel may cache what cannot change behind its back. */
+#define TIMEOUT_IMMUTABLE 86400.0
+#define TIMEOUT_DIR 1.0
+
+uint64_t ffs_ino_of(const char *symbol, const char *name)
+{
+	char buf[LOCK_NAME_MAX + 300];
+	uint64_t ino;
+
+	if (name)
+		snprintf(buf, sizeof(buf), "%s/%s", symbol, name);
+	else
+		snprintf(buf, sizeof(buf), "%s", symbol);
+	ino = (uint64_t)lock_id(buf);
+	/* Keep clear of the small numbers used by root and /.featurefs. */
+	return ino < 1024 ? ino + 1024 : ino;
+}
+
+struct node *node_new(struct ffs *ffs, enum node_kind kind,
+		      struct node *parent, const char *name)
+{
+	struct node *n = calloc(1, sizeof(*n));
+	size_t hlen;
+
+	if (!n)
+		return NULL;
+	n->kind = kind;
+	n->name = strdup(name);
+	hlen = (parent ? strlen(parent->name) + 1 : 0) + strlen(name) + 1;
+	n->hkey = malloc(hlen);
+	if (!n->name || !n->hkey)
+		goto fail;
+	if (parent)
+		snprintf(n->hkey, hlen, "%s/%s", parent->name, name);
+	else
+		snprintf(n->hkey, hlen, "%s", name);
+	if (kind == NODE_SYMBOL) {
+		n->ctr = calloc(1, sizeof(*n->ctr));
+		if (!n->ctr)
+			goto fail;
+		n->st_ino = ffs_ino_of(name, NULL);
+	} else {
+		n->st_ino = ffs_ino_of(parent->name, name);
+	}
+	n->parent = parent;
+	n->mode = 0644;
+	n->next_all = ffs->all;
+	if (n->next_all)
+		n->next_all->pprev_all = &n->next_all;
+	ffs->all = n;
+	n->pprev_all = &ffs->all;
+	return n;
+fail:
+	free(n->name);
+	free(n->hkey);
+	free(n);
+	return NULL;
+}
+
+static void node_free(struct node *n)
+{
+	if (n->w)
+		writer_unref(n->w);
+	if (n->pprev_all) {
+		*n->pprev_all = n->next_all;
+		if (n->next_all)
+			n->next_all->pprev_all = n->pprev_all;
+	}
+	free(n->ctr);
+	free(n->name);
+	free(n->hkey);
+	free(n);
+}
+
+/* Add to the names table, the parent's child count and lists. */
+int node_link(struct ffs *ffs, struct node *n)
+{
+	struct node *old = htab_get(ffs->names, n->hkey);
+	int rc;
+
+	if (old && old != n)
+		node_unlink(ffs, old);
+	rc = htab_put(ffs->names, n->hkey, n);
+	if (rc < 0)
+		return rc;
+	n->linked = 1;
+	if (n->kind == NODE_SYMBOL && !n->pprev_child) {
+		/* pprev_child doubles as "on ffs->symbols" for symbols */
+		n->next_symbol = ffs->symbols;
+		ffs->symbols = n;
+		n->pprev_child = &ffs->symbols;
+	}
+	if (n->w && n->parent && !n->pprev_child) {
+		n->next_child = n->parent->transient;
+		if (n->next_child)
+			n->next_child->pprev_child = &n->next_child;
+		n->parent->transient = n;
+		n->pprev_child = &n->parent->transient;
+	}
+	return 0;
+}
+
+/* Take `n` off its parent's list of in-flight and scratch children. */
+static void unlink_transient(struct node *n)
+{
+	if (n->kind == NODE_SYMBOL || !n->pprev_child)
+		return;
+	*n->pprev_child = n->next_child;
+	if (n->next_child)
+		n->next_child->pprev_child = n->pprev_child;
+	n->next_child = NULL;
+	n->pprev_child = NULL;
+}
+
+void node_set_published(struct ffs *ffs, struct node *n,
+			const struct manifest_entry *e)
+{
+	(void)ffs;
+	unlink_transient(n);
+	n->w = NULL;
+	n->kind = NODE_ENTRY;
+	node_fill_published(n, e);
+}
+
+int node_rename(struct ffs *ffs, struct node *n, struct node *newparent,
+		const char *newname)
+{
+	size_t hlen = strlen(newparent->name) + 1 + strlen(newname) + 1;
+	char *name = strdup(newname), *hkey = malloc(hlen);
+	int was_linked = n->linked, rc;
+
+	if (!name || !hkey) {
+		free(name);
+		free(hkey);
+		return -ENOMEM;
+	}
+	snprintf(hkey, hlen, "%s/%s", newparent->name, newname);
+	node_unlink(ffs, n);
+	free(n->name);
+	free(n->hkey);
+	n->name = name;
+	n->hkey = hkey;
+	n->st_ino = ffs_ino_of(newparent->name, newname);
+	n->parent = newparent;
+	rc = was_linked ? node_link(ffs, n) : 0;
+	return rc;
+}
+
+void node_unlink(struct ffs *ffs, struct node *n)
+{
+	if (!n->linked)
+		return;
+	htab_del(ffs->names, n->hkey, n);
+	n->linked = 0;
+	unlink_transient(n);
+}
+
+/* Free `n` if neither the kernel, a handle nor the namespace needs it.
+ * Published entries are dropped from the table too: they can be reloaded
+ * from the manifest.  Symbol nodes stay for the life of the mount: they
+ * carry the symbol's counters.  Lock held. */
+void node_release_locked(struct ffs *ffs, struct node *n)
+{
+	if (n->kind != NODE_ENTRY && n->kind != NODE_SCRATCH)
+		return;
+	if (n->nlookup || n->opens)
+		return;
+	if (n->linked) {
+		if (n->kind != NODE_ENTRY || n->w)
+			return;
+		node_unlink(ffs, n);
+	}
+	unlink_transient(n);
+	node_free(n);
+}
+
+struct node *node_find_locked(struct ffs *ffs, struct node *parent,
+			      const char *name)
+{
+	char key[SYMBOL_MAX + 300];
+
+	if (parent == &ffs->root)
+		return htab_get(ffs->names, name);
+	snprintf(key, sizeof(key), "%s/%s", parent->name, name);
+	return htab_get(ffs->names, key);
+}
+
+void node_fill_published(struct node *n, const struct manifest_entry *e)
+{
+	n->state = ENTRY_PUBLISHED;
+	n->size = (uint64_t)e->file_size;
+	n->created_ts = e->created_ts;
+	n->mtime_ns = e->mtime_ns ? e->mtime_ns : e->created_ts * 1000;
+	n->mode = e->mode ? e->mode & 07777 : 0644;
+	snprintf(n->key, sizeof(n->key), "%s", e->key);
+}
+
+int ffs_init(struct ffs *ffs)
+{
+	size_t i, nfiles = control_file_count();
+	int rc;
+
+	pthread_mutex_init(&ffs->lock, NULL);
+	pthread_mutex_init(&ffs->tick_mu, NULL);
+	pthread_mutex_init(&ffs->flush_mu, NULL);
+	pthread_mutex_init(&ffs->gc_mu, NULL);
+	ffs->ctl_fd = ffs->ctl_wake[0] = ffs->ctl_wake[1] = -1;
+	pthread_cond_init(&ffs->tick_cond, NULL);
+	rc = htab_new(&ffs->names);
+	if (rc < 0)
+		return rc;
+	rc = access_log_new(&ffs->access);
+	if (rc < 0)
+		return rc;
+	ffs->root.kind = NODE_ROOT;
+	ffs->root.st_ino = 1;
+	ffs->root.name = (char *)"";
+	ffs->control_dir.kind = NODE_CONTROL_DIR;
+	ffs->control_dir.st_ino = 2;
+	ffs->control_dir.name = (char *)CONTROL_DIR_NAME;
+	ffs->control_files = calloc(nfiles, sizeof(struct node));
+	if (!ffs->control_files)
+		return -ENOMEM;
+	for (i = 0; i < nfiles; i++) {
+		ffs->control_files[i].kind = NODE_CONTROL_FILE;
+		ffs->control_files[i].st_ino = 3 + i;
+		ffs->control_files[i].control = (int)i;
+		ffs->control_files[i].name = (char *)control_file_name(i);
+		ffs->control_files[i].mode = 0444;
+	}
+	ffs->uid = getuid();
+	ffs->gid = getgid();
+	ffs->mounted_ts = now_us();
+	ffs->mounted_mono_us = mono_us();
+	return 0;
+}
+
+void ffs_destroy(struct ffs *ffs)
+{
+	/* The kernel is gone: whatever it still held goes too. */
+	while (ffs->all)
+		node_free(ffs->all);
+	htab_free(ffs->names);
+	access_log_free(ffs->access);
+	free(ffs->control_files);
+	pthread_cond_destroy(&ffs->tick_cond);
+	pthread_mutex_destroy(&ffs->tick_mu);
+	pthread_mutex_destroy(&ffs->flush_mu);
+	pthread_mutex_destroy(&ffs->gc_mu);
+	pthread_mutex_destroy(&ffs->lock);
+}
+
+struct node *ffs_node(struct ffs *ffs, uint64_t ino)
+{
+	if (ino == 1)
+		return &ffs->root;
+	return (struct node *)(uintptr_t)ino;
+}
+
+/* Count a miss of `sym` in the daemon's figures. */
+static void count_miss(struct ffs *ffs, struct node *sym)
+{
+	CTR_ADD(ffs->ctr.misses, 1);
+	CTR_ADD(sym->ctr->misses, 1);
+}
+
+/* Find or create the node of symbol `name`, which the manifest must
+ * know; lock not held. */
+static int lookup_symbol(struct ffs *ffs, const char *name, struct node **out)
+{
+	struct node *n;
+	int rc;
+
+	pthread_mutex_lock(&ffs->lock);
+	n = htab_get(ffs->names, name);
+	pthread_mutex_unlock(&ffs->lock);
+	if (n)
+		goto found;
+	rc = manifest_symbol_get(ffs->manifest, name, NULL);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&ffs->lock);
+	n = htab_get(ffs->names, name);
+	if (!n) {
+		/* a symbol removed and made again keeps its node */
+		for (n = ffs->symbols; n; n = n->next_symbol)
+			if (strcmp(n->name, name) == 0)
+				break;
+		if (!n)
+			n = node_new(ffs, NODE_SYMBOL, NULL, name);
+		if (!n || node_link(ffs, n) < 0) {
+			pthread_mutex_unlock(&ffs->lock);
+			return -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&ffs->lock);
+found:
+	*out = n;
+	return 0;
+}
+
+/* Find the node of a child of symbol `parent`, loading a published entry
+ * from the manifest.  The returned node is linked; lock not held. */
+static int lookup_child(struct ffs *ffs, struct node *parent,
+			const char *name, struct node **out)
+{
+	struct manifest_entry e;
+	char key[KEY_MAX + 1];
+	struct node *n;
+	int kind, rc;
+
+	kind = name_parse_child(name, key);
+	if (kind < 0)
+		return -ENOENT;
+	pthread_mutex_lock(&ffs->lock);
+	n = node_find_locked(ffs, parent, name);
+	pthread_mutex_unlock(&ffs->lock);
+	if (n)
+		goto found;
+	if (kind == NAME_SCRATCH)
+		return -ENOENT;
+	rc = manifest_get(ffs->manifest, parent->name, key, &e);
+	if (rc == 0 && e.state != ENTRY_PUBLISHED)
+		rc = -ENOENT; /* a writer that is not ours and not alive */
+	if (rc == -ENOENT)
+		count_miss(ffs, parent);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&ffs->lock);
+	n = node_find_locked(ffs, parent, name);
+	if (!n) {
+		n = node_new(ffs, NODE_ENTRY, parent, name);
+		if (!n) {
+			pthread_mutex_unlock(&ffs->lock);
+			return -ENOMEM;
+		}
+		node_fill_published(n, &e);
+		rc = node_link(ffs, n);
+		if (rc < 0) {
+			pthread_mutex_unlock(&ffs->lock);
+			node_free(n);
+			return rc;
+		}
+	}
+	pthread_mutex_unlock(&ffs->lock);
+found:
+	*out = n;
+	return 0;
+}
+
+int ffs_lookup(struct ffs *ffs, struct node *parent, const char *name,
+	       struct node **out)
+{
+	struct node *n = NULL;
+	size_t i;
+	int rc;
+
+	switch (parent->kind) {
+	case NODE_ROOT:
+		if (strcmp(name, CONTROL_DIR_NAME) == 0) {
+			*out = &ffs->control_dir;
+			return 0;
+		}
+		if (name_check_symbol(name) < 0)
+			return -ENOENT;
+		rc = lookup_symbol(ffs, name, &n);
+		break;
+	case NODE_CONTROL_DIR:
+		for (i = 0; i < control_file_count(); i++) {
+			if (strcmp(name, control_file_name(i)) == 0) {
+				*out = &ffs->control_files[i];
+				return 0;
+			}
+		}
+		return -ENOENT;
+	case NODE_SYMBOL:
+		rc = lookup_child(ffs, parent, name, &n);
+		break;
+	default:
+		return -ENOTDIR;
+	}
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&ffs->lock);
+	n->nlookup++;
+	pthread_mutex_unlock(&ffs->lock);
+	*out = n;
+	return 0;
+}
+
+void ffs_forget(struct ffs *ffs, struct node *n, uint64_t nlookup)
+{
+	if (n->kind != NODE_SYMBOL && n->kind != NODE_ENTRY &&
+	    n->kind != NODE_SCRATCH)
+		return;
+	pthread_mutex_lock(&ffs->lock);
+	n->nlookup = n->nlookup > nlookup ? n->nlookup - nlookup : 0;
+	node_release_locked(ffs, n);
+	pthread_mutex_unlock(&ffs->lock);
+}
+
+void ffs_node_open(struct ffs *ffs, struct node *n)
+{
+	pthread_mutex_lock(&ffs->lock);
+	n->opens++;
+	pthread_mutex_unlock(&ffs->lock);
+}
+
+void ffs_node_close(struct ffs *ffs, struct node *n)
+{
+	pthread_mutex_lock(&ffs->lock);
+	n->opens--;
+	node_release_locked(ffs, n);
+	pthread_mutex_unlock(&ffs->lock);
+}
+
+static void set_times_ns(struct stat *st, int64_t mtime_ns, int64_t ctime_us)
+{
+	st->st_mtim.tv_sec = mtime_ns / 1000000000;
+	st->st_mtim.tv_nsec = mtime_ns % 1000000000;
+	st->st_ctim.tv_sec = ctime_us / 1000000;
+	st->st_ctim.tv_nsec = (ctime_us % 1000000) * 1000;
+	st->st_atim = st->st_mtim;
+}
+
+int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
+		double *timeout)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->st_ino;
+	st->st_uid = ffs->uid;
+	st->st_gid = ffs->gid;
+	st->st_blksize = 1 << 20;
+	*timeout = TIMEOUT_DIR;
+	switch (n->kind) {
+	case NODE_ROOT:
+	case NODE_SYMBOL:
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = n->kind == NODE_ROOT ? 1 : 2;
+		set_times_ns(st, ffs->mounted_ts * 1000, ffs->mounted_ts);
+		break;
+	case NODE_CONTROL_DIR:
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		set_times_ns(st, ffs->mounted_ts * 1000, ffs->mounted_ts);
+		break;
+	case NODE_CONTROL_FILE: {
+		struct strbuf sb = STRBUF_INIT;
+
+		control_render(ffs, n->control, &sb);
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = (off_t)sb.len;
+		set_times_ns(st, now_us() * 1000, ffs->mounted_ts);
+		sb_release(&sb);
+		*timeout = 0;
+		break;
+	}
+	case NODE_ENTRY:
+	case NODE_SCRATCH:
+		st->st_nlink = 1;
+		pthread_mutex_lock(&ffs->lock);
+		if (n->w) {
+			/* a writer is freed under ffs->lock only */
+			st->st_mode = S_IFREG |
+				      (CTR_GET(n->w->mode) & 07777);
+			st->st_size = (off_t)CTR_GET(n->w->size);
+			set_times_ns(st, CTR_GET(n->w->mtime_ns),
+				     n->w->created_ts);
+			*timeout = 0;
+		} else {
+			st->st_mode = S_IFREG | (n->mode & 07777);
+			st->st_size = (off_t)n->size;
+			set_times_ns(st, n->mtime_ns, n->created_ts);
+			*timeout = TIMEOUT_IMMUTABLE;
+		}
+		pthread_mutex_unlock(&ffs->lock);
+		break;
+	}
+	st->st_blocks = (st->st_size + 511) / 512;
+	return 0;
+}
+
+double ffs_entry_timeout(const struct node *n)
+{
+	switch (n->kind) {
+	case NODE_ENTRY:
+	case NODE_SCRATCH:
+	case NODE_SYMBOL:
+	case NODE_CONTROL_DIR:
+	case NODE_CONTROL_FILE:
+		/* every change to these names goes through the daemon,
+		 * which invalidates what it removes */
+		return TIMEOUT_IMMUTABLE;
+	default:
+		return TIMEOUT_DIR;
+	}
+}
+
+int ffs_mkdir(struct ffs *ffs, struct node *parent, const char *name,
+	      struct node **out)
+{
+	int rc;
+
+	if (parent->kind != NODE_ROOT)
+		return -EPERM; /* no directories inside a symbol */
+	if (strcmp(name, CONTROL_DIR_NAME) == 0)
+		return -EEXIST;
+	rc = name_check_symbol(name);
+	if (rc < 0) {
+		log_info("mkdir %s: %s symbol name", name,
+			 rc == -ENAMETOOLONG ? "over-long" : "malformed");
+		return rc;
+	}
+	if (ffs->opt.read_only)
+		return -EROFS;
+	rc = manifest_symbol_create(ffs->manifest, name);
+	if (rc < 0)
+		return rc;
+	return ffs_lookup(ffs, parent, name, out);
+}
+
+int ffs_rmdir(struct ffs *ffs, struct node *parent, const char *name)
+{
+	struct node *n;
+	int rc;
+
+	if (parent->kind == NODE_SYMBOL)
+		return -ENOTDIR;
+	if (parent->kind != NODE_ROOT || strcmp(name, CONTROL_DIR_NAME) == 0)
+		return -EPERM;
+	if (name_check_symbol(name) < 0)
+		return -ENOENT;
+	pthread_mutex_lock(&ffs->lock);
+	n = htab_get(ffs->names, name);
+	if (n && n->transient) {
+		pthread_mutex_unlock(&ffs->lock);
+		return -ENOTEMPTY;
+	}
+	pthread_mutex_unlock(&ffs->lock);
+	rc = manifest_symbol_remove(ffs->manifest, name);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&ffs->lock);
+	n = htab_get(ffs->names, name);
+	if (n)
+		node_unlink(ffs, n);
+	pthread_mutex_unlock(&ffs->lock);
+	store_symbol_dir_remove(ffs->store, name);
+	return 0;
+}
+
+struct listing {
+	struct dirent_item *items;
+	size_t count, alloc;
+	const char *symbol;
+	int err;
+};
+
+static void listing_add(struct listing *l, const char *name, mode_t type)
+{
+	if (l->err)
+		return;
+	if (l->count == l->alloc) {
+		size_t n = l->alloc ? l->alloc * 2 : 64;
+		struct dirent_item *p = realloc(l->items, n * sizeof(*p));
+
+		if (!p) {
+			l->err = -ENOMEM;
+			return;
+		}
+		l->items = p;
+		l->alloc = n;
+	}
+	l->items[l->count].name = strdup(name);
+	if (!l->items[l->count].name) {
+		l->err = -ENOMEM;
+		return;
+	}
+	l->items[l->count].type = type;
+	l->items[l->count].st_ino =
+		l->symbol ? ffs_ino_of(l->symbol, name) : ffs_ino_of(name, NULL);
+	l->count++;
+}
+
+static int list_symbol_cb(void *arg, const struct manifest_symbol *s)
+{
+	listing_add(arg, s->symbol, S_IFDIR);
+	return 0;
+}
+
+static int list_entry_cb(void *arg, const struct manifest_entry *e)
+{
+	char name[KEY_MAX + ENTRY_SUFFIX_LEN + 1];
+
+	snprintf(name, sizeof(name), "%s" ENTRY_SUFFIX, e->key);
+	listing_add(arg, name, S_IFREG);
+	return 0;
+}
+
+int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dirent_item **out,
+		 size_t *count)
+{
+	struct listing l = { 0 };
+	struct manifest_query q = { 0 };
+	struct node *c;
+	size_t i;
+	int rc = 0;
+
+	switch (dir->kind) {
+	case NODE_ROOT:
+		rc = manifest_symbol_list(ffs->manifest, list_symbol_cb, &l);
+		break;
+	case NODE_CONTROL_DIR:
+		for (i = 0; i < control_file_count(); i++)
+			listing_add(&l, control_file_name(i), S_IFREG);
+		for (i = 0; i < l.count; i++)
+			l.items[i].st_ino = ffs->control_files[i].st_ino;
+		break;
+	case NODE_SYMBOL:
+		l.symbol = dir->name;
+		q.symbol = dir->name;
+		q.states = 1u << ENTRY_PUBLISHED;
+		rc = manifest_list(ffs->manifest, &q, list_entry_cb, &l);
+		pthread_mutex_lock(&ffs->lock);
+		for (c = dir->transient; c; c = c->next_child)
+			listing_add(&l, c->name, S_IFREG);
+		pthread_mutex_unlock(&ffs->lock);
+		break;
+	default:
+		return -ENOTDIR;
+	}
+	if (rc == 0)
+		rc = l.err;
+	if (rc < 0) {
+		ffs_free_listing(l.items, l.count);
+		return rc;
+	}
+	*out = l.items;
+	*count = l.count;
+	return 0;
+}
+
+void ffs_free_listing(struct dirent_item *items, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		free(items[i].name);
+	free(items);
+}

@@ -1,0 +1,52 @@
+/*
+ * options.h - mount options (SPEC §1) and the parsers for their values.
+ *
+ * Durations are "<n>[ms|s|m|h|d|w]" (a bare number is seconds), sizes are
+ * "<n>[K|M|G|T|P][i][B]" in powers of 1024 (a bare number is bytes).  The
+ * parsers reject empty input, signs, overflow and trailing garbage.
+ */
+#ifndef FEATUREFS_OPTIONS_H
+#define FEATUREFS_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strbuf.h"
+
+#define US_PER_SEC 1000000LL
+
+enum hash_mode {
+	HASH_FULL = 0,	 /* SHA-256 of every logical byte, streamed */
+	HASH_FOOTER = 1, /* SHA-256 of the Parquet footer and the length */
+};
+
+/* The options of one mount; all durations in microseconds. */
+struct ffs_options {
+	char *manifest;		  /* -o manifest=; NULL means store.conf's */
+	int64_t gc_older_than_us; /* default 4w */
+	int64_t gc_interval_us;	  /* default 1h; 0 disables the GC thread */
+	uint64_t gc_max_size;	  /* 0: no size quota */
+	int64_t lock_timeout_us;  /* default 30s */
+	enum hash_mode hash;	  /* default full */
+	int read_only;		  /* -o ro */
+	int allow_other;	  /* informational: passed to the kernel */
+	int default_permissions;  /* informational: passed to the kernel */
+};
+
+void options_defaults(struct ffs_options *o);
+void options_release(struct ffs_options *o);
+
+/* 0 or -EINVAL. */
+int parse_duration(const char *s, int64_t *us);
+int parse_size(const char *s, uint64_t *bytes);
+int parse_hash_mode(const char *s, enum hash_mode *mode);
+
+/* Shortest exact spelling of a duration ("4w", "90s", "1500ms"). */
+void sb_duration(struct strbuf *sb, int64_t us);
+
+/* Shortest exact spelling of a size ("512M", "1000"). */
+void sb_size(struct strbuf *sb, uint64_t bytes);
+
+const char *hash_mode_name(enum hash_mode mode);
+
+#endif

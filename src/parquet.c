@@ -1,0 +1,822 @@
+/*
+ * parquet.c - decide whether bytes are a complete Parquet file.
+ *
+ * A small reader for Thrift's compact protocol decodes the FileMetaData at
+ * the end of the file: row count, leaf columns, row groups, and the min/max
+ * statistics of the first timestamp column.  It allocates nothing, nests at
+ * most TC_DEPTH_MAX deep, and trusts no declared size beyond the bytes left.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "parquet.h"
+
+/* Structs, lists and maps nested deeper than this are refused. */
+#define TC_DEPTH_MAX 64
+
+/*
+ * Compact protocol types, as in the low nibble of a field header.  In a
+ * field header TRUE and FALSE are a bool field and its value; as the
+ * element type of a list either one means "bool, one byte each".
+ */
+enum tc_type {
+	TC_STOP, TC_TRUE, TC_FALSE, TC_BYTE, TC_I16, TC_I32, TC_I64,
+	TC_DOUBLE, TC_BINARY, TC_LIST, TC_SET, TC_MAP, TC_STRUCT, TC_UUID,
+};
+
+/* Parquet's physical type INT64, and ConvertedType TIMESTAMP_*. */
+#define PQ_INT64 2
+#define PQ_CONV_TS_MILLIS 9
+#define PQ_CONV_TS_MICROS 10
+
+/* TimeUnit union members, used as our unit code (0: not a timestamp). */
+enum ts_unit { TS_NONE = 0, TS_MILLIS = 1, TS_MICROS = 2, TS_NANOS = 3 };
+
+struct tc {
+	const uint8_t *buf;
+	size_t len;
+	size_t pos;
+	int depth;
+	struct parquet_error *err;
+};
+
+struct schema_el {
+	int64_t type;		/* physical type, -1 if absent */
+	int64_t num_children;	/* 0 if absent */
+	int64_t converted;	/* ConvertedType, -1 if absent */
+	int unit;		/* enum ts_unit, from the LogicalType */
+};
+
+/* What the FileMetaData tells us while it is being read. */
+struct meta {
+	struct schema_el el;	/* the SchemaElement being read */
+	int64_t open;		/* schema tree slots not yet filled */
+	int64_t leaves;		/* leaf columns in the schema */
+	int64_t ts_leaf;	/* leaf index of the first timestamp, or -1 */
+	int ts_unit;
+	int64_t row_groups;
+	int has_min, has_max;
+	int64_t min, max;	/* in ts_unit */
+};
+
+struct stat_val {
+	int set;
+	int64_t v;
+};
+
+__attribute__((format(printf, 3, 4)))
+static int set_err(struct parquet_error *err, const char *reason,
+		   const char *fmt, ...)
+{
+	va_list ap;
+
+	err->reason = reason;
+	va_start(ap, fmt);
+	vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
+	va_end(ap);
+	return -EIO;
+}
+
+/* Record why the footer is bad and where (offset inside the footer). */
+__attribute__((format(printf, 3, 4)))
+static int tc_fail(struct tc *r, size_t at, const char *fmt, ...)
+{
+	struct parquet_error *err = r->err;
+	va_list ap;
+	size_t n;
+
+	err->reason = "bad_footer";
+	va_start(ap, fmt);
+	vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
+	va_end(ap);
+	n = strlen(err->detail);
+	snprintf(err->detail + n, sizeof(err->detail) - n,
+		 " at footer byte %zu", at);
+	return -EIO;
+}
+
+static size_t tc_left(const struct tc *r)
+{
+	return r->len - r->pos;
+}
+
+static int tc_byte(struct tc *r, uint8_t *b)
+{
+	if (r->pos >= r->len)
+		return tc_fail(r, r->pos, "unexpected end of footer");
+	*b = r->buf[r->pos++];
+	return 0;
+}
+
+/* Point *p at the next n bytes and step over them. */
+static int tc_bytes(struct tc *r, size_t n, const uint8_t **p)
+{
+	if (n > tc_left(r))
+		return tc_fail(r, r->pos, "%zu-byte value exceeds the %zu "
+			       "bytes left", n, tc_left(r));
+	*p = r->buf + r->pos;
+	r->pos += n;
+	return 0;
+}
+
+/* ULEB128, at most 10 bytes, no bits beyond 64. */
+static int tc_varint(struct tc *r, uint64_t *out)
+{
+	size_t start = r->pos;
+	uint64_t v = 0;
+	uint8_t b = 0;
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		if (r->pos >= r->len)
+			return tc_fail(r, start, "truncated varint");
+		b = r->buf[r->pos++];
+		if (i == 9 && b > 1)
+			break;
+		v |= (uint64_t)(b & 0x7f) << (7 * i);
+		if (!(b & 0x80)) {
+			*out = v;
+			return 0;
+		}
+	}
+	return tc_fail(r, start, "overlong varint");
+}
+
+/* A zigzag-encoded integer of `width` bits (16, 32 or 64). */
+static int tc_int(struct tc *r, int width, int64_t *out)
+{
+	size_t start = r->pos;
+	uint64_t v;
+	int rc;
+
+	rc = tc_varint(r, &v);
+	if (rc == 0 && width < 64 && (v >> width) != 0)
+		rc = tc_fail(r, start, "varint too large for i%d", width);
+	if (rc == 0)
+		*out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+	return rc;
+}
+
+static int tc_binary(struct tc *r, const uint8_t **p, size_t *n)
+{
+	size_t start = r->pos;
+	uint64_t len;
+	int rc;
+
+	rc = tc_varint(r, &len);
+	if (rc)
+		return rc;
+	if (len > INT32_MAX)
+		return tc_fail(r, start, "negative binary length");
+	*n = (size_t)len;
+	return tc_bytes(r, *n, p);
+}
+
+static int tc_valid_type(int type)
+{
+	return type > TC_STOP && type <= TC_UUID;
+}
+
+/* Entering a struct, list or map: one level deeper. */
+static int tc_enter(struct tc *r)
+{
+	if (++r->depth > TC_DEPTH_MAX)
+		return tc_fail(r, r->pos, "nesting deeper than %d",
+			       TC_DEPTH_MAX);
+	return 0;
+}
+
+static void tc_leave(struct tc *r)
+{
+	r->depth--;
+}
+
+/*
+ * Step to the next field of the struct being read.  Returns 1 with *id and
+ * *type set, 0 at the struct's stop byte, or -EIO.  *last is the previous
+ * field id (0 at the start of a struct), for the delta form.
+ */
+static int tc_next(struct tc *r, int *last, int *id, int *type)
+{
+	size_t start = r->pos;
+	int64_t v;
+	uint8_t b = 0;
+	int rc;
+
+	rc = tc_byte(r, &b);
+	if (rc)
+		return rc;
+	*type = b & 0x0f;
+	if (b == 0)
+		return 0;
+	if (!tc_valid_type(*type))
+		return tc_fail(r, start, "bad field type %d", *type);
+	if (b >> 4) {
+		*id = *last + (b >> 4);
+		if (*id > INT16_MAX)
+			return tc_fail(r, start, "field id overflow");
+	} else {
+		rc = tc_int(r, 16, &v);
+		if (rc)
+			return rc;
+		*id = (int)v;
+	}
+	*last = *id;
+	return 1;
+}
+
+/* Header of a list or set: element type and a count that fits. */
+static int tc_list(struct tc *r, int *etype, uint64_t *n)
+{
+	size_t start = r->pos;
+	uint8_t b = 0;
+	int rc;
+
+	rc = tc_byte(r, &b);
+	if (rc)
+		return rc;
+	*etype = b & 0x0f;
+	*n = b >> 4;
+	if (*n == 15) {
+		rc = tc_varint(r, n);
+		if (rc)
+			return rc;
+	}
+	if (*n > tc_left(r))
+		return tc_fail(r, start, "list of %" PRIu64
+			       " elements exceeds the %zu bytes left", *n,
+			       tc_left(r));
+	if (*n > 0 && !tc_valid_type(*etype))
+		return tc_fail(r, start, "bad list element type %d", *etype);
+	return 0;
+}
+
+static int tc_skip(struct tc *r, int type);
+
+/* Skip one element of a list, set or map: there, a bool takes a byte. */
+static int tc_skip_elem(struct tc *r, int type)
+{
+	uint8_t b = 0;
+
+	if (type == TC_TRUE || type == TC_FALSE)
+		return tc_byte(r, &b);
+	return tc_skip(r, type);
+}
+
+static int tc_skip_list(struct tc *r)
+{
+	uint64_t n, i;
+	int etype, rc;
+
+	rc = tc_enter(r);
+	if (rc == 0)
+		rc = tc_list(r, &etype, &n);
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = tc_skip_elem(r, etype);
+	tc_leave(r);
+	return rc;
+}
+
+static int tc_skip_map(struct tc *r)
+{
+	size_t start = r->pos;
+	uint64_t n, i;
+	int ktype = 0, vtype = 0, rc;
+	uint8_t b = 0;
+
+	rc = tc_enter(r);
+	if (rc == 0)
+		rc = tc_varint(r, &n);
+	if (rc == 0 && n > tc_left(r) / 2)
+		rc = tc_fail(r, start, "map of %" PRIu64
+			     " entries exceeds the %zu bytes left", n,
+			     tc_left(r));
+	if (rc == 0 && n > 0) {
+		rc = tc_byte(r, &b);
+		ktype = b >> 4;
+		vtype = b & 0x0f;
+		if (rc == 0 && (!tc_valid_type(ktype) ||
+				!tc_valid_type(vtype)))
+			rc = tc_fail(r, start, "bad map types %d/%d", ktype,
+				     vtype);
+	}
+	for (i = 0; rc == 0 && i < n; i++) {
+		rc = tc_skip_elem(r, ktype);
+		if (rc == 0)
+			rc = tc_skip_elem(r, vtype);
+	}
+	tc_leave(r);
+	return rc;
+}
+
+static int tc_skip_struct(struct tc *r)
+{
+	int last = 0, id, type, rc;
+
+	rc = tc_enter(r);
+	while (rc >= 0 && (rc = tc_next(r, &last, &id, &type)) > 0)
+		rc = tc_skip(r, type);
+	tc_leave(r);
+	return rc;
+}
+
+/* Skip the value of a field of wire type `type`. */
+static int tc_skip(struct tc *r, int type)
+{
+	const uint8_t *p;
+	int64_t v;
+	size_t n;
+
+	switch (type) {
+	case TC_TRUE:
+	case TC_FALSE:
+		return 0;
+	case TC_BYTE:
+		return tc_bytes(r, 1, &p);
+	case TC_I16:
+		return tc_int(r, 16, &v);
+	case TC_I32:
+		return tc_int(r, 32, &v);
+	case TC_I64:
+		return tc_int(r, 64, &v);
+	case TC_DOUBLE:
+		return tc_bytes(r, 8, &p);
+	case TC_UUID:
+		return tc_bytes(r, 16, &p);
+	case TC_BINARY:
+		return tc_binary(r, &p, &n);
+	case TC_LIST:
+	case TC_SET:
+		return tc_skip_list(r);
+	case TC_MAP:
+		return tc_skip_map(r);
+	case TC_STRUCT:
+		return tc_skip_struct(r);
+	}
+	return tc_fail(r, r->pos, "bad type %d", type);
+}
+
+/*
+ * Typed field readers: read the value when the wire type is the expected
+ * one (returns 1), skip it otherwise as Thrift's generated code does
+ * (returns 0), or fail (-EIO).
+ */
+static int tc_int_field(struct tc *r, int type, int width, int64_t *v)
+{
+	int want = width == 64 ? TC_I64 : TC_I32;
+	int rc;
+
+	if (type != want)
+		return tc_skip(r, type);
+	rc = tc_int(r, width, v);
+	return rc ? rc : 1;
+}
+
+/* Statistics min/max: kept only when it is an 8-byte INT64 value. */
+static int tc_stat_field(struct tc *r, int type, struct stat_val *sv)
+{
+	const uint8_t *p;
+	uint64_t u = 0;
+	size_t n;
+	int i, rc;
+
+	if (type != TC_BINARY)
+		return tc_skip(r, type);
+	rc = tc_binary(r, &p, &n);
+	if (rc == 0 && n == 8) {
+		for (i = 7; i >= 0; i--)
+			u = u << 8 | p[i];
+		sv->set = 1;
+		sv->v = (int64_t)u;
+	}
+	return rc;
+}
+
+/* A callback reading one struct (or list) into the metadata state. */
+typedef int (*parse_fn)(struct tc *r, struct meta *m);
+/* A callback reading element `i` of a list of structs. */
+typedef int (*parse_elem_fn)(struct tc *r, struct meta *m, uint64_t i);
+
+/*
+ * Read a struct in which only field `want` of wire type `want_type`
+ * matters: `inner` reads it, everything else is skipped.
+ */
+static int parse_member(struct tc *r, struct meta *m, int want,
+			int want_type, parse_fn inner)
+{
+	int last = 0, id, type, rc;
+
+	rc = tc_enter(r);
+	while (rc >= 0 && (rc = tc_next(r, &last, &id, &type)) > 0) {
+		if (id == want && type == want_type)
+			rc = inner(r, m);
+		else
+			rc = tc_skip(r, type);
+	}
+	tc_leave(r);
+	return rc;
+}
+
+/* Read a list of structs, calling `fn` for each element. */
+static int parse_list(struct tc *r, struct meta *m, const char *what,
+		      parse_elem_fn fn)
+{
+	size_t start = r->pos;
+	uint64_t n, i;
+	int etype, rc;
+
+	rc = tc_enter(r);
+	if (rc == 0)
+		rc = tc_list(r, &etype, &n);
+	if (rc == 0 && n > 0 && etype != TC_STRUCT)
+		rc = tc_fail(r, start, "%s is a list of type %d", what, etype);
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = fn(r, m, i);
+	tc_leave(r);
+	return rc;
+}
+
+/* TimeUnit: a union of empty structs MILLIS(1), MICROS(2), NANOS(3). */
+static int parse_time_unit(struct tc *r, struct meta *m)
+{
+	int last = 0, id, type, rc;
+
+	rc = tc_enter(r);
+	while (rc >= 0 && (rc = tc_next(r, &last, &id, &type)) > 0) {
+		if (type == TC_STRUCT && id >= TS_MILLIS && id <= TS_NANOS)
+			m->el.unit = id;
+		rc = tc_skip(r, type);
+	}
+	tc_leave(r);
+	return rc;
+}
+
+/* TimestampType { 1: isAdjustedToUTC, 2: unit } */
+static int parse_timestamp_type(struct tc *r, struct meta *m)
+{
+	return parse_member(r, m, 2, TC_STRUCT, parse_time_unit);
+}
+
+/* LogicalType: a union, of which only TIMESTAMP(8) matters here. */
+static int parse_logical_type(struct tc *r, struct meta *m)
+{
+	return parse_member(r, m, 8, TC_STRUCT, parse_timestamp_type);
+}
+
+/*
+ * SchemaElement `i`.  The schema is a tree flattened depth-first, root
+ * first: m->open counts the slots its num_children still announce, so a
+ * list that is not exactly one tree is refused.  Leaves are counted and
+ * the first INT64 timestamp leaf is remembered.
+ */
+static int parse_schema_el(struct tc *r, struct meta *m, uint64_t i)
+{
+	struct schema_el *el = &m->el;
+	int last = 0, id, type, rc;
+	size_t start = r->pos;
+
+	*el = (struct schema_el){ .type = -1, .converted = -1 };
+	rc = tc_enter(r);
+	while (rc >= 0 && (rc = tc_next(r, &last, &id, &type)) > 0) {
+		if (id == 1)
+			rc = tc_int_field(r, type, 32, &el->type);
+		else if (id == 5)
+			rc = tc_int_field(r, type, 32, &el->num_children);
+		else if (id == 6)
+			rc = tc_int_field(r, type, 32, &el->converted);
+		else if (id == 10 && type == TC_STRUCT)
+			rc = parse_logical_type(r, m);
+		else
+			rc = tc_skip(r, type);
+	}
+	tc_leave(r);
+	if (rc == 0 && (el->num_children < 0 || m->open == 0))
+		rc = tc_fail(r, start, "schema element %" PRIu64
+			     " does not fit the tree", i);
+	if (rc < 0)
+		return rc;
+	m->open += el->num_children - 1;
+	if (i == 0 || el->num_children > 0)
+		return 0;
+	if (el->unit == TS_NONE && el->converted == PQ_CONV_TS_MILLIS)
+		el->unit = TS_MILLIS;
+	if (el->unit == TS_NONE && el->converted == PQ_CONV_TS_MICROS)
+		el->unit = TS_MICROS;
+	if (m->ts_leaf < 0 && el->type == PQ_INT64 && el->unit != TS_NONE) {
+		m->ts_leaf = m->leaves;
+		m->ts_unit = el->unit;
+	}
+	m->leaves++;
+	return 0;
+}
+
+static int parse_schema(struct tc *r, struct meta *m)
+{
+	int rc;
+
+	m->leaves = 0;
+	m->ts_leaf = -1;
+	m->ts_unit = TS_NONE;
+	m->open = 1;
+	rc = parse_list(r, m, "schema", parse_schema_el);
+	if (rc == 0 && m->open != 0)
+		rc = tc_fail(r, r->pos, "schema tree lacks %" PRId64
+			     " elements", m->open);
+	return rc;
+}
+
+/* Statistics: max_value(5)/min_value(6), else the older max(1)/min(2). */
+static int parse_statistics(struct tc *r, struct meta *m)
+{
+	struct stat_val val[7] = { { 0 } };
+	int last = 0, id, type, rc;
+
+	rc = tc_enter(r);
+	while (rc >= 0 && (rc = tc_next(r, &last, &id, &type)) > 0) {
+		if (id == 1 || id == 2 || id == 5 || id == 6)
+			rc = tc_stat_field(r, type, &val[id]);
+		else
+			rc = tc_skip(r, type);
+	}
+	tc_leave(r);
+	if (val[6].set)
+		val[2] = val[6];
+	if (val[5].set)
+		val[1] = val[5];
+	if (rc == 0 && val[2].set && (!m->has_min || val[2].v < m->min)) {
+		m->has_min = 1;
+		m->min = val[2].v;
+	}
+	if (rc == 0 && val[1].set && (!m->has_max || val[1].v > m->max)) {
+		m->has_max = 1;
+		m->max = val[1].v;
+	}
+	return rc;
+}
+
+/* ColumnMetaData: statistics(12). */
+static int parse_column_meta(struct tc *r, struct meta *m)
+{
+	return parse_member(r, m, 12, TC_STRUCT, parse_statistics);
+}
+
+/* ColumnChunk `i` of a row group: meta_data(3) of the timestamp leaf. */
+static int parse_column_chunk(struct tc *r, struct meta *m, uint64_t i)
+{
+	if ((int64_t)i != m->ts_leaf)
+		return tc_skip_struct(r);
+	return parse_member(r, m, 3, TC_STRUCT, parse_column_meta);
+}
+
+static int parse_columns(struct tc *r, struct meta *m)
+{
+	return parse_list(r, m, "columns", parse_column_chunk);
+}
+
+/* RowGroup: columns(1), a list<ColumnChunk> indexed like the leaves. */
+static int parse_row_group(struct tc *r, struct meta *m, uint64_t i)
+{
+	m->row_groups = (int64_t)i + 1;
+	return parse_member(r, m, 1, TC_LIST, parse_columns);
+}
+
+/*
+ * Timestamps in µs.  Nanoseconds round outwards (start down, end up) so
+ * that [start, end] still covers the data; overflow saturates.
+ */
+static int64_t to_us(int64_t v, int unit, int round_up)
+{
+	int64_t us, q;
+
+	switch (unit) {
+	case TS_MILLIS:
+		if (__builtin_mul_overflow(v, 1000, &us))
+			us = v < 0 ? INT64_MIN : INT64_MAX;
+		return us;
+	case TS_NANOS:
+		q = v / 1000;
+		if (v % 1000 != 0 && (v < 0) != !!round_up)
+			q += round_up ? 1 : -1;
+		return q;
+	}
+	return v;
+}
+
+int parquet_parse_footer(const uint8_t *buf, size_t len,
+			 struct parquet_info *info, struct parquet_error *err)
+{
+	static const char *const required[] = {
+		"version", "schema", "num_rows", "row_groups",
+	};
+	struct parquet_error local_err;
+	struct parquet_info local_info;
+	struct meta m = { .ts_leaf = -1 };
+	struct tc r = { .buf = buf, .len = len };
+	int last = 0, id, type, have = 0, rc, i;
+	size_t rg_pos = 0;
+	int64_t v;
+
+	if (!info)
+		info = &local_info;
+	if (!err)
+		err = &local_err;
+	memset(info, 0, sizeof(*info));
+	err->reason = NULL;
+	err->detail[0] = '\0';
+	r.err = err;
+	if (len > PARQUET_FOOTER_MAX) {
+		rc = set_err(err, "bad_footer", "footer of %zu bytes exceeds "
+			     "the limit of %u", len, PARQUET_FOOTER_MAX);
+		goto out;
+	}
+
+	/* Row groups are read once the schema is known, whatever the order. */
+	rc = tc_enter(&r);
+	while (rc >= 0 && (rc = tc_next(&r, &last, &id, &type)) > 0) {
+		switch (id) {
+		case 1:
+			rc = tc_int_field(&r, type, 32, &v);
+			have |= rc > 0 ? 1 : 0;
+			break;
+		case 2:
+			if (type == TC_LIST) {
+				rc = parse_schema(&r, &m);
+				have |= 2;
+			} else {
+				rc = tc_skip(&r, type);
+			}
+			break;
+		case 3:
+			rc = tc_int_field(&r, type, 64, &info->rows);
+			have |= rc > 0 ? 4 : 0;
+			break;
+		case 4:
+			if (type == TC_LIST) {
+				rg_pos = r.pos;
+				have |= 8;
+			}
+			rc = tc_skip(&r, type);
+			break;
+		default:
+			rc = tc_skip(&r, type);
+		}
+	}
+	tc_leave(&r);
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < 4; i++) {
+		if (!(have & (1 << i))) {
+			rc = set_err(err, "bad_footer", "FileMetaData lacks "
+				     "required field %s", required[i]);
+			goto out;
+		}
+	}
+	if (info->rows < 0) {
+		rc = set_err(err, "bad_footer", "negative num_rows %" PRId64,
+			     info->rows);
+		goto out;
+	}
+	r.pos = rg_pos;
+	rc = parse_list(&r, &m, "row_groups", parse_row_group);
+	if (rc < 0)
+		goto out;
+
+	info->row_groups = m.row_groups;
+	info->columns = m.leaves;
+	info->footer_len = (uint32_t)len;
+	if (m.has_min && m.has_max) {
+		info->has_ts = 1;
+		info->start_ts_us = to_us(m.min, m.ts_unit, 0);
+		info->end_ts_us = to_us(m.max, m.ts_unit, 1);
+	}
+out:
+	if (rc < 0)
+		memset(info, 0, sizeof(*info));
+	return rc;
+}
+
+/* pread exactly n bytes at off, across short reads and EINTR. */
+static int read_full(int fd, void *buf, size_t n, uint64_t off,
+		     struct parquet_error *err)
+{
+	size_t done = 0;
+	ssize_t got;
+	int rc = 0;
+
+	while (done < n) {
+		got = pread(fd, (char *)buf + done, n - done,
+			    (off_t)(off + done));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = -errno;
+			set_err(err, "io", "pread %zu bytes at offset %" PRIu64
+				": %s", n - done, off + done, strerror(-rc));
+			break;
+		}
+		if (got == 0) {
+			rc = set_err(err, "truncated", "file ends at byte %"
+				     PRIu64 ", before its expected size",
+				     off + done);
+			break;
+		}
+		done += (size_t)got;
+	}
+	return rc;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+int parquet_validate_fd(int fd, uint64_t size, struct parquet_info *info,
+			struct parquet_error *err, uint8_t **footer_out)
+{
+	struct parquet_error local_err;
+	struct parquet_info local_info;
+	uint8_t head[4], tail[8], *footer = NULL;
+	uint32_t flen = 0;
+	int rc;
+
+	if (!info)
+		info = &local_info;
+	if (!err)
+		err = &local_err;
+	memset(info, 0, sizeof(*info));
+	err->reason = NULL;
+	err->detail[0] = '\0';
+	if (footer_out)
+		*footer_out = NULL;
+
+	if (size == 0) {
+		rc = set_err(err, "empty", "file is empty");
+		goto out;
+	}
+	if (size < PARQUET_MIN_SIZE) {
+		rc = set_err(err, "not_parquet", "file of %" PRIu64
+			     " bytes is too small for Parquet", size);
+		goto out;
+	}
+	rc = read_full(fd, head, sizeof(head), 0, err);
+	if (rc)
+		goto out;
+	if (memcmp(head, "PAR1", 4) != 0 && memcmp(head, "PARE", 4) != 0) {
+		rc = set_err(err, "not_parquet", "no PAR1 magic at start");
+		goto out;
+	}
+	rc = read_full(fd, tail, sizeof(tail), size - sizeof(tail), err);
+	if (rc)
+		goto out;
+	if (memcmp(head, "PARE", 4) == 0 || memcmp(tail + 4, "PARE", 4) == 0) {
+		rc = set_err(err, "encrypted", "encrypted footer (PARE magic) "
+			     "is not supported");
+		goto out;
+	}
+	if (memcmp(tail + 4, "PAR1", 4) != 0) {
+		rc = set_err(err, "truncated", "no PAR1 magic at end of file");
+		goto out;
+	}
+	flen = le32(tail);
+	if (flen == 0) {
+		rc = set_err(err, "bad_footer", "footer length 0");
+		goto out;
+	}
+	if (flen > size - PARQUET_MIN_SIZE) {
+		rc = set_err(err, "bad_footer", "footer length %" PRIu32
+			     " exceeds file size %" PRIu64, flen, size);
+		goto out;
+	}
+	if (flen > PARQUET_FOOTER_MAX) {
+		rc = set_err(err, "bad_footer", "footer length %" PRIu32
+			     " exceeds the limit of %u", flen,
+			     PARQUET_FOOTER_MAX);
+		goto out;
+	}
+	footer = malloc(flen);
+	if (!footer) {
+		rc = -ENOMEM;
+		set_err(err, "io", "cannot allocate %" PRIu32
+			" bytes for the footer", flen);
+		goto out;
+	}
+	rc = read_full(fd, footer, flen, size - sizeof(tail) - flen, err);
+	if (rc)
+		goto out;
+	rc = parquet_parse_footer(footer, flen, info, err);
+	if (rc)
+		goto out;
+	if (footer_out) {
+		*footer_out = footer;
+		footer = NULL;
+	}
+out:
+	free(footer);
+	return rc;
+}

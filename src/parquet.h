@@ -1,0 +1,60 @@
+/*
+ * parquet.h - validation of a Parquet file by its footer.
+ *
+ * An entry is published only if its bytes look like a complete Parquet
+ * file: "PAR1" at both ends, a footer length that fits, and a Thrift
+ * (compact protocol) FileMetaData that parses.  The parser is ours, bounded
+ * and allocation-free, so hostile input can cost at most the footer's size.
+ */
+#ifndef FEATUREFS_PARQUET_H
+#define FEATUREFS_PARQUET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest footer we agree to read; a bigger declared length is refused. */
+#define PARQUET_FOOTER_MAX (64u << 20)
+
+/* "PAR1" + 4-byte footer length + "PAR1": the smallest possible file. */
+#define PARQUET_MIN_SIZE 12
+
+struct parquet_info {
+	int64_t rows;		/* FileMetaData.num_rows */
+	int64_t row_groups;	/* number of row groups */
+	int64_t columns;	/* number of leaf columns in the schema */
+	uint32_t footer_len;	/* length of the Thrift FileMetaData */
+	int has_ts;		/* 1 when start_ts/end_ts below are known */
+	int64_t start_ts_us;	/* min of the first timestamp column, µs since epoch */
+	int64_t end_ts_us;	/* max of the first timestamp column, µs since epoch */
+};
+
+/*
+ * Why a file was refused.  `reason` is a short static label usable as a
+ * metric label ("empty", "not_parquet", "truncated", "bad_footer",
+ * "encrypted", "io"); `detail` is a sentence for the log.
+ */
+struct parquet_error {
+	const char *reason;
+	char detail[160];
+};
+
+/*
+ * Parse a serialized FileMetaData (the `len` bytes that sit before the
+ * trailing length and magic).  Returns 0 and fills `info`, or -EIO with
+ * `err` filled when the bytes are not a valid FileMetaData.
+ */
+int parquet_parse_footer(const uint8_t *buf, size_t len,
+			 struct parquet_info *info, struct parquet_error *err);
+
+/*
+ * Validate the file open on `fd` whose size is `size`: magic at both ends,
+ * footer length, footer parse.  Reads with pread(2) only (the descriptor's
+ * offset is not used).  Returns 0, -EIO for invalid content (`err` says
+ * why), or another negative errno when reading failed (err->reason "io").
+ * When `footer_out` is not NULL, the footer bytes are returned in a
+ * malloc()ed buffer of length info->footer_len that the caller frees.
+ */
+int parquet_validate_fd(int fd, uint64_t size, struct parquet_info *info,
+			struct parquet_error *err, uint8_t **footer_out);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * stats.h - counters and latency histograms of a mount, and the report
+ * that /.featurefs/stats, stats.json and `featurefs stats` print.
+ *
+ * Counters are plain integers updated with atomic builtins: no lock on the
+ * read path.  Histograms use fixed buckets (seconds) that resolve the SLO
+ * thresholds of SPEC §9.
+ */
+#ifndef FEATUREFS_STATS_H
+#define FEATUREFS_STATS_H
+
+#include <stdint.h>
+
+#include "manifest.h"
+#include "strbuf.h"
+
+#define CTR_ADD(field, n) __atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
+#define CTR_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define CTR_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+
+#define HIST_BUCKETS 15
+
+/* Upper bounds of the buckets, in microseconds; the last bucket is +Inf. */
+extern const int64_t hist_bounds_us[HIST_BUCKETS];
+
+struct histogram {
+	uint64_t bucket[HIST_BUCKETS + 1];
+	uint64_t count;
+	uint64_t sum_us;
+};
+
+void hist_observe(struct histogram *h, int64_t us);
+/* Estimated quantile q (0..1) in microseconds: the upper bound of the
+ * bucket holding it; 0 when empty. */
+int64_t hist_quantile(const struct histogram *h, double q);
+
+/* Why an entry was not published. */
+enum load_failure {
+	LOAD_EMPTY,
+	LOAD_NOT_PARQUET,
+	LOAD_TRUNCATED,
+	LOAD_BAD_FOOTER,
+	LOAD_ENCRYPTED,
+	LOAD_IO,
+	LOAD_NOSPACE,
+	LOAD_MANIFEST,
+	LOAD_ABANDONED,
+	LOAD_REASONS
+};
+
+const char *load_failure_name(enum load_failure r);
+/* Map a parquet_error reason label to the enum. */
+enum load_failure load_failure_of(const char *reason);
+
+/* Per-symbol figures that live only in the daemon. */
+struct symbol_counters {
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t hits_flushed;		/* already added to the manifest */
+	uint64_t misses_flushed;
+	uint64_t waits;			/* single-flight waits */
+	struct histogram lock_wait;
+};
+
+struct gc_counters {
+	uint64_t runs;
+	uint64_t removed_entries;
+	uint64_t removed_bytes;
+	uint64_t skipped_busy;
+	uint64_t tmp_removed;
+	uint64_t rows_removed;		/* dead writers' rows */
+	uint64_t orphans_seen;
+	int64_t last_run_ts;
+	int64_t last_duration_us;
+};
+
+/* Whole-mount figures. */
+struct ffs_counters {
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t creates;
+	uint64_t publishes;
+	uint64_t unlinks;
+	uint64_t waits;			/* single-flight waits */
+	uint64_t wait_timeouts;
+	uint64_t bytes_written;
+	uint64_t bytes_read;		/* reads that reached the daemon */
+	uint64_t load_failures[LOAD_REASONS];
+	uint64_t access_flushes;
+	uint64_t access_flush_errors;
+	struct histogram lock_wait;
+	struct histogram publish;	/* release() to published */
+	struct gc_counters gc;
+};
+
+/* What a report shows; `live` is NULL for a store that is not mounted. */
+struct stats_report {
+	const char *store;
+	const char *backend;
+	const char *mountpoint;		/* "" when not mounted */
+	struct manifest_totals totals;
+	struct manifest_symbol *symbols;
+	size_t nsymbols;
+	const struct ffs_counters *live;
+	/* copies of the live per-symbol counters, parallel to `symbols`
+	 * (malloc()ed); NULL for a store that is not mounted */
+	struct symbol_counters *symbol_live;
+	int64_t inflight;
+	int64_t uptime_us;
+};
+
+/* Fill totals and symbols from the manifest; the caller frees symbols. */
+int stats_collect(struct manifest *m, struct stats_report *r);
+void stats_release(struct stats_report *r);
+
+void stats_render_text(struct strbuf *sb, const struct stats_report *r);
+void stats_render_json(struct strbuf *sb, const struct stats_report *r);
+
+#endif

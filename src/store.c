@@ -1,0 +1,508 @@
+/*
+ * store.c - store layout, store.conf, the store lock and object files.
+ *
+ * This file knows where bytes live on disk and nothing about the manifest
+ * or FUSE.  Crash safety rests on two rules kept here: data reaches
+ * objects/ only by rename(2) of a fsynced tmp file, and objects are never
+ * overwritten.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "log.h"
+#include "store.h"
+
+#define STORE_CONF "store.conf"
+#define STORE_LOCK "store.lock"
+
+/* Names a half-finished init may have left; anything else makes a
+ * directory "not empty" for store_probe(). */
+static const char *const layout_names[] = {
+	"objects", "tmp",	      "lost+found",	"manifest.db",
+	"manifest.db-wal", "manifest.db-shm", STORE_LOCK, STORE_CONF ".tmp",
+	NULL,
+};
+
+ssize_t store_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+	size_t done = 0;
+	int rc = fault_inject("tmp_write");
+
+	if (rc < 0)
+		return rc;
+	while (done < len) {
+		ssize_t n = pwrite(fd, p + done, len - done, off + (off_t)done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+int store_fsync(int fd)
+{
+	int rc = fault_inject("tmp_fsync");
+
+	if (rc < 0)
+		return rc;
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+static int fsync_dirat(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+static int is_layout_name(const char *name)
+{
+	int i;
+
+	for (i = 0; layout_names[i]; i++)
+		if (strcmp(name, layout_names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int store_probe(const char *path)
+{
+	char conf[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if (snprintf(conf, sizeof(conf), "%s/" STORE_CONF, path) >=
+	    (int)sizeof(conf))
+		return -ENAMETOOLONG;
+	if (access(conf, F_OK) == 0)
+		return 1;
+	d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (!is_layout_name(de->d_name)) {
+			rc = -ENOTEMPTY;
+			break;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+static void new_uuid(char out[37])
+{
+	unsigned char b[16];
+	size_t got = 0;
+
+	while (got < sizeof(b)) {
+		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
+
+		if (n > 0)
+			got += (size_t)n;
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+		 b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static int write_conf(int root_fd, const struct store_conf *c)
+{
+	char text[1024];
+	int fd, n, rc = 0;
+
+	n = snprintf(text, sizeof(text),
+		     "# featurefs store configuration (see featurefs(1))\n"
+		     "format = %d\n"
+		     "uuid = %s\n"
+		     "manifest = %s\n"
+		     "compression = %s\n",
+		     c->format, c->uuid, c->manifest, c->compression);
+	if (n < 0 || n >= (int)sizeof(text))
+		return -ENAMETOOLONG;
+	fd = openat(root_fd, STORE_CONF ".tmp",
+		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, (size_t)n) != n || fsync(fd) < 0)
+		rc = errno ? -errno : -EIO;
+	close(fd);
+	if (rc == 0 && renameat(root_fd, STORE_CONF ".tmp", root_fd,
+				STORE_CONF) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = fsync(root_fd) < 0 ? -errno : 0;
+	return rc;
+}
+
+int store_init(const char *path, const char *manifest)
+{
+	static const char *const dirs[] = { "objects", "tmp", "lost+found" };
+	struct store_conf c;
+	int root_fd = -1, rc, i;
+
+	rc = store_probe(path);
+	if (rc == 1)
+		return -EEXIST;
+	if (rc < 0)
+		return rc;
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return -errno;
+	for (i = 0; i < 3; i++) {
+		if (mkdirat(root_fd, dirs[i], 0700) < 0 && errno != EEXIST) {
+			rc = -errno;
+			goto out;
+		}
+	}
+	memset(&c, 0, sizeof(c));
+	c.format = STORE_FORMAT;
+	new_uuid(c.uuid);
+	snprintf(c.manifest, sizeof(c.manifest), "%s", manifest);
+	snprintf(c.compression, sizeof(c.compression), "none");
+	rc = write_conf(root_fd, &c);
+out:
+	close(root_fd);
+	return rc;
+}
+
+/* Parse store.conf's "key = value" lines into `c`. */
+static int read_conf(int root_fd, const char *root, struct store_conf *c)
+{
+	char line[1024];
+	FILE *f;
+	int fd, lineno = 0, rc = 0;
+
+	fd = openat(root_fd, STORE_CONF, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		log_err("open store %s: %s: %s", root, STORE_CONF,
+			strerror(-rc));
+		return rc;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	memset(c, 0, sizeof(*c));
+	while (fgets(line, sizeof(line), f)) {
+		char *key = line, *eq, *val, *end;
+
+		lineno++;
+		while (*key == ' ' || *key == '\t')
+			key++;
+		if (*key == '#' || *key == '\n' || *key == '\0')
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			log_err("open store %s: %s:%d: expected key = value",
+				root, STORE_CONF, lineno);
+			rc = -EINVAL;
+			goto out;
+		}
+		for (end = eq; end > key && (end[-1] == ' ' || end[-1] == '\t');)
+			end--;
+		*end = '\0';
+		for (val = eq + 1; *val == ' ' || *val == '\t'; val++)
+			;
+		val[strcspn(val, "\r\n")] = '\0';
+		if (strcmp(key, "format") == 0)
+			c->format = atoi(val);
+		else if (strcmp(key, "uuid") == 0)
+			snprintf(c->uuid, sizeof(c->uuid), "%s", val);
+		else if (strcmp(key, "manifest") == 0)
+			snprintf(c->manifest, sizeof(c->manifest), "%s", val);
+		else if (strcmp(key, "compression") == 0)
+			snprintf(c->compression, sizeof(c->compression), "%s",
+				 val);
+	}
+	if (c->format <= 0 || !c->uuid[0] || !c->manifest[0]) {
+		log_err("open store %s: %s: format, uuid and manifest are required",
+			root, STORE_CONF);
+		rc = -EINVAL;
+	} else if (c->format > STORE_FORMAT) {
+		log_err("open store %s: store format %d is newer than this "
+			"featurefs supports (%d)", root, c->format, STORE_FORMAT);
+		rc = -EPROTO;
+	}
+	if (!c->compression[0])
+		snprintf(c->compression, sizeof(c->compression), "none");
+out:
+	fclose(f);
+	return rc;
+}
+
+int store_open(const char *path, struct store **out)
+{
+	struct store *s;
+	unsigned char rnd[STORE_MOUNT_ID_LEN / 2];
+	char real[PATH_MAX];
+	int rc, i;
+
+	if (!realpath(path, real)) {
+		rc = -errno;
+		log_err("open store %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->root_fd = s->objects_fd = s->tmp_fd = s->lock_fd = -1;
+	s->root = strdup(real);
+	if (!s->root) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	s->root_fd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->root_fd < 0) {
+		rc = -errno;
+		log_err("open store %s: %s", real, strerror(-rc));
+		goto fail;
+	}
+	rc = read_conf(s->root_fd, real, &s->conf);
+	if (rc < 0)
+		goto fail;
+	s->objects_fd = openat(s->root_fd, "objects",
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	s->tmp_fd = openat(s->root_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->objects_fd < 0 || s->tmp_fd < 0) {
+		rc = -errno;
+		log_err("open store %s: objects/ or tmp/: %s", real,
+			strerror(-rc));
+		goto fail;
+	}
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		rc = -EIO;
+		goto fail;
+	}
+	for (i = 0; i < (int)sizeof(rnd); i++)
+		snprintf(s->mount_id + 2 * i, 3, "%02x", rnd[i]);
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return rc;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	store_unlock(s);
+	if (s->tmp_fd >= 0)
+		close(s->tmp_fd);
+	if (s->objects_fd >= 0)
+		close(s->objects_fd);
+	if (s->root_fd >= 0)
+		close(s->root_fd);
+	free(s->root);
+	free(s);
+}
+
+static void parse_holder(int fd, struct store_holder *h)
+{
+	char text[8192];
+	char *line, *save = NULL;
+	ssize_t n;
+
+	memset(h, 0, sizeof(*h));
+	n = pread(fd, text, sizeof(text) - 1, 0);
+	if (n <= 0)
+		return;
+	text[n] = '\0';
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "pid=", 4) == 0)
+			h->pid = (pid_t)atol(line + 4);
+		else if (strncmp(line, "role=", 5) == 0)
+			snprintf(h->role, sizeof(h->role), "%s", line + 5);
+		else if (strncmp(line, "mount_id=", 9) == 0)
+			snprintf(h->mount_id, sizeof(h->mount_id), "%s",
+				 line + 9);
+		else if (strncmp(line, "mountpoint=", 11) == 0)
+			snprintf(h->mountpoint, sizeof(h->mountpoint), "%s",
+				 line + 11);
+	}
+}
+
+int store_lock_update(struct store *s, const char *role,
+		      const char *mountpoint)
+{
+	char text[8192];
+	int n;
+
+	if (s->lock_fd < 0)
+		return -ENOLCK;
+	n = snprintf(text, sizeof(text),
+		     "pid=%ld\nrole=%s\nmount_id=%s\nmountpoint=%s\n",
+		     (long)getpid(), role, s->mount_id,
+		     mountpoint ? mountpoint : "");
+	if (n < 0 || n >= (int)sizeof(text))
+		return -ENAMETOOLONG;
+	if (ftruncate(s->lock_fd, 0) < 0 ||
+	    pwrite(s->lock_fd, text, (size_t)n, 0) != n)
+		return -errno;
+	return 0;
+}
+
+int store_lock(struct store *s, const char *role, const char *mountpoint,
+	       struct store_holder *holder)
+{
+	int fd, rc;
+
+	if (s->lock_fd >= 0)
+		return 0;
+	fd = openat(s->root_fd, STORE_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (holder)
+			parse_holder(fd, holder);
+		close(fd);
+		return rc;
+	}
+	s->lock_fd = fd;
+	rc = store_lock_update(s, role, mountpoint);
+	if (rc < 0)
+		store_unlock(s);
+	return rc;
+}
+
+void store_unlock(struct store *s)
+{
+	if (s->lock_fd < 0)
+		return;
+	if (ftruncate(s->lock_fd, 0) < 0)
+		log_debug("store lock: ftruncate: %s", strerror(errno));
+	close(s->lock_fd); /* closing the last descriptor drops the flock */
+	s->lock_fd = -1;
+}
+
+int store_lock_probe(struct store *s, struct store_holder *holder)
+{
+	int fd, held = 0;
+
+	if (s->lock_fd >= 0) {
+		parse_holder(s->lock_fd, holder);
+		return 1;
+	}
+	fd = openat(s->root_fd, STORE_LOCK, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+		held = 1;
+		parse_holder(fd, holder);
+	} else {
+		flock(fd, LOCK_UN);
+	}
+	close(fd);
+	return held;
+}
+
+void store_object_relpath(const char *symbol, const char *key, char *buf,
+			  size_t len)
+{
+	snprintf(buf, len, "objects/%s/%s" ENTRY_SUFFIX, symbol, key);
+}
+
+int store_tmp_create(struct store *s, const char *kind, char *name,
+		     size_t len)
+{
+	uint64_t seq = __atomic_add_fetch(&s->tmp_seq, 1, __ATOMIC_RELAXED);
+	int fd;
+
+	snprintf(name, len, "%s.%llu.%s", s->mount_id, (unsigned long long)seq,
+		 kind);
+	fd = openat(s->tmp_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+		    0600);
+	return fd < 0 ? -errno : fd;
+}
+
+int store_tmp_open(struct store *s, const char *name, int flags)
+{
+	int fd = openat(s->tmp_fd, name, flags | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int store_tmp_unlink(struct store *s, const char *name)
+{
+	return unlinkat(s->tmp_fd, name, 0) < 0 ? -errno : 0;
+}
+
+int store_object_install(struct store *s, const char *tmpname,
+			 const char *symbol, const char *key)
+{
+	char rel[STORE_REL_MAX];
+	int created = 1, rc;
+
+	if (mkdirat(s->objects_fd, symbol, 0700) < 0) {
+		if (errno != EEXIST)
+			return -errno;
+		created = 0;
+	}
+	rc = fault_inject("publish_rename");
+	if (rc < 0)
+		return rc;
+	snprintf(rel, sizeof(rel), "%s/%s" ENTRY_SUFFIX, symbol, key);
+	/* renameat2(RENAME_NOREPLACE) would be exact, but is missing on some
+	 * network filesystems; linkat fails with EEXIST the same way. */
+	if (linkat(s->tmp_fd, tmpname, s->objects_fd, rel, 0) < 0)
+		return -errno;
+	if (unlinkat(s->tmp_fd, tmpname, 0) < 0)
+		log_warn("publish %s/%s: unlink tmp/%s: %s", symbol, key,
+			 tmpname, strerror(errno));
+	rc = fsync_dirat(s->objects_fd, symbol);
+	if (rc == 0 && created)
+		rc = fsync(s->objects_fd) < 0 ? -errno : 0;
+	return rc;
+}
+
+int store_object_open(struct store *s, const char *relpath)
+{
+	int fd = openat(s->root_fd, relpath, O_RDONLY | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int store_object_unlink(struct store *s, const char *relpath)
+{
+	return unlinkat(s->root_fd, relpath, 0) < 0 ? -errno : 0;
+}
+
+void store_symbol_dir_remove(struct store *s, const char *symbol)
+{
+	if (unlinkat(s->objects_fd, symbol, AT_REMOVEDIR) < 0 &&
+	    errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
+		log_warn("remove objects/%s: %s", symbol, strerror(errno));
+}

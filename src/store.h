@@ -1,0 +1,125 @@
+/*
+ * store.h - the on-disk layout of a store (SPEC §4).
+ *
+ *     STORE/store.conf      format version, uuid, manifest kind, compression
+ *     STORE/store.lock      flock()ed by the mount (or a repairing command)
+ *     STORE/manifest.db     SQLite manifest, when manifest = sqlite
+ *     STORE/objects/<symbol>/<key>.parquet
+ *     STORE/tmp/            in-flight and scratch data
+ *     STORE/lost+found/     objects fsck quarantined
+ *
+ * Everything is reached through directory descriptors and *at() calls, so
+ * the daemon never depends on its working directory.  Writes, fsyncs and
+ * renames go through store_* wrappers: the one seam where tests inject
+ * faults (fault.h).
+ */
+#ifndef FEATUREFS_STORE_H
+#define FEATUREFS_STORE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "names.h"
+
+#define STORE_FORMAT 1
+#define STORE_URI_MAX 512
+#define STORE_MOUNT_ID_LEN 16
+/* "objects/<symbol>/<key>.parquet" */
+#define STORE_REL_MAX (8 + SYMBOL_MAX + 1 + KEY_MAX + ENTRY_SUFFIX_LEN + 8)
+/* "<mount id>.<seq>.scratch" */
+#define STORE_TMP_NAME_MAX 64
+
+struct store_conf {
+	int format;
+	char uuid[37];
+	char manifest[STORE_URI_MAX]; /* "sqlite" or a URI without secrets */
+	char compression[16];	      /* default for new objects */
+};
+
+/* Who holds the store lock, as written in store.lock. */
+struct store_holder {
+	pid_t pid;
+	char role[16];			/* "mount", "fsck", "gc", ... */
+	char mount_id[STORE_MOUNT_ID_LEN + 1];
+	char mountpoint[4096];
+};
+
+struct store {
+	char *root;		/* absolute path of STORE */
+	int root_fd;
+	int objects_fd;
+	int tmp_fd;
+	int lock_fd;		/* >= 0 while we hold the store lock */
+	struct store_conf conf;
+	char mount_id[STORE_MOUNT_ID_LEN + 1]; /* prefix of our tmp files */
+	uint64_t tmp_seq;	/* atomic */
+};
+
+/*
+ * Create the layout and store.conf under `path` (created 0700 if missing).
+ * `manifest` is the manifest URI to record ("sqlite").  Fails with -EEXIST
+ * when `path` already holds a store, -ENOTEMPTY when it holds anything
+ * else.  Idempotent over a half-finished init (crash during init).
+ */
+int store_init(const char *path, const char *manifest);
+
+/* 1 when `path` holds store.conf, 0 when it is missing or an empty (or
+ * half-initialized) directory, -ENOTEMPTY when it holds something else. */
+int store_probe(const char *path);
+
+/*
+ * Open an existing store: resolve the path, read and check store.conf
+ * (-EPROTO for a newer format, -EINVAL for a malformed file, messages
+ * logged), open the directories.  Takes no lock.
+ */
+int store_open(const char *path, struct store **out);
+void store_close(struct store *s);
+
+/*
+ * Take the exclusive store lock without waiting and record who holds it.
+ * Returns 0, or -EBUSY with `holder` describing the current holder.
+ */
+int store_lock(struct store *s, const char *role, const char *mountpoint,
+	       struct store_holder *holder);
+/* Rewrite the holder record (after daemonizing changes our pid). */
+int store_lock_update(struct store *s, const char *role,
+		      const char *mountpoint);
+void store_unlock(struct store *s);
+
+/* 1 and `holder` filled when somebody holds the lock, 0 when free. */
+int store_lock_probe(struct store *s, struct store_holder *holder);
+
+/* Relative path of an entry's object: "objects/<symbol>/<key>.parquet". */
+void store_object_relpath(const char *symbol, const char *key, char *buf,
+			  size_t len);
+
+/*
+ * Create a new file in tmp/ named "<mount id>.<seq>.<kind>" (mode 0600),
+ * opened O_RDWR.  Returns the descriptor and fills `name`.
+ */
+int store_tmp_create(struct store *s, const char *kind, char *name,
+		     size_t len);
+int store_tmp_open(struct store *s, const char *name, int flags);
+int store_tmp_unlink(struct store *s, const char *name);
+
+/*
+ * Move tmp/<tmpname> to objects/<symbol>/<key>.parquet, creating the
+ * symbol's directory, and make the rename durable (fsync of both
+ * directories).  The file's data must already be fsynced.  -EEXIST if an
+ * object is already there (it is never replaced).
+ */
+int store_object_install(struct store *s, const char *tmpname,
+			 const char *symbol, const char *key);
+
+/* Open an object for reading, by relative path. */
+int store_object_open(struct store *s, const char *relpath);
+/* Remove an object by relative path; -ENOENT when it is already gone. */
+int store_object_unlink(struct store *s, const char *relpath);
+/* Remove objects/<symbol>/ if it is empty (quietly keeps it otherwise). */
+void store_symbol_dir_remove(struct store *s, const char *symbol);
+
+/* System calls through the fault seam. */
+ssize_t store_pwrite(int fd, const void *buf, size_t len, off_t off);
+int store_fsync(int fd);
+
+#endif

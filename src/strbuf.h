@@ -1,0 +1,43 @@
+/*
+ * strbuf.h - a growable text buffer for reports, JSON and SQL.
+ *
+ * Appends never fail loudly: the first allocation failure is remembered in
+ * `err` (-ENOMEM) and later appends do nothing, so a caller builds a whole
+ * document and checks once at the end, as with stdio's ferror().
+ */
+#ifndef FEATUREFS_STRBUF_H
+#define FEATUREFS_STRBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct strbuf {
+	char *buf;	/* NUL-terminated when len > 0 */
+	size_t len;
+	size_t alloc;
+	int err;	/* 0, or -ENOMEM after a failed append */
+};
+
+#define STRBUF_INIT { NULL, 0, 0, 0 }
+
+void sb_add(struct strbuf *sb, const char *s, size_t n);
+void sb_adds(struct strbuf *sb, const char *s);
+void sb_addf(struct strbuf *sb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void sb_reset(struct strbuf *sb);
+void sb_release(struct strbuf *sb);
+
+/* Return the text (never NULL; "" when empty). */
+const char *sb_str(const struct strbuf *sb);
+
+/* Hand the buffer to the caller (malloc()ed, NUL-terminated) and reset. */
+char *sb_detach(struct strbuf *sb, size_t *len);
+
+/* Append `s` as a JSON string literal, quotes and escapes included. */
+void sb_json_str(struct strbuf *sb, const char *s);
+
+/* Append a UTC time (µs since the epoch) as ISO 8601, e.g.
+ * 2026-11-25T20:31:00.123456Z; `us` <= 0 appends `none`. */
+void sb_iso_time(struct strbuf *sb, int64_t us, const char *none);
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * xattr.c - the read-only extended attributes of entries (SPEC §2):
+ * user.featurefs.{sha256,rows,created,last_accessed,access_count,
+ * compression,stored_size,state,start_ts,end_ts}.  Values are text: times
+ * in ISO 8601 UTC, numbers in decimal.  They come from the manifest plus
+ * the accesses not flushed yet, so they are never older than the mount's
+ * own view.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "access.h"
+#include "ffs.h"
+
+#define XATTR_PREFIX "user.featurefs."
+
+static const char *const xattr_names[] = {
+	"sha256",	"rows",	       "created",    "last_accessed",
+	"access_count", "compression", "stored_size", "state",
+	"start_ts",	"end_ts",      NULL,
+};
+
+/* Append attribute `attr` of row `e` to `out`; -ENODATA if it has none. */
+static int render_attr(struct ffs *ffs, const struct manifest_entry *e,
+		       const char *attr, struct strbuf *out)
+{
+	int64_t last = e->last_accessed_ts, count = e->access_count, pending_ts = 0;
+
+	if (e->state == ENTRY_PUBLISHED) {
+		count += access_log_pending(ffs->access, e->symbol, e->key,
+					    &pending_ts);
+		if (pending_ts > last)
+			last = pending_ts;
+	}
+	if (strcmp(attr, "state") == 0)
+		sb_adds(out, e->state == ENTRY_PUBLISHED ? "published"
+							 : "writing");
+	else if (strcmp(attr, "created") == 0)
+		sb_iso_time(out, e->created_ts, "");
+	else if (e->state != ENTRY_PUBLISHED)
+		return -ENODATA;
+	else if (strcmp(attr, "sha256") == 0)
+		sb_adds(out, e->sha256);
+	else if (strcmp(attr, "rows") == 0)
+		sb_addf(out, "%lld", (long long)e->rows);
+	else if (strcmp(attr, "last_accessed") == 0 && last > 0)
+		sb_iso_time(out, last, "");
+	else if (strcmp(attr, "access_count") == 0)
+		sb_addf(out, "%lld", (long long)count);
+	else if (strcmp(attr, "compression") == 0)
+		sb_adds(out, e->compression);
+	else if (strcmp(attr, "stored_size") == 0)
+		sb_addf(out, "%lld", (long long)e->stored_size);
+	else if (strcmp(attr, "start_ts") == 0 && e->has_ts)
+		sb_iso_time(out, e->start_ts, "");
+	else if (strcmp(attr, "end_ts") == 0 && e->has_ts)
+		sb_iso_time(out, e->end_ts, "");
+	else
+		return -ENODATA;
+	return out->err;
+}
+
+/* The manifest view of node `n`, which must be an entry. */
+static int describe_node(struct ffs *ffs, struct node *n,
+			 struct manifest_entry *e)
+{
+	int writing;
+
+	if (n->kind != NODE_ENTRY)
+		return -ENODATA;
+	pthread_mutex_lock(&ffs->lock);
+	writing = n->w != NULL;
+	pthread_mutex_unlock(&ffs->lock);
+	if (writing) {
+		memset(e, 0, sizeof(*e));
+		e->state = ENTRY_WRITING;
+		e->created_ts = n->created_ts;
+		return 0;
+	}
+	return manifest_get(ffs->manifest, n->parent->name, n->key, e) == 0
+		       ? 0
+		       : -ENODATA;
+}
+
+int entry_xattr_get(struct ffs *ffs, struct node *n, const char *name,
+		    struct strbuf *out)
+{
+	struct manifest_entry e;
+	int i, rc;
+
+	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
+		return -ENODATA;
+	name += strlen(XATTR_PREFIX);
+	for (i = 0; xattr_names[i]; i++)
+		if (strcmp(name, xattr_names[i]) == 0)
+			break;
+	if (!xattr_names[i])
+		return -ENODATA;
+	rc = describe_node(ffs, n, &e);
+	if (rc == 0)
+		rc = render_attr(ffs, &e, name, out);
+	return rc;
+}
+
+void entry_xattr_list(struct ffs *ffs, struct node *n, struct strbuf *out)
+{
+	struct manifest_entry e;
+	struct strbuf scratch = STRBUF_INIT;
+	int i;
+
+	if (describe_node(ffs, n, &e) < 0)
+		return;
+	for (i = 0; xattr_names[i]; i++) {
+		sb_reset(&scratch);
+		if (render_attr(ffs, &e, xattr_names[i], &scratch) < 0)
+			continue;
+		sb_addf(out, XATTR_PREFIX "%s", xattr_names[i]);
+		sb_add(out, "", 1);
+	}
+	sb_release(&scratch);
+}

@@ -1,0 +1,61 @@
+/*
+ * fuzz_parquet.c - libFuzzer target for the Parquet footer parser.
+ *
+ * Each input is parsed as a bare FileMetaData and, written to a memfd, as
+ * a whole file.  Seeds: tests/fuzz/corpus/parquet/ (footers and small
+ * files written by DuckDB).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "parquet.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_result(int rc, const struct parquet_info *info,
+			 const struct parquet_error *err)
+{
+	if (rc == 0 && err->reason != NULL)
+		abort();
+	if (rc != 0 && (rc != -EIO || err->reason == NULL))
+		abort();
+	if (rc == 0 && (info->rows < 0 || info->columns < 0 ||
+			info->row_groups < 0))
+		abort();
+	if (rc != 0 && info->rows != 0)
+		abort();
+	if (memchr(err->detail, '\0', sizeof(err->detail)) == NULL)
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int fd = -1;
+	struct parquet_info info;
+	struct parquet_error err;
+	uint8_t *footer = NULL;
+	int rc;
+
+	rc = parquet_parse_footer(data, size, &info, &err);
+	check_result(rc, &info, &err);
+
+	if (fd < 0)
+		fd = memfd_create("fuzz_parquet", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, 0) != 0)
+		abort();
+	if (size && pwrite(fd, data, size, 0) != (ssize_t)size)
+		abort();
+	rc = parquet_validate_fd(fd, size, &info, &err, &footer);
+	check_result(rc, &info, &err);
+	if (rc == 0 && (footer == NULL || info.footer_len > size ||
+			memcmp(footer, data + size - 8 - info.footer_len,
+			       info.footer_len) != 0))
+		abort();
+	if (rc != 0 && footer != NULL)
+		abort();
+	free(footer);
+	return 0;
+}
