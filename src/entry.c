@@ -619,12 +619,17 @@ static int writer_check(struct ffs *ffs, struct writer *w)
 	return rc;
 }
 
-int entry_flush(struct ffs *ffs, struct handle *h)
+int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 {
 	struct writer *w = h->w;
 	int rc = 0;
 
 	if (h->kind != HANDLE_WRITER || h->node->kind != NODE_ENTRY)
+		return 0;
+	/* A close in another process shuts an inherited descriptor (a shell
+	 * child writing to its parent's file): the writer is not done, and
+	 * the last close is checked at release anyway. */
+	if (tgid_of(pid) != w->tgid)
 		return 0;
 	pthread_mutex_lock(&w->mu);
 	if (!w->abandoned && !w->published)

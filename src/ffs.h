@@ -289,8 +289,9 @@ ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 		   off_t off);
 ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 		    size_t size, off_t off);
-/* close(2) of one descriptor: validate and fsync; -EIO if not Parquet. */
-int entry_flush(struct ffs *ffs, struct handle *h);
+/* close(2) of one descriptor by process `pid`: validate and fsync the
+ * entry when its creator closes it; -EIO if not Parquet. */
+int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid);
 int entry_fsync(struct ffs *ffs, struct handle *h, int datasync);
 /* Last close of a handle: publish or discard a finished writer. */
 void entry_release(struct ffs *ffs, struct handle *h);

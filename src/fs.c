@@ -519,7 +519,8 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	fuse_reply_err(req, -entry_flush(ffs_of(req), handle_of(fi)));
+	fuse_reply_err(req, -entry_flush(ffs_of(req), handle_of(fi),
+					 fuse_req_ctx(req)->pid));
 }
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino,

@@ -1,0 +1,332 @@
+#!/usr/bin/env bats
+# core.bats - the namespace and the life of an entry through a real mount
+# (SPEC §2-§4): init, the store lock, symbols, claim, publish, immutability,
+# scratch files, unlink, access records, /.featurefs.
+
+load helpers
+
+setup() {
+	setup_store
+	K1=$(key_of one)
+	K2=$(key_of two)
+}
+
+teardown() {
+	teardown_store
+}
+
+@test "mounting a missing store initializes it with the SQLite default" {
+	mount_store
+	[ -f "$STORE/store.conf" ]
+	grep -q '^format = 1$' "$STORE/store.conf"
+	grep -Eq '^uuid = [0-9a-f-]{36}$' "$STORE/store.conf"
+	grep -q '^manifest = sqlite$' "$STORE/store.conf"
+	[ "$(stat -c %a "$STORE")" = 700 ]
+	for d in objects tmp lost+found; do
+		[ "$(stat -c %a "$STORE/$d")" = 700 ]
+	done
+	[ "$(manifest_sql 'select version from schema_version')" = 1 ]
+}
+
+@test "featurefs init creates a store and refuses an existing one" {
+	run "$FEATUREFS" init "$STORE"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"initialized featurefs store"* ]]
+	run "$FEATUREFS" init "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"already a featurefs store"* ]]
+	mkdir "$TEST_DIR/full" && touch "$TEST_DIR/full/x"
+	run "$FEATUREFS" init "$TEST_DIR/full"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not empty"* ]]
+}
+
+@test "a non-empty directory that is not a store is not mounted" {
+	mkdir -p "$STORE" && echo data >"$STORE/precious"
+	run "$FEATUREFS" "$STORE" "$MNT" -f
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"not a featurefs store"* ]]
+	[ "$(cat "$STORE/precious")" = data ]
+}
+
+@test "a second mount of the same store fails and names the pid" {
+	mount_store
+	mkdir "$TEST_DIR/mnt2"
+	run timeout 20 "$FEATUREFS" "$STORE" "$TEST_DIR/mnt2" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"already mounted by pid $DAEMON_PID"* ]]
+	! mountpoint -q "$TEST_DIR/mnt2"
+}
+
+@test "featurefs mount STORE MOUNTPOINT daemonizes and umount stops it" {
+	run "$FEATUREFS" mount "$STORE" "$MNT" -o gc_interval=0
+	[ "$status" -eq 0 ]
+	mountpoint -q "$MNT"
+	pid=$(sed -n 's/^pid=//p' "$STORE/store.lock")
+	kill -0 "$pid"
+	mkdir "$MNT/AAPL"
+	umount "$MNT"
+	for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	! kill -0 "$pid" 2>/dev/null
+	[ ! -s "$STORE/store.lock" ]
+}
+
+@test "symbol directories: mkdir, rmdir, refusals" {
+	mount_store
+	mkdir "$MNT/AAPL" "$MNT/BRK.B" "$MNT/^GSPC"
+	run ls "$MNT"
+	[ "$output" = "$(printf 'AAPL\nBRK.B\n^GSPC')" ]
+	[ "$(try_errno "os.mkdir('$MNT/AAPL')")" = EEXIST ]
+	[ "$(try_errno "os.mkdir('$MNT/bad name')")" = EINVAL ]
+	[ "$(try_errno "os.mkdir('$MNT/.hidden')")" = EINVAL ]
+	[ "$(try_errno "os.mkdir('$MNT/' + 'A' * 65)")" = ENAMETOOLONG ]
+	[ "$(try_errno "os.mkdir('$MNT/AAPL/sub')")" = EPERM ]
+	[ "$(try_errno "open('$MNT/rootfile', 'w')")" = EPERM ]
+	rmdir "$MNT/BRK.B"
+	[ ! -e "$MNT/BRK.B" ]
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(try_errno "os.rmdir('$MNT/AAPL')")" = ENOTEMPTY ]
+	[ "$(manifest_sql "select count(*) from symbols where symbol='BRK.B'")" = 0 ]
+}
+
+@test "create claims: visible while in flight, EEXIST for a second create or write-open" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet" 20000
+	exec 5>"$MNT/AAPL/$K1.parquet"
+	head -c 1000 "$DATA/a.parquet" >&5
+	run ls "$MNT/AAPL"
+	[ "$output" = "$K1.parquet" ]
+	[ "$(stat -c %s "$MNT/AAPL/$K1.parquet")" = 1000 ]
+	[ "$(manifest_sql "select state from entries where key='$K1'")" = writing ]
+	[ "$(try_errno "os.open('$MNT/AAPL/$K1.parquet', os.O_WRONLY|os.O_CREAT|os.O_EXCL)")" = EEXIST ]
+	[ "$(try_errno "os.open('$MNT/AAPL/$K1.parquet', os.O_WRONLY)")" = EEXIST ]
+	[ "$(try_errno "os.open('$MNT/AAPL/$K1.parquet', os.O_RDWR|os.O_TRUNC)")" = EEXIST ]
+	tail -c +1001 "$DATA/a.parquet" >&5
+	[ "$(stat -c %s "$MNT/AAPL/$K1.parquet")" = "$(stat -c %s "$DATA/a.parquet")" ]
+	exec 5>&-
+	wait_published "$MNT/AAPL/$K1.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(manifest_sql "select state from entries where key='$K1'")" = published ]
+	[ -f "$STORE/objects/AAPL/$K1.parquet" ]
+	[ -z "$(ls -A "$STORE/tmp")" ]
+}
+
+@test "publish records rows, timestamps, size and the streamed sha256" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet" 1234
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	wait_published "$MNT/AAPL/$K1.parquet"
+	want=$(sha256sum <"$DATA/a.parquet" | cut -c1-64)
+	run manifest_sql "select rows, file_size_bytes, stored_size_bytes, sha256, hash_method, compression, start_ts, end_ts from entries where key='$K1'"
+	[ "$output" = "1234|$(stat -c %s "$DATA/a.parquet")|$(stat -c %s "$DATA/a.parquet")|$want|full|none|1704187800000000|1704187812330000" ]
+	[ "$(getfattr --only-values -n user.featurefs.sha256 "$MNT/AAPL/$K1.parquet")" = "$want" ]
+	[ "$(getfattr --only-values -n user.featurefs.rows "$MNT/AAPL/$K1.parquet")" = 1234 ]
+	[ "$(getfattr --only-values -n user.featurefs.state "$MNT/AAPL/$K1.parquet")" = published ]
+	[ "$(getfattr --only-values -n user.featurefs.start_ts "$MNT/AAPL/$K1.parquet")" = "2024-01-02T09:30:00.000000Z" ]
+}
+
+@test "hash=footer hashes the footer and the length" {
+	mount_store -o hash=footer
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet" 500
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	wait_published "$MNT/AAPL/$K1.parquet"
+	size=$(stat -c %s "$DATA/a.parquet")
+	flen=$(python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read(); print(struct.unpack('<I', d[-8:-4])[0])" "$DATA/a.parquet")
+	want=$( { tail -c $((flen + 8)) "$DATA/a.parquet"; python3 -c "import struct,sys; sys.stdout.buffer.write(struct.pack('<Q', $size))"; } | sha256sum | cut -c1-64)
+	[ "$(manifest_sql "select hash_method || ' ' || sha256 from entries where key='$K1'")" = "footer $want" ]
+}
+
+@test "published entries are immutable; their times may be set" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	wait_published "$MNT/AAPL/$K1.parquet"
+	f=$MNT/AAPL/$K1.parquet
+	[ "$(try_errno "os.truncate('$f', 10)")" = EPERM ]
+	[ "$(try_errno "os.chmod('$f', 0o600)")" = EPERM ]
+	[ "$(try_errno "os.chown('$f', 1234, 1234)")" = EPERM ]
+	[ "$(try_errno "os.open('$f', os.O_WRONLY)")" = EEXIST ]
+	[ "$(try_errno "os.open('$f', os.O_RDWR)")" = EEXIST ]
+	[ "$(try_errno "os.open('$f', os.O_WRONLY|os.O_APPEND)")" = EEXIST ]
+	[ "$(try_errno "os.chmod('$f', 0o644)")" = OK ]
+	[ "$(try_errno "os.truncate('$f', $(stat -c %s "$DATA/a.parquet"))")" = OK ]
+	touch -d '2020-02-02 02:02:02' "$f"
+	[ "$(stat -c %Y "$f")" = "$(date -d '2020-02-02 02:02:02' +%s)" ]
+	cmp "$DATA/a.parquet" "$f"
+	log_has "chmod AAPL/$K1.parquet: published entries are immutable"
+}
+
+@test "unlink removes the row and object while a reader keeps reading" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet" 50000
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	wait_published "$MNT/AAPL/$K1.parquet"
+	exec 6<"$MNT/AAPL/$K1.parquet"
+	head -c 100 <&6 >"$TEST_DIR/part1"
+	rm "$MNT/AAPL/$K1.parquet"
+	[ ! -e "$MNT/AAPL/$K1.parquet" ]
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
+	[ ! -e "$STORE/objects/AAPL/$K1.parquet" ]
+	cat <&6 >"$TEST_DIR/part2"
+	exec 6<&-
+	cat "$TEST_DIR/part1" "$TEST_DIR/part2" | cmp - "$DATA/a.parquet"
+	# the key can be computed again
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	wait_published "$MNT/AAPL/$K1.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+}
+
+@test "scratch files are private and rename publishes them" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/.tmp.upload"
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
+	run ls -A "$MNT/AAPL"
+	[ "$output" = ".tmp.upload" ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/.tmp.upload"
+	mv "$MNT/AAPL/.tmp.upload" "$MNT/AAPL/.tmp.renamed"
+	mv "$MNT/AAPL/.tmp.renamed" "$MNT/AAPL/$K1.parquet"
+	[ "$(manifest_sql "select state from entries where key='$K1'")" = published ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	run ls -A "$MNT/AAPL"
+	[ "$output" = "$K1.parquet" ]
+	# entries are never replaced, and never renamed
+	cp "$DATA/a.parquet" "$MNT/AAPL/.again"
+	[ "$(try_errno "os.rename('$MNT/AAPL/.again', '$MNT/AAPL/$K1.parquet')")" = EEXIST ]
+	[ "$(try_errno "os.rename('$MNT/AAPL/$K1.parquet', '$MNT/AAPL/$K2.parquet')")" = EPERM ]
+	[ "$(try_errno "os.rename('$MNT/AAPL/.again', '$MNT/AAPL/x.csv')")" = EINVAL ]
+	# invalid content is not published and the scratch file stays
+	echo "not parquet" >"$MNT/AAPL/.bad"
+	[ "$(try_errno "os.rename('$MNT/AAPL/.bad', '$MNT/AAPL/$K2.parquet')")" = EIO ]
+	[ -e "$MNT/AAPL/.bad" ]
+	[ ! -e "$MNT/AAPL/$K2.parquet" ]
+	rm "$MNT/AAPL/.bad" "$MNT/AAPL/.again"
+	unmount_store
+	[ -z "$(ls -A "$STORE/tmp")" ]
+}
+
+@test "links, symlinks and device nodes are refused" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(try_errno "os.symlink('x', '$MNT/AAPL/$K2.parquet')")" = EPERM ]
+	[ "$(try_errno "os.link('$MNT/AAPL/$K1.parquet', '$MNT/AAPL/$K2.parquet')")" = EPERM ]
+	[ "$(try_errno "os.mkfifo('$MNT/AAPL/$K2.parquet')")" = EPERM ]
+	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
+}
+
+@test "hits and misses are counted per symbol; malformed names are no misses" {
+	mount_store
+	mkdir "$MNT/AAPL" "$MNT/MSFT"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	wait_published "$MNT/AAPL/$K1.parquet"
+	before=$(stats_get "['misses']")
+	for i in 1 2 3; do
+		[ "$(try_errno "os.stat('$MNT/MSFT/$(key_of miss$i).parquet')")" = ENOENT ]
+	done
+	# negative lookups are not cached: the same miss counts again
+	[ "$(try_errno "os.stat('$MNT/MSFT/$(key_of miss1).parquet')")" = ENOENT ]
+	[ "$(try_errno "os.stat('$MNT/MSFT/short.parquet')")" = ENOENT ]
+	[ "$(try_errno "os.stat('$MNT/MSFT/x.csv')")" = ENOENT ]
+	for i in $(seq 10); do cat "$MNT/AAPL/$K1.parquet" >/dev/null; done
+	[ $(( $(stats_get "['misses']") - before )) -eq 4 ]
+	[ "$(python3 -c "import json; d=json.load(open('$MNT/.featurefs/stats.json')); s={x['symbol']: x for x in d['symbols']}; print(s['MSFT']['misses'], s['AAPL']['hits'])")" = "4 11" ]
+}
+
+@test "access records are batched and reach the manifest by unmount" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	wait_published "$MNT/AAPL/$K1.parquet"
+	for i in $(seq 25); do cat "$MNT/AAPL/$K1.parquet" >/dev/null; done
+	[ "$(getfattr --only-values -n user.featurefs.access_count "$MNT/AAPL/$K1.parquet")" = 26 ]
+	unmount_store
+	[ "$(manifest_sql "select access_count from entries where key='$K1'")" = 26 ]
+	[ "$(manifest_sql "select last_accessed_ts > created_ts from entries where key='$K1'")" = 1 ]
+	[ "$(manifest_sql "select hits from symbols where symbol='AAPL'")" = 26 ]
+}
+
+@test "entries survive a remount" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	wait_published "$MNT/AAPL/$K1.parquet"
+	unmount_store
+	mount_store
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(ls "$MNT")" = AAPL ]
+}
+
+@test "unmount discards an unfinished write" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	exec 5>"$MNT/AAPL/$K1.parquet"
+	head -c 100 "$DATA/a.parquet" >&5
+	fusermount3 -uz "$MNT"
+	exec 5>&-
+	wait_daemon_gone
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	[ -z "$(ls -A "$STORE/objects/AAPL" 2>/dev/null)" ]
+}
+
+@test "/.featurefs holds stats, stats.json, config and health, read-only and unlisted" {
+	mount_store -o lock_timeout=2s,gc_older_than=2w
+	mkdir "$MNT/AAPL"
+	[ "$(ls -A "$MNT")" = AAPL ]
+	run ls "$MNT/.featurefs"
+	[ "$output" = "$(printf 'config\nhealth\nstats\nstats.json')" ]
+	grep -q '^entries ' "$MNT/.featurefs/stats"
+	python3 -c "import json; json.load(open('$MNT/.featurefs/stats.json'))"
+	grep -q "^store = $STORE$" "$MNT/.featurefs/config"
+	grep -q '^lock_timeout = 2s$' "$MNT/.featurefs/config"
+	grep -q '^gc_older_than = 2w$' "$MNT/.featurefs/config"
+	python3 -c "import json; d=json.load(open('$MNT/.featurefs/health')); assert d['status'] == 'ok', d"
+	[ "$(try_errno "open('$MNT/.featurefs/stats', 'w')")" = EACCES ]
+	[ "$(try_errno "open('$MNT/.featurefs/new', 'w')")" = EACCES ]
+	[ "$(try_errno "os.unlink('$MNT/.featurefs/stats')")" = EPERM ]
+}
+
+@test "extended attributes are read-only" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	f=$MNT/AAPL/$K1.parquet
+	[ "$(try_errno "os.setxattr('$f', 'user.featurefs.rows', b'1')")" = EPERM ]
+	[ "$(try_errno "os.setxattr('$f', 'user.other', b'1')")" = ENOTSUP ]
+	[ "$(try_errno "os.removexattr('$f', 'user.featurefs.rows')")" = EPERM ]
+	[ "$(getfattr --only-values -n user.featurefs.rows "$f")" = 1000 ]
+	# never read: no last access yet
+	[ "$(try_errno "os.getxattr('$f', 'user.featurefs.last_accessed')")" = ENODATA ]
+	cat "$f" >/dev/null
+	run getfattr -d "$f"
+	[[ "$output" == *'user.featurefs.compression="none"'* ]]
+	[[ "$output" == *'user.featurefs.stored_size='* ]]
+	[[ "$output" == *'user.featurefs.last_accessed='* ]]
+}
+
+@test "ro mounts serve reads only" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	unmount_store
+	mount_store -o ro
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(try_errno "open('$MNT/AAPL/$K2.parquet', 'wb')")" = EROFS ]
+	[ "$(try_errno "os.mkdir('$MNT/MSFT')")" = EROFS ]
+	[ "$(try_errno "os.unlink('$MNT/AAPL/$K1.parquet')")" = EROFS ]
+}

@@ -1,0 +1,157 @@
+# helpers.bash - what every featurefs bats suite shares.
+#
+# Each test gets its own store and mountpoint under a fresh temporary
+# directory; teardown unmounts and removes it.  The daemon runs in the
+# foreground (-f) in the background of the test, its log in $TEST_DIR.
+#
+# Environment (set by meson, see tests/meson.build):
+#   FEATUREFS        the featurefs binary under test
+#   FEATUREFS_TOOLS  tests/tools (DuckDB client, worker scripts)
+
+: "${FEATUREFS:?FEATUREFS must point at the featurefs binary}"
+: "${FEATUREFS_TOOLS:?FEATUREFS_TOOLS must point at tests/tools}"
+
+# A readiness wait, never a timing assertion: how long to wait for a
+# daemon to come up or go away before calling it broken.
+READY_TIMEOUT=${READY_TIMEOUT:-30}
+
+require_fuse() {
+	[ -c /dev/fuse ] || skip "no /dev/fuse"
+	command -v fusermount3 >/dev/null || skip "no fusermount3"
+}
+
+setup_store() {
+	require_fuse
+	TEST_DIR=$(mktemp -d "${TMPDIR:-/tmp}/featurefs-test.XXXXXX")
+	STORE=$TEST_DIR/store
+	MNT=$TEST_DIR/mnt
+	DATA=$TEST_DIR/data
+	mkdir -p "$MNT" "$DATA"
+	DAEMON_PID=
+}
+
+# mount_store [-o OPTS]...: mount $STORE on $MNT in the foreground.
+mount_store() {
+	"$FEATUREFS" "$STORE" "$MNT" -f -o gc_interval=0 "$@" \
+		>>"$TEST_DIR/daemon.log" 2>&1 3>&- &
+	DAEMON_PID=$!
+	wait_mounted
+}
+
+wait_mounted() {
+	local i
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		if mountpoint -q "$MNT"; then
+			return 0
+		fi
+		if [ -n "$DAEMON_PID" ] && ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+			echo "daemon exited; its log:" >&2
+			cat "$TEST_DIR/daemon.log" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "mount did not appear" >&2
+	return 1
+}
+
+# unmount_store: umount and wait for the daemon to finish its teardown.
+unmount_store() {
+	if mountpoint -q "$MNT"; then
+		fusermount3 -u "$MNT" || fusermount3 -uz "$MNT"
+	fi
+	wait_daemon_gone
+}
+
+wait_daemon_gone() {
+	local i
+	[ -n "$DAEMON_PID" ] || return 0
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$DAEMON_PID" 2>/dev/null || true
+	DAEMON_PID=
+}
+
+# kill_daemon: kill -9 the daemon and clean up the dead mount.
+kill_daemon() {
+	kill -9 "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null || true
+	DAEMON_PID=
+	fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+}
+
+teardown_store() {
+	if [ -n "${TEST_DIR:-}" ]; then
+		if mountpoint -q "$MNT" 2>/dev/null; then
+			fusermount3 -uz "$MNT" 2>/dev/null || true
+		fi
+		if [ -n "$DAEMON_PID" ]; then
+			kill "$DAEMON_PID" 2>/dev/null || true
+			wait_daemon_gone
+		fi
+		if [ -n "${BATS_TEST_COMPLETED:-}" ] || [ -z "${KEEP_FAILED:-}" ]; then
+			rm -rf "$TEST_DIR"
+		else
+			echo "kept $TEST_DIR" >&2
+		fi
+	fi
+}
+
+# make_parquet OUT [ROWS] [SEED]: a DuckDB-written tick-like file.
+make_parquet() {
+	node "$FEATUREFS_TOOLS/duck.mjs" make "$1" --rows "${2:-1000}" --seed "${3:-1}"
+}
+
+duck_sql() {
+	node "$FEATUREFS_TOOLS/duck.mjs" sql "$1"
+}
+
+# A valid key (SHA-256 hex of a string).
+key_of() {
+	printf '%s' "$1" | sha256sum | cut -c1-64
+}
+
+# wait_published PATH: block until an entry is published (a read-open
+# waits while it is in flight), so manifest checks see the final state.
+wait_published() {
+	head -c 0 "$1"
+}
+
+# errno_of CMD...: run CMD and print the errno name its failure reported.
+# Uses python3 so the errno is read from the system call, not parsed
+# from a tool's message.
+py() {
+	python3 -c "$@"
+}
+
+# try_errno 'python expression doing one os call': prints OK or the
+# errno name (ENOENT, EPERM, ...).
+try_errno() {
+	python3 - "$@" <<'PY'
+import errno, os, sys
+try:
+    exec(sys.argv[1])
+    print("OK")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))
+PY
+}
+
+# Count lines in the daemon log matching a pattern.
+log_has() {
+	grep -q -- "$1" "$TEST_DIR/daemon.log"
+}
+
+# manifest_sql SQL: query the SQLite manifest (read-only).
+manifest_sql() {
+	sqlite3 -readonly "$STORE/manifest.db" "$1"
+}
+
+# stat_json: the /.featurefs/stats.json value at a python path, e.g.
+# stats_get "['symbols'][0]['hits']"
+stats_get() {
+	python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d$1)" \
+		"$MNT/.featurefs/stats.json"
+}
