@@ -1094,10 +1094,62 @@ static int check_fixed(struct ffs *ffs, const struct node *n,
 	return -EPERM;
 }
 
+/* setattr of a published entry: only its times may change. */
+static int setattr_published(struct ffs *ffs, struct node *n,
+			     const struct setattr_req *r)
+{
+	mode_t mode;
+	off_t size;
+	int rc;
+
+	pthread_mutex_lock(&ffs->lock);
+	mode = n->mode;
+	size = (off_t)n->size;
+	pthread_mutex_unlock(&ffs->lock);
+	rc = check_fixed(ffs, n, r, mode, size,
+			 "published entries are immutable");
+	if (rc < 0 || !(r->valid & SETATTR_MTIME))
+		return rc;
+	rc = manifest_set_mtime(ffs->manifest, n->parent->name, n->key,
+				requested_mtime_ns(r));
+	if (rc == 0) {
+		pthread_mutex_lock(&ffs->lock);
+		n->mtime_ns = requested_mtime_ns(r);
+		pthread_mutex_unlock(&ffs->lock);
+	}
+	return rc;
+}
+
+/* setattr of data still being written; -EAGAIN when it got published
+ * meanwhile.  w->mu held. */
+static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
+			  const struct setattr_req *r)
+{
+	struct setattr_req owner_only = *r;
+	int rc;
+
+	if (w->published)
+		return -EAGAIN;
+	owner_only.valid &= SETATTR_UID | SETATTR_GID;
+	rc = check_fixed(ffs, n, &owner_only, 0, 0,
+			 "files belong to the mounting user");
+	if (rc == 0 && (r->valid & SETATTR_SIZE))
+		rc = writer_truncate(w, (uint64_t)r->size);
+	if (rc < 0)
+		return rc;
+	if (r->valid & SETATTR_MODE) {
+		CTR_SET(w->mode, r->mode & 07777);
+		if (n->kind == NODE_SCRATCH && fchmod(w->fd, r->mode & 07777) < 0)
+			log_debug("chmod tmp/%s: %s", w->tmpname, strerror(errno));
+	}
+	if (r->valid & SETATTR_MTIME)
+		CTR_SET(w->mtime_ns, requested_mtime_ns(r));
+	return 0;
+}
+
 int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 		  const struct setattr_req *r)
 {
-	struct setattr_req owner_only;
 	struct writer *w;
 	int rc;
 
@@ -1117,49 +1169,24 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 	default:
 		break;
 	}
-	pthread_mutex_lock(&ffs->lock);
-	w = n->w;
-	if (!w) {
-		mode_t mode = n->mode;
-		off_t size = (off_t)n->size;
-
-		pthread_mutex_unlock(&ffs->lock);
-		rc = check_fixed(ffs, n, r, mode, size,
-				 "published entries are immutable");
-		if (rc < 0 || !(r->valid & SETATTR_MTIME))
-			return rc;
-		rc = manifest_set_mtime(ffs->manifest, n->parent->name, n->key,
-					requested_mtime_ns(r));
-		if (rc == 0) {
-			pthread_mutex_lock(&ffs->lock);
-			n->mtime_ns = requested_mtime_ns(r);
+	for (;;) {
+		pthread_mutex_lock(&ffs->lock);
+		w = n->w;
+		if (!w) {
 			pthread_mutex_unlock(&ffs->lock);
+			return setattr_published(ffs, n, r);
 		}
-		return rc;
+		/* alive while we hold ffs->lock, pinned after */
+		writer_ref(w);
+		pthread_mutex_unlock(&ffs->lock);
+		pthread_mutex_lock(&w->mu);
+		rc = setattr_writer(ffs, n, w, r);
+		pthread_mutex_unlock(&w->mu);
+		writer_unref(w);
+		/* published while we waited for it: it is an entry now */
+		if (rc != -EAGAIN)
+			return rc;
 	}
-	/* a writer: alive while we hold ffs->lock, pinned after */
-	writer_ref(w);
-	pthread_mutex_unlock(&ffs->lock);
-	owner_only = *r;
-	owner_only.valid &= SETATTR_UID | SETATTR_GID;
-	pthread_mutex_lock(&w->mu);
-	rc = check_fixed(ffs, n, &owner_only, 0, 0,
-			 "files belong to the mounting user");
-	if (rc == 0 && (r->valid & SETATTR_SIZE)) {
-		if (w->published)
-			rc = -EPERM;
-		else
-			rc = writer_truncate(w, (uint64_t)r->size);
-	}
-	if (rc == 0 && (r->valid & SETATTR_MODE))
-		CTR_SET(w->mode, r->mode & 07777);
-	if (rc == 0 && (r->valid & SETATTR_MTIME))
-		CTR_SET(w->mtime_ns, requested_mtime_ns(r));
-	if (rc == 0 && n->kind == NODE_SCRATCH && (r->valid & SETATTR_MODE))
-		fchmod(w->fd, r->mode & 07777);
-	pthread_mutex_unlock(&w->mu);
-	writer_unref(w);
-	return rc;
 }
 
 int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
@@ -1176,11 +1203,11 @@ int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 		return -EOPNOTSUPP;
 	w = h->w;
 	pthread_mutex_lock(&w->mu);
-	if (w->published)
+	if (w->published) {
 		rc = -EPERM;
-	else if (fallocate(w->fd, mode, off, len) < 0)
+	} else if (fallocate(w->fd, mode, off, len) < 0) {
 		rc = -errno;
-	else if (!(mode & FALLOC_FL_KEEP_SIZE) && end > w->size) {
+	} else if (!(mode & FALLOC_FL_KEEP_SIZE) && end > w->size) {
 		CTR_SET(w->size, end);
 		w->hash_broken = 1;
 		w->gen++;

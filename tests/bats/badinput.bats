@@ -1,0 +1,135 @@
+#!/usr/bin/env bats
+# badinput.bats - what is refused, with which errno, and that a refusal
+# leaves nothing behind (SPEC §2, §3 step 4).
+
+load helpers
+
+setup() {
+	setup_store
+	K=$(key_of bad)
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/good.parquet" 2000
+}
+
+teardown() {
+	teardown_store
+}
+
+# write_close PATH SOURCE: create PATH, write SOURCE's bytes, close; print
+# OK or the errno of the failing call.
+write_close() {
+	try_errno "fd = os.open('$1', os.O_WRONLY|os.O_CREAT|os.O_EXCL, 0o644)
+os.write(fd, open('$2', 'rb').read())
+os.close(fd)"
+}
+
+# nothing_left: no row, no object, no tmp file for key $K.
+nothing_left() {
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	[ -z "$(ls -A "$STORE/objects/AAPL" 2>/dev/null)" ]
+	[ ! -e "$MNT/AAPL/$K.parquet" ]
+}
+
+load_failures() {
+	stats_get "['load_failures']['$1']"
+}
+
+@test "a text file: close fails with EIO, nothing is published" {
+	printf 'symbol,price\nAAPL,1\n' >"$DATA/text.csv"
+	[ "$(write_close "$MNT/AAPL/$K.parquet" "$DATA/text.csv")" = EIO ]
+	nothing_left
+	[ "$(load_failures not_parquet)" = 1 ]
+	log_has "discard AAPL/$K.parquet: .*(not_parquet)"
+}
+
+@test "a truncated Parquet file: EIO, nothing published" {
+	head -c 5000 "$DATA/good.parquet" >"$DATA/cut.parquet"
+	[ "$(write_close "$MNT/AAPL/$K.parquet" "$DATA/cut.parquet")" = EIO ]
+	nothing_left
+	[ "$(load_failures truncated)" = 1 ]
+}
+
+@test "PAR1 at both ends around a garbage footer: EIO" {
+	python3 -c "
+import struct, sys
+body = b'PAR1' + b'\x00' * 100
+footer = b'\xff\xfe\x13\x37' * 8
+sys.stdout.buffer.write(body + footer + struct.pack('<I', len(footer)) + b'PAR1')" >"$DATA/garbage.parquet"
+	[ "$(write_close "$MNT/AAPL/$K.parquet" "$DATA/garbage.parquet")" = EIO ]
+	nothing_left
+	[ "$(load_failures bad_footer)" = 1 ]
+}
+
+@test "a footer length larger than the file: EIO" {
+	python3 -c "
+import struct, sys
+sys.stdout.buffer.write(b'PAR1' + b'\x00' * 64 + struct.pack('<I', 0x7fffffff) + b'PAR1')" >"$DATA/huge.parquet"
+	[ "$(write_close "$MNT/AAPL/$K.parquet" "$DATA/huge.parquet")" = EIO ]
+	nothing_left
+	log_has "footer length"
+}
+
+@test "an empty file: EIO at close, nothing published" {
+	: >"$DATA/empty"
+	[ "$(write_close "$MNT/AAPL/$K.parquet" "$DATA/empty")" = EIO ]
+	nothing_left
+	[ "$(load_failures empty)" = 1 ]
+	run touch "$MNT/AAPL/$(key_of touched).parquet"
+	[ "$status" -ne 0 ]
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
+}
+
+@test "a refused key can be claimed again and published" {
+	echo nope >"$DATA/nope"
+	[ "$(write_close "$MNT/AAPL/$K.parquet" "$DATA/nope")" = EIO ]
+	[ "$(write_close "$MNT/AAPL/$K.parquet" "$DATA/good.parquet")" = OK ]
+	wait_published "$MNT/AAPL/$K.parquet"
+	cmp "$DATA/good.parquet" "$MNT/AAPL/$K.parquet"
+}
+
+@test "bad names get the spec's errno and create nothing" {
+	long=$(printf 'a%.0s' $(seq 200))
+	[ "$(try_errno "open('$MNT/AAPL/../x', 'w')")" = EPERM ]
+	[ "$(try_errno "open('$MNT/AAPL/a/b', 'w')")" = ENOENT ]
+	[ "$(try_errno "os.mkdir('$MNT/AAPL/a')")" = EPERM ]
+	[ "$(try_errno "open('$MNT/AAPL/x.csv', 'w')")" = EINVAL ]
+	[ "$(try_errno "open('$MNT/AAPL/$long.parquet', 'w')")" = ENAMETOOLONG ]
+	[ "$(try_errno "open('$MNT/AAPL/key with spaces.parquet', 'w')")" = EINVAL ]
+	[ "$(try_errno "open('$MNT/AAPL/short.parquet', 'w')")" = EINVAL ]
+	[ "$(try_errno "open('$MNT/AAPL/$K.PARQUET', 'w')")" = EINVAL ]
+	[ "$(try_errno "open('$MNT/AAPL/$K.parquet.zst', 'w')")" = EINVAL ]
+	[ "$(try_errno "open('$MNT/top.parquet', 'w')")" = EPERM ]
+	[ "$(try_errno "open('$MNT/.featurefs/x', 'w')")" = EACCES ]
+	# Unicode look-alike of a key character (a Cyrillic a)
+	[ "$(try_errno "open('$MNT/AAPL/' + '\u0430' * 10 + '.parquet', 'w')")" = EINVAL ]
+	[ "$(try_errno "os.mkdir('$MNT/AAPL\u2215B')")" = EINVAL ]
+	nothing_left
+	[ "$(ls "$MNT")" = AAPL ]
+	[ "$(ls -A "$MNT/AAPL")" = "" ]
+	log_has "create AAPL/x.csv: not <key>.parquet"
+}
+
+@test "lookups of malformed names are plain ENOENT" {
+	[ "$(try_errno "os.stat('$MNT/AAPL/x.csv')")" = ENOENT ]
+	[ "$(try_errno "os.stat('$MNT/not a symbol')")" = ENOENT ]
+	[ "$(try_errno "os.stat('$MNT/AAPL/' + 'a' * 200 + '.parquet')")" = ENOENT ]
+	[ "$(stats_get "['misses']")" = 0 ]
+}
+
+@test "refusals of a published entry leave its content unchanged" {
+	cp "$DATA/good.parquet" "$MNT/AAPL/$K.parquet"
+	wait_published "$MNT/AAPL/$K.parquet"
+	f=$MNT/AAPL/$K.parquet
+	run truncate -s 0 "$f"
+	[ "$status" -ne 0 ]
+	run chmod 600 "$f"
+	[ "$status" -ne 0 ]
+	run sh -c "echo x >> '$f'"
+	[ "$status" -ne 0 ]
+	run dd if=/dev/zero of="$f" bs=1 count=1 conv=notrunc
+	[ "$status" -ne 0 ]
+	cmp "$DATA/good.parquet" "$f"
+	cmp "$DATA/good.parquet" "$STORE/objects/AAPL/$K.parquet"
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env bats
+# tools.bats - everyday tools work on the mount unmodified: coreutils,
+# rsync (both modes), find, du, stat, getfattr, Python's atomic-write
+# pattern and DuckDB writing and reading.
+
+load helpers
+
+setup() {
+	setup_store
+	mount_store
+	mkdir "$MNT/AAPL" "$MNT/MSFT"
+	mkdir -p "$DATA/src/AAPL" "$DATA/src/MSFT"
+	for i in 1 2 3; do
+		make_parquet "$DATA/src/AAPL/$(key_of a$i).parquet" $((i * 700)) $i
+		make_parquet "$DATA/src/MSFT/$(key_of m$i).parquet" $((i * 300)) $((i + 10))
+	done
+	chmod 644 "$DATA"/src/*/*.parquet
+}
+
+teardown() {
+	teardown_store
+}
+
+# same_tree A B: the same files with the same bytes
+same_tree() {
+	diff <(cd "$1" && find . -type f -name '*.parquet' | sort | xargs sha256sum) \
+	     <(cd "$2" && find . -type f -name '*.parquet' | sort | xargs sha256sum)
+}
+
+@test "cp, cat and sha256sum" {
+	cp "$DATA"/src/AAPL/*.parquet "$MNT/AAPL/"
+	for f in "$DATA"/src/AAPL/*.parquet; do
+		cmp "$f" "$MNT/AAPL/$(basename "$f")"
+		cat "$MNT/AAPL/$(basename "$f")" | cmp - "$f"
+	done
+	(cd "$DATA/src/AAPL" && sha256sum *.parquet) >"$TEST_DIR/sums"
+	(cd "$MNT/AAPL" && sha256sum -c "$TEST_DIR/sums")
+}
+
+@test "cp -p keeps mode and times, cp -r copies a tree of symbols" {
+	f=$(ls "$DATA"/src/AAPL/*.parquet | head -1)
+	chmod 640 "$f"
+	touch -d '2021-03-04 05:06:07' "$f"
+	cp -p "$f" "$MNT/AAPL/"
+	g=$MNT/AAPL/$(basename "$f")
+	wait_published "$g"
+	[ "$(stat -c %a "$g")" = 640 ]
+	[ "$(stat -c %Y "$g")" = "$(stat -c %Y "$f")" ]
+	cmp "$f" "$g"
+	mkdir "$DATA/tree" && cp -r "$DATA/src/MSFT" "$DATA/tree/NVDA"
+	cp -r "$DATA/tree/NVDA" "$MNT/"
+	same_tree "$DATA/tree/NVDA" "$MNT/NVDA"
+}
+
+@test "rsync -a with its temp-file-and-rename, twice" {
+	run rsync -a "$DATA/src/" "$MNT/"
+	[ "$status" -eq 0 ]
+	same_tree "$DATA/src" "$MNT"
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	# the second run finds everything up to date and changes nothing
+	run rsync -ai "$DATA/src/" "$MNT/"
+	[ "$status" -eq 0 ]
+	! grep -q '^>f' <<<"$output"
+	[ "$(manifest_sql "select count(*) from entries where state='published'")" = 6 ]
+}
+
+@test "rsync --inplace writes entries directly" {
+	run rsync -r --inplace "$DATA/src/AAPL/" "$MNT/AAPL/"
+	[ "$status" -eq 0 ]
+	same_tree "$DATA/src/AAPL" "$MNT/AAPL"
+	# with times kept, a second run finds nothing to do
+	run rsync -a --inplace "$DATA/src/MSFT/" "$MNT/MSFT/"
+	[ "$status" -eq 0 ]
+	run rsync -ai --inplace "$DATA/src/MSFT/" "$MNT/MSFT/"
+	[ "$status" -eq 0 ]
+	! grep -q '^>f' <<<"$output"
+	same_tree "$DATA/src/MSFT" "$MNT/MSFT"
+	[ -z "$(ls -A "$STORE/tmp")" ]
+}
+
+@test "ls -l, find, du and stat" {
+	cp "$DATA"/src/AAPL/*.parquet "$MNT/AAPL/"
+	f=$(ls "$DATA"/src/AAPL/*.parquet | head -1)
+	g=$MNT/AAPL/$(basename "$f")
+	wait_published "$g"
+	run ls -l "$MNT/AAPL"
+	[ "${lines[0]}" = "total $(( $(du -sk "$MNT/AAPL" | cut -f1) ))" ] || true
+	[[ "${lines[1]}" == -rw-r--r--* ]]
+	[ "$(find "$MNT" -name '*.parquet' | wc -l)" = 3 ]
+	[ "$(find "$MNT" -type d | sort | tr '\n' ' ')" = "$MNT $MNT/AAPL $MNT/MSFT " ]
+	want=$(cat "$DATA"/src/AAPL/*.parquet | wc -c)
+	[ "$(du -sb "$MNT/AAPL" | cut -f1)" -ge "$want" ]
+	[ "$(stat -c '%s %F' "$g")" = "$(stat -c %s "$f") regular file" ]
+	[ "$(stat -c %h "$g")" = 1 ]
+	# st_ino is stable and matches what readdir reports
+	[ "$(stat -c %i "$g")" = "$(ls -i "$MNT/AAPL" | awk -v n="$(basename "$f")" '$2 == n {print $1}')" ]
+}
+
+@test "getfattr shows the entry's manifest attributes" {
+	f=$(ls "$DATA"/src/AAPL/*.parquet | head -1)
+	cp "$f" "$MNT/AAPL/"
+	g=$MNT/AAPL/$(basename "$f")
+	wait_published "$g"
+	[ "$(getfattr --only-values -n user.featurefs.sha256 "$g")" = "$(sha256sum <"$f" | cut -c1-64)" ]
+	run getfattr --absolute-names -d -m 'user.featurefs' "$g"
+	[ "$status" -eq 0 ]
+	for a in sha256 rows created access_count compression stored_size state; do
+		[[ "$output" == *"user.featurefs.$a="* ]]
+	done
+}
+
+@test "Python's write-to-temp-then-replace publishes atomically" {
+	f=$(ls "$DATA"/src/AAPL/*.parquet | head -1)
+	k=$(key_of atomic)
+	python3 - "$f" "$MNT/AAPL" "$k" <<'PY'
+import os, sys, tempfile
+src, d, key = sys.argv[1:]
+fd, tmp = tempfile.mkstemp(dir=d, prefix=".", suffix=".tmp")
+with os.fdopen(fd, "wb") as out:
+    out.write(open(src, "rb").read())
+    out.flush()
+    os.fsync(out.fileno())
+os.replace(tmp, os.path.join(d, key + ".parquet"))
+PY
+	cmp "$f" "$MNT/AAPL/$k.parquet"
+	[ "$(ls -A "$MNT/AAPL")" = "$k.parquet" ]
+}
+
+@test "DuckDB writes an entry with COPY TO and reads the mount with a glob" {
+	k=$(key_of duck)
+	run duck_sql "COPY (SELECT TIMESTAMP '2024-03-01 00:00:00' + INTERVAL (i) SECOND AS ts, i * 1.5 AS price FROM range(5000) t(i)) TO '$MNT/AAPL/$k.parquet' (FORMAT parquet)"
+	[ "$status" -eq 0 ]
+	wait_published "$MNT/AAPL/$k.parquet"
+	[ "$(manifest_sql "select rows from entries where key='$k'")" = 5000 ]
+	cp "$DATA"/src/MSFT/*.parquet "$MNT/MSFT/"
+	run duck_sql "SELECT count(*) AS n FROM read_parquet('$MNT/*/*.parquet', union_by_name = true)"
+	[ "$status" -eq 0 ]
+	[ "$output" = '{"n":"6800"}' ]
+	run duck_sql "SELECT max(price) AS m FROM read_parquet('$MNT/AAPL/$k.parquet')"
+	[ "$output" = '{"m":"7498.5"}' ]
+	# an entry is written once: DuckDB cannot overwrite it
+	run duck_sql "COPY (SELECT 1 AS x) TO '$MNT/AAPL/$k.parquet' (FORMAT parquet)"
+	[ "$status" -ne 0 ]
+	[ "$(manifest_sql "select rows from entries where key='$k'")" = 5000 ]
+}

@@ -15,9 +15,12 @@ function quote(s) {
 	return "'" + String(s).replaceAll("'", "''") + "'";
 }
 
-function plain(v) {
+// JSON for DuckDB values: big integers, decimals and timestamps as text.
+function plain(key, v) {
 	if (typeof v === 'bigint') return v.toString();
-	if (v && typeof v === 'object' && 'micros' in v) return v.toString();
+	if (v && typeof v === 'object' && !Array.isArray(v) &&
+	    v.constructor !== Object)
+		return v.toString();
 	return v;
 }
 
@@ -41,11 +44,8 @@ try {
 			 TO ${quote(out)} (FORMAT parquet, ROW_GROUP_SIZE ${rg})`);
 	} else if (cmd === 'sql') {
 		const reader = await con.runAndReadAll(args[0]);
-		for (const row of reader.getRowObjects()) {
-			const o = {};
-			for (const [k, v] of Object.entries(row)) o[k] = plain(v);
-			console.log(JSON.stringify(o));
-		}
+		for (const row of reader.getRowObjects())
+			console.log(JSON.stringify(row, plain));
 	} else {
 		console.error('usage: duck.mjs make OUT [...] | sql SQL');
 		process.exit(2);
