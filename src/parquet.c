@@ -316,7 +316,7 @@ static int tc_skip_map(struct tc *r)
 
 static int tc_skip_struct(struct tc *r)
 {
-	int last = 0, id, type, rc;
+	int last = 0, id = 0, type = 0, rc;
 
 	rc = tc_enter(r);
 	while (rc >= 0 && (rc = tc_next(r, &last, &id, &type)) > 0)
@@ -409,7 +409,7 @@ typedef int (*parse_elem_fn)(struct tc *r, struct meta *m, uint64_t i);
 static int parse_member(struct tc *r, struct meta *m, int want,
 			int want_type, parse_fn inner)
 {
-	int last = 0, id, type, rc;
+	int last = 0, id = 0, type = 0, rc;
 
 	rc = tc_enter(r);
 	while (rc >= 0 && (rc = tc_next(r, &last, &id, &type)) > 0) {
@@ -444,7 +444,7 @@ static int parse_list(struct tc *r, struct meta *m, const char *what,
 /* TimeUnit: a union of empty structs MILLIS(1), MICROS(2), NANOS(3). */
 static int parse_time_unit(struct tc *r, struct meta *m)
 {
-	int last = 0, id, type, rc;
+	int last = 0, id = 0, type = 0, rc;
 
 	rc = tc_enter(r);
 	while (rc >= 0 && (rc = tc_next(r, &last, &id, &type)) > 0) {
@@ -477,7 +477,7 @@ static int parse_logical_type(struct tc *r, struct meta *m)
 static int parse_schema_el(struct tc *r, struct meta *m, uint64_t i)
 {
 	struct schema_el *el = &m->el;
-	int last = 0, id, type, rc;
+	int last = 0, id = 0, type = 0, rc;
 	size_t start = r->pos;
 
 	*el = (struct schema_el){ .type = -1, .converted = -1 };
@@ -534,7 +534,7 @@ static int parse_schema(struct tc *r, struct meta *m)
 static int parse_statistics(struct tc *r, struct meta *m)
 {
 	struct stat_val val[7] = { { 0 } };
-	int last = 0, id, type, rc;
+	int last = 0, id = 0, type = 0, rc;
 
 	rc = tc_enter(r);
 	while (rc >= 0 && (rc = tc_next(r, &last, &id, &type)) > 0) {
@@ -617,7 +617,7 @@ int parquet_parse_footer(const uint8_t *buf, size_t len,
 	struct parquet_info local_info;
 	struct meta m = { .ts_leaf = -1 };
 	struct tc r = { .buf = buf, .len = len };
-	int last = 0, id, type, have = 0, rc, i;
+	int last = 0, id = 0, type = 0, have = 0, rc, i;
 	size_t rg_pos = 0;
 	int64_t v;
 
