@@ -1,0 +1,282 @@
+/*
+ * fsck_objects.c - the store side of fsck: symbol rows against objects/
+ * directories, and every file under objects/ against the manifest
+ * (orphans to adopt or quarantine, names that do not belong there).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsck_internal.h"
+#include "gc.h"
+#include "names.h"
+#include "parquet.h"
+
+/* ---- symbols --------------------------------------------------------- */
+
+static int lstat_at(int dirfd, const char *name, struct stat *st)
+{
+	return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+static int rmdir_at(int dirfd, const char *name)
+{
+	return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+}
+
+static int add_symbol_row(void *arg, const struct manifest_symbol *s)
+{
+	return fsck_set_add(arg, s->symbol);
+}
+
+/* 1 when directory objects/<symbol>/ holds nothing. */
+static int dir_empty(struct fsck *f, const char *symbol)
+{
+	struct fsck_names l = { 0 };
+	int fd, rc;
+
+	fd = openat(f->s->objects_fd, symbol,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	rc = fsck_list_dir(fd, &l);
+	close(fd);
+	rc = rc == 0 && l.n == 0;
+	fsck_names_release(&l);
+	return rc;
+}
+
+static void symbol_missing(struct fsck *f, const char *symbol, const char *why)
+{
+	struct fsck_finding x;
+	char rel[SYMBOL_MAX + 16];
+	int rc;
+
+	if (f->live[0] && manifest_symbol_get(f->m, symbol, NULL) == 0)
+		return; /* made by the live mount meanwhile */
+	snprintf(rel, sizeof(rel), "objects/%s", symbol);
+	fsck_finding_set(&x, FSCK_SYMBOL_MISSING, FSCK_PREEN, symbol, NULL, rel,
+			 "%s but no symbol row", why);
+	if (fsck_may_repair(f, &x)) {
+		rc = manifest_symbol_create(f->m, symbol);
+		fsck_repaired(&x, rc == -EEXIST ? 0 : rc, "symbol row created");
+	}
+	fsck_report(f, &x);
+}
+
+/*
+ * Symbol rows against published rows and objects/ directories.  An empty
+ * directory without a row is what a crash in rmdir leaves between the
+ * row's removal and the directory's: -p finishes the rmdir.
+ */
+int fsck_check_symbols(struct fsck *f)
+{
+	struct htab *rows = NULL;
+	struct fsck_names dirs = { 0 };
+	struct fsck_finding x;
+	struct stat st;
+	size_t i, j;
+	int rc;
+
+	rc = htab_new(&rows);
+	if (rc == 0)
+		rc = manifest_symbol_list(f->m, add_symbol_row, rows);
+	if (rc == 0)
+		rc = fsck_list_dir(f->s->objects_fd, &dirs);
+	if (rc < 0)
+		goto out;
+	f->res->symbols = (int64_t)htab_count(rows);
+	for (i = 0; i < f->row_symbols.n; i++)
+		if (!htab_get(rows, f->row_symbols.v[i]))
+			symbol_missing(f, f->row_symbols.v[i],
+				       "published entries");
+	for (i = 0, j = 0; i < dirs.n; i++) {
+		const char *sym = dirs.v[i];
+		char rel[SYMBOL_MAX + 16];
+
+		if (name_check_symbol(sym) < 0 ||
+		    lstat_at(f->s->objects_fd, sym, &st) < 0 ||
+		    !S_ISDIR(st.st_mode) || htab_get(rows, sym))
+			continue;
+		/* both lists are sorted: skip symbols reported above */
+		while (j < f->row_symbols.n &&
+		       strcmp(f->row_symbols.v[j], sym) < 0)
+			j++;
+		if (j < f->row_symbols.n &&
+		    strcmp(f->row_symbols.v[j], sym) == 0)
+			continue;
+		if (!dir_empty(f, sym)) {
+			symbol_missing(f, sym, "objects/ holds files");
+			continue;
+		}
+		if (f->live[0] && (manifest_symbol_get(f->m, sym, NULL) == 0 ||
+				   lstat_at(f->s->objects_fd, sym, &st) < 0))
+			continue; /* made or removed by the live mount */
+		snprintf(rel, sizeof(rel), "objects/%s", sym);
+		fsck_finding_set(&x, FSCK_EMPTY_SYMBOL_DIR, FSCK_PREEN, sym,
+				 NULL, rel,
+				 "empty directory without a symbol row");
+		if (fsck_may_repair(f, &x))
+			fsck_repaired(&x, rmdir_at(f->s->objects_fd, sym),
+				      "directory removed");
+		fsck_report(f, &x);
+	}
+out:
+	fsck_set_free(rows);
+	fsck_names_release(&dirs);
+	return rc;
+}
+
+/* ---- the objects/ tree ----------------------------------------------- */
+
+static void stray(struct fsck *f, const char *symbol, const char *rel,
+		  const char *why)
+{
+	struct fsck_finding x;
+	char dest[STORE_REL_MAX + 64];
+	int rc;
+
+	fsck_finding_set(&x, FSCK_STRAY, FSCK_YES, symbol, NULL, rel, "%s",
+			 why);
+	if (fsck_may_repair(f, &x)) {
+		rc = fsck_quarantine(f, rel, rel, NULL, why, dest,
+				     sizeof(dest));
+		fsck_repaired(&x, rc, "moved to %s", dest);
+	}
+	fsck_report(f, &x);
+}
+
+/* A regular <key>.parquet without a row; `dropping`: it has a dead
+ * writer's row that -p would drop (check mode). */
+static void orphan(struct fsck *f, const char *symbol, const char *key,
+		   const char *rel, int dropping)
+{
+	struct parquet_error perr = { NULL, "" };
+	struct parquet_info info;
+	struct manifest_entry e;
+	struct fsck_finding x;
+	char dest[STORE_REL_MAX + 64];
+	struct stat st;
+	int fd, rc;
+
+	if (f->live[0] && !dropping &&
+	    manifest_get(f->m, symbol, key, &e) != -ENOENT)
+		return; /* published or claimed meanwhile */
+	fd = fsck_open_object(f, rel, &st);
+	if (fd == -ENOENT)
+		return; /* gone meanwhile */
+	if (fd < 0) {
+		fsck_finding_set(&x, FSCK_UNVERIFIABLE, FSCK_CHECK, symbol, key,
+				 rel, "object without a manifest row, cannot "
+				 "open it: %s", strerror(-fd));
+		fsck_report(f, &x);
+		return;
+	}
+	rc = parquet_validate_fd(fd, (uint64_t)st.st_size, &info, &perr, NULL);
+	close(fd);
+	if (rc == 0) {
+		fsck_finding_set(&x, FSCK_ORPHAN, FSCK_PREEN, symbol, key, rel,
+				 "valid object without a manifest row");
+		if (fsck_may_repair(f, &x)) {
+			rc = gc_describe_object(f->s, symbol, key, rel, &e);
+			if (rc == 0)
+				rc = manifest_adopt(f->m, &e);
+			fsck_repaired(&x, rc, "adopted");
+		}
+	} else {
+		fsck_finding_set(
+			&x, FSCK_INVALID_ORPHAN, FSCK_YES, symbol, key, rel,
+			"object without a manifest row, not valid Parquet: %s",
+			rc == -EIO ? perr.detail : strerror(-rc));
+		if (fsck_may_repair(f, &x)) {
+			rc = fsck_quarantine(f, rel, rel, NULL, x.detail, dest,
+					     sizeof(dest));
+			fsck_repaired(&x, rc, "moved to %s", dest);
+		}
+	}
+	fsck_report(f, &x);
+}
+
+static int add_key(void *arg, const struct manifest_entry *e)
+{
+	return fsck_set_add(arg, e->key);
+}
+
+/* Files of objects/<symbol>/ against the symbol's rows. */
+static int scan_symbol_dir(struct fsck *f, const char *symbol)
+{
+	struct manifest_query q = { .symbol = symbol };
+	struct htab *keys = NULL;
+	struct fsck_names files = { 0 };
+	char key[KEY_MAX + 1], rel[STORE_REL_MAX + 256];
+	char lockname[LOCK_NAME_MAX + 1];
+	struct stat st;
+	size_t i;
+	int dirfd, dropping, rc;
+
+	dirfd = openat(f->s->objects_fd, symbol,
+		       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dirfd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	rc = htab_new(&keys);
+	if (rc == 0)
+		rc = manifest_list(f->m, &q, add_key, keys);
+	if (rc == 0)
+		rc = fsck_list_dir(dirfd, &files);
+	for (i = 0; rc == 0 && i < files.n; i++) {
+		const char *name = files.v[i];
+
+		f->res->objects++;
+		fsck_progress(f, "scanning objects/%s (%zu/%zu)", symbol, i + 1,
+			      files.n);
+		snprintf(rel, sizeof(rel), "objects/%s/%s", symbol, name);
+		if (lstat_at(dirfd, name, &st) < 0)
+			continue; /* gone meanwhile */
+		if (name_parse_child(name, key) != NAME_ENTRY) {
+			stray(f, symbol, rel, "not a <key>.parquet name");
+			continue;
+		}
+		snprintf(lockname, sizeof(lockname), "%s/%s", symbol, key);
+		dropping = htab_get(f->dropping, lockname) != NULL;
+		if (htab_get(keys, key) && !dropping)
+			continue; /* its row was checked above */
+		if (!S_ISREG(st.st_mode))
+			stray(f, symbol, rel, "not a regular file");
+		else
+			orphan(f, symbol, key, rel, dropping);
+	}
+	close(dirfd);
+	fsck_set_free(keys);
+	fsck_names_release(&files);
+	return rc;
+}
+
+int fsck_check_objects(struct fsck *f)
+{
+	struct fsck_names top = { 0 };
+	char rel[NAME_MAX + 16];
+	struct stat st;
+	size_t i;
+	int rc;
+
+	rc = fsck_list_dir(f->s->objects_fd, &top);
+	for (i = 0; rc == 0 && i < top.n; i++) {
+		const char *name = top.v[i];
+
+		snprintf(rel, sizeof(rel), "objects/%s", name);
+		if (lstat_at(f->s->objects_fd, name, &st) < 0)
+			continue;
+		if (!S_ISDIR(st.st_mode))
+			stray(f, NULL, rel, "not a symbol directory");
+		else if (name_check_symbol(name) < 0)
+			stray(f, NULL, rel, "not a valid symbol name");
+		else
+			rc = scan_symbol_dir(f, name);
+	}
+	fsck_names_release(&top);
+	return rc;
+}

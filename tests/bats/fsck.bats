@@ -1,0 +1,386 @@
+#!/usr/bin/env bats
+# fsck.bats - featurefs fsck (SPEC §8, docs/fsck.md): each test damages a
+# store made through a real mount, then checks what -n reports, what -p
+# and -y repair, the fsck(8) exit codes, and that a second run is clean.
+
+load helpers
+
+setup() {
+	setup_store
+	K1=$(key_of one)
+	K2=$(key_of two)
+	K3=$(key_of three)
+	HELPER=${FEATUREFS_SOURCE:-$BATS_TEST_DIRNAME/../..}/mount-helpers/fsck.featurefs
+}
+
+teardown() {
+	teardown_store
+}
+
+# publish SYMBOL KEY FILE: write FILE as an entry through the mount.
+publish() {
+	mkdir -p "$MNT/$1"
+	cp "$3" "$MNT/$1/$2.parquet"
+	wait_published "$MNT/$1/$2.parquet"
+}
+
+# A store with two published entries of AAPL, unmounted.
+make_store() {
+	make_parquet "$DATA/a.parquet" 20000 1
+	make_parquet "$DATA/b.parquet" 1000 2
+	mount_store
+	publish AAPL "$K1" "$DATA/a.parquet"
+	publish AAPL "$K2" "$DATA/b.parquet"
+	unmount_store
+}
+
+# fsck ARGS...: run featurefs fsck, stdout and stderr in $output.
+fsck_run() {
+	run "$FEATUREFS" fsck "$@"
+}
+
+# What fsck could change: files (but SQLite's -wal/-shm and the lock
+# file's holder record) with sizes, modes and contents, and the rows.
+snapshot() {
+	(
+		cd "$STORE"
+		find . -path ./store.lock -prune -o -name 'manifest.db-*' -prune \
+			-o -printf '%p %y %s %m\n' | sort
+		find objects lost+found tmp -type f -exec sha256sum {} + | sort
+	)
+	"$FEATUREFS" ls --json "$STORE"
+	manifest_sql "select * from symbols order by symbol"
+}
+
+# wait_dead PID: the daemon killed itself (fault injection); clean up.
+wait_dead() {
+	local i
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	! kill -0 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null || true
+	DAEMON_PID=
+	fusermount3 -uz "$MNT" 2>/dev/null || true
+}
+
+@test "a clean store: exit 0 and nothing changes, whatever the mode" {
+	make_store
+	# and an entry hashed with hash=footer, which --verify checks too
+	mount_store -o hash=footer
+	publish MSFT "$K3" "$DATA/b.parquet"
+	unmount_store
+	before=$(snapshot)
+	for args in "" -n -p -y "-n --verify" "-p --verify" "-y --verify"; do
+		# shellcheck disable=SC2086
+		"$FEATUREFS" fsck $args "$STORE" >"$TEST_DIR/out" 2>"$TEST_DIR/err"
+		grep -q ': 3 entries checked.*: clean$' "$TEST_DIR/out"
+		# no progress line and no warnings when stderr is not a TTY
+		[ ! -s "$TEST_DIR/err" ]
+	done
+	[ "$(snapshot)" = "$before" ]
+	"$FEATUREFS" fsck --verify --json "$STORE" >"$TEST_DIR/out"
+	python3 -c "
+import json, sys
+c = json.load(open(sys.argv[1]))['counts']
+assert (c['entries'], c['verified'], c['findings']) == (3, 3, 0), c" "$TEST_DIR/out"
+}
+
+@test "an object deleted behind the manifest's back: -n 4, -p 1 drops the row, then 0" {
+	make_store
+	rm "$STORE/objects/AAPL/$K2.parquet"
+	fsck_run -n "$STORE"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"fsck: AAPL/$K2: object missing (left; run fsck -p)"* ]]
+	[ "$(manifest_sql "select count(*) from entries")" = 2 ]
+	fsck_run -p "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"fsck: AAPL/$K2: object missing (row dropped)"* ]]
+	[ "$(manifest_sql "select key from entries")" = "$K1" ]
+	fsck_run -n "$STORE"
+	[ "$status" -eq 0 ]
+	mount_store
+	[ "$(try_errno "os.stat('$MNT/AAPL/$K2.parquet')")" = ENOENT ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+}
+
+@test "a valid orphan is adopted by -p and served by the next mount" {
+	make_store
+	make_parquet "$DATA/c.parquet" 3000 3
+	cp "$DATA/c.parquet" "$STORE/objects/AAPL/$K3.parquet"
+	# an orphan in a symbol the manifest has never heard of
+	mkdir "$STORE/objects/MSFT"
+	cp "$DATA/b.parquet" "$STORE/objects/MSFT/$K1.parquet"
+	fsck_run -n "$STORE"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"fsck: AAPL/$K3: valid object without a manifest row (left; run fsck -p)"* ]]
+	[[ "$output" == *"fsck: objects/MSFT: objects/ holds files but no symbol row (left; run fsck -p)"* ]]
+	fsck_run -p "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"fsck: AAPL/$K3: valid object without a manifest row (adopted)"* ]]
+	[[ "$output" == *"fsck: MSFT/$K1: valid object without a manifest row (adopted)"* ]]
+	[[ "$output" == *"symbol row created"* ]]
+	[ "$(manifest_sql "select state, rows, sha256 from entries where key='$K3'")" = \
+		"published|3000|$(sha256sum <"$DATA/c.parquet" | cut -c1-64)" ]
+	fsck_run -n --verify "$STORE"
+	[ "$status" -eq 0 ]
+	mount_store
+	cmp "$DATA/c.parquet" "$MNT/AAPL/$K3.parquet"
+	cmp "$DATA/b.parquet" "$MNT/MSFT/$K1.parquet"
+	[ "$(ls "$MNT")" = "$(printf 'AAPL\nMSFT')" ]
+}
+
+@test "a flipped byte is found by --verify only; -y quarantines it into lost+found" {
+	make_store
+	obj=$STORE/objects/AAPL/$K1.parquet
+	size=$(stat -c %s "$obj")
+	sum=$(manifest_sql "select sha256 from entries where key='$K1'")
+	python3 -c "
+import sys
+with open(sys.argv[1], 'r+b') as f:
+    f.seek(int(sys.argv[2]) // 2); b = f.read(1)
+    f.seek(int(sys.argv[2]) // 2); f.write(bytes([b[0] ^ 0xff]))" "$obj" "$size"
+	fsck_run -n "$STORE"
+	[ "$status" -eq 0 ]
+	fsck_run -n --verify "$STORE"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"fsck: AAPL/$K1: checksum mismatch"*"(left; run fsck -y)"* ]]
+	# preening never moves data
+	fsck_run -p --verify "$STORE"
+	[ "$status" -eq 4 ]
+	[ -f "$obj" ]
+	fsck_run -y --verify "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"quarantined: lost+found/AAPL.$K1.parquet, row dropped"* ]]
+	[ ! -e "$obj" ]
+	[ "$(stat -c %s "$STORE/lost+found/AAPL.$K1.parquet")" = "$size" ]
+	python3 -c "
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r['key'] == sys.argv[2] and r['sha256'] == sys.argv[3], r
+assert r['object'] == 'lost+found/AAPL.' + sys.argv[2] + '.parquet', r" \
+		"$STORE/lost+found/AAPL.$K1.parquet.row.json" "$K1" "$sum"
+	[ "$(manifest_sql "select count(*) from entries where key='$K1'")" = 0 ]
+	fsck_run -n --verify "$STORE"
+	[ "$status" -eq 0 ]
+	mount_store
+	[ "$(try_errno "os.stat('$MNT/AAPL/$K1.parquet')")" = ENOENT ]
+	cmp "$DATA/b.parquet" "$MNT/AAPL/$K2.parquet"
+}
+
+@test "a daemon killed mid-write: -p cleans the writing row and tmp file without a remount" {
+	make_parquet "$DATA/a.parquet" 20000
+	mount_store
+	mkdir "$MNT/AAPL"
+	exec 5>"$MNT/AAPL/$K1.parquet"
+	head -c 100 "$DATA/a.parquet" >&5
+	[ "$(manifest_sql "select state from entries where key='$K1'")" = writing ]
+	kill_daemon
+	exec 5>&- || true
+	[ -n "$(ls -A "$STORE/tmp")" ]
+	fsck_run -n "$STORE"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"fsck: AAPL/$K1: writer "*" is gone; the write was unfinished (left; run fsck -p)"* ]]
+	[[ "$output" == *"tmp file of a writer that is gone (left; run fsck -p)"* ]]
+	fsck_run -p "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the write was unfinished (row dropped)"* ]]
+	[[ "$output" == *"tmp file of a writer that is gone (removed)"* ]]
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	fsck_run -n "$STORE"
+	[ "$status" -eq 0 ]
+}
+
+@test "a crash between rename and manifest update: -p adopts the object, no data lost" {
+	[ -n "${FEATUREFS_FAULT_INJECTION:-}" ] || skip "needs a -Dfault_injection=true build"
+	make_parquet "$DATA/a.parquet" 5000
+	FEATUREFS_FAULT=after_rename=crash mount_store
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet" || true
+	wait_dead "$DAEMON_PID"
+	cmp "$DATA/a.parquet" "$STORE/objects/AAPL/$K1.parquet"
+	[ "$(manifest_sql "select state from entries where key='$K1'")" = writing ]
+	fsck_run -n "$STORE"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"fsck: AAPL/$K1: writer "*" is gone; its object is complete (left; run fsck -p)"* ]]
+	fsck_run -p "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"its object is complete (adopted)"* ]]
+	[ "$(manifest_sql "select state, sha256 from entries where key='$K1'")" = \
+		"published|$(sha256sum <"$DATA/a.parquet" | cut -c1-64)" ]
+	fsck_run -n --verify "$STORE"
+	[ "$status" -eq 0 ]
+	mount_store
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+}
+
+@test "a truncated manifest.db: exit 8, a clear message, nothing touched" {
+	make_store
+	truncate -s 100 "$STORE/manifest.db"
+	objects=$(cd "$STORE" && find objects lost+found tmp -type f -exec sha256sum {} + | sort)
+	for mode in -n -p -y; do
+		fsck_run "$mode" --verify "$STORE"
+		[ "$status" -eq 8 ]
+		[[ "$output" == *"manifest"*"nothing was changed"* ]]
+	done
+	[ "$(stat -c %s "$STORE/manifest.db")" = 100 ]
+	[ "$objects" = "$(cd "$STORE" && find objects lost+found tmp -type f -exec sha256sum {} + | sort)" ]
+	"$FEATUREFS" fsck --json "$STORE" >"$TEST_DIR/out" 2>/dev/null || [ $? -eq 8 ]
+	python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d['exit_status'] == 8 and 'manifest' in d['error'], d" "$TEST_DIR/out"
+}
+
+@test "repairs are refused while mounted (naming the pid); -n works on a live mount" {
+	make_parquet "$DATA/a.parquet" 5000
+	mount_store
+	publish AAPL "$K1" "$DATA/a.parquet"
+	for mode in -p -y; do
+		fsck_run "$mode" "$STORE"
+		[ "$status" -eq 8 ]
+		[[ "$output" == *"mounted by pid $DAEMON_PID"* ]]
+	done
+	fsck_run -n --verify "$STORE"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *": clean"* ]]
+	# the live mount's writer and tmp file are in flight, not stale
+	exec 5>"$MNT/AAPL/$K2.parquet"
+	head -c 100 "$DATA/a.parquet" >&5
+	[ -n "$(ls -A "$STORE/tmp")" ]
+	fsck_run -n "$STORE"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"1 in flight: clean"* ]]
+	tail -c +101 "$DATA/a.parquet" >&5
+	exec 5>&-
+	wait_published "$MNT/AAPL/$K2.parquet"
+	fsck_run "$STORE"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"2 entries checked"* ]]
+}
+
+@test "--json output parses and carries findings and counts" {
+	make_store
+	rm "$STORE/objects/AAPL/$K2.parquet"
+	echo notes >"$STORE/objects/AAPL/README"
+	run "$FEATUREFS" fsck --json "$STORE"
+	[ "$status" -eq 4 ]
+	python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["mode"] == "check" and d["exit_status"] == 4 and d["error"] is None, d
+kinds = sorted(f["kind"] for f in d["findings"])
+assert kinds == ["object_missing", "stray"], kinds
+m = [f for f in d["findings"] if f["kind"] == "object_missing"][0]
+assert m["symbol"] == "AAPL" and m["key"] == sys.argv[1], m
+assert m["path"] == "objects/AAPL/" + sys.argv[1] + ".parquet", m
+assert m["action"] == "left; run fsck -p" and m["repair"] == "fsck -p", m
+c = d["counts"]
+assert (c["entries"], c["findings"], c["corrected"], c["uncorrected"]) == (2, 2, 0, 2), c
+assert c["by_kind"] == {"object_missing": 1, "stray": 1}, c
+' "$K2" <<<"$output"
+	"$FEATUREFS" fsck -y --json "$STORE" >"$TEST_DIR/out" || [ $? -eq 1 ]
+	python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["exit_status"] == 1 and d["counts"]["corrected"] == 2, d
+assert all(f["corrected"] for f in d["findings"]), d' "$TEST_DIR/out"
+	[ -f "$STORE/lost+found/AAPL.README" ]
+}
+
+@test "invalid orphans and stray names: -p leaves them, -y moves them to lost+found" {
+	make_store
+	head -c 5000 "$DATA/a.parquet" >"$STORE/objects/AAPL/$K3.parquet"
+	echo junk >"$STORE/objects/AAPL/notes.txt"
+	echo junk >"$STORE/objects/toplevel"
+	mkdir "$STORE/objects/bad name"
+	fsck_run -p "$STORE"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"fsck: AAPL/$K3: object without a manifest row, not valid Parquet"*"(left; run fsck -y)"* ]]
+	[[ "$output" == *"fsck: objects/AAPL/notes.txt: not a <key>.parquet name (left; run fsck -y)"* ]]
+	[ -f "$STORE/objects/AAPL/$K3.parquet" ]
+	fsck_run -y "$STORE"
+	[ "$status" -eq 1 ]
+	[ "$(ls "$STORE/lost+found")" = "$(printf '%s\n' "AAPL.$K3.parquet" AAPL.notes.txt 'bad name' toplevel)" ]
+	cmp <(head -c 5000 "$DATA/a.parquet") "$STORE/lost+found/AAPL.$K3.parquet"
+	# a second quarantine of the same name does not replace the first
+	echo again >"$STORE/objects/AAPL/notes.txt"
+	fsck_run -y "$STORE"
+	[ "$status" -eq 1 ]
+	[ "$(cat "$STORE/lost+found/AAPL.notes.txt.1")" = again ]
+	fsck_run -n "$STORE"
+	[ "$status" -eq 0 ]
+}
+
+@test "symbol rows: missing ones are created, empty directories without one removed" {
+	make_store
+	sqlite3 "$STORE/manifest.db" "delete from symbols where symbol='AAPL'"
+	mkdir "$STORE/objects/GONE"
+	fsck_run -n "$STORE"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"fsck: objects/AAPL: published entries but no symbol row (left; run fsck -p)"* ]]
+	[[ "$output" == *"fsck: objects/GONE: empty directory without a symbol row (left; run fsck -p)"* ]]
+	fsck_run -p "$STORE"
+	[ "$status" -eq 1 ]
+	[ "$(manifest_sql "select symbol from symbols")" = AAPL ]
+	[ ! -e "$STORE/objects/GONE" ]
+	fsck_run -n "$STORE"
+	[ "$status" -eq 0 ]
+	mount_store
+	[ "$(ls "$MNT")" = AAPL ]
+}
+
+@test "stale tmp files of an unmounted store are removed by -p" {
+	make_store
+	echo partial >"$STORE/tmp/0123456789abcdef.7.entry"
+	echo scratch >"$STORE/tmp/0123456789abcdef.8.scratch"
+	fsck_run -n "$STORE"
+	[ "$status" -eq 4 ]
+	fsck_run -p "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"fsck: tmp/0123456789abcdef.7.entry: tmp file of a writer that is gone (removed)"* ]]
+	[ -z "$(ls -A "$STORE/tmp")" ]
+}
+
+@test "usage errors exit 16; a missing store exits 8" {
+	fsck_run -n -p "$STORE"
+	[ "$status" -eq 16 ]
+	[[ "$output" == *"only one of -n, -p and -y"* ]]
+	fsck_run --bogus "$STORE"
+	[ "$status" -eq 16 ]
+	fsck_run
+	[ "$status" -eq 16 ]
+	fsck_run -n "$TEST_DIR/nowhere"
+	[ "$status" -eq 8 ]
+	[[ "$output" == *"not a featurefs store"* ]]
+}
+
+@test "fsck.featurefs maps fsck(8)'s options; fsck -t featurefs runs it" {
+	make_store
+	rm "$STORE/objects/AAPL/$K2.parquet"
+	run sh "$HELPER" -n "$STORE"
+	[ "$status" -eq 4 ]
+	run sh "$HELPER" -n -y "$STORE"
+	[ "$status" -eq 16 ]
+	run sh "$HELPER" -Z "$STORE"
+	[ "$status" -eq 16 ]
+	# -a is fsck(8)'s automatic repair: preen
+	run sh "$HELPER" -C0 -a "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"(row dropped)"* ]]
+	run sh "$HELPER" -fn "$STORE"
+	[ "$status" -eq 0 ]
+	command -v fsck >/dev/null || skip "no fsck(8)"
+	mkdir "$TEST_DIR/bin"
+	cp "$HELPER" "$TEST_DIR/bin/fsck.featurefs"
+	chmod +x "$TEST_DIR/bin/fsck.featurefs"
+	rm "$STORE/objects/AAPL/$K1.parquet"
+	PATH="$TEST_DIR/bin:$PATH" run fsck -t featurefs -n "$STORE"
+	[ "$status" -eq 4 ]
+	PATH="$TEST_DIR/bin:$PATH" run fsck -t featurefs -a "$STORE"
+	[ "$status" -eq 1 ]
+	PATH="$TEST_DIR/bin:$PATH" run fsck -t featurefs -n "$STORE"
+	[ "$status" -eq 0 ]
+}
