@@ -725,10 +725,14 @@ static int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 			rc = fault_inject("manifest_publish");
 		if (rc == 0)
 			rc = manifest_publish(ffs->manifest, &e);
-		if (rc < 0 && store_object_unlink(ffs->store, e.path) < 0)
-			log_err("publish %s/%s: remove %s after failed "
-				"manifest update: %s", symbol->name, key,
-				e.path, strerror(errno));
+		if (rc < 0) {
+			int urc = store_object_unlink(ffs->store, e.path);
+
+			if (urc < 0)
+				log_err("publish %s/%s: remove %s after failed "
+					"manifest update: %s", symbol->name,
+					key, e.path, strerror(-urc));
+		}
 	}
 	if (rc < 0) {
 		manifest_abandon(ffs->manifest, symbol->name, key);

@@ -231,10 +231,11 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 			res->rows_removed++;
 			continue;
 		}
+		/* publish() turns the writing row into the published one
+		 * in one statement: no moment without a row */
 		if (gc_describe_object(s, e->symbol, e->key, e->path,
 				       &adopted) == 0 &&
-		    manifest_remove(m, e->symbol, e->key, ENTRY_WRITING) == 0 &&
-		    manifest_adopt(m, &adopted) == 0) {
+		    manifest_publish(m, &adopted) == 0) {
 			log_info("adopted %s/%s: its writer died after the "
 				 "object was in place", e->symbol, e->key);
 			res->rows_adopted++;
@@ -310,7 +311,7 @@ static int count_orphans(const struct gc_env *env, struct gc_result *res)
 	rewinddir(top);
 	while (rc == 0 && (sd = readdir(top))) {
 		struct manifest_query q = { 0 };
-		struct htab *keys;
+		struct htab *keys = NULL;
 		char key[KEY_MAX + 1];
 
 		if (sd->d_name[0] == '.' || name_check_symbol(sd->d_name) < 0)

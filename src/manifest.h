@@ -176,7 +176,8 @@ struct manifest_ops {
 	int (*symbol_create)(struct manifest *m, const char *symbol);
 	/* -ENOTEMPTY when it has entries, -ENOENT when it does not exist. */
 	int (*symbol_remove)(struct manifest *m, const char *symbol);
-	/* 0 when the symbol exists (a row or entries), -ENOENT otherwise. */
+	/* 0 when the symbol has a row (publishing an entry adds one), and
+	 * `out` (may be NULL) filled; -ENOENT otherwise. */
 	int (*symbol_get)(struct manifest *m, const char *symbol,
 			  struct manifest_symbol *out);
 	int (*symbol_list)(struct manifest *m, manifest_symbol_fn fn,

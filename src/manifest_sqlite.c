@@ -16,6 +16,7 @@
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "lock.h"
 #include "log.h"
 #include "manifest.h"
@@ -822,7 +823,7 @@ static int sqlite_symbol_create(struct manifest *m, const char *symbol)
 	pthread_mutex_lock(&ms->mu);
 	st = stmt(ms, ST_SYMBOL_ENSURE);
 	sqlite3_bind_text(st, 1, symbol, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, 0);
+	sqlite3_bind_int64(st, 2, now_us());
 	rc = step_done(ms, st, "create symbol");
 	if (rc == 0 && sqlite3_changes(ms->db) == 0)
 		rc = -EEXIST;

@@ -490,9 +490,20 @@ int store_object_install(struct store *s, const char *tmpname,
 
 int store_object_open(struct store *s, const char *relpath)
 {
-	int fd = openat(s->root_fd, relpath, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int fd;
 
-	return fd < 0 ? -errno : fd;
+	/* an object is a regular file of ours: never follow a link out of
+	 * the store, never block on a FIFO someone put there */
+	fd = openat(s->root_fd, relpath,
+		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ELOOP ? -EINVAL : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
 }
 
 int store_object_unlink(struct store *s, const char *relpath)

@@ -111,7 +111,8 @@ int store_tmp_unlink(struct store *s, const char *name);
 int store_object_install(struct store *s, const char *tmpname,
 			 const char *symbol, const char *key);
 
-/* Open an object for reading, by relative path. */
+/* Open an object for reading, by relative path; -EINVAL when it is not a
+ * regular file (a symlink or FIFO planted in objects/). */
 int store_object_open(struct store *s, const char *relpath);
 /* Remove an object by relative path; -ENOENT when it is already gone. */
 int store_object_unlink(struct store *s, const char *relpath);
