@@ -152,6 +152,8 @@ int daemon_gc_pass(struct ffs *ffs, const struct gc_options *o,
 	struct gc_counters *g = &ffs->ctr.gc;
 	int rc;
 
+	/* what was read a moment ago must count as read */
+	daemon_flush_access(ffs);
 	pthread_mutex_lock(&ffs->gc_mu);
 	rc = gc_pass(&env, o, res);
 	pthread_mutex_unlock(&ffs->gc_mu);

@@ -99,9 +99,18 @@ teardown_store() {
 	fi
 }
 
-# make_parquet OUT [ROWS] [SEED]: a DuckDB-written tick-like file.
+# make_parquet OUT [ROWS] [SEED]: a DuckDB-written tick-like file.  The
+# same (ROWS, SEED) always gives the same bytes, so files are made once per
+# run and copied (starting node and DuckDB costs more than the test).
 make_parquet() {
-	node "$FEATUREFS_TOOLS/duck.mjs" make "$1" --rows "${2:-1000}" --seed "${3:-1}"
+	local cache=${FEATUREFS_TEST_CACHE:-${TMPDIR:-/tmp}/featurefs-test-cache.$(id -u)}
+	local f="$cache/${2:-1000}-${3:-1}.parquet"
+	if [ ! -f "$f" ]; then
+		mkdir -p "$cache"
+		node "$FEATUREFS_TOOLS/duck.mjs" make "$f.$$" --rows "${2:-1000}" --seed "${3:-1}" &&
+			mv "$f.$$" "$f"
+	fi
+	cp "$f" "$1"
 }
 
 duck_sql() {

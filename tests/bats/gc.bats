@@ -1,0 +1,157 @@
+#!/usr/bin/env bats
+# gc.bats - garbage collection (SPEC §7): by age of the last read, by size
+# quota, of dead writers' leftovers; in the mount's thread, through the
+# mount, and on an unmounted store.
+
+load helpers
+
+setup() {
+	setup_store
+}
+
+teardown() {
+	teardown_store
+}
+
+# publish SYMBOL NAME [ROWS]: publish an entry keyed by NAME, print its key.
+publish() {
+	local k
+	k=$(key_of "$2")
+	make_parquet "$DATA/$2.parquet" "${3:-1000}" "${#2}"
+	cp "$DATA/$2.parquet" "$MNT/$1/$k.parquet"
+	wait_published "$MNT/$1/$k.parquet"
+	echo "$k"
+}
+
+rows() {
+	manifest_sql "select count(*) from entries where state='published'"
+}
+
+@test "age: entries not read for --older-than go; a recently read old one stays" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	a=$(publish AAPL a); b=$(publish AAPL b); c=$(publish AAPL c)
+	sleep 3
+	cat "$MNT/AAPL/$b.parquet" >/dev/null
+	run "$FEATUREFS" gc --older-than 2s "$MNT"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "removed 2 entries"* ]]
+	[ "$(manifest_sql "select key from entries")" = "$b" ]
+	[ ! -e "$STORE/objects/AAPL/$a.parquet" ]
+	[ ! -e "$STORE/objects/AAPL/$c.parquet" ]
+	[ -e "$STORE/objects/AAPL/$b.parquet" ]
+	# the kernel forgot them: the next open is a miss
+	[ "$(try_errno "open('$MNT/AAPL/$a.parquet', 'rb')")" = ENOENT ]
+	[ "$(ls "$MNT/AAPL")" = "$b.parquet" ]
+	[ "$(stats_get "['gc']['removed_entries']")" = 2 ]
+}
+
+@test "a reader holding an entry reads to the end while GC removes it" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	k=$(publish AAPL big 200000)
+	exec 6<"$MNT/AAPL/$k.parquet"
+	head -c 1000 <&6 >"$TEST_DIR/part1"
+	sleep 2
+	run "$FEATUREFS" gc --older-than 1s "$MNT"
+	[ "$status" -eq 0 ]
+	[ "$(rows)" = 0 ]
+	cat <&6 >"$TEST_DIR/part2"
+	exec 6<&-
+	cat "$TEST_DIR/part1" "$TEST_DIR/part2" | cmp - "$DATA/big.parquet"
+}
+
+@test "quota: least recently read entries go until under 90% of max-size" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	for n in e1 e2 e3 e4 e5 e6; do keys+=("$(publish AAPL $n 20000)"); done
+	# read in the order e4 e5 e6 e1 e2 e3: e4 is now the least recent
+	for i in 3 4 5 0 1 2; do cat "$MNT/AAPL/${keys[$i]}.parquet" >/dev/null; sleep 0.05; done
+	one=$(stat -c %s "$DATA/e1.parquet")
+	total=$(manifest_sql "select sum(stored_size_bytes) from entries")
+	quota=$((total * 3 / 4))
+	run "$FEATUREFS" gc --older-than 4w --max-size "$quota" --json "$MNT"
+	[ "$status" -eq 0 ]
+	left=$(manifest_sql "select sum(stored_size_bytes) from entries")
+	[ "$left" -le $((quota * 9 / 10)) ]
+	# exactly the least recently read went, in order
+	gone=$(python3 -c "import json,sys; print(' '.join(e['key'] for e in json.load(sys.stdin)['entries']))" <<<"$output")
+	n=$(wc -w <<<"$gone")
+	want=$(printf '%s ' "${keys[3]}" "${keys[4]}" "${keys[5]}" "${keys[0]}" | cut -d' ' -f1-"$n")
+	[ "$gone" = "$want" ]
+	[ "$n" -ge 2 ]
+	[ "$(rows)" = $((6 - n)) ]
+}
+
+@test "an in-flight entry is never collected; a dead writer's tmp file is" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	k=$(key_of inflight)
+	exec 5>"$MNT/AAPL/$k.parquet"
+	head -c 100 /dev/zero >&5
+	echo junk >"$STORE/tmp/deadbeefdeadbeef.7.entry"
+	sleep 2
+	run "$FEATUREFS" gc --older-than 1s --json "$MNT"
+	[ "$status" -eq 0 ]
+	[ "$(python3 -c "import json,sys; print(json.load(sys.stdin)['tmp_removed'])" <<<"$output")" = 1 ]
+	[ ! -e "$STORE/tmp/deadbeefdeadbeef.7.entry" ]
+	[ "$(manifest_sql "select state from entries where key='$k'")" = writing ]
+	[ "$(ls "$STORE/tmp" | wc -l)" = 1 ]
+	exec 5>&-
+}
+
+@test "--dry-run lists what would go and changes nothing" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	publish AAPL a >/dev/null; publish AAPL b >/dev/null
+	sleep 2
+	"$FEATUREFS" ls --json "$STORE" >"$TEST_DIR/before"
+	run "$FEATUREFS" gc --older-than 1s --dry-run --json "$MNT"
+	[ "$status" -eq 0 ]
+	python3 -c "import json,sys; d=json.load(sys.stdin); assert d['dry_run'] and d['removed_entries'] == 2 and len(d['entries']) == 2, d" <<<"$output"
+	"$FEATUREFS" ls --json "$STORE" >"$TEST_DIR/after"
+	cmp "$TEST_DIR/before" "$TEST_DIR/after"
+	[ "$(ls "$MNT/AAPL" | wc -l)" = 2 ]
+}
+
+@test "the GC thread removes idle entries on its own" {
+	mount_store -o gc_interval=1s,gc_older_than=2s
+	mkdir "$MNT/AAPL"
+	k=$(publish AAPL a)
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		[ "$(rows)" = 0 ] && break
+		sleep 0.1
+	done
+	[ "$(rows)" = 0 ]
+	[ "$(try_errno "os.stat('$MNT/AAPL/$k.parquet')")" = ENOENT ]
+	[ "$(stats_get "['gc']['runs']")" -ge 1 ]
+	grep -q '^gc  .*removed 1 entries' "$MNT/.featurefs/stats"
+}
+
+@test "gc on an unmounted store locks it and collects" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	publish AAPL a >/dev/null
+	unmount_store
+	sleep 2
+	run "$FEATUREFS" gc --older-than 1s --json "$STORE"
+	[ "$status" -eq 0 ]
+	python3 -c "import json,sys; d=json.load(sys.stdin); assert d['removed_entries'] == 1, d" <<<"$output"
+	[ "$(rows)" = 0 ]
+	[ -z "$(ls -A "$STORE/objects/AAPL")" ]
+	run "$FEATUREFS" gc --older-than banana "$STORE"
+	[ "$status" -eq 2 ]
+	run "$FEATUREFS" gc "$TEST_DIR/nowhere"
+	[ "$status" -eq 1 ]
+}
+
+@test "orphans are reported by gc and left to fsck" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	mkdir -p "$STORE/objects/AAPL"
+	make_parquet "$STORE/objects/AAPL/$(key_of orphan).parquet"
+	run "$FEATUREFS" gc --json "$MNT"
+	[ "$status" -eq 0 ]
+	[ "$(python3 -c "import json,sys; print(json.load(sys.stdin)['orphans'])" <<<"$output")" = 1 ]
+	[ -e "$STORE/objects/AAPL/$(key_of orphan).parquet" ]
+}

@@ -1,0 +1,235 @@
+#!/usr/bin/env bats
+# singleflight.bats - create is the claim; readers of an in-flight key wait
+# without polling and are woken by publish, discard or lock_timeout
+# (SPEC §3 steps 2-3, §5 lock ids).
+
+load helpers
+
+setup() {
+	setup_store
+	K=$(key_of hot)
+}
+
+teardown() {
+	teardown_store
+}
+
+# start_workers N PATH SOURCE DELAY: N claim-or-wait workers behind one
+# gate; their outputs go to $TEST_DIR/out.<i>.
+start_workers() {
+	local n=$1 i
+	rm -rf "$TEST_DIR/gate" && mkdir "$TEST_DIR/gate"
+	WORKERS=()
+	for ((i = 0; i < n; i++)); do
+		python3 "$FEATUREFS_TOOLS/claim_or_wait.py" "$2" "$3" "$4" "$TEST_DIR/gate" \
+			>"$TEST_DIR/out.$i" 2>&1 3>&- &
+		WORKERS+=($!)
+	done
+}
+
+# open_gate N: once N workers are ready behind the gate, let them all go.
+open_gate() {
+	local i
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		[ "$(ls "$TEST_DIR/gate" | wc -l)" -ge "$1" ] && break
+		sleep 0.1
+	done
+	touch "$TEST_DIR/gate/go"
+}
+
+wait_workers() {
+	local p
+	for p in "${WORKERS[@]}"; do
+		wait "$p" || true
+	done
+}
+
+# waits_now: single-flight waits counted so far (from the text stats:
+# cheap enough to poll).
+waits_now() {
+	awk '$1 == "single-flight" { print $2 }' "$MNT/.featurefs/stats"
+}
+
+# wait_for_waits N: block until N readers are parked on the entry.
+wait_for_waits() {
+	local i
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		[ "$(waits_now)" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "only $(waits_now) waits" >&2
+	return 1
+}
+
+@test "32 workers that miss one key together compute it once" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/src.parquet" 200000
+	want=$(sha256sum <"$DATA/src.parquet" | cut -c1-64)
+	start_workers 32 "$MNT/AAPL/$K.parquet" "$DATA/src.parquet" 0.02
+	open_gate 32
+	wait_workers
+	cat "$TEST_DIR"/out.* >"$TEST_DIR/all"
+	[ "$(grep -c '^computed$' "$TEST_DIR/all")" = 1 ]
+	[ "$(grep -c "^read $want$" "$TEST_DIR/all")" = 31 ]
+	cmp "$DATA/src.parquet" "$MNT/AAPL/$K.parquet"
+	[ "$(stats_get "['singleflight']['waits']")" -ge 1 ]
+	grep -q '^single-flight  ' "$MNT/.featurefs/stats"
+	unmount_store
+	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
+	[ "$(manifest_sql "select access_count >= 31 from entries where key='$K'")" = 1 ]
+}
+
+@test "readers park without holding threads: other keys stay served" {
+	mount_store -o lock_timeout=10m
+	mkdir "$MNT/AAPL" "$MNT/MSFT"
+	make_parquet "$DATA/src.parquet" 3000
+	other=$(key_of other)
+	cp "$DATA/src.parquet" "$MNT/MSFT/$other.parquet"
+	exec 5>"$MNT/AAPL/$K.parquet"
+	for i in $(seq 64); do
+		# 5>&-: a reader holding the writer's descriptor would keep
+		# the entry from ever being finished
+		cat "$MNT/AAPL/$K.parquet" >"$TEST_DIR/r.$i" 2>&1 3>&- 5>&- &
+		readers+=($!)
+	done
+	wait_for_waits 64
+	# 64 opens parked, and a published key still opens and reads
+	for i in $(seq 20); do
+		cmp "$DATA/src.parquet" "$MNT/MSFT/$other.parquet"
+	done
+	for p in "${readers[@]}"; do kill -0 "$p"; done
+	cat "$DATA/src.parquet" >&5
+	exec 5>&-
+	for p in "${readers[@]}"; do wait "$p"; done
+	for i in $(seq 64); do cmp "$DATA/src.parquet" "$TEST_DIR/r.$i"; done
+	[ "$(stats_get "['singleflight']['lock_wait_seconds']['count']")" -ge 64 ]
+	python3 -c "import json; d=json.load(open('$MNT/.featurefs/stats.json')); s={x['symbol']: x for x in d['symbols']}; assert s['AAPL']['waits'] == 64, s['AAPL']"
+}
+
+@test "a writer killed mid-write: waiters get ENOENT, the key can be claimed again" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/src.parquet" 200000
+	python3 "$FEATUREFS_TOOLS/claim_or_wait.py" "$MNT/AAPL/$K.parquet" "$DATA/src.parquet" 0.5 \
+		>"$TEST_DIR/writer" 2>&1 3>&- &
+	writer=$!
+	for ((i = 0; i < 100; i++)); do [ -e "$MNT/AAPL/$K.parquet" ] && break; sleep 0.1; done
+	start_workers 8 "$MNT/AAPL/$K.parquet" "$DATA/src.parquet" 0
+	open_gate 8
+	wait_for_waits 8
+	kill -9 "$writer"
+	wait "$writer" || true
+	wait_workers
+	[ "$(cat "$TEST_DIR"/out.* | sort -u)" = "error ENOENT" ]
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	[ "$(stats_get "['load_failures']['truncated']")" = 1 ]
+	run python3 "$FEATUREFS_TOOLS/claim_or_wait.py" "$MNT/AAPL/$K.parquet" "$DATA/src.parquet" 0
+	[ "$output" = computed ]
+	cmp "$DATA/src.parquet" "$MNT/AAPL/$K.parquet"
+}
+
+@test "a writer of invalid content: its close gets EIO, waiters get ENOENT" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	head -c 300000 /dev/urandom >"$DATA/noise"
+	# the writer holds its file open until told to close it
+	python3 - "$MNT/AAPL/$K.parquet" "$DATA/noise" "$TEST_DIR/release" \
+		>"$TEST_DIR/writer" 2>&1 3>&- <<'PY' &
+import errno, os, sys, time
+path, src, release = sys.argv[1:]
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+os.write(fd, open(src, "rb").read())
+while not os.path.exists(release):
+    time.sleep(0.01)
+try:
+    os.close(fd)
+    print("closed")
+except OSError as e:
+    print("error", errno.errorcode[e.errno])
+PY
+	writer=$!
+	for ((i = 0; i < 100; i++)); do [ -e "$MNT/AAPL/$K.parquet" ] && break; sleep 0.1; done
+	start_workers 4 "$MNT/AAPL/$K.parquet" "$DATA/noise" 0
+	open_gate 4
+	wait_for_waits 4
+	touch "$TEST_DIR/release"
+	wait "$writer"
+	wait_workers
+	[ "$(cat "$TEST_DIR/writer")" = "error EIO" ]
+	[ "$(cat "$TEST_DIR"/out.* | sort -u)" = "error ENOENT" ]
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
+}
+
+@test "lock_timeout: readers get ETIMEDOUT; the writer still publishes later" {
+	mount_store -o lock_timeout=2s
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/src.parquet" 1000
+	exec 5>"$MNT/AAPL/$K.parquet"
+	head -c 10 "$DATA/src.parquet" >&5
+	[ "$(try_errno "open('$MNT/AAPL/$K.parquet', 'rb')")" = ETIMEDOUT ]
+	[ "$(try_errno "open('$MNT/AAPL/$K.parquet', 'rb')")" = ETIMEDOUT ]
+	[ "$(stats_get "['singleflight']['timeouts']")" = 2 ]
+	tail -c +11 "$DATA/src.parquet" >&5
+	exec 5>&-
+	wait_published "$MNT/AAPL/$K.parquet"
+	cmp "$DATA/src.parquet" "$MNT/AAPL/$K.parquet"
+	log_has "still being written after lock_timeout"
+}
+
+@test "a waiting reader can be interrupted" {
+	mount_store -o lock_timeout=10m
+	mkdir "$MNT/AAPL"
+	exec 5>"$MNT/AAPL/$K.parquet"
+	cat "$MNT/AAPL/$K.parquet" >/dev/null 2>&1 3>&- 5>&- &
+	reader=$!
+	wait_for_waits 1
+	kill -INT "$reader"
+	run wait "$reader"
+	[ "$status" -ne 0 ]
+	exec 5>&-
+}
+
+@test "16 keys, 5 racing workers each: one computation per key, nothing lost" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/src.parquet" 20000
+	want=$(sha256sum <"$DATA/src.parquet" | cut -c1-64)
+	rm -rf "$TEST_DIR/gate" && mkdir "$TEST_DIR/gate"
+	pids=()
+	for k in $(seq 16); do
+		for w in $(seq 5); do
+			python3 "$FEATUREFS_TOOLS/claim_or_wait.py" "$MNT/AAPL/$(key_of k$k).parquet" \
+				"$DATA/src.parquet" 0.005 "$TEST_DIR/gate" >"$TEST_DIR/k$k.w$w" 2>&1 3>&- &
+			pids+=($!)
+		done
+	done
+	open_gate 80
+	for p in "${pids[@]}"; do wait "$p" || true; done
+	for k in $(seq 16); do
+		[ "$(cat "$TEST_DIR"/k$k.w* | grep -c '^computed$')" = 1 ]
+		[ "$(cat "$TEST_DIR"/k$k.w* | grep -c "^read $want$")" = 4 ]
+	done
+	[ "$(manifest_sql "select count(*) from entries where state='published'")" = 16 ]
+	[ "$(ls "$MNT/AAPL" | wc -l)" = 16 ]
+}
+
+@test "featurefs lock-key prints SHA-256-derived signed 64-bit ids" {
+	expect() {
+		local hex
+		hex=$(printf '%s' "$1" | sha256sum | cut -c1-16)
+		echo $((16#$hex))
+	}
+	run "$FEATUREFS" lock-key "AAPL/$K" AAPL "MSFT/0123456789abcdef" ""
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "$(expect "AAPL/$K")" ]
+	[ "${lines[1]}" = "$(expect AAPL)" ]
+	[ "${lines[2]}" = "$(expect MSFT/0123456789abcdef)" ]
+	[ "${lines[3]}" = "$(expect "")" ]
+	# both signs occur: the top bit is the sign
+	run "$FEATUREFS" lock-key a b c d e f g h
+	[[ "$output" == *-* ]]
+	run "$FEATUREFS" lock-key
+	[ "$status" -eq 2 ]
+}
