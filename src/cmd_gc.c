@@ -21,10 +21,11 @@ int cmd_gc(int argc, char **argv)
 		{ "max-size", required_argument, NULL, 'm' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "orphans", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct gc_options o = { .scan_orphans = 1, .list = 1 };
+	struct gc_options o = { .list = 1 };
 	struct gc_result res = { 0 };
 	struct strbuf out = STRBUF_INIT;
 	struct store_holder holder;
@@ -51,6 +52,9 @@ int cmd_gc(int argc, char **argv)
 			break;
 		case 'j':
 			json = 1;
+			break;
+		case 'r':
+			o.scan_orphans = 1;
 			break;
 		case 'h':
 			return cli_help("gc");

@@ -133,9 +133,10 @@ static void *ticker_main(void *arg)
 	return NULL;
 }
 
-static int remove_through_mount(void *arg, const struct manifest_entry *e)
+static int remove_through_mount(void *arg, const struct manifest_entry *rows,
+				size_t n, int *results)
 {
-	return entry_remove(arg, e->symbol, e->key, e->path);
+	return entry_remove_batch(arg, rows, n, results);
 }
 
 int daemon_gc_pass(struct ffs *ffs, const struct gc_options *o,

@@ -865,18 +865,16 @@ void entry_discard_all(struct ffs *ffs)
 
 /* ---- unlink, GC removal and rename ---------------------------------- */
 
-/* Remove the published entry <symbol>/<key> whose object is `path`. */
-static int remove_published(struct ffs *ffs, const char *symbol,
-			    const char *key, const char *path)
+/* The row of published entry <symbol>/<key> is gone: remove its object,
+ * forget its node and tell the kernel. */
+static void forget_published(struct ffs *ffs, const char *symbol,
+			     const char *key, const char *path)
 {
 	char name[KEY_MAX + ENTRY_SUFFIX_LEN + 1];
-	struct node *sym, *n;
 	char hkey[LOCK_NAME_MAX + ENTRY_SUFFIX_LEN + 2];
+	struct node *sym, *n;
 	int rc;
 
-	rc = manifest_remove(ffs->manifest, symbol, key, ENTRY_PUBLISHED);
-	if (rc < 0)
-		return rc;
 	rc = store_object_unlink(ffs->store, path);
 	if (rc < 0 && rc != -ENOENT)
 		log_err("unlink %s: %s (row removed; fsck reports the orphan)",
@@ -890,15 +888,25 @@ static int remove_published(struct ffs *ffs, const char *symbol,
 	sym = htab_get(ffs->names, symbol);
 	pthread_mutex_unlock(&ffs->lock);
 	CTR_ADD(ffs->ctr.unlinks, 1);
+	/* symbol nodes live as long as the mount */
 	if (sym)
 		ffs->hooks->inval_entry(ffs, sym, name);
-	return 0;
 }
 
-int entry_remove(struct ffs *ffs, const char *symbol, const char *key,
-		 const char *path)
+int entry_remove_batch(struct ffs *ffs, const struct manifest_entry *rows,
+		       size_t n, int *results)
 {
-	return remove_published(ffs, symbol, key, path);
+	size_t i;
+	int rc;
+
+	rc = manifest_remove_batch(ffs->manifest, rows, n, results);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < n; i++)
+		if (results[i] == 0)
+			forget_published(ffs, rows[i].symbol, rows[i].key,
+					 rows[i].path);
+	return 0;
 }
 
 /* Unlink scratch node `n`; lock held, dropped. */
@@ -952,7 +960,10 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 		rc = -ENOENT;
 	if (rc < 0)
 		return rc;
-	rc = remove_published(ffs, parent->name, key, e.path);
+	rc = manifest_remove(ffs->manifest, parent->name, key,
+			     ENTRY_PUBLISHED);
+	if (rc == 0)
+		forget_published(ffs, parent->name, key, e.path);
 	if (rc == -EBUSY)
 		log_info("unlink %s/%s: busy (being removed elsewhere)",
 			 parent->name, name);

@@ -33,14 +33,16 @@ const struct command commands[] = {
 	  "  --verify   recompute every object's SHA-256\n"
 	  "  --json     print findings as JSON\n" },
 	{ "gc", cmd_gc,
-	  "[--older-than DUR] [--max-size SIZE] [--dry-run] [--json] "
-	  "STORE|MOUNTPOINT",
+	  "[--older-than DUR] [--max-size SIZE] [--dry-run] [--orphans] "
+	  "[--json] STORE|MOUNTPOINT",
 	  "run one garbage-collection pass now",
 	  "  --older-than DUR  remove entries not read for DUR (default: the\n"
 	  "                    mount's gc_older_than, or 4w)\n"
 	  "  --max-size SIZE   then remove least recently read entries until\n"
 	  "                    stored bytes are under 90% of SIZE\n"
 	  "  --dry-run         list what would go, change nothing\n"
+	  "  --orphans         also walk objects/ and count files without a\n"
+	  "                    row (left for fsck -p)\n"
 	  "  --json            print the result as JSON\n" },
 	{ "stats", cmd_stats, "[--json] STORE|MOUNTPOINT",
 	  "entries, bytes, hits and misses per symbol, GC and lock figures",

@@ -210,12 +210,22 @@ struct dirent_item {
 	char *name;
 	uint64_t st_ino;
 	mode_t type;	/* S_IFDIR or S_IFREG */
+	/* a published entry's attributes, as the listing read them */
+	int published;
+	uint64_t size;
+	int64_t created_ts;
+	int64_t mtime_ns;
+	uint32_t mode;
 };
 
 /* Snapshot the listing of directory `dir` (without "." and ".."). */
 int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dirent_item **out,
 		 size_t *count);
 void ffs_free_listing(struct dirent_item *items, size_t count);
+/* ffs_lookup() of a listed name, without asking the manifest again for
+ * a published entry (readdirplus); -ENOENT when it went meanwhile. */
+int ffs_lookup_listed(struct ffs *ffs, struct node *dir,
+		      const struct dirent_item *item, struct node **out);
 
 /* st_ino of a name; stable across mounts. */
 uint64_t ffs_ino_of(const char *symbol, const char *name);
@@ -299,12 +309,13 @@ void entry_release(struct ffs *ffs, struct handle *h);
 /* Remove an entry or scratch file by name (unlink(2) and GC). */
 int entry_unlink(struct ffs *ffs, struct node *parent, const char *name);
 /*
- * Remove published entry <symbol>/<key> on behalf of GC: the manifest row
- * first (skipped with -EBUSY when its lock is held), then the object, then
- * the kernel's dentry.
+ * Remove published entries on behalf of GC: the manifest rows first (in
+ * one transaction; results[i] is -EBUSY for a row whose lock is held and
+ * -ENOENT for one already gone), then the objects, then the kernel's
+ * dentries.
  */
-int entry_remove(struct ffs *ffs, const char *symbol, const char *key,
-		 const char *path);
+int entry_remove_batch(struct ffs *ffs, const struct manifest_entry *rows,
+		       size_t n, int *results);
 
 int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 		 struct node *newparent, const char *newname,

@@ -570,42 +570,72 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 }
 
-static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+/* Fill a readdir reply from offset `off`; with `plus`, each entry also
+ * carries its attributes and counts as a lookup (readdirplus). */
+static void reply_listing(fuse_req_t req, struct ffs *ffs, struct node *dir,
+			  struct dir_handle *d, size_t size, off_t off,
+			  int plus)
 {
-	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
 	char *buf = malloc(size);
-	size_t used = 0;
-	struct stat st;
+	struct fuse_entry_param e;
+	size_t used = 0, len;
+	double timeout;
 	off_t i;
 
-	(void)ino;
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	memset(&st, 0, sizeof(st));
 	for (i = off; i < (off_t)d->count + 2; i++) {
-		const char *name;
-		size_t len;
+		const struct dirent_item *it = i < 2 ? NULL : &d->items[i - 2];
+		const char *name = i == 0 ? "." : i == 1 ? ".." : it->name;
+		struct node *n = NULL;
 
-		if (i < 2) {
-			name = i == 0 ? "." : "..";
-			st.st_ino = 1;
-			st.st_mode = S_IFDIR;
+		memset(&e, 0, sizeof(e));
+		e.attr.st_ino = it ? it->st_ino : 1;
+		e.attr.st_mode = it ? it->type : S_IFDIR;
+		if (!plus) {
+			len = fuse_add_direntry(req, buf + used, size - used,
+						name, &e.attr, i + 1);
 		} else {
-			name = d->items[i - 2].name;
-			st.st_ino = d->items[i - 2].st_ino;
-			st.st_mode = d->items[i - 2].type;
+			/* "." and ".." go without attributes (ino 0) */
+			if (it && ffs_lookup_listed(ffs, dir, it, &n) == 0) {
+				ffs_getattr(ffs, n, &e.attr, &timeout);
+				e.ino = nodeid_of(ffs, n);
+				e.attr_timeout = timeout;
+				e.entry_timeout = ffs_entry_timeout(n);
+			}
+			len = fuse_add_direntry_plus(req, buf + used,
+						     size - used, name, &e,
+						     i + 1);
 		}
-		len = fuse_add_direntry(req, buf + used, size - used, name, &st,
-					i + 1);
-		if (len > size - used)
+		if (len > size - used) {
+			if (n)
+				ffs_forget(ffs, n, 1); /* did not fit */
 			break;
+		}
 		used += len;
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct ffs *ffs = ffs_of(req);
+
+	reply_listing(req, ffs, ffs_node(ffs, ino),
+		      (struct dir_handle *)(uintptr_t)fi->fh, size, off, 0);
+}
+
+static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	struct ffs *ffs = ffs_of(req);
+
+	reply_listing(req, ffs, ffs_node(ffs, ino),
+		      (struct dir_handle *)(uintptr_t)fi->fh, size, off, 1);
 }
 
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
@@ -719,6 +749,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.fallocate = fs_fallocate,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
+	.readdirplus = fs_readdirplus,
 	.releasedir = fs_releasedir,
 	.statfs = fs_statfs,
 	.getxattr = fs_getxattr,

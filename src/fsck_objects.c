@@ -84,7 +84,7 @@ int fsck_check_symbols(struct fsck *f)
 
 	rc = htab_new(&rows);
 	if (rc == 0)
-		rc = manifest_symbol_list(f->m, add_symbol_row, rows);
+		rc = manifest_symbol_list(f->m, 0, add_symbol_row, rows);
 	if (rc == 0)
 		rc = fsck_list_dir(f->s->objects_fd, &dirs);
 	if (rc < 0)

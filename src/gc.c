@@ -57,9 +57,24 @@ static void record(struct gc_result *res, const struct gc_options *o,
 		(long long)e->stored_size, why);
 }
 
+/* How many of the `n` candidates the pass should take: all, unless the
+ * quota is reached before.  The estimate assumes every removal works;
+ * one that does not leaves the next batch to make up for it. */
+static size_t batch_take(const struct manifest_entry *rows, size_t n,
+			 int64_t stored, int64_t target)
+{
+	size_t i;
+
+	if (target < 0)
+		return n;
+	for (i = 0; i < n && stored > target; i++)
+		stored -= rows[i].stored_size;
+	return i;
+}
+
 /*
- * Remove rows of `q` (paged by its cursor) until `enough` says so.
- * `enough` is NULL for "all of them".
+ * Remove the rows `q` matches, batch by batch in its order, until there
+ * are no more or stored bytes are at `target` (-1: no target).
  */
 static int remove_matching(const struct gc_env *env, const struct gc_options *o,
 			   struct manifest_query *q, struct gc_result *res,
@@ -67,44 +82,48 @@ static int remove_matching(const struct gc_env *env, const struct gc_options *o,
 {
 	struct batch b = { NULL, 0 };
 	char after_symbol[SYMBOL_MAX + 1], after_key[KEY_MAX + 1];
-	size_t i;
+	int *results = NULL;
+	size_t i, take;
 	int rc = 0;
 
 	b.rows = malloc(GC_BATCH * sizeof(*b.rows));
-	if (!b.rows)
-		return -ENOMEM;
+	results = calloc(GC_BATCH, sizeof(*results));
+	if (!b.rows || !results) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	q->limit = GC_BATCH;
 	for (;;) {
+		if (stopped(env)) {
+			res->interrupted = 1;
+			break;
+		}
 		b.n = 0;
 		rc = manifest_list(env->manifest, q, batch_add, &b);
 		if (rc < 0 || b.n == 0)
 			break;
-		for (i = 0; i < b.n; i++) {
+		take = batch_take(b.rows, b.n, *stored, target);
+		if (take == 0)
+			break;
+		if (!o->dry_run) {
+			rc = env->remove(env->arg, b.rows, take, results);
+			if (rc < 0)
+				break;
+		}
+		for (i = 0; i < take; i++) {
 			const struct manifest_entry *e = &b.rows[i];
-			int r;
 
-			if (target >= 0 && *stored <= target)
-				goto out;
-			if (stopped(env)) {
-				res->interrupted = 1;
-				goto out;
-			}
-			r = o->dry_run ? 0 : env->remove(env->arg, e);
-			if (r == -EBUSY) {
+			if (!o->dry_run && results[i] == -EBUSY)
 				res->skipped_busy++;
+			if (!o->dry_run && results[i] < 0)
 				continue;
-			}
-			if (r == -ENOENT)
-				continue;
-			if (r < 0) {
-				rc = r;
-				goto out;
-			}
 			res->removed_entries++;
 			res->removed_bytes += e->stored_size;
 			*stored -= e->stored_size;
 			record(res, o, e, why);
 		}
+		if (take < b.n || b.n < GC_BATCH)
+			break;
 		/* continue after the last row seen: removed or skipped */
 		snprintf(after_symbol, sizeof(after_symbol), "%s",
 			 b.rows[b.n - 1].symbol);
@@ -114,26 +133,31 @@ static int remove_matching(const struct gc_env *env, const struct gc_options *o,
 				      : b.rows[b.n - 1].created_ts;
 		q->after_symbol = after_symbol;
 		q->after_key = after_key;
-		if (b.n < GC_BATCH)
-			break;
 	}
 out:
+	free(results);
 	free(b.rows);
 	return rc;
 }
 
-int gc_remove_direct(void *arg, const struct manifest_entry *e)
+int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
+		     int *results)
 {
 	const struct gc_env *env = arg;
+	size_t i;
 	int rc;
 
-	rc = manifest_remove(env->manifest, e->symbol, e->key, ENTRY_PUBLISHED);
+	rc = manifest_remove_batch(env->manifest, rows, n, results);
 	if (rc < 0)
 		return rc;
-	rc = store_object_unlink(env->store, e->path);
-	if (rc < 0 && rc != -ENOENT)
-		log_err("gc: unlink %s: %s (row removed; fsck reports the "
-			"orphan)", e->path, strerror(-rc));
+	for (i = 0; i < n; i++) {
+		if (results[i] < 0)
+			continue;
+		rc = store_object_unlink(env->store, rows[i].path);
+		if (rc < 0 && rc != -ENOENT)
+			log_err("gc: unlink %s: %s (row removed; fsck reports "
+				"the orphan)", rows[i].path, strerror(-rc));
+	}
 	return 0;
 }
 

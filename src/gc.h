@@ -46,8 +46,10 @@ struct gc_env {
 	/* Our own mount's id: its tmp files and rows are alive.  NULL when
 	 * no mount is alive (the caller holds the store lock). */
 	const char *live_mount_id;
-	/* Remove one published entry: 0, -EBUSY (skip), -ENOENT (gone). */
-	int (*remove)(void *arg, const struct manifest_entry *e);
+	/* Remove published entries, rows first, then objects: results[i]
+	 * is 0, -EBUSY (skip: locked) or -ENOENT (gone already). */
+	int (*remove)(void *arg, const struct manifest_entry *rows, size_t n,
+		      int *results);
 	void *arg;
 	/* Set non-zero to stop the pass early (unmount). */
 	const int *stop;
@@ -57,8 +59,9 @@ int gc_pass(const struct gc_env *env, const struct gc_options *o,
 	    struct gc_result *res);
 void gc_result_release(struct gc_result *res);
 
-/* Remove one entry directly (no mount): row first, then the object. */
-int gc_remove_direct(void *arg, const struct manifest_entry *e);
+/* gc_env.remove for a store with no mount: `arg` is the gc_env. */
+int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
+		     int *results);
 
 /*
  * Settle the `writing` rows and tmp files of writers that are gone (all

@@ -177,11 +177,14 @@ struct manifest_ops {
 	/* -ENOTEMPTY when it has entries, -ENOENT when it does not exist. */
 	int (*symbol_remove)(struct manifest *m, const char *symbol);
 	/* 0 when the symbol has a row (publishing an entry adds one), and
-	 * `out` (may be NULL) filled; -ENOENT otherwise. */
+	 * `out` (may be NULL) filled but for its usage; -ENOENT otherwise. */
 	int (*symbol_get)(struct manifest *m, const char *symbol,
 			  struct manifest_symbol *out);
-	int (*symbol_list)(struct manifest *m, manifest_symbol_fn fn,
-			   void *arg);
+	/* Every symbol row, by name.  `entries` and `stored_bytes` are
+	 * filled only with MANIFEST_SYMBOL_USAGE, which costs a scan of
+	 * the entries. */
+	int (*symbol_list)(struct manifest *m, unsigned flags,
+			   manifest_symbol_fn fn, void *arg);
 
 	int (*totals)(struct manifest *m, struct manifest_totals *out);
 	/* Database self-check; 0 when sound, -EIO with `detail` when not. */
@@ -193,7 +196,15 @@ struct manifest_ops {
 	int (*mount_heartbeat)(struct manifest *m, const char *id,
 			       int64_t now);
 	int (*mount_unregister)(struct manifest *m, const char *id);
+
+	/* remove() of many published rows in one transaction: results[i]
+	 * gets what remove() would have returned for rows[i]. */
+	int (*remove_batch)(struct manifest *m,
+			    const struct manifest_entry *rows, size_t n,
+			    int *results);
 };
+
+#define MANIFEST_SYMBOL_USAGE 1u
 
 /* Every backend's handle starts with this. */
 struct manifest {
@@ -298,10 +309,10 @@ static inline int manifest_symbol_get(struct manifest *m, const char *symbol,
 	return m->ops->symbol_get(m, symbol, out);
 }
 
-static inline int manifest_symbol_list(struct manifest *m,
+static inline int manifest_symbol_list(struct manifest *m, unsigned flags,
 				       manifest_symbol_fn fn, void *arg)
 {
-	return m->ops->symbol_list(m, fn, arg);
+	return m->ops->symbol_list(m, flags, fn, arg);
 }
 
 static inline int manifest_totals(struct manifest *m,
@@ -335,6 +346,13 @@ static inline int manifest_mount_heartbeat(struct manifest *m, const char *id,
 static inline int manifest_mount_unregister(struct manifest *m, const char *id)
 {
 	return m->ops->mount_unregister(m, id);
+}
+
+static inline int manifest_remove_batch(struct manifest *m,
+					const struct manifest_entry *rows,
+					size_t n, int *results)
+{
+	return m->ops->remove_batch(m, rows, n, results);
 }
 
 #endif

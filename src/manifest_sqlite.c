@@ -503,6 +503,9 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		rc = exec_sql(ms, "PRAGMA journal_mode = WAL;"
 				  "PRAGMA synchronous = NORMAL",
 			      "set journal mode");
+		if (rc == 0)
+			rc = exec_sql(ms, "PRAGMA cache_size = -65536",
+				      "set cache size");
 		if (rc < 0)
 			goto fail;
 		rc = migrate(ms);
@@ -759,8 +762,10 @@ static int sqlite_list(struct manifest *m, const struct manifest_query *q,
 	if (q->idle_before > 0)
 		sb_adds(&sql, " AND coalesce(last_accessed_ts, created_ts) < :idle");
 	if (q->after_symbol) {
+		/* the first term lets the index start at the cursor */
 		if (q->order == ORDER_LRU)
-			sb_adds(&sql, " AND (coalesce(last_accessed_ts, created_ts),"
+			sb_adds(&sql, " AND coalesce(last_accessed_ts, created_ts) >= :ats"
+				      " AND (coalesce(last_accessed_ts, created_ts),"
 				      " symbol, key) > (:ats, :asym, :akey)");
 		else
 			sb_adds(&sql, " AND (symbol, key) > (:asym, :akey)");
@@ -879,12 +884,13 @@ out:
 	return rc;
 }
 
-#define SYMBOL_COLUMNS                                                       \
-	"s.symbol, s.created_ts, s.hits, s.misses,"                           \
-	" (SELECT count(*) FROM entries e WHERE e.symbol = s.symbol"          \
-	"   AND e.state = 'published'),"                                      \
-	" (SELECT coalesce(sum(stored_size_bytes), 0) FROM entries e"         \
-	"   WHERE e.symbol = s.symbol AND e.state = 'published')"
+#define SYMBOL_COLUMNS "s.symbol, s.created_ts, s.hits, s.misses"
+
+/* With usage: one grouped scan of the published entries, joined in. */
+#define SYMBOL_USAGE_FROM                                                     \
+	" FROM symbols s LEFT JOIN (SELECT symbol, count(*) AS n,"           \
+	"   sum(stored_size_bytes) AS bytes FROM entries"                     \
+	"   WHERE state = 'published' GROUP BY symbol) u USING (symbol)"
 
 static void read_symbol(sqlite3_stmt *st, struct manifest_symbol *s)
 {
@@ -893,25 +899,32 @@ static void read_symbol(sqlite3_stmt *st, struct manifest_symbol *s)
 	s->created_ts = sqlite3_column_int64(st, 1);
 	s->hits = sqlite3_column_int64(st, 2);
 	s->misses = sqlite3_column_int64(st, 3);
-	s->entries = sqlite3_column_int64(st, 4);
-	s->stored_bytes = sqlite3_column_int64(st, 5);
+	if (sqlite3_column_count(st) > 4) {
+		s->entries = sqlite3_column_int64(st, 4);
+		s->stored_bytes = sqlite3_column_int64(st, 5);
+	}
 }
 
 /* Walk symbols (all, or just `only`), calling fn for each. */
 static int walk_symbols(struct manifest_sqlite *ms, const char *only,
-			manifest_symbol_fn fn, void *arg)
+			unsigned flags, manifest_symbol_fn fn, void *arg)
 {
 	struct manifest_symbol s;
+	struct strbuf sql = STRBUF_INIT;
 	sqlite3_stmt *st = NULL;
 	int rc, step, found = 0;
 
+	sb_adds(&sql, "SELECT " SYMBOL_COLUMNS);
+	if (flags & MANIFEST_SYMBOL_USAGE)
+		sb_adds(&sql, ", coalesce(u.n, 0), coalesce(u.bytes, 0)"
+			      SYMBOL_USAGE_FROM);
+	else
+		sb_adds(&sql, " FROM symbols s");
+	sb_adds(&sql, only ? " WHERE s.symbol = ?1" : " ORDER BY s.symbol");
+	if (sql.err)
+		return sql.err;
 	pthread_mutex_lock(&ms->mu);
-	rc = sqlite3_prepare_v2(ms->db,
-				only ? "SELECT " SYMBOL_COLUMNS
-				       " FROM symbols s WHERE s.symbol = ?1"
-				     : "SELECT " SYMBOL_COLUMNS
-				       " FROM symbols s ORDER BY s.symbol",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(ms->db, sb_str(&sql), -1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		rc = sqlite_fail(ms, "prepare symbols", rc);
 		goto out;
@@ -933,6 +946,7 @@ static int walk_symbols(struct manifest_sqlite *ms, const char *only,
 out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&ms->mu);
+	sb_release(&sql);
 	return rc;
 }
 
@@ -947,13 +961,14 @@ static int sqlite_symbol_get(struct manifest *m, const char *symbol,
 {
 	struct manifest_symbol ignored;
 
-	return walk_symbols(ms_of(m), symbol, copy_symbol, out ? out : &ignored);
+	return walk_symbols(ms_of(m), symbol, 0, copy_symbol,
+			    out ? out : &ignored);
 }
 
-static int sqlite_symbol_list(struct manifest *m, manifest_symbol_fn fn,
-			      void *arg)
+static int sqlite_symbol_list(struct manifest *m, unsigned flags,
+			      manifest_symbol_fn fn, void *arg)
 {
-	return walk_symbols(ms_of(m), NULL, fn, arg);
+	return walk_symbols(ms_of(m), NULL, flags, fn, arg);
 }
 
 static int sqlite_totals(struct manifest *m, struct manifest_totals *t)
@@ -964,20 +979,22 @@ static int sqlite_totals(struct manifest *m, struct manifest_totals *t)
 
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_lock(&ms->mu);
+	/* one pass over the entries, one over the symbols */
 	rc = sqlite3_prepare_v2(
 		ms->db,
-		"SELECT"
-		" (SELECT count(*) FROM entries WHERE state = 'published'),"
-		" (SELECT count(*) FROM entries WHERE state = 'writing'),"
-		" (SELECT coalesce(sum(file_size_bytes), 0) FROM entries"
-		"   WHERE state = 'published'),"
-		" (SELECT coalesce(sum(stored_size_bytes), 0) FROM entries"
-		"   WHERE state = 'published'),"
-		" (SELECT count(*) FROM symbols),"
-		" (SELECT coalesce(sum(hits), 0) FROM symbols),"
-		" (SELECT coalesce(sum(misses), 0) FROM symbols),"
-		" (SELECT min(coalesce(last_accessed_ts, created_ts)) FROM entries"
-		"   WHERE state = 'published')",
+		"SELECT e.pub, e.wr, e.fbytes, e.sbytes, s.n, s.hits, s.misses,"
+		" e.oldest FROM"
+		" (SELECT coalesce(sum(state = 'published'), 0) AS pub,"
+		"   coalesce(sum(state = 'writing'), 0) AS wr,"
+		"   coalesce(sum(CASE WHEN state = 'published'"
+		"     THEN file_size_bytes END), 0) AS fbytes,"
+		"   coalesce(sum(CASE WHEN state = 'published'"
+		"     THEN stored_size_bytes END), 0) AS sbytes,"
+		"   min(CASE WHEN state = 'published'"
+		"     THEN coalesce(last_accessed_ts, created_ts) END) AS oldest"
+		"  FROM entries) e,"
+		" (SELECT count(*) AS n, coalesce(sum(hits), 0) AS hits,"
+		"   coalesce(sum(misses), 0) AS misses FROM symbols) s",
 		-1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		rc = sqlite_fail(ms, "prepare totals", rc);
@@ -1096,6 +1113,52 @@ static int sqlite_mount_unregister(struct manifest *m, const char *id)
 	return rc;
 }
 
+static int sqlite_remove_batch(struct manifest *m,
+			       const struct manifest_entry *rows, size_t n,
+			       int *results)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	unsigned char *locked = calloc(n + 1, 1);
+	sqlite3_stmt *st;
+	size_t i;
+	int rc;
+
+	if (!locked)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		results[i] = lock_table_try(ms->locks,
+					    lock_id_entry(rows[i].symbol,
+							  rows[i].key));
+		locked[i] = results[i] == 0;
+	}
+	pthread_mutex_lock(&ms->mu);
+	rc = tx_begin(ms);
+	for (i = 0; rc == 0 && i < n; i++) {
+		if (results[i] < 0)
+			continue;
+		st = stmt(ms, ST_REMOVE_STATE);
+		bind_key(st, rows[i].symbol, rows[i].key);
+		sqlite3_bind_text(st, 3, "published", -1, SQLITE_STATIC);
+		rc = step_done(ms, st, "remove entry");
+		results[i] = sqlite3_changes(ms->db) ? 0 : -ENOENT;
+	}
+	if (rc == 0)
+		rc = tx_commit(ms);
+	else
+		tx_rollback(ms);
+	pthread_mutex_unlock(&ms->mu);
+	for (i = 0; i < n; i++) {
+		if (locked[i])
+			lock_table_release(ms->locks,
+					   lock_id_entry(rows[i].symbol,
+							 rows[i].key));
+		if (rc < 0 && results[i] == 0)
+			results[i] = rc; /* rolled back: nothing removed */
+	}
+	free(locked);
+	return rc;
+}
+
 const struct manifest_ops manifest_sqlite_ops = {
 	.version = 1,
 	.name = "sqlite",
@@ -1121,4 +1184,5 @@ const struct manifest_ops manifest_sqlite_ops = {
 	.mount_register = sqlite_mount_register,
 	.mount_heartbeat = sqlite_mount_heartbeat,
 	.mount_unregister = sqlite_mount_unregister,
+	.remove_batch = sqlite_remove_batch,
 };

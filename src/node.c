@@ -583,30 +583,36 @@ struct listing {
 	int err;
 };
 
-static void listing_add(struct listing *l, const char *name, mode_t type)
+static struct dirent_item *listing_add(struct listing *l, const char *name,
+				       mode_t type)
 {
+	struct dirent_item *it;
+
 	if (l->err)
-		return;
+		return NULL;
 	if (l->count == l->alloc) {
 		size_t n = l->alloc ? l->alloc * 2 : 64;
 		struct dirent_item *p = realloc(l->items, n * sizeof(*p));
 
 		if (!p) {
 			l->err = -ENOMEM;
-			return;
+			return NULL;
 		}
 		l->items = p;
 		l->alloc = n;
 	}
-	l->items[l->count].name = strdup(name);
-	if (!l->items[l->count].name) {
+	it = &l->items[l->count];
+	memset(it, 0, sizeof(*it));
+	it->name = strdup(name);
+	if (!it->name) {
 		l->err = -ENOMEM;
-		return;
+		return NULL;
 	}
-	l->items[l->count].type = type;
-	l->items[l->count].st_ino =
-		l->symbol ? ffs_ino_of(l->symbol, name) : ffs_ino_of(name, NULL);
+	it->type = type;
+	it->st_ino = l->symbol ? ffs_ino_of(l->symbol, name)
+			       : ffs_ino_of(name, NULL);
 	l->count++;
+	return it;
 }
 
 static int list_symbol_cb(void *arg, const struct manifest_symbol *s)
@@ -618,9 +624,20 @@ static int list_symbol_cb(void *arg, const struct manifest_symbol *s)
 static int list_entry_cb(void *arg, const struct manifest_entry *e)
 {
 	char name[KEY_MAX + ENTRY_SUFFIX_LEN + 1];
+	struct dirent_item *it;
+	struct node tmp;
 
 	snprintf(name, sizeof(name), "%s" ENTRY_SUFFIX, e->key);
-	listing_add(arg, name, S_IFREG);
+	it = listing_add(arg, name, S_IFREG);
+	if (it) {
+		memset(&tmp, 0, sizeof(tmp));
+		node_fill_published(&tmp, e);
+		it->published = 1;
+		it->size = tmp.size;
+		it->created_ts = tmp.created_ts;
+		it->mtime_ns = tmp.mtime_ns;
+		it->mode = tmp.mode;
+	}
 	return 0;
 }
 
@@ -635,7 +652,7 @@ int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dirent_item **out,
 
 	switch (dir->kind) {
 	case NODE_ROOT:
-		rc = manifest_symbol_list(ffs->manifest, list_symbol_cb, &l);
+		rc = manifest_symbol_list(ffs->manifest, 0, list_symbol_cb, &l);
 		break;
 	case NODE_CONTROL_DIR:
 		for (i = 0; i < control_file_count(); i++)
@@ -664,6 +681,38 @@ int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dirent_item **out,
 	}
 	*out = l.items;
 	*count = l.count;
+	return 0;
+}
+
+int ffs_lookup_listed(struct ffs *ffs, struct node *dir,
+		      const struct dirent_item *item, struct node **out)
+{
+	char key[KEY_MAX + 1];
+	struct node *n;
+
+	if (dir->kind != NODE_SYMBOL || !item->published ||
+	    name_parse_child(item->name, key) != NAME_ENTRY)
+		return ffs_lookup(ffs, dir, item->name, out);
+	pthread_mutex_lock(&ffs->lock);
+	n = node_find_locked(ffs, dir, item->name);
+	if (!n) {
+		n = node_new(ffs, NODE_ENTRY, dir, item->name);
+		if (!n || node_link(ffs, n) < 0) {
+			if (n)
+				node_free(n);
+			pthread_mutex_unlock(&ffs->lock);
+			return -ENOMEM;
+		}
+		n->state = ENTRY_PUBLISHED;
+		n->size = item->size;
+		n->created_ts = item->created_ts;
+		n->mtime_ns = item->mtime_ns;
+		n->mode = item->mode;
+		snprintf(n->key, sizeof(n->key), "%s", key);
+	}
+	n->nlookup++;
+	pthread_mutex_unlock(&ffs->lock);
+	*out = n;
 	return 0;
 }
 

@@ -99,7 +99,8 @@ int stats_collect(struct manifest *m, struct stats_report *r)
 
 	rc = manifest_totals(m, &r->totals);
 	if (rc == 0)
-		rc = manifest_symbol_list(m, collect_symbol, &sv);
+		rc = manifest_symbol_list(m, MANIFEST_SYMBOL_USAGE, collect_symbol,
+					  &sv);
 	if (rc < 0) {
 		free(sv.v);
 		return rc;

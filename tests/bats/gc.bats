@@ -150,7 +150,7 @@ rows() {
 	mkdir "$MNT/AAPL"
 	mkdir -p "$STORE/objects/AAPL"
 	make_parquet "$STORE/objects/AAPL/$(key_of orphan).parquet"
-	run "$FEATUREFS" gc --json "$MNT"
+	run "$FEATUREFS" gc --orphans --json "$MNT"
 	[ "$status" -eq 0 ]
 	[ "$(python3 -c "import json,sys; print(json.load(sys.stdin)['orphans'])" <<<"$output")" = 1 ]
 	[ -e "$STORE/objects/AAPL/$(key_of orphan).parquet" ]
