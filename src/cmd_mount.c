@@ -119,6 +119,14 @@ static int check_options(const struct mount_opts *mo, struct ffs_options *o)
 		return -EINVAL;
 	}
 	if (mo->manifest) {
+		/* before anything is written: a new store would record it */
+		if (manifest_uri_has_password(mo->manifest)) {
+			log_err("manifest=...: a password in the URI is refused; "
+				"use ~/.pgpass, PGPASSFILE or a service file");
+			return -EINVAL;
+		}
+		if (manifest_uri_check(mo->manifest) < 0)
+			return -EINVAL;
 		o->manifest = strdup(mo->manifest);
 		if (!o->manifest)
 			return -ENOMEM;
@@ -203,16 +211,12 @@ static int open_manifest(struct ffs *ffs)
 	return manifest_open(ffs->store->conf.manifest, &a, &ffs->manifest);
 }
 
-/* Check that -o manifest= agrees with store.conf. */
+/* Check that -o manifest= agrees with store.conf (its form was checked
+ * with the other options). */
 static int check_manifest_option(const struct ffs *ffs)
 {
 	const char *conf = ffs->store->conf.manifest;
 
-	if (ffs->opt.manifest && manifest_uri_has_password(ffs->opt.manifest)) {
-		log_err("manifest=...: a password in the URI is refused; use "
-			"~/.pgpass, PGPASSFILE or a service file");
-		return -EINVAL;
-	}
 	if (ffs->opt.manifest && strcmp(ffs->opt.manifest, conf) != 0) {
 		log_err("manifest=%s disagrees with store.conf (manifest = %s)",
 			ffs->opt.manifest, conf);

@@ -1,0 +1,134 @@
+#!/usr/bin/env bats
+# install.bats - featurefs as operators run it: installed by meson, mounted
+# through mount(8) -t fuse.featurefs and from an fstab line, unmounted with
+# umount(8); and the manual page and help describe the same commands.
+
+load helpers
+
+setup_file() {
+	# one installation for the whole file, into a private root
+	export INSTALL_ROOT=$BATS_FILE_TMPDIR/root
+	meson install -C "$(dirname "$FEATUREFS")" --no-rebuild --quiet \
+		--destdir "$INSTALL_ROOT" >/dev/null
+	export INSTALLED_BIN
+	INSTALLED_BIN=$(dirname "$(find "$INSTALL_ROOT" -type f -name featurefs -perm -u+x | head -1)")
+}
+
+setup() {
+	setup_store
+	command -v mount.fuse3 >/dev/null || skip "no mount.fuse3"
+	[ "$(id -u)" -eq 0 ] || skip "mount(8) with a private PATH needs root"
+	K=$(key_of installed)
+}
+
+teardown() {
+	teardown_store
+}
+
+@test "meson install puts featurefs, its fsck helper and the manual in place" {
+	[ -x "$INSTALLED_BIN/featurefs" ]
+	[ -n "$(find "$INSTALL_ROOT" -name fsck.featurefs -perm -u+x)" ]
+	[ -n "$(find "$INSTALL_ROOT" -name fsck.fuse.featurefs)" ]
+	[ -n "$(find "$INSTALL_ROOT" -path '*man1/featurefs.1')" ]
+}
+
+@test "mount -t fuse.featurefs mounts, umount flushes access records" {
+	PATH=$INSTALLED_BIN:$PATH mount -t fuse.featurefs "$STORE" "$MNT" \
+		-o gc_interval=0,lock_timeout=5s
+	mountpoint -q "$MNT"
+	grep -q '^lock_timeout = 5s$' "$MNT/.featurefs/config"
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	for i in 1 2 3; do cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"; done
+	pid=$(sed -n 's/^pid=//p' "$STORE/store.lock")
+	umount "$MNT"
+	for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	! kill -0 "$pid" 2>/dev/null
+	[ "$(manifest_sql "select access_count from entries where key='$K'")" = 3 ]
+}
+
+@test "an /etc/fstab line (a private fstab with mount -T) mounts the store" {
+	printf '%s %s fuse.featurefs gc_interval=0,nofail,_netdev,noatime 0 0\n' \
+		"$STORE" "$MNT" >"$TEST_DIR/fstab"
+	PATH=$INSTALLED_BIN:$PATH mount -T "$TEST_DIR/fstab" "$MNT"
+	mountpoint -q "$MNT"
+	mkdir "$MNT/MSFT"
+	make_parquet "$DATA/m.parquet"
+	cp "$DATA/m.parquet" "$MNT/MSFT/$K.parquet"
+	cmp "$DATA/m.parquet" "$MNT/MSFT/$K.parquet"
+	umount "$MNT"
+	! mountpoint -q "$MNT"
+}
+
+@test "umount discards unfinished writes and keeps published entries" {
+	PATH=$INSTALLED_BIN:$PATH mount -t fuse.featurefs "$STORE" "$MNT" -o gc_interval=0
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	# a writer still busy when the filesystem goes away (lazy unmount)
+	exec 5>"$MNT/AAPL/$(key_of unfinished).parquet"
+	head -c 100 "$DATA/a.parquet" >&5
+	umount -l "$MNT"
+	exec 5>&-
+	pid=$(sed -n 's/^pid=//p' "$STORE/store.lock")
+	for ((i = 0; i < 300; i++)); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	mount_store
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+}
+
+@test "the manual page is lint-clean and documents every command and option" {
+	man=$FEATUREFS_SOURCE/man/featurefs.1
+	command -v mandoc >/dev/null || skip "no mandoc"
+	mandoc -Tlint -W warning "$man"
+	run "$FEATUREFS" help
+	[ "$status" -eq 0 ]
+	cmds=$(awk '/^commands:/ {on=1; next} on && !NF {exit} on {print $1}' <<<"$output")
+	[ -n "$cmds" ]
+	for c in $cmds; do
+		grep -Eq "^\.Cm ${c//-/\\\\-}( |$)" "$man" || { echo "man lacks $c"; false; }
+		"$FEATUREFS" help "$c" >/dev/null
+	done
+	# every mount option featurefs help lists is in the manual
+	opts=$("$FEATUREFS" help mount | sed -n '/mount options/,$p' | grep -o '[a-z_]*=' | tr -d '=')
+	for o in $opts; do
+		grep -q "^\.It Cm $o" "$man" || { echo "man lacks option $o"; false; }
+	done
+	# and every long option of every command's help
+	for c in $cmds; do
+		for o in $("$FEATUREFS" help "$c" | grep -o -- '--[a-z-]*' | sort -u); do
+			name=${o#--}
+			grep -Fq "Fl \\-${name//-/\\-}" "$man" || { echo "man lacks $c $o"; false; }
+		done
+	done
+}
+
+@test "friendly first contact: no arguments, a wrong option, a missing mountpoint" {
+	run "$FEATUREFS"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"usage: featurefs STORE MOUNTPOINT"* ]]
+	run "$FEATUREFS" gc --bogus "$STORE"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"featurefs help gc"* ]]
+	run "$FEATUREFS" "$STORE" "$TEST_DIR/no-such-dir" -f
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"$TEST_DIR/no-such-dir"*"No such file or directory"* ]]
+	run "$FEATUREFS" "$STORE" "$MNT" -f -o gc_interval=soon
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"invalid gc_interval=soon"* ]]
+	run "$FEATUREFS" "$STORE" "$MNT" -f -o no_such_option
+	[ "$status" -ne 0 ]
+	run "$FEATUREFS" "$STORE" "$MNT" -f -o compress=zstd
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"compress=zstd"* ]]
+	run "$FEATUREFS" "$STORE" "$MNT" -f -o 'manifest=postgresql://u:secret@db/x'
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"password"* ]]
+	[[ "$output" != *secret* ]]
+	! mountpoint -q "$MNT"
+	run "$FEATUREFS" --version
+	[ "$status" -eq 0 ]
+	[[ "$output" == "featurefs "* ]]
+}
