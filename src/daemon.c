@@ -157,6 +157,9 @@ int daemon_gc_pass(struct ffs *ffs, const struct gc_options *o,
 	daemon_flush_access(ffs);
 	pthread_mutex_lock(&ffs->gc_mu);
 	rc = gc_pass(&env, o, res);
+	if (rc == 0 && o->older_than_us > 0)
+		res->tmp_removed += entry_expire_scratch(ffs, o->older_than_us,
+							 o->dry_run);
 	pthread_mutex_unlock(&ffs->gc_mu);
 	if (o->dry_run)
 		return rc;

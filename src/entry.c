@@ -75,6 +75,7 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 	}
 	w->fd = rc;
 	w->tgid = tgid_of(pid);
+	w->touched_us = mono_us();
 	w->created_ts = now_us();
 	w->mtime_ns = w->created_ts * 1000;
 	w->mode = mode & 07777;
@@ -578,6 +579,7 @@ ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 		CTR_SET(w->size, end);
 	w->gen++;
 	CTR_SET(w->mtime_ns, now_us() * 1000);
+	CTR_SET(w->touched_us, mono_us());
 	CTR_ADD(ffs->ctr.bytes_written, size);
 out:
 	pthread_mutex_unlock(&w->mu);
@@ -798,6 +800,7 @@ void entry_release_writer_ref(struct ffs *ffs, struct node *n,
 	int last, finish, abandoned;
 
 	pthread_mutex_lock(&w->mu);
+	CTR_SET(w->touched_us, mono_us());
 	last = --w->handles == 0;
 	finish = last && !w->abandoned && !w->published &&
 		 n->kind == NODE_ENTRY;
@@ -919,6 +922,39 @@ static int remove_scratch_locked(struct ffs *ffs, struct node *n)
 	store_tmp_unlink(ffs->store, w->tmpname);
 	writer_detach(ffs, n, w);
 	return 0;
+}
+
+int entry_expire_scratch(struct ffs *ffs, int64_t idle_us, int dry_run)
+{
+	int64_t now = mono_us();
+	struct node *n;
+	int count = 0, found;
+
+	do {
+		found = 0;
+		pthread_mutex_lock(&ffs->lock);
+		for (n = ffs->all; n; n = n->next_all) {
+			/* handles is written under w->mu: a racy read only
+			 * delays a removal to the next pass */
+			if (n->kind != NODE_SCRATCH || !n->linked || !n->w ||
+			    n->opens || CTR_GET(n->w->handles) ||
+			    now - CTR_GET(n->w->touched_us) < idle_us)
+				continue;
+			count++;
+			if (dry_run)
+				continue;
+			log_info("gc: removing scratch file %s/%s, unused for "
+				 "%llds", n->parent->name, n->name,
+				 (long long)((now - n->w->touched_us) / 1000000));
+			ffs->hooks->inval_entry(ffs, n->parent, n->name);
+			remove_scratch_locked(ffs, n); /* drops the lock */
+			found = 1;
+			break;
+		}
+		if (!found)
+			pthread_mutex_unlock(&ffs->lock);
+	} while (found);
+	return count;
 }
 
 int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
@@ -1145,6 +1181,7 @@ static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
 
 	if (w->published)
 		return -EAGAIN;
+	CTR_SET(w->touched_us, mono_us());
 	owner_only.valid &= SETATTR_UID | SETATTR_GID;
 	rc = check_fixed(ffs, n, &owner_only, 0, 0,
 			 "files belong to the mounting user");

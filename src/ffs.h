@@ -76,6 +76,7 @@ struct writer {
 	struct parquet_info info;	/* from that check */
 	pid_t tgid;			/* process that created it */
 	int handles;			/* open write handles */
+	int64_t touched_us;		/* atomic: last use, monotonic */
 	int abandoned;			/* unlinked or discarded: never publish */
 	int published;			/* renamed into place: read-only now */
 	int64_t created_ts;
@@ -359,6 +360,11 @@ int entry_xattr_get(struct ffs *ffs, struct node *n, const char *name,
 		    struct strbuf *out);
 /* NUL-separated names of the attributes `n` has. */
 void entry_xattr_list(struct ffs *ffs, struct node *n, struct strbuf *out);
+
+/* Remove scratch files nobody has opened or changed for `idle_us`
+ * (left by a tool that died before its rename); returns how many were
+ * (or, with dry_run, would be) removed. */
+int entry_expire_scratch(struct ffs *ffs, int64_t idle_us, int dry_run);
 
 /* Discard every unfinished write (unmount). */
 void entry_discard_all(struct ffs *ffs);

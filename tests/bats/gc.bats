@@ -155,3 +155,37 @@ rows() {
 	[ "$(python3 -c "import json,sys; print(json.load(sys.stdin)['orphans'])" <<<"$output")" = 1 ]
 	[ -e "$STORE/objects/AAPL/$(key_of orphan).parquet" ]
 }
+
+@test "scratch files left idle are removed; one still open is kept" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	echo left >"$MNT/AAPL/.rsync-died.XYZ"
+	exec 7>"$MNT/AAPL/.still-writing"
+	echo busy >&7
+	sleep 2
+	run "$FEATUREFS" gc --older-than 1s --json "$MNT"
+	[ "$status" -eq 0 ]
+	[ "$(python3 -c "import json,sys; print(json.load(sys.stdin)['tmp_removed'])" <<<"$output")" = 1 ]
+	[ ! -e "$MNT/AAPL/.rsync-died.XYZ" ]
+	[ -e "$MNT/AAPL/.still-writing" ]
+	exec 7>&-
+	[ "$(ls "$STORE/tmp" | wc -l)" = 1 ]
+}
+
+@test "the systemd timer example runs featurefs gc on the mountpoint" {
+	unit=$FEATUREFS_SOURCE/mount-helpers/featurefs-gc@.service
+	[ -f "$unit" ] && [ -f "$FEATUREFS_SOURCE/mount-helpers/featurefs-gc@.timer" ]
+	grep -q '^Unit=featurefs-gc@%i.service$' "$FEATUREFS_SOURCE/mount-helpers/featurefs-gc@.timer"
+	mount_store
+	mkdir "$MNT/AAPL"
+	publish AAPL a >/dev/null
+	sleep 2
+	# run the unit's command line as systemd would for instance $MNT
+	cmd=$(sed -n 's/^ExecStart=//p' "$unit")
+	cmd=${cmd//%f/$MNT}
+	cmd=${cmd//\/usr\/local\/bin\/featurefs/$FEATUREFS}
+	cmd=${cmd//--older-than 4w/--older-than 1s}
+	run $cmd
+	[ "$status" -eq 0 ]
+	[ "$(rows)" = 0 ]
+}
