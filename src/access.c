@@ -39,18 +39,11 @@ int access_log_new(struct access_log **out)
 	return 0;
 }
 
-static void free_rec(void *arg, void *value)
-{
-	(void)arg;
-	free(value);
-}
-
 void access_log_free(struct access_log *a)
 {
 	if (!a)
 		return;
-	htab_each(a->table, free_rec, NULL);
-	htab_free(a->table);
+	htab_free_values(a->table);
 	pthread_mutex_destroy(&a->mu);
 	free(a);
 }

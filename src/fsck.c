@@ -123,45 +123,6 @@ int fsck_list_dir(int dirfd, struct fsck_names *out)
 	return rc;
 }
 
-/* A set of strings: the table owns copies of its keys. */
-int fsck_set_add(struct htab *set, const char *s)
-{
-	char *d;
-
-	if (htab_get(set, s))
-		return 0;
-	d = strdup(s);
-	if (!d || htab_put(set, d, d) < 0) {
-		free(d);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static void free_value(void *arg, void *value)
-{
-	(void)arg;
-	free(value);
-}
-
-void fsck_set_free(struct htab *set)
-{
-	if (!set)
-		return;
-	htab_each(set, free_value, NULL);
-	htab_free(set);
-}
-
-/* Is `writer` ("host pid=N mount=ID") the live mount `live`? */
-static int writer_is_live(const char *writer, const char *live)
-{
-	const char *m = strstr(writer, "mount=");
-	size_t len = strlen(live);
-
-	return len && m && strncmp(m + 6, live, len) == 0 &&
-	       (m[6 + len] == '\0' || m[6 + len] == ' ');
-}
-
 /* ---- progress and findings ------------------------------------------- */
 
 static void progress_clear(struct fsck *f)
@@ -417,7 +378,7 @@ static int check_writers(struct fsck *f)
 	for (i = 0; i < rows.n; i++) {
 		struct manifest_entry *e = &rows.v[i];
 
-		if (writer_is_live(e->writer, f->live)) {
+		if (manifest_writer_of_mount(e->writer, f->live)) {
 			f->res->in_flight++;
 			continue;
 		}
@@ -438,7 +399,7 @@ static int check_writers(struct fsck *f)
 	for (i = 0; i < rows.n; i++) {
 		struct manifest_entry *e = &rows.v[i], now;
 
-		if (writer_is_live(e->writer, f->live))
+		if (manifest_writer_of_mount(e->writer, f->live))
 			continue;
 		fsck_finding_set(&x, FSCK_DEAD_WRITER, FSCK_PREEN, e->symbol,
 				 e->key, e->path, "writer %s is gone; %s",
@@ -462,7 +423,7 @@ static int check_writers(struct fsck *f)
 			 * then see the object as the orphan it becomes */
 			snprintf(lockname, sizeof(lockname), "%s/%s", e->symbol,
 				 e->key);
-			rc = fsck_set_add(f->dropping, lockname);
+			rc = htab_add_string(f->dropping, lockname);
 			if (rc < 0)
 				goto out;
 		}
@@ -850,7 +811,7 @@ int fsck_run(struct store *s, const struct fsck_options *o, fsck_report_fn fn,
 			 strerror(-rc));
 out:
 	progress_clear(&f);
-	fsck_set_free(f.dropping);
+	htab_free_values(f.dropping);
 	fsck_names_release(&f.row_symbols);
 	if (f.lf_fd >= 0)
 		close(f.lf_fd);

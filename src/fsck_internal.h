@@ -48,8 +48,6 @@ void fsck_names_release(struct fsck_names *l);
 int fsck_list_dir(int dirfd, struct fsck_names *out);
 
 /* A set of strings in an htab that owns copies of its keys. */
-int fsck_set_add(struct htab *set, const char *s);
-void fsck_set_free(struct htab *set);
 
 /* Progress on stderr when asked for, at most every 100 ms. */
 void fsck_progress(struct fsck *f, const char *fmt, ...)

@@ -30,7 +30,7 @@ static int rmdir_at(int dirfd, const char *name)
 
 static int add_symbol_row(void *arg, const struct manifest_symbol *s)
 {
-	return fsck_set_add(arg, s->symbol);
+	return htab_add_string(arg, s->symbol);
 }
 
 /* 1 when directory objects/<symbol>/ holds nothing. */
@@ -126,7 +126,7 @@ int fsck_check_symbols(struct fsck *f)
 		fsck_report(f, &x);
 	}
 out:
-	fsck_set_free(rows);
+	htab_free_values(rows);
 	fsck_names_release(&dirs);
 	return rc;
 }
@@ -203,7 +203,7 @@ static void orphan(struct fsck *f, const char *symbol, const char *key,
 
 static int add_key(void *arg, const struct manifest_entry *e)
 {
-	return fsck_set_add(arg, e->key);
+	return htab_add_string(arg, e->key);
 }
 
 /* Files of objects/<symbol>/ against the symbol's rows. */
@@ -250,7 +250,7 @@ static int scan_symbol_dir(struct fsck *f, const char *symbol)
 			orphan(f, symbol, key, rel, dropping);
 	}
 	close(dirfd);
-	fsck_set_free(keys);
+	htab_free_values(keys);
 	fsck_names_release(&files);
 	return rc;
 }

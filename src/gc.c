@@ -207,17 +207,6 @@ int gc_describe_object(struct store *s, const char *symbol, const char *key,
 	return 0;
 }
 
-/* Is `writer` (a manifest writer string) the live mount `live`? */
-static int writer_is_live(const char *writer, const char *live)
-{
-	const char *m;
-
-	if (!live)
-		return 0;
-	m = strstr(writer, "mount=");
-	return m && strncmp(m + 6, live, strlen(live)) == 0;
-}
-
 static int collect_writing(void *arg, const struct manifest_entry *e)
 {
 	struct batch *b = arg;
@@ -249,7 +238,7 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 	for (i = 0; rc == 0 && i < b.n; i++) {
 		struct manifest_entry *e = &b.rows[i], adopted;
 
-		if (writer_is_live(e->writer, live_mount_id))
+		if (manifest_writer_of_mount(e->writer, live_mount_id))
 			continue;
 		if (dry_run) {
 			res->rows_removed++;
@@ -301,20 +290,7 @@ static int key_of_object(const char *file, char *key)
 
 static int add_key(void *arg, const struct manifest_entry *e)
 {
-	struct htab *set = arg;
-	char *k = strdup(e->key);
-
-	if (!k || htab_put(set, k, k) < 0) {
-		free(k);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static void free_key(void *arg, void *value)
-{
-	(void)arg;
-	free(value);
+	return htab_add_string(arg, e->key);
 }
 
 /* Count objects without a row, one symbol directory at a time. */
@@ -364,10 +340,7 @@ static int count_orphans(const struct gc_env *env, struct gc_result *res)
 			}
 		}
 		closedir(dir);
-		if (keys) {
-			htab_each(keys, free_key, NULL);
-			htab_free(keys);
-		}
+		htab_free_values(keys);
 	}
 	closedir(top);
 	return rc;

@@ -154,3 +154,31 @@ void htab_each(struct htab *h, void (*fn)(void *arg, void *value), void *arg)
 			fn(arg, it->value);
 	}
 }
+
+int htab_add_string(struct htab *h, const char *s)
+{
+	char *copy;
+
+	if (htab_get(h, s))
+		return 0;
+	copy = strdup(s);
+	if (!copy || htab_put(h, copy, copy) < 0) {
+		free(copy);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void free_value(void *arg, void *value)
+{
+	(void)arg;
+	free(value);
+}
+
+void htab_free_values(struct htab *h)
+{
+	if (!h)
+		return;
+	htab_each(h, free_value, NULL);
+	htab_free(h);
+}

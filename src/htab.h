@@ -22,6 +22,12 @@ int htab_put(struct htab *h, const char *key, void *value);
 void htab_del(struct htab *h, const char *key, const void *value);
 size_t htab_count(const struct htab *h);
 
+/* As a set of strings: add a copy of `s` (owned by the table) unless
+ * present; 0 or -ENOMEM. */
+int htab_add_string(struct htab *h, const char *s);
+/* free(3) every value, then the table (NULL is fine). */
+void htab_free_values(struct htab *h);
+
 /* Call fn for each value; fn must not change the table. */
 void htab_each(struct htab *h, void (*fn)(void *arg, void *value), void *arg);
 

@@ -66,6 +66,15 @@ void manifest_writer_id(const char *mount_id, char *buf, size_t len)
 		 mount_id);
 }
 
+int manifest_writer_of_mount(const char *writer, const char *mount_id)
+{
+	const char *m = strstr(writer, "mount=");
+	size_t len = mount_id ? strlen(mount_id) : 0;
+
+	return len && m && strncmp(m + 6, mount_id, len) == 0 &&
+	       (m[6 + len] == '\0' || m[6 + len] == ' ');
+}
+
 int manifest_uri_has_password(const char *uri)
 {
 	const char *scheme = strstr(uri, "://"), *at, *colon;

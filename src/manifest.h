@@ -227,6 +227,8 @@ int manifest_uri_has_password(const char *uri);
 
 /* The manifest's writer string for this process: "host pid=N mount=ID". */
 void manifest_writer_id(const char *mount_id, char *buf, size_t len);
+/* 1 when writer string `writer` names mount `mount_id` (NULL: none). */
+int manifest_writer_of_mount(const char *writer, const char *mount_id);
 
 static inline void manifest_close(struct manifest *m)
 {

@@ -1063,6 +1063,11 @@ static int sqlite_mount_register(struct manifest *m,
 	int rc;
 
 	pthread_mutex_lock(&ms->mu);
+	/* A SQLite store has one mount at a time (the store lock): any
+	 * other row is left by a mount that died. */
+	rc = exec_sql(ms, "DELETE FROM mounts", "clear stale mounts");
+	if (rc < 0)
+		goto out;
 	rc = sqlite3_prepare_v2(ms->db,
 				"INSERT OR REPLACE INTO mounts VALUES"
 				" (?1, ?2, ?3, ?4, ?5, ?6)",
