@@ -293,11 +293,16 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 			 parent->name, name, KEY_MIN, KEY_MAX);
 		return kind;
 	}
+	*h = handle_new(HANDLE_WRITER, NULL, NULL, -1);
+	if (!*h)
+		return -ENOMEM;
 	rc = writer_new(ffs, kind == NAME_ENTRY ? WRITER_KIND_ENTRY
 						: WRITER_KIND_SCRATCH,
 			pid, kind == NAME_ENTRY ? 0644 : mode, &w);
-	if (rc < 0)
+	if (rc < 0) {
+		free(*h);
 		return rc;
+	}
 	if (kind == NAME_ENTRY) {
 		memset(&e, 0, sizeof(e));
 		snprintf(e.symbol, sizeof(e.symbol), "%s", parent->name);
@@ -349,11 +354,8 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 	if (kind == NAME_ENTRY)
 		ffs->inflight++;
 	pthread_mutex_unlock(&ffs->lock);
-	*h = handle_new(HANDLE_WRITER, n, w, -1);
-	if (!*h) {
-		/* the node is visible now; let the release path clean up */
-		return -ENOMEM;
-	}
+	(*h)->node = n;
+	(*h)->w = w;
 	if (kind == NAME_ENTRY)
 		CTR_ADD(ffs->ctr.creates, 1);
 	*out = n;
@@ -364,6 +366,8 @@ fail_claimed:
 fail:
 	store_tmp_unlink(ffs->store, w->tmpname);
 	writer_unref(w);
+	free(*h);
+	*h = NULL;
 	return rc;
 }
 
@@ -390,6 +394,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	enum handle_kind kind = HANDLE_OBJECT;
 	struct writer *w = NULL;
 	char rel[STORE_REL_MAX];
+	pid_t tgid = 0;
 	int fd = -1, rc;
 
 	switch (n->kind) {
@@ -412,6 +417,11 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		return -EISDIR;
 	}
 
+	/* who is asking matters only for an entry in flight; read /proc
+	 * before taking the namespace lock (the pointer is only a hint) */
+	if (!writing && n->kind == NODE_ENTRY &&
+	    __atomic_load_n(&n->w, __ATOMIC_RELAXED))
+		tgid = tgid_of(pid);
 	pthread_mutex_lock(&ffs->lock);
 	w = n->w;
 	if (n->kind == NODE_SCRATCH && w) {
@@ -451,7 +461,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 			pthread_mutex_unlock(&ffs->lock);
 			return -ENOENT;
 		}
-		if (tgid_of(pid) != w->tgid) {
+		if (tgid != w->tgid) {
 			pthread_mutex_unlock(&ffs->lock);
 			return -EINPROGRESS;
 		}
@@ -474,20 +484,17 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	count_hit(ffs, n);
 	rc = 0;
 made:
+	if (rc == 0) {
+		*h = handle_new(kind, n, w, fd);
+		if (!*h)
+			rc = -ENOMEM;
+	}
 	if (rc < 0) {
 		if (fd >= 0)
 			close(fd);
 		if (kind == HANDLE_WRITER)
 			entry_release_writer_ref(ffs, n, w);
 		return rc;
-	}
-	*h = handle_new(kind, n, w, fd);
-	if (!*h) {
-		if (fd >= 0)
-			close(fd);
-		if (kind == HANDLE_WRITER)
-			entry_release_writer_ref(ffs, n, w);
-		return -ENOMEM;
 	}
 	ffs_node_open(ffs, n);
 	return 0;

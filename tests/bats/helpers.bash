@@ -11,6 +11,13 @@
 : "${FEATUREFS:?FEATUREFS must point at the featurefs binary}"
 : "${FEATUREFS_TOOLS:?FEATUREFS_TOOLS must point at tests/tools}"
 
+# The interpreter itself, not a version-manager shim in front of it:
+# tests start hundreds of Python processes.
+PYTHON3=${PYTHON3:-$(command python3 -c 'import sys; print(sys.executable)')}
+python3() {
+	"$PYTHON3" "$@"
+}
+
 # A readiness wait, never a timing assertion: how long to wait for a
 # daemon to come up or go away before calling it broken.
 READY_TIMEOUT=${READY_TIMEOUT:-30}
