@@ -90,6 +90,7 @@ kill_daemon() {
 }
 
 teardown_store() {
+	local sanitizer=0
 	if [ -n "${TEST_DIR:-}" ]; then
 		if mountpoint -q "$MNT" 2>/dev/null; then
 			fusermount3 -uz "$MNT" 2>/dev/null || true
@@ -98,12 +99,20 @@ teardown_store() {
 			kill "$DAEMON_PID" 2>/dev/null || true
 			wait_daemon_gone
 		fi
+		# a sanitizer build reports into the daemon's log: any report
+		# fails the test that caused it
+		if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+			"$TEST_DIR/daemon.log" 2>/dev/null; then
+			sanitizer=1
+			cat "$TEST_DIR/daemon.log" >&2
+		fi
 		if [ -n "${BATS_TEST_COMPLETED:-}" ] || [ -z "${KEEP_FAILED:-}" ]; then
 			rm -rf "$TEST_DIR"
 		else
 			echo "kept $TEST_DIR" >&2
 		fi
 	fi
+	[ "$sanitizer" -eq 0 ]
 }
 
 # make_parquet OUT [ROWS] [SEED]: a DuckDB-written tick-like file.  The
