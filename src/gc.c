@@ -352,12 +352,16 @@ int gc_pass(const struct gc_env *env, const struct gc_options *o,
 	struct manifest_totals t;
 	struct manifest_query q;
 	int64_t start = mono_us(), stored;
-	int rc;
+	int rc = 0;
 
-	rc = manifest_totals(env->manifest, &t);
-	if (rc < 0)
-		return rc;
-	res->stored_before = stored = t.stored_bytes;
+	/* stored bytes matter for the quota only: a scan of every row */
+	res->stored_before = stored = -1;
+	if (o->max_size > 0) {
+		rc = manifest_totals(env->manifest, &t);
+		if (rc < 0)
+			return rc;
+		res->stored_before = stored = t.stored_bytes;
+	}
 	if (o->older_than_us > 0) {
 		memset(&q, 0, sizeof(q));
 		q.states = 1u << ENTRY_PUBLISHED;
@@ -383,7 +387,7 @@ int gc_pass(const struct gc_env *env, const struct gc_options *o,
 	if (rc == 0 && o->scan_orphans && !res->interrupted)
 		rc = count_orphans(env, res);
 out:
-	res->stored_after = stored;
+	res->stored_after = o->max_size > 0 ? stored : -1;
 	res->duration_us = mono_us() - start;
 	return rc;
 }
@@ -400,8 +404,9 @@ void gc_render_text(struct strbuf *sb, const struct gc_result *r,
 		o->dry_run ? "would remove" : "removed",
 		(long long)r->removed_entries, (long long)r->removed_bytes,
 		r->interrupted ? ", interrupted" : "");
-	sb_addf(sb, "stored bytes %lld -> %lld\n", (long long)r->stored_before,
-		(long long)r->stored_after);
+	if (r->stored_before >= 0)
+		sb_addf(sb, "stored bytes %lld -> %lld\n",
+			(long long)r->stored_before, (long long)r->stored_after);
 	sb_addf(sb, "skipped busy %lld, stale tmp files %lld, dead writers' "
 		    "rows %lld dropped / %lld adopted, orphans %lld\n",
 		(long long)r->skipped_busy, (long long)r->tmp_removed,
@@ -417,14 +422,19 @@ void gc_render_json(struct strbuf *sb, const struct gc_result *r,
 		    "\"removed_entries\": %lld, \"removed_bytes\": %lld, "
 		    "\"skipped_busy\": %lld, \"tmp_removed\": %lld, "
 		    "\"rows_removed\": %lld, \"rows_adopted\": %lld, "
-		    "\"orphans\": %lld, \"stored_bytes_before\": %lld, "
-		    "\"stored_bytes_after\": %lld, \"duration_seconds\": %.6f, "
-		    "\"entries\": [%s]}\n",
+		    "\"orphans\": %lld, \"duration_seconds\": %.6f, ",
 		o->dry_run ? "true" : "false", r->interrupted ? "true" : "false",
 		(long long)r->removed_entries, (long long)r->removed_bytes,
 		(long long)r->skipped_busy, (long long)r->tmp_removed,
 		(long long)r->rows_removed, (long long)r->rows_adopted,
-		(long long)r->orphans, (long long)r->stored_before,
-		(long long)r->stored_after, (double)r->duration_us / 1e6,
-		sb_str(&r->listing));
+		(long long)r->orphans, (double)r->duration_us / 1e6);
+	/* stored bytes are known when a quota made the pass count them */
+	if (r->stored_before >= 0)
+		sb_addf(sb, "\"stored_bytes_before\": %lld, "
+			    "\"stored_bytes_after\": %lld, ",
+			(long long)r->stored_before, (long long)r->stored_after);
+	else
+		sb_adds(sb, "\"stored_bytes_before\": null, "
+			    "\"stored_bytes_after\": null, ");
+	sb_addf(sb, "\"entries\": [%s]}\n", sb_str(&r->listing));
 }

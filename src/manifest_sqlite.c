@@ -128,6 +128,12 @@ struct manifest_sqlite {
 	struct manifest base;
 	pthread_mutex_t mu;
 	sqlite3 *db;
+	/* A second, read-only connection for scans (listings, GC
+	 * candidates, stats): under WAL it reads a snapshot while `db`
+	 * commits, so a long scan never holds up creates and lookups.  It
+	 * is `db` itself (and `mu`) for a read-only manifest. */
+	pthread_mutex_t scan_mu;
+	sqlite3 *scan_db;
 	char *path;
 	int read_only;
 	struct lock_table *locks;
@@ -161,11 +167,29 @@ static int sqlite_to_errno(int rc)
 }
 
 /* Log a failed call once and return its errno. */
-static int sqlite_fail(struct manifest_sqlite *ms, const char *what, int rc)
+static int fail_on(struct manifest_sqlite *ms, sqlite3 *db, const char *what,
+		   int rc)
 {
 	log_err("manifest %s: %s: %s", ms->path, what,
-		ms->db ? sqlite3_errmsg(ms->db) : sqlite3_errstr(rc));
+		db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	return sqlite_to_errno(rc);
+}
+
+static int sqlite_fail(struct manifest_sqlite *ms, const char *what, int rc)
+{
+	return fail_on(ms, ms->db, what, rc);
+}
+
+/* Take the scan connection; scan_end() gives it back. */
+static sqlite3 *scan_begin(struct manifest_sqlite *ms)
+{
+	pthread_mutex_lock(ms->scan_db == ms->db ? &ms->mu : &ms->scan_mu);
+	return ms->scan_db;
+}
+
+static void scan_end(struct manifest_sqlite *ms)
+{
+	pthread_mutex_unlock(ms->scan_db == ms->db ? &ms->mu : &ms->scan_mu);
 }
 
 static struct manifest_sqlite *ms_of(struct manifest *m)
@@ -459,8 +483,11 @@ static void sqlite_close(struct manifest *m)
 
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(ms->stmt[i]);
+	if (ms->scan_db && ms->scan_db != ms->db)
+		sqlite3_close(ms->scan_db);
 	if (ms->db)
 		sqlite3_close(ms->db);
+	pthread_mutex_destroy(&ms->scan_mu);
 	lock_table_free(ms->locks);
 	pthread_mutex_destroy(&ms->mu);
 	free(ms->path);
@@ -481,6 +508,7 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		return -ENOMEM;
 	ms->base.ops = &manifest_sqlite_ops;
 	pthread_mutex_init(&ms->mu, NULL);
+	pthread_mutex_init(&ms->scan_mu, NULL);
 	ms->read_only = args->read_only;
 	snprintf(path, sizeof(path), "%s/manifest.db", args->store_root);
 	ms->path = strdup(path);
@@ -531,6 +559,19 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 			rc = sqlite_fail(ms, "prepare", rc);
 			goto fail;
 		}
+	}
+	ms->scan_db = ms->db;
+	if (!args->read_only) {
+		rc = sqlite3_open_v2(path, &ms->scan_db,
+				     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+				     NULL);
+		if (rc != SQLITE_OK) {
+			rc = fail_on(ms, ms->scan_db, "open scan connection", rc);
+			goto fail;
+		}
+		sqlite3_busy_timeout(ms->scan_db, SQLITE_BUSY_MS);
+		sqlite3_exec(ms->scan_db, "PRAGMA cache_size = -65536", NULL,
+			     NULL, NULL);
 	}
 	*out = &ms->base;
 	return 0;
@@ -750,6 +791,7 @@ static int sqlite_list(struct manifest *m, const struct manifest_query *q,
 	struct strbuf sql = STRBUF_INIT;
 	struct manifest_entry e;
 	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
 	int rc;
 
 	sb_adds(&sql, "SELECT " ENTRY_COLUMNS " FROM entries WHERE 1");
@@ -776,10 +818,10 @@ static int sqlite_list(struct manifest *m, const struct manifest_query *q,
 	if (sql.err)
 		return sql.err;
 
-	pthread_mutex_lock(&ms->mu);
-	rc = sqlite3_prepare_v2(ms->db, sb_str(&sql), -1, &st, NULL);
+	db = scan_begin(ms);
+	rc = sqlite3_prepare_v2(db, sb_str(&sql), -1, &st, NULL);
 	if (rc != SQLITE_OK) {
-		rc = sqlite_fail(ms, "prepare list", rc);
+		rc = fail_on(ms, db, "prepare list", rc);
 		goto out;
 	}
 #define BIND_NAMED_TEXT(name, v)                                                \
@@ -804,7 +846,7 @@ static int sqlite_list(struct manifest *m, const struct manifest_query *q,
 		if (step == SQLITE_DONE)
 			break;
 		if (step != SQLITE_ROW) {
-			rc = sqlite_fail(ms, "list entries", step);
+			rc = fail_on(ms, db, "list entries", step);
 			break;
 		}
 		read_entry(st, &e);
@@ -814,7 +856,7 @@ static int sqlite_list(struct manifest *m, const struct manifest_query *q,
 	}
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&ms->mu);
+	scan_end(ms);
 	sb_release(&sql);
 	return rc;
 }
@@ -912,6 +954,7 @@ static int walk_symbols(struct manifest_sqlite *ms, const char *only,
 	struct manifest_symbol s;
 	struct strbuf sql = STRBUF_INIT;
 	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
 	int rc, step, found = 0;
 
 	sb_adds(&sql, "SELECT " SYMBOL_COLUMNS);
@@ -923,10 +966,10 @@ static int walk_symbols(struct manifest_sqlite *ms, const char *only,
 	sb_adds(&sql, only ? " WHERE s.symbol = ?1" : " ORDER BY s.symbol");
 	if (sql.err)
 		return sql.err;
-	pthread_mutex_lock(&ms->mu);
-	rc = sqlite3_prepare_v2(ms->db, sb_str(&sql), -1, &st, NULL);
+	db = scan_begin(ms);
+	rc = sqlite3_prepare_v2(db, sb_str(&sql), -1, &st, NULL);
 	if (rc != SQLITE_OK) {
-		rc = sqlite_fail(ms, "prepare symbols", rc);
+		rc = fail_on(ms, db, "prepare symbols", rc);
 		goto out;
 	}
 	if (only)
@@ -940,12 +983,12 @@ static int walk_symbols(struct manifest_sqlite *ms, const char *only,
 			goto out;
 	}
 	if (step != SQLITE_DONE)
-		rc = sqlite_fail(ms, "list symbols", step);
+		rc = fail_on(ms, db, "list symbols", step);
 	else if (only && !found)
 		rc = -ENOENT;
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&ms->mu);
+	scan_end(ms);
 	sb_release(&sql);
 	return rc;
 }
@@ -975,13 +1018,14 @@ static int sqlite_totals(struct manifest *m, struct manifest_totals *t)
 {
 	struct manifest_sqlite *ms = ms_of(m);
 	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
 	int rc;
 
 	memset(t, 0, sizeof(*t));
-	pthread_mutex_lock(&ms->mu);
+	db = scan_begin(ms);
 	/* one pass over the entries, one over the symbols */
 	rc = sqlite3_prepare_v2(
-		ms->db,
+		db,
 		"SELECT e.pub, e.wr, e.fbytes, e.sbytes, s.n, s.hits, s.misses,"
 		" e.oldest FROM"
 		" (SELECT coalesce(sum(state = 'published'), 0) AS pub,"
@@ -997,12 +1041,12 @@ static int sqlite_totals(struct manifest *m, struct manifest_totals *t)
 		"   coalesce(sum(misses), 0) AS misses FROM symbols) s",
 		-1, &st, NULL);
 	if (rc != SQLITE_OK) {
-		rc = sqlite_fail(ms, "prepare totals", rc);
+		rc = fail_on(ms, db, "prepare totals", rc);
 		goto out;
 	}
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		rc = sqlite_fail(ms, "totals", rc);
+		rc = fail_on(ms, db, "totals", rc);
 		goto out;
 	}
 	t->entries = sqlite3_column_int64(st, 0);
@@ -1016,7 +1060,7 @@ static int sqlite_totals(struct manifest *m, struct manifest_totals *t)
 	rc = 0;
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&ms->mu);
+	scan_end(ms);
 	return rc;
 }
 
