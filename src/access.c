@@ -1,6 +1,8 @@
 /*
- * access.c - the in-memory access log: a table from "<symbol>/<key>" to
- * (count, last access) under one mutex, swapped out whole at each flush.
+ * access.c - the in-memory access log: tables from "<symbol>/<key>" to
+ * (count, last access), swapped out whole at each flush.  The log is cut
+ * into shards by a hash of the name, each with its own mutex, so readers
+ * of different entries do not queue on one lock.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -11,67 +13,91 @@
 #include "access.h"
 #include "htab.h"
 
+#define ACCESS_SHARDS 16
+
 struct access_rec {
 	char name[LOCK_NAME_MAX + 1];	/* "<symbol>/<key>", the table key */
 	struct manifest_access a;
 };
 
-struct access_log {
+struct access_shard {
 	pthread_mutex_t mu;
 	struct htab *table;
-	uint64_t dropped;
+};
+
+struct access_log {
+	struct access_shard shard[ACCESS_SHARDS];
+	uint64_t count;			/* atomic: records in all shards */
+	uint64_t dropped;		/* atomic */
 };
 
 int access_log_new(struct access_log **out)
 {
 	struct access_log *a = calloc(1, sizeof(*a));
-	int rc;
+	int i, rc;
 
 	if (!a)
 		return -ENOMEM;
-	rc = htab_new(&a->table);
-	if (rc < 0) {
-		free(a);
-		return rc;
+	for (i = 0; i < ACCESS_SHARDS; i++) {
+		pthread_mutex_init(&a->shard[i].mu, NULL);
+		rc = htab_new(&a->shard[i].table);
+		if (rc < 0) {
+			access_log_free(a);
+			return rc;
+		}
 	}
-	pthread_mutex_init(&a->mu, NULL);
 	*out = a;
 	return 0;
 }
 
 void access_log_free(struct access_log *a)
 {
+	int i;
+
 	if (!a)
 		return;
-	htab_free_values(a->table);
-	pthread_mutex_destroy(&a->mu);
+	for (i = 0; i < ACCESS_SHARDS; i++) {
+		htab_free_values(a->shard[i].table);
+		pthread_mutex_destroy(&a->shard[i].mu);
+	}
 	free(a);
 }
 
-/* Add `count` accesses; caller holds mu. */
-static int add_locked(struct access_log *a, const char *symbol,
-		      const char *key, int64_t count, int64_t ts)
+/* The shard of `name` (FNV-1a; any spread will do). */
+static struct access_shard *shard_of(struct access_log *a, const char *name)
 {
-	char name[LOCK_NAME_MAX + 1];
-	struct access_rec *r;
+	uint32_t h = 2166136261u;
 
-	snprintf(name, sizeof(name), "%s/%s", symbol, key);
-	r = htab_get(a->table, name);
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 16777619u;
+	return &a->shard[h % ACCESS_SHARDS];
+}
+
+/* Add `count` accesses of `name` (symbol/key) to shard `s`, whose mutex
+ * the caller holds. */
+static int add_locked(struct access_log *a, struct access_shard *s,
+		      const char *name, const char *symbol, const char *key,
+		      int64_t count, int64_t ts)
+{
+	struct access_rec *r = htab_get(s->table, name);
+
 	if (!r) {
-		if (htab_count(a->table) >= ACCESS_PENDING_MAX) {
-			a->dropped++;
+		if (__atomic_load_n(&a->count, __ATOMIC_RELAXED) >=
+		    ACCESS_PENDING_MAX) {
+			__atomic_add_fetch(&a->dropped, 1, __ATOMIC_RELAXED);
 			return -ENOSPC;
 		}
 		r = calloc(1, sizeof(*r));
 		if (!r)
 			return -ENOMEM;
-		memcpy(r->name, name, sizeof(name));
+		snprintf(r->name, sizeof(r->name), "%s", name);
 		snprintf(r->a.symbol, sizeof(r->a.symbol), "%s", symbol);
 		snprintf(r->a.key, sizeof(r->a.key), "%s", key);
-		if (htab_put(a->table, r->name, r) < 0) {
+		if (htab_put(s->table, r->name, r) < 0) {
 			free(r);
 			return -ENOMEM;
 		}
+		__atomic_add_fetch(&a->count, 1, __ATOMIC_RELAXED);
 	}
 	r->a.count += count;
 	if (ts > r->a.last_ts)
@@ -79,20 +105,30 @@ static int add_locked(struct access_log *a, const char *symbol,
 	return 0;
 }
 
-int access_log_add(struct access_log *a, const char *symbol, const char *key,
-		   int64_t ts)
+static int add(struct access_log *a, const char *symbol, const char *key,
+	       int64_t count, int64_t ts)
 {
+	char name[LOCK_NAME_MAX + 1];
+	struct access_shard *s;
 	int rc;
 
-	pthread_mutex_lock(&a->mu);
-	rc = add_locked(a, symbol, key, 1, ts);
-	pthread_mutex_unlock(&a->mu);
+	snprintf(name, sizeof(name), "%s/%s", symbol, key);
+	s = shard_of(a, name);
+	pthread_mutex_lock(&s->mu);
+	rc = add_locked(a, s, name, symbol, key, count, ts);
+	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
 
+int access_log_add(struct access_log *a, const char *symbol, const char *key,
+		   int64_t ts)
+{
+	return add(a, symbol, key, 1, ts);
+}
+
 struct take_state {
-	struct manifest_access *out;
-	size_t n;
+	struct manifest_access *out;	/* room for every record taken */
+	size_t n, alloc;
 };
 
 static void take_rec(void *arg, void *value)
@@ -107,33 +143,49 @@ static void take_rec(void *arg, void *value)
 int access_log_take(struct access_log *a, struct manifest_access **out,
 		    size_t *n)
 {
-	struct take_state t = { NULL, 0 };
-	struct htab *fresh;
-	size_t count;
-	int rc;
+	struct take_state t = { NULL, 0, 0 };
+	struct manifest_access *p;
+	struct htab *fresh, *old;
+	int i, rc = 0;
 
 	*out = NULL;
 	*n = 0;
-	rc = htab_new(&fresh);
-	if (rc < 0)
+	for (i = 0; i < ACCESS_SHARDS; i++) {
+		struct access_shard *s = &a->shard[i];
+		size_t count;
+
+		rc = htab_new(&fresh);
+		if (rc < 0)
+			break;
+		pthread_mutex_lock(&s->mu);
+		count = htab_count(s->table);
+		if (count == 0) {
+			pthread_mutex_unlock(&s->mu);
+			htab_free(fresh);
+			continue;
+		}
+		p = realloc(t.out, (t.alloc + count) * sizeof(*p));
+		if (!p) {
+			pthread_mutex_unlock(&s->mu);
+			htab_free(fresh);
+			rc = -ENOMEM;
+			break;
+		}
+		t.out = p;
+		t.alloc += count;
+		old = s->table;
+		s->table = fresh;
+		__atomic_sub_fetch(&a->count, count, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&s->mu);
+		htab_each(old, take_rec, &t);
+		htab_free(old);
+	}
+	if (rc < 0) {
+		/* out of memory half-way: put back what was taken */
+		access_log_restore(a, t.out, t.n);
+		free(t.out);
 		return rc;
-	pthread_mutex_lock(&a->mu);
-	count = htab_count(a->table);
-	if (count == 0) {
-		pthread_mutex_unlock(&a->mu);
-		htab_free(fresh);
-		return 0;
 	}
-	t.out = malloc(count * sizeof(*t.out));
-	if (!t.out) {
-		pthread_mutex_unlock(&a->mu);
-		htab_free(fresh);
-		return -ENOMEM;
-	}
-	htab_each(a->table, take_rec, &t);
-	htab_free(a->table);
-	a->table = fresh;
-	pthread_mutex_unlock(&a->mu);
 	*out = t.out;
 	*n = t.n;
 	return 0;
@@ -144,38 +196,33 @@ void access_log_restore(struct access_log *a,
 {
 	size_t i;
 
-	pthread_mutex_lock(&a->mu);
 	for (i = 0; i < n; i++)
-		add_locked(a, recs[i].symbol, recs[i].key, recs[i].count,
-			   recs[i].last_ts);
-	pthread_mutex_unlock(&a->mu);
+		add(a, recs[i].symbol, recs[i].key, recs[i].count,
+		    recs[i].last_ts);
 }
 
 int64_t access_log_pending(struct access_log *a, const char *symbol,
 			   const char *key, int64_t *last_ts)
 {
 	char name[LOCK_NAME_MAX + 1];
+	struct access_shard *s;
 	struct access_rec *r;
 	int64_t count = 0;
 
 	snprintf(name, sizeof(name), "%s/%s", symbol, key);
-	pthread_mutex_lock(&a->mu);
-	r = htab_get(a->table, name);
+	s = shard_of(a, name);
+	pthread_mutex_lock(&s->mu);
+	r = htab_get(s->table, name);
 	if (r) {
 		count = r->a.count;
 		if (last_ts)
 			*last_ts = r->a.last_ts;
 	}
-	pthread_mutex_unlock(&a->mu);
+	pthread_mutex_unlock(&s->mu);
 	return count;
 }
 
 uint64_t access_log_dropped(struct access_log *a)
 {
-	uint64_t n;
-
-	pthread_mutex_lock(&a->mu);
-	n = a->dropped;
-	pthread_mutex_unlock(&a->mu);
-	return n;
+	return __atomic_load_n(&a->dropped, __ATOMIC_RELAXED);
 }
