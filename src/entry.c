@@ -1043,16 +1043,29 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 	snprintf(claim.writer, sizeof(claim.writer), "%s", ffs->writer_id);
 	rc = manifest_claim(ffs->manifest, &claim);
 	if (rc == 0) {
+		struct node *oldparent = n->parent;
+		char *oldname = strdup(n->name);
+
 		pthread_mutex_lock(&ffs->lock);
-		rc = node_rename(ffs, n, newparent, newname);
+		rc = oldname ? node_rename(ffs, n, newparent, newname) : -ENOMEM;
 		pthread_mutex_unlock(&ffs->lock);
-		if (rc == 0)
+		if (rc == 0) {
 			rc = publish_writer(ffs, n, w, newparent, key);
-		else
+			if (rc < 0) {
+				/* a failed rename changes nothing: the scratch
+				 * file keeps its name (publish released the
+				 * claim) */
+				pthread_mutex_lock(&ffs->lock);
+				node_rename(ffs, n, oldparent, oldname);
+				pthread_mutex_unlock(&ffs->lock);
+			}
+		} else {
 			manifest_abandon(ffs->manifest, newparent->name, key);
+		}
 		if (rc < 0)
 			log_warn("rename to %s/%s: not published: %s",
 				 newparent->name, newname, w->why_detail);
+		free(oldname);
 	}
 	pthread_mutex_unlock(&w->mu);
 	if (rc == 0)

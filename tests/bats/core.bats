@@ -330,3 +330,17 @@ teardown() {
 	[ "$(try_errno "os.mkdir('$MNT/MSFT')")" = EROFS ]
 	[ "$(try_errno "os.unlink('$MNT/AAPL/$K1.parquet')")" = EROFS ]
 }
+
+@test "a rename whose publish fails changes nothing" {
+	[ -n "${FEATUREFS_FAULT_INJECTION:-}" ] || skip "needs -Dfault_injection=true"
+	FEATUREFS_FAULT=publish_rename=ENOSPC mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/.upload"
+	[ "$(try_errno "os.rename('$MNT/AAPL/.upload', '$MNT/AAPL/$K1.parquet')")" = ENOSPC ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/.upload"
+	[ ! -e "$MNT/AAPL/$K1.parquet" ]
+	[ "$(ls -A "$MNT/AAPL")" = .upload ]
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
+	[ -z "$(ls -A "$STORE/objects/AAPL" 2>/dev/null)" ]
+}
