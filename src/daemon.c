@@ -259,6 +259,7 @@ void daemon_stop(struct ffs *ffs)
 	/* readers still waiting get their answer from the discard above;
 	 * expire whatever is left (answers go nowhere once unmounted) */
 	entry_expire_waiters(ffs, INT64_MAX);
+	entry_release_all(ffs);
 	if (daemon_flush_access(ffs) < 0)
 		log_err("unmount: could not flush access records");
 }

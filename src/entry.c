@@ -136,6 +136,38 @@ static struct handle *handle_new(enum handle_kind kind, struct node *n,
 	return h;
 }
 
+/* Track `h` as handed to the kernel, so that handles the kernel never
+ * releases (a lazy unmount with files still open) are closed at unmount.
+ * Caller holds ffs->lock. */
+static void handle_track_locked(struct ffs *ffs, struct handle *h)
+{
+	h->open_prev = NULL;
+	h->open_next = ffs->open_handles;
+	if (ffs->open_handles)
+		ffs->open_handles->open_prev = h;
+	ffs->open_handles = h;
+}
+
+static void handle_track(struct ffs *ffs, struct handle *h)
+{
+	pthread_mutex_lock(&ffs->lock);
+	handle_track_locked(ffs, h);
+	pthread_mutex_unlock(&ffs->lock);
+}
+
+static void handle_untrack(struct ffs *ffs, struct handle *h)
+{
+	pthread_mutex_lock(&ffs->lock);
+	if (h->open_prev)
+		h->open_prev->open_next = h->open_next;
+	else if (ffs->open_handles == h)
+		ffs->open_handles = h->open_next;
+	if (h->open_next)
+		h->open_next->open_prev = h->open_prev;
+	h->open_prev = h->open_next = NULL;
+	pthread_mutex_unlock(&ffs->lock);
+}
+
 /* Log and count why `symbol/name` was not published. */
 static void count_failure(struct ffs *ffs, enum load_failure reason,
 			  const char *symbol, const char *name,
@@ -353,9 +385,10 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 	writer_ref(w); /* the handle's; the node has the first */
 	if (kind == NAME_ENTRY)
 		ffs->inflight++;
-	pthread_mutex_unlock(&ffs->lock);
 	(*h)->node = n;
 	(*h)->w = w;
+	handle_track_locked(ffs, *h);
+	pthread_mutex_unlock(&ffs->lock);
 	if (kind == NAME_ENTRY)
 		CTR_ADD(ffs->ctr.creates, 1);
 	*out = n;
@@ -409,6 +442,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 			free(*h);
 			return -ENOMEM;
 		}
+		handle_track(ffs, *h);
 		return 0;
 	case NODE_SCRATCH:
 	case NODE_ENTRY:
@@ -497,6 +531,7 @@ made:
 		return rc;
 	}
 	ffs_node_open(ffs, n);
+	handle_track(ffs, *h);
 	return 0;
 }
 
@@ -824,6 +859,7 @@ void entry_release(struct ffs *ffs, struct handle *h)
 {
 	struct node *n = h->node;
 
+	handle_untrack(ffs, h);
 	switch (h->kind) {
 	case HANDLE_CONTROL:
 		free(h->text);
@@ -870,6 +906,20 @@ void entry_discard_all(struct ffs *ffs)
 		}
 		writer_detach(ffs, n, w);
 		writer_unref(w);
+	}
+}
+
+void entry_release_all(struct ffs *ffs)
+{
+	struct handle *h;
+
+	for (;;) {
+		pthread_mutex_lock(&ffs->lock);
+		h = ffs->open_handles;
+		pthread_mutex_unlock(&ffs->lock);
+		if (!h)
+			break;
+		entry_release(ffs, h);
 	}
 }
 

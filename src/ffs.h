@@ -149,6 +149,7 @@ struct ffs {
 	struct node *symbols;		/* every symbol node in memory */
 	struct node *all;		/* every allocated node */
 	struct waiter *waiters;
+	struct handle *open_handles;	/* handed to the kernel, not released */
 	uint64_t inflight;		/* entries being written */
 
 	struct access_log *access;
@@ -265,6 +266,7 @@ struct handle {
 	int fd;
 	char *text;		/* HANDLE_CONTROL */
 	size_t len;
+	struct handle *open_prev, *open_next;	/* ffs->open_handles */
 };
 
 /*
@@ -368,6 +370,10 @@ int entry_expire_scratch(struct ffs *ffs, int64_t idle_us, int dry_run);
 
 /* Discard every unfinished write (unmount). */
 void entry_discard_all(struct ffs *ffs);
+
+/* Close every handle the kernel did not release (unmount, after the
+ * session loop ended and entry_discard_all()). */
+void entry_release_all(struct ffs *ffs);
 
 /* Hand out the effective options, as /.featurefs/config shows them. */
 void ffs_render_config(struct ffs *ffs, struct strbuf *sb);
