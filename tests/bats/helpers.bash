@@ -12,11 +12,11 @@
 : "${FEATUREFS_TOOLS:?FEATUREFS_TOOLS must point at tests/tools}"
 
 # The interpreter itself, not a version-manager shim in front of it:
-# tests start hundreds of Python processes.
+# tests start hundreds of Python processes.  Its directory goes first on
+# PATH (not a shell function: `python3 ... &` must leave the interpreter's
+# own pid in $!, for tests that kill it).
 PYTHON3=${PYTHON3:-$(command python3 -c 'import sys; print(sys.executable)')}
-python3() {
-	"$PYTHON3" "$@"
-}
+PATH="$(dirname "$PYTHON3"):$PATH"
 
 # A readiness wait, never a timing assertion: how long to wait for a
 # daemon to come up or go away before calling it broken.
