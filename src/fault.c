@@ -18,7 +18,10 @@ static struct fault_state {
 	int count;
 	struct {
 		char point[32];
-		int err; /* > 0: errno to return; 0: crash */
+		int err;	/* > 0: errno to return; 0: crash */
+		long first;	/* first hit that fires (0-based) */
+		long last;	/* last hit that fires; -1: no end */
+		long hits;	/* atomic: hits so far */
 	} rule[FAULT_MAX];
 } fault_state;
 
@@ -28,9 +31,12 @@ static int errno_by_name(const char *name)
 		const char *name;
 		int value;
 	} table[] = {
-		{ "EIO", EIO },	      { "ENOSPC", ENOSPC }, { "EDQUOT", EDQUOT },
-		{ "EROFS", EROFS },   { "ENOMEM", ENOMEM }, { "EACCES", EACCES },
-		{ "EAGAIN", EAGAIN }, { NULL, 0 },
+		{ "EIO", EIO },		{ "ENOSPC", ENOSPC },
+		{ "EDQUOT", EDQUOT },	{ "EROFS", EROFS },
+		{ "ENOMEM", ENOMEM },	{ "EACCES", EACCES },
+		{ "EAGAIN", EAGAIN },	{ "EBUSY", EBUSY },
+		{ "ETIMEDOUT", ETIMEDOUT }, { "EFBIG", EFBIG },
+		{ NULL, 0 },
 	};
 	int i;
 
@@ -38,6 +44,30 @@ static int errno_by_name(const char *name)
 		if (strcmp(table[i].name, name) == 0)
 			return table[i].value;
 	return -1;
+}
+
+/* Parse "ACTION", "ACTION@N" (the Nth hit only) or "ACTION@N+" (the Nth
+ * hit and every later one) into *err and the range of hits; 0 or -1. */
+static int parse_action(char *action, int *err, long *first, long *last)
+{
+	char *at = strchr(action, '@'), *end;
+
+	*first = 0;
+	*last = -1;
+	if (at) {
+		*at = '\0';
+		*first = strtol(at + 1, &end, 10) - 1;
+		if (end == at + 1 || *first < 0)
+			return -1;
+		if (*end == '+')
+			end++;
+		else
+			*last = *first;
+		if (*end)
+			return -1;
+	}
+	*err = strcmp(action, "crash") == 0 ? 0 : errno_by_name(action);
+	return *err < 0 ? -1 : 0;
 }
 
 void fault_setup(void)
@@ -53,37 +83,49 @@ void fault_setup(void)
 	for (item = strtok_r(copy, ",", &save); item && fault_state.count < FAULT_MAX;
 	     item = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(item, '=');
+		long first, last;
 		int err;
 
 		if (!eq)
 			continue;
 		*eq = '\0';
-		err = strcmp(eq + 1, "crash") == 0 ? 0 : errno_by_name(eq + 1);
-		if (err < 0) {
-			log_warn("FEATUREFS_FAULT: unknown action %s", eq + 1);
+		log_warn("fault injection armed: %s=%s", item, eq + 1);
+		if (parse_action(eq + 1, &err, &first, &last) < 0) {
+			log_warn("FEATUREFS_FAULT: bad action for %s (an "
+				 "errno name or crash, then @N or @N+)", item);
 			continue;
 		}
 		strncpy(fault_state.rule[fault_state.count].point, item,
 			sizeof(fault_state.rule[0].point) - 1);
 		fault_state.rule[fault_state.count].err = err;
+		fault_state.rule[fault_state.count].first = first;
+		fault_state.rule[fault_state.count].last = last;
 		fault_state.count++;
-		log_warn("fault injection armed: %s=%s", item, eq + 1);
 	}
 	free(copy);
 }
 
 int fault_inject(const char *point)
 {
+	long hit;
 	int i;
 
 	for (i = 0; i < fault_state.count; i++) {
 		if (strcmp(fault_state.rule[i].point, point) != 0)
 			continue;
+		hit = __atomic_fetch_add(&fault_state.rule[i].hits, 1,
+					 __ATOMIC_RELAXED);
+		if (hit < fault_state.rule[i].first ||
+		    (fault_state.rule[i].last >= 0 &&
+		     hit > fault_state.rule[i].last))
+			return 0;
 		if (fault_state.rule[i].err == 0) {
 			log_warn("fault injection: crashing at %s", point);
 			kill(getpid(), SIGKILL);
 			pause();
 		}
+		log_debug("fault injection: %s fails with %s", point,
+			  strerror(fault_state.rule[i].err));
 		return -fault_state.rule[i].err;
 	}
 	return 0;

@@ -5,11 +5,21 @@
  * test may want to fail, and at each stage of a publish.  In a build
  * configured with -Dfault_injection=true, FEATUREFS_FAULT="point=ACTION,..."
  * makes that point fail with ACTION (an errno name such as ENOSPC or EIO)
- * or kill the process on the spot (ACTION "crash").  Other builds compile
- * the hook to nothing and never read the variable.
+ * or kill the process on the spot (ACTION "crash", a SIGKILL: no cleanup
+ * runs, exactly as `kill -9`).  "point=ACTION@N" fires at the Nth hit of
+ * the point only (a transient error; tmp_write=crash@3 dies with two
+ * writes' data in tmp/), "point=ACTION@N+" at the Nth and every later
+ * one (a disk that stays full).  Other builds compile the hook to nothing
+ * and never read the variable.
  *
- * Points: tmp_write, tmp_fsync, validate, publish_rename, after_rename,
- * manifest_publish.
+ * Points, in the order a write meets them:
+ *   tmp_write         each write(2) into the tmp file
+ *   validate          the Parquet check at close (before it runs)
+ *   tmp_fsync         the fsync of the tmp file once it validated
+ *   publish_rename    before the tmp file is linked into objects/
+ *   after_rename      the object is in place, the row still says writing
+ *   manifest_publish  just before the row is flipped to published
+ * Tests: tests/bats/faults.bats.
  */
 #ifndef FEATUREFS_FAULT_H
 #define FEATUREFS_FAULT_H
@@ -17,7 +27,8 @@
 #ifdef FEATUREFS_FAULT_INJECTION
 /* Read FEATUREFS_FAULT once; call before any thread starts. */
 void fault_setup(void);
-/* 0, or the negative errno configured for `point` (may not return). */
+/* 0, or the negative errno configured for `point` (may not return).
+ * Safe to call from any thread. */
 int fault_inject(const char *point);
 #else
 static inline void fault_setup(void)
