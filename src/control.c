@@ -65,7 +65,7 @@ int control_stats_report(struct ffs *ffs, struct stats_report *r)
 		struct node *n = htab_get(ffs->names, r->symbols[i].symbol);
 
 		if (n && n->kind == NODE_SYMBOL)
-			r->symbol_live[i] = *n->ctr;
+			symbol_counters_load(&r->symbol_live[i], n->ctr);
 	}
 	pthread_mutex_unlock(&ffs->lock);
 out:

@@ -78,7 +78,7 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 	w->touched_us = mono_us();
 	w->created_ts = now_us();
 	w->mtime_ns = w->created_ts * 1000;
-	w->mode = mode & 07777;
+	w->mode = mode & 0777; /* never set-id or sticky: see docs/security.md */
 	*out = w;
 	return 0;
 fail:
@@ -186,7 +186,10 @@ int entry_wait(struct ffs *ffs, struct waiter *w)
 	int rc = 0, signal = 0;
 
 	pthread_mutex_lock(&ffs->lock);
-	if (n->kind == NODE_ENTRY && n->w && n->linked && !n->w->abandoned) {
+	/* w->abandoned is written under w->mu: an atomic read suffices,
+	 * as a discard unlinks the node under ffs->lock before it wakes */
+	if (n->kind == NODE_ENTRY && n->w && n->linked &&
+	    !__atomic_load_n(&n->w->abandoned, __ATOMIC_RELAXED)) {
 		w->next = ffs->waiters;
 		w->prev = NULL;
 		if (ffs->waiters)
@@ -428,9 +431,11 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	struct writer *w = NULL;
 	char rel[STORE_REL_MAX];
 	pid_t tgid = 0;
+	enum node_kind nkind;
 	int fd = -1, rc;
 
-	switch (n->kind) {
+	nkind = node_kind(n);
+	switch (nkind) {
 	case NODE_CONTROL_FILE:
 		if (writing)
 			return -EACCES;
@@ -453,7 +458,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 
 	/* who is asking matters only for an entry in flight; read /proc
 	 * before taking the namespace lock (the pointer is only a hint) */
-	if (!writing && n->kind == NODE_ENTRY &&
+	if (!writing && nkind == NODE_ENTRY &&
 	    __atomic_load_n(&n->w, __ATOMIC_RELAXED))
 		tgid = tgid_of(pid);
 	pthread_mutex_lock(&ffs->lock);
@@ -506,6 +511,12 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		w = NULL;
 		rc = fd < 0 ? fd : 0;
 		goto made;
+	}
+	if (!n->linked || n->state != ENTRY_PUBLISHED) {
+		/* a name the kernel still caches for an entry that was
+		 * discarded or removed: its key may hold another object now */
+		pthread_mutex_unlock(&ffs->lock);
+		return -ENOENT;
 	}
 	pthread_mutex_unlock(&ffs->lock);
 	store_object_relpath(n->parent->name, n->key, rel, sizeof(rel));
@@ -585,6 +596,8 @@ int writer_truncate(struct writer *w, uint64_t size)
 {
 	if (ftruncate(w->fd, (off_t)size) < 0)
 		return -errno;
+	if (size == 0)
+		w->write_err = 0; /* rewritten from scratch */
 	if (size != w->hashed)
 		w->hash_broken = 1;
 	CTR_SET(w->size, size);
@@ -608,8 +621,12 @@ ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 		goto out;
 	}
 	rc = store_pwrite(w->fd, buf, size, off);
-	if (rc < 0)
+	if (rc < 0) {
+		if (!w->write_err)
+			w->write_err = (int)rc;
+		w->gen++;
 		goto out;
+	}
 	if (!w->hash_broken && (uint64_t)off == w->hashed) {
 		EVP_DigestUpdate(w->sha, buf, size);
 		w->hashed += size;
@@ -640,6 +657,15 @@ static int writer_check(struct ffs *ffs, struct writer *w)
 
 	if (w->checked && w->valid_gen == w->gen)
 		return w->check_rc;
+	if (w->write_err) {
+		/* bytes the writer meant to write are missing: whatever the
+		 * footer says, this is not the file it wrote */
+		rc = w->write_err;
+		w->why = rc == -ENOSPC || rc == -EDQUOT ? LOAD_NOSPACE : LOAD_IO;
+		snprintf(w->why_detail, sizeof(w->why_detail),
+			 "a write failed: %s", strerror(-rc));
+		goto done;
+	}
 	rc = fault_inject("validate");
 	if (rc == 0)
 		rc = parquet_validate_fd(w->fd, w->size, &w->info, &perr, NULL);
@@ -656,6 +682,7 @@ static int writer_check(struct ffs *ffs, struct writer *w)
 		snprintf(w->why_detail, sizeof(w->why_detail), "%s",
 			 perr.detail[0] ? perr.detail : strerror(-rc));
 	}
+done:
 	(void)ffs;
 	w->checked = 1;
 	w->valid_gen = w->gen;
@@ -799,16 +826,25 @@ static int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 	return 0;
 }
 
-/* Drop in-flight entry `n`: tmp data, claim, name; readers get ENOENT. */
+/* Claim the discard of `w`: 1 when the caller is the one to discard it,
+ * 0 when it is published or discarded already.  w->mu held. */
+static int writer_abandon_locked(struct writer *w)
+{
+	if (w->published || w->abandoned)
+		return 0;
+	__atomic_store_n(&w->abandoned, 1, __ATOMIC_RELAXED);
+	return 1;
+}
+
+/* Drop in-flight entry `n`: tmp data, claim, name; readers get ENOENT.
+ * Only the caller that won writer_abandon_locked() calls this. */
 static void discard_entry(struct ffs *ffs, struct node *n, struct writer *w,
 			  enum load_failure why, const char *detail)
 {
 	store_tmp_unlink(ffs->store, w->tmpname);
 	manifest_abandon(ffs->manifest, n->parent->name, n->key);
 	pthread_mutex_lock(&ffs->lock);
-	if (!w->abandoned)
-		ffs->inflight--;
-	w->abandoned = 1;
+	ffs->inflight--;
 	node_unlink(ffs, n);
 	pthread_mutex_unlock(&ffs->lock);
 	wake_waiters(ffs, n, -ENOENT);
@@ -823,9 +859,18 @@ static void finish_entry(struct ffs *ffs, struct node *n, struct writer *w)
 	int rc;
 
 	pthread_mutex_lock(&w->mu);
+	if (w->abandoned) {
+		/* unlinked since the last handle closed: discarded there */
+		pthread_mutex_unlock(&w->mu);
+		writer_detach(ffs, n, w);
+		return;
+	}
 	rc = writer_check(ffs, w);
 	if (rc == 0)
 		rc = publish_writer(ffs, n, w, n->parent, n->key);
+	if (rc < 0)
+		/* ours to discard: w->mu was held throughout */
+		__atomic_store_n(&w->abandoned, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&w->mu);
 	if (rc == 0) {
 		ffs->hooks->inval_inode(ffs, n);
@@ -888,16 +933,21 @@ void entry_discard_all(struct ffs *ffs)
 			if (n->w && n->linked)
 				break;
 		w = n ? n->w : NULL;
+		if (w)
+			writer_ref(w); /* under ffs->lock: n->w holds it */
 		pthread_mutex_unlock(&ffs->lock);
 		if (!n)
 			break;
-		writer_ref(w);
 		if (n->kind == NODE_ENTRY) {
+			int mine;
+
 			pthread_mutex_lock(&w->mu);
-			w->abandoned = 1;
+			mine = writer_abandon_locked(w);
 			pthread_mutex_unlock(&w->mu);
-			discard_entry(ffs, n, w, LOAD_ABANDONED,
-				      "unmounted before its writer closed it");
+			if (mine)
+				discard_entry(ffs, n, w, LOAD_ABANDONED,
+					      "unmounted before its writer "
+					      "closed it");
 		} else {
 			store_tmp_unlink(ffs->store, w->tmpname);
 			pthread_mutex_lock(&ffs->lock);
@@ -943,8 +993,10 @@ static void forget_published(struct ffs *ffs, const char *symbol,
 	snprintf(hkey, sizeof(hkey), "%s/%s", symbol, name);
 	pthread_mutex_lock(&ffs->lock);
 	n = htab_get(ffs->names, hkey);
-	if (n && n->kind == NODE_ENTRY && !n->w)
+	if (n && n->kind == NODE_ENTRY && !n->w) {
 		node_unlink(ffs, n);
+		node_release_locked(ffs, n);
+	}
 	sym = htab_get(ffs->names, symbol);
 	pthread_mutex_unlock(&ffs->lock);
 	CTR_ADD(ffs->ctr.unlinks, 1);
@@ -962,10 +1014,13 @@ int entry_remove_batch(struct ffs *ffs, const struct manifest_entry *rows,
 	rc = manifest_remove_batch(ffs->manifest, rows, n, results);
 	if (rc < 0)
 		return rc;
-	for (i = 0; i < n; i++)
-		if (results[i] == 0)
-			forget_published(ffs, rows[i].symbol, rows[i].key,
-					 rows[i].path);
+	for (i = 0; i < n; i++) {
+		if (results[i] != 0)
+			continue;
+		forget_published(ffs, rows[i].symbol, rows[i].key,
+				 rows[i].path);
+		manifest_release(ffs->manifest, rows[i].symbol, rows[i].key);
+	}
 	return 0;
 }
 
@@ -974,10 +1029,15 @@ static int remove_scratch_locked(struct ffs *ffs, struct node *n)
 {
 	struct writer *w = n->w;
 
+	/* all under the lock: once it drops, a forget may free the node */
+	n->w = NULL; /* the node's reference, now ours */
 	node_unlink(ffs, n);
+	node_release_locked(ffs, n);
 	pthread_mutex_unlock(&ffs->lock);
-	store_tmp_unlink(ffs->store, w->tmpname);
-	writer_detach(ffs, n, w);
+	if (w) {
+		store_tmp_unlink(ffs->store, w->tmpname);
+		writer_unref(w);
+	}
 	return 0;
 }
 
@@ -1036,16 +1096,25 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 	if (n && n->w) {
 		/* an in-flight entry: abandon it, as unlinking a file that
 		 * is still being written discards what it would become */
+		int mine, published;
+
 		w = n->w;
+		writer_ref(w); /* its last release may free it meanwhile */
 		pthread_mutex_unlock(&ffs->lock);
 		pthread_mutex_lock(&w->mu);
-		w->abandoned = 1;
+		mine = writer_abandon_locked(w);
+		published = w->published;
 		pthread_mutex_unlock(&w->mu);
-		discard_entry(ffs, n, w, LOAD_ABANDONED,
-			      "unlinked while being written");
-		return 0;
+		if (mine)
+			discard_entry(ffs, n, w, LOAD_ABANDONED,
+				      "unlinked while being written");
+		writer_unref(w);
+		if (!published)
+			return mine ? 0 : -ENOENT;
+		/* published while we waited for it: unlink the entry */
+	} else {
+		pthread_mutex_unlock(&ffs->lock);
 	}
-	pthread_mutex_unlock(&ffs->lock);
 	if (kind == NAME_SCRATCH)
 		return -ENOENT;
 	rc = manifest_get(ffs->manifest, parent->name, key, &e);
@@ -1055,8 +1124,10 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 		return rc;
 	rc = manifest_remove(ffs->manifest, parent->name, key,
 			     ENTRY_PUBLISHED);
-	if (rc == 0)
+	if (rc == 0) {
 		forget_published(ffs, parent->name, key, e.path);
+		manifest_release(ffs->manifest, parent->name, key);
+	}
 	if (rc == -EBUSY)
 		log_info("unlink %s/%s: busy (being removed elsewhere)",
 			 parent->name, name);
@@ -1260,8 +1331,8 @@ static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
 	if (rc < 0)
 		return rc;
 	if (r->valid & SETATTR_MODE) {
-		CTR_SET(w->mode, r->mode & 07777);
-		if (n->kind == NODE_SCRATCH && fchmod(w->fd, r->mode & 07777) < 0)
+		CTR_SET(w->mode, r->mode & 0777);
+		if (n->kind == NODE_SCRATCH && fchmod(w->fd, r->mode & 0777) < 0)
 			log_debug("chmod tmp/%s: %s", w->tmpname, strerror(errno));
 	}
 	if (r->valid & SETATTR_MTIME)

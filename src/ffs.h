@@ -66,6 +66,7 @@ struct writer {
 	EVP_MD_CTX *sha;		/* streaming SHA-256 of bytes [0, hashed) */
 	uint64_t hashed;
 	int hash_broken;		/* out-of-order write: rehash at publish */
+	int write_err;			/* first failed write (-errno): never publish */
 	uint64_t size;			/* atomic: read by getattr */
 	uint64_t gen;			/* bumped by every change */
 	uint64_t valid_gen;		/* gen at the last check */
@@ -85,6 +86,8 @@ struct writer {
 };
 
 struct node {
+	/* changes once, scratch to entry, when a rename publishes it (under
+	 * ffs->lock); read it with node_kind() where the lock is not held */
 	enum node_kind kind;
 	uint64_t st_ino;		/* what stat(2) shows; stable */
 	uint64_t nlookup;		/* kernel references */
@@ -233,6 +236,11 @@ int ffs_lookup_listed(struct ffs *ffs, struct node *dir,
 uint64_t ffs_ino_of(const char *symbol, const char *name);
 
 /* Internal to node.c and entry.c. */
+static inline enum node_kind node_kind(const struct node *n)
+{
+	return __atomic_load_n(&n->kind, __ATOMIC_RELAXED);
+}
+
 struct node *node_new(struct ffs *ffs, enum node_kind kind,
 		      struct node *parent, const char *name);
 int node_link(struct ffs *ffs, struct node *n);		/* lock held */

@@ -588,7 +588,7 @@ static void reply_listing(fuse_req_t req, struct ffs *ffs, struct node *dir,
 	}
 	for (i = off; i < (off_t)d->count + 2; i++) {
 		const struct dirent_item *it = i < 2 ? NULL : &d->items[i - 2];
-		const char *name = i == 0 ? "." : i == 1 ? ".." : it->name;
+		const char *name = it ? it->name : i == 0 ? "." : "..";
 		struct node *n = NULL;
 
 		memset(&e, 0, sizeof(e));

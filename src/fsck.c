@@ -266,6 +266,8 @@ static void quarantine_row(struct fsck *f, struct fsck_finding *x,
 			     sizeof(dest));
 	if (rc == 0) {
 		rc = manifest_remove(f->m, e->symbol, e->key, e->state);
+		if (rc == 0)
+			manifest_release(f->m, e->symbol, e->key);
 		if (rc == -ENOENT)
 			rc = 0;
 		if (rc < 0) {
@@ -576,6 +578,8 @@ static void repair_row(struct fsck *f, struct fsck_finding *x,
 	switch (x->kind) {
 	case FSCK_OBJECT_MISSING:
 		rc = manifest_remove(f->m, e->symbol, e->key, ENTRY_PUBLISHED);
+		if (rc == 0)
+			manifest_release(f->m, e->symbol, e->key);
 		fsck_repaired(x, rc == -ENOENT ? 0 : rc, "row dropped");
 		break;
 	case FSCK_BAD_ROW:

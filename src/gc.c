@@ -157,6 +157,7 @@ int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
 		if (rc < 0 && rc != -ENOENT)
 			log_err("gc: unlink %s: %s (row removed; fsck reports "
 				"the orphan)", rows[i].path, strerror(-rc));
+		manifest_release(env->manifest, rows[i].symbol, rows[i].key);
 	}
 	return 0;
 }
@@ -254,8 +255,10 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 			res->rows_adopted++;
 			continue;
 		}
-		if (manifest_remove(m, e->symbol, e->key, ENTRY_WRITING) == 0)
+		if (manifest_remove(m, e->symbol, e->key, ENTRY_WRITING) == 0) {
+			manifest_release(m, e->symbol, e->key);
 			res->rows_removed++;
+		}
 	}
 	free(b.rows);
 	if (rc < 0)

@@ -160,7 +160,9 @@ struct manifest_ops {
 	int (*adopt)(struct manifest *m, const struct manifest_entry *e);
 	/* Delete a row under a try-lock of its key: -EBUSY when the key is
 	 * locked (in flight or being deleted elsewhere), -ENOENT when gone.
-	 * `state` restricts which state may be deleted (0: any). */
+	 * `state` restricts which state may be deleted (0: any).  On
+	 * success the key lock stays held until release(): the caller
+	 * removes the object first, so no claim of the key meets it. */
 	int (*remove)(struct manifest *m, const char *symbol, const char *key,
 		      enum entry_state state);
 	int (*set_mtime)(struct manifest *m, const char *symbol,
@@ -198,10 +200,15 @@ struct manifest_ops {
 	int (*mount_unregister)(struct manifest *m, const char *id);
 
 	/* remove() of many published rows in one transaction: results[i]
-	 * gets what remove() would have returned for rows[i]. */
+	 * gets what remove() would have returned for rows[i]; the lock of
+	 * each removed row stays held until release(). */
 	int (*remove_batch)(struct manifest *m,
 			    const struct manifest_entry *rows, size_t n,
 			    int *results);
+	/* Release the key lock a successful remove() or remove_batch()
+	 * kept. */
+	void (*release)(struct manifest *m, const char *symbol,
+			const char *key);
 };
 
 #define MANIFEST_SYMBOL_USAGE 1u
@@ -355,6 +362,12 @@ static inline int manifest_remove_batch(struct manifest *m,
 					size_t n, int *results)
 {
 	return m->ops->remove_batch(m, rows, n, results);
+}
+
+static inline void manifest_release(struct manifest *m, const char *symbol,
+				    const char *key)
+{
+	m->ops->release(m, symbol, key);
 }
 
 #endif

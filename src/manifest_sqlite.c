@@ -95,9 +95,17 @@ enum stmt_id {
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_GET] = "SELECT " ENTRY_COLUMNS
 		   " FROM entries WHERE symbol = ?1 AND key = ?2",
+	/* A `writing` row of this very writer whose key lock is free (the
+	 * caller holds it now) is a claim whose abandon failed (a full
+	 * disk): it is taken over rather than blocking the key. */
 	[ST_INSERT] = "INSERT INTO entries (" ENTRY_COLUMNS ") VALUES "
 		      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-		      " ?14, ?15, ?16, ?17, ?18)",
+		      " ?14, ?15, ?16, ?17, ?18)"
+		      " ON CONFLICT (symbol, key) DO UPDATE SET"
+		      " path = excluded.path, state = excluded.state,"
+		      " created_ts = excluded.created_ts, mode = excluded.mode"
+		      " WHERE entries.state = 'writing'"
+		      " AND entries.writer = excluded.writer",
 	[ST_PUBLISH] = "UPDATE entries SET path = ?3, state = 'published',"
 		       " start_ts = ?5, end_ts = ?6, rows = ?7,"
 		       " file_size_bytes = ?8, stored_size_bytes = ?9,"
@@ -623,6 +631,8 @@ static int insert_entry(struct manifest_sqlite *ms,
 	st = stmt(ms, ST_INSERT);
 	bind_entry(st, e);
 	rc = step_done(ms, st, "insert entry");
+	if (rc == 0 && sqlite3_changes(ms->db) == 0)
+		rc = -EEXIST; /* a row of someone else */
 	if (rc < 0)
 		goto fail;
 	return tx_commit(ms);
@@ -717,8 +727,15 @@ static int sqlite_remove(struct manifest *m, const char *symbol,
 	if (rc == 0 && sqlite3_changes(ms->db) == 0)
 		rc = -ENOENT;
 	pthread_mutex_unlock(&ms->mu);
-	lock_table_release(ms->locks, id);
+	if (rc < 0)
+		lock_table_release(ms->locks, id); /* else: release() */
 	return rc;
+}
+
+static void sqlite_release(struct manifest *m, const char *symbol,
+			   const char *key)
+{
+	lock_table_release(ms_of(m)->locks, lock_id_entry(symbol, key));
 }
 
 static int sqlite_set_mtime(struct manifest *m, const char *symbol,
@@ -1197,12 +1214,13 @@ static int sqlite_remove_batch(struct manifest *m,
 		tx_rollback(ms);
 	pthread_mutex_unlock(&ms->mu);
 	for (i = 0; i < n; i++) {
-		if (locked[i])
+		if (rc < 0 && results[i] == 0)
+			results[i] = rc; /* rolled back: nothing removed */
+		/* the locks of removed rows are kept until release() */
+		if (locked[i] && results[i] < 0)
 			lock_table_release(ms->locks,
 					   lock_id_entry(rows[i].symbol,
 							 rows[i].key));
-		if (rc < 0 && results[i] == 0)
-			results[i] = rc; /* rolled back: nothing removed */
 	}
 	free(locked);
 	return rc;
@@ -1234,4 +1252,5 @@ const struct manifest_ops manifest_sqlite_ops = {
 	.mount_heartbeat = sqlite_mount_heartbeat,
 	.mount_unregister = sqlite_mount_unregister,
 	.remove_batch = sqlite_remove_batch,
+	.release = sqlite_release,
 };

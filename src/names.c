@@ -50,6 +50,8 @@ int name_parse_child(const char *name, char *key)
 
 	if (len == 0)
 		return -EINVAL;
+	if (len > NAME_BYTES_MAX)
+		return -ENAMETOOLONG;
 	if (name[0] == '.')
 		return NAME_SCRATCH;
 	if (len <= ENTRY_SUFFIX_LEN ||

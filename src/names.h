@@ -14,6 +14,9 @@
 #define KEY_MAX 128
 #define ENTRY_SUFFIX ".parquet"
 #define ENTRY_SUFFIX_LEN 8
+/* Longest name of any kind, as statfs reports (f_namemax): the kernel
+ * hands FUSE names of up to 1024 bytes. */
+#define NAME_BYTES_MAX 255
 /* "<symbol>/<key>": the lock name of an entry */
 #define LOCK_NAME_MAX (SYMBOL_MAX + 1 + KEY_MAX)
 

@@ -104,8 +104,11 @@ int node_link(struct ffs *ffs, struct node *n)
 	struct node *old = htab_get(ffs->names, n->hkey);
 	int rc;
 
-	if (old && old != n)
+	if (old && old != n) {
+		/* a stale name (a removed entry the kernel still knows) */
 		node_unlink(ffs, old);
+		node_release_locked(ffs, old);
+	}
 	rc = htab_put(ffs->names, n->hkey, n);
 	if (rc < 0)
 		return rc;
@@ -143,8 +146,9 @@ void node_set_published(struct ffs *ffs, struct node *n,
 {
 	(void)ffs;
 	unlink_transient(n);
-	n->w = NULL;
-	n->kind = NODE_ENTRY;
+	/* both read without the lock by open and readdirplus */
+	__atomic_store_n(&n->w, NULL, __ATOMIC_RELAXED);
+	__atomic_store_n(&n->kind, NODE_ENTRY, __ATOMIC_RELAXED);
 	node_fill_published(n, e);
 }
 
@@ -217,7 +221,7 @@ void node_fill_published(struct node *n, const struct manifest_entry *e)
 	n->size = (uint64_t)e->file_size;
 	n->created_ts = e->created_ts;
 	n->mtime_ns = e->mtime_ns ? e->mtime_ns : e->created_ts * 1000;
-	n->mode = e->mode ? e->mode & 07777 : 0644;
+	n->mode = e->mode ? e->mode & 0777 : 0644;
 	snprintf(n->key, sizeof(n->key), "%s", e->key);
 }
 
@@ -363,8 +367,8 @@ static int lookup_child(struct ffs *ffs, struct node *parent,
 		node_fill_published(n, &e);
 		rc = node_link(ffs, n);
 		if (rc < 0) {
-			pthread_mutex_unlock(&ffs->lock);
 			node_free(n);
+			pthread_mutex_unlock(&ffs->lock);
 			return rc;
 		}
 	}
@@ -458,7 +462,7 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 	st->st_gid = ffs->gid;
 	st->st_blksize = 1 << 20;
 	*timeout = TIMEOUT_DIR;
-	switch (n->kind) {
+	switch (node_kind(n)) {
 	case NODE_ROOT:
 	case NODE_SYMBOL:
 		st->st_mode = S_IFDIR | 0755;
@@ -509,7 +513,7 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 
 double ffs_entry_timeout(const struct node *n)
 {
-	switch (n->kind) {
+	switch (node_kind(n)) {
 	case NODE_ENTRY:
 	case NODE_SCRATCH:
 	case NODE_SYMBOL:

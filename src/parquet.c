@@ -285,7 +285,7 @@ static int tc_skip_list(struct tc *r)
 static int tc_skip_map(struct tc *r)
 {
 	size_t start = r->pos;
-	uint64_t n, i;
+	uint64_t n = 0, i;
 	int ktype = 0, vtype = 0, rc;
 	uint8_t b = 0;
 
@@ -427,8 +427,8 @@ static int parse_list(struct tc *r, struct meta *m, const char *what,
 		      parse_elem_fn fn)
 {
 	size_t start = r->pos;
-	uint64_t n, i;
-	int etype, rc;
+	uint64_t n = 0, i;
+	int etype = 0, rc;
 
 	rc = tc_enter(r);
 	if (rc == 0)

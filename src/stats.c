@@ -29,6 +29,22 @@ void hist_observe(struct histogram *h, int64_t us)
 	CTR_ADD(h->sum_us, (uint64_t)us);
 }
 
+void symbol_counters_load(struct symbol_counters *dst,
+			  const struct symbol_counters *src)
+{
+	int i;
+
+	dst->hits = CTR_GET(src->hits);
+	dst->misses = CTR_GET(src->misses);
+	dst->hits_flushed = CTR_GET(src->hits_flushed);
+	dst->misses_flushed = CTR_GET(src->misses_flushed);
+	dst->waits = CTR_GET(src->waits);
+	for (i = 0; i <= HIST_BUCKETS; i++)
+		dst->lock_wait.bucket[i] = CTR_GET(src->lock_wait.bucket[i]);
+	dst->lock_wait.count = CTR_GET(src->lock_wait.count);
+	dst->lock_wait.sum_us = CTR_GET(src->lock_wait.sum_us);
+}
+
 int64_t hist_quantile(const struct histogram *h, double q)
 {
 	uint64_t total = CTR_GET(h->count), seen = 0, rank;

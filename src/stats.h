@@ -62,6 +62,10 @@ struct symbol_counters {
 	struct histogram lock_wait;
 };
 
+/* Copy counters that other threads update, one atomic load each. */
+void symbol_counters_load(struct symbol_counters *dst,
+			  const struct symbol_counters *src);
+
 struct gc_counters {
 	uint64_t runs;
 	uint64_t removed_entries;

@@ -488,10 +488,34 @@ int store_object_install(struct store *s, const char *tmpname,
 	return rc;
 }
 
+/* 1 when `relpath` is "objects/<symbol>/<key>.parquet" with names that
+ * pass names.h.  Paths come from manifest rows: a row must never send an
+ * open or an unlink outside objects/ ("../", an absolute path). */
+static int object_relpath_ok(const char *relpath)
+{
+	char sym[SYMBOL_MAX + 1], key[KEY_MAX + 1];
+	const char *p = relpath + 8, *slash;
+
+	if (strncmp(relpath, "objects/", 8) != 0)
+		return 0;
+	slash = strchr(p, '/');
+	if (!slash || slash == p || (size_t)(slash - p) > SYMBOL_MAX)
+		return 0;
+	memcpy(sym, p, (size_t)(slash - p));
+	sym[slash - p] = '\0';
+	return name_check_symbol(sym) == 0 &&
+	       name_parse_child(slash + 1, key) == NAME_ENTRY;
+}
+
 int store_object_open(struct store *s, const char *relpath)
 {
 	struct stat st;
 	int fd;
+
+	if (!object_relpath_ok(relpath)) {
+		log_err("open %s: not an object path; refused", relpath);
+		return -EINVAL;
+	}
 
 	/* an object is a regular file of ours: never follow a link out of
 	 * the store, never block on a FIFO someone put there */
@@ -508,6 +532,10 @@ int store_object_open(struct store *s, const char *relpath)
 
 int store_object_unlink(struct store *s, const char *relpath)
 {
+	if (!object_relpath_ok(relpath)) {
+		log_err("unlink %s: not an object path; refused", relpath);
+		return -EINVAL;
+	}
 	return unlinkat(s->root_fd, relpath, 0) < 0 ? -errno : 0;
 }
 

@@ -66,7 +66,7 @@ static int describe_node(struct ffs *ffs, struct node *n,
 {
 	int writing;
 
-	if (n->kind != NODE_ENTRY)
+	if (node_kind(n) != NODE_ENTRY)
 		return -ENODATA;
 	pthread_mutex_lock(&ffs->lock);
 	writing = n->w != NULL;
