@@ -101,7 +101,7 @@ teardown_store() {
 		fi
 		# a sanitizer build reports into the daemon's log: any report
 		# fails the test that caused it
-		if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+		if grep -Eq 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:' \
 			"$TEST_DIR/daemon.log" 2>/dev/null; then
 			sanitizer=1
 			cat "$TEST_DIR/daemon.log" >&2

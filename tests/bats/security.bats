@@ -1,0 +1,315 @@
+#!/usr/bin/env bats
+# security.bats - who may reach what (issue 12, docs/security.md): the
+# default mount is private to the mounting user, default_permissions is
+# honoured, the store is 0700 and nothing in it is group- or
+# world-writable, virtual files and xattrs are read-only, no password is
+# accepted or written anywhere, the control socket refuses other uids,
+# and what a hostile store holds (links, FIFOs) is not followed.
+#
+# "Another user" is nobody/nogroup through setpriv(1); the tests skip when
+# not run as root (only root can switch users).  They call the system's
+# python, which nobody can run (a pyenv shim under /root cannot).
+
+load helpers
+
+PY=/usr/bin/python3
+
+setup() {
+	setup_store
+	[ "$(id -u)" = 0 ] || skip "needs root to act as another user"
+	command -v setpriv >/dev/null || skip "no setpriv"
+	getent passwd nobody >/dev/null || skip "no user nobody"
+	[ -x "$PY" ] || skip "no $PY"
+	# the test directory must not be what stops nobody: the mount must
+	chmod 0755 "$TEST_DIR" "$MNT"
+	K=$(key_of secret)
+	make_parquet "$DATA/a.parquet" 1000
+	chmod 0644 "$DATA/a.parquet"
+}
+
+teardown() {
+	teardown_store
+}
+
+# as_nobody 'python statement': run it as nobody:nogroup without
+# supplementary groups; prints OK or the errno name.
+as_nobody() {
+	setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		"$PY" - "$1" 3>&- <<'PY'
+import errno, os, sys
+try:
+    exec(sys.argv[1])
+    print("OK")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))
+PY
+}
+
+# publish_one: one published entry AAPL/$K.
+publish_one() {
+	mkdir -p "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	wait_published "$MNT/AAPL/$K.parquet"
+}
+
+@test "the default mount is private: another uid cannot list, stat, read or write it" {
+	mount_store
+	publish_one
+	[ "$(as_nobody "os.listdir('$TEST_DIR')")" = OK ]
+	[ "$(as_nobody "os.stat('$MNT')")" = EACCES ]
+	[ "$(as_nobody "os.listdir('$MNT')")" = EACCES ]
+	[ "$(as_nobody "os.stat('$MNT/AAPL/$K.parquet')")" = EACCES ]
+	[ "$(as_nobody "open('$MNT/AAPL/$K.parquet', 'rb').read()")" = EACCES ]
+	[ "$(as_nobody "open('$MNT/.featurefs/stats').read()")" = EACCES ]
+	[ "$(as_nobody "os.close(os.open('$MNT/AAPL/$(key_of other).parquet', os.O_WRONLY | os.O_CREAT | os.O_EXCL))")" = EACCES ]
+	[ "$(as_nobody "os.mkdir('$MNT/MSFT')")" = EACCES ]
+	[ "$(as_nobody "os.unlink('$MNT/AAPL/$K.parquet')")" = EACCES ]
+	[ "$(as_nobody "os.getxattr('$MNT/AAPL/$K.parquet', 'user.featurefs.sha256')")" = EACCES ]
+	# the mounting user is served, and nothing changed
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	[ "$(ls "$MNT")" = AAPL ]
+	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
+	grep -q '^allow_other = no$' "$MNT/.featurefs/config"
+	! grep -q "allow_other" /proc/self/mountinfo
+}
+
+@test "allow_other with default_permissions: others read 0644 entries, may not change anything" {
+	mount_store -o allow_other,default_permissions
+	publish_one
+	grep -q '^default_permissions = yes$' "$MNT/.featurefs/config"
+	[ "$(as_nobody "os.listdir('$MNT/AAPL')")" = OK ]
+	[ "$(as_nobody "assert open('$MNT/AAPL/$K.parquet', 'rb').read() == open('$DATA/a.parquet', 'rb').read()")" = OK ]
+	[ "$(as_nobody "open('$MNT/.featurefs/stats').read()")" = OK ]
+	# directories are 0755 and files belong to the mounting user: the
+	# kernel refuses every change before it reaches the daemon
+	[ "$(as_nobody "os.close(os.open('$MNT/AAPL/$(key_of other).parquet', os.O_WRONLY | os.O_CREAT | os.O_EXCL))")" = EACCES ]
+	[ "$(as_nobody "os.close(os.open('$MNT/AAPL/.scratch', os.O_WRONLY | os.O_CREAT | os.O_EXCL))")" = EACCES ]
+	[ "$(as_nobody "os.mkdir('$MNT/MSFT')")" = EACCES ]
+	[ "$(as_nobody "os.rmdir('$MNT/AAPL')")" = EACCES ]
+	[ "$(as_nobody "os.unlink('$MNT/AAPL/$K.parquet')")" = EACCES ]
+	[ "$(as_nobody "os.utime('$MNT/AAPL/$K.parquet', (0, 0))")" = EPERM ]
+	[ "$(as_nobody "os.chmod('$MNT/AAPL/$K.parquet', 0o666)")" = EPERM ]
+	# a scratch file its owner made private stays private
+	cp "$DATA/a.parquet" "$MNT/AAPL/.private"
+	chmod 0600 "$MNT/AAPL/.private"
+	[ "$(as_nobody "open('$MNT/AAPL/.private', 'rb').read()")" = EACCES ]
+	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
+	[ "$(ls "$MNT")" = AAPL ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+}
+
+@test "the store is 0700, and nothing in it is group- or world-writable, whatever the umask" {
+	(umask 000 && mount_store) || false
+	# mount_store ran in a subshell: find the daemon again
+	DAEMON_PID=$(sed -n 's/^pid=//p' "$STORE/store.lock")
+	publish_one
+	exec 5>"$MNT/AAPL/$(key_of inflight).parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/.scratch"
+	[ "$(stat -c %a "$STORE")" = 700 ]
+	for d in objects objects/AAPL tmp lost+found; do
+		[ "$(stat -c %a "$STORE/$d")" = 700 ] || { echo "$d: $(stat -c %a "$STORE/$d")" >&2; false; }
+	done
+	# tmp files, objects, store.conf, the lock and the socket: 0600
+	find "$STORE/tmp" "$STORE/objects" "$STORE/store.conf" "$STORE/store.lock" \
+		"$STORE/control.sock" ! -type d -printf '%m %p\n' >"$TEST_DIR/modes"
+	cat "$TEST_DIR/modes" >&2
+	[ "$(awk '$1 != 600' "$TEST_DIR/modes" | wc -l)" = 0 ]
+	[ "$(wc -l <"$TEST_DIR/modes")" -ge 6 ]
+	# SQLite's files: never writable by others
+	[ -z "$(find "$STORE" -perm /022 -printf '%m %p\n')" ]
+	exec 5>&-
+	unmount_store
+	[ -z "$(find "$STORE" -perm /022 -printf '%m %p\n')" ]
+}
+
+@test "set-id and sticky bits never reach an entry or an object" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/.upload"
+	chmod 6755 "$MNT/AAPL/.upload"
+	[ "$(stat -c %a "$MNT/AAPL/.upload")" = 755 ]
+	mv "$MNT/AAPL/.upload" "$MNT/AAPL/$K.parquet"
+	[ "$(stat -c %a "$MNT/AAPL/$K.parquet")" = 755 ]
+	[ -z "$(find "$STORE" -perm /7000 -printf '%m %p\n')" ]
+	[ "$(manifest_sql "select mode & 3584 from entries where key = '$K'")" = 0 ]
+}
+
+@test "virtual files and xattrs are read-only" {
+	mount_store
+	publish_one
+	for f in stats stats.json metrics health config; do
+		[ -e "$MNT/.featurefs/$f" ] || continue
+		p=$MNT/.featurefs/$f
+		[ "$(try_errno "open('$p', 'w')")" = EACCES ]
+		[ "$(try_errno "open('$p', 'a')")" = EACCES ]
+		[ "$(try_errno "os.open('$p', os.O_RDONLY | os.O_TRUNC)")" = EACCES ]
+		[ "$(try_errno "os.truncate('$p', 0)")" = EACCES ] || [ "$(try_errno "os.truncate('$p', 0)")" = EPERM ]
+		[ "$(try_errno "os.chmod('$p', 0o666)")" = EPERM ]
+		[ "$(try_errno "os.utime('$p', (0, 0))")" = EPERM ]
+		out=$(try_errno "os.unlink('$p')")
+		[ "$out" = EPERM ] || [ "$out" = EACCES ] || [ "$out" = EISDIR ] || { echo "unlink $f: $out" >&2; false; }
+		[ "$(try_errno "os.rename('$p', '$MNT/AAPL/.stolen')")" = EPERM ]
+		[ "$(try_errno "os.setxattr('$p', 'user.featurefs.sha256', b'x')")" = EPERM ]
+		[ -s "$p" ]
+	done
+	[ "$(try_errno "open('$MNT/.featurefs/new', 'w')")" = EACCES ]
+	out=$(try_errno "os.mkdir('$MNT/.featurefs/dir')")
+	[ "$out" = EPERM ] || [ "$out" = EACCES ] || [ "$out" = EINVAL ]
+	[ "$(try_errno "os.rmdir('$MNT/.featurefs')")" != OK ]
+	[ -d "$MNT/.featurefs" ]
+	f=$MNT/AAPL/$K.parquet
+	for a in sha256 rows created last_accessed access_count compression stored_size state; do
+		[ "$(try_errno "os.setxattr('$f', 'user.featurefs.$a', b'1')")" = EPERM ]
+		[ "$(try_errno "os.removexattr('$f', 'user.featurefs.$a')")" = EPERM ]
+	done
+	[ "$(getfattr --only-values -n user.featurefs.sha256 "$f")" = "$(sha256sum <"$DATA/a.parquet" | cut -c1-64)" ]
+	log_has "featurefs attributes are read-only"
+}
+
+# no_secret TEXT...: none of the places a secret could land holds it.
+no_secret() {
+	! grep -rq -- "$1" "$TEST_DIR/daemon.log" "$TEST_DIR/out" 2>/dev/null
+	if [ -d "$STORE" ]; then
+		! grep -rqa -- "$1" "$STORE"
+	fi
+}
+
+@test "a manifest URI with a password is refused, and the password is written nowhere (existing store)" {
+	"$FEATUREFS" init "$STORE" >/dev/null
+	for uri in 'postgresql://app:hunter2pw@db.example/features' \
+		'postgres://app:hunter2pw@db.example:5432/features?sslmode=require' \
+		'postgresql://db.example/features?password=hunter2pw' \
+		'host=db.example password=hunter2pw dbname=features' \
+		'service=features password=hunter2pw'; do
+		run "$FEATUREFS" "$STORE" "$MNT" -f -o "manifest=$uri"
+		echo "$uri: $status $output" >&2
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"password"*"refused"* ]]
+		[[ "$output" != *hunter2pw* ]]
+		! mountpoint -q "$MNT"
+		run "$FEATUREFS" init --manifest "$uri" "$TEST_DIR/other"
+		[ "$status" -ne 0 ]
+		[[ "$output" != *hunter2pw* ]]
+		[ ! -e "$TEST_DIR/other" ]
+	done
+	no_secret hunter2pw
+	grep -q '^manifest = sqlite$' "$STORE/store.conf"
+	# and a mount's effective options carry no secret either
+	mount_store
+	! grep -qi 'password' "$MNT/.featurefs/config"
+	grep -q '^manifest = sqlite$' "$MNT/.featurefs/config"
+}
+
+@test "a manifest URI with a password or of an unknown kind given to the mount of a new store creates nothing" {
+	run "$FEATUREFS" "$STORE" "$MNT" -f -o 'manifest=postgresql://app:hunter2pw@db.example/features'
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"password"*"refused"* ]]
+	no_secret hunter2pw
+	[ ! -e "$STORE" ]
+	run "$FEATUREFS" "$STORE" "$MNT" -f -o 'manifest=postgresql://db.example/features'
+	[ "$status" -ne 0 ]
+	[ ! -e "$STORE" ]
+}
+
+@test "the control socket refuses other uids even when the store directory lets them in" {
+	mount_store
+	publish_one
+	[ -S "$STORE/control.sock" ]
+	[ "$(stat -c %a "$STORE/control.sock")" = 600 ]
+	# nobody cannot reach it through a 0700 store
+	[ "$(as_nobody "import socket; s = socket.socket(socket.AF_UNIX); s.connect('$STORE/control.sock')")" = EACCES ]
+	# a careless admin opens the store; the daemon still checks the peer
+	chmod 0711 "$STORE"
+	chmod 0666 "$STORE/control.sock"
+	run as_nobody "
+import socket
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(20)
+s.connect('$STORE/control.sock')
+s.sendall(b'gc older_than=0 dry_run=0 json=1\n')
+reply = s.recv(4096)
+assert reply == b'', reply"
+	chmod 0700 "$STORE"
+	echo "$output" >&2
+	# closed unanswered: an empty read, or a reset (the request unread)
+	[ "$output" = OK ] || [ "$output" = ECONNRESET ] || [ "$output" = EPIPE ]
+	log_has "control socket: refused uid 65534"
+	# the entry is still there: no GC ran for nobody
+	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	# and nobody's featurefs cannot open the store at all
+	run setpriv --reuid=nobody --regid=nogroup --clear-groups "$FEATUREFS" gc "$STORE"
+	[ "$status" -ne 0 ]
+	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
+}
+
+@test "a hostile store: a symlink or FIFO planted as an object is not followed" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	k2=$(key_of fifo)
+	for k in "$K" "$k2"; do
+		cp "$DATA/a.parquet" "$MNT/AAPL/$k.parquet"
+		wait_published "$MNT/AAPL/$k.parquet"
+	done
+	unmount_store
+	echo "not for readers of the mount" >"$TEST_DIR/secret"
+	ln -sf "$TEST_DIR/secret" "$STORE/objects/AAPL/$K.parquet"
+	rm "$STORE/objects/AAPL/$k2.parquet"
+	mkfifo "$STORE/objects/AAPL/$k2.parquet"
+	mount_store
+	for k in "$K" "$k2"; do
+		out=$(timeout 20 python3 -c "
+import errno
+try:
+    open('$MNT/AAPL/$k.parquet', 'rb').read()
+    print('read')
+except OSError as e:
+    print(errno.errorcode[e.errno])")
+		echo "$k: $out" >&2
+		[ "$out" = EIO ] || [ "$out" = ENOENT ]
+	done
+	kill -0 "$DAEMON_PID"
+	unmount_store
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" -eq 4 ]
+}
+
+@test "a manifest row cannot send an unlink outside objects/" {
+	"$FEATUREFS" init "$STORE" >/dev/null
+	echo precious >"$TEST_DIR/victim1"
+	echo precious >"$TEST_DIR/victim2"
+	echo precious >"$TEST_DIR/victim3"
+	k1=$(key_of row1) k2=$(key_of row2) k3=$(key_of row3)
+	manifest_rw() { sqlite3 "$STORE/manifest.db" "$1"; }
+	manifest_rw "insert into symbols (symbol, created_ts) values ('AAPL', 1);
+		insert into entries (symbol, key, path, state, created_ts, file_size_bytes, stored_size_bytes)
+		values ('AAPL', '$k1', '../victim1', 'published', 1, 9, 9),
+		       ('AAPL', '$k2', 'objects/../../victim2', 'published', 1, 9, 9),
+		       ('AAPL', '$k3', '$TEST_DIR/victim3', 'published', 1, 9, 9);"
+	mount_store
+	# reading goes by symbol and key, never by the row's path
+	[ "$(try_errno "open('$MNT/AAPL/$k1.parquet', 'rb').read()")" = ENOENT ]
+	rm -f "$MNT/AAPL/$k1.parquet"
+	"$FEATUREFS" gc --older-than 1s "$MNT" >/dev/null || true
+	unmount_store
+	"$FEATUREFS" gc --older-than 1s "$STORE" >/dev/null || true
+	for v in 1 2 3; do
+		[ "$(cat "$TEST_DIR/victim$v")" = precious ] || { echo "victim$v removed" >&2; false; }
+	done
+}
+
+@test "ro: nothing can be created, changed or removed" {
+	mount_store
+	publish_one
+	unmount_store
+	mount_store -o ro
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	[ "$(try_errno "open('$MNT/AAPL/$(key_of new).parquet', 'xb')")" = EROFS ]
+	[ "$(try_errno "open('$MNT/AAPL/.scratch', 'xb')")" = EROFS ]
+	[ "$(try_errno "os.mkdir('$MNT/MSFT')")" = EROFS ]
+	[ "$(try_errno "os.unlink('$MNT/AAPL/$K.parquet')")" = EROFS ]
+	[ "$(try_errno "os.rmdir('$MNT/AAPL')")" = EROFS ]
+	[ "$(try_errno "os.utime('$MNT/AAPL/$K.parquet', (0, 0))")" = EROFS ]
+	run "$FEATUREFS" gc --older-than 0s "$MNT"
+	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
+}
