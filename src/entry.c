@@ -496,7 +496,8 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		return -EEXIST;
 	}
 	if (w) {
-		if (w->abandoned || !n->linked) {
+		if (__atomic_load_n(&w->abandoned, __ATOMIC_RELAXED) ||
+		    !n->linked) {
 			pthread_mutex_unlock(&ffs->lock);
 			return -ENOENT;
 		}

@@ -295,7 +295,7 @@ static void count_miss(struct ffs *ffs, struct node *sym)
 }
 
 /* Find or create the node of symbol `name`, which the manifest must
- * know; lock not held. */
+ * know, and count a lookup of it; lock not held. */
 static int lookup_symbol(struct ffs *ffs, const char *name, struct node **out)
 {
 	struct node *n;
@@ -303,6 +303,8 @@ static int lookup_symbol(struct ffs *ffs, const char *name, struct node **out)
 
 	pthread_mutex_lock(&ffs->lock);
 	n = htab_get(ffs->names, name);
+	if (n)
+		n->nlookup++;
 	pthread_mutex_unlock(&ffs->lock);
 	if (n)
 		goto found;
@@ -323,6 +325,7 @@ static int lookup_symbol(struct ffs *ffs, const char *name, struct node **out)
 			return -ENOMEM;
 		}
 	}
+	n->nlookup++;
 	pthread_mutex_unlock(&ffs->lock);
 found:
 	*out = n;
@@ -330,7 +333,8 @@ found:
 }
 
 /* Find the node of a child of symbol `parent`, loading a published entry
- * from the manifest.  The returned node is linked; lock not held. */
+ * from the manifest, and count a lookup of it under the same hold of the
+ * lock (a forget may free it the moment the lock drops); lock not held. */
 static int lookup_child(struct ffs *ffs, struct node *parent,
 			const char *name, struct node **out)
 {
@@ -344,6 +348,8 @@ static int lookup_child(struct ffs *ffs, struct node *parent,
 		return -ENOENT;
 	pthread_mutex_lock(&ffs->lock);
 	n = node_find_locked(ffs, parent, name);
+	if (n)
+		n->nlookup++;
 	pthread_mutex_unlock(&ffs->lock);
 	if (n)
 		goto found;
@@ -372,6 +378,7 @@ static int lookup_child(struct ffs *ffs, struct node *parent,
 			return rc;
 		}
 	}
+	n->nlookup++;
 	pthread_mutex_unlock(&ffs->lock);
 found:
 	*out = n;
@@ -411,9 +418,6 @@ int ffs_lookup(struct ffs *ffs, struct node *parent, const char *name,
 	}
 	if (rc < 0)
 		return rc;
-	pthread_mutex_lock(&ffs->lock);
-	n->nlookup++;
-	pthread_mutex_unlock(&ffs->lock);
 	*out = n;
 	return 0;
 }
