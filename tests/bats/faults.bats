@@ -99,18 +99,6 @@ check_seeds() {
 	done <<<"$SEEDS"
 }
 
-# wait_gone PID: the daemon killed itself; keep its mount for the test.
-wait_gone() {
-	local i
-	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	! kill -0 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null || true
-	DAEMON_PID=
-}
-
 # fsck_clean: fsck -n exits 0, after at most one fsck -p (exit 0 or 1).
 fsck_clean() {
 	run "$FEATUREFS" fsck -n "$STORE"
@@ -141,7 +129,7 @@ crash_at() {
 	tmp_write) [ "$output" = "write ENOTCONN" ] || [ "$output" = "write ECONNABORTED" ] ;;
 	validate | tmp_fsync) [ "$output" = "close ENOTCONN" ] || [ "$output" = "close ECONNABORTED" ] ;;
 	esac
-	wait_gone "$DAEMON_PID"
+	wait_daemon_gone # the mount stays, dead, for the test
 	log_has "fault injection: crashing at $point"
 	fusermount3 -u "$MNT"
 	! mountpoint -q "$MNT"
@@ -270,7 +258,7 @@ crash_cycle() {
 	done
 	[ -n "$(find "$STORE/tmp" -type f -size +100k)" ]
 	kill -9 "$DAEMON_PID"
-	wait_gone "$DAEMON_PID"
+	wait_daemon_gone # the mount stays, dead, for the test
 	# the client is not left hanging
 	wait "$writer" || true
 	cat "$TEST_DIR/writer" >&2

@@ -52,19 +52,6 @@ snapshot() {
 	manifest_sql "select * from symbols order by symbol"
 }
 
-# wait_dead PID: the daemon killed itself (fault injection); clean up.
-wait_dead() {
-	local i
-	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	! kill -0 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null || true
-	DAEMON_PID=
-	fusermount3 -uz "$MNT" 2>/dev/null || true
-}
-
 @test "a clean store: exit 0 and nothing changes, whatever the mode" {
 	make_store
 	# and an entry hashed with hash=footer, which --verify checks too
@@ -199,7 +186,8 @@ assert r['object'] == 'lost+found/AAPL.' + sys.argv[2] + '.parquet', r" \
 	FEATUREFS_FAULT=after_rename=crash mount_store
 	mkdir "$MNT/AAPL"
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet" || true
-	wait_dead "$DAEMON_PID"
+	wait_daemon_gone # it killed itself (fault injection)
+	fusermount3 -uz "$MNT" 2>/dev/null || true
 	cmp "$DATA/a.parquet" "$STORE/objects/AAPL/$K1.parquet"
 	[ "$(manifest_sql "select state from entries where key='$K1'")" = writing ]
 	fsck_run -n "$STORE"

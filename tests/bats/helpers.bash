@@ -71,14 +71,16 @@ unmount_store() {
 }
 
 wait_daemon_gone() {
-	local i
+	local i alive=0
 	[ -n "$DAEMON_PID" ] || return 0
 	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
 		kill -0 "$DAEMON_PID" 2>/dev/null || break
 		sleep 0.1
 	done
+	kill -0 "$DAEMON_PID" 2>/dev/null && alive=1
 	wait "$DAEMON_PID" 2>/dev/null || true
 	DAEMON_PID=
+	[ "$alive" -eq 0 ]
 }
 
 # kill_daemon: kill -9 the daemon and clean up the dead mount.
