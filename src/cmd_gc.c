@@ -94,6 +94,7 @@ int cmd_gc(int argc, char **argv)
 	env.manifest = m;
 	env.remove = gc_remove_direct;
 	env.arg = &env;
+	env.batch = GC_BATCH_UNMOUNTED;
 	rc = gc_pass(&env, &o, &res);
 	if (rc < 0) {
 		log_err("gc: %s", strerror(-rc));

@@ -1,9 +1,9 @@
 /*
  * gc.c - one garbage-collection pass over a store.
  *
- * Candidates are read from the manifest in keyset-paged batches of
- * GC_BATCH rows, each removal is its own short transaction, and the stop
- * flag is checked between removals, so a pass over a million entries
+ * Candidates are read from the manifest in keyset-paged batches (GC_BATCH
+ * rows for a mount), each batch is removed in one transaction, and the
+ * stop flag is checked between batches, so a pass over a million entries
  * never holds the manifest for long and unmount can cut it short.
  */
 #include <dirent.h>
@@ -80,19 +80,20 @@ static int remove_matching(const struct gc_env *env, const struct gc_options *o,
 			   struct manifest_query *q, struct gc_result *res,
 			   int64_t *stored, int64_t target, const char *why)
 {
+	size_t per_batch = env->batch ? env->batch : GC_BATCH;
 	struct batch b = { NULL, 0 };
 	char after_symbol[SYMBOL_MAX + 1], after_key[KEY_MAX + 1];
 	int *results = NULL;
 	size_t i, take;
 	int rc = 0;
 
-	b.rows = malloc(GC_BATCH * sizeof(*b.rows));
-	results = calloc(GC_BATCH, sizeof(*results));
+	b.rows = malloc(per_batch * sizeof(*b.rows));
+	results = calloc(per_batch, sizeof(*results));
 	if (!b.rows || !results) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	q->limit = GC_BATCH;
+	q->limit = per_batch;
 	for (;;) {
 		if (stopped(env)) {
 			res->interrupted = 1;
@@ -122,7 +123,7 @@ static int remove_matching(const struct gc_env *env, const struct gc_options *o,
 			*stored -= e->stored_size;
 			record(res, o, e, why);
 		}
-		if (take < b.n || b.n < GC_BATCH)
+		if (take < b.n || b.n < per_batch)
 			break;
 		/* continue after the last row seen: removed or skipped */
 		snprintf(after_symbol, sizeof(after_symbol), "%s",

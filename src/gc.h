@@ -14,7 +14,11 @@
 #include "store.h"
 #include "strbuf.h"
 
+/* Rows removed per manifest transaction.  A mount's GC keeps them short:
+ * creates wait while a batch is removed.  With no mount nobody waits, and
+ * bigger batches write each index page less often. */
 #define GC_BATCH 1000
+#define GC_BATCH_UNMOUNTED 5000
 
 struct gc_options {
 	int64_t older_than_us;	/* 0: no age limit */
@@ -53,6 +57,8 @@ struct gc_env {
 	void *arg;
 	/* Set non-zero to stop the pass early (unmount). */
 	const int *stop;
+	/* Rows per batch; 0: GC_BATCH. */
+	size_t batch;
 };
 
 int gc_pass(const struct gc_env *env, const struct gc_options *o,
