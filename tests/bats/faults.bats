@@ -99,6 +99,21 @@ check_seeds() {
 	done <<<"$SEEDS"
 }
 
+# start_slow_writer PATH SOURCE: a client that claims PATH and copies
+# SOURCE into it slowly; its pid in $writer, its output in
+# $TEST_DIR/writer.  Returns once more than 100 KiB of it reached tmp/.
+start_slow_writer() {
+	local i
+	python3 "$FEATUREFS_TOOLS/claim_or_wait.py" "$1" "$2" 0.2 \
+		>"$TEST_DIR/writer" 2>&1 3>&- &
+	writer=$!
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		[ -n "$(find "$STORE/tmp" -type f -size +100k)" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # fsck_clean: fsck -n exits 0, after at most one fsck -p (exit 0 or 1).
 fsck_clean() {
 	run "$FEATUREFS" fsck -n "$STORE"
@@ -247,16 +262,7 @@ crash_cycle() {
 	seed_store
 	make_parquet "$DATA/new.parquet" 200000 3
 	mount_store
-	# exec: $! must be the writer itself, not a subshell around it
-	(exec "$PYTHON3" "$FEATUREFS_TOOLS/claim_or_wait.py" "$MNT/AAPL/$K.parquet" "$DATA/new.parquet" 0.2) \
-		>"$TEST_DIR/writer" 2>&1 3>&- &
-	writer=$!
-	# kill once some data is in tmp/
-	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
-		[ -n "$(find "$STORE/tmp" -type f -size +100k)" ] && break
-		sleep 0.1
-	done
-	[ -n "$(find "$STORE/tmp" -type f -size +100k)" ]
+	start_slow_writer "$MNT/AAPL/$K.parquet" "$DATA/new.parquet"
 	kill -9 "$DAEMON_PID"
 	wait_daemon_gone # the mount stays, dead, for the test
 	# the client is not left hanging
@@ -281,14 +287,7 @@ crash_cycle() {
 	mount_store
 	mkdir "$MNT/AAPL"
 	fds_before=$(ls "/proc/$DAEMON_PID/fd" | wc -l)
-	# exec: $! must be the writer itself, not a subshell around it
-	(exec "$PYTHON3" "$FEATUREFS_TOOLS/claim_or_wait.py" "$MNT/AAPL/$K.parquet" "$DATA/new.parquet" 0.2) \
-		>"$TEST_DIR/writer" 2>&1 3>&- &
-	writer=$!
-	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
-		[ -n "$(find "$STORE/tmp" -type f -size +100k)" ] && break
-		sleep 0.1
-	done
+	start_slow_writer "$MNT/AAPL/$K.parquet" "$DATA/new.parquet"
 	[ "$(manifest_sql "select state from entries where key = '$K'")" = writing ]
 	kill -9 "$writer"
 	wait "$writer" || true
