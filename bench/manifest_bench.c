@@ -20,24 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "manifest.h"
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static uint64_t next_rand(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
 
 /* A 64-hex-digit key derived from `n` (distinct per n and salt). */
 static void key_of(uint64_t n, uint64_t salt, char *key)

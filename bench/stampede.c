@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
+
 struct result {
 	int role;		/* 1 computed, 2 waited, -errno failed */
 	int64_t t_close;	/* computer: close() returned */
@@ -34,14 +36,6 @@ struct result {
 	int64_t t_done;		/* read to the end */
 	int64_t bytes;
 };
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static int cmp_i64(const void *a, const void *b)
 {
