@@ -155,9 +155,8 @@ static void handle_track(struct ffs *ffs, struct handle *h)
 	pthread_mutex_unlock(&ffs->lock);
 }
 
-static void handle_untrack(struct ffs *ffs, struct handle *h)
+static void handle_untrack_locked(struct ffs *ffs, struct handle *h)
 {
-	pthread_mutex_lock(&ffs->lock);
 	if (h->open_prev)
 		h->open_prev->open_next = h->open_next;
 	else if (ffs->open_handles == h)
@@ -165,7 +164,6 @@ static void handle_untrack(struct ffs *ffs, struct handle *h)
 	if (h->open_next)
 		h->open_next->open_prev = h->open_prev;
 	h->open_prev = h->open_next = NULL;
-	pthread_mutex_unlock(&ffs->lock);
 }
 
 /* Log and count why `symbol/name` was not published. */
@@ -542,8 +540,10 @@ made:
 			entry_release_writer_ref(ffs, n, w);
 		return rc;
 	}
-	ffs_node_open(ffs, n);
-	handle_track(ffs, *h);
+	pthread_mutex_lock(&ffs->lock);
+	n->opens++;
+	handle_track_locked(ffs, *h);
+	pthread_mutex_unlock(&ffs->lock);
 	return 0;
 }
 
@@ -905,12 +905,10 @@ void entry_release(struct ffs *ffs, struct handle *h)
 {
 	struct node *n = h->node;
 
-	handle_untrack(ffs, h);
 	switch (h->kind) {
 	case HANDLE_CONTROL:
 		free(h->text);
-		free(h);
-		return; /* control nodes are static */
+		break;
 	case HANDLE_WRITER:
 		entry_release_writer_ref(ffs, n, h->w);
 		break;
@@ -919,8 +917,14 @@ void entry_release(struct ffs *ffs, struct handle *h)
 			close(h->fd);
 		break;
 	}
+	pthread_mutex_lock(&ffs->lock);
+	handle_untrack_locked(ffs, h);
+	if (h->kind != HANDLE_CONTROL) { /* control nodes are static */
+		n->opens--;
+		node_release_locked(ffs, n);
+	}
+	pthread_mutex_unlock(&ffs->lock);
 	free(h);
-	ffs_node_close(ffs, n);
 }
 
 void entry_discard_all(struct ffs *ffs)

@@ -196,9 +196,6 @@ int ffs_lookup(struct ffs *ffs, struct node *parent, const char *name,
 	       struct node **out);
 /* Drop `n` kernel references; frees the node when nobody needs it. */
 void ffs_forget(struct ffs *ffs, struct node *n, uint64_t nlookup);
-/* Take/drop an open-handle reference. */
-void ffs_node_open(struct ffs *ffs, struct node *n);
-void ffs_node_close(struct ffs *ffs, struct node *n);
 
 /* Fill `st`; `timeout` gets how long the kernel may cache it (seconds). */
 int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,

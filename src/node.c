@@ -433,21 +433,6 @@ void ffs_forget(struct ffs *ffs, struct node *n, uint64_t nlookup)
 	pthread_mutex_unlock(&ffs->lock);
 }
 
-void ffs_node_open(struct ffs *ffs, struct node *n)
-{
-	pthread_mutex_lock(&ffs->lock);
-	n->opens++;
-	pthread_mutex_unlock(&ffs->lock);
-}
-
-void ffs_node_close(struct ffs *ffs, struct node *n)
-{
-	pthread_mutex_lock(&ffs->lock);
-	n->opens--;
-	node_release_locked(ffs, n);
-	pthread_mutex_unlock(&ffs->lock);
-}
-
 static void set_times_ns(struct stat *st, int64_t mtime_ns, int64_t ctime_us)
 {
 	st->st_mtim.tv_sec = mtime_ns / 1000000000;
