@@ -35,6 +35,7 @@ struct mount_opts {
 	char *gc_max_size;
 	char *lock_timeout;
 	char *hash;
+	char *passthrough;
 	int ro;
 	int allow_other;
 	int default_permissions;
@@ -52,6 +53,7 @@ static const struct fuse_opt mount_opt_spec[] = {
 	OPT("gc_max_size=%s", gc_max_size),
 	OPT("lock_timeout=%s", lock_timeout),
 	OPT("hash=%s", hash),
+	OPT("passthrough=%s", passthrough),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
@@ -113,6 +115,13 @@ static int check_options(const struct mount_opts *mo, struct ffs_options *o)
 				 "a size such as 512M, 100G or 2T");
 	if (mo->hash && parse_hash_mode(mo->hash, &o->hash) < 0)
 		return bad_value("hash", mo->hash, "full or footer");
+	if (mo->passthrough) {
+		if (strcmp(mo->passthrough, "off") == 0)
+			o->passthrough = 0;
+		else if (strcmp(mo->passthrough, "auto") != 0)
+			return bad_value("passthrough", mo->passthrough,
+					 "auto or off");
+	}
 	if (mo->compress && strcmp(mo->compress, "none") != 0) {
 		log_err("compress=%s: this featurefs stores objects "
 			"uncompressed only (compress=none)", mo->compress);
@@ -148,6 +157,7 @@ static void mount_help(void)
 	       "    gc_max_size=SIZE       LRU quota on stored bytes (none)\n"
 	       "    lock_timeout=DUR       wait for an in-flight entry (30s)\n"
 	       "    hash=full|footer       what SHA-256 covers (full)\n"
+	       "    passthrough=auto|off   the kernel reads entries itself (auto)\n"
 	       "    ro                     serve reads only\n\n");
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -335,6 +345,7 @@ out:
 	free(mo.gc_max_size);
 	free(mo.lock_timeout);
 	free(mo.hash);
+	free(mo.passthrough);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -47,6 +47,9 @@ int control_stats_report(struct ffs *ffs, struct stats_report *r)
 	r->store = ffs->store->root;
 	r->mountpoint = ffs->mountpoint ? ffs->mountpoint : "";
 	r->live = &ffs->ctr;
+	r->passthrough = ffs->hooks && ffs->hooks->passthrough_state
+				 ? ffs->hooks->passthrough_state(ffs)
+				 : "off";
 	r->uptime_us = mono_us() - ffs->mounted_mono_us;
 	/* flush_mu: a flush moves counts from memory to the manifest; seen
 	 * half-way it would count them twice */
@@ -85,6 +88,7 @@ void ffs_render_config(struct ffs *ffs, struct strbuf *sb)
 	sb_addf(sb, "manifest = %s\n", ffs->store->conf.manifest);
 	sb_addf(sb, "compress = %s\n", ffs->store->conf.compression);
 	sb_addf(sb, "hash = %s\n", hash_mode_name(o->hash));
+	sb_addf(sb, "passthrough = %s\n", o->passthrough ? "auto" : "off");
 	sb_adds(sb, "gc_older_than = ");
 	sb_duration(sb, o->gc_older_than_us);
 	sb_adds(sb, "\ngc_interval = ");

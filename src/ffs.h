@@ -92,6 +92,8 @@ struct node {
 	uint64_t st_ino;		/* what stat(2) shows; stable */
 	uint64_t nlookup;		/* kernel references */
 	unsigned opens;			/* open handles */
+	unsigned pt_opens;		/* of them, passthrough (passthrough.c) */
+	int backing_id;			/* while pt_opens > 0 */
 	int linked;			/* reachable by name */
 	char *name;			/* last path component */
 	char *hkey;			/* names-table key: "sym" or "sym/name" */
@@ -131,6 +133,9 @@ struct ffs_hooks {
 			    const char *name);
 	/* Answer a waiting open: err 0 means the entry is published now. */
 	void (*wake)(struct ffs *ffs, struct waiter *w, int err);
+	/* How reads of published entries are served: "on" (passthrough),
+	 * "off", "pending" or "unavailable". */
+	const char *(*passthrough_state)(struct ffs *ffs);
 };
 
 struct ffs {
@@ -161,6 +166,7 @@ struct ffs {
 
 	const struct ffs_hooks *hooks;
 	void *fuse;			/* fs.c's session state */
+	struct passthrough *passthrough; /* NULL: -o passthrough=off */
 
 	/* background threads (daemon.c, ctl.c) */
 	pthread_t ticker;
@@ -272,6 +278,8 @@ struct handle {
 	char *text;		/* HANDLE_CONTROL */
 	size_t len;
 	struct handle *open_prev, *open_next;	/* ffs->open_handles */
+	int backing_id;		/* > 0: served by passthrough */
+	struct handle *armed_next;	/* passthrough.c's armed replies */
 };
 
 /*

@@ -26,6 +26,7 @@
 #include "ffs.h"
 #include "fs.h"
 #include "log.h"
+#include "passthrough.h"
 
 #define READ_BUF_SIZE (1u << 20)
 #define XATTR_PREFIX "user.featurefs."
@@ -168,16 +169,28 @@ static void reply_entry(fuse_req_t req, struct ffs *ffs, struct node *n)
 		ffs_forget(ffs, n, 1); /* the kernel never got it */
 }
 
+/* Release `h`: its share of a passthrough backing file, then the rest. */
+static void release_handle(struct ffs *ffs, struct handle *h)
+{
+	passthrough_release(ffs, h);
+	entry_release(ffs, h);
+}
+
 /* Reply to an open with handle `h`, choosing cache flags by its kind. */
 static void reply_open(fuse_req_t req, struct ffs *ffs,
 		       struct fuse_file_info *fi, struct handle *h)
 {
+	int passthrough = 0;
+	int rc;
+
 	fi->fh = (uint64_t)(uintptr_t)h;
 	switch (h->kind) {
 	case HANDLE_OBJECT:
-		/* immutable: keep the page cache, nothing to flush */
+		/* immutable: keep the page cache, nothing to flush; or,
+		 * better, let the kernel read the object itself */
 		fi->keep_cache = 1;
 		fi->noflush = 1;
+		passthrough = passthrough_open(ffs, h);
 		break;
 	case HANDLE_TMP_READ:
 	case HANDLE_CONTROL:
@@ -186,8 +199,11 @@ static void reply_open(fuse_req_t req, struct ffs *ffs,
 	case HANDLE_WRITER:
 		break;
 	}
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		entry_release(ffs, h);
+	rc = fuse_reply_open(req, fi);
+	if (passthrough)
+		passthrough_disarm(ffs, h);
+	if (rc == -ENOENT)
+		release_handle(ffs, h);
 }
 
 /* ---- waiting opens -------------------------------------------------- */
@@ -527,7 +543,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	(void)ino;
-	entry_release(ffs_of(req), handle_of(fi));
+	release_handle(ffs_of(req), handle_of(fi));
 	fuse_reply_err(req, 0);
 }
 
@@ -758,10 +774,16 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.removexattr = fs_removexattr,
 };
 
+static const char *hook_passthrough_state(struct ffs *ffs)
+{
+	return passthrough_state_name(passthrough_state(ffs));
+}
+
 static const struct ffs_hooks fs_hooks = {
 	.inval_inode = hook_inval_inode,
 	.inval_entry = hook_inval_entry,
 	.wake = hook_wake,
+	.passthrough_state = hook_passthrough_state,
 };
 
 /* ---- session -------------------------------------------------------- */
@@ -789,6 +811,8 @@ int fs_mount(struct ffs *ffs, struct fuse_args *args, const char *mountpoint)
 		return -EIO;
 	}
 	fs->mounted = 1;
+	if (ffs->opt.passthrough && passthrough_install(ffs, fs->se) < 0)
+		return -EIO;
 	rc = fuse_set_signal_handlers(fs->se);
 	if (rc != 0)
 		return -EIO;
@@ -842,6 +866,7 @@ void fs_unmount(struct ffs *ffs)
 			fuse_session_unmount(fs->se);
 		fuse_session_destroy(fs->se);
 	}
+	passthrough_destroy(ffs);
 	free(pthread_getspecific(fs->read_buf));
 	pthread_key_delete(fs->read_buf);
 	pthread_cond_destroy(&fs->cond);

@@ -14,6 +14,7 @@ void options_defaults(struct ffs_options *o)
 	o->gc_interval_us = 3600 * US_PER_SEC;
 	o->lock_timeout_us = 30 * US_PER_SEC;
 	o->hash = HASH_FULL;
+	o->passthrough = 1;
 }
 
 void options_release(struct ffs_options *o)

@@ -29,6 +29,7 @@ struct ffs_options {
 	int64_t lock_timeout_us;  /* default 30s */
 	enum hash_mode hash;	  /* default full */
 	int read_only;		  /* -o ro */
+	int passthrough;	  /* -o passthrough=auto (1, default) or off */
 	int allow_other;	  /* informational: passed to the kernel */
 	int default_permissions;  /* informational: passed to the kernel */
 };

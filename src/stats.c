@@ -253,6 +253,12 @@ void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 			(unsigned long long)CTR_GET(c->creates),
 			(unsigned long long)CTR_GET(c->publishes),
 			(unsigned long long)CTR_GET(c->unlinks));
+		sb_addf(sb, "reads          passthrough %s, %llu opens "
+			    "passed through, ",
+			r->passthrough,
+			(unsigned long long)CTR_GET(c->passthrough_opens));
+		sb_bytes(sb, (int64_t)CTR_GET(c->bytes_read));
+		sb_adds(sb, " read through the daemon\n");
 		sb_adds(sb, "load failures  ");
 		for (any = 0, k = 0; k < LOAD_REASONS; k++) {
 			uint64_t n = CTR_GET(c->load_failures[k]);
@@ -351,6 +357,12 @@ void stats_render_json(struct strbuf *sb, const struct stats_report *r)
 			(unsigned long long)CTR_GET(c->creates),
 			(unsigned long long)CTR_GET(c->publishes),
 			(unsigned long long)CTR_GET(c->unlinks));
+		sb_adds(sb, ", \"reads\": {\"passthrough\": ");
+		sb_json_str(sb, r->passthrough);
+		sb_addf(sb, ", \"passthrough_opens\": %llu, "
+			    "\"daemon_bytes\": %llu}",
+			(unsigned long long)CTR_GET(c->passthrough_opens),
+			(unsigned long long)CTR_GET(c->bytes_read));
 		sb_addf(sb, ", \"singleflight\": {\"waits\": %llu, "
 			    "\"timeouts\": %llu, \"lock_wait_seconds\": ",
 			(unsigned long long)CTR_GET(c->waits),

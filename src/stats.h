@@ -89,6 +89,7 @@ struct ffs_counters {
 	uint64_t wait_timeouts;
 	uint64_t bytes_written;
 	uint64_t bytes_read;		/* reads that reached the daemon */
+	uint64_t passthrough_opens;	/* opens the kernel serves itself */
 	uint64_t load_failures[LOAD_REASONS];
 	uint64_t access_flushes;
 	uint64_t access_flush_errors;
@@ -106,6 +107,7 @@ struct stats_report {
 	struct manifest_symbol *symbols;
 	size_t nsymbols;
 	const struct ffs_counters *live;
+	const char *passthrough;	/* with `live`: passthrough_state */
 	/* copies of the live per-symbol counters, parallel to `symbols`
 	 * (malloc()ed); NULL for a store that is not mounted */
 	struct symbol_counters *symbol_live;

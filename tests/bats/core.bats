@@ -182,6 +182,83 @@ teardown() {
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 }
 
+# reads_get KEY: a field of stats.json's "reads" object.
+reads_get() {
+	stats_get "['reads']['$1']"
+}
+
+@test "the kernel reads published entries itself (passthrough)" {
+	mount_store
+	[ "$(reads_get passthrough)" != unavailable ] ||
+		skip "this kernel does not offer FUSE passthrough"
+	[ "$(reads_get passthrough)" = on ]
+	grep -q '^passthrough = auto$' "$MNT/.featurefs/config"
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet" 50000
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(reads_get passthrough_opens)" = 1 ]
+	[ "$(reads_get daemon_bytes)" = 0 ]
+	# opens share the node's backing file; mmap and reads after an
+	# unlink are the kernel's too
+	python3 - "$MNT/AAPL/$K1.parquet" "$DATA/a.parquet" <<'PY'
+import mmap, os, sys
+want = open(sys.argv[2], "rb").read()
+a = os.open(sys.argv[1], os.O_RDONLY)
+b = os.open(sys.argv[1], os.O_RDONLY)
+m = mmap.mmap(b, 0, prot=mmap.PROT_READ)
+assert m[:] == want
+os.unlink(sys.argv[1])
+assert os.pread(a, len(want) + 1, 0) == want
+m.close(); os.close(a); os.close(b)
+PY
+	[ "$(reads_get passthrough_opens)" = 3 ]
+	[ "$(reads_get daemon_bytes)" = 0 ]
+}
+
+@test "an inode open through the daemon keeps later opens there" {
+	mount_store
+	[ "$(reads_get passthrough)" = on ] || skip "no FUSE passthrough here"
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet" 20000
+	# published by rename while the writer's descriptor is still open:
+	# the kernel has the inode in caching mode, so a passthrough open
+	# would fail; each open must agree with the ones still open
+	python3 - "$MNT/AAPL" "$K1" "$DATA/a.parquet" <<'PY'
+import os, sys
+d, key, src = sys.argv[1:]
+want = open(src, "rb").read()
+path = f"{d}/{key}.parquet"
+w = os.open(f"{d}/.tmp.part", os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(w, want)
+os.rename(f"{d}/.tmp.part", path)
+r1 = os.open(path, os.O_RDONLY)       # beside the writer
+os.close(w)
+r2 = os.open(path, os.O_RDONLY)       # beside r1
+assert os.pread(r1, len(want), 0) == want
+assert os.pread(r2, len(want), 0) == want
+os.close(r1); os.close(r2)
+r3 = os.open(path, os.O_RDONLY)       # alone: passthrough again
+assert os.pread(r3, len(want), 0) == want
+os.close(r3)
+PY
+	[ "$(reads_get passthrough_opens)" = 1 ]
+	[ "$(reads_get daemon_bytes)" -gt 0 ]
+}
+
+@test "passthrough=off serves every read through the daemon" {
+	mount_store -o passthrough=off
+	[ "$(reads_get passthrough)" = off ]
+	grep -q '^passthrough = off$' "$MNT/.featurefs/config"
+	grep -q '^reads          passthrough off, 0 opens' "$MNT/.featurefs/stats"
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet" 20000
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(reads_get passthrough_opens)" = 0 ]
+	[ "$(reads_get daemon_bytes)" -ge "$(stat -c %s "$DATA/a.parquet")" ]
+}
+
 @test "scratch files are private and rename publishes them" {
 	mount_store
 	mkdir "$MNT/AAPL"

@@ -118,6 +118,9 @@ teardown() {
 	run "$FEATUREFS" "$STORE" "$MNT" -f -o gc_interval=soon
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"invalid gc_interval=soon"* ]]
+	run "$FEATUREFS" "$STORE" "$MNT" -f -o passthrough=always
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"invalid passthrough=always: expected auto or off"* ]]
 	run "$FEATUREFS" "$STORE" "$MNT" -f -o no_such_option
 	[ "$status" -ne 0 ]
 	run "$FEATUREFS" "$STORE" "$MNT" -f -o compress=zstd

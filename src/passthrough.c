@@ -1,0 +1,302 @@
+/*
+ * passthrough.c - FUSE passthrough for published entries.
+ *
+ * Linux 6.9 and later can serve the reads of an open FUSE file from a
+ * "backing" file the daemon registered on /dev/fuse
+ * (FUSE_DEV_IOC_BACKING_OPEN): the read never becomes a request, and the
+ * page cache is the object file's own, so reads through the mount cost
+ * what direct reads cost.  The daemon asks for it twice on the wire: once
+ * in the INIT reply (FUSE_PASSTHROUGH, protocol 7.40) and once per open
+ * (FOPEN_PASSTHROUGH plus a backing id in fuse_open_out).
+ *
+ * libfuse 3.14 knows neither field, so this module is the session's
+ * custom I/O (fuse_session_custom_io): requests are read unchanged, and a
+ * reply is written unchanged unless it is the INIT reply of a kernel that
+ * offered passthrough, or the open reply of a handle passthrough_open()
+ * armed.  Without the kernel's offer, or without CAP_SYS_ADMIN for the
+ * backing ioctl, every open is served by the daemon as before.
+ *
+ * The kernel keeps one I/O mode per inode: while any open of an inode is
+ * passthrough, every new open must be passthrough on the same backing
+ * file, and a passthrough open fails while the inode has caching opens.
+ * So a node gets a backing file only when its new handle is its only one,
+ * and keeps it while any passthrough handle is open.  The daemon counts an
+ * open before it answers and a release after the kernel has dropped the
+ * file, so its counts never fall below the kernel's.
+ */
+#define FUSE_USE_VERSION 314
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+#include <linux/fuse.h>
+
+#include "ffs.h"
+#include "log.h"
+#include "passthrough.h"
+
+/* Protocol 7.40 names that Debian 12's <linux/fuse.h> (7.38) lacks. */
+#define PT_INIT_FLAG2		(1u << (37 - 32)) /* FUSE_PASSTHROUGH */
+#define PT_FOPEN		(1u << 7)	  /* FOPEN_PASSTHROUGH */
+#define PT_MAX_STACK_DEPTH	2	/* FILESYSTEM_MAX_STACK_DEPTH: a store
+					 * may itself be on overlayfs */
+
+struct pt_backing_map {
+	int32_t fd;
+	uint32_t flags;
+	uint64_t padding;
+};
+
+#define PT_IOC_BACKING_OPEN	_IOW(229, 1, struct pt_backing_map)
+#define PT_IOC_BACKING_CLOSE	_IOW(229, 2, uint32_t)
+
+/* fuse_init_out as of 7.40: max_stack_depth took the first unused word. */
+#define PT_INIT_OUT_MIN	(offsetof(struct fuse_init_out, unused) + 4)
+
+struct passthrough {
+	int dev_fd;			/* the session's /dev/fuse */
+	int state;			/* enum passthrough_state, atomic */
+	uint64_t init_unique;		/* the INIT request, while PENDING */
+	pthread_mutex_t mu;		/* guards `armed` */
+	struct handle *armed;		/* open replies to mark, by fh */
+};
+
+static int state_get(struct passthrough *pt)
+{
+	return __atomic_load_n(&pt->state, __ATOMIC_ACQUIRE);
+}
+
+static void state_set(struct passthrough *pt, int s)
+{
+	__atomic_store_n(&pt->state, s, __ATOMIC_RELEASE);
+}
+
+/* Look at the INIT request: did the kernel offer passthrough? */
+static void note_init(struct passthrough *pt, const void *buf, size_t len)
+{
+	const struct fuse_in_header *in = buf;
+	const struct fuse_init_in *arg = (const void *)(in + 1);
+
+	if (in->opcode != FUSE_INIT)
+		return;
+	if (len >= sizeof(*in) + offsetof(struct fuse_init_in, flags2) + 4 &&
+	    (arg->flags & FUSE_INIT_EXT) && (arg->flags2 & PT_INIT_FLAG2)) {
+		pt->init_unique = in->unique;
+		return;
+	}
+	log_info("passthrough: this kernel does not offer it (Linux >= 6.9 "
+		 "with CONFIG_FUSE_PASSTHROUGH); reads go through the daemon");
+	state_set(pt, PASSTHROUGH_UNAVAILABLE);
+}
+
+static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
+{
+	struct passthrough *pt = ((struct ffs *)userdata)->passthrough;
+	ssize_t n = read(fd, buf, len);
+
+	if (n >= (ssize_t)sizeof(struct fuse_in_header) &&
+	    state_get(pt) == PASSTHROUGH_PENDING && pt->init_unique == 0)
+		note_init(pt, buf, (size_t)n);
+	return n;
+}
+
+static void mark_init(struct passthrough *pt, struct iovec *arg)
+{
+	struct fuse_init_out *out = arg->iov_base;
+
+	if (arg->iov_len < PT_INIT_OUT_MIN || (out->flags & FUSE_WRITEBACK_CACHE)) {
+		state_set(pt, PASSTHROUGH_UNAVAILABLE);
+		return;
+	}
+	out->flags |= FUSE_INIT_EXT;
+	out->flags2 |= PT_INIT_FLAG2;
+	out->unused[0] = PT_MAX_STACK_DEPTH; /* max_stack_depth */
+	state_set(pt, PASSTHROUGH_ON);
+}
+
+/* Mark the open reply `arg` if its handle is armed. */
+static void mark_open(struct passthrough *pt, struct iovec *arg)
+{
+	struct fuse_open_out *out = arg->iov_base;
+	struct handle **p;
+
+	pthread_mutex_lock(&pt->mu);
+	for (p = &pt->armed; *p; p = &(*p)->armed_next) {
+		if ((uint64_t)(uintptr_t)*p != out->fh)
+			continue;
+		/* the kernel refuses keep_cache with passthrough: the page
+		 * cache is the backing file's */
+		out->open_flags &= ~(uint32_t)FOPEN_KEEP_CACHE;
+		out->open_flags |= PT_FOPEN;
+		out->padding = (uint32_t)(*p)->backing_id; /* backing_id */
+		*p = (*p)->armed_next;
+		break;
+	}
+	pthread_mutex_unlock(&pt->mu);
+}
+
+static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	struct passthrough *pt = ((struct ffs *)userdata)->passthrough;
+	const struct fuse_out_header *oh = iov[0].iov_base;
+
+	if (count == 2 && iov[0].iov_len == sizeof(*oh) && oh->error == 0) {
+		int s = state_get(pt);
+
+		if (s == PASSTHROUGH_PENDING && pt->init_unique &&
+		    oh->unique == pt->init_unique)
+			mark_init(pt, &iov[1]);
+		else if (s != PASSTHROUGH_PENDING &&
+			 iov[1].iov_len == sizeof(struct fuse_open_out))
+			mark_open(pt, &iov[1]);
+	}
+	return writev(fd, iov, count);
+}
+
+static const struct fuse_custom_io pt_io = {
+	.read = pt_read,
+	.writev = pt_writev,
+};
+
+int passthrough_install(struct ffs *ffs, struct fuse_session *se)
+{
+	struct passthrough *pt = calloc(1, sizeof(*pt));
+	int rc;
+
+	if (!pt)
+		return -ENOMEM;
+	pt->dev_fd = fuse_session_fd(se);
+	pt->state = PASSTHROUGH_PENDING;
+	pthread_mutex_init(&pt->mu, NULL);
+	ffs->passthrough = pt;
+	rc = fuse_session_custom_io(se, &pt_io, pt->dev_fd);
+	if (rc < 0) {
+		log_err("passthrough: cannot take the session's I/O: %s",
+			strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+void passthrough_destroy(struct ffs *ffs)
+{
+	struct passthrough *pt = ffs->passthrough;
+
+	if (!pt)
+		return;
+	pthread_mutex_destroy(&pt->mu);
+	free(pt);
+	ffs->passthrough = NULL;
+}
+
+/* Register `fd` as a backing file: its id (> 0), or 0 when refused.  A
+ * refusal that will repeat for every file turns passthrough off. */
+static int backing_open(struct passthrough *pt, int fd)
+{
+	struct pt_backing_map map = { .fd = fd };
+	int id = ioctl(pt->dev_fd, PT_IOC_BACKING_OPEN, &map);
+
+	if (id > 0)
+		return id;
+	if (errno == EPERM || errno == ELOOP || errno == EINVAL ||
+	    errno == ENOTTY || errno == EOPNOTSUPP) {
+		log_info("passthrough: the kernel refused a backing file (%s%s);"
+			 " reads go through the daemon", strerror(errno),
+			 errno == EPERM ? ": it needs CAP_SYS_ADMIN" : "");
+		state_set(pt, PASSTHROUGH_UNAVAILABLE);
+	} else {
+		log_debug("passthrough: backing file: %s", strerror(errno));
+	}
+	return 0;
+}
+
+int passthrough_open(struct ffs *ffs, struct handle *h)
+{
+	struct passthrough *pt = ffs->passthrough;
+	struct node *n = h->node;
+	int id = 0;
+
+	if (!pt || h->kind != HANDLE_OBJECT)
+		return 0;
+	pthread_mutex_lock(&ffs->lock);
+	if (n->pt_opens > 0)
+		id = n->backing_id;
+	else if (n->opens == 1 && state_get(pt) == PASSTHROUGH_ON)
+		id = n->backing_id = backing_open(pt, h->fd);
+	if (id > 0) {
+		n->pt_opens++;
+		h->backing_id = id;
+	}
+	pthread_mutex_unlock(&ffs->lock);
+	if (id <= 0)
+		return 0;
+	pthread_mutex_lock(&pt->mu);
+	h->armed_next = pt->armed;
+	pt->armed = h;
+	pthread_mutex_unlock(&pt->mu);
+	CTR_ADD(ffs->ctr.passthrough_opens, 1);
+	return 1;
+}
+
+void passthrough_disarm(struct ffs *ffs, struct handle *h)
+{
+	struct passthrough *pt = ffs->passthrough;
+	struct handle **p;
+
+	pthread_mutex_lock(&pt->mu);
+	for (p = &pt->armed; *p; p = &(*p)->armed_next) {
+		if (*p == h) {
+			*p = h->armed_next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pt->mu);
+}
+
+void passthrough_release(struct ffs *ffs, struct handle *h)
+{
+	struct passthrough *pt = ffs->passthrough;
+	struct node *n = h->node;
+	uint32_t id = 0;
+
+	if (!pt || h->kind != HANDLE_OBJECT)
+		return;
+	pthread_mutex_lock(&ffs->lock);
+	if (h->backing_id > 0 && --n->pt_opens == 0) {
+		id = (uint32_t)n->backing_id;
+		n->backing_id = 0;
+	}
+	pthread_mutex_unlock(&ffs->lock);
+	if (id && ioctl(pt->dev_fd, PT_IOC_BACKING_CLOSE, &id) < 0)
+		log_debug("passthrough: closing backing file %u: %s", id,
+			  strerror(errno));
+}
+
+enum passthrough_state passthrough_state(struct ffs *ffs)
+{
+	return ffs->passthrough ? (enum passthrough_state)state_get(
+					  ffs->passthrough)
+				: PASSTHROUGH_OFF;
+}
+
+const char *passthrough_state_name(enum passthrough_state s)
+{
+	switch (s) {
+	case PASSTHROUGH_OFF:
+		return "off";
+	case PASSTHROUGH_PENDING:
+		return "pending";
+	case PASSTHROUGH_ON:
+		return "on";
+	case PASSTHROUGH_UNAVAILABLE:
+		break;
+	}
+	return "unavailable";
+}

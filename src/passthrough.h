@@ -1,0 +1,39 @@
+/*
+ * passthrough.h - the kernel reads published objects itself (FUSE
+ * passthrough, Linux >= 6.9): reads of an open entry never reach the
+ * daemon.  See passthrough.c for how it sits between libfuse and
+ * /dev/fuse.
+ */
+#ifndef FEATUREFS_PASSTHROUGH_H
+#define FEATUREFS_PASSTHROUGH_H
+
+struct ffs;
+struct fuse_session;
+struct handle;
+
+enum passthrough_state {
+	PASSTHROUGH_OFF,	 /* -o passthrough=off */
+	PASSTHROUGH_PENDING,	 /* asked for; the kernel has not answered */
+	PASSTHROUGH_ON,
+	PASSTHROUGH_UNAVAILABLE, /* the kernel or our privileges said no */
+};
+
+/* Become the I/O layer of mounted session `se`, so that passthrough can
+ * be offered in the INIT reply.  0 or -errno. */
+int passthrough_install(struct ffs *ffs, struct fuse_session *se);
+void passthrough_destroy(struct ffs *ffs);
+
+/*
+ * Choose how the kernel serves read-only object handle `h` before its open
+ * is answered: 1 passthrough (the open reply is marked; call
+ * passthrough_disarm() once it is sent), 0 through the daemon.
+ */
+int passthrough_open(struct ffs *ffs, struct handle *h);
+void passthrough_disarm(struct ffs *ffs, struct handle *h);
+/* `h` is being released: drop its share of the node's backing file. */
+void passthrough_release(struct ffs *ffs, struct handle *h);
+
+enum passthrough_state passthrough_state(struct ffs *ffs);
+const char *passthrough_state_name(enum passthrough_state s);
+
+#endif
