@@ -167,6 +167,8 @@ struct ffs {
 	const struct ffs_hooks *hooks;
 	void *fuse;			/* fs.c's session state */
 	struct passthrough *passthrough; /* NULL: -o passthrough=off */
+	int blksize;			/* st_blksize shown (atomic): 1 MiB, or
+					 * the store's with passthrough */
 
 	/* background threads (daemon.c, ctl.c) */
 	pthread_t ticker;

@@ -235,6 +235,8 @@ int ffs_init(struct ffs *ffs)
 	pthread_mutex_init(&ffs->flush_mu, NULL);
 	pthread_mutex_init(&ffs->gc_mu, NULL);
 	ffs->ctl_fd = ffs->ctl_wake[0] = ffs->ctl_wake[1] = -1;
+	/* reads through the daemon: large ones save round trips */
+	ffs->blksize = 1 << 20;
 	pthread_cond_init(&ffs->tick_cond, NULL);
 	rc = htab_new(&ffs->names);
 	if (rc < 0)
@@ -449,7 +451,7 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 	st->st_ino = n->st_ino;
 	st->st_uid = ffs->uid;
 	st->st_gid = ffs->gid;
-	st->st_blksize = 1 << 20;
+	st->st_blksize = __atomic_load_n(&ffs->blksize, __ATOMIC_RELAXED);
 	*timeout = TIMEOUT_DIR;
 	switch (node_kind(n)) {
 	case NODE_ROOT:

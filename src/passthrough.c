@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -41,6 +42,7 @@
 #include "ffs.h"
 #include "log.h"
 #include "passthrough.h"
+#include "store.h"
 
 /* Protocol 7.40 names that Debian 12's <linux/fuse.h> (7.38) lacks. */
 #define PT_INIT_FLAG2		(1u << (37 - 32)) /* FUSE_PASSTHROUGH */
@@ -107,17 +109,26 @@ static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
 	return n;
 }
 
-static void mark_init(struct passthrough *pt, struct iovec *arg)
+/* Ask for passthrough in the INIT reply `arg`.  Reads will cost what
+ * reads of the store cost, so stat shows the store's block size: tools
+ * size their buffers by it, and a 1 MiB buffer only costs page faults. */
+static void mark_init(struct ffs *ffs, struct iovec *arg)
 {
+	struct passthrough *pt = ffs->passthrough;
 	struct fuse_init_out *out = arg->iov_base;
+	struct stat st;
 
-	if (arg->iov_len < PT_INIT_OUT_MIN || (out->flags & FUSE_WRITEBACK_CACHE)) {
+	if (arg->iov_len < PT_INIT_OUT_MIN ||
+	    (out->flags & FUSE_WRITEBACK_CACHE)) {
 		state_set(pt, PASSTHROUGH_UNAVAILABLE);
 		return;
 	}
 	out->flags |= FUSE_INIT_EXT;
 	out->flags2 |= PT_INIT_FLAG2;
 	out->unused[0] = PT_MAX_STACK_DEPTH; /* max_stack_depth */
+	if (fstat(ffs->store->root_fd, &st) == 0 && st.st_blksize > 0)
+		__atomic_store_n(&ffs->blksize, (int)st.st_blksize,
+				 __ATOMIC_RELAXED);
 	state_set(pt, PASSTHROUGH_ON);
 }
 
@@ -144,7 +155,8 @@ static void mark_open(struct passthrough *pt, struct iovec *arg)
 
 static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
-	struct passthrough *pt = ((struct ffs *)userdata)->passthrough;
+	struct ffs *ffs = userdata;
+	struct passthrough *pt = ffs->passthrough;
 	const struct fuse_out_header *oh = iov[0].iov_base;
 
 	if (count == 2 && iov[0].iov_len == sizeof(*oh) && oh->error == 0) {
@@ -152,7 +164,7 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
 
 		if (s == PASSTHROUGH_PENDING && pt->init_unique &&
 		    oh->unique == pt->init_unique)
-			mark_init(pt, &iov[1]);
+			mark_init(ffs, &iov[1]);
 		else if (s != PASSTHROUGH_PENDING &&
 			 iov[1].iov_len == sizeof(struct fuse_open_out))
 			mark_open(pt, &iov[1]);

@@ -199,20 +199,36 @@ reads_get() {
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 	[ "$(reads_get passthrough_opens)" = 1 ]
 	[ "$(reads_get daemon_bytes)" = 0 ]
-	# opens share the node's backing file; mmap and reads after an
-	# unlink are the kernel's too
-	python3 - "$MNT/AAPL/$K1.parquet" "$DATA/a.parquet" <<'PY'
+	# st_blksize is the store's, as reads cost what its reads cost
+	[ "$(stat -c %o "$MNT/AAPL/$K1.parquet")" = "$(stat -c %o "$STORE/objects")" ]
+	# opens share the node's backing file; mmap, sendfile, splice,
+	# O_DIRECT, SEEK_HOLE and reads after an unlink are the kernel's too
+	python3 - "$MNT/AAPL/$K1.parquet" "$DATA/a.parquet" "$TEST_DIR" <<'PY'
 import mmap, os, sys
-want = open(sys.argv[2], "rb").read()
-a = os.open(sys.argv[1], os.O_RDONLY)
-b = os.open(sys.argv[1], os.O_RDONLY)
+path, ref, tmp = sys.argv[1:]
+want = open(ref, "rb").read()
+a = os.open(path, os.O_RDONLY)
+b = os.open(path, os.O_RDONLY)
 m = mmap.mmap(b, 0, prot=mmap.PROT_READ)
 assert m[:] == want
-os.unlink(sys.argv[1])
+assert os.lseek(a, 0, os.SEEK_HOLE) == len(want)
+out = os.open(f"{tmp}/sendfile.out", os.O_WRONLY | os.O_CREAT, 0o600)
+assert os.sendfile(out, a, 0, len(want)) == len(want)
+os.close(out)
+assert open(f"{tmp}/sendfile.out", "rb").read() == want
+r, w = os.pipe()
+assert os.splice(a, w, 4096, offset_src=0) == 4096
+assert os.read(r, 4096) == want[:4096]
+d = os.open(path, os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 1 << 20)
+n = os.preadv(d, [buf], 0)
+assert n == min(len(want), 1 << 20) and buf[:n] == want[:n]
+os.close(d)
+os.unlink(path)
 assert os.pread(a, len(want) + 1, 0) == want
 m.close(); os.close(a); os.close(b)
 PY
-	[ "$(reads_get passthrough_opens)" = 3 ]
+	[ "$(reads_get passthrough_opens)" = 4 ]
 	[ "$(reads_get daemon_bytes)" = 0 ]
 }
 
@@ -257,6 +273,7 @@ PY
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 	[ "$(reads_get passthrough_opens)" = 0 ]
 	[ "$(reads_get daemon_bytes)" -ge "$(stat -c %s "$DATA/a.parquet")" ]
+	[ "$(stat -c %o "$MNT/AAPL/$K1.parquet")" = 1048576 ]
 }
 
 @test "scratch files are private and rename publishes them" {
