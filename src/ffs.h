@@ -92,7 +92,9 @@ struct node {
 	uint64_t st_ino;		/* what stat(2) shows; stable */
 	uint64_t nlookup;		/* kernel references */
 	unsigned opens;			/* open handles */
-	unsigned pt_opens;		/* of them, passthrough (passthrough.c) */
+	/* handles in the kernel (passthrough.c; 0 when it is off) */
+	unsigned pt_opens;		/* served by passthrough */
+	unsigned cached_opens;		/* served by the daemon */
 	int backing_id;			/* while pt_opens > 0 */
 	int linked;			/* reachable by name */
 	char *name;			/* last path component */

@@ -180,8 +180,7 @@ static void release_handle(struct ffs *ffs, struct handle *h)
 static void reply_open(fuse_req_t req, struct ffs *ffs,
 		       struct fuse_file_info *fi, struct handle *h)
 {
-	int passthrough = 0;
-	int rc;
+	int passthrough, rc;
 
 	fi->fh = (uint64_t)(uintptr_t)h;
 	switch (h->kind) {
@@ -190,7 +189,6 @@ static void reply_open(fuse_req_t req, struct ffs *ffs,
 		 * better, let the kernel read the object itself */
 		fi->keep_cache = 1;
 		fi->noflush = 1;
-		passthrough = passthrough_open(ffs, h);
 		break;
 	case HANDLE_TMP_READ:
 	case HANDLE_CONTROL:
@@ -199,6 +197,7 @@ static void reply_open(fuse_req_t req, struct ffs *ffs,
 	case HANDLE_WRITER:
 		break;
 	}
+	passthrough = passthrough_open(ffs, h);
 	rc = fuse_reply_open(req, fi);
 	if (passthrough)
 		passthrough_disarm(ffs, h);
@@ -466,8 +465,9 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	e.attr_timeout = timeout;
 	e.entry_timeout = ffs_entry_timeout(n);
 	fi->fh = (uint64_t)(uintptr_t)h;
+	passthrough_open(ffs, h); /* counts the writer's handle */
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		entry_release(ffs, h);
+		release_handle(ffs, h);
 		ffs_forget(ffs, n, 1);
 	}
 }

@@ -19,10 +19,13 @@
  * The kernel keeps one I/O mode per inode: while any open of an inode is
  * passthrough, every new open must be passthrough on the same backing
  * file, and a passthrough open fails while the inode has caching opens.
- * So a node gets a backing file only when its new handle is its only one,
- * and keeps it while any passthrough handle is open.  The daemon counts an
- * open before it answers and a release after the kernel has dropped the
- * file, so its counts never fall below the kernel's.
+ * So every handle handed to the kernel is counted on its node, as
+ * passthrough or not; a node gets a backing file only when it has no
+ * other handle in the kernel, and keeps it while any passthrough handle
+ * is open.  A handle counts from before its open is answered until its
+ * RELEASE arrives, which the kernel sends after dropping the file: the
+ * daemon's counts are never below the kernel's.  So when a writer's
+ * release publishes its entry, the waiters it wakes are passed through.
  */
 #define FUSE_USE_VERSION 314
 
@@ -235,16 +238,21 @@ int passthrough_open(struct ffs *ffs, struct handle *h)
 	struct node *n = h->node;
 	int id = 0;
 
-	if (!pt || h->kind != HANDLE_OBJECT)
+	if (!pt)
 		return 0;
 	pthread_mutex_lock(&ffs->lock);
-	if (n->pt_opens > 0)
-		id = n->backing_id;
-	else if (n->opens == 1 && state_get(pt) == PASSTHROUGH_ON)
-		id = n->backing_id = backing_open(pt, h->fd);
+	if (h->kind == HANDLE_OBJECT) {
+		if (n->pt_opens > 0)
+			id = n->backing_id;
+		else if (n->cached_opens == 0 &&
+			 state_get(pt) == PASSTHROUGH_ON)
+			id = n->backing_id = backing_open(pt, h->fd);
+	}
 	if (id > 0) {
 		n->pt_opens++;
 		h->backing_id = id;
+	} else {
+		n->cached_opens++;
 	}
 	pthread_mutex_unlock(&ffs->lock);
 	if (id <= 0)
@@ -278,10 +286,12 @@ void passthrough_release(struct ffs *ffs, struct handle *h)
 	struct node *n = h->node;
 	uint32_t id = 0;
 
-	if (!pt || h->kind != HANDLE_OBJECT)
+	if (!pt)
 		return;
 	pthread_mutex_lock(&ffs->lock);
-	if (h->backing_id > 0 && --n->pt_opens == 0) {
+	if (h->backing_id <= 0) {
+		n->cached_opens--;
+	} else if (--n->pt_opens == 0) {
 		id = (uint32_t)n->backing_id;
 		n->backing_id = 0;
 	}

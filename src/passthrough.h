@@ -24,13 +24,15 @@ int passthrough_install(struct ffs *ffs, struct fuse_session *se);
 void passthrough_destroy(struct ffs *ffs);
 
 /*
- * Choose how the kernel serves read-only object handle `h` before its open
- * is answered: 1 passthrough (the open reply is marked; call
+ * Before any handle `h` is handed to the kernel (open or create): count it
+ * on its node, and choose how the kernel serves it.  1 passthrough (only
+ * for a read-only object handle: the open reply is marked; call
  * passthrough_disarm() once it is sent), 0 through the daemon.
  */
 int passthrough_open(struct ffs *ffs, struct handle *h);
 void passthrough_disarm(struct ffs *ffs, struct handle *h);
-/* `h` is being released: drop its share of the node's backing file. */
+/* The kernel released `h` (or never got it): uncount it, and drop its
+ * share of the node's backing file. */
 void passthrough_release(struct ffs *ffs, struct handle *h);
 
 enum passthrough_state passthrough_state(struct ffs *ffs);

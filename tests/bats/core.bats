@@ -230,6 +230,25 @@ m.close(); os.close(a); os.close(b)
 PY
 	[ "$(reads_get passthrough_opens)" = 4 ]
 	[ "$(reads_get daemon_bytes)" = 0 ]
+	# readers that waited for an entry in flight are passed through too:
+	# the writer's release that publishes it no longer counts
+	python3 - "$MNT/AAPL/$K2.parquet" "$DATA/a.parquet" <<'PY' &
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+time.sleep(1)
+os.write(fd, open(sys.argv[2], "rb").read())
+os.close(fd)
+PY
+	local pids=($!) i
+	sleep 0.3
+	for i in 1 2 3; do
+		cat "$MNT/AAPL/$K2.parquet" >"$TEST_DIR/waiter$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	for i in 1 2 3; do cmp "$DATA/a.parquet" "$TEST_DIR/waiter$i"; done
+	[ "$(reads_get passthrough_opens)" = 7 ]
+	[ "$(reads_get daemon_bytes)" = 0 ]
 }
 
 @test "an inode open through the daemon keeps later opens there" {
