@@ -113,8 +113,9 @@ int cli_help(const char *name)
 	if (strcmp(c->name, "mount") == 0)
 		printf("\nmount options (-o): manifest=sqlite, compress=none, "
 		       "gc_older_than=DUR,\ngc_interval=DUR, gc_max_size=SIZE, "
-		       "lock_timeout=DUR, hash=full|footer,\nro, allow_other, "
-		       "default_permissions and libfuse's own options.\n");
+		       "lock_timeout=DUR, hash=full|footer,\n"
+		       "passthrough=auto|off, ro, allow_other, "
+		       "default_permissions and libfuse's own\noptions.\n");
 	return 0;
 }
 
