@@ -36,6 +36,7 @@ static int errno_by_name(const char *name)
 		{ "ENOMEM", ENOMEM },	{ "EACCES", EACCES },
 		{ "EAGAIN", EAGAIN },	{ "EBUSY", EBUSY },
 		{ "ETIMEDOUT", ETIMEDOUT }, { "EFBIG", EFBIG },
+		{ "EPERM", EPERM },	{ "EMFILE", EMFILE },
 		{ NULL, 0 },
 	};
 	int i;

@@ -19,6 +19,7 @@
  *   publish_rename    before the tmp file is linked into objects/
  *   after_rename      the object is in place, the row still says writing
  *   manifest_publish  just before the row is flipped to published
+ * and, on a read-open: backing_open (a passthrough backing file).
  * Tests: tests/bats/faults.bats.
  */
 #ifndef FEATUREFS_FAULT_H

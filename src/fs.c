@@ -169,7 +169,7 @@ static void reply_entry(fuse_req_t req, struct ffs *ffs, struct node *n)
 		ffs_forget(ffs, n, 1); /* the kernel never got it */
 }
 
-/* Release `h`: its share of a passthrough backing file, then the rest. */
+/* Release `h`: uncount it for passthrough, then the rest. */
 static void release_handle(struct ffs *ffs, struct handle *h)
 {
 	passthrough_release(ffs, h);

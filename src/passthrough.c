@@ -42,6 +42,7 @@
 #include <fuse_lowlevel.h>
 #include <linux/fuse.h>
 
+#include "fault.h"
 #include "ffs.h"
 #include "log.h"
 #include "passthrough.h"
@@ -216,8 +217,12 @@ void passthrough_destroy(struct ffs *ffs)
 static int backing_open(struct passthrough *pt, int fd)
 {
 	struct pt_backing_map map = { .fd = fd };
-	int id = ioctl(pt->dev_fd, PT_IOC_BACKING_OPEN, &map);
+	int id = fault_inject("backing_open");
 
+	if (id < 0)
+		errno = -id;
+	else
+		id = ioctl(pt->dev_fd, PT_IOC_BACKING_OPEN, &map);
 	if (id > 0)
 		return id;
 	if (errno == EPERM || errno == ELOOP || errno == EINVAL ||

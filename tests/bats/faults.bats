@@ -599,3 +599,34 @@ release_manifest() {
 	grep -q "definitely lost: 0 bytes in 0 blocks\|All heap blocks were freed" "$TEST_DIR/valgrind.log"
 	! grep -q "Invalid read\|Invalid write\|uninitialised" "$TEST_DIR/valgrind.log"
 }
+
+@test "a kernel that refuses backing files: reads go through the daemon" {
+	require_faults
+	make_parquet "$DATA/a.parquet" 20000
+	FEATUREFS_FAULT="backing_open=EPERM" mount_store
+	[ "$(stats_get "['reads']['passthrough']")" = on ] ||
+		skip "this kernel does not offer FUSE passthrough"
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	[ "$(stats_get "['reads']['passthrough']")" = unavailable ]
+	[ "$(stats_get "['reads']['passthrough_opens']")" = 0 ]
+	[ "$(stats_get "['reads']['daemon_bytes']")" -gt 0 ]
+	log_has "passthrough: the kernel refused a backing file (Operation not permitted: it needs CAP_SYS_ADMIN)"
+	[ "$(grep -c "refused a backing file" "$TEST_DIR/daemon.log")" = 1 ]
+}
+
+@test "a backing file that fails once: that open is served by the daemon" {
+	require_faults
+	make_parquet "$DATA/a.parquet" 20000
+	FEATUREFS_FAULT="backing_open=EMFILE@1" mount_store
+	[ "$(stats_get "['reads']['passthrough']")" = on ] ||
+		skip "this kernel does not offer FUSE passthrough"
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	[ "$(stats_get "['reads']['passthrough']")" = on ]
+	[ "$(stats_get "['reads']['passthrough_opens']")" = 1 ]
+}
