@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -51,8 +52,6 @@
 /* Protocol 7.40 names that Debian 12's <linux/fuse.h> (7.38) lacks. */
 #define PT_INIT_FLAG2		(1u << (37 - 32)) /* FUSE_PASSTHROUGH */
 #define PT_FOPEN		(1u << 7)	  /* FOPEN_PASSTHROUGH */
-#define PT_MAX_STACK_DEPTH	2	/* FILESYSTEM_MAX_STACK_DEPTH: a store
-					 * may itself be on overlayfs */
 
 struct pt_backing_map {
 	int32_t fd;
@@ -62,6 +61,12 @@ struct pt_backing_map {
 
 #define PT_IOC_BACKING_OPEN	_IOW(229, 1, struct pt_backing_map)
 #define PT_IOC_BACKING_CLOSE	_IOW(229, 2, uint32_t)
+
+/* Filesystems that stack on another (linux/magic.h); a store on one of
+ * them needs the deepest stack the kernel allows (2). */
+#define PT_OVERLAYFS_MAGIC	0x794c7630
+#define PT_FUSE_MAGIC		0x65735546
+#define PT_ECRYPTFS_MAGIC	0xf15f
 
 /* fuse_init_out as of 7.40: max_stack_depth took the first unused word. */
 #define PT_INIT_OUT_MIN	(offsetof(struct fuse_init_out, unused) + 4)
@@ -113,6 +118,20 @@ static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
 	return n;
 }
 
+/* The stack depth featurefs takes: one above the store's filesystem.  A
+ * mount at depth 1 can still be a layer of overlayfs. */
+static uint32_t stack_depth(int store_fd)
+{
+	struct statfs sf;
+
+	if (fstatfs(store_fd, &sf) == 0 &&
+	    ((unsigned long)sf.f_type == PT_OVERLAYFS_MAGIC ||
+	     (unsigned long)sf.f_type == PT_FUSE_MAGIC ||
+	     (unsigned long)sf.f_type == PT_ECRYPTFS_MAGIC))
+		return 2;
+	return 1;
+}
+
 /* Ask for passthrough in the INIT reply `arg`.  Reads will cost what
  * reads of the store cost, so stat shows the store's block size: tools
  * size their buffers by it, and a 1 MiB buffer only costs page faults. */
@@ -129,7 +148,7 @@ static void mark_init(struct ffs *ffs, struct iovec *arg)
 	}
 	out->flags |= FUSE_INIT_EXT;
 	out->flags2 |= PT_INIT_FLAG2;
-	out->unused[0] = PT_MAX_STACK_DEPTH; /* max_stack_depth */
+	out->unused[0] = stack_depth(ffs->store->root_fd); /* max_stack_depth */
 	if (fstat(ffs->store->root_fd, &st) == 0 && st.st_blksize > 0)
 		__atomic_store_n(&ffs->blksize, (int)st.st_blksize,
 				 __ATOMIC_RELAXED);
