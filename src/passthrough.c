@@ -248,7 +248,7 @@ static int backing_open(struct passthrough *pt, int fd)
 	    errno == ENOTTY || errno == EOPNOTSUPP) {
 		log_info("passthrough: the kernel refused a backing file (%s%s);"
 			 " reads go through the daemon", strerror(errno),
-			 errno == EPERM ? ": it needs CAP_SYS_ADMIN" : "");
+			 errno == EPERM ? ": backing files need CAP_SYS_ADMIN" : "");
 		state_set(pt, PASSTHROUGH_UNAVAILABLE);
 	} else {
 		log_debug("passthrough: backing file: %s", strerror(errno));

@@ -613,7 +613,7 @@ release_manifest() {
 	[ "$(stats_get "['reads']['passthrough']")" = unavailable ]
 	[ "$(stats_get "['reads']['passthrough_opens']")" = 0 ]
 	[ "$(stats_get "['reads']['daemon_bytes']")" -gt 0 ]
-	log_has "passthrough: the kernel refused a backing file (Operation not permitted: it needs CAP_SYS_ADMIN)"
+	log_has "passthrough: the kernel refused a backing file (Operation not permitted: backing files need CAP_SYS_ADMIN)"
 	[ "$(grep -c "refused a backing file" "$TEST_DIR/daemon.log")" = 1 ]
 }
 
