@@ -600,16 +600,22 @@ release_manifest() {
 	! grep -q "Invalid read\|Invalid write\|uninitialised" "$TEST_DIR/valgrind.log"
 }
 
-@test "a kernel that refuses backing files: reads go through the daemon" {
-	require_faults
+# read_twice_with FAULT: mount with FEATUREFS_FAULT=FAULT, publish an
+# entry and read it twice; skips where the kernel offers no passthrough.
+read_twice_with() {
 	make_parquet "$DATA/a.parquet" 20000
-	FEATUREFS_FAULT="backing_open=EPERM" mount_store
+	FEATUREFS_FAULT="$1" mount_store
 	[ "$(stats_get "['reads']['passthrough']")" = on ] ||
 		skip "this kernel does not offer FUSE passthrough"
 	mkdir "$MNT/AAPL"
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+}
+
+@test "a kernel that refuses backing files: reads go through the daemon" {
+	require_faults
+	read_twice_with backing_open=EPERM
 	[ "$(stats_get "['reads']['passthrough']")" = unavailable ]
 	[ "$(stats_get "['reads']['passthrough_opens']")" = 0 ]
 	[ "$(stats_get "['reads']['daemon_bytes']")" -gt 0 ]
@@ -619,14 +625,7 @@ release_manifest() {
 
 @test "a backing file that fails once: that open is served by the daemon" {
 	require_faults
-	make_parquet "$DATA/a.parquet" 20000
-	FEATUREFS_FAULT="backing_open=EMFILE@1" mount_store
-	[ "$(stats_get "['reads']['passthrough']")" = on ] ||
-		skip "this kernel does not offer FUSE passthrough"
-	mkdir "$MNT/AAPL"
-	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
-	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
-	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	read_twice_with backing_open=EMFILE@1
 	[ "$(stats_get "['reads']['passthrough']")" = on ]
 	[ "$(stats_get "['reads']['passthrough_opens']")" = 1 ]
 }
