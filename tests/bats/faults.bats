@@ -36,31 +36,6 @@ require_faults() {
 		skip "needs a -Dfault_injection=true build"
 }
 
-# write_entry PATH SOURCE: create PATH exclusively, write SOURCE in 64 KiB
-# chunks, close; prints "ok", or "<call> <ERRNO>" for the first failing
-# call (open, write, close).
-write_entry() {
-	python3 - "$1" "$2" <<'PY'
-import errno, os, sys
-path, src = sys.argv[1:]
-step = "open"
-try:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    step = "write"
-    with open(src, "rb") as f:
-        while True:
-            chunk = f.read(65536)
-            if not chunk:
-                break
-            os.write(fd, chunk)
-    step = "close"
-    os.close(fd)
-    print("ok")
-except OSError as e:
-    print(step, errno.errorcode.get(e.errno, e.errno))
-PY
-}
-
 sha_of() {
 	sha256sum <"$1" | cut -c1-64
 }

@@ -146,6 +146,39 @@ wait_published() {
 	head -c 0 "$1"
 }
 
+# write_entry PATH SOURCE: create PATH exclusively, write SOURCE in 64 KiB
+# chunks, close; prints "ok", or "<call> <ERRNO>" for the first failing
+# call (open, write, close).  With HOLE=N in the environment the file is
+# sparse instead: SOURCE's first 4 bytes at 0, the rest at offset N
+# (cheap to declare a huge size without writing it).
+write_entry() {
+	python3 - "$1" "$2" <<'PY'
+import errno, os, sys
+path, src = sys.argv[1:]
+hole = int(os.environ.get("HOLE", "0"))
+step = "open"
+try:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    step = "write"
+    if hole:
+        data = open(src, "rb").read()
+        os.pwrite(fd, data[:4], 0)
+        os.pwrite(fd, data[4:], hole)
+    else:
+        with open(src, "rb") as f:
+            while True:
+                chunk = f.read(65536)
+                if not chunk:
+                    break
+                os.write(fd, chunk)
+    step = "close"
+    os.close(fd)
+    print("ok")
+except OSError as e:
+    print(step, errno.errorcode.get(e.errno, e.errno))
+PY
+}
+
 # errno_of CMD...: run CMD and print the errno name its failure reported.
 # Uses python3 so the errno is read from the system call, not parsed
 # from a tool's message.

@@ -24,30 +24,9 @@ vmhwm_kib() {
 }
 
 # hostile NAME: write the malformed file $DATA/NAME.parquet as an entry;
-# prints the outcome as write_close does ("close EIO" expected).
+# prints the outcome as write_entry does ("close EIO" expected).
 hostile() {
-	python3 - "$MNT/AAPL/$(key_of "$1").parquet" "$DATA/$1.parquet" <<'PY'
-import errno, os, sys
-path, src = sys.argv[1:]
-step = "open"
-try:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    step = "write"
-    data = open(src, "rb").read()
-    # a sparse file: the bytes at the end, a hole before (cheap to
-    # declare a huge size without writing it)
-    hole = int(os.environ.get("HOLE", "0"))
-    if hole:
-        os.pwrite(fd, data[:4], 0)
-        os.pwrite(fd, data[4:], hole)
-    else:
-        os.write(fd, data)
-    step = "close"
-    os.close(fd)
-    print("ok")
-except OSError as e:
-    print(step, errno.errorcode.get(e.errno, e.errno))
-PY
+	write_entry "$MNT/AAPL/$(key_of "$1").parquet" "$DATA/$1.parquet"
 }
 
 # make_footers: the malformed files, each "PAR1" + body + footer + length
