@@ -421,16 +421,31 @@ static int writer_dup(struct writer *w)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Open the object of published entry `n`: a descriptor, or -ENOENT if
+ * it is gone, -EIO for any other failure (logged). */
+static int object_open(struct ffs *ffs, struct node *n)
+{
+	char rel[STORE_REL_MAX];
+	int fd;
+
+	store_object_relpath(n->parent->name, n->key, rel, sizeof(rel));
+	fd = store_object_open(ffs->store, rel);
+	if (fd < 0 && fd != -ENOENT) {
+		log_err("open %s: %s", rel, strerror(-fd));
+		fd = -EIO;
+	}
+	return fd;
+}
+
 int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	       struct handle **h)
 {
 	int writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 	enum handle_kind kind = HANDLE_OBJECT;
 	struct writer *w = NULL;
-	char rel[STORE_REL_MAX];
 	pid_t tgid = 0;
 	enum node_kind nkind;
-	int fd = -1, rc;
+	int fd = -1, backing_id = 0, rc;
 
 	nkind = node_kind(n);
 	switch (nkind) {
@@ -517,13 +532,14 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		pthread_mutex_unlock(&ffs->lock);
 		return -ENOENT;
 	}
+	/* served by a backing file the kernel already has: no object open */
+	if (ffs->hooks && ffs->hooks->claim_backing)
+		backing_id = ffs->hooks->claim_backing(ffs, n);
 	pthread_mutex_unlock(&ffs->lock);
-	store_object_relpath(n->parent->name, n->key, rel, sizeof(rel));
-	fd = store_object_open(ffs->store, rel);
-	if (fd < 0) {
-		if (fd != -ENOENT)
-			log_err("open %s: %s", rel, strerror(-fd));
-		return fd == -ENOENT ? -ENOENT : -EIO;
+	if (backing_id == 0) {
+		fd = object_open(ffs, n);
+		if (fd < 0)
+			return fd;
 	}
 	count_hit(ffs, n);
 	rc = 0;
@@ -536,10 +552,13 @@ made:
 	if (rc < 0) {
 		if (fd >= 0)
 			close(fd);
+		if (backing_id > 0)
+			ffs->hooks->unclaim_backing(ffs, n);
 		if (kind == HANDLE_WRITER)
 			entry_release_writer_ref(ffs, n, w);
 		return rc;
 	}
+	(*h)->backing_id = backing_id;
 	pthread_mutex_lock(&ffs->lock);
 	n->opens++;
 	handle_track_locked(ffs, *h);
@@ -573,6 +592,7 @@ ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 		   off_t off)
 {
 	ssize_t n;
+	int fd;
 
 	switch (h->kind) {
 	case HANDLE_CONTROL:
@@ -585,7 +605,23 @@ ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 	case HANDLE_WRITER:
 		return pread_full(h->w->fd, buf, size, off);
 	default:
-		n = pread_full(h->fd, buf, size, off);
+		fd = __atomic_load_n(&h->fd, __ATOMIC_ACQUIRE);
+		if (fd < 0) {
+			/* a passthrough handle: the kernel reads it itself,
+			 * but nothing is lost by serving a stray read */
+			int expected = -1;
+
+			fd = object_open(ffs, h->node);
+			if (fd < 0)
+				return fd;
+			if (!__atomic_compare_exchange_n(&h->fd, &expected, fd,
+							 0, __ATOMIC_ACQ_REL,
+							 __ATOMIC_ACQUIRE)) {
+				close(fd);
+				fd = expected;
+			}
+		}
+		n = pread_full(fd, buf, size, off);
 		if (n > 0)
 			CTR_ADD(ffs->ctr.bytes_read, (uint64_t)n);
 		return n;

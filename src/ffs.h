@@ -95,7 +95,9 @@ struct node {
 	/* handles in the kernel (passthrough.c; 0 when it is off) */
 	unsigned pt_opens;		/* served by passthrough */
 	unsigned cached_opens;		/* served by the daemon */
-	int backing_id;			/* while pt_opens > 0 */
+	int backing_id;			/* > 0: has a backing file */
+	int backing_idle;		/* ... and pt_opens == 0 */
+	struct node *pt_idle_prev, *pt_idle_next;
 	int linked;			/* reachable by name */
 	char *name;			/* last path component */
 	char *hkey;			/* names-table key: "sym" or "sym/name" */
@@ -138,6 +140,14 @@ struct ffs_hooks {
 	/* How reads of published entries are served: "on" (passthrough),
 	 * "off", "pending" or "unavailable". */
 	const char *(*passthrough_state)(struct ffs *ffs);
+	/* Passthrough's backing files (passthrough.h).  With ffs->lock
+	 * held: an open of published entry `n` is being made, the backing
+	 * id it is served with (counted on `n`), or 0 (then open the
+	 * object); and `n` is no longer reachable by name.  Without it:
+	 * undo a claim that made no handle. */
+	int (*claim_backing)(struct ffs *ffs, struct node *n);
+	void (*unclaim_backing)(struct ffs *ffs, struct node *n);
+	void (*forget_backing)(struct ffs *ffs, struct node *n);
 };
 
 struct ffs {

@@ -784,6 +784,9 @@ static const struct ffs_hooks fs_hooks = {
 	.inval_entry = hook_inval_entry,
 	.wake = hook_wake,
 	.passthrough_state = hook_passthrough_state,
+	.claim_backing = passthrough_claim_locked,
+	.unclaim_backing = passthrough_unclaim,
+	.forget_backing = passthrough_forget_locked,
 };
 
 /* ---- session -------------------------------------------------------- */

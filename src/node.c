@@ -183,6 +183,8 @@ void node_unlink(struct ffs *ffs, struct node *n)
 	htab_del(ffs->names, n->hkey, n);
 	n->linked = 0;
 	unlink_transient(n);
+	if (ffs->hooks && ffs->hooks->forget_backing)
+		ffs->hooks->forget_backing(ffs, n);
 }
 
 /* Free `n` if neither the kernel, a handle nor the namespace needs it.

@@ -26,6 +26,12 @@
  * RELEASE arrives, which the kernel sends after dropping the file: the
  * daemon's counts are never below the kernel's.  So when a writer's
  * release publishes its entry, the waiters it wakes are passed through.
+ *
+ * A backing file outlives its last handle: the next open of the entry
+ * reuses it, without opening the object or registering it again.  Up to
+ * PT_IDLE_MAX such idle backing files are kept, least recently released
+ * first out; one is given up as soon as its entry is unlinked or its node
+ * forgotten, so that removing an entry frees its space.
  */
 #define FUSE_USE_VERSION 314
 
@@ -71,12 +77,20 @@ struct pt_backing_map {
 /* fuse_init_out as of 7.40: max_stack_depth took the first unused word. */
 #define PT_INIT_OUT_MIN	(offsetof(struct fuse_init_out, unused) + 4)
 
+/* Idle backing files kept for the next open: each holds an open file
+ * (and its inode) in the kernel, not a descriptor of the daemon's. */
+#define PT_IDLE_MAX	1024
+
 struct passthrough {
 	int dev_fd;			/* the session's /dev/fuse */
 	int state;			/* enum passthrough_state, atomic */
 	uint64_t init_unique;		/* the INIT request, while PENDING */
 	pthread_mutex_t mu;		/* guards `armed` */
 	struct handle *armed;		/* open replies to mark, by fh */
+	/* under ffs->lock: nodes with a backing file and no passthrough
+	 * handle, least recently released first */
+	struct node *idle_head, *idle_tail;
+	unsigned idle_count;
 };
 
 static int state_get(struct passthrough *pt)
@@ -233,8 +247,9 @@ void passthrough_destroy(struct ffs *ffs)
 
 /* Register `fd` as a backing file: its id (> 0), or 0 when refused.  A
  * refusal that will repeat for every file turns passthrough off. */
-static int backing_open(struct passthrough *pt, int fd)
+static int backing_open(struct ffs *ffs, int fd)
 {
+	struct passthrough *pt = ffs->passthrough;
 	struct pt_backing_map map = { .fd = fd };
 	int id = fault_inject("backing_open");
 
@@ -242,8 +257,10 @@ static int backing_open(struct passthrough *pt, int fd)
 		errno = -id;
 	else
 		id = ioctl(pt->dev_fd, PT_IOC_BACKING_OPEN, &map);
-	if (id > 0)
+	if (id > 0) {
+		CTR_ADD(ffs->ctr.backing_files, 1);
 		return id;
+	}
 	if (errno == EPERM || errno == ELOOP || errno == EINVAL ||
 	    errno == ENOTTY || errno == EOPNOTSUPP) {
 		log_info("passthrough: the kernel refused a backing file (%s%s);"
@@ -256,31 +273,138 @@ static int backing_open(struct passthrough *pt, int fd)
 	return 0;
 }
 
+static void idle_remove(struct passthrough *pt, struct node *n)
+{
+	if (n->pt_idle_prev)
+		n->pt_idle_prev->pt_idle_next = n->pt_idle_next;
+	else
+		pt->idle_head = n->pt_idle_next;
+	if (n->pt_idle_next)
+		n->pt_idle_next->pt_idle_prev = n->pt_idle_prev;
+	else
+		pt->idle_tail = n->pt_idle_prev;
+	n->pt_idle_prev = n->pt_idle_next = NULL;
+	n->backing_idle = 0;
+	pt->idle_count--;
+}
+
+static void idle_append(struct passthrough *pt, struct node *n)
+{
+	n->pt_idle_prev = pt->idle_tail;
+	n->pt_idle_next = NULL;
+	if (pt->idle_tail)
+		pt->idle_tail->pt_idle_next = n;
+	else
+		pt->idle_head = n;
+	pt->idle_tail = n;
+	n->backing_idle = 1;
+	pt->idle_count++;
+}
+
+/* Take `n`'s backing file away from it: the id to close, or 0. */
+static uint32_t backing_take_locked(struct passthrough *pt, struct node *n)
+{
+	uint32_t id = n->backing_id > 0 ? (uint32_t)n->backing_id : 0;
+
+	if (n->backing_idle)
+		idle_remove(pt, n);
+	n->backing_id = 0;
+	return id;
+}
+
+static void backing_close(struct ffs *ffs, uint32_t id)
+{
+	if (!id)
+		return;
+	if (ioctl(ffs->passthrough->dev_fd, PT_IOC_BACKING_CLOSE, &id) < 0)
+		log_debug("passthrough: closing backing file %u: %s", id,
+			  strerror(errno));
+	CTR_SUB(ffs->ctr.backing_files, 1);
+}
+
+/*
+ * The backing id the next open of `n` must be served with, counted on
+ * the node: its live or idle backing file, or, if `fd` >= 0, a new one of
+ * `fd`.  0: that open goes through the daemon (nothing counted).  Lock
+ * held.
+ */
+static int backing_use_locked(struct ffs *ffs, struct node *n, int fd)
+{
+	struct passthrough *pt = ffs->passthrough;
+
+	if (n->pt_opens == 0) {
+		if (n->cached_opens > 0 || state_get(pt) != PASSTHROUGH_ON)
+			return 0;
+		if (n->backing_idle)
+			idle_remove(pt, n);
+		else if (fd >= 0)
+			n->backing_id = backing_open(ffs, fd);
+		if (n->backing_id <= 0)
+			return 0;
+	}
+	n->pt_opens++;
+	return n->backing_id;
+}
+
+/* One passthrough handle of `n` is gone.  The last one leaves the backing
+ * file idle for the next open while the entry stays; the idle file
+ * released longest ago is given up when there are too many. */
+static void backing_put(struct ffs *ffs, struct node *n)
+{
+	struct passthrough *pt = ffs->passthrough;
+	uint32_t id = 0;
+
+	pthread_mutex_lock(&ffs->lock);
+	if (--n->pt_opens == 0) {
+		if (n->linked && n->kind == NODE_ENTRY &&
+		    n->state == ENTRY_PUBLISHED) {
+			idle_append(pt, n);
+			if (pt->idle_count > PT_IDLE_MAX)
+				id = backing_take_locked(pt, pt->idle_head);
+		} else {
+			id = backing_take_locked(pt, n);
+		}
+	}
+	pthread_mutex_unlock(&ffs->lock);
+	backing_close(ffs, id);
+}
+
+int passthrough_claim_locked(struct ffs *ffs, struct node *n)
+{
+	return ffs->passthrough ? backing_use_locked(ffs, n, -1) : 0;
+}
+
+void passthrough_unclaim(struct ffs *ffs, struct node *n)
+{
+	backing_put(ffs, n);
+}
+
+void passthrough_forget_locked(struct ffs *ffs, struct node *n)
+{
+	if (ffs->passthrough && n->backing_idle)
+		backing_close(ffs, backing_take_locked(ffs->passthrough, n));
+}
+
 int passthrough_open(struct ffs *ffs, struct handle *h)
 {
 	struct passthrough *pt = ffs->passthrough;
 	struct node *n = h->node;
-	int id = 0;
+	int id = h->backing_id;
 
 	if (!pt)
 		return 0;
-	pthread_mutex_lock(&ffs->lock);
-	if (h->kind == HANDLE_OBJECT) {
-		if (n->pt_opens > 0)
-			id = n->backing_id;
-		else if (n->cached_opens == 0 &&
-			 state_get(pt) == PASSTHROUGH_ON)
-			id = n->backing_id = backing_open(pt, h->fd);
+	if (id <= 0) {
+		pthread_mutex_lock(&ffs->lock);
+		if (h->kind == HANDLE_OBJECT)
+			id = backing_use_locked(ffs, n, h->fd);
+		if (id > 0)
+			h->backing_id = id;
+		else
+			n->cached_opens++;
+		pthread_mutex_unlock(&ffs->lock);
+		if (id <= 0)
+			return 0;
 	}
-	if (id > 0) {
-		n->pt_opens++;
-		h->backing_id = id;
-	} else {
-		n->cached_opens++;
-	}
-	pthread_mutex_unlock(&ffs->lock);
-	if (id <= 0)
-		return 0;
 	pthread_mutex_lock(&pt->mu);
 	h->armed_next = pt->armed;
 	pt->armed = h;
@@ -306,23 +430,15 @@ void passthrough_disarm(struct ffs *ffs, struct handle *h)
 
 void passthrough_release(struct ffs *ffs, struct handle *h)
 {
-	struct passthrough *pt = ffs->passthrough;
-	struct node *n = h->node;
-	uint32_t id = 0;
-
-	if (!pt)
+	if (!ffs->passthrough)
 		return;
-	pthread_mutex_lock(&ffs->lock);
-	if (h->backing_id <= 0) {
-		n->cached_opens--;
-	} else if (--n->pt_opens == 0) {
-		id = (uint32_t)n->backing_id;
-		n->backing_id = 0;
+	if (h->backing_id > 0) {
+		backing_put(ffs, h->node);
+		return;
 	}
+	pthread_mutex_lock(&ffs->lock);
+	h->node->cached_opens--;
 	pthread_mutex_unlock(&ffs->lock);
-	if (id && ioctl(pt->dev_fd, PT_IOC_BACKING_CLOSE, &id) < 0)
-		log_debug("passthrough: closing backing file %u: %s", id,
-			  strerror(errno));
 }
 
 enum passthrough_state passthrough_state(struct ffs *ffs)

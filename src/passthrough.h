@@ -35,6 +35,20 @@ void passthrough_disarm(struct ffs *ffs, struct handle *h);
  * share of the node's backing file. */
 void passthrough_release(struct ffs *ffs, struct handle *h);
 
+/*
+ * The ffs_hooks of backing files.  For an open of published entry `n`
+ * about to be made, ffs->lock held: if the node has a backing file this
+ * open can use, count the open on it and return its id (> 0), which
+ * becomes the handle's backing_id: the object need not be opened.  0:
+ * open the object and let passthrough_open() choose.
+ * passthrough_unclaim() undoes a claim that made no handle.
+ */
+int passthrough_claim_locked(struct ffs *ffs, struct node *n);
+void passthrough_unclaim(struct ffs *ffs, struct node *n);
+/* `n` is no longer a reachable entry (ffs->lock held): give up its idle
+ * backing file, so the object's space can be freed. */
+void passthrough_forget_locked(struct ffs *ffs, struct node *n);
+
 enum passthrough_state passthrough_state(struct ffs *ffs);
 const char *passthrough_state_name(enum passthrough_state s);
 

@@ -254,9 +254,10 @@ void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 			(unsigned long long)CTR_GET(c->publishes),
 			(unsigned long long)CTR_GET(c->unlinks));
 		sb_addf(sb, "reads          passthrough %s, %llu opens "
-			    "passed through, ",
+			    "passed through, %llu backing files, ",
 			r->passthrough,
-			(unsigned long long)CTR_GET(c->passthrough_opens));
+			(unsigned long long)CTR_GET(c->passthrough_opens),
+			(unsigned long long)CTR_GET(c->backing_files));
 		sb_bytes(sb, (int64_t)CTR_GET(c->bytes_read));
 		sb_adds(sb, " read through the daemon\n");
 		sb_adds(sb, "load failures  ");
@@ -360,8 +361,9 @@ void stats_render_json(struct strbuf *sb, const struct stats_report *r)
 		sb_adds(sb, ", \"reads\": {\"passthrough\": ");
 		sb_json_str(sb, r->passthrough);
 		sb_addf(sb, ", \"passthrough_opens\": %llu, "
-			    "\"daemon_bytes\": %llu}",
+			    "\"backing_files\": %llu, \"daemon_bytes\": %llu}",
 			(unsigned long long)CTR_GET(c->passthrough_opens),
+			(unsigned long long)CTR_GET(c->backing_files),
 			(unsigned long long)CTR_GET(c->bytes_read));
 		sb_addf(sb, ", \"singleflight\": {\"waits\": %llu, "
 			    "\"timeouts\": %llu, \"lock_wait_seconds\": ",

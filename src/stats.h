@@ -15,6 +15,7 @@
 #include "strbuf.h"
 
 #define CTR_ADD(field, n) __atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
+#define CTR_SUB(field, n) __atomic_sub_fetch(&(field), (n), __ATOMIC_RELAXED)
 #define CTR_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 #define CTR_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 
@@ -90,6 +91,7 @@ struct ffs_counters {
 	uint64_t bytes_written;
 	uint64_t bytes_read;		/* reads that reached the daemon */
 	uint64_t passthrough_opens;	/* opens the kernel serves itself */
+	uint64_t backing_files;		/* of passthrough, registered now */
 	uint64_t load_failures[LOAD_REASONS];
 	uint64_t access_flushes;
 	uint64_t access_flush_errors;

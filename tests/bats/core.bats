@@ -251,6 +251,74 @@ PY
 	[ "$(reads_get daemon_bytes)" = 0 ]
 }
 
+@test "a backing file outlives its opens until its entry goes" {
+	mount_store
+	[ "$(reads_get passthrough)" = on ] || skip "no FUSE passthrough here"
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet" 20000
+	make_parquet "$DATA/b.parquet" 30000
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(reads_get backing_files)" = 1 ]
+	grep -q ' 1 opens passed through, 1 backing files, ' "$MNT/.featurefs/stats"
+	# the next opens reuse it, and are still hits
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(reads_get passthrough_opens)" = 3 ]
+	[ "$(reads_get backing_files)" = 1 ]
+	[ "$(stats_get "['hits']")" = 3 ]
+	# removing the entry gives it up (its space is freed), and the key
+	# computed again is read from its new object, never the old one
+	rm "$MNT/AAPL/$K1.parquet"
+	[ "$(reads_get backing_files)" = 0 ]
+	cp "$DATA/b.parquet" "$MNT/AAPL/$K1.parquet"
+	cmp "$DATA/b.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(reads_get backing_files)" = 1 ]
+	# so does GC, and the kernel forgetting the entry
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet"
+	cat "$MNT/AAPL/$K2.parquet" >/dev/null
+	[ "$(reads_get backing_files)" = 2 ]
+	sleep 3
+	cat "$MNT/AAPL/$K1.parquet" >/dev/null
+	"$FEATUREFS" gc --older-than 2s "$MNT"
+	[ "$(manifest_sql "select key from entries")" = "$K1" ]
+	[ "$(reads_get backing_files)" = 1 ]
+	local i
+	echo 2 >/proc/sys/vm/drop_caches
+	for i in $(seq 100); do # FORGET is asynchronous
+		[ "$(reads_get backing_files)" = 0 ] && break
+		sleep 0.1
+	done
+	[ "$(reads_get backing_files)" = 0 ]
+	cmp "$DATA/b.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(reads_get daemon_bytes)" = 0 ]
+}
+
+@test "at most 1024 idle backing files are kept, the oldest given up" {
+	mount_store
+	[ "$(reads_get passthrough)" = on ] || skip "no FUSE passthrough here"
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet" 100
+	python3 - "$MNT/AAPL" "$DATA/a.parquet" <<'PY'
+import hashlib, os, sys
+d, src = sys.argv[1:]
+want = open(src, "rb").read()
+paths = [f"{d}/{hashlib.sha256(str(i).encode()).hexdigest()}.parquet"
+         for i in range(1100)]
+for p in paths:
+    fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    os.write(fd, want)
+    os.close(fd)
+for p in paths + paths[:10]:
+    fd = os.open(p, os.O_RDONLY)
+    assert os.read(fd, len(want) + 1) == want
+    os.close(fd)
+PY
+	[ "$(reads_get backing_files)" = 1024 ]
+	[ "$(reads_get passthrough_opens)" = 1110 ]
+	[ "$(reads_get daemon_bytes)" = 0 ]
+}
+
 @test "an inode open through the daemon keeps later opens there" {
 	mount_store
 	[ "$(reads_get passthrough)" = on ] || skip "no FUSE passthrough here"
