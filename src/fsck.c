@@ -728,7 +728,8 @@ static void manifest_error(struct fsck *f, int rc, const char *detail)
 			 db, detail[0] ? ": " : "", detail);
 	else if (rc == -EPROTO)
 		snprintf(e, len, "%s is not at schema version %d, the one "
-			 "this featurefs uses; nothing was changed",
+			 "this featurefs uses; nothing was changed (a mount "
+			 "migrates an older one)",
 			 db, MANIFEST_SCHEMA_VERSION);
 	else if (rc == -EXDEV)
 		snprintf(e, len, "%s belongs to another store; nothing was "

@@ -26,7 +26,7 @@
 #include "names.h"
 #include "store.h"
 
-#define MANIFEST_SCHEMA_VERSION 1
+#define MANIFEST_SCHEMA_VERSION 2
 #define MANIFEST_WRITER_MAX 128
 
 enum entry_state {

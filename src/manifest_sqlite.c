@@ -24,6 +24,18 @@
 
 #define SQLITE_BUSY_MS 5000
 
+/* A trigger's statement: add (op "+") or take away (op "-") entry row
+ * `r` (NEW or OLD) from its symbol's totals. */
+#define USAGE_CHANGE(op, r)                                                   \
+	"UPDATE symbols SET"                                                  \
+	" entries = entries " op " (" r ".state = 'published'),"             \
+	" writing = writing " op " (" r ".state = 'writing'),"               \
+	" file_bytes = file_bytes " op " CASE WHEN " r ".state = 'published'" \
+	"   THEN " r ".file_size_bytes ELSE 0 END,"                           \
+	" stored_bytes = stored_bytes " op " CASE WHEN " r ".state ="         \
+	"   'published' THEN " r ".stored_size_bytes ELSE 0 END"              \
+	" WHERE symbol = " r ".symbol;"
+
 /* Numbered migrations; schema_version holds how many have run. */
 static const char *const migrations[] = {
 	/* 1: the initial schema */
@@ -66,6 +78,28 @@ static const char *const migrations[] = {
 	"  mounted_ts INTEGER NOT NULL,"
 	"  heartbeat_ts INTEGER NOT NULL"
 	");",
+	/* 2: each symbol's published and in-flight totals, kept by triggers
+	 * in the transaction that changes an entry, so that stats and the
+	 * GC quota never sum every row */
+	"ALTER TABLE symbols ADD COLUMN entries INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE symbols ADD COLUMN writing INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE symbols ADD COLUMN file_bytes INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE symbols ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE symbols SET (entries, writing, file_bytes, stored_bytes) ="
+	"  (SELECT coalesce(sum(state = 'published'), 0),"
+	"     coalesce(sum(state = 'writing'), 0),"
+	"     coalesce(sum(CASE WHEN state = 'published'"
+	"       THEN file_size_bytes END), 0),"
+	"     coalesce(sum(CASE WHEN state = 'published'"
+	"       THEN stored_size_bytes END), 0)"
+	"   FROM entries e WHERE e.symbol = symbols.symbol);"
+	"CREATE TRIGGER symbol_usage_insert AFTER INSERT ON entries BEGIN "
+	USAGE_CHANGE("+", "NEW") " END;"
+	"CREATE TRIGGER symbol_usage_delete AFTER DELETE ON entries BEGIN "
+	USAGE_CHANGE("-", "OLD") " END;"
+	"CREATE TRIGGER symbol_usage_update AFTER UPDATE OF"
+	"  symbol, state, file_size_bytes, stored_size_bytes ON entries BEGIN "
+	USAGE_CHANGE("-", "OLD") USAGE_CHANGE("+", "NEW") " END;",
 };
 
 #define MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -945,11 +979,6 @@ out:
 
 #define SYMBOL_COLUMNS "s.symbol, s.created_ts, s.hits, s.misses"
 
-/* With usage: one grouped scan of the published entries, joined in. */
-#define SYMBOL_USAGE_FROM                                                     \
-	" FROM symbols s LEFT JOIN (SELECT symbol, count(*) AS n,"           \
-	"   sum(stored_size_bytes) AS bytes FROM entries"                     \
-	"   WHERE state = 'published' GROUP BY symbol) u USING (symbol)"
 
 static void read_symbol(sqlite3_stmt *st, struct manifest_symbol *s)
 {
@@ -976,10 +1005,8 @@ static int walk_symbols(struct manifest_sqlite *ms, const char *only,
 
 	sb_adds(&sql, "SELECT " SYMBOL_COLUMNS);
 	if (flags & MANIFEST_SYMBOL_USAGE)
-		sb_adds(&sql, ", coalesce(u.n, 0), coalesce(u.bytes, 0)"
-			      SYMBOL_USAGE_FROM);
-	else
-		sb_adds(&sql, " FROM symbols s");
+		sb_adds(&sql, ", s.entries, s.stored_bytes");
+	sb_adds(&sql, " FROM symbols s");
 	sb_adds(&sql, only ? " WHERE s.symbol = ?1" : " ORDER BY s.symbol");
 	if (sql.err)
 		return sql.err;
@@ -1040,22 +1067,16 @@ static int sqlite_totals(struct manifest *m, struct manifest_totals *t)
 
 	memset(t, 0, sizeof(*t));
 	db = scan_begin(ms);
-	/* one pass over the entries, one over the symbols */
+	/* the symbols' totals, and the first published entry of the
+	 * entries_last_accessed index */
 	rc = sqlite3_prepare_v2(
 		db,
-		"SELECT e.pub, e.wr, e.fbytes, e.sbytes, s.n, s.hits, s.misses,"
-		" e.oldest FROM"
-		" (SELECT coalesce(sum(state = 'published'), 0) AS pub,"
-		"   coalesce(sum(state = 'writing'), 0) AS wr,"
-		"   coalesce(sum(CASE WHEN state = 'published'"
-		"     THEN file_size_bytes END), 0) AS fbytes,"
-		"   coalesce(sum(CASE WHEN state = 'published'"
-		"     THEN stored_size_bytes END), 0) AS sbytes,"
-		"   min(CASE WHEN state = 'published'"
-		"     THEN coalesce(last_accessed_ts, created_ts) END) AS oldest"
-		"  FROM entries) e,"
-		" (SELECT count(*) AS n, coalesce(sum(hits), 0) AS hits,"
-		"   coalesce(sum(misses), 0) AS misses FROM symbols) s",
+		"SELECT coalesce(sum(entries), 0), coalesce(sum(writing), 0),"
+		" coalesce(sum(file_bytes), 0), coalesce(sum(stored_bytes), 0),"
+		" count(*), coalesce(sum(hits), 0), coalesce(sum(misses), 0),"
+		" (SELECT min(coalesce(last_accessed_ts, created_ts))"
+		"  FROM entries WHERE state = 'published')"
+		" FROM symbols",
 		-1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		rc = fail_on(ms, db, "prepare totals", rc);

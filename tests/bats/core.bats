@@ -25,7 +25,7 @@ teardown() {
 	for d in objects tmp lost+found; do
 		[ "$(stat -c %a "$STORE/$d")" = 700 ]
 	done
-	[ "$(manifest_sql 'select version from schema_version')" = 1 ]
+	[ "$(manifest_sql 'select version from schema_version')" = 2 ]
 }
 
 @test "featurefs init creates a store and refuses an existing one" {
@@ -447,6 +447,63 @@ PY
 	mount_store
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 	[ "$(ls "$MNT")" = AAPL ]
+}
+
+# usage_matches: stats.json's totals and per-symbol figures are what a
+# scan of the manifest's rows gives.
+usage_matches() {
+	local want have
+	want=$(manifest_sql "select count(*), coalesce(sum(file_size_bytes), 0),
+		coalesce(sum(stored_size_bytes), 0) from entries
+		where state = 'published'")
+	have=$(python3 -c "import json,sys
+d = json.load(open(sys.argv[1]))
+print(f\"{d['entries']}|{d['file_bytes']}|{d['stored_bytes']}\")" "$MNT/.featurefs/stats.json")
+	[ "$have" = "$want" ] || { echo "totals: $have, rows: $want" >&2; return 1; }
+	want=$(manifest_sql "select s.symbol, count(e.key), coalesce(sum(e.stored_size_bytes), 0)
+		from symbols s left join entries e on e.symbol = s.symbol and e.state = 'published'
+		group by s.symbol order by s.symbol")
+	have=$(python3 -c "import json,sys
+for s in json.load(open(sys.argv[1]))['symbols']:
+    print(f\"{s['symbol']}|{s['entries']}|{s['stored_bytes']}\")" "$MNT/.featurefs/stats.json")
+	[ "$have" = "$want" ] || { echo "symbols: $have, rows: $want" >&2; return 1; }
+}
+
+@test "usage totals follow every change; a schema 1 manifest is migrated by a mount" {
+	mount_store
+	mkdir "$MNT/AAPL" "$MNT/MSFT"
+	make_parquet "$DATA/a.parquet" 1000
+	make_parquet "$DATA/b.parquet" 3000
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	cp "$DATA/b.parquet" "$MNT/AAPL/$K2.parquet"
+	cp "$DATA/b.parquet" "$MNT/MSFT/$K1.parquet"
+	usage_matches
+	rm "$MNT/AAPL/$K2.parquet"
+	usage_matches
+	exec 5>"$MNT/MSFT/$K2.parquet" # in flight: not counted yet
+	cat "$DATA/a.parquet" >&5
+	usage_matches
+	[ "$(manifest_sql "select writing from symbols where symbol = 'MSFT'")" = 1 ]
+	exec 5>&-
+	wait_published "$MNT/MSFT/$K2.parquet"
+	usage_matches
+	[ "$(manifest_sql "select writing from symbols where symbol = 'MSFT'")" = 0 ]
+	unmount_store
+	# the manifest as a featurefs of schema 1 left it
+	sqlite3 "$STORE/manifest.db" "drop trigger symbol_usage_insert;
+		drop trigger symbol_usage_delete; drop trigger symbol_usage_update;
+		alter table symbols drop column entries;
+		alter table symbols drop column writing;
+		alter table symbols drop column file_bytes;
+		alter table symbols drop column stored_bytes;
+		update schema_version set version = 1"
+	run "$FEATUREFS" stats "$STORE"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"schema version 1"*"mount the store once to migrate"* ]]
+	mount_store
+	[ "$(manifest_sql 'select version from schema_version')" = 2 ]
+	usage_matches
+	[ "$(stats_get "['entries']")" = 3 ]
 }
 
 @test "unmount discards an unfinished write" {
