@@ -1,7 +1,7 @@
 /*
  * stampede.c - PROCS processes miss one key at the same moment.
  *
- *   stampede [-p PROCS] [-d DELAY_MS] -s SOURCE PATH
+ *   stampede [-l] [-p PROCS] [-d DELAY_MS] -s SOURCE PATH
  *
  * Each process runs the single-flight protocol of SPEC §3 (as
  * tests/tools/claim_or_wait.py does): open(PATH, O_CREAT|O_EXCL|O_WRONLY);
@@ -11,6 +11,13 @@
  * JSON object: how many computed, how many failed, the latency from the
  * computer's close() returning to each waiter's open() returning, and the
  * total time from the start gate to the last process done.
+ *
+ * With -l, PATH is on a plain filesystem and the processes run what a
+ * library does there instead, as the baseline: the first to take
+ * flock(PATH.lock, LOCK_EX) computes, writes PATH.tmp, fsyncs and renames
+ * it to PATH, then unlocks; the others wait in flock(LOCK_SH) and open
+ * PATH.  A waiter's latency counts from the computer's close() of PATH.tmp,
+ * as the publish work (fsync, rename) follows it in both.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -21,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -73,15 +81,83 @@ static int read_to_end(const char *path, char *buf, int64_t *bytes)
 	return n < 0 ? -errno : 0;
 }
 
+/* The baseline's claim: 1 this process computes (the lock is held), 0 it
+ * waited for the lock, -errno failed. */
+static int lockfile_claim(const char *path, int *lock_fd)
+{
+	char lock[4096];
+
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	*lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (*lock_fd < 0)
+		return -errno;
+	if (flock(*lock_fd, LOCK_EX | LOCK_NB) == 0) {
+		if (access(path, F_OK) < 0)
+			return 1;
+		flock(*lock_fd, LOCK_UN); /* published meanwhile */
+		return 0;
+	}
+	if (errno != EWOULDBLOCK || flock(*lock_fd, LOCK_SH) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The baseline's publish: PATH.tmp written and closed, then fsync'ed and
+ * renamed into place; the lock is released after. */
+static int lockfile_publish(const char *path, const char *data, size_t len,
+			    int64_t *t_close)
+{
+	char tmp[4096];
+	int fd, rc;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	rc = write_all(fd, data, len);
+	close(fd);
+	*t_close = now_ns();
+	if (rc == 0) {
+		fd = open(tmp, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fsync(fd) < 0 || rename(tmp, path) < 0)
+			rc = -errno;
+		if (fd >= 0)
+			close(fd);
+	}
+	return rc;
+}
+
 static void run(const char *path, const char *data, size_t len, int delay_ms,
-		struct result *r)
+		int lockfile, struct result *r)
 {
 	char *buf = malloc(1u << 20);
-	int fd, rc;
+	int fd, rc, lock_fd = -1, claim;
 
 	if (!buf) {
 		r->role = -ENOMEM;
 		return;
+	}
+	if (lockfile) {
+		claim = lockfile_claim(path, &lock_fd);
+		if (claim < 0) {
+			rc = claim;
+		} else if (claim == 1) {
+			r->role = 1;
+			usleep((useconds_t)delay_ms * 1000);
+			rc = lockfile_publish(path, data, len, &r->t_close);
+			flock(lock_fd, LOCK_UN);
+			if (rc == 0)
+				rc = read_to_end(path, buf, &r->bytes);
+		} else {
+			r->role = 2;
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			r->t_open = now_ns();
+			if (fd >= 0)
+				close(fd);
+			rc = fd < 0 ? -errno : read_to_end(path, buf, &r->bytes);
+		}
+		close(lock_fd);
+		goto done;
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd >= 0) {
@@ -114,6 +190,7 @@ static void run(const char *path, const char *data, size_t len, int delay_ms,
 	} else {
 		rc = -errno;
 	}
+done:
 	r->t_done = now_ns();
 	if (rc < 0)
 		r->role = rc;
@@ -123,7 +200,7 @@ static void run(const char *path, const char *data, size_t len, int delay_ms,
 int main(int argc, char **argv)
 {
 	int procs = 32, delay_ms = 200, c, gate[2], computed = 0, waited = 0,
-	    failed = 0, first_err = 0;
+	    failed = 0, first_err = 0, lockfile = 0;
 	const char *source = NULL, *path;
 	struct result *res;
 	struct stat st;
@@ -132,8 +209,9 @@ int main(int argc, char **argv)
 	size_t nlat = 0;
 	int fd;
 
-	while ((c = getopt(argc, argv, "p:d:s:")) != -1) {
+	while ((c = getopt(argc, argv, "p:d:s:l")) != -1) {
 		switch (c) {
+		case 'l': lockfile = 1; break;
 		case 'p': procs = atoi(optarg); break;
 		case 'd': delay_ms = atoi(optarg); break;
 		case 's': source = optarg; break;
@@ -175,7 +253,8 @@ int main(int argc, char **argv)
 			close(gate[1]);
 			if (read(gate[0], &b, 1) < 0)
 				_exit(1);
-			run(path, data, (size_t)st.st_size, delay_ms, &res[c]);
+			run(path, data, (size_t)st.st_size, delay_ms, lockfile,
+			    &res[c]);
 			_exit(0);
 		}
 	}
@@ -223,6 +302,6 @@ int main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr,
-		"usage: stampede [-p PROCS] [-d DELAY_MS] -s SOURCE PATH\n");
+		"usage: stampede [-l] [-p PROCS] [-d DELAY_MS] -s SOURCE PATH\n");
 	return 2;
 }
