@@ -358,7 +358,7 @@ int gc_pass(const struct gc_env *env, const struct gc_options *o,
 	int64_t start = mono_us(), stored;
 	int rc = 0;
 
-	/* stored bytes matter for the quota only: a scan of every row */
+	/* stored bytes matter for the quota only */
 	res->stored_before = stored = -1;
 	if (o->max_size > 0) {
 		rc = manifest_totals(env->manifest, &t);

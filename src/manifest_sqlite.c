@@ -979,7 +979,6 @@ out:
 
 #define SYMBOL_COLUMNS "s.symbol, s.created_ts, s.hits, s.misses"
 
-
 static void read_symbol(sqlite3_stmt *st, struct manifest_symbol *s)
 {
 	memset(s, 0, sizeof(*s));
