@@ -294,7 +294,7 @@ PY
 	[ "$(reads_get daemon_bytes)" = 0 ]
 }
 
-@test "at most 1024 idle backing files are kept, the oldest given up" {
+@test "at most 1024 idle backing files are kept" {
 	mount_store
 	[ "$(reads_get passthrough)" = on ] || skip "no FUSE passthrough here"
 	mkdir "$MNT/AAPL"
