@@ -1,14 +1,16 @@
 /*
  * randread.c - Parquet-like random reads: the footer, then column chunks.
  *
- *   randread [-n OPS] [-b BYTES] [-S SEED] FILE
+ *   randread [-f] [-n OPS] [-b BYTES] [-S SEED] FILE
  *   randread -s [-n PASSES] [-b BYTES] FILE
  *
  * Reads the last 8 bytes, the footer they describe (as a Parquet reader
  * does), then OPS preads of BYTES at pseudo-random offsets drawn from
  * SEED, so two runs with one seed read the same ranges of two copies.
  * With -s it reads the whole file in order instead, PASSES times, in
- * preads of BYTES (one open for all passes).
+ * preads of BYTES (one open for all passes).  With -f every random read
+ * is preceded by an fstat, timed with it, as readers that ask the file's
+ * size around their reads do (DuckDB's Parquet reader).
  * Prints one JSON object: time, MB/s and per-read latency percentiles.
  */
 #ifndef _GNU_SOURCE
@@ -56,16 +58,17 @@ int main(int argc, char **argv)
 	long ops = 1000, i;
 	size_t bytes = 65536;
 	uint64_t seed = 1;
-	int c, fd, seq = 0;
+	int c, fd, seq = 0, with_fstat = 0;
 	struct stat st;
 	char *buf, tail[8];
 	int64_t *lat, t0, t1;
 	uint32_t footer_len = 0;
 	uint64_t span, total = 0;
 
-	while ((c = getopt(argc, argv, "n:b:S:s")) != -1) {
+	while ((c = getopt(argc, argv, "n:b:S:sf")) != -1) {
 		switch (c) {
 		case 's': seq = 1; break;
+		case 'f': with_fstat = 1; break;
 		case 'n': ops = atol(optarg); break;
 		case 'b': bytes = (size_t)atol(optarg); break;
 		case 'S': seed = strtoull(optarg, NULL, 0); break;
@@ -108,8 +111,12 @@ int main(int argc, char **argv)
 	for (i = 0; i < ops; i++) {
 		off_t off = 4 + (off_t)(next_rand(&seed) % (span + 1));
 		int64_t a = now_ns();
-		ssize_t n = pread_all(fd, buf, bytes, off);
+		struct stat now;
+		ssize_t n;
 
+		if (with_fstat && fstat(fd, &now) < 0)
+			goto io;
+		n = pread_all(fd, buf, bytes, off);
 		if (n < 0)
 			goto io;
 		lat[i] = now_ns() - a;
@@ -145,6 +152,7 @@ io:
 	fprintf(stderr, "randread: %s: %s\n", argv[optind], strerror(errno));
 	return 1;
 usage:
-	fprintf(stderr, "usage: randread [-n OPS] [-b BYTES] [-S SEED] FILE\n");
+	fprintf(stderr, "usage: randread [-f] [-n OPS] [-b BYTES] [-S SEED] FILE\n"
+		"       randread -s [-n PASSES] [-b BYTES] FILE\n");
 	return 2;
 }
