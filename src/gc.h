@@ -16,9 +16,11 @@
 
 /* Rows removed per manifest transaction.  A mount's GC keeps them short:
  * creates wait while a batch is removed.  With no mount nobody waits, and
- * bigger batches write each index page less often. */
+ * bigger batches write each B-tree page less often and checkpoint the WAL
+ * fewer times; past ~20000 rows a batch no longer fits SQLite's page
+ * cache and gets slower again (docs/performance.md, change 13). */
 #define GC_BATCH 1000
-#define GC_BATCH_UNMOUNTED 5000
+#define GC_BATCH_UNMOUNTED 20000
 
 struct gc_options {
 	int64_t older_than_us;	/* 0: no age limit */
