@@ -1,8 +1,11 @@
 /*
  * manifest_sqlite.c - the embedded manifest: STORE/manifest.db in WAL mode.
  *
- * One connection per process, serialized by a mutex; hot statements are
- * prepared once.  Key locks live in a process-local lock table (lock.h):
+ * One read-write connection per process, serialized by a mutex, with its
+ * hot statements prepared once; a read-only one for long scans; and one
+ * for the checkpointer thread, which copies the WAL back into the database
+ * so that no commit waits for those writes and fsyncs.  Key locks live in
+ * a process-local lock table (lock.h):
  * a SQLite store is mounted by one daemon at a time (the store lock), so
  * the daemon is the only process that claims or deletes keys while it
  * runs, and maintenance commands that write take the store lock first.
@@ -23,6 +26,15 @@
 #include "strbuf.h"
 
 #define SQLITE_BUSY_MS 5000
+
+/* WAL pages after which a commit wakes the checkpointer: SQLite's own
+ * autocheckpoint threshold, which the checkpointer replaces.  A burst of
+ * commits outruns it, as the WAL can only start over once a checkpoint
+ * has caught up with the last commit: past CHECKPOINT_PAGES_MAX (64 MiB)
+ * the committing connection checkpoints itself, and the WAL file is cut
+ * back to that size when it starts over. */
+#define CHECKPOINT_PAGES 1000
+#define CHECKPOINT_PAGES_MAX 16384
 
 /* A trigger's statement: add (op "+") or take away (op "-") entry row
  * `r` (NEW or OLD) from its symbol's totals. */
@@ -176,6 +188,18 @@ struct manifest_sqlite {
 	 * is `db` itself (and `mu`) for a read-only manifest. */
 	pthread_mutex_t scan_mu;
 	sqlite3 *scan_db;
+	/* The checkpointer (read-write manifests only): its own connection
+	 * and thread, woken by `db`'s WAL hook. */
+	sqlite3 *ckpt_db;
+	pthread_t ckpt_thread;
+	int ckpt_started;
+	pthread_mutex_t ckpt_mu;
+	pthread_cond_t ckpt_cond;
+	int wal_pages;			/* at the last commit; under mu */
+	int ckpt_asked_at;		/* WAL pages when last woken; under mu */
+	int ckpt_wanted;		/* under ckpt_mu */
+	int ckpt_stop;			/* under ckpt_mu */
+	int ckpt_failing;		/* checkpointer thread only */
 	char *path;
 	int read_only;
 	struct lock_table *locks;
@@ -518,11 +542,110 @@ static int sqlite_accepts(const char *uri)
 	return strcmp(uri, "sqlite") == 0;
 }
 
+/* sqlite3_wal_hook callback of `db`, run after each commit with the
+ * mutex held: wake the checkpointer each time the WAL has grown by
+ * CHECKPOINT_PAGES, or checkpoint here once it has grown too much. */
+static int wal_committed(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct manifest_sqlite *ms = arg;
+
+	if (pages < ms->wal_pages)	/* the WAL started over */
+		ms->ckpt_asked_at = 0;
+	ms->wal_pages = pages;
+	if (pages >= CHECKPOINT_PAGES_MAX) {
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
+					  NULL, NULL);
+	} else if (pages >= ms->ckpt_asked_at + CHECKPOINT_PAGES) {
+		ms->ckpt_asked_at = pages;
+		pthread_mutex_lock(&ms->ckpt_mu);
+		ms->ckpt_wanted = 1;
+		pthread_cond_signal(&ms->ckpt_cond);
+		pthread_mutex_unlock(&ms->ckpt_mu);
+	}
+	return SQLITE_OK;
+}
+
+/* The checkpointer: a PASSIVE checkpoint each time a commit asks for one,
+ * on its own connection, so it waits for no writer and no writer for it.
+ * Requests that arrive during a checkpoint are served by one more. */
+static void *checkpointer_main(void *arg)
+{
+	struct manifest_sqlite *ms = arg;
+	int rc;
+
+	pthread_mutex_lock(&ms->ckpt_mu);
+	for (;;) {
+		while (!ms->ckpt_wanted && !ms->ckpt_stop)
+			pthread_cond_wait(&ms->ckpt_cond, &ms->ckpt_mu);
+		if (ms->ckpt_stop)
+			break;
+		ms->ckpt_wanted = 0;
+		pthread_mutex_unlock(&ms->ckpt_mu);
+		rc = sqlite3_wal_checkpoint_v2(ms->ckpt_db, NULL,
+					       SQLITE_CHECKPOINT_PASSIVE, NULL,
+					       NULL);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY && !ms->ckpt_failing)
+			log_err("manifest %s: checkpoint failed: %s (the WAL "
+				"grows until one succeeds)", ms->path,
+				sqlite3_errmsg(ms->ckpt_db));
+		else if (rc == SQLITE_OK && ms->ckpt_failing)
+			log_info("manifest %s: checkpoints succeed again",
+				 ms->path);
+		ms->ckpt_failing = rc != SQLITE_OK && rc != SQLITE_BUSY;
+		pthread_mutex_lock(&ms->ckpt_mu);
+	}
+	pthread_mutex_unlock(&ms->ckpt_mu);
+	return NULL;
+}
+
+/* Open the checkpointer's connection, start its thread, and hand it
+ * `db`'s checkpoints. */
+static int checkpointer_start(struct manifest_sqlite *ms)
+{
+	int rc;
+
+	rc = sqlite3_open_v2(ms->path, &ms->ckpt_db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	/* a connection learns that the database is in WAL mode by reading it */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(ms->ckpt_db, "SELECT 1 FROM sqlite_schema",
+				  NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return fail_on(ms, ms->ckpt_db, "open checkpoint connection",
+			       rc);
+	rc = pthread_create(&ms->ckpt_thread, NULL, checkpointer_main, ms);
+	if (rc != 0) {
+		log_err("manifest %s: cannot start the checkpointer: %s",
+			ms->path, strerror(rc));
+		return -rc;
+	}
+	ms->ckpt_started = 1;
+	sqlite3_wal_hook(ms->db, wal_committed, ms);
+	return 0;
+}
+
+static void checkpointer_stop(struct manifest_sqlite *ms)
+{
+	if (ms->ckpt_started) {
+		sqlite3_wal_hook(ms->db, NULL, NULL);
+		pthread_mutex_lock(&ms->ckpt_mu);
+		ms->ckpt_stop = 1;
+		pthread_cond_signal(&ms->ckpt_cond);
+		pthread_mutex_unlock(&ms->ckpt_mu);
+		pthread_join(ms->ckpt_thread, NULL);
+		ms->ckpt_started = 0;
+	}
+	if (ms->ckpt_db)
+		sqlite3_close(ms->ckpt_db);
+	ms->ckpt_db = NULL;
+}
+
 static void sqlite_close(struct manifest *m)
 {
 	struct manifest_sqlite *ms = ms_of(m);
 	int i;
 
+	checkpointer_stop(ms);
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(ms->stmt[i]);
 	if (ms->scan_db && ms->scan_db != ms->db)
@@ -530,6 +653,8 @@ static void sqlite_close(struct manifest *m)
 	if (ms->db)
 		sqlite3_close(ms->db);
 	pthread_mutex_destroy(&ms->scan_mu);
+	pthread_cond_destroy(&ms->ckpt_cond);
+	pthread_mutex_destroy(&ms->ckpt_mu);
 	lock_table_free(ms->locks);
 	pthread_mutex_destroy(&ms->mu);
 	free(ms->path);
@@ -551,6 +676,8 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 	ms->base.ops = &manifest_sqlite_ops;
 	pthread_mutex_init(&ms->mu, NULL);
 	pthread_mutex_init(&ms->scan_mu, NULL);
+	pthread_mutex_init(&ms->ckpt_mu, NULL);
+	pthread_cond_init(&ms->ckpt_cond, NULL);
 	ms->read_only = args->read_only;
 	snprintf(path, sizeof(path), "%s/manifest.db", args->store_root);
 	ms->path = strdup(path);
@@ -571,7 +698,8 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 	sqlite3_extended_result_codes(ms->db, 1);
 	if (!args->read_only) {
 		rc = exec_sql(ms, "PRAGMA journal_mode = WAL;"
-				  "PRAGMA synchronous = NORMAL",
+				  "PRAGMA synchronous = NORMAL;"
+				  "PRAGMA journal_size_limit = 67108864",
 			      "set journal mode");
 		if (rc == 0)
 			rc = exec_sql(ms, "PRAGMA cache_size = -65536",
@@ -614,6 +742,9 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		sqlite3_busy_timeout(ms->scan_db, SQLITE_BUSY_MS);
 		sqlite3_exec(ms->scan_db, "PRAGMA cache_size = -65536", NULL,
 			     NULL, NULL);
+		rc = checkpointer_start(ms);
+		if (rc < 0)
+			goto fail;
 	}
 	*out = &ms->base;
 	return 0;
