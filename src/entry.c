@@ -1016,20 +1016,18 @@ void entry_release_all(struct ffs *ffs)
 
 /* ---- unlink, GC removal and rename ---------------------------------- */
 
-/* The row of published entry <symbol>/<key> is gone: remove its object,
- * forget its node and tell the kernel. */
+/* The row of published entry <symbol>/<key> is gone and its object was
+ * unlinked with result `unlinked`: forget its node and tell the kernel. */
 static void forget_published(struct ffs *ffs, const char *symbol,
-			     const char *key, const char *path)
+			     const char *key, const char *path, int unlinked)
 {
 	char name[KEY_MAX + ENTRY_SUFFIX_LEN + 1];
 	char hkey[LOCK_NAME_MAX + ENTRY_SUFFIX_LEN + 2];
 	struct node *sym, *n;
-	int rc;
 
-	rc = store_object_unlink(ffs->store, path);
-	if (rc < 0 && rc != -ENOENT)
+	if (unlinked < 0 && unlinked != -ENOENT)
 		log_err("unlink %s: %s (row removed; fsck reports the orphan)",
-			path, strerror(-rc));
+			path, strerror(-unlinked));
 	snprintf(name, sizeof(name), "%s" ENTRY_SUFFIX, key);
 	snprintf(hkey, sizeof(hkey), "%s/%s", symbol, name);
 	pthread_mutex_lock(&ffs->lock);
@@ -1049,20 +1047,30 @@ static void forget_published(struct ffs *ffs, const char *symbol,
 int entry_remove_batch(struct ffs *ffs, const struct manifest_entry *rows,
 		       size_t n, int *results)
 {
+	const char **paths = calloc(n + 1, sizeof(*paths));
+	int *unlinked = calloc(n + 1, sizeof(*unlinked));
 	size_t i;
 	int rc;
 
-	rc = manifest_remove_batch(ffs->manifest, rows, n, results);
+	rc = paths && unlinked ? 0 : -ENOMEM;
+	if (rc == 0)
+		rc = manifest_remove_batch(ffs->manifest, rows, n, results);
 	if (rc < 0)
-		return rc;
+		goto out;
+	for (i = 0; i < n; i++)
+		paths[i] = results[i] == 0 ? rows[i].path : NULL;
+	store_objects_unlink(ffs->store, paths, n, unlinked);
 	for (i = 0; i < n; i++) {
 		if (results[i] != 0)
 			continue;
 		forget_published(ffs, rows[i].symbol, rows[i].key,
-				 rows[i].path);
+				 rows[i].path, unlinked[i]);
 		manifest_release(ffs->manifest, rows[i].symbol, rows[i].key);
 	}
-	return 0;
+out:
+	free(unlinked);
+	free(paths);
+	return rc;
 }
 
 /* Unlink scratch node `n`; lock held, dropped. */
@@ -1166,7 +1174,8 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 	rc = manifest_remove(ffs->manifest, parent->name, key,
 			     ENTRY_PUBLISHED);
 	if (rc == 0) {
-		forget_published(ffs, parent->name, key, e.path);
+		forget_published(ffs, parent->name, key, e.path,
+				 store_object_unlink(ffs->store, e.path));
 		manifest_release(ffs->manifest, parent->name, key);
 	}
 	if (rc == -EBUSY)

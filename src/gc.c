@@ -145,22 +145,32 @@ int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
 		     int *results)
 {
 	const struct gc_env *env = arg;
+	const char **paths = calloc(n + 1, sizeof(*paths));
+	int *unlinked = calloc(n + 1, sizeof(*unlinked));
 	size_t i;
 	int rc;
 
-	rc = manifest_remove_batch(env->manifest, rows, n, results);
+	rc = paths && unlinked ? 0 : -ENOMEM;
+	if (rc == 0)
+		rc = manifest_remove_batch(env->manifest, rows, n, results);
 	if (rc < 0)
-		return rc;
+		goto out;
+	for (i = 0; i < n; i++)
+		paths[i] = results[i] == 0 ? rows[i].path : NULL;
+	store_objects_unlink(env->store, paths, n, unlinked);
 	for (i = 0; i < n; i++) {
 		if (results[i] < 0)
 			continue;
-		rc = store_object_unlink(env->store, rows[i].path);
-		if (rc < 0 && rc != -ENOENT)
+		if (unlinked[i] < 0 && unlinked[i] != -ENOENT)
 			log_err("gc: unlink %s: %s (row removed; fsck reports "
-				"the orphan)", rows[i].path, strerror(-rc));
+				"the orphan)", rows[i].path,
+				strerror(-unlinked[i]));
 		manifest_release(env->manifest, rows[i].symbol, rows[i].key);
 	}
-	return 0;
+out:
+	free(unlinked);
+	free(paths);
+	return rc;
 }
 
 int gc_describe_object(struct store *s, const char *symbol, const char *key,

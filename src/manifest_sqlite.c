@@ -591,7 +591,8 @@ static void *checkpointer_main(void *arg)
 		else if (rc == SQLITE_OK && ms->ckpt_failing)
 			log_info("manifest %s: checkpoints succeed again",
 				 ms->path);
-		ms->ckpt_failing = rc != SQLITE_OK && rc != SQLITE_BUSY;
+		if (rc != SQLITE_BUSY) /* another checkpoint was running */
+			ms->ckpt_failing = rc != SQLITE_OK;
 		pthread_mutex_lock(&ms->ckpt_mu);
 	}
 	pthread_mutex_unlock(&ms->ckpt_mu);

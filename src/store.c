@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -537,6 +538,46 @@ int store_object_unlink(struct store *s, const char *relpath)
 		return -EINVAL;
 	}
 	return unlinkat(s->root_fd, relpath, 0) < 0 ? -errno : 0;
+}
+
+#define UNLINK_THREADS 8
+#define UNLINKS_PER_THREAD 64	/* fewer are not worth a thread */
+
+struct unlink_work {
+	struct store *s;
+	const char *const *paths;
+	int *rcs;
+	size_t n;
+	size_t next;		/* atomic: the next index to take */
+};
+
+static void *unlink_worker(void *arg)
+{
+	struct unlink_work *w = arg;
+	size_t i;
+
+	while ((i = __atomic_fetch_add(&w->next, 1, __ATOMIC_RELAXED)) < w->n)
+		w->rcs[i] = w->paths[i] ? store_object_unlink(w->s, w->paths[i])
+					: 0;
+	return NULL;
+}
+
+void store_objects_unlink(struct store *s, const char *const *paths,
+			  size_t n, int *rcs)
+{
+	struct unlink_work w = { s, paths, rcs, n, 0 };
+	pthread_t helpers[UNLINK_THREADS - 1];
+	size_t want = n / UNLINKS_PER_THREAD, started = 0, i;
+
+	if (want > UNLINK_THREADS - 1)
+		want = UNLINK_THREADS - 1;
+	for (i = 0; i < want; i++)
+		if (pthread_create(&helpers[started], NULL, unlink_worker,
+				   &w) == 0)
+			started++;
+	unlink_worker(&w); /* this thread takes its share, or all of it */
+	for (i = 0; i < started; i++)
+		pthread_join(helpers[i], NULL);
 }
 
 void store_symbol_dir_remove(struct store *s, const char *symbol)

@@ -116,6 +116,13 @@ int store_object_install(struct store *s, const char *tmpname,
 int store_object_open(struct store *s, const char *relpath);
 /* Remove an object by relative path; -ENOENT when it is already gone. */
 int store_object_unlink(struct store *s, const char *relpath);
+/* Remove the objects paths[0..n) names, several at a time, leaving each
+ * one's store_object_unlink() result in rcs[i]; a NULL path is skipped
+ * (rcs[i] = 0).  An unlink whose directory block is not cached waits for
+ * the disk while holding that directory: a GC pass over idle objects,
+ * spread over many directories, would otherwise wait for each in turn. */
+void store_objects_unlink(struct store *s, const char *const *paths,
+			  size_t n, int *rcs);
 /* Remove objects/<symbol>/ if it is empty (quietly keeps it otherwise). */
 void store_symbol_dir_remove(struct store *s, const char *symbol);
 

@@ -5,7 +5,8 @@
 # few hundred keys.  Afterwards every published entry reads back whole and
 # matches its checksum (content vs user.featurefs.sha256 vs the manifest),
 # the manifest and the objects agree (fsck -n and --verify exit 0 after
-# unmount), and no descriptor or tmp file leaked.
+# unmount), and no descriptor or tmp file leaked.  Last, one GC pass over
+# hundreds of idle entries, mounted and not, whose unlinks run in parallel.
 #
 #   FEATUREFS_STRESS_SECONDS  how long the load runs (default 20; the
 #                             issue's full run is 60)
@@ -413,4 +414,57 @@ stress() {
 	stress scratch
 	# a publish never found the object of a row being removed
 	! log_has "exists without a manifest row"
+}
+
+# clone_idle N: N more published rows cloned from the one entry of
+# AAPL, spread over AAPL, MSFT and IBM, never read (access time 1 µs after
+# the epoch), each with a hard link of the entry's object.
+clone_idle() {
+	local tmpl
+	tmpl=$(manifest_sql "select path from entries limit 1")
+	sqlite3 "$STORE/manifest.db" "
+		WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $1),
+		k(x, sym, key) AS (SELECT x, CASE x % 3 WHEN 0 THEN 'AAPL' WHEN 1 THEN 'MSFT'
+			ELSE 'IBM' END, printf('%064x', x) FROM c)
+		INSERT INTO entries (symbol, key, path, state, start_ts, end_ts, rows,
+			file_size_bytes, stored_size_bytes, compression, hash_method,
+			sha256, created_ts, last_accessed_ts, access_count, writer,
+			mtime_ns, mode)
+		SELECT k.sym, k.key, 'objects/' || k.sym || '/' || k.key || '.parquet',
+			state, start_ts, end_ts, rows, file_size_bytes,
+			stored_size_bytes, compression, hash_method, sha256, 1, 1, 0,
+			writer, mtime_ns, mode
+		FROM k, (SELECT * FROM entries LIMIT 1)"
+	mkdir -p "$STORE/objects/AAPL" "$STORE/objects/MSFT" "$STORE/objects/IBM"
+	manifest_sql "select path from entries where last_accessed_ts = 1" |
+		while read -r p; do ln "$STORE/$tmpl" "$STORE/$p"; done
+}
+
+@test "GC removes hundreds of idle entries over several symbols, unlinking in parallel" {
+	mount_store
+	mkdir "$MNT/AAPL" "$MNT/MSFT" "$MNT/IBM"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$(key_of kept).parquet"
+	unmount_store
+	for where in mount store; do
+		clone_idle 600
+		if [ "$where" = mount ]; then
+			mount_store
+			ls -l "$MNT/MSFT" >/dev/null # nodes for the kernel to forget
+			run "$FEATUREFS" gc --older-than 30d --json "$MNT"
+		else
+			run "$FEATUREFS" gc --older-than 30d --json "$STORE"
+		fi
+		[ "$status" -eq 0 ]
+		removed=$(python3 -c "import json,sys; print(json.load(sys.stdin)['removed_entries'])" <<<"$output")
+		[ "$removed" = 600 ]
+		if [ "$where" = mount ]; then
+			[ -z "$(ls -A "$MNT/MSFT")" ] && [ -z "$(ls -A "$MNT/IBM")" ]
+			unmount_store
+		fi
+		[ "$(manifest_sql "select count(*) from entries")" = 1 ]
+		[ "$(find "$STORE/objects" -type f | wc -l)" = 1 ]
+		run "$FEATUREFS" fsck -n "$STORE"
+		[ "$status" -eq 0 ]
+	done
 }
