@@ -22,6 +22,7 @@
 #include "control.h"
 #include "fault.h"
 #include "ffs.h"
+#include "gc.h"
 #include "hash.h"
 #include "htab.h"
 #include "log.h"
@@ -1044,33 +1045,17 @@ static void forget_published(struct ffs *ffs, const char *symbol,
 		ffs->hooks->inval_entry(ffs, sym, name);
 }
 
+static void forget_removed(void *arg, const struct manifest_entry *e,
+			   int unlinked)
+{
+	forget_published(arg, e->symbol, e->key, e->path, unlinked);
+}
+
 int entry_remove_batch(struct ffs *ffs, const struct manifest_entry *rows,
 		       size_t n, int *results)
 {
-	const char **paths = calloc(n + 1, sizeof(*paths));
-	int *unlinked = calloc(n + 1, sizeof(*unlinked));
-	size_t i;
-	int rc;
-
-	rc = paths && unlinked ? 0 : -ENOMEM;
-	if (rc == 0)
-		rc = manifest_remove_batch(ffs->manifest, rows, n, results);
-	if (rc < 0)
-		goto out;
-	for (i = 0; i < n; i++)
-		paths[i] = results[i] == 0 ? rows[i].path : NULL;
-	store_objects_unlink(ffs->store, paths, n, unlinked);
-	for (i = 0; i < n; i++) {
-		if (results[i] != 0)
-			continue;
-		forget_published(ffs, rows[i].symbol, rows[i].key,
-				 rows[i].path, unlinked[i]);
-		manifest_release(ffs->manifest, rows[i].symbol, rows[i].key);
-	}
-out:
-	free(unlinked);
-	free(paths);
-	return rc;
+	return gc_remove_rows(ffs->manifest, ffs->store, rows, n, results,
+			      forget_removed, ffs);
 }
 
 /* Unlink scratch node `n`; lock held, dropped. */

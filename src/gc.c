@@ -141,10 +141,12 @@ out:
 	return rc;
 }
 
-int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
-		     int *results)
+int gc_remove_rows(struct manifest *m, struct store *s,
+		   const struct manifest_entry *rows, size_t n, int *results,
+		   void (*removed)(void *arg, const struct manifest_entry *e,
+				   int unlinked),
+		   void *arg)
 {
-	const struct gc_env *env = arg;
 	const char **paths = calloc(n + 1, sizeof(*paths));
 	int *unlinked = calloc(n + 1, sizeof(*unlinked));
 	size_t i;
@@ -152,25 +154,40 @@ int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
 
 	rc = paths && unlinked ? 0 : -ENOMEM;
 	if (rc == 0)
-		rc = manifest_remove_batch(env->manifest, rows, n, results);
+		rc = manifest_remove_batch(m, rows, n, results);
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < n; i++)
 		paths[i] = results[i] == 0 ? rows[i].path : NULL;
-	store_objects_unlink(env->store, paths, n, unlinked);
+	store_objects_unlink(s, paths, n, unlinked);
 	for (i = 0; i < n; i++) {
 		if (results[i] < 0)
 			continue;
-		if (unlinked[i] < 0 && unlinked[i] != -ENOENT)
-			log_err("gc: unlink %s: %s (row removed; fsck reports "
-				"the orphan)", rows[i].path,
-				strerror(-unlinked[i]));
-		manifest_release(env->manifest, rows[i].symbol, rows[i].key);
+		removed(arg, &rows[i], unlinked[i]);
+		manifest_release(m, rows[i].symbol, rows[i].key);
 	}
 out:
 	free(unlinked);
 	free(paths);
 	return rc;
+}
+
+static void log_unlink_failure(void *arg, const struct manifest_entry *e,
+			       int unlinked)
+{
+	(void)arg;
+	if (unlinked < 0 && unlinked != -ENOENT)
+		log_err("gc: unlink %s: %s (row removed; fsck reports the "
+			"orphan)", e->path, strerror(-unlinked));
+}
+
+int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
+		     int *results)
+{
+	const struct gc_env *env = arg;
+
+	return gc_remove_rows(env->manifest, env->store, rows, n, results,
+			      log_unlink_failure, NULL);
 }
 
 int gc_describe_object(struct store *s, const char *symbol, const char *key,

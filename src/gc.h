@@ -67,6 +67,16 @@ int gc_pass(const struct gc_env *env, const struct gc_options *o,
 	    struct gc_result *res);
 void gc_result_release(struct gc_result *res);
 
+/* Remove published entries as gc_env.remove does: rows first (results[i]
+ * as there), then the removed rows' objects, several at a time; then for
+ * each removed row call `removed` with its unlink result and release its
+ * key lock.  -ENOMEM before anything is removed. */
+int gc_remove_rows(struct manifest *m, struct store *s,
+		   const struct manifest_entry *rows, size_t n, int *results,
+		   void (*removed)(void *arg, const struct manifest_entry *e,
+				   int unlinked),
+		   void *arg);
+
 /* gc_env.remove for a store with no mount: `arg` is the gc_env. */
 int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
 		     int *results);
