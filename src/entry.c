@@ -855,6 +855,7 @@ static int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 	if (n->kind == NODE_ENTRY)
 		ffs->inflight--;
 	node_set_published(ffs, n, &e);
+	n->writer_tgid = w->tgid;
 	pthread_mutex_unlock(&ffs->lock);
 	writer_unref(w); /* the node's; the caller holds another */
 	CTR_ADD(ffs->ctr.publishes, 1);
@@ -1321,10 +1322,17 @@ static int check_fixed(struct ffs *ffs, const struct node *n,
 	return -EPERM;
 }
 
-/* setattr of a published entry: only its times may change. */
+/*
+ * setattr of a published entry: its times may change, and its mode when
+ * the caller is the process that wrote it (install(1) and Python's
+ * shutil.copy chmod after close(), which may land after the publish).
+ */
 static int setattr_published(struct ffs *ffs, struct node *n,
 			     const struct setattr_req *r)
 {
+	struct manifest_attrs a = { 0 };
+	struct setattr_req fixed = *r;
+	pid_t writer;
 	mode_t mode;
 	off_t size;
 	int rc;
@@ -1332,16 +1340,30 @@ static int setattr_published(struct ffs *ffs, struct node *n,
 	pthread_mutex_lock(&ffs->lock);
 	mode = n->mode;
 	size = (off_t)n->size;
+	writer = n->writer_tgid;
 	pthread_mutex_unlock(&ffs->lock);
-	rc = check_fixed(ffs, n, r, mode, size,
+	if ((r->valid & SETATTR_MODE) && writer && tgid_of(r->pid) == writer) {
+		fixed.valid &= ~SETATTR_MODE;
+		a.set |= MANIFEST_SET_MODE;
+		a.mode = r->mode & 0777;
+	}
+	rc = check_fixed(ffs, n, &fixed, mode, size,
 			 "published entries are immutable");
-	if (rc < 0 || !(r->valid & SETATTR_MTIME))
+	if (rc < 0)
 		return rc;
-	rc = manifest_set_mtime(ffs->manifest, n->parent->name, n->key,
-				requested_mtime_ns(r));
+	if (r->valid & SETATTR_MTIME) {
+		a.set |= MANIFEST_SET_MTIME;
+		a.mtime_ns = requested_mtime_ns(r);
+	}
+	if (!a.set)
+		return 0;
+	rc = manifest_set_attrs(ffs->manifest, n->parent->name, n->key, &a);
 	if (rc == 0) {
 		pthread_mutex_lock(&ffs->lock);
-		n->mtime_ns = requested_mtime_ns(r);
+		if (a.set & MANIFEST_SET_MODE)
+			n->mode = a.mode;
+		if (a.set & MANIFEST_SET_MTIME)
+			n->mtime_ns = a.mtime_ns;
 		pthread_mutex_unlock(&ffs->lock);
 	}
 	return rc;

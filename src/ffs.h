@@ -119,6 +119,7 @@ struct node {
 	int64_t created_ts;
 	int64_t mtime_ns;
 	uint32_t mode;
+	pid_t writer_tgid;		/* published here: who wrote it, or 0 */
 
 	/* NODE_ENTRY while writing, NODE_SCRATCH always */
 	struct writer *w;
@@ -359,6 +360,7 @@ struct setattr_req {
 	gid_t gid;
 	off_t size;
 	struct timespec mtime;	/* tv_nsec may be UTIME_NOW */
+	pid_t pid;		/* the calling thread */
 };
 #define SETATTR_MODE 1
 #define SETATTR_UID 2

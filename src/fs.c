@@ -363,6 +363,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	r.gid = attr->st_gid;
 	r.size = attr->st_size;
 	r.mtime = attr->st_mtim;
+	r.pid = fuse_req_ctx(req)->pid;
 	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
 		r.mtime.tv_nsec = UTIME_NOW;
 	rc = entry_setattr(ffs, n, fi ? handle_of(fi) : NULL, &r);

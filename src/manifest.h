@@ -64,6 +64,15 @@ struct manifest_access {
 	int64_t last_ts;
 };
 
+/* What set_attrs() changes in a published row. */
+struct manifest_attrs {
+	unsigned set;			/* MANIFEST_SET_* bits */
+	int64_t mtime_ns;
+	uint32_t mode;			/* permission bits */
+};
+#define MANIFEST_SET_MTIME 1
+#define MANIFEST_SET_MODE 2
+
 /* Hits and misses of one symbol since the last flush. */
 struct manifest_symbol_delta {
 	char symbol[SYMBOL_MAX + 1];
@@ -165,8 +174,10 @@ struct manifest_ops {
 	 * removes the object first, so no claim of the key meets it. */
 	int (*remove)(struct manifest *m, const char *symbol, const char *key,
 		      enum entry_state state);
-	int (*set_mtime)(struct manifest *m, const char *symbol,
-			 const char *key, int64_t mtime_ns);
+	/* Change the metadata `a` names, in one statement; -ENOENT when
+	 * there is no row. */
+	int (*set_attrs)(struct manifest *m, const char *symbol,
+			 const char *key, const struct manifest_attrs *a);
 	/* One transaction: add access counts and hits/misses. */
 	int (*record)(struct manifest *m, const struct manifest_access *a,
 		      size_t na, const struct manifest_symbol_delta *d,
@@ -279,10 +290,11 @@ static inline int manifest_remove(struct manifest *m, const char *symbol,
 	return m->ops->remove(m, symbol, key, state);
 }
 
-static inline int manifest_set_mtime(struct manifest *m, const char *symbol,
-				     const char *key, int64_t mtime_ns)
+static inline int manifest_set_attrs(struct manifest *m, const char *symbol,
+				     const char *key,
+				     const struct manifest_attrs *a)
 {
-	return m->ops->set_mtime(m, symbol, key, mtime_ns);
+	return m->ops->set_attrs(m, symbol, key, a);
 }
 
 static inline int manifest_record(struct manifest *m,

@@ -131,7 +131,7 @@ enum stmt_id {
 	ST_SYMBOL_ENSURE,
 	ST_ACCESS,
 	ST_SYMBOL_COUNTS,
-	ST_SET_MTIME,
+	ST_SET_ATTRS,
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -171,7 +171,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 		      " WHERE symbol = ?1 AND key = ?2",
 	[ST_SYMBOL_COUNTS] = "UPDATE symbols SET hits = hits + ?2,"
 			     " misses = misses + ?3 WHERE symbol = ?1",
-	[ST_SET_MTIME] = "UPDATE entries SET mtime_ns = ?3"
+	[ST_SET_ATTRS] = "UPDATE entries SET mtime_ns = coalesce(?3, mtime_ns),"
+			 " mode = coalesce(?4, mode)"
 			 " WHERE symbol = ?1 AND key = ?2",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
@@ -904,18 +905,21 @@ static void sqlite_release(struct manifest *m, const char *symbol,
 	lock_table_release(ms_of(m)->locks, lock_id_entry(symbol, key));
 }
 
-static int sqlite_set_mtime(struct manifest *m, const char *symbol,
-			    const char *key, int64_t mtime_ns)
+static int sqlite_set_attrs(struct manifest *m, const char *symbol,
+			    const char *key, const struct manifest_attrs *a)
 {
 	struct manifest_sqlite *ms = ms_of(m);
 	sqlite3_stmt *st;
 	int rc;
 
 	pthread_mutex_lock(&ms->mu);
-	st = stmt(ms, ST_SET_MTIME);
+	st = stmt(ms, ST_SET_ATTRS);
 	bind_key(st, symbol, key);
-	sqlite3_bind_int64(st, 3, mtime_ns);
-	rc = step_done(ms, st, "set mtime");
+	if (a->set & MANIFEST_SET_MTIME)
+		sqlite3_bind_int64(st, 3, a->mtime_ns);
+	if (a->set & MANIFEST_SET_MODE)
+		sqlite3_bind_int64(st, 4, a->mode);
+	rc = step_done(ms, st, "set attributes");
 	if (rc == 0 && sqlite3_changes(ms->db) == 0)
 		rc = -ENOENT;
 	pthread_mutex_unlock(&ms->mu);
@@ -1390,7 +1394,7 @@ const struct manifest_ops manifest_sqlite_ops = {
 	.abandon = sqlite_abandon,
 	.adopt = sqlite_adopt,
 	.remove = sqlite_remove,
-	.set_mtime = sqlite_set_mtime,
+	.set_attrs = sqlite_set_attrs,
 	.record = sqlite_record,
 	.list = sqlite_list,
 	.symbol_create = sqlite_symbol_create,

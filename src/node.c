@@ -224,6 +224,7 @@ void node_fill_published(struct node *n, const struct manifest_entry *e)
 	n->created_ts = e->created_ts;
 	n->mtime_ns = e->mtime_ns ? e->mtime_ns : e->created_ts * 1000;
 	n->mode = e->mode ? e->mode & 0777 : 0644;
+	n->writer_tgid = 0;
 	snprintf(n->key, sizeof(n->key), "%s", e->key);
 }
 

@@ -52,6 +52,41 @@ same_tree() {
 	same_tree "$DATA/tree/NVDA" "$MNT/NVDA"
 }
 
+@test "install -m, tar -p and Python's shutil.copy2 set modes, whenever their chmod lands" {
+	f=$(ls "$DATA"/src/AAPL/*.parquet | head -1)
+	chmod 664 "$f"
+	touch -d '2021-03-04 05:06:07' "$f"
+	# install and shutil chmod after close(), which returns before the
+	# publish: their chmod may meet the published entry
+	for i in 1 2 3; do
+		install -m 0640 "$f" "$MNT/AAPL/$(key_of inst$i).parquet"
+		[ "$(stat -c %a "$MNT/AAPL/$(key_of inst$i).parquet")" = 640 ]
+	done
+	python3 - "$f" "$MNT/AAPL/$(key_of copy2).parquet" <<'PY'
+import shutil, sys
+shutil.copy2(sys.argv[1], sys.argv[2])
+PY
+	g=$MNT/AAPL/$(key_of copy2).parquet
+	[ "$(stat -c %a "$g")" = 664 ]
+	[ "$(stat -c %Y "$g")" = "$(stat -c %Y "$f")" ]
+	mkdir -p "$DATA/tar/MSFT"
+	cp -p "$f" "$DATA/tar/MSFT/$(key_of tar).parquet"
+	tar -C "$DATA/tar" -cf "$TEST_DIR/t.tar" MSFT
+	tar -C "$MNT" -xpf "$TEST_DIR/t.tar"
+	[ "$(stat -c %a "$MNT/MSFT/$(key_of tar).parquet")" = 664 ]
+	# the mode is kept in the manifest: a remount shows it
+	unmount_store
+	mount_store
+	[ "$(stat -c %a "$g")" = 664 ]
+	[ "$(stat -c %a "$MNT/AAPL/$(key_of inst1).parquet")" = 640 ]
+	# any other process still meets an immutable entry
+	run chmod 600 "$g"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Operation not permitted"* ]]
+	log_has "chmod AAPL/$(key_of copy2).parquet: published entries are immutable"
+	cmp "$f" "$g"
+}
+
 @test "rsync -a with its temp-file-and-rename, twice" {
 	run rsync -a "$DATA/src/" "$MNT/"
 	[ "$status" -eq 0 ]
