@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # tools.bats - everyday tools work on the mount unmodified: coreutils,
-# rsync (both modes), find, du, stat, getfattr, Python's atomic-write
-# pattern and DuckDB writing and reading.
+# install, tar, rsync (both modes), find, du, stat, getfattr, Python's
+# shutil and atomic-write pattern, every system call a program writes
+# with, and DuckDB writing and reading.
 
 load helpers
 
@@ -85,6 +86,108 @@ PY
 	[[ "$output" == *"Operation not permitted"* ]]
 	log_has "chmod AAPL/$(key_of copy2).parquet: published entries are immutable"
 	cmp "$f" "$g"
+}
+
+@test "every way a program writes an entry publishes its exact bytes and digest" {
+	f=$(ls "$DATA"/src/AAPL/*.parquet | tail -1)
+	python3 - "$f" "$MNT/MSFT" <<'PY'
+import mmap, os, sys
+src, d = sys.argv[1:]
+data = open(src, "rb").read()
+n = len(data)
+half = n // 2
+
+def entry(name, flags=os.O_WRONLY):
+    return os.open(os.path.join(d, "%s-writes.parquet" % name),
+                   os.O_CREAT | os.O_EXCL | flags, 0o644)
+
+def aligned(size):
+    buf = mmap.mmap(-1, (size + 4095) // 4096 * 4096)
+    buf[:size] = data[:size]
+    return buf
+
+# back to front: every write lands before the previous one
+fd = entry("backwards")
+for off in reversed(range(0, n, 4096)):
+    os.pwrite(fd, data[off:off + 4096], off)
+os.close(fd)
+# the second half first, then the first: one hole filled late
+fd = entry("holefirst")
+os.pwrite(fd, data[half:], half)
+os.pwrite(fd, data[:half], 0)
+os.close(fd)
+fd = entry("writev")
+os.writev(fd, [data[:100], data[100:half], data[half:]])
+os.close(fd)
+fd = entry("append", os.O_WRONLY | os.O_APPEND)
+for off in range(0, n, 1000):
+    os.write(fd, data[off:off + 1000])
+os.close(fd)
+# sized first, as some writers do, then filled
+fd = entry("truncfirst")
+os.ftruncate(fd, n)
+os.pwrite(fd, data, 0)
+os.close(fd)
+fd = entry("fallocate")
+os.posix_fallocate(fd, 0, n)
+os.write(fd, data)
+os.close(fd)
+# too much written, then cut back
+fd = entry("overshoot")
+os.write(fd, data + b"\0" * 70000)
+os.ftruncate(fd, n)
+os.close(fd)
+fd = entry("rdwr", os.O_RDWR)
+os.write(fd, data)
+assert os.pread(fd, 4, 0) == b"PAR1"
+os.close(fd)
+fd = entry("mmap", os.O_RDWR)
+os.ftruncate(fd, n)
+m = mmap.mmap(fd, n)
+m[:] = data
+m.flush()
+m.close()
+os.close(fd)
+fd = entry("direct", os.O_WRONLY | os.O_DIRECT)
+os.write(fd, aligned(n))
+os.ftruncate(fd, n)
+os.close(fd)
+# from a published entry: copy_file_range stays within the mount
+p = os.open(os.path.join(d, "backwards-writes.parquet"), os.O_RDONLY)
+fd = entry("copyrange")
+assert os.copy_file_range(p, fd, n, 0) == n
+os.close(fd)
+s = os.open(src, os.O_RDONLY)
+fd = entry("sendfile")
+assert os.sendfile(fd, s, 0, n) == n
+os.close(fd)
+r, w = os.pipe()
+fd = entry("splice")
+done = 0
+while done < n:
+    k = os.splice(s, w, min(65536, n - done), offset_src=done)
+    assert os.splice(r, fd, k) == k
+    done += k
+os.close(fd)
+# a child writes the second half through the inherited descriptor
+fd = entry("forked")
+os.write(fd, data[:half])
+pid = os.fork()
+if pid == 0:
+    os.write(fd, data[half:])
+    os._exit(0)
+os.waitpid(pid, 0)
+os.close(fd)
+PY
+	sum=$(sha256sum <"$f" | cut -d' ' -f1)
+	for w in backwards holefirst writev append truncfirst fallocate \
+		 overshoot rdwr mmap direct copyrange sendfile splice forked; do
+		g=$MNT/MSFT/$w-writes.parquet
+		cmp "$f" "$g" || { echo "$w: content differs"; false; }
+		[ "$(manifest_sql "select state || ' ' || sha256 from entries where key = '$w-writes'")" = "published $sum" ] ||
+			{ echo "$w: $(manifest_sql "select state, sha256 from entries where key = '$w-writes'")"; false; }
+	done
+	[ -z "$(ls -A "$STORE/tmp")" ]
 }
 
 @test "rsync -a with its temp-file-and-rename, twice" {
