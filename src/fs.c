@@ -338,6 +338,22 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_attr(req, &st, timeout);
 }
 
+/* access(2) and chdir: X_OK needs an execute bit, as execve(2) does;
+ * reads and writes are decided by the operations themselves (the mount is
+ * its owner's, or the kernel checks under default_permissions). */
+static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct ffs *ffs = ffs_of(req);
+	struct stat st;
+	double timeout;
+	int rc;
+
+	rc = ffs_getattr(ffs, ffs_node(ffs, ino), &st, &timeout);
+	if (rc == 0 && (mask & X_OK) && !(st.st_mode & 0111))
+		rc = -EACCES;
+	fuse_reply_err(req, -rc);
+}
+
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
@@ -748,6 +764,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.forget = fs_forget,
 	.forget_multi = fs_forget_multi,
 	.getattr = fs_getattr,
+	.access = fs_access,
 	.setattr = fs_setattr,
 	.symlink = fs_symlink,
 	.link = fs_link,

@@ -216,7 +216,7 @@ PY
 	[ -z "$(ls -A "$STORE/tmp")" ]
 }
 
-@test "ls -l, find, du and stat" {
+@test "ls -l, find, du, stat and test -x" {
 	cp "$DATA"/src/AAPL/*.parquet "$MNT/AAPL/"
 	f=$(ls "$DATA"/src/AAPL/*.parquet | head -1)
 	g=$MNT/AAPL/$(basename "$f")
@@ -232,6 +232,13 @@ PY
 	[ "$(stat -c %h "$g")" = 1 ]
 	# st_ino is stable and matches what readdir reports
 	[ "$(stat -c %i "$g")" = "$(ls -i "$MNT/AAPL" | awk -v n="$(basename "$f")" '$2 == n {print $1}')" ]
+	# access(2) agrees with the mode bits on X_OK, as execve(2) does
+	[ ! -x "$g" ] && [ -r "$g" ] && [ -x "$MNT/AAPL" ] && [ ! -x "$MNT/.featurefs/stats" ]
+	[ -z "$(find "$MNT" -type f -executable)" ]
+	cp "$f" "$DATA/run.parquet" && chmod 755 "$DATA/run.parquet"
+	cp -p "$DATA/run.parquet" "$MNT/MSFT/$(key_of run).parquet"
+	[ -x "$MNT/MSFT/$(key_of run).parquet" ]
+	(cd "$MNT/AAPL" && [ "$(pwd)" = "$MNT/AAPL" ])
 }
 
 @test "getfattr shows the entry's manifest attributes" {
