@@ -1369,16 +1369,24 @@ static int setattr_published(struct ffs *ffs, struct node *n,
 	return rc;
 }
 
-/* setattr of data still being written; -EAGAIN when it got published
- * meanwhile.  w->mu held. */
+/* setattr of data still being written, through handle `h` (or NULL);
+ * -EAGAIN when it got published meanwhile.  w->mu held. */
 static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
-			  const struct setattr_req *r)
+			  struct handle *h, const struct setattr_req *r)
 {
 	struct setattr_req owner_only = *r;
 	int rc;
 
 	if (w->published)
 		return -EAGAIN;
+	/* an entry's size is its writer's: truncate(2) from elsewhere would
+	 * cut the data under it, as a write-open would (EEXIST) */
+	if ((r->valid & SETATTR_SIZE) && n->kind == NODE_ENTRY &&
+	    !(h && h->kind == HANDLE_WRITER) && tgid_of(r->pid) != w->tgid) {
+		log_info("truncate %s/%s: in flight, written by another process",
+			 n->parent->name, n->name);
+		return -EPERM;
+	}
 	CTR_SET(w->touched_us, mono_us());
 	owner_only.valid &= SETATTR_UID | SETATTR_GID;
 	rc = check_fixed(ffs, n, &owner_only, 0, 0,
@@ -1403,7 +1411,6 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 	struct writer *w;
 	int rc;
 
-	(void)h;
 	switch (n->kind) {
 	case NODE_ROOT:
 	case NODE_SYMBOL:
@@ -1430,7 +1437,7 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 		writer_ref(w);
 		pthread_mutex_unlock(&ffs->lock);
 		pthread_mutex_lock(&w->mu);
-		rc = setattr_writer(ffs, n, w, r);
+		rc = setattr_writer(ffs, n, w, h, r);
 		pthread_mutex_unlock(&w->mu);
 		writer_unref(w);
 		/* published while we waited for it: it is an entry now */

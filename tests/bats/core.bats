@@ -90,7 +90,7 @@ teardown() {
 	[ "$(manifest_sql "select count(*) from symbols where symbol='BRK.B'")" = 0 ]
 }
 
-@test "create claims: visible while in flight, EEXIST for a second create or write-open" {
+@test "create claims: visible while in flight, EEXIST for a second create or write-open, EPERM for a truncate" {
 	mount_store
 	mkdir "$MNT/AAPL"
 	make_parquet "$DATA/a.parquet" 20000
@@ -103,6 +103,10 @@ teardown() {
 	[ "$(try_errno "os.open('$MNT/AAPL/$K1.parquet', os.O_WRONLY|os.O_CREAT|os.O_EXCL)")" = EEXIST ]
 	[ "$(try_errno "os.open('$MNT/AAPL/$K1.parquet', os.O_WRONLY)")" = EEXIST ]
 	[ "$(try_errno "os.open('$MNT/AAPL/$K1.parquet', os.O_RDWR|os.O_TRUNC)")" = EEXIST ]
+	# nor can another process cut the data by name
+	[ "$(try_errno "os.truncate('$MNT/AAPL/$K1.parquet', 0)")" = EPERM ]
+	log_has "truncate AAPL/$K1.parquet: in flight, written by another process"
+	[ "$(stat -c %s "$MNT/AAPL/$K1.parquet")" = 1000 ]
 	tail -c +1001 "$DATA/a.parquet" >&5
 	[ "$(stat -c %s "$MNT/AAPL/$K1.parquet")" = "$(stat -c %s "$DATA/a.parquet")" ]
 	exec 5>&-
