@@ -1379,8 +1379,8 @@ static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
 
 	if (w->published)
 		return -EAGAIN;
-	/* an entry's size is its writer's: truncate(2) from elsewhere would
-	 * cut the data under it, as a write-open would (EEXIST) */
+	/* an entry's size is its writer's: another process's truncate(2)
+	 * would cut the data under it, and is refused as its write-open is */
 	if ((r->valid & SETATTR_SIZE) && n->kind == NODE_ENTRY &&
 	    !(h && h->kind == HANDLE_WRITER) && tgid_of(r->pid) != w->tgid) {
 		log_info("truncate %s/%s: in flight, written by another process",
