@@ -1018,18 +1018,16 @@ void entry_release_all(struct ffs *ffs)
 
 /* ---- unlink, GC removal and rename ---------------------------------- */
 
-/* The row of published entry <symbol>/<key> is gone and its object was
- * unlinked with result `unlinked`: forget its node and tell the kernel. */
-static void forget_published(struct ffs *ffs, const char *symbol,
-			     const char *key, const char *path, int unlinked)
+/* gc_remove_rows() callback: the row and object of published entry `e`
+ * are gone; forget its node and tell the kernel. */
+static void forget_removed(void *arg, const struct manifest_entry *e)
 {
+	struct ffs *ffs = arg;
+	const char *symbol = e->symbol, *key = e->key;
 	char name[KEY_MAX + ENTRY_SUFFIX_LEN + 1];
 	char hkey[LOCK_NAME_MAX + ENTRY_SUFFIX_LEN + 2];
 	struct node *sym, *n;
 
-	if (unlinked < 0 && unlinked != -ENOENT)
-		log_err("unlink %s: %s (row removed; fsck reports the orphan)",
-			path, strerror(-unlinked));
 	snprintf(name, sizeof(name), "%s" ENTRY_SUFFIX, key);
 	snprintf(hkey, sizeof(hkey), "%s/%s", symbol, name);
 	pthread_mutex_lock(&ffs->lock);
@@ -1044,12 +1042,6 @@ static void forget_published(struct ffs *ffs, const char *symbol,
 	/* symbol nodes live as long as the mount */
 	if (sym)
 		ffs->hooks->inval_entry(ffs, sym, name);
-}
-
-static void forget_removed(void *arg, const struct manifest_entry *e,
-			   int unlinked)
-{
-	forget_published(arg, e->symbol, e->key, e->path, unlinked);
 }
 
 int entry_remove_batch(struct ffs *ffs, const struct manifest_entry *rows,
@@ -1115,7 +1107,7 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 	char key[KEY_MAX + 1];
 	struct node *n;
 	struct writer *w;
-	int kind, rc;
+	int kind, removed, rc;
 
 	if (parent->kind != NODE_SYMBOL)
 		return parent->kind == NODE_ROOT ? -EISDIR : -EPERM;
@@ -1157,13 +1149,9 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 		rc = -ENOENT;
 	if (rc < 0)
 		return rc;
-	rc = manifest_remove(ffs->manifest, parent->name, key,
-			     ENTRY_PUBLISHED);
-	if (rc == 0) {
-		forget_published(ffs, parent->name, key, e.path,
-				 store_object_unlink(ffs->store, e.path));
-		manifest_release(ffs->manifest, parent->name, key);
-	}
+	rc = entry_remove_batch(ffs, &e, 1, &removed);
+	if (rc == 0)
+		rc = removed;
 	if (rc == -EBUSY)
 		log_info("unlink %s/%s: busy (being removed elsewhere)",
 			 parent->name, name);

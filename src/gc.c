@@ -143,8 +143,7 @@ out:
 
 int gc_remove_rows(struct manifest *m, struct store *s,
 		   const struct manifest_entry *rows, size_t n, int *results,
-		   void (*removed)(void *arg, const struct manifest_entry *e,
-				   int unlinked),
+		   void (*removed)(void *arg, const struct manifest_entry *e),
 		   void *arg)
 {
 	const char **paths = calloc(n + 1, sizeof(*paths));
@@ -163,7 +162,11 @@ int gc_remove_rows(struct manifest *m, struct store *s,
 	for (i = 0; i < n; i++) {
 		if (results[i] < 0)
 			continue;
-		removed(arg, &rows[i], unlinked[i]);
+		if (unlinked[i] < 0 && unlinked[i] != -ENOENT)
+			log_err("unlink %s: %s (row removed; fsck reports the "
+				"orphan)", rows[i].path, strerror(-unlinked[i]));
+		if (removed)
+			removed(arg, &rows[i]);
 		manifest_release(m, rows[i].symbol, rows[i].key);
 	}
 out:
@@ -172,22 +175,13 @@ out:
 	return rc;
 }
 
-static void log_unlink_failure(void *arg, const struct manifest_entry *e,
-			       int unlinked)
-{
-	(void)arg;
-	if (unlinked < 0 && unlinked != -ENOENT)
-		log_err("gc: unlink %s: %s (row removed; fsck reports the "
-			"orphan)", e->path, strerror(-unlinked));
-}
-
 int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
 		     int *results)
 {
 	const struct gc_env *env = arg;
 
 	return gc_remove_rows(env->manifest, env->store, rows, n, results,
-			      log_unlink_failure, NULL);
+			      NULL, NULL);
 }
 
 int gc_describe_object(struct store *s, const char *symbol, const char *key,

@@ -68,13 +68,13 @@ int gc_pass(const struct gc_env *env, const struct gc_options *o,
 void gc_result_release(struct gc_result *res);
 
 /* Remove published entries as gc_env.remove does: rows first (results[i]
- * as there), then the removed rows' objects, several at a time; then for
- * each removed row call `removed` with its unlink result and release its
- * key lock.  -ENOMEM before anything is removed. */
+ * as there), then the removed rows' objects, several at a time (a failed
+ * unlink is logged: fsck finds the orphan); then for each removed row call
+ * `removed` (if not NULL) and release its key lock.  -ENOMEM before
+ * anything is removed. */
 int gc_remove_rows(struct manifest *m, struct store *s,
 		   const struct manifest_entry *rows, size_t n, int *results,
-		   void (*removed)(void *arg, const struct manifest_entry *e,
-				   int unlinked),
+		   void (*removed)(void *arg, const struct manifest_entry *e),
 		   void *arg);
 
 /* gc_env.remove for a store with no mount: `arg` is the gc_env. */
