@@ -1,12 +1,14 @@
 /*
  * openlat.c - open + 4 KiB pread + close latency of many readers at once.
  *
- *   openlat [-p PROCS] [-t SECONDS] [-s BYTES] -l LISTFILE
+ *   openlat [-S] [-p PROCS] [-t SECONDS] [-s BYTES] -l LISTFILE
  *
  * Forks PROCS readers that wait on one barrier, then each loops over the
  * files named in LISTFILE (one path a line, each reader starting at its
  * own offset) doing open(O_RDONLY) + pread(BYTES at 0) + close and
- * recording each iteration's latency, until SECONDS pass.  The parent
+ * recording each iteration's latency, until SECONDS pass.  With -S each
+ * reader starts its own session (setsid), as independent jobs do, so
+ * that a scheduler grouping tasks by session (autogroup) sees 32 groups.  The parent
  * touches every file once first (warm dentries and page cache), then
  * prints one JSON object: counts, ops/s and latency percentiles in µs.
  * A benchmark tool: it reports, it never judges.
@@ -114,7 +116,7 @@ static long reader(char **paths, size_t npaths, size_t start, size_t bytes,
 
 int main(int argc, char **argv)
 {
-	int procs = 1, c, gate[2], ret = 1;
+	int procs = 1, c, gate[2], ret = 1, own_session = 0;
 	double seconds = 2.0;
 	size_t bytes = 4096, npaths = 0, i, total = 0;
 	const char *list = NULL;
@@ -123,8 +125,9 @@ int main(int argc, char **argv)
 	long *ops;
 	int64_t t_start, t_end;
 
-	while ((c = getopt(argc, argv, "p:t:s:l:")) != -1) {
+	while ((c = getopt(argc, argv, "Sp:t:s:l:")) != -1) {
 		switch (c) {
+		case 'S': own_session = 1; break;
 		case 'p': procs = atoi(optarg); break;
 		case 't': seconds = atof(optarg); break;
 		case 's': bytes = (size_t)atol(optarg); break;
@@ -172,6 +175,8 @@ int main(int argc, char **argv)
 			int64_t deadline;
 
 			close(gate[1]);
+			if (own_session && setsid() < 0)
+				_exit(1);
 			if (read(gate[0], &b, 1) < 0)
 				_exit(1);
 			deadline = now_ns() + (int64_t)(seconds * 1e9);
@@ -219,7 +224,7 @@ int main(int argc, char **argv)
 out:
 	return ret;
 usage:
-	fprintf(stderr, "usage: openlat [-p PROCS] [-t SECONDS] [-s BYTES] "
+	fprintf(stderr, "usage: openlat [-S] [-p PROCS] [-t SECONDS] [-s BYTES] "
 			"-l LISTFILE\n");
 	return 2;
 }
