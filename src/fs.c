@@ -738,6 +738,8 @@ static void refuse_xattr(fuse_req_t req, const char *name)
 		log_info("set %s: featurefs attributes are read-only", name);
 		fuse_reply_err(req, EPERM);
 	} else {
+		log_info("set %s: entries carry no attributes but featurefs's "
+			 "own", name);
 		fuse_reply_err(req, ENOTSUP);
 	}
 }

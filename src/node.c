@@ -526,8 +526,11 @@ int ffs_mkdir(struct ffs *ffs, struct node *parent, const char *name,
 {
 	int rc;
 
-	if (parent->kind != NODE_ROOT)
-		return -EPERM; /* no directories inside a symbol */
+	if (parent->kind != NODE_ROOT) {
+		log_info("mkdir %s/%s: directories exist at the top only",
+			 parent->name, name);
+		return -EPERM;
+	}
 	if (strcmp(name, CONTROL_DIR_NAME) == 0)
 		return -EEXIST;
 	rc = name_check_symbol(name);

@@ -81,6 +81,7 @@ teardown() {
 	[ "$(try_errno "os.mkdir('$MNT/.hidden')")" = EINVAL ]
 	[ "$(try_errno "os.mkdir('$MNT/' + 'A' * 65)")" = ENAMETOOLONG ]
 	[ "$(try_errno "os.mkdir('$MNT/AAPL/sub')")" = EPERM ]
+	log_has "mkdir AAPL/sub: directories exist at the top only"
 	[ "$(try_errno "open('$MNT/rootfile', 'w')")" = EPERM ]
 	rmdir "$MNT/BRK.B"
 	[ ! -e "$MNT/BRK.B" ]
@@ -572,6 +573,7 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	f=$MNT/AAPL/$K1.parquet
 	[ "$(try_errno "os.setxattr('$f', 'user.featurefs.rows', b'1')")" = EPERM ]
 	[ "$(try_errno "os.setxattr('$f', 'user.other', b'1')")" = ENOTSUP ]
+	log_has "set user.other: entries carry no attributes but featurefs's own"
 	[ "$(try_errno "os.removexattr('$f', 'user.featurefs.rows')")" = EPERM ]
 	[ "$(getfattr --only-values -n user.featurefs.rows "$f")" = 1000 ]
 	# never read: no last access yet
