@@ -389,8 +389,6 @@ int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 /* Value of attribute `name` of `n`; -ENODATA when it has none. */
 int entry_xattr_get(struct ffs *ffs, struct node *n, const char *name,
 		    struct strbuf *out);
-/* NUL-separated names of the attributes `n` has. */
-void entry_xattr_list(struct ffs *ffs, struct node *n, struct strbuf *out);
 
 /* Remove scratch files nobody has opened or changed for `idle_us`
  * (left by a tool that died before its rename); returns how many were

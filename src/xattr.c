@@ -4,7 +4,8 @@
  * compression,stored_size,state,start_ts,end_ts}.  Values are text: times
  * in ISO 8601 UTC, numbers in decimal.  They come from the manifest plus
  * the accesses not flushed yet, so they are never older than the mount's
- * own view.
+ * own view.  They are read by name only: listxattr(2) lists none
+ * (fs_listxattr says why).
  */
 #include <errno.h>
 #include <string.h>
@@ -100,22 +101,4 @@ int entry_xattr_get(struct ffs *ffs, struct node *n, const char *name,
 	if (rc == 0)
 		rc = render_attr(ffs, &e, name, out);
 	return rc;
-}
-
-void entry_xattr_list(struct ffs *ffs, struct node *n, struct strbuf *out)
-{
-	struct manifest_entry e;
-	struct strbuf scratch = STRBUF_INIT;
-	int i;
-
-	if (describe_node(ffs, n, &e) < 0)
-		return;
-	for (i = 0; xattr_names[i]; i++) {
-		sb_reset(&scratch);
-		if (render_attr(ffs, &e, xattr_names[i], &scratch) < 0)
-			continue;
-		sb_addf(out, XATTR_PREFIX "%s", xattr_names[i]);
-		sb_add(out, "", 1);
-	}
-	sb_release(&scratch);
 }

@@ -554,6 +554,7 @@ release_manifest() {
 	wait_published "$MNT/AAPL/$K.parquet"
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
 	getfattr -d "$MNT/AAPL/$K.parquet" >/dev/null
+	getfattr -n user.featurefs.sha256 "$MNT/AAPL/$K.parquet" >/dev/null
 	echo junk >"$DATA/junk"
 	[ "$(write_entry "$MNT/AAPL/$(key_of junk).parquet" "$DATA/junk")" = "close EIO" ]
 	cp "$DATA/a.parquet" "$MNT/AAPL/.upload"
