@@ -1306,7 +1306,8 @@ static int check_fixed(struct ffs *ffs, const struct node *n,
 	if (!what)
 		return 0;
 	log_info("%s %s%s%s: %s", what, n->parent ? n->parent->name : "",
-		 n->parent ? "/" : "", n->name, why);
+		 n->parent ? "/" : "", n->kind == NODE_ROOT ? "/" : n->name,
+		 why);
 	return -EPERM;
 }
 

@@ -728,16 +728,24 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_buf(req, NULL, 0);
 }
 
+/* Setting or removing an attribute.  cp -a and mv try ACLs and security
+ * labels on every file they copy and take ENOTSUP quietly, so only a
+ * user.* attribute someone asked for is worth a line at info level. */
 static void refuse_xattr(fuse_req_t req, const char *name)
 {
+	static const char why[] =
+		"entries carry no attributes but featurefs's own";
+
 	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) == 0) {
 		log_info("set %s: featurefs attributes are read-only", name);
 		fuse_reply_err(req, EPERM);
-	} else {
-		log_info("set %s: entries carry no attributes but featurefs's "
-			 "own", name);
-		fuse_reply_err(req, ENOTSUP);
+		return;
 	}
+	if (strncmp(name, "user.", 5) == 0)
+		log_info("set %s: %s", name, why);
+	else
+		log_debug("set %s: %s", name, why);
+	fuse_reply_err(req, ENOTSUP);
 }
 
 static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

@@ -82,6 +82,8 @@ teardown() {
 	[ "$(try_errno "os.mkdir('$MNT/' + 'A' * 65)")" = ENAMETOOLONG ]
 	[ "$(try_errno "os.mkdir('$MNT/AAPL/sub')")" = EPERM ]
 	log_has "mkdir AAPL/sub: directories exist at the top only"
+	[ "$(try_errno "os.chmod('$MNT', 0o700)")" = EPERM ]
+	log_has "chmod /: directories are managed by featurefs"
 	[ "$(try_errno "open('$MNT/rootfile', 'w')")" = EPERM ]
 	rmdir "$MNT/BRK.B"
 	[ ! -e "$MNT/BRK.B" ]
