@@ -728,23 +728,24 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_buf(req, NULL, 0);
 }
 
-/* Setting or removing an attribute.  cp -a and mv try ACLs and security
- * labels on every file they copy and take ENOTSUP quietly, so only a
- * user.* attribute someone asked for is worth a line at info level. */
-static void refuse_xattr(fuse_req_t req, const char *name)
+/* Refuse to `verb` (set or remove) attribute `name`.  cp -a and mv try
+ * ACLs and security labels on every file they copy and take ENOTSUP
+ * quietly, so only a user.* attribute is worth a line at info level. */
+static void refuse_xattr(fuse_req_t req, const char *verb, const char *name)
 {
 	static const char why[] =
 		"entries carry no attributes but featurefs's own";
 
 	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) == 0) {
-		log_info("set %s: featurefs attributes are read-only", name);
+		log_info("%s %s: featurefs attributes are read-only", verb,
+			 name);
 		fuse_reply_err(req, EPERM);
 		return;
 	}
 	if (strncmp(name, "user.", 5) == 0)
-		log_info("set %s: %s", name, why);
+		log_info("%s %s: %s", verb, name, why);
 	else
-		log_debug("set %s: %s", name, why);
+		log_debug("%s %s: %s", verb, name, why);
 	fuse_reply_err(req, ENOTSUP);
 }
 
@@ -755,13 +756,13 @@ static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	(void)value;
 	(void)size;
 	(void)flags;
-	refuse_xattr(req, name);
+	refuse_xattr(req, "set", name);
 }
 
 static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	(void)ino;
-	refuse_xattr(req, name);
+	refuse_xattr(req, "remove", name);
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {
