@@ -29,7 +29,6 @@
 #include "passthrough.h"
 
 #define READ_BUF_SIZE (1u << 20)
-#define XATTR_PREFIX "user.featurefs."
 
 enum notice_kind { NOTICE_INODE, NOTICE_ENTRY };
 
@@ -728,27 +727,6 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_buf(req, NULL, 0);
 }
 
-/* Refuse to `verb` (set or remove) attribute `name`.  cp -a and mv try
- * ACLs and security labels on every file they copy and take ENOTSUP
- * quietly, so only a user.* attribute is worth a line at info level. */
-static void refuse_xattr(fuse_req_t req, const char *verb, const char *name)
-{
-	static const char why[] =
-		"entries carry no attributes but featurefs's own";
-
-	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) == 0) {
-		log_info("%s %s: featurefs attributes are read-only", verb,
-			 name);
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (strncmp(name, "user.", 5) == 0)
-		log_info("%s %s: %s", verb, name, why);
-	else
-		log_debug("%s %s: %s", verb, name, why);
-	fuse_reply_err(req, ENOTSUP);
-}
-
 static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
@@ -756,13 +734,13 @@ static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	(void)value;
 	(void)size;
 	(void)flags;
-	refuse_xattr(req, "set", name);
+	fuse_reply_err(req, -entry_xattr_refuse("set", name));
 }
 
 static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	(void)ino;
-	refuse_xattr(req, "remove", name);
+	fuse_reply_err(req, -entry_xattr_refuse("remove", name));
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {

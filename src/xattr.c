@@ -12,6 +12,7 @@
 
 #include "access.h"
 #include "ffs.h"
+#include "log.h"
 
 #define XATTR_PREFIX "user.featurefs."
 
@@ -101,4 +102,23 @@ int entry_xattr_get(struct ffs *ffs, struct node *n, const char *name,
 	if (rc == 0)
 		rc = render_attr(ffs, &e, name, out);
 	return rc;
+}
+
+int entry_xattr_refuse(const char *verb, const char *name)
+{
+	static const char why[] =
+		"entries carry no attributes but featurefs's own";
+
+	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) == 0) {
+		log_info("%s %s: featurefs attributes are read-only", verb,
+			 name);
+		return -EPERM;
+	}
+	/* cp -a and mv try ACLs and security labels on every file they copy
+	 * and take ENOTSUP quietly: only a user.* name is worth info level */
+	if (strncmp(name, "user.", 5) == 0)
+		log_info("%s %s: %s", verb, name, why);
+	else
+		log_debug("%s %s: %s", verb, name, why);
+	return -ENOTSUP;
 }
