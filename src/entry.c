@@ -1358,10 +1358,12 @@ static int setattr_published(struct ffs *ffs, struct node *n,
 	return rc;
 }
 
-/* setattr of data still being written, through handle `h` (or NULL);
- * -EAGAIN when it got published meanwhile.  w->mu held. */
+/* setattr of data still being written; `truncator` is the process
+ * that resizes an entry by path (0 when none does, or through the
+ * writer's own handle).  -EAGAIN when it got published meanwhile.
+ * w->mu held. */
 static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
-			  struct handle *h, const struct setattr_req *r)
+			  pid_t truncator, const struct setattr_req *r)
 {
 	struct setattr_req owner_only = *r;
 	int rc;
@@ -1370,8 +1372,7 @@ static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
 		return -EAGAIN;
 	/* an entry's size is its writer's: another process's truncate(2)
 	 * would cut the data under it, and is refused as its write-open is */
-	if ((r->valid & SETATTR_SIZE) && n->kind == NODE_ENTRY &&
-	    !(h && h->kind == HANDLE_WRITER) && tgid_of(r->pid) != w->tgid) {
+	if (truncator && truncator != w->tgid) {
 		log_info("truncate %s/%s: in flight, written by another process",
 			 n->parent->name, n->name);
 		return -EPERM;
@@ -1397,6 +1398,7 @@ static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
 int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 		  const struct setattr_req *r)
 {
+	pid_t truncator = 0;
 	struct writer *w;
 	int rc;
 
@@ -1415,6 +1417,11 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 	default:
 		break;
 	}
+	/* who truncates an entry by path matters if it is in flight; read
+	 * /proc before taking any lock */
+	if ((r->valid & SETATTR_SIZE) && n->kind == NODE_ENTRY &&
+	    !(h && h->kind == HANDLE_WRITER))
+		truncator = tgid_of(r->pid);
 	for (;;) {
 		pthread_mutex_lock(&ffs->lock);
 		w = n->w;
@@ -1426,7 +1433,7 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 		writer_ref(w);
 		pthread_mutex_unlock(&ffs->lock);
 		pthread_mutex_lock(&w->mu);
-		rc = setattr_writer(ffs, n, w, h, r);
+		rc = setattr_writer(ffs, n, w, truncator, r);
 		pthread_mutex_unlock(&w->mu);
 		writer_unref(w);
 		/* published while we waited for it: it is an entry now */
