@@ -1,7 +1,8 @@
 /*
- * cmd_mount.c - `featurefs STORE MOUNTPOINT [-o OPTIONS] [-f]`: parse the
- * options, open (or initialize) and lock the store, open the manifest,
- * mount, daemonize, serve, and tear down in the order that loses nothing.
+ * cmd_mount.c - `featurefs STORE MOUNTPOINT [-o OPTIONS] [-f] [-d] [-s]`:
+ * parse the options, open (or initialize) and lock the store, open the
+ * manifest, mount, daemonize, serve, and tear down in the order that loses
+ * nothing.
  */
 #define FUSE_USE_VERSION 314
 
@@ -148,7 +149,7 @@ static int check_options(const struct mount_opts *mo, struct ffs_options *o)
 
 static void mount_help(void)
 {
-	printf("usage: featurefs STORE MOUNTPOINT [-o OPTIONS] [-f]\n\n"
+	printf("usage: featurefs STORE MOUNTPOINT [-o OPTIONS] [-f] [-d] [-s]\n\n"
 	       "featurefs options (-o):\n"
 	       "    manifest=sqlite        manifest backend (store.conf's)\n"
 	       "    compress=none          compression of new objects\n"

@@ -14,7 +14,7 @@
 #endif
 
 const struct command commands[] = {
-	{ "mount", cmd_mount, "STORE MOUNTPOINT [-o OPTIONS] [-f] [-d]",
+	{ "mount", cmd_mount, "STORE MOUNTPOINT [-o OPTIONS] [-f] [-d] [-s]",
 	  "mount a store (the same as featurefs STORE MOUNTPOINT)",
 	  "  -o OPTIONS     comma-separated mount options (featurefs(1))\n"
 	  "  -f             stay in the foreground, log to stderr\n"
@@ -92,7 +92,7 @@ static void print_overview(FILE *out)
 	const struct command *c;
 
 	fprintf(out,
-		"usage: featurefs STORE MOUNTPOINT [-o OPTIONS] [-f]\n"
+		"usage: featurefs STORE MOUNTPOINT [-o OPTIONS] [-f] [-d] [-s]\n"
 		"       featurefs COMMAND [ARGS]\n\n"
 		"featurefs serves a cache of Parquet feature files as a "
 		"filesystem:\n"
