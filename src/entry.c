@@ -52,6 +52,45 @@ static pid_t tgid_of(pid_t pid)
 	return tgid;
 }
 
+/* Whether process `tgid` maps the file of entry `n` shared and writable
+ * (/proc/PID/maps: its inode and path).  Such a writer may close(2) its
+ * descriptor and go on writing through the map until munmap, as in
+ * "ftruncate, mmap, close, store, munmap": that close is not the end of
+ * its writing. */
+static int writer_maps_entry(pid_t tgid, const struct node *n)
+{
+	char path[64], suffix[LOCK_NAME_MAX + 16];
+	char *line = NULL;
+	size_t cap = 0, slen;
+	int found = 0;
+	FILE *f;
+
+	snprintf(suffix, sizeof(suffix), "/%s/%s", n->parent->name, n->name);
+	slen = strlen(suffix);
+	snprintf(path, sizeof(path), "/proc/%ld/maps", (long)tgid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (!found && getline(&line, &cap, f) > 0) {
+		unsigned long long ino;
+		char perms[8];
+		size_t len;
+		int at = 0;
+
+		/* "start-end perms offset dev inode   path" */
+		if (sscanf(line, "%*s %7s %*s %*s %llu %n", perms, &ino, &at) < 2 ||
+		    at == 0 || strlen(perms) < 4)
+			continue;
+		len = strcspn(line + at, "\n");
+		found = perms[1] == 'w' && perms[3] == 's' &&
+			ino == n->st_ino && len >= slen &&
+			memcmp(line + at + len - slen, suffix, slen) == 0;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
 static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 		      mode_t mode, struct writer **out)
 {
@@ -731,7 +770,7 @@ done:
 int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 {
 	struct writer *w = h->w;
-	int rc = 0;
+	int rc = 0, write_err;
 
 	if (h->kind != HANDLE_WRITER || h->node->kind != NODE_ENTRY)
 		return 0;
@@ -743,10 +782,20 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	pthread_mutex_lock(&w->mu);
 	if (!w->abandoned && !w->published)
 		rc = writer_check(ffs, w);
+	write_err = w->write_err;
 	pthread_mutex_unlock(&w->mu);
-	if (rc < 0)
-		log_debug("close %s/%s: %s", h->node->parent->name,
-			  h->node->name, w->why_detail);
+	if (rc == 0)
+		return 0;
+	/* content still to come through a map is checked at release, where
+	 * a discard is logged; a failed write is reported now regardless */
+	if (!write_err && writer_maps_entry(w->tgid, h->node)) {
+		log_debug("close %s/%s: %s; still mapped for writing, checked "
+			  "at release", h->node->parent->name, h->node->name,
+			  w->why_detail);
+		return 0;
+	}
+	log_debug("close %s/%s: %s", h->node->parent->name, h->node->name,
+		  w->why_detail);
 	return rc;
 }
 

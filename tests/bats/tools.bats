@@ -148,6 +148,14 @@ m[:] = data
 m.flush()
 m.close()
 os.close(fd)
+# the descriptor closed first, the bytes stored through the map after it
+# (numpy.memmap's order): that close is not the end of the writing
+fd = entry("mapfirst", os.O_RDWR)
+os.ftruncate(fd, n)
+m = mmap.mmap(fd, n)
+os.close(fd)
+m[:] = data
+m.close()
 fd = entry("direct", os.O_WRONLY | os.O_DIRECT)
 os.write(fd, aligned(n))
 os.ftruncate(fd, n)
@@ -181,7 +189,8 @@ os.close(fd)
 PY
 	sum=$(sha256sum <"$f" | cut -d' ' -f1)
 	for w in backwards holefirst writev append truncfirst fallocate \
-		 overshoot rdwr mmap direct copyrange sendfile splice forked; do
+		 overshoot rdwr mmap mapfirst direct copyrange sendfile splice \
+		 forked; do
 		g=$MNT/MSFT/$w-writes.parquet
 		cmp "$f" "$g" || { echo "$w: content differs"; false; }
 		[ "$(manifest_sql "select state || ' ' || sha256 from entries where key = '$w-writes'")" = "published $sum" ] ||
