@@ -767,10 +767,19 @@ done:
 	return rc;
 }
 
+/* Whether `why` is about the bytes written, not about a write, an fsync
+ * or the manifest failing. */
+static int load_failure_is_content(enum load_failure why)
+{
+	return why == LOAD_EMPTY || why == LOAD_NOT_PARQUET ||
+	       why == LOAD_TRUNCATED || why == LOAD_BAD_FOOTER ||
+	       why == LOAD_ENCRYPTED;
+}
+
 int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 {
 	struct writer *w = h->w;
-	int rc = 0, write_err;
+	int rc = 0, bad_content;
 
 	if (h->kind != HANDLE_WRITER || h->node->kind != NODE_ENTRY)
 		return 0;
@@ -782,13 +791,13 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	pthread_mutex_lock(&w->mu);
 	if (!w->abandoned && !w->published)
 		rc = writer_check(ffs, w);
-	write_err = w->write_err;
+	bad_content = rc < 0 && load_failure_is_content(w->why);
 	pthread_mutex_unlock(&w->mu);
 	if (rc == 0)
 		return 0;
 	/* content still to come through a map is checked at release, where
-	 * a discard is logged; a failed write is reported now regardless */
-	if (!write_err && writer_maps_entry(w->tgid, h->node)) {
+	 * a discard is logged; a failed write or fsync is reported now */
+	if (bad_content && writer_maps_entry(w->tgid, h->node)) {
 		log_debug("close %s/%s: %s; still mapped for writing, checked "
 			  "at release", h->node->parent->name, h->node->name,
 			  w->why_detail);
