@@ -27,69 +27,10 @@
 #include "htab.h"
 #include "log.h"
 #include "names.h"
+#include "proc.h"
 
 #define WRITER_KIND_ENTRY "entry"
 #define WRITER_KIND_SCRATCH "scratch"
-
-/* The thread-group id (process) of thread `pid`, from /proc. */
-static pid_t tgid_of(pid_t pid)
-{
-	char path[64], line[128];
-	pid_t tgid = pid;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return pid;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "Tgid:", 5) == 0) {
-			tgid = (pid_t)atol(line + 5);
-			break;
-		}
-	}
-	fclose(f);
-	return tgid;
-}
-
-/* Whether process `tgid` maps the file of entry `n` shared and writable
- * (/proc/PID/maps: its inode and path).  Such a writer may close(2) its
- * descriptor and go on writing through the map until munmap, as in
- * "ftruncate, mmap, close, store, munmap": that close is not the end of
- * its writing. */
-static int writer_maps_entry(pid_t tgid, const struct node *n)
-{
-	char path[64], suffix[LOCK_NAME_MAX + 16];
-	char *line = NULL;
-	size_t cap = 0, slen;
-	int found = 0;
-	FILE *f;
-
-	snprintf(suffix, sizeof(suffix), "/%s/%s", n->parent->name, n->name);
-	slen = strlen(suffix);
-	snprintf(path, sizeof(path), "/proc/%ld/maps", (long)tgid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	while (!found && getline(&line, &cap, f) > 0) {
-		unsigned long long ino;
-		char perms[8];
-		size_t len;
-		int at = 0;
-
-		/* "start-end perms offset dev inode   path" */
-		if (sscanf(line, "%*s %7s %*s %*s %llu %n", perms, &ino, &at) < 2 ||
-		    at == 0 || strlen(perms) < 4)
-			continue;
-		len = strcspn(line + at, "\n");
-		found = perms[1] == 'w' && perms[3] == 's' &&
-			ino == n->st_ino && len >= slen &&
-			memcmp(line + at + len - slen, suffix, slen) == 0;
-	}
-	free(line);
-	fclose(f);
-	return found;
-}
 
 static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 		      mode_t mode, struct writer **out)
@@ -114,7 +55,7 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 		goto fail;
 	}
 	w->fd = rc;
-	w->tgid = tgid_of(pid);
+	w->tgid = proc_tgid_of(pid);
 	w->touched_us = mono_us();
 	w->created_ts = now_us();
 	w->mtime_ns = w->created_ts * 1000;
@@ -513,7 +454,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	 * before taking the namespace lock (the pointer is only a hint) */
 	if (!writing && nkind == NODE_ENTRY &&
 	    __atomic_load_n(&n->w, __ATOMIC_RELAXED))
-		tgid = tgid_of(pid);
+		tgid = proc_tgid_of(pid);
 	pthread_mutex_lock(&ffs->lock);
 	w = n->w;
 	if (n->kind == NODE_SCRATCH && w) {
@@ -778,6 +719,7 @@ static int load_failure_is_content(enum load_failure why)
 
 int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 {
+	char suffix[LOCK_NAME_MAX + 16];
 	struct writer *w = h->w;
 	int rc = 0, bad_content;
 
@@ -786,7 +728,7 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	/* A close in another process shuts an inherited descriptor (a shell
 	 * child writing to its parent's file): the writer is not done, and
 	 * the last close is checked at release anyway. */
-	if (tgid_of(pid) != w->tgid)
+	if (proc_tgid_of(pid) != w->tgid)
 		return 0;
 	pthread_mutex_lock(&w->mu);
 	if (!w->abandoned && !w->published)
@@ -795,10 +737,14 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	pthread_mutex_unlock(&w->mu);
 	if (rc == 0)
 		return 0;
-	/* content still to come through a map is checked at release, where
+	/* while the writer or a child it started still holds the file for
+	 * writing, more content is to come: it is checked at release, where
 	 * a discard is logged; a failed write or fsync is reported now */
-	if (bad_content && writer_maps_entry(w->tgid, h->node)) {
-		log_debug("close %s/%s: %s; still mapped for writing, checked "
+	snprintf(suffix, sizeof(suffix), "/%s/%s", h->node->parent->name,
+		 h->node->name);
+	if (bad_content &&
+	    proc_tree_writes_file(w->tgid, h->node->st_ino, suffix)) {
+		log_debug("close %s/%s: %s; still open for writing, checked "
 			  "at release", h->node->parent->name, h->node->name,
 			  w->why_detail);
 		return 0;
@@ -1389,7 +1335,8 @@ static int setattr_published(struct ffs *ffs, struct node *n,
 	size = (off_t)n->size;
 	writer = n->writer_tgid;
 	pthread_mutex_unlock(&ffs->lock);
-	if ((r->valid & SETATTR_MODE) && writer && tgid_of(r->pid) == writer) {
+	if ((r->valid & SETATTR_MODE) && writer &&
+	    proc_tgid_of(r->pid) == writer) {
 		fixed.valid &= ~SETATTR_MODE;
 		a.set |= MANIFEST_SET_MODE;
 		a.mode = r->mode & 0777;
@@ -1479,7 +1426,7 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 	 * /proc before taking any lock */
 	if ((r->valid & SETATTR_SIZE) && n->kind == NODE_ENTRY &&
 	    !(h && h->kind == HANDLE_WRITER))
-		truncator = tgid_of(r->pid);
+		truncator = proc_tgid_of(r->pid);
 	for (;;) {
 		pthread_mutex_lock(&ffs->lock);
 		w = n->w;

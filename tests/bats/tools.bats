@@ -91,7 +91,7 @@ PY
 @test "every way a program writes an entry publishes its exact bytes and digest" {
 	f=$(ls "$DATA"/src/AAPL/*.parquet | tail -1)
 	python3 - "$f" "$MNT/MSFT" <<'PY'
-import mmap, os, sys
+import mmap, os, subprocess, sys
 src, d = sys.argv[1:]
 data = open(src, "rb").read()
 n = len(data)
@@ -156,6 +156,20 @@ m = mmap.mmap(fd, n)
 os.close(fd)
 m[:] = data
 m.close()
+# a child started to write into it, the parent's copy closed first
+# (subprocess.Popen(stdout=f), then f.close()); the child waits for it
+fd = entry("child")
+child = subprocess.Popen(["sh", "-c", 'read go; exec cat "$0"', src],
+                         stdin=subprocess.PIPE, stdout=fd)
+os.close(fd)
+child.communicate(b"go\n")
+assert child.returncode == 0
+# a dup writes on after the first descriptor is closed
+fd = entry("dup")
+fd2 = os.dup(fd)
+os.close(fd)
+os.write(fd2, data)
+os.close(fd2)
 fd = entry("direct", os.O_WRONLY | os.O_DIRECT)
 os.write(fd, aligned(n))
 os.ftruncate(fd, n)
@@ -189,8 +203,8 @@ os.close(fd)
 PY
 	sum=$(sha256sum <"$f" | cut -d' ' -f1)
 	for w in backwards holefirst writev append truncfirst fallocate \
-		 overshoot rdwr mmap mapfirst direct copyrange sendfile splice \
-		 forked; do
+		 overshoot rdwr mmap mapfirst child dup direct copyrange \
+		 sendfile splice forked; do
 		g=$MNT/MSFT/$w-writes.parquet
 		cmp "$f" "$g" || { echo "$w: content differs"; false; }
 		[ "$(manifest_sql "select state || ' ' || sha256 from entries where key = '$w-writes'")" = "published $sum" ] ||

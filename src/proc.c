@@ -1,0 +1,183 @@
+/*
+ * proc.c - what /proc says about the processes that use a mount.
+ *
+ * FUSE names the thread behind a request and nothing of the descriptors
+ * behind it.  A writer's close(2) ends its writing only if nothing else
+ * holds the same open file: a child it started to write into it
+ * (subprocess.Popen(stdout=f) and then f.close()), a dup, or a shared
+ * writable map (numpy.memmap closes its descriptor once the map is made).
+ * Those are read from /proc here, and only when a close finds the content
+ * invalid, so a well-formed write never pays for it.  Reading /proc never
+ * reaches a filesystem: links and maps are names the kernel keeps.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proc.h"
+
+/* Processes looked at in one writer's tree, the writer included. */
+#define PROC_TREE_MAX 256
+
+pid_t proc_tgid_of(pid_t pid)
+{
+	char path[64], line[128];
+	pid_t tgid = pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return pid;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Tgid:", 5) == 0) {
+			tgid = (pid_t)atol(line + 5);
+			break;
+		}
+	}
+	fclose(f);
+	return tgid;
+}
+
+static int ends_with(const char *s, size_t len, const char *suffix)
+{
+	size_t slen = strlen(suffix);
+
+	return len >= slen && memcmp(s + len - slen, suffix, slen) == 0;
+}
+
+/* Whether descriptor `name` of a process (its /proc fd and fdinfo
+ * directories open as `fd_dir` and `info_dir`) is open for writing on
+ * the file.  fdinfo's "ino:" line is checked where the kernel has it. */
+static int fd_writes_file(int fd_dir, int info_dir, const char *name,
+			  uint64_t ino, const char *suffix)
+{
+	char target[PATH_MAX], line[128];
+	unsigned long long fd_ino = ino;
+	unsigned int flags = 0;
+	int info, found_flags = 0;
+	ssize_t len;
+	FILE *f;
+
+	len = readlinkat(fd_dir, name, target, sizeof(target) - 1);
+	if (len <= 0 || !ends_with(target, (size_t)len, suffix))
+		return 0;
+	info = openat(info_dir, name, O_RDONLY | O_CLOEXEC);
+	if (info < 0)
+		return 0;
+	f = fdopen(info, "re");
+	if (!f) {
+		close(info);
+		return 0;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "flags: %o", &flags) == 1)
+			found_flags = 1;
+		else
+			sscanf(line, "ino: %llu", &fd_ino);
+	}
+	fclose(f);
+	return found_flags && (flags & O_ACCMODE) != O_RDONLY && fd_ino == ino;
+}
+
+/* Whether process `pid` has a writable descriptor on the file. */
+static int fds_write_file(pid_t pid, uint64_t ino, const char *suffix)
+{
+	char path[64];
+	int info_dir, found = 0;
+	struct dirent *d;
+	DIR *fds;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	fds = opendir(path);
+	if (!fds)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/fdinfo", (long)pid);
+	info_dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	while (info_dir >= 0 && !found && (d = readdir(fds)))
+		found = d->d_name[0] != '.' &&
+			fd_writes_file(dirfd(fds), info_dir, d->d_name, ino,
+				       suffix);
+	if (info_dir >= 0)
+		close(info_dir);
+	closedir(fds);
+	return found;
+}
+
+/* Whether process `pid` maps the file shared and writable
+ * ("start-end perms offset dev inode   path" in /proc/PID/maps). */
+static int maps_write_file(pid_t pid, uint64_t ino, const char *suffix)
+{
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/maps", (long)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (!found && getline(&line, &cap, f) > 0) {
+		unsigned long long map_ino;
+		char perms[8];
+		int at = 0;
+
+		if (sscanf(line, "%*s %7s %*s %*s %llu %n", perms, &map_ino,
+			   &at) < 2 || at == 0 || strlen(perms) < 4)
+			continue;
+		found = perms[1] == 'w' && perms[3] == 's' && map_ino == ino &&
+			ends_with(line + at, strcspn(line + at, "\n"), suffix);
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* Append the children of every thread of `pid` to `pids`, which holds
+ * `n` and may hold `max`; returns the new count. */
+static size_t add_children(pid_t pid, pid_t *pids, size_t n, size_t max)
+{
+	char path[PATH_MAX];
+	struct dirent *d;
+	long child;
+	DIR *tasks;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
+	tasks = opendir(path);
+	if (!tasks)
+		return n;
+	while (n < max && (d = readdir(tasks))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/task/%s/children",
+			 (long)pid, d->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (n < max && fscanf(f, "%ld", &child) == 1)
+			pids[n++] = (pid_t)child;
+		fclose(f);
+	}
+	closedir(tasks);
+	return n;
+}
+
+int proc_tree_writes_file(pid_t tgid, uint64_t ino, const char *suffix)
+{
+	pid_t pids[PROC_TREE_MAX];
+	size_t n = 1, i;
+
+	pids[0] = tgid;
+	for (i = 0; i < n; i++) {
+		if (fds_write_file(pids[i], ino, suffix) ||
+		    maps_write_file(pids[i], ino, suffix))
+			return 1;
+		n = add_children(pids[i], pids, n, PROC_TREE_MAX);
+	}
+	return 0;
+}

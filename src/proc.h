@@ -1,0 +1,22 @@
+/*
+ * proc.h - what /proc says about the processes that use a mount: which
+ * process a request's thread belongs to, and whether a writer's process
+ * tree still holds an entry open for writing after one of its closes.
+ */
+#ifndef FEATUREFS_PROC_H
+#define FEATUREFS_PROC_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The thread-group id (process) of thread `pid`; `pid` itself when /proc
+ * cannot tell. */
+pid_t proc_tgid_of(pid_t pid);
+
+/* Whether process `tgid` or a descendant of it still holds the file with
+ * inode `ino` and a path ending in `suffix` ("/SYMBOL/NAME") open for
+ * writing: a writable descriptor, or a shared writable map.  A process
+ * whose /proc cannot be read counts as not holding it. */
+int proc_tree_writes_file(pid_t tgid, uint64_t ino, const char *suffix);
+
+#endif

@@ -1,0 +1,105 @@
+/*
+ * test_proc.c - what /proc tells about a writer's process tree: a child
+ * holding the file open for writing, or mapping it shared and writable,
+ * counts; a reading descriptor, a private map or another file does not.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "unit.h"
+
+enum hold { HOLD_WRITE_FD, HOLD_READ_FD, HOLD_SHARED_MAP, HOLD_PRIVATE_MAP };
+
+/* Fork a child that holds `path` as `how`, then waits; the parent keeps
+ * no descriptor of it.  Returns the child's pid once it holds it. */
+static pid_t child_holding(const char *path, enum hold how)
+{
+	int ready[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(ready) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(path, how == HOLD_WRITE_FD || how == HOLD_SHARED_MAP
+					    ? O_RDWR : O_RDONLY);
+
+		if (how == HOLD_SHARED_MAP || how == HOLD_PRIVATE_MAP) {
+			if (mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				 how == HOLD_SHARED_MAP ? MAP_SHARED
+							: MAP_PRIVATE,
+				 fd, 0) == MAP_FAILED)
+				_exit(1);
+			close(fd);
+		}
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	if (pid < 0 || read(ready[0], &c, 1) != 1)
+		pid = -1;
+	close(ready[0]);
+	return pid;
+}
+
+static int tree_writes(const char *path, enum hold how, const char *suffix)
+{
+	struct stat st;
+	pid_t child;
+	int found;
+
+	if (stat(path, &st) < 0)
+		return -1;
+	child = child_holding(path, how);
+	if (child < 0)
+		return -1;
+	found = proc_tree_writes_file(getpid(), (uint64_t)st.st_ino, suffix);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	return found;
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/featurefs-test-proc-XXXXXX", sym[64], path[96];
+	int fd;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(sym, sizeof(sym), "%s/AAPL", dir);
+	snprintf(path, sizeof(path), "%s/0123456789abcdef.parquet", sym);
+	CHECK(mkdir(sym, 0700) == 0);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, 4096) == 0);
+	close(fd);
+
+	CHECK_INT(proc_tgid_of(getpid()), getpid());
+	CHECK_INT(tree_writes(path, HOLD_WRITE_FD,
+			      "/AAPL/0123456789abcdef.parquet"), 1);
+	CHECK_INT(tree_writes(path, HOLD_SHARED_MAP,
+			      "/AAPL/0123456789abcdef.parquet"), 1);
+	CHECK_INT(tree_writes(path, HOLD_READ_FD,
+			      "/AAPL/0123456789abcdef.parquet"), 0);
+	CHECK_INT(tree_writes(path, HOLD_PRIVATE_MAP,
+			      "/AAPL/0123456789abcdef.parquet"), 0);
+	/* the same inode under another name is another file */
+	CHECK_INT(tree_writes(path, HOLD_WRITE_FD,
+			      "/MSFT/0123456789abcdef.parquet"), 0);
+	/* nobody: the parent holds nothing itself */
+	CHECK_INT(proc_tree_writes_file(getpid(), 1,
+					"/AAPL/0123456789abcdef.parquet"), 0);
+
+	unlink(path);
+	rmdir(sym);
+	rmdir(dir);
+	return unit_report();
+}
