@@ -303,7 +303,8 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 	kind = name_parse_child(name, key);
 	if (kind < 0) {
 		log_info("create %s/%s: not <key>.parquet with a key of %d-%d "
-			 "of [A-Za-z0-9_-], nor a .scratch name",
+			 "of [A-Za-z0-9_-], nor a scratch name (.<name> or "
+			 "<key>.parquet.<suffix>)",
 			 parent->name, name, KEY_MIN, KEY_MAX);
 		return kind;
 	}
@@ -1246,7 +1247,7 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 	}
 	kind = name_parse_child(newname, key);
 	if (kind < 0) {
-		log_info("rename to %s/%s: not <key>.parquet nor a .scratch "
+		log_info("rename to %s/%s: not <key>.parquet nor a scratch "
 			 "name", newparent->name, newname);
 		return kind;
 	}

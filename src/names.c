@@ -46,7 +46,8 @@ int name_parse_child(const char *name, char *key)
 	size_t len = strlen(name);
 	size_t klen;
 	char buf[KEY_MAX + 2];
-	int rc;
+	const char *dot, *tail;
+	int kind, rc;
 
 	if (len == 0)
 		return -EINVAL;
@@ -54,10 +55,18 @@ int name_parse_child(const char *name, char *key)
 		return -ENAMETOOLONG;
 	if (name[0] == '.')
 		return NAME_SCRATCH;
-	if (len <= ENTRY_SUFFIX_LEN ||
-	    strcmp(name + len - ENTRY_SUFFIX_LEN, ENTRY_SUFFIX) != 0)
+	/* a key holds no dot: the first one ends it */
+	dot = strchr(name, '.');
+	if (!dot || strncmp(dot, ENTRY_SUFFIX, ENTRY_SUFFIX_LEN) != 0)
 		return -EINVAL;
-	klen = len - ENTRY_SUFFIX_LEN;
+	tail = dot + ENTRY_SUFFIX_LEN;
+	if (*tail == '\0')
+		kind = NAME_ENTRY;
+	else if (tail[0] == '.' && tail[1] != '\0')
+		kind = NAME_SCRATCH; /* "<key>.parquet.<tail>" */
+	else
+		return -EINVAL;
+	klen = (size_t)(dot - name);
 	if (klen > KEY_MAX) {
 		/* Over-long, unless it is malformed anyway. */
 		size_t i;
@@ -72,6 +81,7 @@ int name_parse_child(const char *name, char *key)
 	rc = name_check_key(buf);
 	if (rc < 0)
 		return rc;
-	memcpy(key, buf, klen + 1);
-	return NAME_ENTRY;
+	if (kind == NAME_ENTRY)
+		memcpy(key, buf, klen + 1);
+	return kind;
 }

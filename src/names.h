@@ -2,7 +2,9 @@
  * names.h - what a name in the mount may be (SPEC §2).
  *
  * Root holds symbol directories; a symbol directory holds entries
- * "<key>.parquet" and scratch files (names starting with '.').  These
+ * "<key>.parquet" and scratch files: names starting with '.', and
+ * "<key>.parquet.<tail>", the temporary name download tools and
+ * atomic-write libraries give a file they rename when it is whole.  These
  * checks are pure functions so the FUSE layer, the commands and the fuzzer
  * share one definition.
  */
@@ -22,7 +24,8 @@
 
 enum name_kind {
 	NAME_ENTRY = 1,		/* "<key>.parquet" */
-	NAME_SCRATCH = 2,	/* ".anything": private to the mount */
+	NAME_SCRATCH = 2,	/* ".anything" or "<key>.parquet.<tail>":
+				 * private to the mount */
 };
 
 /* 0 for a valid symbol, -EINVAL when malformed, -ENAMETOOLONG when longer

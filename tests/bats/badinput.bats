@@ -114,7 +114,8 @@ sys.stdout.buffer.write(b'PAR1' + b'\x00' * 64 + struct.pack('<I', 0x7fffffff) +
 	[ "$(try_errno "open('$MNT/AAPL/key with spaces.parquet', 'w')")" = EINVAL ]
 	[ "$(try_errno "open('$MNT/AAPL/short.parquet', 'w')")" = EINVAL ]
 	[ "$(try_errno "open('$MNT/AAPL/$K.PARQUET', 'w')")" = EINVAL ]
-	[ "$(try_errno "open('$MNT/AAPL/$K.parquet.zst', 'w')")" = EINVAL ]
+	[ "$(try_errno "open('$MNT/AAPL/$K.parquet.', 'w')")" = EINVAL ]
+	[ "$(try_errno "open('$MNT/AAPL/short.parquet.tmp', 'w')")" = EINVAL ]
 	[ "$(try_errno "open('$MNT/top.parquet', 'w')")" = EPERM ]
 	[ "$(try_errno "open('$MNT/.featurefs/x', 'w')")" = EACCES ]
 	# Unicode look-alike of a key character (a Cyrillic a)

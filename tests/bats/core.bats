@@ -396,6 +396,11 @@ PY
 	[ -e "$MNT/AAPL/.bad" ]
 	[ ! -e "$MNT/AAPL/$K2.parquet" ]
 	rm "$MNT/AAPL/.bad" "$MNT/AAPL/.again"
+	# so is "<key>.parquet.<suffix>", the temporary name download tools
+	# give a file; one left behind goes with the unmount
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet.part"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet.part"
+	[ "$(manifest_sql "select count(*) from entries where key='$K2'")" = 0 ]
 	unmount_store
 	[ -z "$(ls -A "$STORE/tmp")" ]
 }

@@ -261,7 +261,7 @@ create() {
 	[ "$(errno_of "os.mkdir(b'...')")" = EINVAL ]
 	[ "$(errno_of "os.mkdir(b'.AAPL')")" = EINVAL ]
 	# the suffix is exact
-	for suffix in '.parquet ' '.parquet\n' '.parque' '.Parquet' '.parquet.' '..parquet' '' '.zst' '.parquet.zst' '.parquet/'; do
+	for suffix in '.parquet ' '.parquet\n' '.parque' '.Parquet' '.parquet.' '..parquet' '' '.zst' '.zst.parquet' '.parquet/'; do
 		out=$(create "b'AAPL/$k$suffix'")
 		[ "$out" = EINVAL ] || [ "$out" = EISDIR ] || { echo "suffix $suffix: $out" >&2; false; }
 	done

@@ -5,7 +5,8 @@
  * as a child of a symbol directory.  Beyond "no crash", the verdicts must
  * agree with SPEC §2 restated independently here: symbols 1-64 of
  * [A-Za-z0-9._^=-] not starting with '.', keys 8-128 of [A-Za-z0-9_-],
- * entries "<key>.parquet", scratch names ".<anything>", and nothing
+ * entries "<key>.parquet", scratch names ".<anything>" and
+ * "<key>.parquet.<anything>", and nothing
  * longer than NAME_BYTES_MAX (when names.h defines it).  Seeds:
  * tests/fuzz/corpus/names/.
  */
@@ -33,6 +34,18 @@ static int all_of(const char *s, size_t n, int symbol)
 		    !(symbol && (s[i] == '.' || s[i] == '^' || s[i] == '=')))
 			return 0;
 	return 1;
+}
+
+/* "<key>.parquet.<tail>" with a tail: an entry's temporary name */
+static int entry_temp(const char *s, size_t n)
+{
+	size_t k = 0;
+
+	while (k < n && key_char((unsigned char)s[k]))
+		k++;
+	return k >= KEY_MIN && k <= KEY_MAX &&
+	       n > k + ENTRY_SUFFIX_LEN + 1 &&
+	       memcmp(s + k, ENTRY_SUFFIX ".", ENTRY_SUFFIX_LEN + 1) == 0;
 }
 
 static void check_symbol(const char *s, size_t n)
@@ -75,7 +88,7 @@ static void check_child(const char *s, size_t n)
 #endif
 	switch (rc) {
 	case NAME_SCRATCH:
-		if (n == 0 || s[0] != '.')
+		if (n == 0 || (s[0] != '.' && !entry_temp(s, n)))
 			abort();
 		break;
 	case NAME_ENTRY:
@@ -92,6 +105,12 @@ static void check_child(const char *s, size_t n)
 	case -ENAMETOOLONG:
 		/* a name that parses as neither must not be a valid one */
 		if (n > 0 && s[0] == '.' && rc == -EINVAL)
+			abort();
+		if (entry_temp(s, n)
+#ifdef NAME_BYTES_MAX
+		    && n <= NAME_BYTES_MAX
+#endif
+		)
 			abort();
 		if (n > ENTRY_SUFFIX_LEN && s[0] != '.' &&
 		    strcmp(s + n - ENTRY_SUFFIX_LEN, ENTRY_SUFFIX) == 0 &&

@@ -40,7 +40,18 @@ static void test_children(void)
 	CHECK_INT(name_parse_child(".rsync.tmp.XYZ", key), NAME_SCRATCH);
 	CHECK_INT(name_parse_child(".x", key), NAME_SCRATCH);
 	CHECK_INT(name_parse_child("x.csv", key), -EINVAL);
-	CHECK_INT(name_parse_child("abcdefgh.parquet.zst", key), -EINVAL);
+	/* the temporary name of an entry is a scratch name */
+	CHECK_INT(name_parse_child("abcdefgh.parquet.zst", key), NAME_SCRATCH);
+	CHECK_INT(name_parse_child("abcdefgh.parquet.1a2B3c4D", key),
+		  NAME_SCRATCH);
+	CHECK_INT(name_parse_child("abcdefgh.parquet.x1.partial", key),
+		  NAME_SCRATCH);
+	CHECK_INT(name_parse_child("abcdefgh.parquet.", key), -EINVAL);
+	CHECK_INT(name_parse_child("abcdefgh.parquetx", key), -EINVAL);
+	CHECK_INT(name_parse_child("abcdefg.parquet.tmp", key), -EINVAL);
+	CHECK_INT(name_parse_child("abc defgh.parquet.tmp", key), -EINVAL);
+	CHECK_INT(name_parse_child("abcdefgh.tmp.parquet", key), -EINVAL);
+	CHECK_INT(name_parse_child("tmpabcdefgh", key), -EINVAL);
 	CHECK_INT(name_parse_child("abc defgh.parquet", key), -EINVAL);
 	CHECK_INT(name_parse_child("abcdefgh", key), -EINVAL);
 	CHECK_INT(name_parse_child(".parquet", key), NAME_SCRATCH);
@@ -52,6 +63,11 @@ static void test_children(void)
 	strcpy(name + KEY_MAX, ".parquet");
 	CHECK_INT(name_parse_child(name, key), NAME_ENTRY);
 	CHECK_INT((int)strlen(key), KEY_MAX);
+	strcpy(name + KEY_MAX, ".parquet.tmp");
+	CHECK_INT(name_parse_child(name, key), NAME_SCRATCH);
+	strcpy(name + KEY_MAX, "a.parquet.tmp");
+	CHECK_INT(name_parse_child(name, key), -ENAMETOOLONG);
+	strcpy(name + KEY_MAX, ".parquet");
 	name[5] = ' ';
 	memset(name + KEY_MAX, 'a', 10);
 	strcpy(name + KEY_MAX + 10, ".parquet");
