@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # tools.bats - everyday tools work on the mount unmodified: coreutils,
-# install, tar, rsync (both modes), find, du, stat, getfattr, Python's
-# shutil and atomic-write pattern, every system call a program writes
-# with, and DuckDB writing and reading.
+# install, tar, rsync (both modes), aws s3 sync, find, du, stat,
+# getfattr, Python's shutil and atomic-write pattern, npm's
+# write-file-atomic, every system call a program writes with, and DuckDB
+# writing and reading.
 
 load helpers
 
@@ -19,6 +20,7 @@ setup() {
 }
 
 teardown() {
+	[ -z "${S3_PID:-}" ] || kill "$S3_PID" 2>/dev/null || true
 	teardown_store
 }
 
@@ -224,6 +226,49 @@ PY
 	[ "$status" -eq 0 ]
 	! grep -q '^>f' <<<"$output"
 	[ "$(manifest_sql "select count(*) from entries where state='published'")" = 6 ]
+}
+
+# The real aws client against a local read-only S3 endpoint: it downloads
+# each object to "<name>.<8 random characters>" and renames it.
+aws_s3() {
+	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+	AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
+		/usr/bin/aws --endpoint-url "http://127.0.0.1:$(cat "$DATA/s3.port")" \
+		--no-sign-request s3 "$@"
+}
+
+@test "aws s3 sync and write-file-atomic publish through <key>.parquet.<suffix> and a rename" {
+	mkdir -p "$DATA/s3/bucket"
+	cp -r "$DATA/src/AAPL" "$DATA/src/MSFT" "$DATA/s3/bucket/"
+	python3 "$FEATUREFS_TOOLS/s3_serve.py" "$DATA/s3" "$DATA/s3.port" 3>&- &
+	S3_PID=$!
+	for _ in $(seq 100); do [ -s "$DATA/s3.port" ] && break; sleep 0.1; done
+	run aws_s3 sync s3://bucket/ "$MNT/"
+	[ "$status" -eq 0 ]
+	same_tree "$DATA/src" "$MNT"
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	[ "$(manifest_sql "select count(*) from entries where state='published'")" = 6 ]
+	# the times it sets after the rename let a second sync find nothing new
+	run aws_s3 sync s3://bucket/ "$MNT/"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	# npm's own atomic writer names its file "<name>.<hash>"
+	f=$(ls "$DATA"/src/AAPL/*.parquet | head -1)
+	g=$MNT/AAPL/$(key_of wfa).parquet
+	(cd "$FEATUREFS_TOOLS" && node -e '
+		const fs = require("fs");
+		require("write-file-atomic").sync(process.argv[2],
+			fs.readFileSync(process.argv[1]));' "$f" "$g")
+	cmp "$f" "$g"
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	# an invalid file under such a name stays a scratch file: the
+	# rename is refused, nothing is published
+	printf 'not parquet' >"$MNT/AAPL/$(key_of bad).parquet.1a2B3c4D"
+	run mv "$MNT/AAPL/$(key_of bad).parquet.1a2B3c4D" "$MNT/AAPL/$(key_of bad).parquet"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Input/output error"* ]]
+	[ -f "$MNT/AAPL/$(key_of bad).parquet.1a2B3c4D" ]
+	[ "$(manifest_sql "select count(*) from entries")" = 7 ]
 }
 
 @test "rsync --inplace writes entries directly" {
