@@ -12,12 +12,26 @@ setup_file() {
 		--destdir "$INSTALL_ROOT" >/dev/null
 	export INSTALLED_BIN
 	INSTALLED_BIN=$(dirname "$(find "$INSTALL_ROOT" -type f -name featurefs -perm -u+x | head -1)")
+	# mount(8) starts its helper without PATH, so mount.fuse3's shell
+	# looks for featurefs on sh's default path only, /usr/local/sbin
+	# first: the binary under test is linked there while this file runs
+	# (as root), rather than whatever featurefs the machine has
+	export HELPER_LINK=/usr/local/sbin/featurefs HELPER_LINKED=
+	if [ "$(id -u)" -eq 0 ] && [ ! -e "$HELPER_LINK" ] && [ ! -L "$HELPER_LINK" ] &&
+		mkdir -p "${HELPER_LINK%/*}" && ln -s "$INSTALLED_BIN/featurefs" "$HELPER_LINK"; then
+		HELPER_LINKED=1
+	fi
+}
+
+teardown_file() {
+	[ -z "$HELPER_LINKED" ] || rm -f "$HELPER_LINK"
 }
 
 setup() {
 	setup_store
 	command -v mount.fuse3 >/dev/null || skip "no mount.fuse3"
 	[ "$(id -u)" -eq 0 ] || skip "mount(8) with a private PATH needs root"
+	[ -n "$HELPER_LINKED" ] || skip "$HELPER_LINK exists: mount(8) would run that featurefs"
 	K=$(key_of installed)
 }
 
