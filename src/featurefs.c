@@ -115,7 +115,9 @@ int cli_help(const char *name)
 		       "gc_older_than=DUR,\ngc_interval=DUR, gc_max_size=SIZE, "
 		       "lock_timeout=DUR, hash=full|footer,\n"
 		       "passthrough=auto|off, ro, allow_other, "
-		       "default_permissions and libfuse's own\noptions.\n");
+		       "default_permissions, libfuse's own\noptions; "
+		       "relatime and the other access-time flags are "
+		       "ignored.\n");
 	return 0;
 }
 

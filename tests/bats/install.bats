@@ -63,7 +63,8 @@ teardown() {
 }
 
 @test "an /etc/fstab line (a private fstab with mount -T) mounts the store" {
-	printf '%s %s fuse.featurefs gc_interval=0,nofail,_netdev,noatime 0 0\n' \
+	# the usual words of an fstab line, access-time flags included
+	printf '%s %s fuse.featurefs defaults,gc_interval=0,nofail,_netdev,noatime,relatime,nodiratime,lazytime,x-systemd.mount-timeout=30 0 0\n' \
 		"$STORE" "$MNT" >"$TEST_DIR/fstab"
 	PATH=$INSTALLED_BIN:$PATH mount -T "$TEST_DIR/fstab" "$MNT"
 	mountpoint -q "$MNT"
