@@ -242,7 +242,10 @@ aws_s3() {
 	cp -r "$DATA/src/AAPL" "$DATA/src/MSFT" "$DATA/s3/bucket/"
 	python3 "$FEATUREFS_TOOLS/s3_serve.py" "$DATA/s3" "$DATA/s3.port" 3>&- &
 	S3_PID=$!
-	for _ in $(seq 100); do [ -s "$DATA/s3.port" ] && break; sleep 0.1; done
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		[ -s "$DATA/s3.port" ] && break
+		sleep 0.1
+	done
 	run aws_s3 sync s3://bucket/ "$MNT/"
 	[ "$status" -eq 0 ]
 	same_tree "$DATA/src" "$MNT"
