@@ -741,14 +741,14 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	/* while the writer or a child it started still holds the file for
 	 * writing, more content is to come: it is checked at release, where
 	 * a discard is logged; a failed write or fsync is reported now */
-	snprintf(suffix, sizeof(suffix), "/%s/%s", h->node->parent->name,
-		 h->node->name);
-	if (bad_content &&
-	    proc_tree_writes_file(w->tgid, h->node->st_ino, suffix)) {
-		log_debug("close %s/%s: %s; still open for writing, checked "
-			  "at release", h->node->parent->name, h->node->name,
-			  w->why_detail);
-		return 0;
+	if (bad_content) {
+		snprintf(suffix, sizeof(suffix), "/%s", h->node->hkey);
+		if (proc_tree_writes_file(w->tgid, h->node->st_ino, suffix)) {
+			log_debug("close %s: %s; still open for writing, "
+				  "checked at release", h->node->hkey,
+				  w->why_detail);
+			return 0;
+		}
 	}
 	log_debug("close %s/%s: %s", h->node->parent->name, h->node->name,
 		  w->why_detail);
