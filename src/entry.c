@@ -1233,6 +1233,15 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 
 	if (flags & ~RENAME_NOREPLACE)
 		return -EINVAL;
+	if (oldparent->kind == NODE_ROOT && newparent->kind == NODE_ROOT &&
+	    name_check_symbol(oldname) == 0 &&
+	    name_check_symbol(newname) == 0) {
+		if (ffs->opt.read_only)
+			return -EROFS;
+		log_info("rename %s to %s: a symbol directory is moved by "
+			 "copying it (EXDEV)", oldname, newname);
+		return -EXDEV;
+	}
 	if (oldparent->kind != NODE_SYMBOL || newparent->kind != NODE_SYMBOL) {
 		log_info("rename %s to %s: only scratch files in symbol "
 			 "directories can be renamed", oldname, newname);
@@ -1241,9 +1250,10 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 	if (ffs->opt.read_only)
 		return -EROFS;
 	if (name_parse_child(oldname, key) == NAME_ENTRY) {
-		log_info("rename %s/%s: entries are immutable",
-			 oldparent->name, oldname);
-		return -EPERM;
+		log_info("rename %s/%s to %s/%s: entries are immutable, one "
+			 "is moved by copying it (EXDEV)", oldparent->name,
+			 oldname, newparent->name, newname);
+		return -EXDEV;
 	}
 	kind = name_parse_child(newname, key);
 	if (kind < 0) {

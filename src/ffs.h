@@ -348,6 +348,11 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name);
 int entry_remove_batch(struct ffs *ffs, const struct manifest_entry *rows,
 		       size_t n, int *results);
 
+/*
+ * rename(2) in the mount. A scratch file moves, or publishes when renamed
+ * to <key>.parquet. An entry or a symbol directory is -EXDEV, so that
+ * mv(1) moves it by copying, as across filesystems; the rest is -EPERM.
+ */
 int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 		 struct node *newparent, const char *newname,
 		 unsigned int flags);

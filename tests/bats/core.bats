@@ -385,10 +385,10 @@ PY
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 	run ls -A "$MNT/AAPL"
 	[ "$output" = "$K1.parquet" ]
-	# entries are never replaced, and never renamed
+	# entries are never replaced, and never renamed: EXDEV asks for a copy
 	cp "$DATA/a.parquet" "$MNT/AAPL/.again"
 	[ "$(try_errno "os.rename('$MNT/AAPL/.again', '$MNT/AAPL/$K1.parquet')")" = EEXIST ]
-	[ "$(try_errno "os.rename('$MNT/AAPL/$K1.parquet', '$MNT/AAPL/$K2.parquet')")" = EPERM ]
+	[ "$(try_errno "os.rename('$MNT/AAPL/$K1.parquet', '$MNT/AAPL/$K2.parquet')")" = EXDEV ]
 	[ "$(try_errno "os.rename('$MNT/AAPL/.again', '$MNT/AAPL/x.csv')")" = EINVAL ]
 	# invalid content is not published and the scratch file stays
 	echo "not parquet" >"$MNT/AAPL/.bad"

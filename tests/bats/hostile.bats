@@ -313,10 +313,15 @@ create() {
 	[ "$(errno_of "os.link(b'AAPL/$k.parquet', b'AAPL/$(key_of hard).parquet')")" = EPERM ]
 	[ "$(errno_of "os.mkfifo(b'AAPL/.fifo')")" = EPERM ]
 	[ "$(errno_of "os.mknod(b'AAPL/.dev', 0o600 | 0o020000, os.makedev(1, 3))")" = EPERM ]
-	# renames: entries never move; directories never move; nothing into /.featurefs
+	# renames: an entry or a symbol moves only by a copy (EXDEV, so mv
+	# copies); nothing moves into /.featurefs, to the root or out of place
 	mkdir "$MNT/MSFT"
-	[ "$(errno_of "os.rename(b'AAPL/$k.parquet', b'MSFT/$k.parquet')")" = EPERM ]
-	[ "$(errno_of "os.rename(b'AAPL', b'AAPL2')")" = EPERM ]
+	[ "$(errno_of "os.rename(b'AAPL/$k.parquet', b'MSFT/$k.parquet')")" = EXDEV ]
+	[ "$(errno_of "os.rename(b'AAPL/$k.parquet', b'MSFT/x.csv')")" = EXDEV ]
+	[ "$(errno_of "os.rename(b'AAPL/$k.parquet', b'$k.parquet')")" = EPERM ]
+	[ "$(errno_of "os.rename(b'AAPL', b'AAPL2')")" = EXDEV ]
+	[ "$(errno_of "os.rename(b'AAPL', b'.AAPL')")" = EPERM ]
+	[ "$(errno_of "os.rename(b'AAPL', b'MSFT/AAPL')")" = EPERM ]
 	[ "$(errno_of "os.rename(b'AAPL/$k.parquet', b'.featurefs/stats')")" = EPERM ]
 	cp "$DATA/good.parquet" "$MNT/AAPL/.upload"
 	[ "$(errno_of "os.rename(b'AAPL/.upload', b'$k.parquet')")" = EPERM ]

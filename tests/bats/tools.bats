@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # tools.bats - everyday tools work on the mount unmodified: coreutils,
-# install, tar, rsync (both modes), aws s3 sync, find, du, stat,
+# mv, install, tar, rsync (both modes), aws s3 sync, find, du, stat,
 # getfattr, Python's shutil and atomic-write pattern, npm's
 # write-file-atomic, every system call a program writes with, and DuckDB
 # writing and reading.
@@ -53,6 +53,30 @@ same_tree() {
 	mkdir "$DATA/tree" && cp -r "$DATA/src/MSFT" "$DATA/tree/NVDA"
 	cp -r "$DATA/tree/NVDA" "$MNT/"
 	same_tree "$DATA/tree/NVDA" "$MNT/NVDA"
+}
+
+@test "mv moves entries between symbols and renames symbols, by copying" {
+	cp -p "$DATA"/src/AAPL/*.parquet "$MNT/AAPL/"
+	a1=$(key_of a1).parquet a2=$(key_of a2).parquet a3=$(key_of a3).parquet
+	# rename(2) of an entry is EXDEV, as across filesystems: mv copies it
+	# (a create that publishes, times kept) and unlinks the original
+	mv "$MNT/AAPL/$a1" "$MNT/MSFT/"
+	cmp "$DATA/src/AAPL/$a1" "$MNT/MSFT/$a1"
+	[ "$(stat -c %Y "$MNT/MSFT/$a1")" = "$(stat -c %Y "$DATA/src/AAPL/$a1")" ]
+	[ ! -e "$MNT/AAPL/$a1" ]
+	mv "$MNT/AAPL/$a2" "$MNT/AAPL/$(key_of renamed).parquet"
+	cmp "$DATA/src/AAPL/$a2" "$MNT/AAPL/$(key_of renamed).parquet"
+	# a symbol directory moves the same way, entry by entry
+	mv "$MNT/AAPL" "$MNT/NVDA"
+	[ ! -e "$MNT/AAPL" ]
+	cmp "$DATA/src/AAPL/$a3" "$MNT/NVDA/$a3"
+	[ "$(manifest_sql "select symbol || ' ' || count(*) from entries group by symbol order by symbol" | tr '\n' ,)" = "MSFT 1,NVDA 2," ]
+	[ "$(manifest_sql "select count(*) from symbols where symbol = 'AAPL'")" = 0 ]
+	# a move to a name that cannot be an entry fails at the copy's create
+	run mv "$MNT/NVDA/$a3" "$MNT/NVDA/x.csv"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Invalid argument"* ]]
+	cmp "$DATA/src/AAPL/$a3" "$MNT/NVDA/$a3"
 }
 
 @test "install -m, tar -p and Python's shutil.copy2 set modes, whenever their chmod lands" {
