@@ -293,19 +293,24 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 	char key[KEY_MAX + 1];
 	int kind, rc;
 
-	if (parent->kind != NODE_SYMBOL) {
+	if (!node_holds_files(parent)) {
 		log_info("create %s: files live in symbol directories only",
 			 name);
 		return parent->kind == NODE_ROOT ? -EPERM : -EACCES;
 	}
 	if (ffs->opt.read_only)
 		return -EROFS;
-	kind = name_parse_child(name, key);
+	kind = node_child_kind(parent, name, key);
+	if (kind < 0 && parent->kind == NODE_SCRATCH_DIR) {
+		log_info("create %s/%s: name longer than %d bytes",
+			 parent->hkey, name, NAME_BYTES_MAX);
+		return kind;
+	}
 	if (kind < 0) {
 		log_info("create %s/%s: not <key>.parquet with a key of %d-%d "
 			 "of [A-Za-z0-9_-], nor a scratch name (.<name> or "
 			 "<key>.parquet.<suffix>)",
-			 parent->name, name, KEY_MIN, KEY_MAX);
+			 parent->hkey, name, KEY_MIN, KEY_MAX);
 		return kind;
 	}
 	*h = handle_new(HANDLE_WRITER, NULL, NULL, -1);
@@ -750,8 +755,7 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 			return 0;
 		}
 	}
-	log_debug("close %s/%s: %s", h->node->parent->name, h->node->name,
-		  w->why_detail);
+	log_debug("close %s: %s", h->node->hkey, w->why_detail);
 	return rc;
 }
 
@@ -1083,6 +1087,23 @@ int entry_expire_scratch(struct ffs *ffs, int64_t idle_us, int dry_run)
 		found = 0;
 		pthread_mutex_lock(&ffs->lock);
 		for (n = ffs->all; n; n = n->next_all) {
+			if (n->kind == NODE_SCRATCH_DIR && n->linked &&
+			    !n->children && now - n->touched_us >= idle_us) {
+				/* no tmp file: not counted */
+				if (dry_run)
+					continue;
+				log_info("gc: removing empty scratch directory "
+					 "%s, unused for %llds", n->hkey,
+					 (long long)((now - n->touched_us) /
+						     1000000));
+				ffs->hooks->inval_entry(ffs, n->parent,
+							n->name);
+				node_unlink(ffs, n);
+				node_release_locked(ffs, n);
+				pthread_mutex_unlock(&ffs->lock);
+				found = 1;
+				break;
+			}
 			/* handles is written under w->mu: a racy read only
 			 * delays a removal to the next pass */
 			if (n->kind != NODE_SCRATCH || !n->linked || !n->w ||
@@ -1092,8 +1113,8 @@ int entry_expire_scratch(struct ffs *ffs, int64_t idle_us, int dry_run)
 			count++;
 			if (dry_run)
 				continue;
-			log_info("gc: removing scratch file %s/%s, unused for "
-				 "%llds", n->parent->name, n->name,
+			log_info("gc: removing scratch file %s, unused for "
+				 "%llds", n->hkey,
 				 (long long)((now - n->w->touched_us) / 1000000));
 			ffs->hooks->inval_entry(ffs, n->parent, n->name);
 			remove_scratch_locked(ffs, n); /* drops the lock */
@@ -1114,17 +1135,21 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 	struct writer *w;
 	int kind, removed, rc;
 
-	if (parent->kind != NODE_SYMBOL)
+	if (!node_holds_files(parent))
 		return parent->kind == NODE_ROOT ? -EISDIR : -EPERM;
 	if (ffs->opt.read_only)
 		return -EROFS;
-	kind = name_parse_child(name, key);
+	kind = node_child_kind(parent, name, key);
 	if (kind < 0)
 		return -ENOENT;
 	pthread_mutex_lock(&ffs->lock);
 	n = node_find_locked(ffs, parent, name);
 	if (n && n->kind == NODE_SCRATCH)
 		return remove_scratch_locked(ffs, n);
+	if (n && n->kind == NODE_SCRATCH_DIR) {
+		pthread_mutex_unlock(&ffs->lock);
+		return -EISDIR;
+	}
 	if (n && n->w) {
 		/* an in-flight entry: abandon it, as unlinking a file that
 		 * is still being written discards what it would become */
@@ -1177,8 +1202,8 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 	if (rc < 0) {
 		pthread_mutex_unlock(&w->mu);
 		CTR_ADD(ffs->ctr.load_failures[w->why], 1);
-		log_warn("rename %s/%s to %s/%s: not published: %s (%s)",
-			 n->parent->name, n->name, newparent->name, newname,
+		log_warn("rename %s to %s/%s: not published: %s (%s)",
+			 n->hkey, newparent->name, newname,
 			 w->why_detail, load_failure_name(w->why));
 		return rc;
 	}
@@ -1242,27 +1267,33 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 			 "copying it (EXDEV)", oldname, newname);
 		return -EXDEV;
 	}
-	if (oldparent->kind != NODE_SYMBOL || newparent->kind != NODE_SYMBOL) {
+	if (!node_holds_files(oldparent) || !node_holds_files(newparent)) {
 		log_info("rename %s to %s: only scratch files in symbol "
 			 "directories can be renamed", oldname, newname);
 		return -EPERM;
 	}
 	if (ffs->opt.read_only)
 		return -EROFS;
-	if (name_parse_child(oldname, key) == NAME_ENTRY) {
+	if (node_child_kind(oldparent, oldname, key) == NAME_ENTRY) {
 		log_info("rename %s/%s to %s/%s: entries are immutable, one "
-			 "is moved by copying it (EXDEV)", oldparent->name,
-			 oldname, newparent->name, newname);
+			 "is moved by copying it (EXDEV)", oldparent->hkey,
+			 oldname, newparent->hkey, newname);
 		return -EXDEV;
 	}
-	kind = name_parse_child(newname, key);
+	kind = node_child_kind(newparent, newname, key);
 	if (kind < 0) {
 		log_info("rename to %s/%s: not <key>.parquet nor a scratch "
-			 "name", newparent->name, newname);
+			 "name", newparent->hkey, newname);
 		return kind;
 	}
 	pthread_mutex_lock(&ffs->lock);
 	n = node_find_locked(ffs, oldparent, oldname);
+	if (n && n->kind == NODE_SCRATCH_DIR) {
+		pthread_mutex_unlock(&ffs->lock);
+		log_info("rename %s/%s: a scratch directory is moved by "
+			 "copying it (EXDEV)", oldparent->hkey, oldname);
+		return -EXDEV;
+	}
 	if (!n || n->kind != NODE_SCRATCH) {
 		pthread_mutex_unlock(&ffs->lock);
 		return -ENOENT;
@@ -1284,6 +1315,10 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 	if (target && (flags & RENAME_NOREPLACE)) {
 		pthread_mutex_unlock(&ffs->lock);
 		return -EEXIST;
+	}
+	if (target && target->kind == NODE_SCRATCH_DIR) {
+		pthread_mutex_unlock(&ffs->lock);
+		return -EISDIR;
 	}
 	if (target) {
 		remove_scratch_locked(ffs, target);
@@ -1320,9 +1355,7 @@ static int check_fixed(struct ffs *ffs, const struct node *n,
 		what = "truncate";
 	if (!what)
 		return 0;
-	log_info("%s %s%s%s: %s", what, n->parent ? n->parent->name : "",
-		 n->parent ? "/" : "", n->kind == NODE_ROOT ? "/" : n->name,
-		 why);
+	log_info("%s %s: %s", what, n->hkey ? n->hkey : "/", why);
 	return -EPERM;
 }
 
@@ -1427,6 +1460,18 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 		 * accepted and has no effect */
 		return check_fixed(ffs, n, r, 0755, 0,
 				   "directories are managed by featurefs");
+	case NODE_SCRATCH_DIR:
+		/* private to the mount: its mode is its creator's to set */
+		if (r->valid & SETATTR_SIZE)
+			return -EISDIR;
+		rc = check_fixed(ffs, n, r, r->mode, 0,
+				 "scratch directories belong to the mount");
+		if (rc == 0 && (r->valid & SETATTR_MODE)) {
+			pthread_mutex_lock(&ffs->lock);
+			n->mode = r->mode & 0777;
+			pthread_mutex_unlock(&ffs->lock);
+		}
+		return rc;
 	case NODE_CONTROL_DIR:
 	case NODE_CONTROL_FILE:
 		return -EPERM;

@@ -40,7 +40,8 @@ enum node_kind {
 	NODE_CONTROL_FILE,	/* /.featurefs/<name> */
 	NODE_SYMBOL,		/* /<symbol> */
 	NODE_ENTRY,		/* /<symbol>/<key>.parquet */
-	NODE_SCRATCH,		/* /<symbol>/.<name> */
+	NODE_SCRATCH,		/* /<symbol>/.<name>, or in a scratch dir */
+	NODE_SCRATCH_DIR,	/* /<symbol>/.<name>/ */
 };
 
 /* A read-open waiting for an in-flight entry (SPEC §3 step 3). */
@@ -100,16 +101,22 @@ struct node {
 	struct node *pt_idle_prev, *pt_idle_next;
 	int linked;			/* reachable by name */
 	char *name;			/* last path component */
-	char *hkey;			/* names-table key: "sym" or "sym/name" */
-	struct node *parent;		/* symbol directory (entries, scratch) */
+	char *hkey;			/* names-table key: "sym", "sym/name" or
+					 * "sym/.dir/name" */
+	struct node *parent;		/* symbol or scratch directory */
 	struct node *next_child;	/* parent's transient-children list */
 	struct node **pprev_child;
 	struct node *next_all;		/* ffs->all */
 	struct node **pprev_all;
 
-	/* NODE_SYMBOL */
+	/* NODE_SCRATCH_DIR */
+	unsigned children;		/* nodes whose parent it is */
+	int64_t touched_us;		/* last change of them, monotonic */
+
+	/* NODE_SYMBOL, and transient for NODE_SCRATCH_DIR too */
 	struct symbol_counters *ctr;
-	struct node *transient;		/* in-flight entries and scratch files */
+	struct node *transient;		/* in-flight entries, scratch files
+					 * and scratch directories */
 	struct node *next_symbol;	/* ffs->symbols */
 
 	/* NODE_ENTRY */
@@ -224,8 +231,9 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 /* Seconds the kernel may cache the name -> node binding of `n`. */
 double ffs_entry_timeout(const struct node *n);
 
+/* A symbol at the root, or a scratch directory (a dot-name) in one. */
 int ffs_mkdir(struct ffs *ffs, struct node *parent, const char *name,
-	      struct node **out);
+	      mode_t mode, struct node **out);
 int ffs_rmdir(struct ffs *ffs, struct node *parent, const char *name);
 
 /* One directory entry of a listing. */
@@ -250,6 +258,9 @@ void ffs_free_listing(struct dirent_item *items, size_t count);
 int ffs_lookup_listed(struct ffs *ffs, struct node *dir,
 		      const struct dirent_item *item, struct node **out);
 
+/* The longest names-table key, "sym/.dir/name", with its NUL. */
+#define NODE_HKEY_MAX (SYMBOL_MAX + 2 * (1 + NAME_BYTES_MAX) + 1)
+
 /* st_ino of a name; stable across mounts. */
 uint64_t ffs_ino_of(const char *symbol, const char *name);
 
@@ -257,6 +268,12 @@ uint64_t ffs_ino_of(const char *symbol, const char *name);
 static inline enum node_kind node_kind(const struct node *n)
 {
 	return __atomic_load_n(&n->kind, __ATOMIC_RELAXED);
+}
+
+/* A directory files can be created in: a symbol or a scratch directory. */
+static inline int node_holds_files(const struct node *n)
+{
+	return n->kind == NODE_SYMBOL || n->kind == NODE_SCRATCH_DIR;
 }
 
 struct node *node_new(struct ffs *ffs, enum node_kind kind,
@@ -267,6 +284,9 @@ void node_release_locked(struct ffs *ffs, struct node *n);
 struct node *node_find_locked(struct ffs *ffs, struct node *parent,
 			      const char *name);
 void node_fill_published(struct node *n, const struct manifest_entry *e);
+/* What `name` in directory `parent` can be, as name_parse_child() says
+ * for a symbol directory: in a scratch directory every name is scratch. */
+int node_child_kind(const struct node *parent, const char *name, char *key);
 /* Turn a writing entry or scratch node into published entry `e`; clears
  * n->w, whose reference the caller then drops.  Lock held. */
 void node_set_published(struct ffs *ffs, struct node *n,
@@ -350,8 +370,9 @@ int entry_remove_batch(struct ffs *ffs, const struct manifest_entry *rows,
 
 /*
  * rename(2) in the mount. A scratch file moves, or publishes when renamed
- * to <key>.parquet. An entry or a symbol directory is -EXDEV, so that
- * mv(1) moves it by copying, as across filesystems; the rest is -EPERM.
+ * to <key>.parquet. An entry, a symbol or a scratch directory is -EXDEV,
+ * so that mv(1) moves it by copying, as across filesystems; the rest is
+ * -EPERM.
  */
 int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 		 struct node *newparent, const char *newname,
@@ -399,8 +420,9 @@ int entry_xattr_get(struct ffs *ffs, struct node *n, const char *name,
 int entry_xattr_refuse(const char *verb, const char *name);
 
 /* Remove scratch files nobody has opened or changed for `idle_us`
- * (left by a tool that died before its rename); returns how many were
- * (or, with dry_run, would be) removed. */
+ * (left by a tool that died before its rename), and scratch directories
+ * left empty as long; returns how many files were (or, with dry_run,
+ * would be) removed. */
 int entry_expire_scratch(struct ffs *ffs, int64_t idle_us, int dry_run);
 
 /* Discard every unfinished write (unmount). */

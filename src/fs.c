@@ -426,8 +426,7 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct node *n;
 	int rc;
 
-	(void)mode;
-	rc = ffs_mkdir(ffs, ffs_node(ffs, parent), name, &n);
+	rc = ffs_mkdir(ffs, ffs_node(ffs, parent), name, mode, &n);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else

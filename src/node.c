@@ -4,8 +4,9 @@
  *
  * Nodes are created on lookup and freed when the kernel forgets them and
  * no handle is open.  Published entries are loaded from the manifest on
- * demand, so a mount costs nothing per stored entry; in-flight entries and
- * scratch files exist only here and stay until published or removed.
+ * demand, so a mount costs nothing per stored entry; in-flight entries,
+ * scratch files and scratch directories exist only here and stay until
+ * published or removed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,7 +31,7 @@
 
 uint64_t ffs_ino_of(const char *symbol, const char *name)
 {
-	char buf[LOCK_NAME_MAX + 300];
+	char buf[NODE_HKEY_MAX];
 	uint64_t ino;
 
 	if (name)
@@ -40,6 +41,21 @@ uint64_t ffs_ino_of(const char *symbol, const char *name)
 	ino = (uint64_t)lock_id(buf);
 	/* Keep clear of the small numbers used by root and /.featurefs. */
 	return ino < 1024 ? ino + 1024 : ino;
+}
+
+/* Make `parent` the parent of `n`: a scratch directory counts the nodes
+ * that name it so, and outlives them (their names and logs use it). */
+static void node_set_parent(struct node *n, struct node *parent)
+{
+	if (n->parent && n->parent->kind == NODE_SCRATCH_DIR) {
+		n->parent->children--;
+		n->parent->touched_us = mono_us();
+	}
+	n->parent = parent;
+	if (parent && parent->kind == NODE_SCRATCH_DIR) {
+		parent->children++;
+		parent->touched_us = mono_us();
+	}
 }
 
 struct node *node_new(struct ffs *ffs, enum node_kind kind,
@@ -52,12 +68,12 @@ struct node *node_new(struct ffs *ffs, enum node_kind kind,
 		return NULL;
 	n->kind = kind;
 	n->name = strdup(name);
-	hlen = (parent ? strlen(parent->name) + 1 : 0) + strlen(name) + 1;
+	hlen = (parent ? strlen(parent->hkey) + 1 : 0) + strlen(name) + 1;
 	n->hkey = malloc(hlen);
 	if (!n->name || !n->hkey)
 		goto fail;
 	if (parent)
-		snprintf(n->hkey, hlen, "%s/%s", parent->name, name);
+		snprintf(n->hkey, hlen, "%s/%s", parent->hkey, name);
 	else
 		snprintf(n->hkey, hlen, "%s", name);
 	if (kind == NODE_SYMBOL) {
@@ -66,9 +82,9 @@ struct node *node_new(struct ffs *ffs, enum node_kind kind,
 			goto fail;
 		n->st_ino = ffs_ino_of(name, NULL);
 	} else {
-		n->st_ino = ffs_ino_of(parent->name, name);
+		n->st_ino = ffs_ino_of(parent->hkey, name);
 	}
-	n->parent = parent;
+	node_set_parent(n, parent);
 	n->mode = 0644;
 	n->next_all = ffs->all;
 	if (n->next_all)
@@ -85,6 +101,7 @@ fail:
 
 static void node_free(struct node *n)
 {
+	node_set_parent(n, NULL);
 	if (n->w)
 		writer_unref(n->w);
 	if (n->pprev_all) {
@@ -119,7 +136,8 @@ int node_link(struct ffs *ffs, struct node *n)
 		ffs->symbols = n;
 		n->pprev_child = &ffs->symbols;
 	}
-	if (n->w && n->parent && !n->pprev_child) {
+	if ((n->w || n->kind == NODE_SCRATCH_DIR) && n->parent &&
+	    !n->pprev_child) {
 		n->next_child = n->parent->transient;
 		if (n->next_child)
 			n->next_child->pprev_child = &n->next_child;
@@ -129,7 +147,7 @@ int node_link(struct ffs *ffs, struct node *n)
 	return 0;
 }
 
-/* Take `n` off its parent's list of in-flight and scratch children. */
+/* Take `n` off its parent's list of transient children. */
 static void unlink_transient(struct node *n)
 {
 	if (n->kind == NODE_SYMBOL || !n->pprev_child)
@@ -155,7 +173,7 @@ void node_set_published(struct ffs *ffs, struct node *n,
 int node_rename(struct ffs *ffs, struct node *n, struct node *newparent,
 		const char *newname)
 {
-	size_t hlen = strlen(newparent->name) + 1 + strlen(newname) + 1;
+	size_t hlen = strlen(newparent->hkey) + 1 + strlen(newname) + 1;
 	char *name = strdup(newname), *hkey = malloc(hlen);
 	int was_linked = n->linked, rc;
 
@@ -164,14 +182,14 @@ int node_rename(struct ffs *ffs, struct node *n, struct node *newparent,
 		free(hkey);
 		return -ENOMEM;
 	}
-	snprintf(hkey, hlen, "%s/%s", newparent->name, newname);
+	snprintf(hkey, hlen, "%s/%s", newparent->hkey, newname);
 	node_unlink(ffs, n);
 	free(n->name);
 	free(n->hkey);
 	n->name = name;
 	n->hkey = hkey;
-	n->st_ino = ffs_ino_of(newparent->name, newname);
-	n->parent = newparent;
+	n->st_ino = ffs_ino_of(newparent->hkey, newname);
+	node_set_parent(n, newparent);
 	rc = was_linked ? node_link(ffs, n) : 0;
 	return rc;
 }
@@ -193,9 +211,12 @@ void node_unlink(struct ffs *ffs, struct node *n)
  * carry the symbol's counters.  Lock held. */
 void node_release_locked(struct ffs *ffs, struct node *n)
 {
-	if (n->kind != NODE_ENTRY && n->kind != NODE_SCRATCH)
+	struct node *parent = n->parent;
+
+	if (n->kind != NODE_ENTRY && n->kind != NODE_SCRATCH &&
+	    n->kind != NODE_SCRATCH_DIR)
 		return;
-	if (n->nlookup || n->opens)
+	if (n->nlookup || n->opens || n->children)
 		return;
 	if (n->linked) {
 		if (n->kind != NODE_ENTRY || n->w)
@@ -204,17 +225,31 @@ void node_release_locked(struct ffs *ffs, struct node *n)
 	}
 	unlink_transient(n);
 	node_free(n);
+	/* a removed scratch directory waits for its last child */
+	if (parent && parent->kind == NODE_SCRATCH_DIR)
+		node_release_locked(ffs, parent);
 }
 
 struct node *node_find_locked(struct ffs *ffs, struct node *parent,
 			      const char *name)
 {
-	char key[SYMBOL_MAX + 300];
+	char key[NODE_HKEY_MAX];
 
 	if (parent == &ffs->root)
 		return htab_get(ffs->names, name);
-	snprintf(key, sizeof(key), "%s/%s", parent->name, name);
+	snprintf(key, sizeof(key), "%s/%s", parent->hkey, name);
 	return htab_get(ffs->names, key);
+}
+
+int node_child_kind(const struct node *parent, const char *name, char *key)
+{
+	size_t len = strlen(name);
+
+	if (parent->kind != NODE_SCRATCH_DIR)
+		return name_parse_child(name, key);
+	if (len == 0)
+		return -EINVAL;
+	return len > NAME_BYTES_MAX ? -ENAMETOOLONG : NAME_SCRATCH;
 }
 
 void node_fill_published(struct node *n, const struct manifest_entry *e)
@@ -272,7 +307,11 @@ int ffs_init(struct ffs *ffs)
 
 void ffs_destroy(struct ffs *ffs)
 {
+	struct node *n;
+
 	/* The kernel is gone: whatever it still held goes too. */
+	for (n = ffs->all; n; n = n->next_all)
+		n->parent = NULL;
 	while (ffs->all)
 		node_free(ffs->all);
 	htab_free(ffs->names);
@@ -418,6 +457,15 @@ int ffs_lookup(struct ffs *ffs, struct node *parent, const char *name,
 	case NODE_SYMBOL:
 		rc = lookup_child(ffs, parent, name, &n);
 		break;
+	case NODE_SCRATCH_DIR:
+		/* scratch files only: no manifest, no misses */
+		pthread_mutex_lock(&ffs->lock);
+		n = node_find_locked(ffs, parent, name);
+		if (n)
+			n->nlookup++;
+		pthread_mutex_unlock(&ffs->lock);
+		rc = n ? 0 : -ENOENT;
+		break;
 	default:
 		return -ENOTDIR;
 	}
@@ -430,7 +478,7 @@ int ffs_lookup(struct ffs *ffs, struct node *parent, const char *name,
 void ffs_forget(struct ffs *ffs, struct node *n, uint64_t nlookup)
 {
 	if (n->kind != NODE_SYMBOL && n->kind != NODE_ENTRY &&
-	    n->kind != NODE_SCRATCH)
+	    n->kind != NODE_SCRATCH && n->kind != NODE_SCRATCH_DIR)
 		return;
 	pthread_mutex_lock(&ffs->lock);
 	n->nlookup = n->nlookup > nlookup ? n->nlookup - nlookup : 0;
@@ -467,6 +515,13 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
 		set_times_ns(st, ffs->mounted_ts * 1000, ffs->mounted_ts);
+		break;
+	case NODE_SCRATCH_DIR:
+		pthread_mutex_lock(&ffs->lock);
+		st->st_mode = S_IFDIR | (n->mode & 0777);
+		pthread_mutex_unlock(&ffs->lock);
+		st->st_nlink = 2;
+		set_times_ns(st, n->created_ts * 1000, n->created_ts);
 		break;
 	case NODE_CONTROL_FILE: {
 		struct strbuf sb = STRBUF_INIT;
@@ -510,6 +565,7 @@ double ffs_entry_timeout(const struct node *n)
 	switch (node_kind(n)) {
 	case NODE_ENTRY:
 	case NODE_SCRATCH:
+	case NODE_SCRATCH_DIR:
 	case NODE_SYMBOL:
 	case NODE_CONTROL_DIR:
 	case NODE_CONTROL_FILE:
@@ -521,14 +577,54 @@ double ffs_entry_timeout(const struct node *n)
 	}
 }
 
+/* mkdir of dot-name `name` in symbol `parent`: a scratch directory, where
+ * tools such as rsync --delay-updates put files before renaming them. */
+static int mkdir_scratch(struct ffs *ffs, struct node *parent,
+			 const char *name, mode_t mode, struct node **out)
+{
+	struct node *n;
+	int rc;
+
+	if (strlen(name) > NAME_BYTES_MAX)
+		return -ENAMETOOLONG;
+	if (ffs->opt.read_only)
+		return -EROFS;
+	pthread_mutex_lock(&ffs->lock);
+	if (node_find_locked(ffs, parent, name)) {
+		pthread_mutex_unlock(&ffs->lock);
+		return -EEXIST;
+	}
+	n = node_new(ffs, NODE_SCRATCH_DIR, parent, name);
+	if (!n) {
+		pthread_mutex_unlock(&ffs->lock);
+		return -ENOMEM;
+	}
+	n->mode = mode & 0777;
+	n->created_ts = now_us();
+	n->touched_us = mono_us();
+	rc = node_link(ffs, n);
+	if (rc < 0) {
+		node_free(n);
+		pthread_mutex_unlock(&ffs->lock);
+		return rc;
+	}
+	n->nlookup++;
+	pthread_mutex_unlock(&ffs->lock);
+	*out = n;
+	return 0;
+}
+
 int ffs_mkdir(struct ffs *ffs, struct node *parent, const char *name,
-	      struct node **out)
+	      mode_t mode, struct node **out)
 {
 	int rc;
 
+	if (parent->kind == NODE_SYMBOL && name[0] == '.')
+		return mkdir_scratch(ffs, parent, name, mode, out);
 	if (parent->kind != NODE_ROOT) {
-		log_info("mkdir %s/%s: directories exist at the top only",
-			 parent->name, name);
+		log_info("mkdir %s/%s: directories exist at the top only, "
+			 "and as dot-named scratch directories in a symbol",
+			 parent->hkey, name);
 		return -EPERM;
 	}
 	if (strcmp(name, CONTROL_DIR_NAME) == 0)
@@ -547,12 +643,39 @@ int ffs_mkdir(struct ffs *ffs, struct node *parent, const char *name,
 	return ffs_lookup(ffs, parent, name, out);
 }
 
+/* rmdir of `name` in symbol `parent`: only a scratch directory is one. */
+static int rmdir_scratch(struct ffs *ffs, struct node *parent,
+			 const char *name)
+{
+	struct node *n;
+	int rc = 0;
+
+	pthread_mutex_lock(&ffs->lock);
+	n = node_find_locked(ffs, parent, name);
+	if (!n)
+		rc = name[0] == '.' ? -ENOENT : -ENOTDIR;
+	else if (n->kind != NODE_SCRATCH_DIR)
+		rc = -ENOTDIR;
+	else if (n->transient)
+		rc = -ENOTEMPTY;
+	else if (ffs->opt.read_only)
+		rc = -EROFS;
+	if (rc == 0) {
+		node_unlink(ffs, n);
+		node_release_locked(ffs, n);
+	}
+	pthread_mutex_unlock(&ffs->lock);
+	return rc;
+}
+
 int ffs_rmdir(struct ffs *ffs, struct node *parent, const char *name)
 {
 	struct node *n;
 	int rc;
 
 	if (parent->kind == NODE_SYMBOL)
+		return rmdir_scratch(ffs, parent, name);
+	if (parent->kind == NODE_SCRATCH_DIR)
 		return -ENOTDIR;
 	if (parent->kind != NODE_ROOT || strcmp(name, CONTROL_DIR_NAME) == 0)
 		return -EPERM;
@@ -580,7 +703,7 @@ int ffs_rmdir(struct ffs *ffs, struct node *parent, const char *name)
 struct listing {
 	struct dirent_item *items;
 	size_t count, alloc;
-	const char *symbol;
+	const char *dir;	/* hkey of the directory listed; NULL: the root */
 	int err;
 };
 
@@ -610,8 +733,8 @@ static struct dirent_item *listing_add(struct listing *l, const char *name,
 		return NULL;
 	}
 	it->type = type;
-	it->st_ino = l->symbol ? ffs_ino_of(l->symbol, name)
-			       : ffs_ino_of(name, NULL);
+	it->st_ino = l->dir ? ffs_ino_of(l->dir, name)
+			    : ffs_ino_of(name, NULL);
 	l->count++;
 	return it;
 }
@@ -662,13 +785,19 @@ int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dirent_item **out,
 			l.items[i].st_ino = ffs->control_files[i].st_ino;
 		break;
 	case NODE_SYMBOL:
-		l.symbol = dir->name;
-		q.symbol = dir->name;
-		q.states = 1u << ENTRY_PUBLISHED;
-		rc = manifest_list(ffs->manifest, &q, list_entry_cb, &l);
+	case NODE_SCRATCH_DIR:
+		l.dir = dir->hkey;
+		if (dir->kind == NODE_SYMBOL) {
+			q.symbol = dir->name;
+			q.states = 1u << ENTRY_PUBLISHED;
+			rc = manifest_list(ffs->manifest, &q, list_entry_cb,
+					   &l);
+		}
 		pthread_mutex_lock(&ffs->lock);
 		for (c = dir->transient; c; c = c->next_child)
-			listing_add(&l, c->name, S_IFREG);
+			listing_add(&l, c->name,
+				    c->kind == NODE_SCRATCH_DIR ? S_IFDIR
+								: S_IFREG);
 		pthread_mutex_unlock(&ffs->lock);
 		break;
 	default:

@@ -405,6 +405,48 @@ PY
 	[ -z "$(ls -A "$STORE/tmp")" ]
 }
 
+@test "scratch directories: dot-named, one level, private, discarded at unmount" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	mkdir -m 700 "$MNT/AAPL/.~tmp~"
+	[ "$(stat -c %F:%a "$MNT/AAPL/.~tmp~")" = "directory:700" ]
+	# every name in one is a scratch file; it holds no directories
+	cp "$DATA/a.parquet" "$MNT/AAPL/.~tmp~/$K1.parquet"
+	echo text >"$MNT/AAPL/.~tmp~/notes.csv"
+	[ "$(try_errno "os.mkdir('$MNT/AAPL/.~tmp~/sub')")" = EPERM ]
+	[ "$(try_errno "os.mkdir('$MNT/AAPL/sub')")" = EPERM ]
+	[ "$(try_errno "os.mkdir('$MNT/AAPL/.~tmp~')")" = EEXIST ]
+	[ "$(try_errno "open('$MNT/AAPL/.~tmp~', 'x')")" = EEXIST ]
+	[ "$(try_errno "open('$MNT/AAPL/.~tmp~/' + 'n' * 256, 'w')")" = ENAMETOOLONG ]
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
+	[ "$(ls -A "$MNT/AAPL/.~tmp~" | sort | tr '\n' ' ')" = "$K1.parquet notes.csv " ]
+	[ "$(ls -A "$MNT/AAPL")" = ".~tmp~" ]
+	# removal: ENOTEMPTY while it holds files, EISDIR to unlink
+	[ "$(try_errno "os.rmdir('$MNT/AAPL/.~tmp~')")" = ENOTEMPTY ]
+	[ "$(try_errno "os.rmdir('$MNT/AAPL')")" = ENOTEMPTY ]
+	[ "$(try_errno "os.unlink('$MNT/AAPL/.~tmp~')")" = EISDIR ]
+	# a rename out of it publishes, as from any scratch name
+	mv "$MNT/AAPL/.~tmp~/$K1.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(manifest_sql "select state from entries where key='$K1'")" = published ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(try_errno "os.rename('$MNT/AAPL/.~tmp~/notes.csv', '$MNT/AAPL/$K2.parquet')")" = EIO ]
+	mkdir "$MNT/AAPL/.other"
+	[ "$(try_errno "os.rename('$MNT/AAPL/.~tmp~/notes.csv', '$MNT/AAPL/.other')")" = EISDIR ]
+	[ "$(try_errno "os.rename('$MNT/AAPL/.~tmp~', '$MNT/AAPL/.another')")" = EXDEV ]
+	rmdir "$MNT/AAPL/.other"
+	mv "$MNT/AAPL/.~tmp~/notes.csv" "$MNT/AAPL/.notes"
+	rmdir "$MNT/AAPL/.~tmp~"
+	[ "$(ls -A "$MNT/AAPL" | sort | tr '\n' ' ')" = ".notes $K1.parquet " ]
+	# one left with files in it goes with the unmount, like any scratch
+	mkdir "$MNT/AAPL/.left"
+	cp "$DATA/a.parquet" "$MNT/AAPL/.left/$K2.parquet"
+	unmount_store
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	mount_store
+	[ "$(ls -A "$MNT/AAPL")" = "$K1.parquet" ]
+}
+
 @test "links, symlinks and device nodes are refused" {
 	mount_store
 	mkdir "$MNT/AAPL"

@@ -156,17 +156,22 @@ rows() {
 	[ -e "$STORE/objects/AAPL/$(key_of orphan).parquet" ]
 }
 
-@test "scratch files left idle are removed; one still open is kept" {
+@test "scratch files and directories left idle are removed; a file still open is kept" {
 	mount_store
 	mkdir "$MNT/AAPL"
 	echo left >"$MNT/AAPL/.rsync-died.XYZ"
+	mkdir "$MNT/AAPL/.~tmp~" "$MNT/AAPL/.empty"
+	echo left >"$MNT/AAPL/.~tmp~/$(key_of left).parquet"
 	exec 7>"$MNT/AAPL/.still-writing"
 	echo busy >&7
 	sleep 2
 	run "$FEATUREFS" gc --older-than 1s --json "$MNT"
 	[ "$status" -eq 0 ]
-	[ "$(python3 -c "import json,sys; print(json.load(sys.stdin)['tmp_removed'])" <<<"$output")" = 1 ]
+	[ "$(python3 -c "import json,sys; print(json.load(sys.stdin)['tmp_removed'])" <<<"$output")" = 2 ]
 	[ ! -e "$MNT/AAPL/.rsync-died.XYZ" ]
+	[ -z "$(ls -A "$MNT/AAPL/.~tmp~")" ]
+	# a scratch directory left empty goes too
+	[ ! -e "$MNT/AAPL/.empty" ]
 	[ -e "$MNT/AAPL/.still-writing" ]
 	exec 7>&-
 	[ "$(ls "$STORE/tmp" | wc -l)" = 1 ]

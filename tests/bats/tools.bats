@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # tools.bats - everyday tools work on the mount unmodified: coreutils,
-# mv, install, tar, rsync (both modes), aws s3 sync, find, du, stat,
+# mv, install, tar, rsync (both modes, --delay-updates), aws s3 sync, find, du, stat,
 # getfattr, Python's shutil and atomic-write pattern, npm's
 # write-file-atomic, every system call a program writes with, and DuckDB
 # writing and reading.
@@ -259,6 +259,21 @@ aws_s3() {
 	AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
 		/usr/bin/aws --endpoint-url "http://127.0.0.1:$(cat "$DATA/s3.port")" \
 		--no-sign-request s3 "$@"
+}
+
+@test "rsync --delay-updates and --partial-dir write through a scratch directory" {
+	# both put each file in a dot-named directory beside it, then rename
+	rsync -a --delay-updates "$DATA/src/" "$MNT/"
+	same_tree "$DATA/src" "$MNT"
+	[ -z "$(ls -A "$MNT/AAPL" | grep '^\.')" ]
+	[ "$(manifest_sql "select count(*) from entries where state = 'published'")" = 6 ]
+	run rsync -ai --delay-updates "$DATA/src/" "$MNT/"
+	[ "$status" -eq 0 ]
+	[ -z "$(echo "$output" | grep '^>f')" ]
+	mkdir -p "$DATA/more/NVDA"
+	cp "$DATA"/src/AAPL/*.parquet "$DATA/more/NVDA/"
+	rsync -a --partial-dir=.rsync-partial "$DATA/more/" "$MNT/"
+	same_tree "$DATA/more/NVDA" "$MNT/NVDA"
 }
 
 @test "aws s3 sync and write-file-atomic publish through <key>.parquet.<suffix> and a rename" {
