@@ -111,14 +111,32 @@ def scratch_writer(r, deadline):
     n = 0
     while time.time() < deadline:
         i = r.rng.randrange(nkeys)
-        tmp = os.path.join(mnt, SYMS[i % 3], ".up.%d.%d" % (os.getpid(), n))
+        # half in a scratch directory, under the entry's own name, as
+        # rsync --delay-updates writes
+        d = None
+        if r.rng.random() < 0.5:
+            d = os.path.join(mnt, SYMS[i % 3], ".d.%d" % os.getpid())
+            try:
+                os.mkdir(d, 0o700)
+            except FileExistsError:
+                pass
+            except OSError as e:
+                r.fail("mkdir %s: %s" % (d, name(e)))
+                continue
+            tmp = os.path.join(d, os.path.basename(path(i)))
+        else:
+            tmp = os.path.join(mnt, SYMS[i % 3],
+                               ".up.%d.%d" % (os.getpid(), n))
         n += 1
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             write_all(fd, srcs[i % 3], r.rng)
             os.close(fd)
         except OSError as e:
-            r.fail("scratch %s: %s" % (tmp, name(e)))
+            if d and e.errno == errno.ENOENT:
+                r.count("scratch expired")  # an idle empty directory
+            else:
+                r.fail("scratch %s: %s" % (tmp, name(e)))
             continue
         try:
             os.rename(tmp, path(i))
@@ -135,6 +153,18 @@ def scratch_writer(r, deadline):
                 os.unlink(tmp)
             except OSError as e:
                 r.fail("unlink scratch: %s" % name(e))
+        if d and r.rng.random() < 0.3:
+            rmdir_scratch(r, d)
+    for s in SYMS:
+        rmdir_scratch(r, os.path.join(mnt, s, ".d.%d" % os.getpid()))
+
+
+def rmdir_scratch(r, d):
+    try:
+        os.rmdir(d)
+    except OSError as e:
+        if e.errno != errno.ENOENT:
+            r.fail("rmdir %s: %s" % (d, name(e)))
 
 
 def reader(r, deadline):
@@ -410,7 +440,7 @@ stress() {
 	stress full
 }
 
-@test "and scratch-file renames: no publish ever meets the object of a row being removed" {
+@test "and scratch-file renames, from scratch directories too: no publish ever meets the object of a row being removed" {
 	stress scratch
 	# a publish never found the object of a row being removed
 	! log_has "exists without a manifest row"
