@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -248,6 +249,24 @@ static int check_manifest_option(const struct ffs *ffs)
 	return 0;
 }
 
+/*
+ * Every read the daemon serves (passthrough off or unavailable, as on
+ * kernels before 6.9), every write in flight and every scratch file holds
+ * a descriptor: take the hard limit, as servers do, rather than the 1024
+ * that mount(8) and systemd leave as the soft one.
+ */
+static void raise_nofile_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("raising the open-file limit to %llu: %s",
+			 (unsigned long long)rl.rlim_max, strerror(errno));
+}
+
 static int register_mount(struct ffs *ffs)
 {
 	struct manifest_mount mt = { 0 };
@@ -291,6 +310,7 @@ int cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	log_set_debug(cmd.debug);
+	raise_nofile_limit();
 	if (!realpath(cmd.mountpoint, mp)) {
 		log_err("mountpoint %s: %s", cmd.mountpoint, strerror(errno));
 		goto out;

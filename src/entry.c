@@ -32,6 +32,13 @@
 #define WRITER_KIND_ENTRY "entry"
 #define WRITER_KIND_SCRATCH "scratch"
 
+/* The errno for a descriptor the daemon could not get: running out of
+ * its own is ENFILE to the caller, whose limit it is not. */
+static int fd_errno(int rc)
+{
+	return rc == -EMFILE ? -ENFILE : rc;
+}
+
 static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 		      mode_t mode, struct writer **out)
 {
@@ -52,6 +59,7 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 			      sizeof(w->tmpname));
 	if (rc < 0) {
 		log_err("create tmp/%s file: %s", kind, strerror(-rc));
+		rc = fd_errno(rc);
 		goto fail;
 	}
 	w->fd = rc;
@@ -405,21 +413,25 @@ static int writer_dup(struct writer *w)
 {
 	int fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
 
-	return fd < 0 ? -errno : fd;
+	return fd < 0 ? fd_errno(-errno) : fd;
 }
 
 /* Open the object of published entry `n`: a descriptor, or -ENOENT if
- * it is gone, -EIO for any other failure (logged). */
+ * it is gone, -ENFILE or -ENOMEM when the daemon is out of descriptors or
+ * memory, -EIO for any other failure (all logged). */
 static int object_open(struct ffs *ffs, struct node *n)
 {
 	char rel[STORE_REL_MAX];
 	int fd;
 
 	store_object_relpath(n->parent->name, n->key, rel, sizeof(rel));
-	fd = store_object_open(ffs->store, rel);
-	if (fd < 0 && fd != -ENOENT) {
+	fd = fd_errno(store_object_open(ffs->store, rel));
+	if (fd == -ENFILE) {
+		log_err("open %s: the daemon is out of file descriptors", rel);
+	} else if (fd < 0 && fd != -ENOENT) {
 		log_err("open %s: %s", rel, strerror(-fd));
-		fd = -EIO;
+		if (fd != -ENOMEM)
+			fd = -EIO;
 	}
 	return fd;
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # faults.bats - crashes and failures through real mounts (SPEC §3 "crash at
 # any point", issue 12): the daemon killed at each stage of a write, a
-# writing client killed, a full store, the manifest locked by another
-# process, and the daemon under valgrind.  The promise checked each time:
+# writing client killed, a full store, the daemon out of descriptors,
+# the manifest locked by another process, and the daemon under valgrind.  The promise checked each time:
 # nothing partial is visible, every published entry survives with its
 # checksum, fsck -n is clean after at most one fsck -p, and the key can be
 # written again.
@@ -501,6 +501,58 @@ release_manifest() {
 	exec 7>&-
 	wait "$LOCKER_PID"
 	LOCKER_PID=
+}
+
+# mount_nofile LIMIT: mount_store with passthrough off (each open read
+# then holds a descriptor in the daemon), the daemon started under
+# RLIMIT_NOFILE LIMIT, in prlimit's SOFT:HARD form.
+mount_nofile() {
+	prlimit --nofile="$1" "$FEATUREFS" "$STORE" "$MNT" -f \
+		-o gc_interval=0,passthrough=off >>"$TEST_DIR/daemon.log" 2>&1 3>&- &
+	DAEMON_PID=$!
+	wait_mounted
+}
+
+# open_many DIR N: hold N read descriptors on DIR's files at once; prints
+# "N OK", or how many were open and the errno of the one that failed.
+open_many() {
+	python3 - "$1" "$2" <<'PY'
+import errno, os, resource, sys
+d, want = sys.argv[1], int(sys.argv[2])
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+names = sorted(os.listdir(d))
+fds = []
+try:
+    while len(fds) < want:
+        fds.append(os.open(os.path.join(d, names[len(fds) % len(names)]), os.O_RDONLY))
+        os.pread(fds[-1], 4, 0)
+    print(len(fds), "OK")
+except OSError as e:
+    print(len(fds), errno.errorcode.get(e.errno, e.errno))
+PY
+}
+
+@test "open files: the daemon takes its hard limit; out of descriptors, opens get ENFILE and the mount goes on" {
+	command -v prlimit >/dev/null || skip "no prlimit"
+	make_parquet "$DATA/a.parquet" 1000
+	# the soft limit mount(8) and systemd leave is 1024: it caps nothing
+	mount_nofile 1024:
+	mkdir "$MNT/AAPL"
+	for i in 1 2 3; do cp "$DATA/a.parquet" "$MNT/AAPL/$(key_of f$i).parquet"; done
+	hard=$(ulimit -Hn)
+	if [ "$hard" = unlimited ] || [ "$hard" -ge 2048 ]; then
+		[ "$(open_many "$MNT/AAPL" 1500)" = "1500 OK" ]
+	fi
+	unmount_store
+	# a hard limit it cannot pass: ENFILE, not EIO, and nothing is lost
+	mount_nofile 64:64
+	run open_many "$MNT/AAPL" 200
+	[[ "$output" == *" ENFILE" ]]
+	log_has "the daemon is out of file descriptors"
+	[ "$(open_many "$MNT/AAPL" 10)" = "10 OK" ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$(key_of f1).parquet"
+	fsck_clean
 }
 
 @test "manifest locked past the busy timeout: creates fail clearly and leave nothing; reads go on; creates resume" {
