@@ -115,6 +115,20 @@ static void node_free(struct node *n)
 	free(n);
 }
 
+/* A new node of `kind`, named `name` in `parent` and linked there; NULL
+ * when out of memory.  Lock held. */
+static struct node *node_add_locked(struct ffs *ffs, enum node_kind kind,
+				    struct node *parent, const char *name)
+{
+	struct node *n = node_new(ffs, kind, parent, name);
+
+	if (n && node_link(ffs, n) < 0) {
+		node_free(n);
+		n = NULL;
+	}
+	return n;
+}
+
 /* Add to the names table, the parent's child count and lists. */
 int node_link(struct ffs *ffs, struct node *n)
 {
@@ -409,18 +423,12 @@ static int lookup_child(struct ffs *ffs, struct node *parent,
 	pthread_mutex_lock(&ffs->lock);
 	n = node_find_locked(ffs, parent, name);
 	if (!n) {
-		n = node_new(ffs, NODE_ENTRY, parent, name);
+		n = node_add_locked(ffs, NODE_ENTRY, parent, name);
 		if (!n) {
 			pthread_mutex_unlock(&ffs->lock);
 			return -ENOMEM;
 		}
 		node_fill_published(n, &e);
-		rc = node_link(ffs, n);
-		if (rc < 0) {
-			node_free(n);
-			pthread_mutex_unlock(&ffs->lock);
-			return rc;
-		}
 	}
 	n->nlookup++;
 	pthread_mutex_unlock(&ffs->lock);
@@ -583,7 +591,6 @@ static int mkdir_scratch(struct ffs *ffs, struct node *parent,
 			 const char *name, mode_t mode, struct node **out)
 {
 	struct node *n;
-	int rc;
 
 	if (strlen(name) > NAME_BYTES_MAX)
 		return -ENAMETOOLONG;
@@ -594,7 +601,7 @@ static int mkdir_scratch(struct ffs *ffs, struct node *parent,
 		pthread_mutex_unlock(&ffs->lock);
 		return -EEXIST;
 	}
-	n = node_new(ffs, NODE_SCRATCH_DIR, parent, name);
+	n = node_add_locked(ffs, NODE_SCRATCH_DIR, parent, name);
 	if (!n) {
 		pthread_mutex_unlock(&ffs->lock);
 		return -ENOMEM;
@@ -602,12 +609,6 @@ static int mkdir_scratch(struct ffs *ffs, struct node *parent,
 	n->mode = mode & 0777;
 	n->created_ts = now_us();
 	n->touched_us = mono_us();
-	rc = node_link(ffs, n);
-	if (rc < 0) {
-		node_free(n);
-		pthread_mutex_unlock(&ffs->lock);
-		return rc;
-	}
 	n->nlookup++;
 	pthread_mutex_unlock(&ffs->lock);
 	*out = n;
@@ -826,10 +827,8 @@ int ffs_lookup_listed(struct ffs *ffs, struct node *dir,
 	pthread_mutex_lock(&ffs->lock);
 	n = node_find_locked(ffs, dir, item->name);
 	if (!n) {
-		n = node_new(ffs, NODE_ENTRY, dir, item->name);
-		if (!n || node_link(ffs, n) < 0) {
-			if (n)
-				node_free(n);
+		n = node_add_locked(ffs, NODE_ENTRY, dir, item->name);
+		if (!n) {
 			pthread_mutex_unlock(&ffs->lock);
 			return -ENOMEM;
 		}
