@@ -587,6 +587,43 @@ static ssize_t pread_full(int fd, void *buf, size_t size, off_t off)
 	return (ssize_t)done;
 }
 
+/* The descriptor a read of `h` is served from: an object handle served
+ * by passthrough opens its object on the first read that reaches us. */
+static int handle_fd(struct ffs *ffs, struct handle *h)
+{
+	int expected = -1;
+	int fd = __atomic_load_n(&h->fd, __ATOMIC_ACQUIRE);
+
+	if (fd >= 0)
+		return fd;
+	/* the kernel reads it itself, but nothing is lost by serving a
+	 * stray read */
+	fd = object_open(ffs, h->node);
+	if (fd < 0)
+		return fd;
+	if (!__atomic_compare_exchange_n(&h->fd, &expected, fd, 0,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		close(fd);
+		fd = expected;
+	}
+	return fd;
+}
+
+int entry_read_fd(struct ffs *ffs, struct handle *h, size_t size, off_t off)
+{
+	uint64_t end, len = h->node->size; /* published: never changes */
+	int fd;
+
+	if (h->kind != HANDLE_OBJECT)
+		return -ENOTSUP;
+	fd = handle_fd(ffs, h);
+	if (fd >= 0 && (uint64_t)off < len) {
+		end = (uint64_t)off + size < len ? (uint64_t)off + size : len;
+		CTR_ADD(ffs->ctr.bytes_read, end - (uint64_t)off);
+	}
+	return fd;
+}
+
 ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 		   off_t off)
 {
@@ -604,22 +641,9 @@ ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 	case HANDLE_WRITER:
 		return pread_full(h->w->fd, buf, size, off);
 	default:
-		fd = __atomic_load_n(&h->fd, __ATOMIC_ACQUIRE);
-		if (fd < 0) {
-			/* a passthrough handle: the kernel reads it itself,
-			 * but nothing is lost by serving a stray read */
-			int expected = -1;
-
-			fd = object_open(ffs, h->node);
-			if (fd < 0)
-				return fd;
-			if (!__atomic_compare_exchange_n(&h->fd, &expected, fd,
-							 0, __ATOMIC_ACQ_REL,
-							 __ATOMIC_ACQUIRE)) {
-				close(fd);
-				fd = expected;
-			}
-		}
+		fd = handle_fd(ffs, h);
+		if (fd < 0)
+			return fd;
 		n = pread_full(fd, buf, size, off);
 		if (n > 0)
 			CTR_ADD(ffs->ctr.bytes_read, (uint64_t)n);

@@ -348,6 +348,10 @@ void entry_wait_done(struct ffs *ffs, struct waiter *w, int err);
 
 ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 		   off_t off);
+/* For a read of a published object: the descriptor to splice `size`
+ * bytes at `off` from (counted as read), or -ENOTSUP for a handle that
+ * entry_read() copies from. */
+int entry_read_fd(struct ffs *ffs, struct handle *h, size_t size, off_t off);
 ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 		    size_t size, off_t off);
 /* close(2) of one descriptor by process `pid`: validate and fsync the

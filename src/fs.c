@@ -284,6 +284,8 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	/* many readers at once: do not throttle background requests */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
@@ -515,8 +517,25 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fs_state *fs = fs_of(ffs);
 	void *buf = pthread_getspecific(fs->read_buf);
 	ssize_t n;
+	int fd;
 
 	(void)ino;
+	fd = entry_read_fd(ffs, handle_of(fi), size, off);
+	if (fd >= 0) {
+		/* libfuse splices the object's pages into the reply where
+		 * the kernel allows it: no copy through our memory */
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = fd;
+		bv.buf[0].pos = off;
+		fuse_reply_data(req, &bv, 0);
+		return;
+	}
+	if (fd != -ENOTSUP) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
 	if (!buf) {
 		buf = malloc(READ_BUF_SIZE);
 		if (!buf || pthread_setspecific(fs->read_buf, buf) != 0) {

@@ -334,11 +334,15 @@ PY
 	# published by rename while the writer's descriptor is still open:
 	# the kernel has the inode in caching mode, so a passthrough open
 	# would fail; each open must agree with the ones still open
-	python3 - "$MNT/AAPL" "$K1" "$DATA/a.parquet" <<'PY'
-import os, sys
-d, key, src = sys.argv[1:]
+	python3 - "$MNT" "$K1" "$DATA/a.parquet" "$READY_TIMEOUT" <<'PY'
+import json, os, sys, time
+mnt, key, src, timeout = sys.argv[1:]
 want = open(src, "rb").read()
+d = f"{mnt}/AAPL"
 path = f"{d}/{key}.parquet"
+def pt_opens():
+    s = json.load(open(f"{mnt}/.featurefs/stats.json"))
+    return s["reads"]["passthrough_opens"]
 w = os.open(f"{d}/.tmp.part", os.O_CREAT | os.O_WRONLY, 0o644)
 os.write(w, want)
 os.rename(f"{d}/.tmp.part", path)
@@ -347,10 +351,16 @@ os.close(w)
 r2 = os.open(path, os.O_RDONLY)       # beside r1
 assert os.pread(r1, len(want), 0) == want
 assert os.pread(r2, len(want), 0) == want
+assert pt_opens() == 0
 os.close(r1); os.close(r2)
-r3 = os.open(path, os.O_RDONLY)       # alone: passthrough again
-assert os.pread(r3, len(want), 0) == want
-os.close(r3)
+# alone: passthrough again, once the daemon has had the releases, which
+# close(2) does not wait for
+deadline = time.time() + float(timeout)
+while pt_opens() == 0 and time.time() < deadline:
+    r3 = os.open(path, os.O_RDONLY)
+    assert os.pread(r3, len(want), 0) == want
+    os.close(r3)
+    time.sleep(0.01)
 PY
 	[ "$(reads_get passthrough_opens)" = 1 ]
 	[ "$(reads_get daemon_bytes)" -gt 0 ]
