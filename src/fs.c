@@ -515,7 +515,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct ffs *ffs = ffs_of(req);
 	struct fs_state *fs = fs_of(ffs);
-	void *buf = pthread_getspecific(fs->read_buf);
+	void *buf;
 	ssize_t n;
 	int fd;
 
@@ -536,6 +536,8 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, -fd);
 		return;
 	}
+	/* the copy path: in-flight data, scratch files, /.featurefs */
+	buf = pthread_getspecific(fs->read_buf);
 	if (!buf) {
 		buf = malloc(READ_BUF_SIZE);
 		if (!buf || pthread_setspecific(fs->read_buf, buf) != 0) {
