@@ -12,6 +12,7 @@
 #include "control.h"
 #include "ffs.h"
 #include "htab.h"
+#include "log.h"
 
 enum control_file {
 	CONTROL_STATS,
@@ -36,6 +37,13 @@ size_t control_file_count(void)
 const char *control_file_name(size_t i)
 {
 	return i < CONTROL_FILES ? control_names[i] : "";
+}
+
+int control_refuse(const char *op, const char *name, int rc)
+{
+	log_info("%s %s%s%s: the control directory is read-only", op,
+		 CONTROL_DIR_NAME, name ? "/" : "", name ? name : "");
+	return rc;
 }
 
 int control_stats_report(struct ffs *ffs, struct stats_report *r)

@@ -12,8 +12,14 @@
 
 struct ffs;
 
+#define CONTROL_DIR_NAME ".featurefs"
+
 size_t control_file_count(void);
 const char *control_file_name(size_t i);
+
+/* Log why `op` on `name` in /.featurefs (NULL: the directory itself) is
+ * refused, and return `rc`: nothing there can be changed. */
+int control_refuse(const char *op, const char *name, int rc);
 
 /* Append the current text of control file `i`. */
 void control_render(struct ffs *ffs, int i, struct strbuf *sb);

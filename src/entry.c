@@ -301,6 +301,8 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 	char key[KEY_MAX + 1];
 	int kind, rc;
 
+	if (parent->kind == NODE_CONTROL_DIR)
+		return control_refuse("create", name, -EACCES);
 	if (!node_holds_files(parent)) {
 		log_info("create %s: files live in symbol directories only",
 			 name);
@@ -450,7 +452,8 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	switch (nkind) {
 	case NODE_CONTROL_FILE:
 		if (writing)
-			return -EACCES;
+			return control_refuse("open for writing", n->name,
+					      -EACCES);
 		*h = handle_new(HANDLE_CONTROL, n, NULL, -1);
 		if (!*h)
 			return -ENOMEM;
@@ -1171,6 +1174,8 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 	struct writer *w;
 	int kind, removed, rc;
 
+	if (parent->kind == NODE_CONTROL_DIR)
+		return control_refuse("unlink", name, -EPERM);
 	if (!node_holds_files(parent))
 		return parent->kind == NODE_ROOT ? -EISDIR : -EPERM;
 	if (ffs->opt.read_only)
@@ -1509,8 +1514,9 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 		}
 		return rc;
 	case NODE_CONTROL_DIR:
+		return control_refuse("setattr", NULL, -EPERM);
 	case NODE_CONTROL_FILE:
-		return -EPERM;
+		return control_refuse("setattr", n->name, -EPERM);
 	default:
 		break;
 	}

@@ -23,7 +23,6 @@
 #include "log.h"
 #include "names.h"
 
-#define CONTROL_DIR_NAME ".featurefs"
 
 /* How long the kernel may cache what cannot change behind its back. */
 #define TIMEOUT_IMMUTABLE 86400.0
@@ -622,6 +621,8 @@ int ffs_mkdir(struct ffs *ffs, struct node *parent, const char *name,
 
 	if (parent->kind == NODE_SYMBOL && name[0] == '.')
 		return mkdir_scratch(ffs, parent, name, mode, out);
+	if (parent->kind == NODE_CONTROL_DIR)
+		return control_refuse("mkdir", name, -EPERM);
 	if (parent->kind != NODE_ROOT) {
 		log_info("mkdir %s/%s: directories exist at the top only, "
 			 "and as dot-named scratch directories in a symbol",
@@ -657,9 +658,11 @@ static int rmdir_scratch(struct ffs *ffs, struct node *parent,
 		rc = name[0] == '.' ? -ENOENT : -ENOTDIR;
 	else if (n->kind != NODE_SCRATCH_DIR)
 		rc = -ENOTDIR;
-	else if (n->transient)
+	else if (n->transient) {
+		log_info("rmdir %s: the scratch directory is not empty",
+			 n->hkey);
 		rc = -ENOTEMPTY;
-	else if (ffs->opt.read_only)
+	} else if (ffs->opt.read_only)
 		rc = -EROFS;
 	if (rc == 0) {
 		node_unlink(ffs, n);
@@ -678,7 +681,9 @@ int ffs_rmdir(struct ffs *ffs, struct node *parent, const char *name)
 		return rmdir_scratch(ffs, parent, name);
 	if (parent->kind == NODE_SCRATCH_DIR)
 		return -ENOTDIR;
-	if (parent->kind != NODE_ROOT || strcmp(name, CONTROL_DIR_NAME) == 0)
+	if (parent->kind == NODE_ROOT && strcmp(name, CONTROL_DIR_NAME) == 0)
+		return control_refuse("rmdir", NULL, -EPERM);
+	if (parent->kind != NODE_ROOT)
 		return -EPERM;
 	if (name_check_symbol(name) < 0)
 		return -ENOENT;
@@ -686,10 +691,14 @@ int ffs_rmdir(struct ffs *ffs, struct node *parent, const char *name)
 	n = htab_get(ffs->names, name);
 	if (n && n->transient) {
 		pthread_mutex_unlock(&ffs->lock);
+		log_info("rmdir %s: the symbol holds files in flight, scratch "
+			 "files or scratch directories", name);
 		return -ENOTEMPTY;
 	}
 	pthread_mutex_unlock(&ffs->lock);
 	rc = manifest_symbol_remove(ffs->manifest, name);
+	if (rc == -ENOTEMPTY)
+		log_info("rmdir %s: the symbol holds entries", name);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&ffs->lock);

@@ -90,6 +90,7 @@ teardown() {
 	make_parquet "$DATA/a.parquet"
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 	[ "$(try_errno "os.rmdir('$MNT/AAPL')")" = ENOTEMPTY ]
+	log_has "rmdir AAPL: the symbol holds entries"
 	[ "$(manifest_sql "select count(*) from symbols where symbol='BRK.B'")" = 0 ]
 }
 
@@ -435,6 +436,8 @@ PY
 	# removal: ENOTEMPTY while it holds files, EISDIR to unlink
 	[ "$(try_errno "os.rmdir('$MNT/AAPL/.~tmp~')")" = ENOTEMPTY ]
 	[ "$(try_errno "os.rmdir('$MNT/AAPL')")" = ENOTEMPTY ]
+	log_has "rmdir AAPL/.~tmp~: the scratch directory is not empty"
+	log_has "rmdir AAPL: the symbol holds files in flight, scratch files or scratch directories"
 	[ "$(try_errno "os.unlink('$MNT/AAPL/.~tmp~')")" = EISDIR ]
 	# a rename out of it publishes, as from any scratch name
 	mv "$MNT/AAPL/.~tmp~/$K1.parquet" "$MNT/AAPL/$K1.parquet"
@@ -622,6 +625,16 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	[ "$(try_errno "open('$MNT/.featurefs/stats', 'w')")" = EACCES ]
 	[ "$(try_errno "open('$MNT/.featurefs/new', 'w')")" = EACCES ]
 	[ "$(try_errno "os.unlink('$MNT/.featurefs/stats')")" = EPERM ]
+	[ "$(try_errno "os.mkdir('$MNT/.featurefs/x')")" = EPERM ]
+	[ "$(try_errno "os.rmdir('$MNT/.featurefs')")" = EPERM ]
+	[ "$(try_errno "os.chmod('$MNT/.featurefs/stats', 0o666)")" = EPERM ]
+	# every refusal says why
+	log_has "open for writing .featurefs/stats: the control directory is read-only"
+	log_has "create .featurefs/new: the control directory is read-only"
+	log_has "unlink .featurefs/stats: the control directory is read-only"
+	log_has "mkdir .featurefs/x: the control directory is read-only"
+	log_has "rmdir .featurefs: the control directory is read-only"
+	log_has "setattr .featurefs/stats: the control directory is read-only"
 }
 
 @test "extended attributes are read-only" {
