@@ -293,7 +293,8 @@ void entry_wait_done(struct ffs *ffs, struct waiter *w, int err)
 /* ---- create and open ------------------------------------------------ */
 
 int entry_create(struct ffs *ffs, struct node *parent, const char *name,
-		 pid_t pid, mode_t mode, struct node **out, struct handle **h)
+		 pid_t pid, int flags, mode_t mode, struct node **out,
+		 struct handle **h)
 {
 	struct manifest_entry e;
 	struct writer *w = NULL;
@@ -322,6 +323,14 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 			 "<key>.parquet.<suffix>)",
 			 parent->hkey, name, KEY_MIN, KEY_MAX);
 		return kind;
+	}
+	if (kind == NAME_ENTRY && (flags & O_ACCMODE) == O_RDONLY) {
+		/* a second write-open of a claimed key is EEXIST, even to
+		 * its creator: this claim could only block the key and fail */
+		log_info("create %s/%s: opened read-only, an entry could never "
+			 "be written (a lock file belongs on a scratch name)",
+			 parent->hkey, name);
+		return -EINVAL;
 	}
 	*h = handle_new(HANDLE_WRITER, NULL, NULL, -1);
 	if (!*h)

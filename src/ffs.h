@@ -320,12 +320,14 @@ struct handle {
 /*
  * Create `name` in symbol directory `parent`: a scratch file, or the claim
  * of an entry (SPEC §3 step 2).  -EEXIST when the key is published or in
- * flight; -EINVAL/-ENAMETOOLONG for bad names; -EPERM outside a symbol
- * directory.  On success the node has one more lookup and one more open,
- * and `*h` is the writer's handle.
+ * flight; -EINVAL/-ENAMETOOLONG for bad names, and -EINVAL for an entry
+ * created read-only (open(2) `flags`: nothing could ever write it);
+ * -EPERM outside a symbol directory.  On success the node has one more
+ * lookup and one more open, and `*h` is the writer's handle.
  */
 int entry_create(struct ffs *ffs, struct node *parent, const char *name,
-		 pid_t pid, mode_t mode, struct node **out, struct handle **h);
+		 pid_t pid, int flags, mode_t mode, struct node **out,
+		 struct handle **h);
 
 /*
  * Open an existing file.  For a published entry read-only: a hit.  For a

@@ -471,7 +471,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int rc;
 
 	rc = entry_create(ffs, ffs_node(ffs, parent), name,
-			  fuse_req_ctx(req)->pid, mode, &n, &h);
+			  fuse_req_ctx(req)->pid, fi->flags, mode, &n, &h);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;

@@ -121,6 +121,26 @@ teardown() {
 	[ -z "$(ls -A "$STORE/tmp")" ]
 }
 
+@test "a read-only create of a key is EINVAL and claims nothing; flock(1) locks a scratch file" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	# flock(1) opens O_RDONLY|O_CREAT: on a key that claim could only
+	# block the job it runs (its create got EEXIST) and then fail
+	run flock "$MNT/AAPL/$K1.parquet" true
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Invalid argument"* ]]
+	log_has "create AAPL/$K1.parquet: opened read-only, an entry could never be written"
+	[ "$(try_errno "os.open('$MNT/AAPL/$K1.parquet', os.O_RDONLY|os.O_CREAT|os.O_EXCL)")" = EINVAL ]
+	[ "$(ls -A "$MNT/AAPL")" = "" ]
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
+	# a lock file on a scratch name serves, and the job publishes
+	flock "$MNT/AAPL/.lock" cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	# an entry that exists opens read-only with O_CREAT as any file does
+	flock "$MNT/AAPL/$K1.parquet" true
+}
+
 @test "publish records rows, timestamps, size and the streamed sha256" {
 	mount_store
 	mkdir "$MNT/AAPL"
