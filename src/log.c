@@ -27,9 +27,36 @@ void log_set_debug(int on)
 	log_state.debug = on;
 }
 
+/*
+ * Copy `in` to `out` (4 * strlen(in) + 1 bytes at most) with its control
+ * characters and backslashes escaped, C style: messages quote names that
+ * users chose, and a name must not start a line of its own in the log or
+ * reach an operator's terminal as an escape sequence.
+ */
+static void escape_controls(const char *in, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)in; *p; p++) {
+		if (*p == '\\' || *p == '\n' || *p == '\t') {
+			*out++ = '\\';
+			*out++ = *p == '\n' ? 'n' : *p == '\t' ? 't' : '\\';
+		} else if (*p < 0x20 || *p == 0x7f) {
+			*out++ = '\\';
+			*out++ = 'x';
+			*out++ = hex[*p >> 4];
+			*out++ = hex[*p & 0xf];
+		} else {
+			*out++ = (char)*p;
+		}
+	}
+	*out = '\0';
+}
+
 void log_msg(int priority, const char *fmt, ...)
 {
-	char line[1024];
+	char line[1024], safe[4 * sizeof(line)];
 	va_list ap;
 
 	if (priority == LOG_DEBUG && !log_state.debug)
@@ -37,8 +64,9 @@ void log_msg(int priority, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	escape_controls(line, safe);
 	if (log_state.syslog)
-		syslog(priority, "%s", line);
+		syslog(priority, "%s", safe);
 	else
-		fprintf(stderr, "featurefs: %s\n", line);
+		fprintf(stderr, "featurefs: %s\n", safe);
 }

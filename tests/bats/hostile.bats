@@ -269,6 +269,12 @@ create() {
 	[ "$(manifest_sql "select count(*) from symbols")" = 1 ]
 	[ "$(ls -A "$MNT/AAPL")" = "" ]
 	[ -z "$(ls -A "$STORE/tmp")" ]
+	# the log quotes such names escaped: no forged line, no terminal
+	# escape sequence
+	[ "$(errno_of "os.mkdir(b'X\\nfeaturefs: forged\\x1b[31m\\\\')")" = EINVAL ]
+	log_has 'mkdir X\\nfeaturefs: forged\\x1b\[31m\\\\: malformed symbol name'
+	[ "$(grep -c '^featurefs: forged' "$TEST_DIR/daemon.log")" = 0 ]
+	[ "$(grep -c $'\x1b' "$TEST_DIR/daemon.log")" = 0 ]
 }
 
 @test "Unicode look-alikes of keys, symbols and the suffix are refused" {
