@@ -1306,8 +1306,12 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 	struct node *n, *target;
 	int kind, rc;
 
-	if (flags & ~RENAME_NOREPLACE)
+	if (flags & ~RENAME_NOREPLACE) {
+		log_info("rename %s to %s: %s is not supported", oldname,
+			 newname, flags & RENAME_EXCHANGE ? "RENAME_EXCHANGE"
+							  : "RENAME_WHITEOUT");
 		return -EINVAL;
+	}
 	if (oldparent->kind == NODE_ROOT && newparent->kind == NODE_ROOT &&
 	    name_check_symbol(oldname) == 0 &&
 	    name_check_symbol(newname) == 0) {

@@ -335,6 +335,13 @@ create() {
 	[ "$(errno_of "os.rename(b'AAPL/.upload', b'AAPL/$k.parquet')")" = EEXIST ]
 	[ "$(errno_of "os.rename(b'AAPL/.upload', b'AAPL/x.csv')")" = EINVAL ]
 	[ "$(errno_of "os.rename(b'AAPL/.upload', b'AAPL/../escape.parquet')")" = EPERM ]
+	# renameat2's RENAME_EXCHANGE would swap an entry's content
+	[ "$(errno_of "import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+AT_FDCWD, RENAME_EXCHANGE = -100, 2
+if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAME_EXCHANGE) < 0:
+    raise OSError(ctypes.get_errno(), 'renameat2')")" = EINVAL ]
+	log_has "rename .upload to $k.parquet: RENAME_EXCHANGE is not supported"
 	# what was refused changed nothing
 	cmp "$DATA/good.parquet" "$MNT/AAPL/$k.parquet"
 	cmp "$DATA/good.parquet" "$MNT/AAPL/.upload"
