@@ -678,6 +678,18 @@ int writer_truncate(struct writer *w, uint64_t size)
 	return 0;
 }
 
+/* A write through a descriptor still open after a rename published its
+ * file: EPERM, logged once per file.  w->mu held. */
+static int refuse_late_write(struct writer *w, struct handle *h,
+			     const char *op)
+{
+	if (!w->late_write_logged)
+		log_info("%s %s: published by a rename, immutable now", op,
+			 h->node->hkey);
+	w->late_write_logged = 1;
+	return -EPERM;
+}
+
 ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 		    size_t size, off_t off)
 {
@@ -689,7 +701,7 @@ ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 		return -EBADF;
 	pthread_mutex_lock(&w->mu);
 	if (w->published) {
-		rc = -EPERM; /* renamed into place: immutable now */
+		rc = refuse_late_write(w, h, "write");
 		goto out;
 	}
 	rc = store_pwrite(w->fd, buf, size, off);
@@ -1573,7 +1585,7 @@ int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 	w = h->w;
 	pthread_mutex_lock(&w->mu);
 	if (w->published) {
-		rc = -EPERM;
+		rc = refuse_late_write(w, h, "fallocate");
 	} else if (fallocate(w->fd, mode, off, len) < 0) {
 		rc = -errno;
 	} else if (!(mode & FALLOC_FL_KEEP_SIZE) && end > w->size) {

@@ -81,6 +81,7 @@ struct writer {
 	int64_t touched_us;		/* atomic: last use, monotonic */
 	int abandoned;			/* unlinked or discarded: never publish */
 	int published;			/* renamed into place: read-only now */
+	int late_write_logged;		/* a write refused since: logged */
 	int64_t created_ts;
 	int64_t mtime_ns;		/* atomic: last write, or utimens */
 	uint32_t mode;			/* atomic */

@@ -427,6 +427,25 @@ PY
 	[ -e "$MNT/AAPL/.bad" ]
 	[ ! -e "$MNT/AAPL/$K2.parquet" ]
 	rm "$MNT/AAPL/.bad" "$MNT/AAPL/.again"
+	# a descriptor open across the rename that published its file writes
+	# no more
+	run python3 - "$MNT/AAPL" "$K2" "$DATA/a.parquet" <<'PY'
+import errno, os, sys
+d, key, src = sys.argv[1:]
+fd = os.open(f"{d}/.open", os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(fd, open(src, "rb").read())
+os.rename(f"{d}/.open", f"{d}/{key}.parquet")
+for _ in range(2):
+    try:
+        os.pwrite(fd, b"x", 0)
+    except OSError as e:
+        print(errno.errorcode[e.errno])
+PY
+	[ "$output" = "$(printf 'EPERM\nEPERM')" ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet"
+	log_has "write AAPL/$K2.parquet: published by a rename, immutable now"
+	[ "$(grep -c 'published by a rename' "$TEST_DIR/daemon.log")" = 1 ]
+	rm "$MNT/AAPL/$K2.parquet"
 	# so is "<key>.parquet.<suffix>", the temporary name download tools
 	# give a file; one left behind goes with the unmount
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet.part"
