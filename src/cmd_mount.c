@@ -232,7 +232,13 @@ static int open_manifest(struct ffs *ffs)
 		.store_uuid = ffs->store->conf.uuid,
 	};
 
-	return manifest_open(ffs->store->conf.manifest, &a, &ffs->manifest);
+	int rc;
+
+	rc = manifest_open(ffs->store->conf.manifest, &a, &ffs->manifest);
+	if (rc == 0)
+		manifest_set_observer(ffs->manifest, stats_observe_manifest,
+				      &ffs->ctr);
+	return rc;
 }
 
 /* Check that -o manifest= agrees with store.conf (its form was checked

@@ -13,12 +13,14 @@
 #include "ffs.h"
 #include "htab.h"
 #include "log.h"
+#include "metrics.h"
 
 enum control_file {
 	CONTROL_STATS,
 	CONTROL_STATS_JSON,
 	CONTROL_CONFIG,
 	CONTROL_HEALTH,
+	CONTROL_METRICS,
 	CONTROL_FILES
 };
 
@@ -27,6 +29,7 @@ static const char *const control_names[CONTROL_FILES] = {
 	[CONTROL_STATS_JSON] = "stats.json",
 	[CONTROL_CONFIG] = "config",
 	[CONTROL_HEALTH] = "health",
+	[CONTROL_METRICS] = "metrics",
 };
 
 size_t control_file_count(void)
@@ -115,28 +118,32 @@ void ffs_render_config(struct ffs *ffs, struct strbuf *sb)
 	sb_addf(sb, "pid = %ld\n", (long)getpid());
 }
 
-/* /.featurefs/health: JSON with the overall status and each component. */
-static void render_health(struct ffs *ffs, struct strbuf *sb)
+/* How the manifest, the store's tmp/ and the GC are now. */
+static void check_health(struct ffs *ffs, struct metrics_health *h)
 {
 	struct statvfs vfs;
-	const char *manifest = "ok", *storage = "ok";
 	int version;
 
-	if (manifest_schema_version(ffs->manifest, &version) < 0)
-		manifest = "error";
-	if (!ffs->opt.read_only &&
-	    (faccessat(ffs->store->tmp_fd, ".", W_OK, AT_EACCESS) < 0 ||
-	     fstatvfs(ffs->store->tmp_fd, &vfs) < 0 || vfs.f_bavail == 0))
-		storage = "error";
+	h->manifest = manifest_schema_version(ffs->manifest, &version) == 0;
+	h->storage = ffs->opt.read_only ||
+		     (faccessat(ffs->store->tmp_fd, ".", W_OK, AT_EACCESS) == 0 &&
+		      fstatvfs(ffs->store->tmp_fd, &vfs) == 0 && vfs.f_bavail > 0);
+	h->gc = ffs->opt.gc_interval_us > 0;
+}
+
+/* /.featurefs/health: JSON with the overall status and each component. */
+static void render_health(const struct metrics_health *h, struct strbuf *sb)
+{
 	sb_addf(sb, "{\"status\": \"%s\", \"components\": {\"manifest\": "
 		    "\"%s\", \"storage\": \"%s\", \"gc\": \"%s\"}}\n",
-		strcmp(manifest, "ok") || strcmp(storage, "ok") ? "error" : "ok",
-		manifest, storage,
-		ffs->opt.gc_interval_us ? "ok" : "disabled");
+		h->manifest && h->storage ? "ok" : "error",
+		h->manifest ? "ok" : "error", h->storage ? "ok" : "error",
+		h->gc ? "ok" : "disabled");
 }
 
 void control_render(struct ffs *ffs, int i, struct strbuf *sb)
 {
+	struct metrics_health health;
 	struct stats_report r;
 
 	switch (i) {
@@ -158,7 +165,21 @@ void control_render(struct ffs *ffs, int i, struct strbuf *sb)
 		ffs_render_config(ffs, sb);
 		break;
 	case CONTROL_HEALTH:
-		render_health(ffs, sb);
+		check_health(ffs, &health);
+		render_health(&health, sb);
+		break;
+	case CONTROL_METRICS:
+		check_health(ffs, &health);
+		if (control_stats_report(ffs, &r) < 0) {
+			/* what needs no manifest still says the mount lives */
+			memset(&r, 0, sizeof(r));
+			r.backend = manifest_backend_name(ffs->manifest);
+			r.live = &ffs->ctr;
+			r.uptime_us = mono_us() - ffs->mounted_mono_us;
+			health.manifest = 0;
+		}
+		metrics_render(sb, &r, &health);
+		stats_release(&r);
 		break;
 	}
 }

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "names.h"
 #include "store.h"
 
@@ -224,10 +225,42 @@ struct manifest_ops {
 
 #define MANIFEST_SYMBOL_USAGE 1u
 
+/* What the wrappers below time for a manifest_set_observer() callback. */
+enum manifest_timed {
+	MANIFEST_TIMED_READ,	/* get */
+	MANIFEST_TIMED_INSERT,	/* claim, publish */
+};
+
 /* Every backend's handle starts with this. */
 struct manifest {
 	const struct manifest_ops *ops;
+	/* set by manifest_set_observer(); NULL: nothing is timed */
+	void (*observe)(void *arg, enum manifest_timed what, int64_t us);
+	void *observe_arg;
 };
+
+/* Have `observe` told how long each read and insert took (a mount's
+ * metrics), whatever the backend.  Set before other threads use `m`. */
+static inline void manifest_set_observer(
+	struct manifest *m,
+	void (*observe)(void *arg, enum manifest_timed what, int64_t us),
+	void *arg)
+{
+	m->observe = observe;
+	m->observe_arg = arg;
+}
+
+static inline int64_t manifest_timer_start(const struct manifest *m)
+{
+	return m->observe ? mono_us() : 0;
+}
+
+static inline void manifest_timer_stop(const struct manifest *m,
+				       enum manifest_timed what, int64_t t0)
+{
+	if (m->observe)
+		m->observe(m->observe_arg, what, mono_us() - t0);
+}
 
 /*
  * Open the manifest named by `uri` ("sqlite" or a backend's URI) with the
@@ -257,19 +290,31 @@ static inline void manifest_close(struct manifest *m)
 static inline int manifest_get(struct manifest *m, const char *symbol,
 			       const char *key, struct manifest_entry *out)
 {
-	return m->ops->get(m, symbol, key, out);
+	int64_t t0 = manifest_timer_start(m);
+	int rc = m->ops->get(m, symbol, key, out);
+
+	manifest_timer_stop(m, MANIFEST_TIMED_READ, t0);
+	return rc;
 }
 
 static inline int manifest_claim(struct manifest *m,
 				 const struct manifest_entry *e)
 {
-	return m->ops->claim(m, e);
+	int64_t t0 = manifest_timer_start(m);
+	int rc = m->ops->claim(m, e);
+
+	manifest_timer_stop(m, MANIFEST_TIMED_INSERT, t0);
+	return rc;
 }
 
 static inline int manifest_publish(struct manifest *m,
 				   const struct manifest_entry *e)
 {
-	return m->ops->publish(m, e);
+	int64_t t0 = manifest_timer_start(m);
+	int rc = m->ops->publish(m, e);
+
+	manifest_timer_stop(m, MANIFEST_TIMED_INSERT, t0);
+	return rc;
 }
 
 static inline int manifest_abandon(struct manifest *m, const char *symbol,

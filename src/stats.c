@@ -29,6 +29,15 @@ void hist_observe(struct histogram *h, int64_t us)
 	CTR_ADD(h->sum_us, (uint64_t)us);
 }
 
+void stats_observe_manifest(void *arg, enum manifest_timed what, int64_t us)
+{
+	struct ffs_counters *c = arg;
+
+	hist_observe(what == MANIFEST_TIMED_READ ? &c->manifest_read
+						 : &c->manifest_insert,
+		     us);
+}
+
 void symbol_counters_load(struct symbol_counters *dst,
 			  const struct symbol_counters *src)
 {
@@ -135,9 +144,8 @@ void stats_release(struct stats_report *r)
 	r->symbol_live = NULL;
 }
 
-/* Hits and misses of symbol i: persisted ones plus unflushed live ones. */
-static void symbol_figures(const struct stats_report *r, size_t i,
-			   int64_t *hits, int64_t *misses)
+void stats_symbol_figures(const struct stats_report *r, size_t i,
+			  int64_t *hits, int64_t *misses)
 {
 	*hits = r->symbols[i].hits;
 	*misses = r->symbols[i].misses;
@@ -149,8 +157,8 @@ static void symbol_figures(const struct stats_report *r, size_t i,
 	}
 }
 
-static void totals_figures(const struct stats_report *r, int64_t *hits,
-			   int64_t *misses)
+void stats_total_figures(const struct stats_report *r, int64_t *hits,
+			 int64_t *misses)
 {
 	size_t i;
 
@@ -158,7 +166,7 @@ static void totals_figures(const struct stats_report *r, int64_t *hits,
 	for (i = 0; i < r->nsymbols; i++) {
 		int64_t h, m;
 
-		symbol_figures(r, i, &h, &m);
+		stats_symbol_figures(r, i, &h, &m);
 		*hits += h;
 		*misses += m;
 	}
@@ -175,15 +183,14 @@ static int by_misses(const void *a, const void *b, void *arg)
 	size_t i = *(const size_t *)a, j = *(const size_t *)b;
 	int64_t hi, mi, hj, mj;
 
-	symbol_figures(r, i, &hi, &mi);
-	symbol_figures(r, j, &hj, &mj);
+	stats_symbol_figures(r, i, &hi, &mi);
+	stats_symbol_figures(r, j, &hj, &mj);
 	if (mi != mj)
 		return mi < mj ? 1 : -1;
 	return strcmp(r->symbols[i].symbol, r->symbols[j].symbol);
 }
 
-/* Symbol indexes sorted by misses, most first. */
-static size_t *sorted_symbols(const struct stats_report *r)
+size_t *stats_sorted_symbols(const struct stats_report *r)
 {
 	size_t *order = malloc((r->nsymbols + 1) * sizeof(*order)), i;
 
@@ -218,7 +225,7 @@ void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 	int64_t hits, misses;
 	int any, k;
 
-	totals_figures(r, &hits, &misses);
+	stats_total_figures(r, &hits, &misses);
 	sb_addf(sb, "store          %s\n", r->store);
 	sb_addf(sb, "manifest       %s\n", r->backend);
 	if (r->mountpoint && *r->mountpoint)
@@ -284,7 +291,7 @@ void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 	}
 	if (!r->nsymbols)
 		return;
-	order = sorted_symbols(r);
+	order = stats_sorted_symbols(r);
 	if (!order)
 		return;
 	sb_addf(sb, "\n%-20s %10s %12s %10s %10s %7s\n", "symbol", "entries",
@@ -294,7 +301,7 @@ void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 		struct strbuf size = STRBUF_INIT;
 		int64_t h, m;
 
-		symbol_figures(r, order[i], &h, &m);
+		stats_symbol_figures(r, order[i], &h, &m);
 		sb_bytes(&size, s->stored_bytes);
 		sb_addf(sb, "%-20s %10lld %12s %10lld %10lld %7.3f\n", s->symbol,
 			(long long)s->entries, sb_str(&size), (long long)h,
@@ -332,7 +339,7 @@ void stats_render_json(struct strbuf *sb, const struct stats_report *r)
 	int64_t hits, misses;
 	int k;
 
-	totals_figures(r, &hits, &misses);
+	stats_total_figures(r, &hits, &misses);
 	sb_adds(sb, "{\"store\": ");
 	sb_json_str(sb, r->store);
 	sb_adds(sb, ", \"manifest\": ");
@@ -393,12 +400,12 @@ void stats_render_json(struct strbuf *sb, const struct stats_report *r)
 			(double)CTR_GET(c->gc.last_duration_us) / 1e6);
 	}
 	sb_adds(sb, ", \"symbols\": [");
-	order = sorted_symbols(r);
+	order = stats_sorted_symbols(r);
 	for (i = 0; order && i < r->nsymbols; i++) {
 		const struct manifest_symbol *s = &r->symbols[order[i]];
 		int64_t h, m;
 
-		symbol_figures(r, order[i], &h, &m);
+		stats_symbol_figures(r, order[i], &h, &m);
 		sb_adds(sb, i ? ", {\"symbol\": " : "{\"symbol\": ");
 		sb_json_str(sb, s->symbol);
 		sb_addf(sb, ", \"entries\": %lld, \"stored_bytes\": %lld, "

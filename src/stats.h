@@ -97,8 +97,14 @@ struct ffs_counters {
 	uint64_t access_flush_errors;
 	struct histogram lock_wait;
 	struct histogram publish;	/* release() to published */
+	struct histogram manifest_read;	/* manifest_get() */
+	struct histogram manifest_insert; /* manifest_claim(), _publish() */
 	struct gc_counters gc;
 };
+
+/* A manifest observer (manifest_set_observer) that feeds the manifest
+ * histograms of `arg`, a struct ffs_counters. */
+void stats_observe_manifest(void *arg, enum manifest_timed what, int64_t us);
 
 /* What a report shows; `live` is NULL for a store that is not mounted. */
 struct stats_report {
@@ -120,6 +126,16 @@ struct stats_report {
 /* Fill totals and symbols from the manifest; the caller frees symbols. */
 int stats_collect(struct manifest *m, struct stats_report *r);
 void stats_release(struct stats_report *r);
+
+/* Hits and misses of symbol i, and of all: what the manifest holds plus
+ * the live counts not flushed to it yet. */
+void stats_symbol_figures(const struct stats_report *r, size_t i,
+			  int64_t *hits, int64_t *misses);
+void stats_total_figures(const struct stats_report *r, int64_t *hits,
+			 int64_t *misses);
+/* Symbol indexes sorted by misses, most first (malloc()ed; NULL when out
+ * of memory). */
+size_t *stats_sorted_symbols(const struct stats_report *r);
 
 void stats_render_text(struct strbuf *sb, const struct stats_report *r);
 void stats_render_json(struct strbuf *sb, const struct stats_report *r);

@@ -654,7 +654,7 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	mkdir "$MNT/AAPL"
 	[ "$(ls -A "$MNT")" = AAPL ]
 	run ls "$MNT/.featurefs"
-	[ "$output" = "$(printf 'config\nhealth\nstats\nstats.json')" ]
+	[ "$output" = "$(printf 'config\nhealth\nmetrics\nstats\nstats.json')" ]
 	grep -q '^entries ' "$MNT/.featurefs/stats"
 	python3 -c "import json; json.load(open('$MNT/.featurefs/stats.json'))"
 	grep -q "^store = $STORE$" "$MNT/.featurefs/config"
@@ -674,6 +674,48 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	log_has "mkdir .featurefs/x: the control directory is read-only"
 	log_has "rmdir .featurefs: the control directory is read-only"
 	log_has "setattr .featurefs/stats: the control directory is read-only"
+}
+
+@test "/.featurefs/metrics: Prometheus text that promtool accepts, agreeing with the traffic" {
+	mount_store
+	mkdir "$MNT/AAPL" "$MNT/MSFT"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	local i metrics=$TEST_DIR/metrics
+	for i in $(seq 10); do cat "$MNT/AAPL/$K1.parquet" >/dev/null; done
+	for i in 1 2 3; do stat "$MNT/MSFT/$(key_of "miss$i").parquet" 2>/dev/null || true; done
+	echo "not parquet" >"$MNT/MSFT/$K2.parquet" || true
+	cat "$MNT/.featurefs/metrics" >"$metrics"
+	promtool check metrics <"$metrics"
+	grep -qx 'featurefs_hits_total{symbol="AAPL"} 10' "$metrics"
+	# three stats and the refused create's lookup
+	grep -qx 'featurefs_misses_total{symbol="MSFT"} 4' "$metrics"
+	grep -qx 'featurefs_hits_total{symbol="MSFT"} 0' "$metrics"
+	grep -qx 'featurefs_entries 1' "$metrics"
+	grep -qx 'featurefs_symbols 2' "$metrics"
+	grep -qx 'featurefs_publishes_total 1' "$metrics"
+	grep -qx 'featurefs_load_failures_total{reason="not_parquet"} 1' "$metrics"
+	grep -qx "featurefs_stored_bytes $(stat -c %s "$DATA/a.parquet")" "$metrics"
+	grep -qx 'featurefs_health_status{component="manifest"} 1' "$metrics"
+	grep -qx 'featurefs_health_status{component="storage"} 1' "$metrics"
+	# the manifest is timed whatever its backend: two inserts for the
+	# published entry (claim, publish), one for the refused one's claim
+	grep -qx 'featurefs_manifest_insert_duration_seconds_count{backend="sqlite"} 3' "$metrics"
+	grep -qx 'featurefs_manifest_insert_duration_seconds_bucket{backend="sqlite",le="+Inf"} 3' "$metrics"
+	grep -q '^featurefs_manifest_read_duration_seconds_count{backend="sqlite"} [1-9]' "$metrics"
+	# the same numbers as stats.json
+	[ "$(stats_get "['hits']")" = 10 ]
+	# beyond 1000 symbols, the ones with the fewest misses add up in
+	# "_other", where a symbol named so goes too
+	(cd "$MNT" && seq -f 'S%04g' 0 1000 | xargs mkdir && mkdir _other)
+	stat "$MNT/S1000/$(key_of x).parquet" 2>/dev/null || true
+	cat "$MNT/.featurefs/metrics" >"$metrics"
+	promtool check metrics <"$metrics"
+	[ "$(grep -c '^featurefs_hits_total{' "$metrics")" = 1001 ]
+	grep -qx 'featurefs_misses_total{symbol="S1000"} 1' "$metrics"
+	grep -q '^featurefs_misses_total{symbol="AAPL"} ' "$metrics"
+	grep -qx 'featurefs_hits_total{symbol="_other"} 0' "$metrics"
+	[ "$(grep -c 'symbol="_other"' "$metrics")" -ge 3 ]
 }
 
 @test "extended attributes are read-only" {

@@ -613,7 +613,7 @@ PY
 	mv "$MNT/AAPL/.upload" "$MNT/AAPL/$(key_of renamed).parquet"
 	rm "$MNT/AAPL/$(key_of renamed).parquet"
 	cat "$MNT/.featurefs/stats" "$MNT/.featurefs/stats.json" "$MNT/.featurefs/config" \
-		"$MNT/.featurefs/health" >/dev/null
+		"$MNT/.featurefs/health" "$MNT/.featurefs/metrics" >/dev/null
 	"$FEATUREFS" gc --older-than 4w "$MNT" >/dev/null
 	"$FEATUREFS" stats "$MNT" >/dev/null
 	head -c 5000 "$DATA/a.parquet" >"$DATA/cut"

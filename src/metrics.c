@@ -1,0 +1,331 @@
+/*
+ * metrics.c - Prometheus text for /.featurefs/metrics.
+ *
+ * Each family is written whole: its HELP and TYPE lines, then every
+ * sample of it.  Counters end in _total and durations are seconds.
+ * Histograms are stats.c's fixed buckets, made cumulative as the format
+ * wants, with _count equal to the +Inf bucket.  Symbols beyond
+ * METRICS_SYMBOLS_MAX (those with the fewest misses) add up in
+ * symbol="_other", so a store of many symbols stays a bounded scrape.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+#define OTHER_SYMBOLS "_other"
+
+static void family(struct strbuf *sb, const char *name, const char *type,
+		   const char *help)
+{
+	sb_addf(sb, "# HELP featurefs_%s %s\n# TYPE featurefs_%s %s\n", name,
+		help, name, type);
+}
+
+/* `{label="value"` escaped as the format asks, or nothing for no label;
+ * the caller closes the brace (after an `le` of its own, maybe). */
+static void labels_open(struct strbuf *sb, const char *label,
+			const char *value)
+{
+	if (!label)
+		return;
+	sb_addf(sb, "{%s=\"", label);
+	for (; *value; value++) {
+		if (*value == '\\' || *value == '"')
+			sb_addf(sb, "\\%c", *value);
+		else if (*value == '\n')
+			sb_adds(sb, "\\n");
+		else
+			sb_add(sb, value, 1);
+	}
+	sb_adds(sb, "\"");
+}
+
+static void sample_int(struct strbuf *sb, const char *name, const char *label,
+		       const char *value, uint64_t v)
+{
+	sb_addf(sb, "featurefs_%s", name);
+	labels_open(sb, label, value);
+	sb_addf(sb, "%s %" PRIu64 "\n", label ? "}" : "", v);
+}
+
+static void sample_real(struct strbuf *sb, const char *name,
+			const char *label, const char *value, double v)
+{
+	sb_addf(sb, "featurefs_%s", name);
+	labels_open(sb, label, value);
+	sb_addf(sb, "%s %.9g\n", label ? "}" : "", v);
+}
+
+/* A whole-mount counter or gauge: its family and its one sample. */
+static void single_int(struct strbuf *sb, const char *name, const char *type,
+		       const char *help, uint64_t v)
+{
+	family(sb, name, type, help);
+	sample_int(sb, name, NULL, NULL, v);
+}
+
+static void single_real(struct strbuf *sb, const char *name,
+			const char *help, double v)
+{
+	family(sb, name, "gauge", help);
+	sample_real(sb, name, NULL, NULL, v);
+}
+
+/* The samples of histogram `h` (its family written by the caller). */
+static void histogram(struct strbuf *sb, const char *name, const char *label,
+		      const char *value, const struct histogram *h)
+{
+	uint64_t cumulative = 0;
+	int i;
+
+	for (i = 0; i <= HIST_BUCKETS; i++) {
+		cumulative += CTR_GET(h->bucket[i]);
+		sb_addf(sb, "featurefs_%s_bucket", name);
+		if (label) {
+			labels_open(sb, label, value);
+			sb_adds(sb, ",");
+		} else {
+			sb_adds(sb, "{");
+		}
+		if (i < HIST_BUCKETS)
+			sb_addf(sb, "le=\"%g\"} %" PRIu64 "\n",
+				(double)hist_bounds_us[i] / 1e6, cumulative);
+		else
+			sb_addf(sb, "le=\"+Inf\"} %" PRIu64 "\n", cumulative);
+	}
+	sb_addf(sb, "featurefs_%s_sum", name);
+	labels_open(sb, label, value);
+	sb_addf(sb, "%s %.6f\n", label ? "}" : "",
+		(double)CTR_GET(h->sum_us) / 1e6);
+	sb_addf(sb, "featurefs_%s_count", name);
+	labels_open(sb, label, value);
+	sb_addf(sb, "%s %" PRIu64 "\n", label ? "}" : "", cumulative);
+}
+
+static void hist_add(struct histogram *dst, const struct histogram *src)
+{
+	int i;
+
+	for (i = 0; i <= HIST_BUCKETS; i++)
+		dst->bucket[i] += src->bucket[i];
+	dst->count += src->count;
+	dst->sum_us += src->sum_us;
+}
+
+/* The symbols that get labels of their own, and the sum of the rest. */
+struct symbol_rows {
+	size_t *order;		/* indexes, most misses first */
+	size_t shown;		/* order[0..shown) are labelled */
+	int has_other;		/* some symbols add up in "_other" */
+	int64_t other_hits, other_misses;
+	struct histogram other_wait;
+};
+
+static int symbol_rows_make(const struct stats_report *r,
+			    struct symbol_rows *rows)
+{
+	size_t i, n = 0;
+
+	memset(rows, 0, sizeof(*rows));
+	rows->order = stats_sorted_symbols(r);
+	if (!rows->order)
+		return -1;
+	for (i = 0; i < r->nsymbols; i++) {
+		size_t k = rows->order[i];
+		int64_t h, m;
+
+		/* a symbol called "_other" would be taken for the rest */
+		if (n < METRICS_SYMBOLS_MAX &&
+		    strcmp(r->symbols[k].symbol, OTHER_SYMBOLS) != 0) {
+			rows->order[n++] = k;
+			continue;
+		}
+		stats_symbol_figures(r, k, &h, &m);
+		rows->has_other = 1;
+		rows->other_hits += h;
+		rows->other_misses += m;
+		if (r->symbol_live)
+			hist_add(&rows->other_wait,
+				 &r->symbol_live[k].lock_wait);
+	}
+	rows->shown = n;
+	return 0;
+}
+
+static void symbol_counts(struct strbuf *sb, const struct stats_report *r,
+			  const struct symbol_rows *rows, int hits)
+{
+	const char *name = hits ? "hits_total" : "misses_total";
+	size_t i;
+
+	family(sb, name, "counter",
+	       hits ? "Opens of published entries, by symbol."
+		    : "Lookups of well-formed names that found no entry, "
+		      "by symbol.");
+	for (i = 0; i < rows->shown; i++) {
+		int64_t h, m;
+
+		stats_symbol_figures(r, rows->order[i], &h, &m);
+		sample_int(sb, name, "symbol",
+			   r->symbols[rows->order[i]].symbol,
+			   (uint64_t)(hits ? h : m));
+	}
+	if (rows->has_other)
+		sample_int(sb, name, "symbol", OTHER_SYMBOLS,
+			   (uint64_t)(hits ? rows->other_hits
+					   : rows->other_misses));
+}
+
+static void symbol_waits(struct strbuf *sb, const struct stats_report *r,
+			 const struct symbol_rows *rows)
+{
+	static const struct histogram none;
+	const char *name = "lock_wait_duration_seconds";
+	size_t i;
+
+	family(sb, name, "histogram",
+	       "How long opens waited for an entry in flight, by symbol.");
+	for (i = 0; i < rows->shown; i++)
+		histogram(sb, name, "symbol", r->symbols[rows->order[i]].symbol,
+			  r->symbol_live ? &r->symbol_live[rows->order[i]]
+						    .lock_wait
+					 : &none);
+	if (rows->has_other)
+		histogram(sb, name, "symbol", OTHER_SYMBOLS,
+			  &rows->other_wait);
+}
+
+static void gc_figures(struct strbuf *sb, const struct gc_counters *g)
+{
+	single_int(sb, "gc_runs_total", "counter", "Garbage-collection passes.",
+		   CTR_GET(g->runs));
+	single_int(sb, "gc_removed_entries_total", "counter",
+		   "Entries the garbage collector removed.",
+		   CTR_GET(g->removed_entries));
+	single_int(sb, "gc_removed_bytes_total", "counter",
+		   "Stored bytes the garbage collector freed.",
+		   CTR_GET(g->removed_bytes));
+	single_int(sb, "gc_skipped_busy_total", "counter",
+		   "Idle entries kept because they were open or locked.",
+		   CTR_GET(g->skipped_busy));
+	single_int(sb, "gc_scratch_removed_total", "counter",
+		   "Idle scratch files the garbage collector removed.",
+		   CTR_GET(g->tmp_removed));
+	single_int(sb, "gc_dead_writer_rows_removed_total", "counter",
+		   "Claims of writers that died, removed.",
+		   CTR_GET(g->rows_removed));
+	single_real(sb, "gc_last_run_timestamp_seconds",
+		    "When the last pass ended (Unix time; 0: never).",
+		    (double)CTR_GET(g->last_run_ts) / 1e6);
+	single_real(sb, "gc_last_duration_seconds",
+		    "How long the last pass took.",
+		    (double)CTR_GET(g->last_duration_us) / 1e6);
+}
+
+static void live_figures(struct strbuf *sb, const struct stats_report *r)
+{
+	const struct ffs_counters *c = r->live;
+	int k;
+
+	single_int(sb, "creates_total", "counter",
+		   "Creates: claims of keys and scratch files.",
+		   CTR_GET(c->creates));
+	single_int(sb, "publishes_total", "counter", "Entries published.",
+		   CTR_GET(c->publishes));
+	single_int(sb, "unlinks_total", "counter", "Entries unlinked.",
+		   CTR_GET(c->unlinks));
+	single_int(sb, "written_bytes_total", "counter",
+		   "Bytes written into entries and scratch files.",
+		   CTR_GET(c->bytes_written));
+	single_int(sb, "daemon_read_bytes_total", "counter",
+		   "Bytes of reads the daemon served (passthrough reads are "
+		   "the kernel's and not counted).",
+		   CTR_GET(c->bytes_read));
+	single_int(sb, "passthrough_opens_total", "counter",
+		   "Opens whose reads the kernel serves from the object.",
+		   CTR_GET(c->passthrough_opens));
+	single_int(sb, "backing_files", "gauge",
+		   "Backing files registered with the kernel now.",
+		   CTR_GET(c->backing_files));
+	single_int(sb, "singleflight_waits_total", "counter",
+		   "Opens that waited for an entry in flight.",
+		   CTR_GET(c->waits));
+	single_int(sb, "singleflight_timeouts_total", "counter",
+		   "Waits that ended at lock_timeout (ETIMEDOUT).",
+		   CTR_GET(c->wait_timeouts));
+	family(sb, "publish_duration_seconds", "histogram",
+	       "From a writer's last close to its entry published.");
+	histogram(sb, "publish_duration_seconds", NULL, NULL, &c->publish);
+	family(sb, "manifest_insert_duration_seconds", "histogram",
+	       "Manifest claims and publishes of entries.");
+	histogram(sb, "manifest_insert_duration_seconds", "backend",
+		  r->backend, &c->manifest_insert);
+	family(sb, "manifest_read_duration_seconds", "histogram",
+	       "Manifest reads of one entry.");
+	histogram(sb, "manifest_read_duration_seconds", "backend", r->backend,
+		  &c->manifest_read);
+	family(sb, "load_failures_total", "counter",
+	       "Files not published, by reason.");
+	for (k = 0; k < LOAD_REASONS; k++)
+		sample_int(sb, "load_failures_total", "reason",
+			   load_failure_name((enum load_failure)k),
+			   CTR_GET(c->load_failures[k]));
+	single_int(sb, "access_flushes_total", "counter",
+		   "Batches of access records written to the manifest.",
+		   CTR_GET(c->access_flushes));
+	single_int(sb, "access_flush_errors_total", "counter",
+		   "Batches of access records the manifest refused.",
+		   CTR_GET(c->access_flush_errors));
+	gc_figures(sb, &c->gc);
+}
+
+void metrics_render(struct strbuf *sb, const struct stats_report *r,
+		    const struct metrics_health *health)
+{
+	struct symbol_rows rows;
+	int64_t hits, misses;
+
+	family(sb, "build_info", "gauge", "The featurefs version serving.");
+	sample_int(sb, "build_info", "version", FEATUREFS_VERSION, 1);
+	single_real(sb, "uptime_seconds", "Time since the mount.",
+		    (double)r->uptime_us / 1e6);
+	family(sb, "health_status", "gauge",
+	       "1 when a component is healthy, 0 when not.");
+	sample_int(sb, "health_status", "component", "manifest",
+		   (uint64_t)health->manifest);
+	sample_int(sb, "health_status", "component", "storage",
+		   (uint64_t)health->storage);
+	if (health->gc)
+		sample_int(sb, "health_status", "component", "gc", 1);
+	single_int(sb, "entries", "gauge", "Published entries.",
+		   (uint64_t)r->totals.entries);
+	single_int(sb, "entries_in_flight", "gauge",
+		   "Entries being written now.", (uint64_t)r->inflight);
+	single_int(sb, "symbols", "gauge", "Symbol directories.",
+		   (uint64_t)r->totals.symbols);
+	single_int(sb, "file_bytes", "gauge",
+		   "Bytes of the published entries, as read.",
+		   (uint64_t)r->totals.file_bytes);
+	single_int(sb, "stored_bytes", "gauge",
+		   "Bytes the published entries take in the store.",
+		   (uint64_t)r->totals.stored_bytes);
+	stats_total_figures(r, &hits, &misses);
+	single_real(sb, "hit_ratio",
+		    "Hits over hits and misses since the store was made "
+		    "(0 before any).",
+		    hits + misses ? (double)hits / (double)(hits + misses)
+				  : 0.0);
+	if (symbol_rows_make(r, &rows) == 0) {
+		symbol_counts(sb, r, &rows, 1);
+		symbol_counts(sb, r, &rows, 0);
+		symbol_waits(sb, r, &rows);
+		free(rows.order);
+	} else if (!sb->err) {
+		sb->err = -ENOMEM; /* the reader gets ENOMEM, not half a scrape */
+	}
+	if (r->live)
+		live_figures(sb, r);
+}
