@@ -24,6 +24,7 @@
 #include "fault.h"
 #include "ffs.h"
 #include "fs.h"
+#include "http.h"
 #include "log.h"
 
 /* Our -o options as given, before their values are checked. */
@@ -38,6 +39,7 @@ struct mount_opts {
 	char *lock_timeout;
 	char *hash;
 	char *passthrough;
+	char *metrics;
 	int ro;
 	int allow_other;
 	int default_permissions;
@@ -56,6 +58,7 @@ static const struct fuse_opt mount_opt_spec[] = {
 	OPT("lock_timeout=%s", lock_timeout),
 	OPT("hash=%s", hash),
 	OPT("passthrough=%s", passthrough),
+	OPT("metrics=%s", metrics),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
@@ -136,6 +139,19 @@ static int check_options(const struct mount_opts *mo, struct ffs_options *o)
 			return bad_value("passthrough", mo->passthrough,
 					 "auto or off");
 	}
+	if (mo->metrics) {
+		char host[64];
+		unsigned port;
+
+		if (http_parse_endpoint(mo->metrics, host, sizeof(host),
+					&port) < 0)
+			return bad_value("metrics", mo->metrics,
+					 "[ADDR:]PORT, such as 9100, "
+					 "127.0.0.1:9100 or [::1]:9100");
+		o->metrics = strdup(mo->metrics);
+		if (!o->metrics)
+			return -ENOMEM;
+	}
 	if (mo->compress && strcmp(mo->compress, "none") != 0) {
 		log_err("compress=%s: this featurefs stores objects "
 			"uncompressed only (compress=none)", mo->compress);
@@ -172,6 +188,8 @@ static void mount_help(void)
 	       "    lock_timeout=DUR       wait for an in-flight entry (30s)\n"
 	       "    hash=full|footer       what SHA-256 covers (full)\n"
 	       "    passthrough=auto|off   the kernel reads entries itself (auto)\n"
+	       "    metrics=[ADDR:]PORT    serve /metrics and /health over HTTP\n"
+	       "                           (off; ADDR 127.0.0.1 when left out)\n"
 	       "    ro                     serve reads only\n\n");
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -331,6 +349,8 @@ int cmd_mount(int argc, char **argv)
 		goto out;
 	if (check_manifest_option(&ffs) < 0 || open_manifest(&ffs) < 0)
 		goto out;
+	if (http_listen(&ffs) < 0)
+		goto out;
 	if (!ffs.opt.read_only && daemon_recover(&ffs) < 0)
 		goto out;
 	if (!cmd.foreground) {
@@ -357,6 +377,8 @@ int cmd_mount(int argc, char **argv)
 		log_err("start: %s", strerror(-rc));
 		goto stop;
 	}
+	if (http_start(&ffs) < 0)
+		goto stop;
 	log_info("serving %s at %s (manifest %s)", ffs.store->root, mp,
 		 manifest_backend_name(ffs.manifest));
 	loop.single_thread = cmd.singlethread;
@@ -369,6 +391,7 @@ stop:
 	manifest_mount_unregister(ffs.manifest, ffs.store->mount_id);
 	log_info("unmounted %s", mp);
 out:
+	http_stop(&ffs);
 	if (ffs.fuse)
 		fs_unmount(&ffs);
 	manifest_close(ffs.manifest);
@@ -385,6 +408,7 @@ out:
 	free(mo.lock_timeout);
 	free(mo.hash);
 	free(mo.passthrough);
+	free(mo.metrics);
 	fuse_opt_free_args(&args);
 	return ret;
 }

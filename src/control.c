@@ -115,11 +115,12 @@ void ffs_render_config(struct ffs *ffs, struct strbuf *sb)
 	sb_addf(sb, "allow_other = %s\n", o->allow_other ? "yes" : "no");
 	sb_addf(sb, "default_permissions = %s\n",
 		o->default_permissions ? "yes" : "no");
+	sb_addf(sb, "metrics = %s\n",
+		ffs->metrics_bound[0] ? ffs->metrics_bound : "off");
 	sb_addf(sb, "pid = %ld\n", (long)getpid());
 }
 
-/* How the manifest, the store's tmp/ and the GC are now. */
-static void check_health(struct ffs *ffs, struct metrics_health *h)
+void control_health(struct ffs *ffs, struct metrics_health *h)
 {
 	struct statvfs vfs;
 	int version;
@@ -165,11 +166,11 @@ void control_render(struct ffs *ffs, int i, struct strbuf *sb)
 		ffs_render_config(ffs, sb);
 		break;
 	case CONTROL_HEALTH:
-		check_health(ffs, &health);
+		control_health(ffs, &health);
 		render_health(&health, sb);
 		break;
 	case CONTROL_METRICS:
-		check_health(ffs, &health);
+		control_health(ffs, &health);
 		if (control_stats_report(ffs, &r) < 0) {
 			/* what needs no manifest still says the mount lives */
 			memset(&r, 0, sizeof(r));

@@ -26,6 +26,10 @@ void control_render(struct ffs *ffs, int i, struct strbuf *sb);
 /* The text as a malloc()ed buffer; NULL when out of memory. */
 char *control_snapshot(struct ffs *ffs, int i, size_t *len);
 
+/* How the manifest, the store's tmp/ and the GC are now (/health). */
+struct metrics_health;
+void control_health(struct ffs *ffs, struct metrics_health *h);
+
 /* Build the live stats report of the mount; stats_release() it. */
 struct stats_report;
 int control_stats_report(struct ffs *ffs, struct stats_report *r);

@@ -114,10 +114,10 @@ int cli_help(const char *name)
 		printf("\nmount options (-o): manifest=sqlite, compress=none, "
 		       "gc_older_than=DUR,\ngc_interval=DUR, gc_max_size=SIZE, "
 		       "lock_timeout=DUR, hash=full|footer,\n"
-		       "passthrough=auto|off, ro, allow_other, "
-		       "default_permissions, libfuse's own\noptions; "
-		       "relatime and the other access-time flags are "
-		       "ignored.\n");
+		       "passthrough=auto|off, metrics=[ADDR:]PORT, ro, "
+		       "allow_other, default_permissions,\nlibfuse's own "
+		       "options; relatime and the other access-time flags "
+		       "are ignored.\n");
 	return 0;
 }
 

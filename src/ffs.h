@@ -205,6 +205,11 @@ struct ffs {
 	int ctl_fd;			/* listening control socket */
 	int ctl_wake[2];		/* pipe that stops the ctl thread */
 	int64_t next_deadline_us;	/* earliest waiter deadline, monotonic */
+
+	/* -o metrics= (http.c) */
+	int http_fd;			/* listening socket, -1: none */
+	void *http_daemon;		/* libmicrohttpd's, once serving */
+	char metrics_bound[64];		/* "ADDR:PORT" bound, "" when off */
 };
 
 /* ---- node.c: the namespace ------------------------------------------ */

@@ -56,14 +56,20 @@ static void escape_controls(const char *in, char *out)
 
 void log_msg(int priority, const char *fmt, ...)
 {
-	char line[1024], safe[4 * sizeof(line)];
 	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(priority, fmt, ap);
+	va_end(ap);
+}
+
+void log_vmsg(int priority, const char *fmt, va_list ap)
+{
+	char line[1024], safe[4 * sizeof(line)];
 
 	if (priority == LOG_DEBUG && !log_state.debug)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
 	escape_controls(line, safe);
 	if (log_state.syslog)
 		syslog(priority, "%s", safe);

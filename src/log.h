@@ -17,8 +17,12 @@ void log_use_syslog(int on);
 /* Print messages of priority LOG_DEBUG too. */
 void log_set_debug(int on);
 
+#include <stdarg.h>
+
 void log_msg(int priority, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+void log_vmsg(int priority, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)

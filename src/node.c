@@ -286,6 +286,7 @@ int ffs_init(struct ffs *ffs)
 	pthread_mutex_init(&ffs->flush_mu, NULL);
 	pthread_mutex_init(&ffs->gc_mu, NULL);
 	ffs->ctl_fd = ffs->ctl_wake[0] = ffs->ctl_wake[1] = -1;
+	ffs->http_fd = -1;
 	/* reads through the daemon: large ones save round trips */
 	ffs->blksize = 1 << 20;
 	pthread_cond_init(&ffs->tick_cond, NULL);

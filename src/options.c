@@ -20,7 +20,9 @@ void options_defaults(struct ffs_options *o)
 void options_release(struct ffs_options *o)
 {
 	free(o->manifest);
+	free(o->metrics);
 	o->manifest = NULL;
+	o->metrics = NULL;
 }
 
 /* Parse the leading unsigned decimal of `s`; 0 or -EINVAL. */

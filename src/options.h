@@ -23,6 +23,7 @@ enum hash_mode {
 /* The options of one mount; all durations in microseconds. */
 struct ffs_options {
 	char *manifest;		  /* -o manifest=; NULL means store.conf's */
+	char *metrics;		  /* -o metrics=[ADDR:]PORT; NULL: no HTTP */
 	int64_t gc_older_than_us; /* default 4w */
 	int64_t gc_interval_us;	  /* default 1h; 0 disables the GC thread */
 	uint64_t gc_max_size;	  /* 0: no size quota */

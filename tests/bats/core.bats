@@ -718,6 +718,46 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	[ "$(grep -c 'symbol="_other"' "$metrics")" -ge 3 ]
 }
 
+@test "-o metrics= serves /metrics and /health over HTTP; a bad or busy address fails the mount" {
+	mount_store -o metrics=127.0.0.1:0
+	grep -q '^metrics = 127\.0\.0\.1:[1-9][0-9]*$' "$MNT/.featurefs/config"
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	cat "$MNT/AAPL/$K1.parquet" >/dev/null
+	[ "$(http_get /metrics)" = "200 text/plain; version=0.0.4; charset=utf-8 None" ]
+	promtool check metrics <"$TEST_DIR/body"
+	grep -qx 'featurefs_hits_total{symbol="AAPL"} 1' "$TEST_DIR/body"
+	[ "$(http_get /health)" = "200 application/json None" ]
+	python3 -c "import json; assert json.load(open('$TEST_DIR/body'))['status'] == 'ok'"
+	[ "$(http_get /health/live)" = "200 text/plain; charset=utf-8 None" ]
+	[ "$(http_get /health/ready)" = "200 text/plain; charset=utf-8 None" ]
+	[ "$(http_get /metrics HEAD)" = "200 text/plain; version=0.0.4; charset=utf-8 None" ]
+	[ ! -s "$TEST_DIR/body" ]
+	[ "$(http_get /nope)" = "404 text/plain; charset=utf-8 None" ]
+	[ "$(http_get /metrics POST)" = "405 text/plain; charset=utf-8 GET, HEAD" ]
+	log_has "metrics and health served at http://127.0.0.1:"
+	# the address is taken before the mount: a busy or bad one fails
+	# the mount command itself, and nothing is mounted
+	local busy
+	busy=$(sed -n 's/^metrics = //p' "$MNT/.featurefs/config")
+	unmount_store
+	python3 -c "import socket, time; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', ${busy##*:})); s.listen(); time.sleep(60)" &
+	local holder=$!
+	sleep 0.5
+	run "$FEATUREFS" "$STORE" "$MNT" -o "metrics=$busy"
+	kill "$holder"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"metrics=$busy: Address already in use"* ]]
+	run "$FEATUREFS" "$STORE" "$MNT" -o metrics=localhost:9100
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"localhost is not a numeric IPv4 or IPv6 address"* ]]
+	run "$FEATUREFS" "$STORE" "$MNT" -o metrics=70000
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"invalid metrics=70000: expected [ADDR:]PORT"* ]]
+	! mountpoint -q "$MNT"
+}
+
 @test "extended attributes are read-only" {
 	mount_store
 	mkdir "$MNT/AAPL"

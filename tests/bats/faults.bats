@@ -387,6 +387,22 @@ enospc_write() {
 	fsck_clean
 }
 
+@test "a full store: /health/ready is 503 and the health says why, until space is freed" {
+	small_store 8m
+	mount_store -o metrics=127.0.0.1:0
+	[ "$(http_get /health/ready)" = "200 text/plain; charset=utf-8 None" ]
+	fill_to 0 || fallocate -l "$(($(df --output=avail -k "$SMALL" | tail -1) * 1024))" "$SMALL/filler"
+	[ "$(http_get /health/ready)" = "503 text/plain; charset=utf-8 None" ]
+	grep -q 'not ready: the store cannot take a new entry' "$TEST_DIR/body"
+	[ "$(python3 -c "import json; print(json.load(open('$MNT/.featurefs/health'))['components']['storage'])")" = error ]
+	grep -qx 'featurefs_health_status{component="storage"} 0' "$MNT/.featurefs/metrics"
+	# reads and the endpoint go on
+	[ "$(http_get /health/live)" = "200 text/plain; charset=utf-8 None" ]
+	rm "$SMALL/filler"
+	[ "$(http_get /health/ready)" = "200 text/plain; charset=utf-8 None" ]
+	grep -qx 'featurefs_health_status{component="storage"} 1' "$MNT/.featurefs/metrics"
+}
+
 @test "injected ENOSPC at fsync and at the rename: the errno or a discard, never a partial entry" {
 	require_faults
 	make_parquet "$DATA/a.parquet" 20000 1

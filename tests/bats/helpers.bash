@@ -215,3 +215,19 @@ stats_get() {
 	python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d$1)" \
 		"$MNT/.featurefs/stats.json"
 }
+
+# http_get PATH [METHOD]: "STATUS CONTENT-TYPE ALLOW" of a request to the
+# mount's metrics endpoint, the body in $TEST_DIR/body.
+http_get() {
+	python3 - "$(sed -n 's/^metrics = //p' "$MNT/.featurefs/config")" "$1" "${2:-GET}" "$TEST_DIR/body" <<'PY'
+import sys, urllib.error, urllib.request
+where, path, method, out = sys.argv[1:]
+req = urllib.request.Request(f"http://{where}{path}", method=method)
+try:
+    r = urllib.request.urlopen(req, timeout=30)
+except urllib.error.HTTPError as e:
+    r = e
+open(out, "wb").write(r.read())
+print(r.status, r.headers.get("Content-Type"), r.headers.get("Allow"))
+PY
+}

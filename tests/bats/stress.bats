@@ -39,6 +39,7 @@ write_driver() {
 Key i lives in symbol SYMS[i % 3] and always holds source i % 3, so any
 successful read of it must be exactly that source."""
 import errno, hashlib, json, os, random, signal, subprocess, sys, time
+import urllib.request
 from multiprocessing import Process, Queue
 
 SYMS = ["AAPL", "MSFT", "BRK.B"]
@@ -284,9 +285,20 @@ def stats_loop(r, deadline):
             for f in ("stats.json", "health"):
                 with open(os.path.join(mnt, ".featurefs", f)) as fh:
                     json.loads(fh.read())
-            with open(os.path.join(mnt, ".featurefs", "stats")) as fh:
-                fh.read()
-        except (OSError, ValueError) as e:
+            for f in ("stats", "metrics"):
+                with open(os.path.join(mnt, ".featurefs", f)) as fh:
+                    fh.read()
+            # and the HTTP endpoint, from libmicrohttpd's thread
+            with open(os.path.join(mnt, ".featurefs", "config")) as fh:
+                where = [l.split(" = ")[1].strip() for l in fh
+                         if l.startswith("metrics = ")][0]
+            for path in ("/metrics", "/health/ready"):
+                with urllib.request.urlopen("http://%s%s" % (where, path),
+                                            timeout=30) as resp:
+                    if resp.status != 200:
+                        r.fail("GET %s: %d" % (path, resp.status))
+                    resp.read()
+        except (OSError, ValueError, IndexError) as e:
             r.fail("stats: %s" % e)
         time.sleep(0.3)
 
@@ -378,7 +390,7 @@ stress() {
 	make_parquet "$DATA/s1.parquet" 20000 2
 	make_parquet "$DATA/s2.parquet" 3000 3
 	write_driver
-	mount_store
+	mount_store -o metrics=127.0.0.1:0
 	mkdir "$MNT/AAPL" "$MNT/MSFT" "$MNT/BRK.B"
 	# warm up every path once, so the baseline holds what they keep open
 	cp "$DATA/s0.parquet" "$MNT/AAPL/$(key_of warm).parquet"
