@@ -1,6 +1,7 @@
 /*
  * daemon.c - the threads of a mounted store besides FUSE's: the ticker
- * (access flushes at most every second, waiter timeouts, heartbeat) and
+ * (access flushes at most every second, waiter timeouts, heartbeat,
+ * /slo's samples) and
  * the GC thread (every gc_interval, first shortly after mount).
  */
 #include <errno.h>
@@ -111,6 +112,7 @@ static void *ticker_main(void *arg)
 	struct ffs *ffs = arg;
 	int64_t next_flush = mono_us() + FLUSH_INTERVAL_US;
 	int64_t next_beat = mono_us() + HEARTBEAT_INTERVAL_US;
+	int64_t next_slo = mono_us() + SLO_SAMPLE_US;
 
 	while (!is_stopping(ffs)) {
 		int64_t now = mono_us(), wake, deadline;
@@ -124,6 +126,10 @@ static void *ticker_main(void *arg)
 			manifest_mount_heartbeat(ffs->manifest,
 						 ffs->store->mount_id, now_us());
 			next_beat = now + HEARTBEAT_INTERVAL_US;
+		}
+		if (now >= next_slo) {
+			slo_sample(&ffs->slo, &ffs->ctr);
+			next_slo = now + SLO_SAMPLE_US;
 		}
 		wake = next_flush;
 		if (deadline && deadline < wake)
@@ -230,6 +236,7 @@ int daemon_start(struct ffs *ffs)
 {
 	int rc;
 
+	slo_sample(&ffs->slo, &ffs->ctr); /* where /slo's window starts */
 	rc = pthread_create(&ffs->ticker, NULL, ticker_main, ffs);
 	if (rc != 0)
 		return -rc;

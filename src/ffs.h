@@ -27,6 +27,7 @@
 #include "manifest.h"
 #include "options.h"
 #include "parquet.h"
+#include "slo.h"
 #include "stats.h"
 #include "store.h"
 
@@ -210,6 +211,7 @@ struct ffs {
 	int http_fd;			/* listening socket, -1: none */
 	void *http_daemon;		/* libmicrohttpd's, once serving */
 	char metrics_bound[64];		/* "ADDR:PORT" bound, "" when off */
+	struct slo_window slo;		/* /slo's five minutes (daemon.c) */
 };
 
 /* ---- node.c: the namespace ------------------------------------------ */

@@ -22,6 +22,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "slo.h"
 
 #define CONNECTIONS_MAX 32	/* scrapers at once */
 #define IDLE_TIMEOUT_S 10	/* a client that sends nothing is dropped */
@@ -178,6 +179,21 @@ static enum MHD_Result reply_ready(struct MHD_Connection *c, struct ffs *ffs)
 	return reply_text(c, MHD_HTTP_OK, "ready\n");
 }
 
+static enum MHD_Result reply_slo(struct MHD_Connection *c, struct ffs *ffs)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t len;
+	char *body;
+
+	slo_render(&ffs->slo, &ffs->ctr, &sb);
+	body = sb.err ? NULL : sb_detach(&sb, &len);
+	sb_release(&sb);
+	if (!body)
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				  "out of memory\n");
+	return reply(c, MHD_HTTP_OK, "application/json", body, len);
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
 			      const char *url, const char *method,
 			      const char *version, const char *upload,
@@ -203,9 +219,11 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
 		return reply_text(c, MHD_HTTP_OK, "live\n");
 	if (strcmp(url, "/health/ready") == 0)
 		return reply_ready(c, ffs);
+	if (strcmp(url, "/slo") == 0)
+		return reply_slo(c, ffs);
 	return reply_text(c, MHD_HTTP_NOT_FOUND,
-			  "not found: /metrics, /health, /health/live or "
-			  "/health/ready\n");
+			  "not found: /metrics, /health, /health/live, "
+			  "/health/ready or /slo\n");
 }
 
 static void log_mhd(void *cls, const char *fmt, va_list ap)

@@ -7,6 +7,8 @@
  *   GET /health/live    200 while the daemon serves
  *   GET /health/ready   200, or 503 when the manifest or the store's tmp/
  *                       cannot take a new entry
+ *   GET /slo            JSON: SPEC §9's objectives over the last five
+ *                       minutes (slo.h), each measured and passed or not
  *
  * HEAD works as GET without the body; other methods get 405, other paths
  * 404.  The socket is bound before the mount daemonizes, so a bad address

@@ -287,6 +287,7 @@ int ffs_init(struct ffs *ffs)
 	pthread_mutex_init(&ffs->gc_mu, NULL);
 	ffs->ctl_fd = ffs->ctl_wake[0] = ffs->ctl_wake[1] = -1;
 	ffs->http_fd = -1;
+	slo_window_init(&ffs->slo);
 	/* reads through the daemon: large ones save round trips */
 	ffs->blksize = 1 << 20;
 	pthread_cond_init(&ffs->tick_cond, NULL);
@@ -336,6 +337,7 @@ void ffs_destroy(struct ffs *ffs)
 	pthread_mutex_destroy(&ffs->flush_mu);
 	pthread_mutex_destroy(&ffs->gc_mu);
 	pthread_mutex_destroy(&ffs->lock);
+	slo_window_destroy(&ffs->slo);
 }
 
 struct node *ffs_node(struct ffs *ffs, uint64_t ino)
