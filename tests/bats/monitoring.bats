@@ -1,0 +1,69 @@
+#!/usr/bin/env bats
+# monitoring.bats - docs/monitoring: the Prometheus rules load, their unit
+# tests prove each alert fires and stays quiet where it should, every
+# alert has its runbook section, and the dashboard and the rules name only
+# metrics a mount exports.
+
+load helpers
+
+MON=${FEATUREFS_SOURCE:?}/docs/monitoring
+
+setup() {
+	setup_store
+	K=$(key_of monitored)
+}
+
+teardown() {
+	teardown_store
+}
+
+@test "the recording and alert rules load" {
+	promtool check rules "$MON/featurefs-rules.yml" "$MON/featurefs-alerts.yml"
+}
+
+@test "the alerts fire and stay quiet where their unit tests say" {
+	(cd "$MON" && promtool test rules featurefs-alerts.test.yml)
+}
+
+@test "every alert links a section of the runbook" {
+	local alert n=0
+	for alert in $(sed -n 's/^ *- alert: //p' "$MON/featurefs-alerts.yml"); do
+		grep -q "^## $alert\$" "$MON/runbook.md" || { echo "runbook lacks $alert"; false; }
+		grep -q "runbook.md#${alert,,}\"" "$MON/featurefs-alerts.yml" || { echo "$alert links no runbook"; false; }
+		n=$((n + 1))
+	done
+	[ "$n" -eq 6 ]
+}
+
+@test "the dashboard parses and names only metrics a mount exports or the rules record" {
+	mount_store -o metrics=127.0.0.1:0
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	cat "$MNT/AAPL/$K.parquet" >/dev/null
+	[ "$(http_get /metrics | cut -d' ' -f1)" = 200 ]
+	python3 - "$TEST_DIR/body" "$MON" <<'PY'
+import json, re, sys
+body, mon = sys.argv[1:]
+names = set()
+for line in open(body):
+    m = re.match(r"# TYPE (\S+) (\S+)", line)
+    if m:
+        names.add(m.group(1))
+        if m.group(2) == "histogram":
+            names |= {m.group(1) + s for s in ("_bucket", "_sum", "_count")}
+rules = open(f"{mon}/featurefs-rules.yml").read()
+recorded = set(re.findall(r"record: (\S+)", rules))
+exprs = [t["expr"] for p in json.load(open(f"{mon}/featurefs-dashboard.json"))["panels"]
+         for t in p["targets"]]
+exprs += re.findall(r"expr: >?\s*((?:.|\n)*?)(?=\n\s*-|\n\s*for:|\Z)", rules)
+exprs += re.findall(r"expr: (.*)", open(f"{mon}/featurefs-alerts.yml").read())
+used = set()
+for e in exprs:
+    used |= set(re.findall(r"\bfeaturefs[:_][A-Za-z0-9_:]*", e))
+unknown = sorted(used - names - recorded)
+assert not unknown, f"not exported nor recorded: {unknown}"
+assert len(used) > 15, used
+print(f"{len(used)} metric names, all known")
+PY
+}
