@@ -249,7 +249,6 @@ static int open_manifest(struct ffs *ffs)
 		.store_root = ffs->store->root,
 		.store_uuid = ffs->store->conf.uuid,
 	};
-
 	int rc;
 
 	rc = manifest_open(ffs->store->conf.manifest, &a, &ffs->manifest);

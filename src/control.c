@@ -129,7 +129,7 @@ void control_health(struct ffs *ffs, struct metrics_health *h)
 	h->storage = ffs->opt.read_only ||
 		     (faccessat(ffs->store->tmp_fd, ".", W_OK, AT_EACCESS) == 0 &&
 		      fstatvfs(ffs->store->tmp_fd, &vfs) == 0 && vfs.f_bavail > 0);
-	h->gc = ffs->opt.gc_interval_us > 0;
+	h->gc = ffs->opt.gc_interval_us > 0 && !ffs->opt.read_only;
 }
 
 /* /.featurefs/health: JSON with the overall status and each component. */

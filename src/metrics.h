@@ -19,7 +19,8 @@
 struct metrics_health {
 	int manifest;		/* 1: answers */
 	int storage;		/* 1: tmp/ writable with space left */
-	int gc;			/* 1: the GC thread runs (gc_interval > 0) */
+	int gc;			/* 1: the GC thread runs (gc_interval > 0,
+				 * not ro) */
 };
 
 /* Append the exposition of report `r` (a mounted store's: r->live set). */

@@ -23,7 +23,6 @@
 #include "log.h"
 #include "names.h"
 
-
 /* How long the kernel may cache what cannot change behind its back. */
 #define TIMEOUT_IMMUTABLE 86400.0
 #define TIMEOUT_DIR 1.0

@@ -1,6 +1,6 @@
 /*
  * stats.h - counters and latency histograms of a mount, and the report
- * that /.featurefs/stats, stats.json and `featurefs stats` print.
+ * that /.featurefs/stats, stats.json, metrics and `featurefs stats` print.
  *
  * Counters are plain integers updated with atomic builtins: no lock on the
  * read path.  Histograms use fixed buckets (seconds) that resolve the SLO
