@@ -746,7 +746,9 @@ h = o["hit_ratio"]
 assert h["events"] >= 2 and abs(h["measured"] - 1 / h["events"]) < 1e-6, h
 assert not h["pass"] and not d["pass"], d
 assert o["manifest_insert_p95_seconds"]["events"] == 2, o
-assert o["lock_wait_p95_seconds"] == {"name": "lock_wait_p95_seconds", "target": 0.01, "compare": "<=", "measured": None, "events": 0, "pass": True}, o
+w = o["lock_wait_p95_seconds"]  # the cat may have waited for the publish
+assert (w["target"], w["compare"]) == (0.01, "<=") and w["events"] <= 1, w
+assert w["pass"] == (w["events"] == 0 or w["measured"] <= 0.01), w
 assert 0 < d["window_seconds"] < 300, d
 PY
 	[ "$(http_get /nope)" = "404 text/plain; charset=utf-8 None" ]
