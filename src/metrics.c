@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,64 +199,82 @@ static void symbol_waits(struct strbuf *sb, const struct stats_report *r,
 			  &rows->other_wait);
 }
 
-static void gc_figures(struct strbuf *sb, const struct gc_counters *g)
-{
-	single_int(sb, "gc_runs_total", "counter", "Garbage-collection passes.",
-		   CTR_GET(g->runs));
-	single_int(sb, "gc_removed_entries_total", "counter",
-		   "Entries the garbage collector removed.",
-		   CTR_GET(g->removed_entries));
-	single_int(sb, "gc_removed_bytes_total", "counter",
-		   "Stored bytes the garbage collector freed.",
-		   CTR_GET(g->removed_bytes));
-	single_int(sb, "gc_skipped_busy_total", "counter",
-		   "Idle entries kept because they were open or locked.",
-		   CTR_GET(g->skipped_busy));
-	single_int(sb, "gc_scratch_removed_total", "counter",
-		   "Idle scratch files the garbage collector removed.",
-		   CTR_GET(g->tmp_removed));
-	single_int(sb, "gc_dead_writer_rows_removed_total", "counter",
-		   "Claims of writers that died, removed.",
-		   CTR_GET(g->rows_removed));
-	single_real(sb, "gc_last_run_timestamp_seconds",
-		    "When the last pass ended (Unix time; 0: never).",
-		    (double)CTR_GET(g->last_run_ts) / 1e6);
-	single_real(sb, "gc_last_duration_seconds",
-		    "How long the last pass took.",
-		    (double)CTR_GET(g->last_duration_us) / 1e6);
-}
+/* The mount's counters and gauges of one sample each, in the order they
+ * are written: a uint64_t of struct ffs_counters at `offset`. */
+static const struct scalar {
+	const char *name;
+	const char *type;
+	const char *help;
+	size_t offset;
+} scalars[] = {
+#define FIELD(f) offsetof(struct ffs_counters, f)
+	{ "creates_total", "counter",
+	  "Creates: claims of keys and scratch files.", FIELD(creates) },
+	{ "publishes_total", "counter", "Entries published.",
+	  FIELD(publishes) },
+	{ "unlinks_total", "counter", "Entries unlinked.", FIELD(unlinks) },
+	{ "written_bytes_total", "counter",
+	  "Bytes written into entries and scratch files.",
+	  FIELD(bytes_written) },
+	{ "daemon_read_bytes_total", "counter",
+	  "Bytes of reads the daemon served (passthrough reads are the "
+	  "kernel's and not counted).",
+	  FIELD(bytes_read) },
+	{ "passthrough_opens_total", "counter",
+	  "Opens whose reads the kernel serves from the object.",
+	  FIELD(passthrough_opens) },
+	{ "backing_files", "gauge",
+	  "Backing files registered with the kernel now.",
+	  FIELD(backing_files) },
+	{ "singleflight_waits_total", "counter",
+	  "Opens that waited for an entry in flight.", FIELD(waits) },
+	{ "singleflight_timeouts_total", "counter",
+	  "Waits that ended at lock_timeout (ETIMEDOUT).",
+	  FIELD(wait_timeouts) },
+	{ "access_flushes_total", "counter",
+	  "Batches of access records written to the manifest.",
+	  FIELD(access_flushes) },
+	{ "access_flush_errors_total", "counter",
+	  "Batches of access records the manifest refused.",
+	  FIELD(access_flush_errors) },
+	{ "gc_runs_total", "counter", "Garbage-collection passes.",
+	  FIELD(gc.runs) },
+	{ "gc_removed_entries_total", "counter",
+	  "Entries the garbage collector removed.",
+	  FIELD(gc.removed_entries) },
+	{ "gc_removed_bytes_total", "counter",
+	  "Stored bytes the garbage collector freed.",
+	  FIELD(gc.removed_bytes) },
+	{ "gc_skipped_busy_total", "counter",
+	  "Idle entries kept because they were open or locked.",
+	  FIELD(gc.skipped_busy) },
+	{ "gc_scratch_removed_total", "counter",
+	  "Idle scratch files the garbage collector removed.",
+	  FIELD(gc.tmp_removed) },
+	{ "gc_dead_writer_rows_removed_total", "counter",
+	  "Claims of writers that died, removed.", FIELD(gc.rows_removed) },
+#undef FIELD
+};
 
 static void live_figures(struct strbuf *sb, const struct stats_report *r)
 {
 	const struct ffs_counters *c = r->live;
+	size_t i;
 	int k;
 
-	single_int(sb, "creates_total", "counter",
-		   "Creates: claims of keys and scratch files.",
-		   CTR_GET(c->creates));
-	single_int(sb, "publishes_total", "counter", "Entries published.",
-		   CTR_GET(c->publishes));
-	single_int(sb, "unlinks_total", "counter", "Entries unlinked.",
-		   CTR_GET(c->unlinks));
-	single_int(sb, "written_bytes_total", "counter",
-		   "Bytes written into entries and scratch files.",
-		   CTR_GET(c->bytes_written));
-	single_int(sb, "daemon_read_bytes_total", "counter",
-		   "Bytes of reads the daemon served (passthrough reads are "
-		   "the kernel's and not counted).",
-		   CTR_GET(c->bytes_read));
-	single_int(sb, "passthrough_opens_total", "counter",
-		   "Opens whose reads the kernel serves from the object.",
-		   CTR_GET(c->passthrough_opens));
-	single_int(sb, "backing_files", "gauge",
-		   "Backing files registered with the kernel now.",
-		   CTR_GET(c->backing_files));
-	single_int(sb, "singleflight_waits_total", "counter",
-		   "Opens that waited for an entry in flight.",
-		   CTR_GET(c->waits));
-	single_int(sb, "singleflight_timeouts_total", "counter",
-		   "Waits that ended at lock_timeout (ETIMEDOUT).",
-		   CTR_GET(c->wait_timeouts));
+	for (i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++) {
+		const uint64_t *v = (const uint64_t *)((const char *)c +
+						       scalars[i].offset);
+
+		single_int(sb, scalars[i].name, scalars[i].type,
+			   scalars[i].help, CTR_GET(*v));
+	}
+	single_real(sb, "gc_last_run_timestamp_seconds",
+		    "When the last pass ended (Unix time; 0: never).",
+		    (double)CTR_GET(c->gc.last_run_ts) / 1e6);
+	single_real(sb, "gc_last_duration_seconds",
+		    "How long the last pass took.",
+		    (double)CTR_GET(c->gc.last_duration_us) / 1e6);
 	family(sb, "publish_duration_seconds", "histogram",
 	       "From a writer's last close to its entry published.");
 	histogram(sb, "publish_duration_seconds", NULL, NULL, &c->publish);
@@ -273,13 +292,6 @@ static void live_figures(struct strbuf *sb, const struct stats_report *r)
 		sample_int(sb, "load_failures_total", "reason",
 			   load_failure_name((enum load_failure)k),
 			   CTR_GET(c->load_failures[k]));
-	single_int(sb, "access_flushes_total", "counter",
-		   "Batches of access records written to the manifest.",
-		   CTR_GET(c->access_flushes));
-	single_int(sb, "access_flush_errors_total", "counter",
-		   "Batches of access records the manifest refused.",
-		   CTR_GET(c->access_flush_errors));
-	gc_figures(sb, &c->gc);
 }
 
 void metrics_render(struct strbuf *sb, const struct stats_report *r,
