@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -56,6 +57,19 @@ static void json_str_or_null(struct strbuf *sb, const char *s)
 		sb_adds(sb, "null");
 }
 
+/* Print a report line: names found in the store are escaped as the log
+ * escapes them (a name may hold a newline or an escape sequence). */
+static void print_escaped(const char *line, size_t len)
+{
+	char *safe = malloc(4 * len + 1);
+
+	if (safe)
+		log_escape(line, safe);
+	printf("%s\n", safe ? safe : line);
+	fflush(stdout);
+	free(safe);
+}
+
 static void on_finding(void *arg, const struct fsck_finding *x)
 {
 	struct output *out = arg;
@@ -90,9 +104,8 @@ static void on_finding(void *arg, const struct fsck_finding *x)
 			sb_addf(&sb, "fsck: %s: %s (",
 				x->path[0] ? x->path : x->symbol, x->detail);
 		outcome(&sb, out, x);
-		sb_adds(&sb, ")\n");
-		fputs(sb_str(&sb), stdout);
-		fflush(stdout);
+		sb_adds(&sb, ")");
+		print_escaped(sb_str(&sb), sb.len);
 	}
 	out->count++;
 	sb_release(&sb);

@@ -27,13 +27,10 @@ void log_set_debug(int on)
 	log_state.debug = on;
 }
 
-/*
- * Copy `in` to `out` (4 * strlen(in) + 1 bytes at most) with its control
- * characters and backslashes escaped, C style: messages quote names that
- * users chose, and a name must not start a line of its own in the log or
- * reach an operator's terminal as an escape sequence.
- */
-static void escape_controls(const char *in, char *out)
+/* Messages quote names that users chose: a name must not start a line of
+ * its own in the log or reach an operator's terminal as an escape
+ * sequence. */
+void log_escape(const char *in, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p;
@@ -70,7 +67,7 @@ void log_vmsg(int priority, const char *fmt, va_list ap)
 	if (priority == LOG_DEBUG && !log_state.debug)
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
-	escape_controls(line, safe);
+	log_escape(line, safe);
 	if (log_state.syslog)
 		syslog(priority, "%s", safe);
 	else

@@ -24,6 +24,11 @@ void log_msg(int priority, const char *fmt, ...)
 void log_vmsg(int priority, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
+/* Copy `in` to `out` (room for 4 * strlen(in) + 1 bytes) with control
+ * characters and backslashes escaped C style (\n, \t, \xNN, \\), as
+ * every message is before it is printed. */
+void log_escape(const char *in, char *out);
+
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

@@ -300,6 +300,14 @@ assert all(f["corrected"] for f in d["findings"]), d' "$TEST_DIR/out"
 	[ "$(cat "$STORE/lost+found/AAPL.notes.txt.1")" = again ]
 	fsck_run -n "$STORE"
 	[ "$status" -eq 0 ]
+	# a name with a newline and an escape sequence is reported on one
+	# line, escaped as the log escapes it
+	echo junk >"$STORE/objects/AAPL/$(printf 'x\nfsck: forged\033[31m')"
+	fsck_run -n "$STORE"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *'fsck: objects/AAPL/x\nfsck: forged\x1b[31m: not a <key>.parquet name'* ]]
+	[ "$(grep -c '^fsck: forged' <<<"$output")" = 0 ]
+	[ "$(grep -c $'\x1b' <<<"$output")" = 0 ]
 }
 
 @test "symbol rows: missing ones are created, empty directories without one removed" {
