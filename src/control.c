@@ -172,11 +172,9 @@ void control_render(struct ffs *ffs, int i, struct strbuf *sb)
 	case CONTROL_METRICS:
 		control_health(ffs, &health);
 		if (control_stats_report(ffs, &r) < 0) {
-			/* what needs no manifest still says the mount lives */
-			memset(&r, 0, sizeof(r));
+			/* the live figures still say the mount lives */
+			memset(&r.totals, 0, sizeof(r.totals));
 			r.backend = manifest_backend_name(ffs->manifest);
-			r.live = &ffs->ctr;
-			r.uptime_us = mono_us() - ffs->mounted_mono_us;
 			health.manifest = 0;
 		}
 		metrics_render(sb, &r, &health);

@@ -30,7 +30,9 @@ char *control_snapshot(struct ffs *ffs, int i, size_t *len);
 struct metrics_health;
 void control_health(struct ffs *ffs, struct metrics_health *h);
 
-/* Build the live stats report of the mount; stats_release() it. */
+/* Build the live stats report of the mount; stats_release() it.  When
+ * the manifest fails, the report keeps the live figures (counters,
+ * uptime) and no symbols. */
 struct stats_report;
 int control_stats_report(struct ffs *ffs, struct stats_report *r);
 
