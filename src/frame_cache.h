@@ -1,0 +1,60 @@
+/*
+ * frame_cache.h - reads of compressed objects, through one bounded cache
+ * of decompressed frames per mount.
+ *
+ * A Parquet reader reads the footer, then column chunks, often in reads
+ * smaller than a frame; a sequential reader asks for the same frame many
+ * times over.  Each frame is decompressed once and kept, least recently
+ * used first out, while the cache holds less than its budget
+ * (-o frame_cache=SIZE).  Frames are cached under the object file's
+ * identity (device, inode, change time), so a key published anew never
+ * sees its old frames.  Thread-safe.
+ */
+#ifndef FEATUREFS_FRAME_CACHE_H
+#define FEATUREFS_FRAME_CACHE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "seekable.h"
+
+/* One open compressed object: the handle's descriptor and its table. */
+struct zobject {
+	int fd;			/* borrowed from the handle */
+	char id[64];		/* the object file's identity */
+	struct seek_table table;
+};
+
+struct frame_cache;
+
+/* 0 or -ENOMEM.  A budget of 0 caches nothing: every read decompresses. */
+int frame_cache_new(uint64_t budget, struct frame_cache **out);
+void frame_cache_free(struct frame_cache *fc);
+
+/*
+ * Open the compressed object at `fd`, of `stored_size` bytes on disk and
+ * `logical_size` bytes to its readers.  0; -EIO with *why set when its
+ * seek table is missing, corrupt or does not give `logical_size`; another
+ * negative errno.
+ */
+int zobject_open(int fd, uint64_t stored_size, uint64_t logical_size,
+		 struct zobject **out, const char **why);
+void zobject_close(struct zobject *z);
+
+/*
+ * Read up to `size` logical bytes at `off` of `z` into `buf`: the bytes
+ * read (fewer only at the end of the object), -EIO with *why set when a
+ * frame it touches is corrupt, or another negative errno.
+ */
+ssize_t frame_cache_pread(struct frame_cache *fc, const struct zobject *z,
+			  void *buf, size_t size, uint64_t off,
+			  const char **why);
+
+/* What the cache holds and has done, for stats and metrics. */
+struct frame_cache_figures {
+	uint64_t bytes, frames, hits, misses, evictions;
+};
+void frame_cache_figures(struct frame_cache *fc,
+			 struct frame_cache_figures *out);
+
+#endif

@@ -1,0 +1,416 @@
+/*
+ * seekable.c - write and read the zstd seekable format (seekable.h).
+ *
+ * The writer compresses a finished tmp file frame by frame; the reader
+ * parses the seek table once per open and decompresses single frames.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <zstd_errors.h>
+
+#include "seekable.h"
+
+#define DESCRIPTOR_CHECKSUM 0x80
+#define DESCRIPTOR_RESERVED 0x7c
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+int zstd_to_errno(size_t code)
+{
+	switch (ZSTD_getErrorCode(code)) {
+	case ZSTD_error_memory_allocation:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+static ssize_t pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done,
+				  (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done,
+				   (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+void seekable_table_free(struct seek_table *t)
+{
+	free(t->coff);
+	free(t->doff);
+	memset(t, 0, sizeof(*t));
+}
+
+int seekable_table_parse(const uint8_t *tail, size_t len, uint64_t stored_size,
+			 struct seek_table *t, size_t *need, const char **why)
+{
+	const uint8_t *footer, *entry;
+	uint32_t frames, i;
+	uint64_t table_len, esize, c = 0, d = 0;
+	uint8_t desc;
+
+	memset(t, 0, sizeof(*t));
+	*need = 0;
+	if (stored_size < SEEKABLE_SKIPPABLE_HEADER + SEEKABLE_FOOTER_SIZE ||
+	    len < SEEKABLE_FOOTER_SIZE || len > stored_size) {
+		*why = "too short for a seek table";
+		return -EIO;
+	}
+	footer = tail + len - SEEKABLE_FOOTER_SIZE;
+	if (get_le32(footer + 5) != SEEKABLE_MAGIC) {
+		*why = "no seek table at the end (bad magic number)";
+		return -EIO;
+	}
+	desc = footer[4];
+	if (desc & DESCRIPTOR_RESERVED) {
+		*why = "the seek table's descriptor sets reserved bits";
+		return -EIO;
+	}
+	frames = get_le32(footer);
+	esize = desc & DESCRIPTOR_CHECKSUM ? 12 : 8;
+	table_len = SEEKABLE_SKIPPABLE_HEADER + (uint64_t)frames * esize +
+		    SEEKABLE_FOOTER_SIZE;
+	if (frames > SEEKABLE_MAX_FRAMES || table_len > stored_size) {
+		*why = "the seek table is longer than the object";
+		return -EIO;
+	}
+	if (table_len > len) {
+		*need = (size_t)table_len;
+		return -EAGAIN;
+	}
+	tail += len - table_len;
+	if (get_le32(tail) != SEEKABLE_SKIPPABLE_MAGIC ||
+	    get_le32(tail + 4) != table_len - SEEKABLE_SKIPPABLE_HEADER) {
+		*why = "the seek table's frame header is wrong (truncated?)";
+		return -EIO;
+	}
+	t->coff = malloc(((size_t)frames + 1) * sizeof(*t->coff));
+	t->doff = malloc(((size_t)frames + 1) * sizeof(*t->doff));
+	if (!t->coff || !t->doff) {
+		seekable_table_free(t);
+		return -ENOMEM;
+	}
+	entry = tail + SEEKABLE_SKIPPABLE_HEADER;
+	for (i = 0; i < frames; i++, entry += esize) {
+		uint32_t csize = get_le32(entry), dsize = get_le32(entry + 4);
+
+		if (csize == 0 || dsize > SEEKABLE_FRAME_SIZE ||
+		    csize > ZSTD_compressBound(SEEKABLE_FRAME_SIZE)) {
+			seekable_table_free(t);
+			*why = "a seek table entry gives an impossible frame size";
+			return -EIO;
+		}
+		t->coff[i] = c;
+		t->doff[i] = d;
+		c += csize;
+		d += dsize;
+	}
+	t->coff[frames] = c;
+	t->doff[frames] = d;
+	t->frames = frames;
+	if (c != stored_size - table_len) {
+		seekable_table_free(t);
+		*why = "the frames the seek table lists do not fill the object";
+		return -EIO;
+	}
+	return 0;
+}
+
+int seekable_table_read(int fd, uint64_t stored_size, struct seek_table *t,
+			const char **why)
+{
+	uint8_t small[4096], *buf = small;
+	size_t len = stored_size < sizeof(small) ? (size_t)stored_size
+						 : sizeof(small);
+	size_t need = 0;
+	ssize_t n;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	for (;;) {
+		n = pread_all(fd, buf, len, stored_size - len);
+		if (n < 0) {
+			rc = (int)n;
+			break;
+		}
+		if ((size_t)n < len) {
+			*why = "the object is shorter than its manifest row says";
+			rc = -EIO;
+			break;
+		}
+		rc = seekable_table_parse(buf, len, stored_size, t, &need, why);
+		if (rc != -EAGAIN || buf != small)
+			break;
+		buf = malloc(need);
+		if (!buf) {
+			rc = -ENOMEM;
+			break;
+		}
+		len = need;
+	}
+	if (rc == -EAGAIN) { /* cannot happen: need is what it read */
+		*why = "the seek table changed while it was read";
+		rc = -EIO;
+	}
+	if (buf != small)
+		free(buf);
+	return rc;
+}
+
+uint32_t seekable_frame_of(const struct seek_table *t, uint64_t off)
+{
+	uint32_t lo = 0, hi = t->frames;
+
+	/* the last frame whose start is <= off */
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (t->doff[mid] <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int seekable_frame_read(int fd, const struct seek_table *t, uint32_t i,
+			ZSTD_DCtx *dctx, void *dst, const char **why)
+{
+	size_t csize = (size_t)(t->coff[i + 1] - t->coff[i]);
+	size_t dsize = (size_t)(t->doff[i + 1] - t->doff[i]);
+	void *src = malloc(csize);
+	ssize_t n;
+	size_t r;
+	int rc = 0;
+
+	if (!src)
+		return -ENOMEM;
+	n = pread_all(fd, src, csize, t->coff[i]);
+	if (n < 0) {
+		rc = (int)n;
+		goto out;
+	}
+	if ((size_t)n < csize) {
+		*why = "the object ends inside a frame";
+		rc = -EIO;
+		goto out;
+	}
+	r = ZSTD_decompressDCtx(dctx, dst, dsize, src, csize);
+	if (ZSTD_isError(r)) {
+		*why = ZSTD_getErrorName(r);
+		rc = zstd_to_errno(r);
+		if (rc == -EIO && ZSTD_getErrorCode(r) ==
+		    ZSTD_error_dstSize_tooSmall)
+			*why = "a frame holds more than the seek table says";
+	} else if (r != dsize) {
+		*why = "a frame holds less than the seek table says";
+		rc = -EIO;
+	}
+out:
+	free(src);
+	return rc;
+}
+
+/* Append the seek table for `frames` frames of sizes `sizes` (compressed,
+ * logical pairs) at `off`. */
+static int write_table(int out, const uint32_t *sizes, uint32_t frames,
+		       uint64_t off, uint64_t *end)
+{
+	size_t len = SEEKABLE_SKIPPABLE_HEADER + (size_t)frames * 8 +
+		     SEEKABLE_FOOTER_SIZE;
+	uint8_t *buf = malloc(len), *p;
+	uint32_t i;
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	put_le32(buf, SEEKABLE_SKIPPABLE_MAGIC);
+	put_le32(buf + 4, (uint32_t)(len - SEEKABLE_SKIPPABLE_HEADER));
+	p = buf + SEEKABLE_SKIPPABLE_HEADER;
+	for (i = 0; i < frames; i++, p += 8) {
+		put_le32(p, sizes[2 * i]);
+		put_le32(p + 4, sizes[2 * i + 1]);
+	}
+	put_le32(p, frames);
+	p[4] = 0; /* no checksums in the table: each frame carries zstd's */
+	put_le32(p + 5, SEEKABLE_MAGIC);
+	rc = pwrite_all(out, buf, len, off);
+	free(buf);
+	if (rc == 0)
+		*end = off + len;
+	return rc;
+}
+
+int seekable_compress(int in, uint64_t size, int out, int level,
+		      uint64_t *stored_size)
+{
+	size_t bound = ZSTD_compressBound(SEEKABLE_FRAME_SIZE);
+	uint64_t frames = (size + SEEKABLE_FRAME_SIZE - 1) / SEEKABLE_FRAME_SIZE;
+	uint64_t pos = 0, off = 0;
+	uint32_t *sizes = NULL, i = 0;
+	void *src = NULL, *dst = NULL;
+	ZSTD_CCtx *cctx = NULL;
+	int rc = -ENOMEM;
+
+	if (frames > SEEKABLE_MAX_FRAMES)
+		return -EFBIG;
+	cctx = ZSTD_createCCtx();
+	src = malloc(SEEKABLE_FRAME_SIZE);
+	dst = malloc(bound);
+	sizes = malloc(((size_t)frames + 1) * 2 * sizeof(*sizes));
+	if (!cctx || !src || !dst || !sizes)
+		goto out;
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel,
+						level)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1))) {
+		rc = -EINVAL;
+		goto out;
+	}
+	for (; pos < size; i++) {
+		size_t len = size - pos < SEEKABLE_FRAME_SIZE
+				     ? (size_t)(size - pos)
+				     : SEEKABLE_FRAME_SIZE;
+		ssize_t n = pread_all(in, src, len, pos);
+		size_t c;
+
+		if (n < 0) {
+			rc = (int)n;
+			goto out;
+		}
+		if ((size_t)n < len) { /* the tmp file shrank under us */
+			rc = -EIO;
+			goto out;
+		}
+		c = ZSTD_compress2(cctx, dst, bound, src, len);
+		if (ZSTD_isError(c)) {
+			rc = zstd_to_errno(c);
+			goto out;
+		}
+		rc = pwrite_all(out, dst, c, off);
+		if (rc < 0)
+			goto out;
+		sizes[2 * i] = (uint32_t)c;
+		sizes[2 * i + 1] = (uint32_t)len;
+		pos += len;
+		off += c;
+	}
+	rc = write_table(out, sizes, i, off, stored_size);
+out:
+	ZSTD_freeCCtx(cctx);
+	free(src);
+	free(dst);
+	free(sizes);
+	return rc;
+}
+
+/* An unnamed file in `dirfd`, or in memory where the filesystem has none
+ * (or `dirfd` is -1). */
+static int open_unnamed(int dirfd)
+{
+	int fd = -1;
+
+	if (dirfd >= 0)
+		fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (dirfd < 0 || (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)))
+		fd = memfd_create("featurefs-logical", MFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int seekable_open_logical(int fd, uint64_t stored_size, int tmpdir_fd,
+			  int *out, uint64_t *size, const char **why)
+{
+	uint8_t head[4];
+	struct seek_table t;
+	ZSTD_DCtx *dctx = NULL;
+	void *buf = NULL;
+	int lfd = -1, rc;
+	uint32_t i;
+	ssize_t n;
+
+	n = pread_all(fd, head, sizeof(head), 0);
+	if (n < 0)
+		return (int)n;
+	/* a zstd frame first, or the table alone for an empty object */
+	if (n < (ssize_t)sizeof(head) ||
+	    (get_le32(head) != ZSTD_MAGICNUMBER &&
+	     get_le32(head) != SEEKABLE_SKIPPABLE_MAGIC))
+		return 0;
+	rc = seekable_table_read(fd, stored_size, &t, why);
+	if (rc < 0)
+		return rc;
+	dctx = ZSTD_createDCtx();
+	buf = malloc(SEEKABLE_FRAME_SIZE);
+	if (!dctx || !buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	lfd = open_unnamed(tmpdir_fd);
+	if (lfd < 0) {
+		rc = lfd;
+		goto out;
+	}
+	for (i = 0; i < t.frames; i++) {
+		rc = seekable_frame_read(fd, &t, i, dctx, buf, why);
+		if (rc == 0)
+			rc = pwrite_all(lfd, buf,
+					(size_t)(t.doff[i + 1] - t.doff[i]),
+					t.doff[i]);
+		if (rc < 0)
+			goto out;
+	}
+	*out = lfd;
+	*size = t.doff[t.frames];
+	lfd = -1;
+	rc = 1;
+out:
+	if (lfd >= 0)
+		close(lfd);
+	ZSTD_freeDCtx(dctx);
+	free(buf);
+	seekable_table_free(&t);
+	return rc;
+}

@@ -1,0 +1,97 @@
+/*
+ * seekable.h - the zstd seekable format, on top of libzstd's plain API.
+ *
+ * A compressed object (SPEC §6) is a run of independent zstd frames of
+ * at most SEEKABLE_FRAME_SIZE logical bytes each, then one skippable frame
+ * holding the seek table, as zstd's contrib/seekable_format specifies:
+ *
+ *	magic 0x184D2A5E | frame size | per frame: compressed size,
+ *	decompressed size (u32 LE; a u32 checksum too when the descriptor
+ *	says so) | frames (u32) | descriptor (u8) | magic 0x8F92EAB1
+ *
+ * `zstd -d` skips the table and decompresses the frames in turn, so a
+ * stored object is a plain .zst file too.  A read at any offset
+ * decompresses only the frames it touches (frame_cache.c keeps them).
+ * Every parser here takes its input from the store as hostile: a table
+ * that does not add up to the object is -EIO with a reason, never a read
+ * out of bounds.
+ */
+#ifndef FEATUREFS_SEEKABLE_H
+#define FEATUREFS_SEEKABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <zstd.h>
+
+#define SEEKABLE_FRAME_SIZE (1u << 20)	/* logical bytes per frame, at most */
+#define SEEKABLE_FOOTER_SIZE 9
+#define SEEKABLE_SKIPPABLE_HEADER 8
+#define SEEKABLE_MAGIC 0x8F92EAB1u
+#define SEEKABLE_SKIPPABLE_MAGIC 0x184D2A5Eu
+#define SEEKABLE_MAX_FRAMES 0x8000000u
+
+/* Where each frame starts, compressed and logical. */
+struct seek_table {
+	uint32_t frames;
+	uint64_t *coff;	/* frames + 1: coff[i] is frame i's first stored
+			 * byte, coff[frames] where the table starts */
+	uint64_t *doff;	/* frames + 1: doff[frames] is the logical size */
+};
+
+/*
+ * Parse the seek table of a `stored_size`-byte object whose last `len`
+ * bytes are `tail`.  0 and `t` filled; -EAGAIN with *need set when the
+ * table is longer than `tail` (call again with the last *need bytes);
+ * -EIO with *why set when the bytes are not a seek table that covers the
+ * whole object; -ENOMEM.
+ */
+int seekable_table_parse(const uint8_t *tail, size_t len, uint64_t stored_size,
+			 struct seek_table *t, size_t *need, const char **why);
+
+/* Read and parse the seek table of the object open at `fd`: 0, -EIO with
+ * *why set, or another negative errno when the object cannot be read. */
+int seekable_table_read(int fd, uint64_t stored_size, struct seek_table *t,
+			const char **why);
+
+void seekable_table_free(struct seek_table *t);
+
+/* The frame holding logical offset `off` (< t->doff[t->frames]). */
+uint32_t seekable_frame_of(const struct seek_table *t, uint64_t off);
+
+/*
+ * Decompress frame `i` of the object at `fd` into `dst`, which holds
+ * t->doff[i + 1] - t->doff[i] bytes.  0; -EIO with *why set when the frame
+ * is corrupt (zstd's checksum or the size the table gives); another
+ * negative errno when it cannot be read.
+ */
+int seekable_frame_read(int fd, const struct seek_table *t, uint32_t i,
+			ZSTD_DCtx *dctx, void *dst, const char **why);
+
+/*
+ * Compress the first `size` bytes of `in` into `out` (written from offset
+ * 0): frames of SEEKABLE_FRAME_SIZE at `level`, each with zstd's content
+ * checksum, then the seek table.  0 and *stored_size set, or a negative
+ * errno (-ENOSPC from a full store).
+ */
+int seekable_compress(int in, uint64_t size, int out, int level,
+		      uint64_t *stored_size);
+
+/*
+ * The logical bytes of the object at `fd` (`stored_size` bytes), for
+ * checks that read a whole file (fsck, adoption of an object without a
+ * row).  When the object is in the seekable format (a zstd frame first,
+ * the seek table last): 1, `*out` a descriptor on its bytes decompressed
+ * into an unnamed file in directory `tmpdir_fd` (in memory when it is -1)
+ * and `*size` their length.
+ * 0 when it is not compressed (nothing set).  -EIO with *why set when it
+ * is compressed but corrupt; another negative errno.
+ */
+int seekable_open_logical(int fd, uint64_t stored_size, int tmpdir_fd,
+			  int *out, uint64_t *size, const char **why);
+
+/* A libzstd error code as an errno. */
+int zstd_to_errno(size_t code);
+
+#endif

@@ -1,0 +1,264 @@
+/*
+ * test_seekable.c - the zstd seekable format and the frame cache.
+ *
+ * Round trips at the sizes where frames begin and end (0 and 1 byte,
+ * one byte either side of a frame, whole frames, 100 MiB), thousands of
+ * random reads against the original through a cache smaller than the
+ * object, and the damage a store can hold: a corrupt frame is -EIO for
+ * reads that touch it only, a truncated or corrupt seek table is -EIO at
+ * open.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "frame_cache.h"
+#include "seekable.h"
+#include "unit.h"
+
+#define MIB (1u << 20)
+
+static uint64_t rng = 88172645463325252ULL;
+
+static uint64_t next_random(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+/* Compressible but not trivial: runs of a few random bytes. */
+static void fill(unsigned char *buf, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = (unsigned char)next_random();
+		size_t run = 1 + next_random() % 16;
+
+		while (run-- && i < len)
+			buf[i++] = c;
+	}
+}
+
+static int memfd_with(const void *buf, size_t len)
+{
+	int fd = memfd_create("test", 0);
+
+	if (fd < 0 || (len && pwrite(fd, buf, len, 0) != (ssize_t)len))
+		abort();
+	return fd;
+}
+
+static uint64_t fd_size(int fd)
+{
+	return (uint64_t)lseek(fd, 0, SEEK_END);
+}
+
+/* Compress `len` bytes of `data` into a new memfd. */
+static int compressed(const unsigned char *data, size_t len, uint64_t *stored)
+{
+	int in = memfd_with(data, len), out = memfd_create("z", 0);
+
+	CHECK_INT(seekable_compress(in, len, out, 3, stored), 0);
+	CHECK_INT(fd_size(out), *stored);
+	close(in);
+	return out;
+}
+
+static void round_trip(const unsigned char *data, size_t len)
+{
+	struct frame_cache *fc;
+	struct zobject *z = NULL;
+	const char *why = NULL;
+	unsigned char *back = malloc(len + 1);
+	uint64_t stored, size;
+	int fd, lfd = -1;
+
+	fd = compressed(data, len, &stored);
+	CHECK_INT(zobject_open(fd, stored, len, &z, &why), 0);
+	if (!z) {
+		free(back);
+		close(fd);
+		return;
+	}
+	CHECK_INT(z->table.frames, (len + MIB - 1) / MIB);
+	CHECK_INT(frame_cache_new(4 * MIB, &fc), 0);
+	CHECK_INT(frame_cache_pread(fc, z, back, len + 1, 0, &why), len);
+	CHECK(memcmp(back, data, len) == 0);
+	CHECK_INT(frame_cache_pread(fc, z, back, 10, len, &why), 0);
+	/* what fsck and adoption read: the whole logical file */
+	CHECK_INT(seekable_open_logical(fd, stored, -1, &lfd, &size, &why), 1);
+	CHECK_INT(size, len);
+	if (lfd >= 0) {
+		CHECK_INT(pread(lfd, back, len + 1, 0), len);
+		CHECK(memcmp(back, data, len) == 0);
+		close(lfd);
+	}
+	frame_cache_free(fc);
+	zobject_close(z);
+	close(fd);
+	free(back);
+}
+
+static void random_reads(const unsigned char *data, size_t len)
+{
+	struct frame_cache_figures fig;
+	struct frame_cache *fc;
+	struct zobject *z = NULL;
+	const char *why = NULL;
+	unsigned char *buf = malloc(3 * MIB);
+	uint64_t stored;
+	int fd, i, bad = 0;
+
+	fd = compressed(data, len, &stored);
+	CHECK_INT(zobject_open(fd, stored, len, &z, &why), 0);
+	CHECK_INT(frame_cache_new(3 * MIB, &fc), 0); /* smaller than data */
+	for (i = 0; z && i < 4000; i++) {
+		uint64_t off = next_random() % (len + 100);
+		size_t n = 1 + next_random() % (i % 10 ? 65536 : 3 * MIB);
+		size_t want = off >= len ? 0 : len - off < n ? len - off : n;
+		ssize_t got = frame_cache_pread(fc, z, buf, n, off, &why);
+
+		if (got != (ssize_t)want || memcmp(buf, data + off, want) != 0)
+			bad++;
+	}
+	CHECK_INT(bad, 0);
+	frame_cache_figures(fc, &fig);
+	CHECK(fig.bytes <= 3 * MIB);
+	CHECK(fig.hits > 0 && fig.misses > 0 && fig.evictions > 0);
+	frame_cache_free(fc);
+	zobject_close(z);
+	close(fd);
+	free(buf);
+}
+
+/* Damage: a flipped byte inside frame 1 of 3, then a cut-off table. */
+static void corruption(const unsigned char *data)
+{
+	size_t len = 3 * MIB;
+	struct frame_cache *fc;
+	struct zobject *z = NULL;
+	const char *why = NULL;
+	unsigned char *buf = malloc(len), byte;
+	uint64_t stored, mid;
+	int fd, lfd = -1;
+
+	fd = compressed(data, len, &stored);
+	CHECK_INT(zobject_open(fd, stored, len, &z, &why), 0);
+	CHECK_INT(frame_cache_new(0, &fc), 0); /* every read decompresses */
+	mid = (z->table.coff[1] + z->table.coff[2]) / 2;
+	CHECK_INT(pread(fd, &byte, 1, (off_t)mid), 1);
+	byte ^= 0x55;
+	CHECK_INT(pwrite(fd, &byte, 1, (off_t)mid), 1);
+	CHECK_INT(frame_cache_pread(fc, z, buf, 4096, 10, &why), 4096);
+	CHECK(memcmp(buf, data + 10, 4096) == 0);
+	CHECK_INT(frame_cache_pread(fc, z, buf, 4096, 2 * MIB + 5, &why), 4096);
+	why = NULL;
+	CHECK_INT(frame_cache_pread(fc, z, buf, 4096, MIB + 7, &why), -EIO);
+	CHECK(why != NULL);
+	CHECK_INT(frame_cache_pread(fc, z, buf, len, 0, &why), -EIO);
+	CHECK_INT(seekable_open_logical(fd, stored, -1, &lfd, &mid, &why), -EIO);
+	zobject_close(z);
+	z = NULL;
+
+	/* a truncated table, and one whose magic number is gone */
+	CHECK_INT(ftruncate(fd, (off_t)stored - 5), 0);
+	CHECK_INT(zobject_open(fd, stored - 5, len, &z, &why), -EIO);
+	CHECK_INT(zobject_open(fd, stored, len, &z, &why), -EIO);
+	CHECK(z == NULL);
+	close(fd);
+	fd = compressed(data, len, &stored);
+	byte = 0;
+	CHECK_INT(pwrite(fd, &byte, 1, (off_t)stored - 1), 1);
+	why = NULL;
+	CHECK_INT(zobject_open(fd, stored, len, &z, &why), -EIO);
+	CHECK(why && strstr(why, "magic"));
+	/* the logical size the manifest gives must be the table's */
+	close(fd);
+	fd = compressed(data, len, &stored);
+	CHECK_INT(zobject_open(fd, stored, len - 1, &z, &why), -EIO);
+	CHECK_INT(zobject_open(fd, stored + 1, len, &z, &why), -EIO);
+	close(fd);
+	frame_cache_free(fc);
+	free(buf);
+}
+
+/* Seek tables built by hand: what the parser must refuse. */
+static void hostile_tables(void)
+{
+	unsigned char t[64];
+	struct seek_table st;
+	const char *why;
+	size_t need;
+
+	/* one frame of 10 bytes, table right after it: 8 + 8 + 9 bytes */
+	memset(t, 0, sizeof(t));
+	t[0] = 0x5e, t[1] = 0x2a, t[2] = 0x4d, t[3] = 0x18; /* skippable */
+	t[4] = 17;				/* 8 + 9 */
+	t[8] = 10;				/* compressed */
+	t[12] = 20;				/* logical */
+	t[16] = 1;				/* frames */
+	t[21] = 0xb1, t[22] = 0xea, t[23] = 0x92, t[24] = 0x8f;
+	CHECK_INT(seekable_table_parse(t, 25, 35, &st, &need, &why), 0);
+	CHECK_INT(st.frames, 1);
+	CHECK_INT(st.doff[1], 20);
+	seekable_table_free(&st);
+	/* frames that do not fill the object, or overrun it */
+	CHECK_INT(seekable_table_parse(t, 25, 36, &st, &need, &why), -EIO);
+	CHECK_INT(seekable_table_parse(t, 25, 34, &st, &need, &why), -EIO);
+	/* more frames than the bytes could hold */
+	t[19] = 0x7f;
+	CHECK_INT(seekable_table_parse(t, 25, 35, &st, &need, &why), -EIO);
+	t[19] = 0;
+	/* a table longer than what was read: ask for more */
+	CHECK_INT(seekable_table_parse(t + 16, 9, 35, &st, &need, &why),
+		  -EAGAIN);
+	CHECK_INT(need, 25);
+	/* reserved descriptor bits, a wrong frame size, a frame too big */
+	t[20] = 0x04;
+	CHECK_INT(seekable_table_parse(t, 25, 35, &st, &need, &why), -EIO);
+	t[20] = 0;
+	t[4] = 18;
+	CHECK_INT(seekable_table_parse(t, 25, 35, &st, &need, &why), -EIO);
+	t[4] = 17;
+	t[14] = 0x20; /* 2 MiB logical */
+	CHECK_INT(seekable_table_parse(t, 25, 35, &st, &need, &why), -EIO);
+	t[14] = 0;
+	CHECK_INT(seekable_table_parse(t, 8, 35, &st, &need, &why), -EIO);
+	CHECK_INT(seekable_table_parse(t, 25, 10, &st, &need, &why), -EIO);
+}
+
+int main(void)
+{
+	static const size_t sizes[] = {
+		0, 1, MIB - 1, MIB, MIB + 1, 2 * MIB, 3 * MIB + 12345,
+	};
+	size_t big = 100 * (size_t)MIB, i;
+	unsigned char *data = malloc(big);
+	int fd;
+
+	fill(data, big);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		round_trip(data, sizes[i]);
+	round_trip(data, big);
+	random_reads(data, 9 * MIB + 333);
+	corruption(data);
+	hostile_tables();
+	/* not compressed: nothing to decompress */
+	fd = memfd_with("PAR1....PAR1", 12);
+	{
+		const char *why;
+		uint64_t size;
+		int lfd;
+
+		CHECK_INT(seekable_open_logical(fd, 12, -1, &lfd, &size, &why),
+			  0);
+	}
+	close(fd);
+	free(data);
+	return unit_report();
+}
