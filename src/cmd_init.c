@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "options.h"
 
 int cmd_init(int argc, char **argv)
 {
@@ -18,6 +19,7 @@ int cmd_init(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *manifest = "sqlite", *compress = "none";
+	enum compress_mode mode;
 	struct manifest *m = NULL;
 	struct store *s = NULL;
 	int c, rc;
@@ -39,9 +41,9 @@ int cmd_init(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return cli_usage("init", "exactly one STORE is required");
-	if (strcmp(compress, "none") != 0) {
-		log_err("init: --compress %s: this featurefs stores objects "
-			"uncompressed only (none)", compress);
+	if (parse_compress_mode(compress, &mode) < 0) {
+		log_err("init: --compress %s: expected none, zstd or auto",
+			compress);
 		return 1;
 	}
 	if (manifest_uri_has_password(manifest)) {
@@ -51,7 +53,7 @@ int cmd_init(int argc, char **argv)
 	}
 	if (manifest_uri_check(manifest) < 0)
 		return 1;
-	rc = store_init(argv[optind], manifest);
+	rc = store_init(argv[optind], manifest, compress);
 	if (rc == -EEXIST) {
 		log_err("init: %s is already a featurefs store", argv[optind]);
 		return 1;

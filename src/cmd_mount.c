@@ -33,6 +33,8 @@ struct mount_opts {
 	int positional;
 	char *manifest;
 	char *compress;
+	char *compress_level;
+	char *frame_cache;
 	char *gc_older_than;
 	char *gc_interval;
 	char *gc_max_size;
@@ -52,6 +54,8 @@ enum { KEY_RO, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS, KEY_HELP };
 static const struct fuse_opt mount_opt_spec[] = {
 	OPT("manifest=%s", manifest),
 	OPT("compress=%s", compress),
+	OPT("compress_level=%s", compress_level),
+	OPT("frame_cache=%s", frame_cache),
 	OPT("gc_older_than=%s", gc_older_than),
 	OPT("gc_interval=%s", gc_interval),
 	OPT("gc_max_size=%s", gc_max_size),
@@ -152,11 +156,21 @@ static int check_options(const struct mount_opts *mo, struct ffs_options *o)
 		if (!o->metrics)
 			return -ENOMEM;
 	}
-	if (mo->compress && strcmp(mo->compress, "none") != 0) {
-		log_err("compress=%s: this featurefs stores objects "
-			"uncompressed only (compress=none)", mo->compress);
-		return -EINVAL;
+	if (mo->compress && parse_compress_mode(mo->compress, &o->compress) < 0)
+		return bad_value("compress", mo->compress, "none, zstd or auto");
+	if (mo->compress_level) {
+		char *end;
+		long level = strtol(mo->compress_level, &end, 10);
+
+		if (end == mo->compress_level || *end ||
+		    level < COMPRESS_LEVEL_MIN || level > COMPRESS_LEVEL_MAX)
+			return bad_value("compress_level", mo->compress_level,
+					 "a zstd level from 1 to 22");
+		o->compress_level = (int)level;
 	}
+	if (mo->frame_cache && parse_size(mo->frame_cache, &o->frame_cache) < 0)
+		return bad_value("frame_cache", mo->frame_cache,
+				 "a size such as 64M or 1G (0 caches nothing)");
 	if (mo->manifest) {
 		/* before anything is written: a new store would record it */
 		if (manifest_uri_has_password(mo->manifest)) {
@@ -181,7 +195,11 @@ static void mount_help(void)
 	printf("usage: featurefs STORE MOUNTPOINT [-o OPTIONS] [-f] [-d] [-s]\n\n"
 	       "featurefs options (-o):\n"
 	       "    manifest=sqlite        manifest backend (store.conf's)\n"
-	       "    compress=none          compression of new objects\n"
+	       "    compress=none|zstd|auto compression of new objects\n"
+	       "                           (store.conf's, none for a new store;\n"
+	       "                           auto keeps zstd when it saves 10 %%)\n"
+	       "    compress_level=N       zstd level, 1-22 (3)\n"
+	       "    frame_cache=SIZE       decompressed frames kept (64M)\n"
 	       "    gc_older_than=DUR      remove entries unread this long (4w)\n"
 	       "    gc_interval=DUR        GC thread period, 0 disables (1h)\n"
 	       "    gc_max_size=SIZE       LRU quota on stored bytes (none)\n"
@@ -197,7 +215,8 @@ static void mount_help(void)
 
 /* Open or create the store at `path` and take its lock. */
 static int open_store(const char *path, const char *mountpoint,
-		      const char *manifest, struct store **out)
+		      const char *manifest, enum compress_mode compress,
+		      struct store **out)
 {
 	struct store_holder holder;
 	int rc;
@@ -209,7 +228,10 @@ static int open_store(const char *path, const char *mountpoint,
 		return rc;
 	}
 	if (rc == 0) {
-		rc = store_init(path, manifest ? manifest : "sqlite");
+		rc = store_init(path, manifest ? manifest : "sqlite",
+				compress == COMPRESS_STORE
+					? "none"
+					: compress_mode_name(compress));
 		if (rc < 0) {
 			log_err("initialize store %s: %s", path, strerror(-rc));
 			return rc;
@@ -267,6 +289,21 @@ static int check_manifest_option(const struct ffs *ffs)
 	if (ffs->opt.manifest && strcmp(ffs->opt.manifest, conf) != 0) {
 		log_err("manifest=%s disagrees with store.conf (manifest = %s)",
 			ffs->opt.manifest, conf);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Without -o compress=, new objects follow store.conf's compression. */
+static int resolve_compression(struct ffs *ffs)
+{
+	const char *conf = ffs->store->conf.compression;
+
+	if (ffs->opt.compress != COMPRESS_STORE)
+		return 0;
+	if (parse_compress_mode(conf, &ffs->opt.compress) < 0) {
+		log_err("store.conf: compression = %s: expected none, zstd or "
+			"auto", conf);
 		return -EINVAL;
 	}
 	return 0;
@@ -344,9 +381,11 @@ int cmd_mount(int argc, char **argv)
 		goto out;
 	inited = 1;
 	ffs.mountpoint = mp;
-	if (open_store(mo.store, mp, ffs.opt.manifest, &ffs.store) < 0)
+	if (open_store(mo.store, mp, ffs.opt.manifest, ffs.opt.compress,
+		       &ffs.store) < 0)
 		goto out;
-	if (check_manifest_option(&ffs) < 0 || open_manifest(&ffs) < 0)
+	if (check_manifest_option(&ffs) < 0 || resolve_compression(&ffs) < 0 ||
+	    open_manifest(&ffs) < 0)
 		goto out;
 	if (http_listen(&ffs) < 0)
 		goto out;
@@ -401,6 +440,8 @@ out:
 	free(cmd.mountpoint);
 	free(mo.manifest);
 	free(mo.compress);
+	free(mo.compress_level);
+	free(mo.frame_cache);
 	free(mo.gc_older_than);
 	free(mo.gc_interval);
 	free(mo.gc_max_size);

@@ -58,6 +58,7 @@ int control_stats_report(struct ffs *ffs, struct stats_report *r)
 	r->store = ffs->store->root;
 	r->mountpoint = ffs->mountpoint ? ffs->mountpoint : "";
 	r->live = &ffs->ctr;
+	frame_cache_figures(ffs->frames, &r->frames);
 	r->passthrough = ffs->hooks && ffs->hooks->passthrough_state
 				 ? ffs->hooks->passthrough_state(ffs)
 				 : "off";
@@ -97,7 +98,11 @@ void ffs_render_config(struct ffs *ffs, struct strbuf *sb)
 	sb_addf(sb, "store_uuid = %s\n", ffs->store->conf.uuid);
 	sb_addf(sb, "mountpoint = %s\n", ffs->mountpoint ? ffs->mountpoint : "");
 	sb_addf(sb, "manifest = %s\n", ffs->store->conf.manifest);
-	sb_addf(sb, "compress = %s\n", ffs->store->conf.compression);
+	sb_addf(sb, "compress = %s\n", compress_mode_name(o->compress));
+	sb_addf(sb, "compress_level = %d\n", o->compress_level);
+	sb_adds(sb, "frame_cache = ");
+	sb_size(sb, o->frame_cache);
+	sb_adds(sb, "\n");
 	sb_addf(sb, "hash = %s\n", hash_mode_name(o->hash));
 	sb_addf(sb, "passthrough = %s\n", o->passthrough ? "auto" : "off");
 	sb_adds(sb, "gc_older_than = ");

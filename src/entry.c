@@ -28,6 +28,7 @@
 #include "log.h"
 #include "names.h"
 #include "proc.h"
+#include "seekable.h"
 
 #define WRITER_KIND_ENTRY "entry"
 #define WRITER_KIND_SCRATCH "scratch"
@@ -447,12 +448,41 @@ static int object_open(struct ffs *ffs, struct node *n)
 	return fd;
 }
 
+/* Open the compressed object of published entry `n` and its seek table
+ * (ffs->lock not held: a published node's fields do not change). */
+static int compressed_open(struct ffs *ffs, struct node *n, int *fd,
+			   struct zobject **z)
+{
+	const char *why = "a compression this featurefs does not know";
+	int rc = -EIO;
+
+	*fd = -1;
+	if (n->compressed > 0) {
+		*fd = object_open(ffs, n);
+		if (*fd < 0)
+			return *fd;
+		rc = zobject_open(*fd, n->stored_size, n->size, z, &why);
+	}
+	if (rc < 0) {
+		if (rc != -ENOMEM) {
+			log_err("open %s: its compressed object is unreadable: "
+				"%s; fsck --verify checks it", n->hkey, why);
+			rc = -EIO;
+		}
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+	}
+	return rc;
+}
+
 int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	       struct handle **h)
 {
 	int writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 	enum handle_kind kind = HANDLE_OBJECT;
 	struct writer *w = NULL;
+	struct zobject *z = NULL;
 	pid_t tgid = 0;
 	enum node_kind nkind;
 	int fd = -1, backing_id = 0, rc;
@@ -543,6 +573,14 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		pthread_mutex_unlock(&ffs->lock);
 		return -ENOENT;
 	}
+	if (n->compressed) {
+		pthread_mutex_unlock(&ffs->lock);
+		rc = compressed_open(ffs, n, &fd, &z);
+		if (rc < 0)
+			return rc;
+		count_hit(ffs, n);
+		goto made;
+	}
 	/* served by a backing file the kernel already has: no object open */
 	if (ffs->hooks && ffs->hooks->claim_backing)
 		backing_id = ffs->hooks->claim_backing(ffs, n);
@@ -561,6 +599,7 @@ made:
 			rc = -ENOMEM;
 	}
 	if (rc < 0) {
+		zobject_close(z);
 		if (fd >= 0)
 			close(fd);
 		if (backing_id > 0)
@@ -570,6 +609,7 @@ made:
 		return rc;
 	}
 	(*h)->backing_id = backing_id;
+	(*h)->z = z;
 	pthread_mutex_lock(&ffs->lock);
 	n->opens++;
 	handle_track_locked(ffs, *h);
@@ -626,8 +666,8 @@ int entry_read_fd(struct ffs *ffs, struct handle *h, size_t size, off_t off)
 	uint64_t end, len = h->node->size; /* published: never changes */
 	int fd;
 
-	if (h->kind != HANDLE_OBJECT)
-		return -ENOTSUP;
+	if (h->kind != HANDLE_OBJECT || h->z)
+		return -ENOTSUP; /* copied, or decompressed */
 	fd = handle_fd(ffs, h);
 	if (fd >= 0 && (uint64_t)off < len) {
 		end = (uint64_t)off + size < len ? (uint64_t)off + size : len;
@@ -653,10 +693,21 @@ ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 	case HANDLE_WRITER:
 		return pread_full(h->w->fd, buf, size, off);
 	default:
-		fd = handle_fd(ffs, h);
-		if (fd < 0)
-			return fd;
-		n = pread_full(fd, buf, size, off);
+		if (h->z) {
+			const char *why = "";
+
+			n = frame_cache_pread(ffs->frames, h->z, buf, size,
+					      (uint64_t)off, &why);
+			if (n == -EIO)
+				log_err("read %s at %lld: a corrupt compressed "
+					"frame: %s; fsck --verify checks it",
+					h->node->hkey, (long long)off, why);
+		} else {
+			fd = handle_fd(ffs, h);
+			if (fd < 0)
+				return fd;
+			n = pread_full(fd, buf, size, off);
+		}
 		if (n > 0)
 			CTR_ADD(ffs->ctr.bytes_read, (uint64_t)n);
 		return n;
@@ -870,6 +921,42 @@ static int describe_writer(struct ffs *ffs, struct writer *w,
 }
 
 /*
+ * Compress checked writer `w`'s data into a new tmp file when the mount
+ * stores objects compressed.  1 with `ztmp` named and `e` saying so when
+ * the object is to be stored compressed; 0 when it stays as written
+ * (compress=none, or compress=auto saving less than 10 %); a negative
+ * errno.  w->mu held.
+ */
+static int compress_writer(struct ffs *ffs, struct writer *w,
+			   struct manifest_entry *e, char *ztmp, size_t len)
+{
+	uint64_t stored = 0;
+	int fd, rc, keep;
+
+	if (ffs->opt.compress != COMPRESS_ZSTD &&
+	    ffs->opt.compress != COMPRESS_AUTO)
+		return 0;
+	fd = store_tmp_create(ffs->store, "zst", ztmp, len);
+	if (fd < 0)
+		return fd_errno(fd);
+	rc = fault_inject("compress");
+	if (rc == 0)
+		rc = seekable_compress(w->fd, w->size, fd,
+				       ffs->opt.compress_level, &stored);
+	keep = ffs->opt.compress == COMPRESS_ZSTD || stored * 10 <= w->size * 9;
+	if (rc == 0 && keep)
+		rc = store_fsync(fd);
+	close(fd);
+	if (rc < 0 || !keep) {
+		store_tmp_unlink(ffs->store, ztmp);
+		return rc;
+	}
+	snprintf(e->compression, sizeof(e->compression), "zstd");
+	e->stored_size = (int64_t)stored;
+	return 1;
+}
+
+/*
  * Publish checked writer `w` (the key is claimed) as <symbol>/<key>, then
  * make node `n` that published entry.  On failure the claim is released
  * and nothing is left in objects/.  w->mu held.
@@ -877,17 +964,28 @@ static int describe_writer(struct ffs *ffs, struct writer *w,
 static int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 			  struct node *symbol, const char *key)
 {
+	char ztmp[STORE_TMP_NAME_MAX];
 	struct manifest_entry e;
 	int64_t start = mono_us();
 	enum load_failure why = LOAD_IO;
 	const char *step = "hash";
-	int rc;
+	int rc, compressed = 0;
 
 	rc = describe_writer(ffs, w, symbol->name, key, &e);
 	if (rc == 0) {
+		step = "compress";
+		rc = compressed = compress_writer(ffs, w, &e, ztmp,
+						  sizeof(ztmp));
+		if (rc == -ENOSPC || rc == -EDQUOT)
+			why = LOAD_NOSPACE;
+	}
+	if (rc >= 0) {
 		step = "install";
-		rc = store_object_install(ffs->store, w->tmpname,
+		rc = store_object_install(ffs->store,
+					  compressed > 0 ? ztmp : w->tmpname,
 					  symbol->name, key);
+		if (rc < 0 && compressed > 0)
+			store_tmp_unlink(ffs->store, ztmp);
 		if (rc == -ENOSPC || rc == -EDQUOT)
 			why = LOAD_NOSPACE;
 		if (rc == -EEXIST)
@@ -920,6 +1018,8 @@ static int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 		return rc;
 	}
 	w->published = 1;
+	if (compressed > 0) /* the object holds its bytes now */
+		store_tmp_unlink(ffs->store, w->tmpname);
 	pthread_mutex_lock(&ffs->lock);
 	if (n->kind == NODE_ENTRY)
 		ffs->inflight--;
@@ -929,8 +1029,9 @@ static int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 	writer_unref(w); /* the node's; the caller holds another */
 	CTR_ADD(ffs->ctr.publishes, 1);
 	hist_observe(&ffs->ctr.publish, mono_us() - start);
-	log_debug("published %s/%s (%lld bytes, %lld rows)", symbol->name, key,
-		  (long long)e.file_size, (long long)e.rows);
+	log_debug("published %s/%s (%lld bytes, %lld stored, %s, %lld rows)",
+		  symbol->name, key, (long long)e.file_size,
+		  (long long)e.stored_size, e.compression, (long long)e.rows);
 	return 0;
 }
 
@@ -1020,6 +1121,7 @@ void entry_release(struct ffs *ffs, struct handle *h)
 		entry_release_writer_ref(ffs, n, h->w);
 		break;
 	default:
+		zobject_close(h->z);
 		if (h->fd >= 0)
 			close(h->fd);
 		break;

@@ -16,11 +16,12 @@
  *   tmp_write         each write(2) into the tmp file
  *   validate          the Parquet check at close (before it runs)
  *   tmp_fsync         the fsync of the tmp file once it validated
+ *   compress          before a compressed copy is written (compress=zstd|auto)
  *   publish_rename    before the tmp file is linked into objects/
  *   after_rename      the object is in place, the row still says writing
  *   manifest_publish  just before the row is flipped to published
  * and, on a read-open: backing_open (a passthrough backing file).
- * Tests: tests/bats/faults.bats.
+ * Tests: tests/bats/faults.bats, tests/bats/compress.bats.
  */
 #ifndef FEATUREFS_FAULT_H
 #define FEATUREFS_FAULT_H

@@ -23,7 +23,8 @@ const struct command commands[] = {
 	{ "init", cmd_init, "STORE [--manifest URI] [--compress MODE]",
 	  "create a store explicitly",
 	  "  --manifest URI   manifest backend: sqlite (the default)\n"
-	  "  --compress MODE  compression of new objects: none\n" },
+	  "  --compress MODE  compression of new objects: none (the default),\n"
+	  "                   zstd, or auto (zstd where it saves 10 %)\n" },
 	{ "fsck", cmd_fsck, "[-n|-p|-y] [--verify] [--json] STORE",
 	  "check a store and repair it",
 	  "  -n         report only, change nothing (default)\n"
@@ -111,8 +112,10 @@ int cli_help(const char *name)
 	if (*c->help)
 		printf("\noptions:\n%s", c->help);
 	if (strcmp(c->name, "mount") == 0)
-		printf("\nmount options (-o): manifest=sqlite, compress=none, "
-		       "gc_older_than=DUR,\ngc_interval=DUR, gc_max_size=SIZE, "
+		printf("\nmount options (-o): manifest=sqlite, "
+		       "compress=none|zstd|auto, compress_level=N,\n"
+		       "frame_cache=SIZE, gc_older_than=DUR, "
+		       "gc_interval=DUR, gc_max_size=SIZE,\n"
 		       "lock_timeout=DUR, hash=full|footer,\n"
 		       "passthrough=auto|off, metrics=[ADDR:]PORT, ro, "
 		       "allow_other, default_permissions,\nlibfuse's own "

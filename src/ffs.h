@@ -24,6 +24,7 @@
 
 #include <openssl/evp.h>
 
+#include "frame_cache.h"
 #include "manifest.h"
 #include "options.h"
 #include "parquet.h"
@@ -125,6 +126,9 @@ struct node {
 	char key[KEY_MAX + 1];
 	enum entry_state state;
 	uint64_t size;			/* published: logical size */
+	uint64_t stored_size;		/* published: bytes in objects/ */
+	int compressed;			/* published: 1 zstd seekable, -1 a
+					 * compression unknown here */
 	int64_t created_ts;
 	int64_t mtime_ns;
 	uint32_t mode;
@@ -183,6 +187,7 @@ struct ffs {
 	uint64_t inflight;		/* entries being written */
 
 	struct access_log *access;
+	struct frame_cache *frames;	/* of compressed objects */
 	pthread_mutex_t flush_mu;	/* one access flush at a time */
 	struct ffs_counters ctr;
 
@@ -322,6 +327,7 @@ struct handle {
 	size_t len;
 	struct handle *open_prev, *open_next;	/* ffs->open_handles */
 	int backing_id;		/* > 0: served by passthrough */
+	struct zobject *z;	/* HANDLE_OBJECT of a compressed object */
 	struct handle *armed_next;	/* passthrough.c's armed replies */
 };
 

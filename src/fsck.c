@@ -28,6 +28,7 @@
 #include "lostfound.h"
 #include "manifest.h"
 #include "parquet.h"
+#include "seekable.h"
 #include "strbuf.h"
 
 #define FSCK_BATCH 1000
@@ -317,21 +318,13 @@ static int row_well_formed(const struct manifest_entry *e)
 }
 
 /* 1 when a valid Parquet object is at `rel`: what adoption needs. */
-static int object_adoptable(struct fsck *f, const char *rel)
+static int object_adoptable(struct fsck *f, const struct manifest_entry *e)
 {
-	struct parquet_error perr = { NULL, "" };
-	struct parquet_info info;
-	struct stat st;
-	int fd, ok;
+	struct manifest_entry row;
+	char why[256];
 
-	fd = fsck_open_object(f, rel, &st);
-	if (fd < 0)
-		return 0;
-	ok = S_ISREG(st.st_mode) &&
-	     parquet_validate_fd(fd, (uint64_t)st.st_size, &info, &perr,
-				 NULL) == 0;
-	close(fd);
-	return ok;
+	return gc_describe_object(f->s, e->symbol, e->key, e->path, &row, why,
+				  sizeof(why)) == 0;
 }
 
 static int gone(int dirfd, const char *name)
@@ -386,7 +379,7 @@ static int check_writers(struct fsck *f)
 		}
 		dead++;
 		adoptable[i] = row_well_formed(e) &&
-			       object_adoptable(f, e->path);
+			       object_adoptable(f, e);
 	}
 	for (i = 0; rc == 0 && i < tmp.n; i++)
 		if (tmp.v[i][0] != '.' && !tmp_is_live(f, tmp.v[i]))
@@ -499,15 +492,73 @@ static int verify_sum(struct fsck *f, struct fsck_finding *x,
 	return 1;
 }
 
+/* Check the content of the object of row `e`, open at `fd`: a seek table
+ * and frames that decompress (compressed), valid Parquet, and with
+ * --verify its checksum over the logical bytes.  1 with `x` filled when
+ * something is wrong. */
+static int check_content(struct fsck *f, const struct manifest_entry *e,
+			 int fd, uint64_t stored, struct fsck_finding *x)
+{
+	struct parquet_error perr = { NULL, "" };
+	struct parquet_info info;
+	const char *why = "no seek table (not compressed)";
+	uint64_t size = stored;
+	int lfd = -1, rc, bad = 1;
+
+	if (strcmp(e->compression, "zstd") == 0) {
+		rc = seekable_open_logical(fd, stored, f->s->tmp_fd, &lfd,
+					   &size, &why);
+		if (rc <= 0) {
+			if (rc == 0 || rc == -EIO)
+				fsck_finding_set(x, FSCK_INVALID_PARQUET,
+						 FSCK_YES, e->symbol, e->key,
+						 e->path, "a corrupt compressed "
+						 "object: %s", why);
+			else
+				fsck_finding_set(x, FSCK_UNVERIFIABLE,
+						 FSCK_CHECK, e->symbol, e->key,
+						 e->path, "cannot decompress "
+						 "the object: %s",
+						 strerror(-rc));
+			return 1;
+		}
+		fd = lfd;
+		if (size != (uint64_t)e->file_size) {
+			fsck_finding_set(x, FSCK_SIZE_MISMATCH, FSCK_YES,
+					 e->symbol, e->key, e->path,
+					 "object decompresses to %lld bytes, "
+					 "the row says %lld",
+					 (long long)size,
+					 (long long)e->file_size);
+			goto out;
+		}
+	}
+	rc = parquet_validate_fd(fd, size, &info, &perr, NULL);
+	if (rc == -EIO)
+		fsck_finding_set(x, FSCK_INVALID_PARQUET, FSCK_YES, e->symbol,
+				 e->key, e->path, "not valid Parquet: %s",
+				 perr.detail);
+	else if (rc < 0)
+		fsck_finding_set(x, FSCK_UNVERIFIABLE, FSCK_CHECK, e->symbol,
+				 e->key, e->path, "cannot read the object: %s",
+				 strerror(-rc));
+	else if (f->o->verify)
+		bad = verify_sum(f, x, e, fd, size, &info);
+	else
+		bad = 0;
+out:
+	if (lfd >= 0)
+		close(lfd);
+	return bad;
+}
+
 /* Check one published row against its object; fills `x` and returns 1
  * when something is wrong. */
 static int check_row(struct fsck *f, const struct manifest_entry *e,
 		     struct fsck_finding *x)
 {
-	struct parquet_error perr = { NULL, "" };
-	struct parquet_info info;
 	struct stat st;
-	int fd, rc, bad = 1;
+	int fd, bad = 1;
 
 	if (!row_well_formed(e)) {
 		fsck_finding_set(x, FSCK_BAD_ROW, FSCK_YES, e->symbol, e->key,
@@ -542,29 +593,15 @@ static int check_row(struct fsck *f, const struct manifest_entry *e,
 			x, FSCK_SIZE_MISMATCH, FSCK_YES, e->symbol, e->key,
 			e->path, "object has %lld bytes, the row says %lld",
 			(long long)st.st_size, (long long)e->stored_size);
-	} else if (strcmp(e->compression, "none") != 0) {
+	} else if (strcmp(e->compression, "none") != 0 &&
+		   strcmp(e->compression, "zstd") != 0) {
 		fsck_finding_set(x, FSCK_UNVERIFIABLE, FSCK_CHECK, e->symbol,
 				 e->key, e->path,
 				 "compression '%s' is not known to this "
 				 "featurefs",
 				 e->compression);
 	} else {
-		rc = parquet_validate_fd(fd, (uint64_t)st.st_size, &info, &perr,
-					 NULL);
-		if (rc == -EIO)
-			fsck_finding_set(x, FSCK_INVALID_PARQUET, FSCK_YES,
-					 e->symbol, e->key, e->path,
-					 "not valid Parquet: %s", perr.detail);
-		else if (rc < 0)
-			fsck_finding_set(x, FSCK_UNVERIFIABLE, FSCK_CHECK,
-					 e->symbol, e->key, e->path,
-					 "cannot read the object: %s",
-					 strerror(-rc));
-		else if (f->o->verify)
-			bad = verify_sum(f, x, e, fd, (uint64_t)st.st_size,
-					 &info);
-		else
-			bad = 0;
+		bad = check_content(f, e, fd, (uint64_t)st.st_size, x);
 	}
 	close(fd);
 	return bad;

@@ -155,11 +155,9 @@ static void stray(struct fsck *f, const char *symbol, const char *rel,
 static void orphan(struct fsck *f, const char *symbol, const char *key,
 		   const char *rel, int dropping)
 {
-	struct parquet_error perr = { NULL, "" };
-	struct parquet_info info;
 	struct manifest_entry e;
 	struct fsck_finding x;
-	char dest[STORE_REL_MAX + 64];
+	char dest[STORE_REL_MAX + 64], why[256];
 	struct stat st;
 	int fd, rc;
 
@@ -176,22 +174,18 @@ static void orphan(struct fsck *f, const char *symbol, const char *key,
 		fsck_report(f, &x);
 		return;
 	}
-	rc = parquet_validate_fd(fd, (uint64_t)st.st_size, &info, &perr, NULL);
 	close(fd);
+	rc = gc_describe_object(f->s, symbol, key, rel, &e, why, sizeof(why));
 	if (rc == 0) {
 		fsck_finding_set(&x, FSCK_ORPHAN, FSCK_PREEN, symbol, key, rel,
 				 "valid object without a manifest row");
-		if (fsck_may_repair(f, &x)) {
-			rc = gc_describe_object(f->s, symbol, key, rel, &e);
-			if (rc == 0)
-				rc = manifest_adopt(f->m, &e);
-			fsck_repaired(&x, rc, "adopted");
-		}
+		if (fsck_may_repair(f, &x))
+			fsck_repaired(&x, manifest_adopt(f->m, &e), "adopted");
 	} else {
 		fsck_finding_set(
 			&x, FSCK_INVALID_ORPHAN, FSCK_YES, symbol, key, rel,
 			"object without a manifest row, not valid Parquet: %s",
-			rc == -EIO ? perr.detail : strerror(-rc));
+			why);
 		if (fsck_may_repair(f, &x)) {
 			rc = fsck_quarantine(f, rel, rel, NULL, x.detail, dest,
 					     sizeof(dest));

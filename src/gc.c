@@ -23,6 +23,7 @@
 #include "names.h"
 #include "options.h"
 #include "parquet.h"
+#include "seekable.h"
 
 struct batch {
 	struct manifest_entry *rows;
@@ -185,28 +186,40 @@ int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
 }
 
 int gc_describe_object(struct store *s, const char *symbol, const char *key,
-		       const char *relpath, struct manifest_entry *e)
+		       const char *relpath, struct manifest_entry *e,
+		       char *why, size_t why_len)
 {
 	struct parquet_error perr = { NULL, "" };
 	struct parquet_info info;
+	const char *zwhy = NULL;
+	uint64_t size = 0;
 	struct stat st;
-	int fd, rc;
+	int fd, lfd = -1, compressed = 0, rc;
 
+	memset(e, 0, sizeof(*e));
 	fd = store_object_open(s, relpath);
 	if (fd < 0)
 		return fd;
 	rc = fstat(fd, &st) < 0 ? -errno : 0;
 	if (rc == 0)
-		rc = parquet_validate_fd(fd, (uint64_t)st.st_size, &info, &perr,
-					 NULL);
-	memset(e, 0, sizeof(*e));
+		rc = compressed = seekable_open_logical(
+			fd, (uint64_t)st.st_size, s->tmp_fd, &lfd, &size,
+			&zwhy);
 	if (rc == 0)
-		rc = hash_fd(fd, (uint64_t)st.st_size, e->sha256);
+		size = (uint64_t)st.st_size;
+	if (rc >= 0)
+		rc = parquet_validate_fd(compressed ? lfd : fd, size, &info,
+					 &perr, NULL);
+	if (rc == 0)
+		rc = hash_fd(compressed ? lfd : fd, size, e->sha256);
+	if (lfd >= 0)
+		close(lfd);
 	close(fd);
 	if (rc < 0) {
-		if (rc == -EIO && perr.detail[0])
-			log_warn("%s: not valid Parquet: %s", relpath,
-				 perr.detail);
+		snprintf(why, why_len, "%s%s",
+			 zwhy ? "a corrupt compressed object: " : "",
+			 zwhy ? zwhy
+			      : perr.detail[0] ? perr.detail : strerror(-rc));
 		return rc;
 	}
 	snprintf(e->symbol, sizeof(e->symbol), "%s", symbol);
@@ -217,9 +230,10 @@ int gc_describe_object(struct store *s, const char *symbol, const char *key,
 	e->start_ts = info.start_ts_us;
 	e->end_ts = info.end_ts_us;
 	e->rows = info.rows;
-	e->file_size = st.st_size;
+	e->file_size = (int64_t)size;
 	e->stored_size = st.st_size;
-	snprintf(e->compression, sizeof(e->compression), "none");
+	snprintf(e->compression, sizeof(e->compression), "%s",
+		 compressed ? "zstd" : "none");
 	snprintf(e->hash_method, sizeof(e->hash_method), "full");
 	e->created_ts = (int64_t)st.st_mtim.tv_sec * 1000000 +
 			st.st_mtim.tv_nsec / 1000;
@@ -260,6 +274,8 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 	rc = manifest_list(m, &q, collect_writing, &b);
 	for (i = 0; rc == 0 && i < b.n; i++) {
 		struct manifest_entry *e = &b.rows[i], adopted;
+		char why[256];
+		int drc;
 
 		if (manifest_writer_of_mount(e->writer, live_mount_id))
 			continue;
@@ -269,9 +285,11 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 		}
 		/* publish() turns the writing row into the published one
 		 * in one statement: no moment without a row */
-		if (gc_describe_object(s, e->symbol, e->key, e->path,
-				       &adopted) == 0 &&
-		    manifest_publish(m, &adopted) == 0) {
+		drc = gc_describe_object(s, e->symbol, e->key, e->path,
+					 &adopted, why, sizeof(why));
+		if (drc == -EIO)
+			log_warn("%s: not valid Parquet: %s", e->path, why);
+		if (drc == 0 && manifest_publish(m, &adopted) == 0) {
 			log_info("adopted %s/%s: its writer died after the "
 				 "object was in place", e->symbol, e->key);
 			res->rows_adopted++;

@@ -269,6 +269,17 @@ static void live_figures(struct strbuf *sb, const struct stats_report *r)
 		single_int(sb, scalars[i].name, scalars[i].type,
 			   scalars[i].help, CTR_GET(*v));
 	}
+	single_int(sb, "frame_cache_bytes", "gauge",
+		   "Decompressed frames of compressed entries held in memory.",
+		   r->frames.bytes);
+	single_int(sb, "frame_cache_hits_total", "counter",
+		   "Reads of compressed entries served from a cached frame.",
+		   r->frames.hits);
+	single_int(sb, "frame_cache_misses_total", "counter",
+		   "Frames decompressed for a read.", r->frames.misses);
+	single_int(sb, "frame_cache_evictions_total", "counter",
+		   "Frames dropped to keep the cache under frame_cache.",
+		   r->frames.evictions);
 	single_real(sb, "gc_last_run_timestamp_seconds",
 		    "When the last pass ended (Unix time; 0: never).",
 		    (double)CTR_GET(c->gc.last_run_ts) / 1e6);

@@ -268,6 +268,10 @@ void node_fill_published(struct node *n, const struct manifest_entry *e)
 {
 	n->state = ENTRY_PUBLISHED;
 	n->size = (uint64_t)e->file_size;
+	n->stored_size = (uint64_t)e->stored_size;
+	n->compressed = strcmp(e->compression, "none") == 0   ? 0
+			: strcmp(e->compression, "zstd") == 0 ? 1
+							      : -1;
 	n->created_ts = e->created_ts;
 	n->mtime_ns = e->mtime_ns ? e->mtime_ns : e->created_ts * 1000;
 	n->mode = e->mode ? e->mode & 0777 : 0644;
@@ -294,6 +298,9 @@ int ffs_init(struct ffs *ffs)
 	if (rc < 0)
 		return rc;
 	rc = access_log_new(&ffs->access);
+	if (rc < 0)
+		return rc;
+	rc = frame_cache_new(ffs->opt.frame_cache, &ffs->frames);
 	if (rc < 0)
 		return rc;
 	ffs->root.kind = NODE_ROOT;
@@ -330,6 +337,7 @@ void ffs_destroy(struct ffs *ffs)
 		node_free(ffs->all);
 	htab_free(ffs->names);
 	access_log_free(ffs->access);
+	frame_cache_free(ffs->frames);
 	free(ffs->control_files);
 	pthread_cond_destroy(&ffs->tick_cond);
 	pthread_mutex_destroy(&ffs->tick_mu);
@@ -561,11 +569,15 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 			st->st_size = (off_t)n->size;
 			set_times_ns(st, n->mtime_ns, n->created_ts);
 			*timeout = TIMEOUT_IMMUTABLE;
+			/* du(1) counts what the store holds, as on any
+			 * filesystem that compresses */
+			st->st_blocks = (blkcnt_t)(n->stored_size + 511) / 512;
 		}
 		pthread_mutex_unlock(&ffs->lock);
 		break;
 	}
-	st->st_blocks = (st->st_size + 511) / 512;
+	if (!st->st_blocks)
+		st->st_blocks = (st->st_size + 511) / 512;
 	return 0;
 }
 

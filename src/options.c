@@ -14,6 +14,9 @@ void options_defaults(struct ffs_options *o)
 	o->gc_interval_us = 3600 * US_PER_SEC;
 	o->lock_timeout_us = 30 * US_PER_SEC;
 	o->hash = HASH_FULL;
+	o->compress = COMPRESS_STORE;
+	o->compress_level = 3;
+	o->frame_cache = 64ULL << 20;
 	o->passthrough = 1;
 }
 
@@ -113,6 +116,28 @@ int parse_hash_mode(const char *s, enum hash_mode *mode)
 const char *hash_mode_name(enum hash_mode mode)
 {
 	return mode == HASH_FOOTER ? "footer" : "full";
+}
+
+static const char *const compress_names[] = { "none", "zstd", "auto" };
+
+int parse_compress_mode(const char *s, enum compress_mode *mode)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		if (strcmp(s, compress_names[i]) == 0) {
+			*mode = (enum compress_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *compress_mode_name(enum compress_mode mode)
+{
+	return mode >= COMPRESS_NONE && mode <= COMPRESS_AUTO
+		       ? compress_names[mode]
+		       : "store.conf's";
 }
 
 /* Append `v` in the largest unit of `units` that divides it exactly, or

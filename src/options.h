@@ -20,6 +20,16 @@ enum hash_mode {
 	HASH_FOOTER = 1, /* SHA-256 of the Parquet footer and the length */
 };
 
+enum compress_mode {
+	COMPRESS_STORE = -1, /* not given: store.conf's */
+	COMPRESS_NONE = 0,   /* objects stored as written */
+	COMPRESS_ZSTD = 1,   /* zstd seekable format (seekable.h) */
+	COMPRESS_AUTO = 2,   /* zstd when it saves at least 10 % */
+};
+
+#define COMPRESS_LEVEL_MIN 1
+#define COMPRESS_LEVEL_MAX 22
+
 /* The options of one mount; all durations in microseconds. */
 struct ffs_options {
 	char *manifest;		  /* -o manifest=; NULL means store.conf's */
@@ -29,6 +39,9 @@ struct ffs_options {
 	uint64_t gc_max_size;	  /* 0: no size quota */
 	int64_t lock_timeout_us;  /* default 30s */
 	enum hash_mode hash;	  /* default full */
+	enum compress_mode compress; /* of new objects */
+	int compress_level;	  /* zstd level, default 3 */
+	uint64_t frame_cache;	  /* decompressed frames kept, default 64M */
 	int read_only;		  /* -o ro */
 	int passthrough;	  /* -o passthrough=auto (1, default) or off */
 	int allow_other;	  /* informational: passed to the kernel */
@@ -42,6 +55,7 @@ void options_release(struct ffs_options *o);
 int parse_duration(const char *s, int64_t *us);
 int parse_size(const char *s, uint64_t *bytes);
 int parse_hash_mode(const char *s, enum hash_mode *mode);
+int parse_compress_mode(const char *s, enum compress_mode *mode);
 
 /* Shortest exact spelling of a duration ("4w", "90s", "1500ms"). */
 void sb_duration(struct strbuf *sb, int64_t us);
@@ -50,5 +64,6 @@ void sb_duration(struct strbuf *sb, int64_t us);
 void sb_size(struct strbuf *sb, uint64_t bytes);
 
 const char *hash_mode_name(enum hash_mode mode);
+const char *compress_mode_name(enum compress_mode mode);
 
 #endif

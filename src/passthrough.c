@@ -395,7 +395,7 @@ int passthrough_open(struct ffs *ffs, struct handle *h)
 		return 0;
 	if (id <= 0) {
 		pthread_mutex_lock(&ffs->lock);
-		if (h->kind == HANDLE_OBJECT)
+		if (h->kind == HANDLE_OBJECT && !h->z)
 			id = backing_use_locked(ffs, n, h->fd);
 		if (id > 0)
 			h->backing_id = id;

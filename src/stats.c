@@ -267,6 +267,13 @@ void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 			(unsigned long long)CTR_GET(c->backing_files));
 		sb_bytes(sb, (int64_t)CTR_GET(c->bytes_read));
 		sb_adds(sb, " read through the daemon\n");
+		sb_addf(sb, "frame cache    %llu frames, ",
+			(unsigned long long)r->frames.frames);
+		sb_bytes(sb, (int64_t)r->frames.bytes);
+		sb_addf(sb, ", %llu hits, %llu misses, %llu evictions\n",
+			(unsigned long long)r->frames.hits,
+			(unsigned long long)r->frames.misses,
+			(unsigned long long)r->frames.evictions);
 		sb_adds(sb, "load failures  ");
 		for (any = 0, k = 0; k < LOAD_REASONS; k++) {
 			uint64_t n = CTR_GET(c->load_failures[k]);
@@ -372,6 +379,14 @@ void stats_render_json(struct strbuf *sb, const struct stats_report *r)
 			(unsigned long long)CTR_GET(c->passthrough_opens),
 			(unsigned long long)CTR_GET(c->backing_files),
 			(unsigned long long)CTR_GET(c->bytes_read));
+		sb_addf(sb, ", \"frame_cache\": {\"frames\": %llu, "
+			    "\"bytes\": %llu, \"hits\": %llu, \"misses\": %llu, "
+			    "\"evictions\": %llu}",
+			(unsigned long long)r->frames.frames,
+			(unsigned long long)r->frames.bytes,
+			(unsigned long long)r->frames.hits,
+			(unsigned long long)r->frames.misses,
+			(unsigned long long)r->frames.evictions);
 		sb_addf(sb, ", \"singleflight\": {\"waits\": %llu, "
 			    "\"timeouts\": %llu, \"lock_wait_seconds\": ",
 			(unsigned long long)CTR_GET(c->waits),

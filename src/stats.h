@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "frame_cache.h"
 #include "manifest.h"
 #include "strbuf.h"
 
@@ -116,6 +117,7 @@ struct stats_report {
 	size_t nsymbols;
 	const struct ffs_counters *live;
 	const char *passthrough;	/* with `live`: passthrough_state */
+	struct frame_cache_figures frames; /* with `live` */
 	/* copies of the live per-symbol counters, parallel to `symbols`
 	 * (malloc()ed); NULL for a store that is not mounted */
 	struct symbol_counters *symbol_live;

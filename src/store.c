@@ -162,7 +162,8 @@ static int write_conf(int root_fd, const struct store_conf *c)
 	return rc;
 }
 
-int store_init(const char *path, const char *manifest)
+int store_init(const char *path, const char *manifest,
+	       const char *compression)
 {
 	static const char *const dirs[] = { "objects", "tmp", "lost+found" };
 	struct store_conf c;
@@ -188,7 +189,7 @@ int store_init(const char *path, const char *manifest)
 	c.format = STORE_FORMAT;
 	new_uuid(c.uuid);
 	snprintf(c.manifest, sizeof(c.manifest), "%s", manifest);
-	snprintf(c.compression, sizeof(c.compression), "none");
+	snprintf(c.compression, sizeof(c.compression), "%s", compression);
 	rc = write_conf(root_fd, &c);
 out:
 	close(root_fd);

@@ -57,11 +57,13 @@ struct store {
 
 /*
  * Create the layout and store.conf under `path` (created 0700 if missing).
- * `manifest` is the manifest URI to record ("sqlite").  Fails with -EEXIST
+ * `manifest` is the manifest URI to record ("sqlite"), `compression` the
+ * compression of new objects ("none", "zstd", "auto").  Fails with -EEXIST
  * when `path` already holds a store, -ENOTEMPTY when it holds anything
  * else.  Idempotent over a half-finished init (crash during init).
  */
-int store_init(const char *path, const char *manifest);
+int store_init(const char *path, const char *manifest,
+	       const char *compression);
 
 /* 1 when `path` holds store.conf, 0 when it is missing or an empty (or
  * half-initialized) directory, -ENOTEMPTY when it holds something else. */

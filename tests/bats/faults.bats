@@ -31,11 +31,6 @@ teardown() {
 	fi
 }
 
-require_faults() {
-	[ -n "${FEATUREFS_FAULT_INJECTION:-}" ] ||
-		skip "needs a -Dfault_injection=true build"
-}
-
 sha_of() {
 	sha256sum <"$1" | cut -c1-64
 }

@@ -27,6 +27,12 @@ require_fuse() {
 	command -v fusermount3 >/dev/null || skip "no fusermount3"
 }
 
+# require_faults: skip unless the build honours FEATUREFS_FAULT.
+require_faults() {
+	[ -n "${FEATUREFS_FAULT_INJECTION:-}" ] ||
+		skip "needs a -Dfault_injection=true build"
+}
+
 setup_store() {
 	require_fuse
 	TEST_DIR=$(mktemp -d "${TMPDIR:-/tmp}/featurefs-test.XXXXXX")

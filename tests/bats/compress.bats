@@ -1,0 +1,289 @@
+#!/usr/bin/env bats
+# compress.bats - compressed objects (SPEC §6, docs/design.md): the zstd
+# seekable format through a real mount: exact bytes at any offset, plain
+# `zstd -d` of the stored object, DuckDB answers equal to an uncompressed
+# store's, `auto`'s 10 % rule, and damage in the store (a corrupt frame,
+# a truncated seek table, an unknown codec) refused with EIO and a log
+# line, never wrong bytes.
+
+load helpers
+
+setup() {
+	setup_store
+	K1=$(key_of one)
+	K2=$(key_of two)
+	K3=$(key_of three)
+}
+
+teardown() {
+	teardown_store
+}
+
+# publish SYMBOL KEY FILE: write FILE as an entry through the mount.
+publish() {
+	mkdir -p "$MNT/$1"
+	cp "$3" "$MNT/$1/$2.parquet"
+	wait_published "$MNT/$1/$2.parquet"
+}
+
+xattr() {
+	getfattr --only-values -n "user.featurefs.$1" "$2"
+}
+
+# random_preads FILE ORIGINAL N: N random preads of FILE, each compared
+# with the same bytes of ORIGINAL; prints "ok" or the first mismatch.
+random_preads() {
+	python3 - "$@" <<'PY'
+import os, random, sys
+path, orig, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+want = open(orig, "rb").read()
+random.seed(7)
+fd = os.open(path, os.O_RDONLY)
+for i in range(n):
+    off = random.randrange(0, len(want) + 100)
+    size = random.randrange(1, 70000 if i % 10 else 3 << 20)
+    got = os.pread(fd, size, off)
+    if got != want[off:off + size]:
+        print("mismatch at", off, size)
+        sys.exit(0)
+print("ok")
+PY
+}
+
+# frame_bounds OBJECT I: "START END" of frame I in OBJECT, from its seek
+# table (8-byte entries, no checksums, as featurefs writes them).
+frame_bounds() {
+	python3 - "$1" "$2" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+frames, desc, magic = struct.unpack("<IBI", data[-9:])
+assert magic == 0x8F92EAB1 and desc == 0, (hex(magic), desc)
+table = data[-9 - 8 * frames:-9]
+sizes = [struct.unpack("<II", table[8 * i:8 * i + 8]) for i in range(frames)]
+i = int(sys.argv[2])
+print(sum(c for c, _ in sizes[:i]), sum(c for c, _ in sizes[:i + 1]))
+PY
+}
+
+@test "compress=zstd: exact bytes at any offset, logical sizes, zstd -d gives the original" {
+	make_parquet "$DATA/a.parquet" 200000 1 # ~2.4 MB: three frames
+	make_parquet "$DATA/b.parquet" 1000 2   # one short frame
+	mount_store -o compress=zstd
+	grep -qx 'compress = zstd' "$MNT/.featurefs/config"
+	publish AAPL "$K1" "$DATA/a.parquet"
+	publish AAPL "$K2" "$DATA/b.parquet"
+	f=$MNT/AAPL/$K1.parquet
+	obj=$STORE/objects/AAPL/$K1.parquet
+	cmp "$DATA/a.parquet" "$f"
+	cmp "$DATA/b.parquet" "$MNT/AAPL/$K2.parquet"
+	[ "$(stat -c %s "$f")" = "$(stat -c %s "$DATA/a.parquet")" ]
+	[ "$(xattr compression "$f")" = zstd ]
+	[ "$(xattr stored_size "$f")" = "$(stat -c %s "$obj")" ]
+	[ "$(stat -c %s "$obj")" -lt "$(stat -c %s "$DATA/a.parquet")" ]
+	# du counts what the store holds
+	[ "$(stat -c %b "$f")" -eq $((($(stat -c %s "$obj") + 511) / 512)) ]
+	[ "$(xattr sha256 "$f")" = "$(sha256sum <"$DATA/a.parquet" | cut -c1-64)" ]
+	[ "$(sha256sum <"$f")" = "$(sha256sum <"$DATA/a.parquet")" ]
+	zstd -dc "$obj" | cmp - "$DATA/a.parquet"
+	[ "$(manifest_sql "select compression, file_size_bytes, stored_size_bytes = $(stat -c %s "$obj") from entries where key='$K1'")" = \
+		"zstd|$(stat -c %s "$DATA/a.parquet")|1" ]
+	[ "$(random_preads "$f" "$DATA/a.parquet" 3000)" = ok ]
+	# copied out (cp sees fewer blocks than bytes: holes are its guess)
+	cp "$f" "$DATA/out.parquet"
+	cmp "$DATA/a.parquet" "$DATA/out.parquet"
+	# a rename publishes compressed too (rsync's scratch file, renamed)
+	rsync "$DATA/b.parquet" "$MNT/AAPL/$K3.parquet"
+	wait_published "$MNT/AAPL/$K3.parquet"
+	[ "$(xattr compression "$MNT/AAPL/$K3.parquet")" = zstd ]
+	cmp "$DATA/b.parquet" "$MNT/AAPL/$K3.parquet"
+	# with no frame cache every read decompresses, and still reads right
+	unmount_store
+	mount_store -o frame_cache=0
+	grep -qx 'compress = zstd' "$MNT/.featurefs/config" # store.conf's
+	grep -qx 'frame_cache = 0' "$MNT/.featurefs/config"
+	[ "$(random_preads "$f" "$DATA/a.parquet" 500)" = ok ]
+	cmp "$DATA/a.parquet" "$f"
+	unmount_store
+	run "$FEATUREFS" fsck -n --verify "$STORE"
+	[ "$status" -eq 0 ]
+}
+
+@test "one store holds both kinds; DuckDB answers the same from each" {
+	make_parquet "$DATA/a.parquet" 150000 3
+	q="select count(*) n, sum(price) p, min(ts) t0, max(ts) t1, sum(size) s from read_parquet"
+	mount_store -o compress=none
+	publish AAPL "$K1" "$DATA/a.parquet"
+	unmount_store
+	# the option changes new objects only
+	mount_store -o compress=zstd
+	publish AAPL "$K2" "$DATA/a.parquet"
+	[ "$(manifest_sql "select compression from entries order by compression")" = \
+		"$(printf 'none\nzstd')" ]
+	raw=$(duck_sql "$q('$MNT/AAPL/$K1.parquet')")
+	zst=$(duck_sql "$q('$MNT/AAPL/$K2.parquet')")
+	[ -n "$raw" ]
+	[ "$raw" = "$zst" ]
+	[ "$raw" = "$(duck_sql "$q('$DATA/a.parquet')")" ]
+	[ "$(duck_sql "select side, count(*) from read_parquet('$MNT/AAPL/$K2.parquet') group by side order by side")" = \
+		"$(duck_sql "select side, count(*) from read_parquet('$DATA/a.parquet') group by side order by side")" ]
+	# uncompressed entries keep passthrough; compressed ones are the
+	# daemon's to serve
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet"
+	[ "$(ls "$MNT/AAPL" | wc -l)" = 2 ]
+}
+
+@test "compress=auto keeps zstd only when it saves 10 %" {
+	make_parquet "$DATA/tick.parquet" 100000 4
+	# random bytes, already zstd-compressed by DuckDB: nothing to gain
+	duck_sql "copy (select md5(i::varchar) || md5((i * 7)::varchar) h, random() r from range(60000) t(i))
+		to '$DATA/dense.parquet' (format parquet, compression zstd)" >/dev/null
+	mount_store -o compress=auto
+	publish AAPL "$K1" "$DATA/tick.parquet"
+	publish AAPL "$K2" "$DATA/dense.parquet"
+	[ "$(xattr compression "$MNT/AAPL/$K1.parquet")" = zstd ]
+	[ "$(xattr compression "$MNT/AAPL/$K2.parquet")" = none ]
+	[ "$(stat -c %s "$STORE/objects/AAPL/$K2.parquet")" = "$(stat -c %s "$DATA/dense.parquet")" ]
+	cmp "$DATA/dense.parquet" "$STORE/objects/AAPL/$K2.parquet"
+	cmp "$DATA/tick.parquet" "$MNT/AAPL/$K1.parquet"
+	cmp "$DATA/dense.parquet" "$MNT/AAPL/$K2.parquet"
+	# no compressed copy is left behind in tmp/
+	[ -z "$(ls -A "$STORE/tmp")" ]
+}
+
+@test "a corrupt frame: EIO for reads that touch it, logged; other frames read; fsck finds it" {
+	make_parquet "$DATA/a.parquet" 200000 1
+	mount_store -o compress=zstd
+	publish AAPL "$K1" "$DATA/a.parquet"
+	publish AAPL "$K2" "$DATA/a.parquet"
+	unmount_store
+	obj=$STORE/objects/AAPL/$K1.parquet
+	read -r start end < <(frame_bounds "$obj" 1)
+	python3 -c "
+import sys
+with open(sys.argv[1], 'r+b') as f:
+    f.seek(int(sys.argv[2])); b = f.read(1)
+    f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0x5a]))" "$obj" $(((start + end) / 2))
+	mount_store
+	f=$MNT/AAPL/$K1.parquet
+	[ "$(try_errno "os.pread(os.open('$f', os.O_RDONLY), 4096, (1 << 20) + 100)")" = EIO ]
+	log_has "read AAPL/$K1.parquet at .*: a corrupt compressed frame"
+	# frames 0 and 2 are intact
+	[ "$(try_errno "assert os.pread(os.open('$f', os.O_RDONLY), 4096, 0) == open('$DATA/a.parquet', 'rb').read(4096)")" = OK ]
+	[ "$(try_errno "os.pread(os.open('$f', os.O_RDONLY), 4096, (2 << 20) + 100)")" = OK ]
+	# a whole read fails rather than return wrong bytes
+	run cat "$f"
+	[ "$status" -ne 0 ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet"
+	unmount_store
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"AAPL/$K1: a corrupt compressed object"* ]]
+	run "$FEATUREFS" fsck -y "$STORE"
+	[ "$status" -eq 1 ]
+	[ -f "$STORE/lost+found/AAPL.$K1.parquet" ]
+	run "$FEATUREFS" fsck -n --verify "$STORE"
+	[ "$status" -eq 0 ]
+}
+
+@test "a truncated or corrupt seek table, an unknown codec: EIO at open with a log line" {
+	make_parquet "$DATA/a.parquet" 20000 1
+	mount_store -o compress=zstd
+	publish AAPL "$K1" "$DATA/a.parquet"
+	publish AAPL "$K2" "$DATA/a.parquet"
+	publish AAPL "$K3" "$DATA/a.parquet"
+	unmount_store
+	obj=$STORE/objects/AAPL/$K1.parquet
+	truncate -s -5 "$obj"
+	# the same size, the seek table's magic number gone
+	printf '\0' | dd of="$STORE/objects/AAPL/$K2.parquet" bs=1 \
+		seek=$(($(stat -c %s "$STORE/objects/AAPL/$K2.parquet") - 1)) conv=notrunc status=none
+	sqlite3 "$STORE/manifest.db" "update entries set compression = 'lz4' where key = '$K3'"
+	mount_store
+	[ "$(try_errno "os.open('$MNT/AAPL/$K1.parquet', os.O_RDONLY)")" = EIO ]
+	log_has "open AAPL/$K1.parquet: its compressed object is unreadable: the object's size is not the stored size"
+	[ "$(try_errno "os.open('$MNT/AAPL/$K2.parquet', os.O_RDONLY)")" = EIO ]
+	log_has "open AAPL/$K2.parquet: its compressed object is unreadable: no seek table"
+	[ "$(try_errno "os.open('$MNT/AAPL/$K3.parquet', os.O_RDONLY)")" = EIO ]
+	log_has "open AAPL/$K3.parquet: its compressed object is unreadable: a compression this featurefs does not know"
+	# stat still works: the row is there
+	[ "$(stat -c %s "$MNT/AAPL/$K1.parquet")" = "$(stat -c %s "$DATA/a.parquet")" ]
+	unmount_store
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"AAPL/$K1: object has"*"bytes, the row says"* ]]
+	[[ "$output" == *"AAPL/$K2: a corrupt compressed object: no seek table"* ]]
+	[[ "$output" == *"AAPL/$K3: compression 'lz4' is not known"* ]]
+}
+
+@test "fsck -p adopts a compressed orphan as compressed; the mount serves it" {
+	make_parquet "$DATA/a.parquet" 30000 5
+	mount_store -o compress=zstd
+	publish AAPL "$K1" "$DATA/a.parquet"
+	unmount_store
+	cp "$STORE/objects/AAPL/$K1.parquet" "$STORE/objects/AAPL/$K2.parquet"
+	run "$FEATUREFS" fsck -p "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"AAPL/$K2: valid object without a manifest row (adopted)"* ]]
+	[ "$(manifest_sql "select compression, file_size_bytes, sha256 from entries where key='$K2'")" = \
+		"zstd|$(stat -c %s "$DATA/a.parquet")|$(sha256sum <"$DATA/a.parquet" | cut -c1-64)" ]
+	run "$FEATUREFS" fsck -n --verify "$STORE"
+	[ "$status" -eq 0 ]
+	mount_store
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet"
+}
+
+@test "a daemon killed while compressing, or a full disk then: nothing published, the key free again" {
+	require_faults
+	make_parquet "$DATA/a.parquet" 200000 1
+	FEATUREFS_FAULT=compress=ENOSPC mount_store -o compress=zstd
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet" || true
+	[ "$(try_errno "os.stat('$MNT/AAPL/$K1.parquet')")" = ENOENT ]
+	log_has "AAPL/$K1.parquet.*nospace"
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	[ ! -e "$STORE/objects/AAPL/$K1.parquet" ]
+	unmount_store
+	FEATUREFS_FAULT=compress=crash mount_store
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet" || true
+	wait_daemon_gone || true
+	fusermount3 -uz "$MNT" 2>/dev/null || true
+	[ ! -e "$STORE/objects/AAPL/$K1.parquet" ]
+	mount_store
+	[ "$(try_errno "os.stat('$MNT/AAPL/$K1.parquet')")" = ENOENT ]
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	publish AAPL "$K1" "$DATA/a.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(xattr compression "$MNT/AAPL/$K1.parquet")" = zstd ]
+	unmount_store
+	run "$FEATUREFS" fsck -n --verify "$STORE"
+	[ "$status" -eq 0 ]
+}
+
+@test "compression options: bad values fail the mount clearly; init records the choice" {
+	for o in compress=lz4 compress_level=0 compress_level=23 compress_level=3x frame_cache=lots; do
+		run "$FEATUREFS" "$STORE" "$MNT" -f -o "$o"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"invalid ${o%%=*}=${o#*=}: expected"* ]]
+	done
+	! mountpoint -q "$MNT"
+	run "$FEATUREFS" init "$STORE" --compress gzip
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"--compress gzip: expected none, zstd or auto"* ]]
+	run "$FEATUREFS" init "$STORE" --compress auto
+	[ "$status" -eq 0 ]
+	grep -qx 'compression = auto' "$STORE/store.conf"
+	mount_store -o compress_level=19
+	grep -qx 'compress = auto' "$MNT/.featurefs/config"
+	grep -qx 'compress_level = 19' "$MNT/.featurefs/config"
+	unmount_store
+	sed -i 's/^compression = .*/compression = brotli/' "$STORE/store.conf"
+	run "$FEATUREFS" "$STORE" "$MNT" -f
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"store.conf: compression = brotli: expected none, zstd or auto"* ]]
+	# a new store is uncompressed unless asked
+	rm -rf "$STORE"
+	mount_store
+	grep -qx 'compress = none' "$MNT/.featurefs/config"
+	grep -qx 'compression = none' "$STORE/store.conf"
+}
