@@ -3,9 +3,12 @@
  *
  * A hash table from "<object id>/<frame>" to a frame, and a list from the
  * most to the least recently used.  A frame being copied out is pinned by
- * a reference: eviction unlinks it and its last reader frees it.  Frames
- * are decompressed outside the lock; two readers missing the same frame
- * at once both decompress it and the second copy is dropped.
+ * a reference: eviction unlinks it and its last reader frees it.  A frame
+ * is decompressed once: the first reader to miss inserts it unfilled and
+ * decompresses it outside the lock, readers of the same frame meanwhile
+ * wait for it (the kernel's readahead asks for several pieces of one
+ * frame at once).  Frame buffers are kept for reuse rather than freed: a
+ * fresh megabyte costs 256 page faults, more than decompressing into it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,24 +21,29 @@
 #include "htab.h"
 
 #define DCTX_POOL 8	/* decompression contexts kept for reuse */
+#define SPARE_MAX 8	/* whole-frame buffers kept beyond the budget */
 
 struct cached_frame {
 	char key[96];
 	size_t len;
 	unsigned refs;
 	int evicted;
+	int filled;		/* 0 while its first reader decompresses it */
 	struct cached_frame *prev, *next;
-	unsigned char data[];
+	unsigned char data[];	/* len bytes */
 };
 
 struct frame_cache {
 	pthread_mutex_t mu;
+	pthread_cond_t filled;	/* a frame was decompressed (or failed) */
 	struct htab *index;
 	struct cached_frame *head, *tail; /* most recently used first */
 	uint64_t budget, used, frames;
 	uint64_t hits, misses, evictions;
 	ZSTD_DCtx *dctx[DCTX_POOL];
 	unsigned ndctx;
+	struct cached_frame *spare[SPARE_MAX]; /* buffers to reuse */
+	unsigned nspare;
 };
 
 int frame_cache_new(uint64_t budget, struct frame_cache **out)
@@ -49,6 +57,7 @@ int frame_cache_new(uint64_t budget, struct frame_cache **out)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&fc->mu, NULL);
+	pthread_cond_init(&fc->filled, NULL);
 	fc->budget = budget;
 	*out = fc;
 	return 0;
@@ -67,7 +76,10 @@ void frame_cache_free(struct frame_cache *fc)
 	}
 	for (i = 0; i < fc->ndctx; i++)
 		ZSTD_freeDCtx(fc->dctx[i]);
+	for (i = 0; i < fc->nspare; i++)
+		free(fc->spare[i]);
 	htab_free(fc->index);
+	pthread_cond_destroy(&fc->filled);
 	pthread_mutex_destroy(&fc->mu);
 	free(fc);
 }
@@ -144,21 +156,43 @@ static void lru_push(struct frame_cache *fc, struct cached_frame *f)
 		fc->tail = f;
 }
 
+/* A frame of `len` bytes: a whole frame's buffer is reused if one is
+ * spare (most frames are whole; the last of an object is shorter). */
+static struct cached_frame *frame_alloc_locked(struct frame_cache *fc,
+					       size_t len)
+{
+	if (len == SEEKABLE_FRAME_SIZE && fc->nspare)
+		return fc->spare[--fc->nspare];
+	return malloc(sizeof(struct cached_frame) + len);
+}
+
+/* Keep the buffer of a frame nobody holds for the next miss, or free it. */
+static void frame_drop_locked(struct frame_cache *fc, struct cached_frame *f)
+{
+	if (f->len == SEEKABLE_FRAME_SIZE && fc->nspare < SPARE_MAX)
+		fc->spare[fc->nspare++] = f;
+	else
+		free(f);
+}
+
+/* Take frame `f` out of the table and the list; its last reader drops it. */
+static void unlink_locked(struct frame_cache *fc, struct cached_frame *f)
+{
+	lru_unlink(fc, f);
+	htab_del(fc->index, f->key, f);
+	fc->used -= f->len;
+	fc->frames--;
+	f->evicted = 1;
+	if (!f->refs)
+		frame_drop_locked(fc, f);
+}
+
 /* Drop least recently used frames until the cache fits its budget. */
 static void evict_locked(struct frame_cache *fc)
 {
 	while (fc->used > fc->budget && fc->tail) {
-		struct cached_frame *f = fc->tail;
-
-		lru_unlink(fc, f);
-		htab_del(fc->index, f->key, f);
-		fc->used -= f->len;
-		fc->frames--;
 		fc->evictions++;
-		if (f->refs)
-			f->evicted = 1; /* its last reader frees it */
-		else
-			free(f);
+		unlink_locked(fc, fc->tail);
 	}
 }
 
@@ -166,7 +200,7 @@ static void frame_put(struct frame_cache *fc, struct cached_frame *f)
 {
 	pthread_mutex_lock(&fc->mu);
 	if (--f->refs == 0 && f->evicted)
-		free(f);
+		frame_drop_locked(fc, f);
 	pthread_mutex_unlock(&fc->mu);
 }
 
@@ -196,10 +230,10 @@ static void dctx_put(struct frame_cache *fc, ZSTD_DCtx *d)
 static int frame_get(struct frame_cache *fc, const struct zobject *z,
 		     uint32_t i, struct cached_frame **out, const char **why)
 {
-	size_t len = (size_t)(z->table.doff[i + 1] - z->table.doff[i]);
-	struct cached_frame *f, *other;
+	struct cached_frame *f;
 	char key[sizeof(f->key)];
 	ZSTD_DCtx *d;
+	size_t len;
 	int rc;
 
 	snprintf(key, sizeof(key), "%s/%u", z->id, i);
@@ -210,51 +244,62 @@ static int frame_get(struct frame_cache *fc, const struct zobject *z,
 		fc->hits++;
 		lru_unlink(fc, f);
 		lru_push(fc, f);
-	} else {
-		fc->misses++;
-	}
-	pthread_mutex_unlock(&fc->mu);
-	if (f) {
+		while (!f->filled)
+			pthread_cond_wait(&fc->filled, &fc->mu);
+		rc = f->filled < 0 ? -EIO : 0;
+		if (rc < 0) {
+			/* its reader logs the reason; ours is the same */
+			*why = "the frame failed to decompress for another read";
+			if (--f->refs == 0)
+				frame_drop_locked(fc, f);
+		}
+		pthread_mutex_unlock(&fc->mu);
 		*out = f;
-		return 0;
-	}
-
-	f = malloc(sizeof(*f) + len);
-	d = dctx_get(fc);
-	if (!f || !d) {
-		free(f);
-		ZSTD_freeDCtx(d);
-		return -ENOMEM;
-	}
-	rc = seekable_frame_read(z->fd, &z->table, i, d, f->data, why);
-	dctx_put(fc, d);
-	if (rc < 0) {
-		free(f);
 		return rc;
+	}
+	fc->misses++;
+	len = (size_t)(z->table.doff[i + 1] - z->table.doff[i]);
+	f = frame_alloc_locked(fc, len);
+	if (!f) {
+		pthread_mutex_unlock(&fc->mu);
+		return -ENOMEM;
 	}
 	memcpy(f->key, key, sizeof(key));
 	f->len = len;
 	f->refs = 1;
 	f->evicted = 0;
+	f->filled = 0;
+	if (htab_put(fc->index, f->key, f) < 0) {
+		frame_drop_locked(fc, f);
+		pthread_mutex_unlock(&fc->mu);
+		return -ENOMEM;
+	}
+	lru_push(fc, f);
+	fc->used += f->len;
+	fc->frames++;
+	pthread_mutex_unlock(&fc->mu);
+
+	d = dctx_get(fc);
+	rc = d ? seekable_frame_read(z->fd, &z->table, i, d, f->data, why)
+	       : -ENOMEM;
+	if (d)
+		dctx_put(fc, d);
 
 	pthread_mutex_lock(&fc->mu);
-	other = htab_get(fc->index, key);
-	if (other) {
-		/* decompressed meanwhile by another reader: use theirs */
-		other->refs++;
-		free(f);
-		f = other;
-	} else if (htab_put(fc->index, f->key, f) == 0) {
-		lru_push(fc, f);
-		fc->used += len;
-		fc->frames++;
-		evict_locked(fc);
+	f->filled = rc < 0 ? -1 : 1;
+	if (rc < 0) {
+		/* not kept: the next read tries again (and fails again) */
+		if (!f->evicted)
+			unlink_locked(fc, f);
+		if (--f->refs == 0)
+			frame_drop_locked(fc, f);
 	} else {
-		f->evicted = 1; /* not cached: freed once read */
+		evict_locked(fc);
 	}
+	pthread_cond_broadcast(&fc->filled);
 	pthread_mutex_unlock(&fc->mu);
 	*out = f;
-	return 0;
+	return rc;
 }
 
 ssize_t frame_cache_pread(struct frame_cache *fc, const struct zobject *z,

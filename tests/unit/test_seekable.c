@@ -9,6 +9,7 @@
  * open.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -136,6 +137,67 @@ static void random_reads(const unsigned char *data, size_t len)
 	free(buf);
 }
 
+struct reader_arg {
+	struct frame_cache *fc;
+	const struct zobject *z;
+	const unsigned char *data;
+	size_t len;
+	unsigned seed;
+	int bad;
+};
+
+/* One of several threads reading the same frames at once. */
+static void *reader(void *p)
+{
+	struct reader_arg *a = p;
+	unsigned char *buf = malloc(256 * 1024);
+	const char *why;
+	int i;
+
+	for (i = 0; i < 400; i++) {
+		uint64_t off = rand_r(&a->seed) % a->len;
+		size_t n = 1 + (size_t)rand_r(&a->seed) % (256 * 1024);
+		size_t want = a->len - off < n ? a->len - off : n;
+
+		if (frame_cache_pread(a->fc, a->z, buf, n, off, &why) !=
+			    (ssize_t)want ||
+		    memcmp(buf, a->data + off, want) != 0)
+			a->bad++;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Four readers over a cache that holds two frames of eight: each frame
+ * decompressed is either read from the cache or decompressed again after
+ * its eviction, never twice at once. */
+static void concurrent_reads(const unsigned char *data)
+{
+	struct reader_arg a[4];
+	pthread_t t[4];
+	struct frame_cache *fc;
+	struct zobject *z = NULL;
+	const char *why;
+	uint64_t stored;
+	int fd, i, bad = 0;
+
+	fd = compressed(data, 8 * MIB, &stored);
+	CHECK_INT(zobject_open(fd, stored, 8 * MIB, &z, &why), 0);
+	CHECK_INT(frame_cache_new(2 * MIB, &fc), 0);
+	for (i = 0; z && i < 4; i++) {
+		a[i] = (struct reader_arg){ fc, z, data, 8 * MIB, i + 1, 0 };
+		pthread_create(&t[i], NULL, reader, &a[i]);
+	}
+	for (i = 0; z && i < 4; i++) {
+		pthread_join(t[i], NULL);
+		bad += a[i].bad;
+	}
+	CHECK_INT(bad, 0);
+	frame_cache_free(fc);
+	zobject_close(z);
+	close(fd);
+}
+
 /* Damage: a flipped byte inside frame 1 of 3, then a cut-off table. */
 static void corruption(const unsigned char *data)
 {
@@ -246,6 +308,7 @@ int main(void)
 		round_trip(data, sizes[i]);
 	round_trip(data, big);
 	random_reads(data, 9 * MIB + 333);
+	concurrent_reads(data);
 	corruption(data);
 	hostile_tables();
 	/* not compressed: nothing to decompress */
