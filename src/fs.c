@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@
 #include "passthrough.h"
 
 #define READ_BUF_SIZE (1u << 20)
+#define READAHEAD_KB 1024	/* a frame, and the largest READ */
+#define SPLICE_READ_MAX (256u << 10)
 
 enum notice_kind { NOTICE_INODE, NOTICE_ENTRY };
 
@@ -279,6 +282,9 @@ static void wait_for_entry(fuse_req_t req, struct ffs *ffs, struct node *n,
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
+	/* the kernel keeps the smaller of this and the readahead set at
+	 * mount (set_readahead) */
+	conn->max_readahead = READAHEAD_KB * 1024;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
@@ -520,7 +526,11 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int fd;
 
 	(void)ino;
-	fd = entry_read_fd(ffs, handle_of(fi), size, off);
+	/* a READ bigger than libfuse's pipe would go through a buffer it
+	 * allocates for each reply: ours is reused */
+	fd = size <= SPLICE_READ_MAX
+		     ? entry_read_fd(ffs, handle_of(fi), size, off)
+		     : -ENOTSUP;
 	if (fd >= 0) {
 		/* libfuse splices the object's pages into the reply where
 		 * the kernel allows it: no copy through our memory */
@@ -536,7 +546,8 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, -fd);
 		return;
 	}
-	/* the copy path: in-flight data, scratch files, /.featurefs */
+	/* the copy path: in-flight data, scratch files, /.featurefs,
+	 * compressed entries, large READs */
 	buf = pthread_getspecific(fs->read_buf);
 	if (!buf) {
 		buf = malloc(READ_BUF_SIZE);
@@ -814,6 +825,65 @@ static const struct ffs_hooks fs_hooks = {
 
 /* ---- session -------------------------------------------------------- */
 
+/* Undo the octal escapes of a /proc/self/mountinfo field in place. */
+static void mountinfo_unescape(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+					(s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
+
+/*
+ * Reads the daemon serves (compressed entries, passthrough off or
+ * unavailable) reach it in readahead-sized READs, 128 KiB by default:
+ * eight round trips per 1 MiB frame.  Raise the mount's readahead to a
+ * frame through sysfs, as root only may, before INIT (the kernel keeps
+ * the smaller of it and INIT's answer, fs_init).  Best effort: without
+ * it reads are only slower.
+ */
+static void set_readahead(const char *mountpoint)
+{
+	char dev[32] = "", path[64], *line = NULL;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	size_t cap = 0;
+	int fd;
+
+	if (!f)
+		return;
+	while (getline(&line, &cap, f) > 0) {
+		char maj_min[32], mp[PATH_MAX + 1];
+
+		/* "id parent maj:min root mountpoint ...": the last mount
+		 * at our mountpoint is ours */
+		if (sscanf(line, "%*s %*s %31s %*s %4096s", maj_min, mp) == 2) {
+			mountinfo_unescape(mp);
+			if (strcmp(mp, mountpoint) == 0)
+				snprintf(dev, sizeof(dev), "%s", maj_min);
+		}
+	}
+	free(line);
+	fclose(f);
+	if (!dev[0])
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || dprintf(fd, "%d\n", READAHEAD_KB) < 0)
+		log_debug("readahead of %s: %s (reads through the daemon "
+			  "come 128 KiB at a time)", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 int fs_mount(struct ffs *ffs, struct fuse_args *args, const char *mountpoint)
 {
 	struct fs_state *fs = calloc(1, sizeof(*fs));
@@ -837,6 +907,7 @@ int fs_mount(struct ffs *ffs, struct fuse_args *args, const char *mountpoint)
 		return -EIO;
 	}
 	fs->mounted = 1;
+	set_readahead(mountpoint);
 	if (ffs->opt.passthrough && passthrough_install(ffs, fs->se) < 0)
 		return -EIO;
 	rc = fuse_set_signal_handlers(fs->se);

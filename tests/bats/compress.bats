@@ -70,6 +70,10 @@ PY
 	make_parquet "$DATA/b.parquet" 1000 2   # one short frame
 	mount_store -o compress=zstd
 	grep -qx 'compress = zstd' "$MNT/.featurefs/config"
+	# reads the daemon serves come a frame at a time, not 128 KiB
+	if [ "$(id -u)" = 0 ]; then
+		[ "$(cat "/sys/class/bdi/$(mountpoint -d "$MNT")/read_ahead_kb")" = 1024 ]
+	fi
 	publish AAPL "$K1" "$DATA/a.parquet"
 	publish AAPL "$K2" "$DATA/b.parquet"
 	f=$MNT/AAPL/$K1.parquet
