@@ -1,15 +1,18 @@
 // duckscan.mjs - DuckDB full scans of Parquet files, timed in-process.
 //
-//   node duckscan.mjs TOOLS_DIR REPS warm|cold LABEL=PATH [LABEL=PATH ...]
+//   node duckscan.mjs TOOLS_DIR REPS warm|cold|ask LABEL=PATH [LABEL=PATH ...]
 //
 // Runs `SELECT count(*), sum(price) FROM read_parquet(PATH)` REPS times
 // for each file, taking the files in turn (A B A B ...) so drift hits all
-// alike.  cold drops the page cache before every query (root only).
+// alike.  cold drops the page cache before every query (root only).  ask
+// prints `next LABEL` before every query and waits for a line on stdin:
+// the caller makes the read cold its own way (a fresh daemon too, whose
+// caches drop_caches does not reach).
 // Prints one JSON object: {label: [seconds, ...], ...}.  The DuckDB
 // client is the tests' (TOOLS_DIR/node_modules/@duckdb/node-api).
 import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 const [toolsDir, repsArg, mode, ...files] = process.argv.slice(2);
@@ -19,6 +22,14 @@ const { DuckDBInstance } = require('@duckdb/node-api');
 function dropCaches() {
 	execFileSync('sync');
 	writeFileSync('/proc/sys/vm/drop_caches', '3');
+}
+
+// Tell the caller which file comes next; return once it answers.
+function ask(label) {
+	writeSync(1, `next ${label}\n`);
+	const b = Buffer.alloc(1);
+	while (readSync(0, b, 0, 1, null) === 1 && b[0] !== 10)
+		;
 }
 
 const db = await DuckDBInstance.create(':memory:');
@@ -34,6 +45,7 @@ for (const t of targets) // one untimed scan each: warms the page cache
 for (let r = 0; r < Number(repsArg); r++) {
 	for (const t of targets) {
 		if (mode === 'cold') dropCaches();
+		if (mode === 'ask') ask(t.label);
 		const t0 = process.hrtime.bigint();
 		const reader = await con.runAndReadAll(
 			`SELECT count(*) AS n, sum(price) AS s FROM read_parquet('${t.path}')`);
