@@ -19,13 +19,6 @@ teardown() {
 	teardown_store
 }
 
-# publish SYMBOL KEY FILE: write FILE as an entry through the mount.
-publish() {
-	mkdir -p "$MNT/$1"
-	cp "$3" "$MNT/$1/$2.parquet"
-	wait_published "$MNT/$1/$2.parquet"
-}
-
 xattr() {
 	getfattr --only-values -n "user.featurefs.$1" "$2"
 }
@@ -74,8 +67,8 @@ PY
 	if [ "$(id -u)" = 0 ]; then
 		[ "$(cat "/sys/class/bdi/$(mountpoint -d "$MNT")/read_ahead_kb")" = 1024 ]
 	fi
-	publish AAPL "$K1" "$DATA/a.parquet"
-	publish AAPL "$K2" "$DATA/b.parquet"
+	publish_file AAPL "$K1" "$DATA/a.parquet"
+	publish_file AAPL "$K2" "$DATA/b.parquet"
 	f=$MNT/AAPL/$K1.parquet
 	obj=$STORE/objects/AAPL/$K1.parquet
 	cmp "$DATA/a.parquet" "$f"
@@ -116,11 +109,11 @@ PY
 	make_parquet "$DATA/a.parquet" 150000 3
 	q="select count(*) n, sum(price) p, min(ts) t0, max(ts) t1, sum(size) s from read_parquet"
 	mount_store -o compress=none
-	publish AAPL "$K1" "$DATA/a.parquet"
+	publish_file AAPL "$K1" "$DATA/a.parquet"
 	unmount_store
 	# the option changes new objects only
 	mount_store -o compress=zstd
-	publish AAPL "$K2" "$DATA/a.parquet"
+	publish_file AAPL "$K2" "$DATA/a.parquet"
 	[ "$(manifest_sql "select compression from entries order by compression")" = \
 		"$(printf 'none\nzstd')" ]
 	raw=$(duck_sql "$q('$MNT/AAPL/$K1.parquet')")
@@ -143,8 +136,8 @@ PY
 	duck_sql "copy (select md5(i::varchar) || md5((i * 7)::varchar) h, random() r from range(60000) t(i))
 		to '$DATA/dense.parquet' (format parquet, compression zstd)" >/dev/null
 	mount_store -o compress=auto
-	publish AAPL "$K1" "$DATA/tick.parquet"
-	publish AAPL "$K2" "$DATA/dense.parquet"
+	publish_file AAPL "$K1" "$DATA/tick.parquet"
+	publish_file AAPL "$K2" "$DATA/dense.parquet"
 	[ "$(xattr compression "$MNT/AAPL/$K1.parquet")" = zstd ]
 	[ "$(xattr compression "$MNT/AAPL/$K2.parquet")" = none ]
 	[ "$(stat -c %s "$STORE/objects/AAPL/$K2.parquet")" = "$(stat -c %s "$DATA/dense.parquet")" ]
@@ -158,8 +151,8 @@ PY
 @test "a corrupt frame: EIO for reads that touch it, logged; other frames read; fsck finds it" {
 	make_parquet "$DATA/a.parquet" 200000 1
 	mount_store -o compress=zstd
-	publish AAPL "$K1" "$DATA/a.parquet"
-	publish AAPL "$K2" "$DATA/a.parquet"
+	publish_file AAPL "$K1" "$DATA/a.parquet"
+	publish_file AAPL "$K2" "$DATA/a.parquet"
 	unmount_store
 	obj=$STORE/objects/AAPL/$K1.parquet
 	read -r start end < <(frame_bounds "$obj" 1)
@@ -193,9 +186,9 @@ with open(sys.argv[1], 'r+b') as f:
 @test "a truncated or corrupt seek table, an unknown codec: EIO at open with a log line" {
 	make_parquet "$DATA/a.parquet" 20000 1
 	mount_store -o compress=zstd
-	publish AAPL "$K1" "$DATA/a.parquet"
-	publish AAPL "$K2" "$DATA/a.parquet"
-	publish AAPL "$K3" "$DATA/a.parquet"
+	publish_file AAPL "$K1" "$DATA/a.parquet"
+	publish_file AAPL "$K2" "$DATA/a.parquet"
+	publish_file AAPL "$K3" "$DATA/a.parquet"
 	unmount_store
 	obj=$STORE/objects/AAPL/$K1.parquet
 	truncate -s -5 "$obj"
@@ -223,7 +216,7 @@ with open(sys.argv[1], 'r+b') as f:
 @test "fsck -p adopts a compressed orphan as compressed; the mount serves it" {
 	make_parquet "$DATA/a.parquet" 30000 5
 	mount_store -o compress=zstd
-	publish AAPL "$K1" "$DATA/a.parquet"
+	publish_file AAPL "$K1" "$DATA/a.parquet"
 	unmount_store
 	cp "$STORE/objects/AAPL/$K1.parquet" "$STORE/objects/AAPL/$K2.parquet"
 	run "$FEATUREFS" fsck -p "$STORE"
@@ -256,7 +249,7 @@ with open(sys.argv[1], 'r+b') as f:
 	mount_store
 	[ "$(try_errno "os.stat('$MNT/AAPL/$K1.parquet')")" = ENOENT ]
 	[ -z "$(ls -A "$STORE/tmp")" ]
-	publish AAPL "$K1" "$DATA/a.parquet"
+	publish_file AAPL "$K1" "$DATA/a.parquet"
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 	[ "$(xattr compression "$MNT/AAPL/$K1.parquet")" = zstd ]
 	unmount_store

@@ -17,20 +17,13 @@ teardown() {
 	teardown_store
 }
 
-# publish SYMBOL KEY FILE: write FILE as an entry through the mount.
-publish() {
-	mkdir -p "$MNT/$1"
-	cp "$3" "$MNT/$1/$2.parquet"
-	wait_published "$MNT/$1/$2.parquet"
-}
-
 # A store with two published entries of AAPL, unmounted.
 make_store() {
 	make_parquet "$DATA/a.parquet" 20000 1
 	make_parquet "$DATA/b.parquet" 1000 2
 	mount_store
-	publish AAPL "$K1" "$DATA/a.parquet"
-	publish AAPL "$K2" "$DATA/b.parquet"
+	publish_file AAPL "$K1" "$DATA/a.parquet"
+	publish_file AAPL "$K2" "$DATA/b.parquet"
 	unmount_store
 }
 
@@ -56,7 +49,7 @@ snapshot() {
 	make_store
 	# and an entry hashed with hash=footer, which --verify checks too
 	mount_store -o hash=footer
-	publish MSFT "$K3" "$DATA/b.parquet"
+	publish_file MSFT "$K3" "$DATA/b.parquet"
 	unmount_store
 	before=$(snapshot)
 	for args in "" -n -p -y "-n --verify" "-p --verify" "-y --verify"; do
@@ -225,7 +218,7 @@ assert d['exit_status'] == 8 and 'manifest' in d['error'], d" "$TEST_DIR/out"
 @test "repairs are refused while mounted (naming the pid); -n works on a live mount" {
 	make_parquet "$DATA/a.parquet" 5000
 	mount_store
-	publish AAPL "$K1" "$DATA/a.parquet"
+	publish_file AAPL "$K1" "$DATA/a.parquet"
 	for mode in -p -y; do
 		fsck_run "$mode" "$STORE"
 		[ "$status" -eq 8 ]

@@ -152,6 +152,14 @@ wait_published() {
 	head -c 0 "$1"
 }
 
+# publish_file SYMBOL KEY FILE: write FILE as an entry through the mount
+# and wait until it is published.
+publish_file() {
+	mkdir -p "$MNT/$1"
+	cp "$3" "$MNT/$1/$2.parquet"
+	wait_published "$MNT/$1/$2.parquet"
+}
+
 # write_entry PATH SOURCE: create PATH exclusively, write SOURCE in 64 KiB
 # chunks, close; prints "ok", or "<call> <ERRNO>" for the first failing
 # call (open, write, close).  With HOLE=N in the environment the file is
