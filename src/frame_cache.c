@@ -20,7 +20,7 @@
 #include "frame_cache.h"
 #include "htab.h"
 
-#define DCTX_POOL 8	/* decompression contexts kept for reuse */
+#define DECODER_POOL 8	/* decoders kept for reuse */
 #define SPARE_MAX 8	/* whole-frame buffers kept beyond the budget */
 
 struct cached_frame {
@@ -40,8 +40,8 @@ struct frame_cache {
 	struct cached_frame *head, *tail; /* most recently used first */
 	uint64_t budget, used, frames;
 	uint64_t hits, misses, evictions;
-	ZSTD_DCtx *dctx[DCTX_POOL];
-	unsigned ndctx;
+	struct seekable_decoder *decoder[DECODER_POOL];
+	unsigned ndecoder;
 	struct cached_frame *spare[SPARE_MAX]; /* buffers to reuse */
 	unsigned nspare;
 };
@@ -74,8 +74,8 @@ void frame_cache_free(struct frame_cache *fc)
 		next = f->next;
 		free(f);
 	}
-	for (i = 0; i < fc->ndctx; i++)
-		ZSTD_freeDCtx(fc->dctx[i]);
+	for (i = 0; i < fc->ndecoder; i++)
+		seekable_decoder_free(fc->decoder[i]);
 	for (i = 0; i < fc->nspare; i++)
 		free(fc->spare[i]);
 	htab_free(fc->index);
@@ -204,26 +204,26 @@ static void frame_put(struct frame_cache *fc, struct cached_frame *f)
 	pthread_mutex_unlock(&fc->mu);
 }
 
-static ZSTD_DCtx *dctx_get(struct frame_cache *fc)
+static struct seekable_decoder *decoder_get(struct frame_cache *fc)
 {
-	ZSTD_DCtx *d = NULL;
+	struct seekable_decoder *d = NULL;
 
 	pthread_mutex_lock(&fc->mu);
-	if (fc->ndctx)
-		d = fc->dctx[--fc->ndctx];
+	if (fc->ndecoder)
+		d = fc->decoder[--fc->ndecoder];
 	pthread_mutex_unlock(&fc->mu);
-	return d ? d : ZSTD_createDCtx();
+	return d ? d : seekable_decoder_new();
 }
 
-static void dctx_put(struct frame_cache *fc, ZSTD_DCtx *d)
+static void decoder_put(struct frame_cache *fc, struct seekable_decoder *d)
 {
 	pthread_mutex_lock(&fc->mu);
-	if (fc->ndctx < DCTX_POOL) {
-		fc->dctx[fc->ndctx++] = d;
+	if (fc->ndecoder < DECODER_POOL) {
+		fc->decoder[fc->ndecoder++] = d;
 		d = NULL;
 	}
 	pthread_mutex_unlock(&fc->mu);
-	ZSTD_freeDCtx(d);
+	seekable_decoder_free(d);
 }
 
 /* Frame `i` of `z`, pinned: release it with frame_put(). */
@@ -232,7 +232,7 @@ static int frame_get(struct frame_cache *fc, const struct zobject *z,
 {
 	struct cached_frame *f;
 	char key[sizeof(f->key)];
-	ZSTD_DCtx *d;
+	struct seekable_decoder *d;
 	size_t len;
 	int rc;
 
@@ -279,11 +279,11 @@ static int frame_get(struct frame_cache *fc, const struct zobject *z,
 	fc->frames++;
 	pthread_mutex_unlock(&fc->mu);
 
-	d = dctx_get(fc);
+	d = decoder_get(fc);
 	rc = d ? seekable_frame_read(z->fd, &z->table, i, d, f->data, why)
 	       : -ENOMEM;
 	if (d)
-		dctx_put(fc, d);
+		decoder_put(fc, d);
 
 	pthread_mutex_lock(&fc->mu);
 	f->filled = rc < 0 ? -1 : 1;

@@ -217,42 +217,59 @@ uint32_t seekable_frame_of(const struct seek_table *t, uint64_t off)
 	return lo;
 }
 
-int seekable_frame_read(int fd, const struct seek_table *t, uint32_t i,
-			ZSTD_DCtx *dctx, void *dst, const char **why)
+struct seekable_decoder *seekable_decoder_new(void)
 {
+	struct seekable_decoder *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->dctx = ZSTD_createDCtx();
+	d->src = malloc(ZSTD_compressBound(SEEKABLE_FRAME_SIZE));
+	if (!d->dctx || !d->src) {
+		seekable_decoder_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void seekable_decoder_free(struct seekable_decoder *d)
+{
+	if (!d)
+		return;
+	ZSTD_freeDCtx(d->dctx);
+	free(d->src);
+	free(d);
+}
+
+int seekable_frame_read(int fd, const struct seek_table *t, uint32_t i,
+			struct seekable_decoder *d, void *dst,
+			const char **why)
+{
+	/* the table's parser bounds csize by ZSTD_compressBound() */
 	size_t csize = (size_t)(t->coff[i + 1] - t->coff[i]);
 	size_t dsize = (size_t)(t->doff[i + 1] - t->doff[i]);
-	void *src = malloc(csize);
 	ssize_t n;
 	size_t r;
-	int rc = 0;
 
-	if (!src)
-		return -ENOMEM;
-	n = pread_all(fd, src, csize, t->coff[i]);
-	if (n < 0) {
-		rc = (int)n;
-		goto out;
-	}
+	n = pread_all(fd, d->src, csize, t->coff[i]);
+	if (n < 0)
+		return (int)n;
 	if ((size_t)n < csize) {
 		*why = "the object ends inside a frame";
-		rc = -EIO;
-		goto out;
+		return -EIO;
 	}
-	r = ZSTD_decompressDCtx(dctx, dst, dsize, src, csize);
+	r = ZSTD_decompressDCtx(d->dctx, dst, dsize, d->src, csize);
 	if (ZSTD_isError(r)) {
-		*why = ZSTD_getErrorName(r);
-		rc = zstd_to_errno(r);
-		if (rc == -EIO && ZSTD_getErrorCode(r) ==
-		    ZSTD_error_dstSize_tooSmall)
-			*why = "a frame holds more than the seek table says";
-	} else if (r != dsize) {
-		*why = "a frame holds less than the seek table says";
-		rc = -EIO;
+		*why = ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall
+			       ? "a frame holds more than the seek table says"
+			       : ZSTD_getErrorName(r);
+		return zstd_to_errno(r);
 	}
-out:
-	free(src);
-	return rc;
+	if (r != dsize) {
+		*why = "a frame holds less than the seek table says";
+		return -EIO;
+	}
+	return 0;
 }
 
 /* Append the seek table for `frames` frames of sizes `sizes` (compressed,
@@ -365,7 +382,7 @@ int seekable_open_logical(int fd, uint64_t stored_size, int tmpdir_fd,
 {
 	uint8_t head[4];
 	struct seek_table t;
-	ZSTD_DCtx *dctx = NULL;
+	struct seekable_decoder *d = NULL;
 	void *buf = NULL;
 	int lfd = -1, rc;
 	uint32_t i;
@@ -382,9 +399,9 @@ int seekable_open_logical(int fd, uint64_t stored_size, int tmpdir_fd,
 	rc = seekable_table_read(fd, stored_size, &t, why);
 	if (rc < 0)
 		return rc;
-	dctx = ZSTD_createDCtx();
+	d = seekable_decoder_new();
 	buf = malloc(SEEKABLE_FRAME_SIZE);
-	if (!dctx || !buf) {
+	if (!d || !buf) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -394,7 +411,7 @@ int seekable_open_logical(int fd, uint64_t stored_size, int tmpdir_fd,
 		goto out;
 	}
 	for (i = 0; i < t.frames; i++) {
-		rc = seekable_frame_read(fd, &t, i, dctx, buf, why);
+		rc = seekable_frame_read(fd, &t, i, d, buf, why);
 		if (rc == 0)
 			rc = pwrite_all(lfd, buf,
 					(size_t)(t.doff[i + 1] - t.doff[i]),
@@ -409,7 +426,7 @@ int seekable_open_logical(int fd, uint64_t stored_size, int tmpdir_fd,
 out:
 	if (lfd >= 0)
 		close(lfd);
-	ZSTD_freeDCtx(dctx);
+	seekable_decoder_free(d);
 	free(buf);
 	seekable_table_free(&t);
 	return rc;

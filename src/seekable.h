@@ -60,6 +60,18 @@ void seekable_table_free(struct seek_table *t);
 /* The frame holding logical offset `off` (< t->doff[t->frames]). */
 uint32_t seekable_frame_of(const struct seek_table *t, uint64_t off);
 
+/* What decompressing a frame needs, kept from frame to frame: zstd's
+ * context and a buffer for the compressed bytes (a fresh one would cost
+ * its page faults every time). */
+struct seekable_decoder {
+	ZSTD_DCtx *dctx;
+	void *src;	/* ZSTD_compressBound(SEEKABLE_FRAME_SIZE) bytes */
+};
+
+/* NULL when out of memory. */
+struct seekable_decoder *seekable_decoder_new(void);
+void seekable_decoder_free(struct seekable_decoder *d);
+
 /*
  * Decompress frame `i` of the object at `fd` into `dst`, which holds
  * t->doff[i + 1] - t->doff[i] bytes.  0; -EIO with *why set when the frame
@@ -67,7 +79,8 @@ uint32_t seekable_frame_of(const struct seek_table *t, uint64_t off);
  * negative errno when it cannot be read.
  */
 int seekable_frame_read(int fd, const struct seek_table *t, uint32_t i,
-			ZSTD_DCtx *dctx, void *dst, const char **why);
+			struct seekable_decoder *d, void *dst,
+			const char **why);
 
 /*
  * Compress the first `size` bytes of `in` into `out` (written from offset

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static ZSTD_DCtx *dctx;
+	static struct seekable_decoder *dec;
 	static void *frame;
 	static int fd = -1;
 	struct seek_table t;
@@ -29,10 +29,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (fd < 0) {
 		fd = memfd_create("fuzz_seekable", MFD_CLOEXEC);
-		dctx = ZSTD_createDCtx();
+		dec = seekable_decoder_new();
 		frame = malloc(SEEKABLE_FRAME_SIZE);
 	}
-	if (fd < 0 || !dctx || !frame || ftruncate(fd, 0) != 0)
+	if (fd < 0 || !dec || !frame || ftruncate(fd, 0) != 0)
 		abort();
 	if (size && pwrite(fd, data, size, 0) != (ssize_t)size)
 		abort();
@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (i = 0; i < t.frames && i < 8; i++) {
 		why = NULL;
-		rc = seekable_frame_read(fd, &t, i, dctx, frame, &why);
+		rc = seekable_frame_read(fd, &t, i, dec, frame, &why);
 		if (rc != 0 && (rc != -EIO || !why))
 			abort();
 	}
