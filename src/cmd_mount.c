@@ -162,7 +162,8 @@ static int check_options(const struct mount_opts *mo, struct ffs_options *o)
 		char *end;
 		long level = strtol(mo->compress_level, &end, 10);
 
-		if (end == mo->compress_level || *end ||
+		if (*mo->compress_level < '0' || *mo->compress_level > '9' ||
+		    *end ||
 		    level < COMPRESS_LEVEL_MIN || level > COMPRESS_LEVEL_MAX)
 			return bad_value("compress_level", mo->compress_level,
 					 "a zstd level from 1 to 22");

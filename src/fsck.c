@@ -317,7 +317,8 @@ static int row_well_formed(const struct manifest_entry *e)
 	return strcmp(e->path, want) == 0;
 }
 
-/* 1 when a valid Parquet object is at `rel`: what adoption needs. */
+/* 1 when a valid Parquet object, raw or compressed, is at row `e`'s path:
+ * what adoption needs. */
 static int object_adoptable(struct fsck *f, const struct manifest_entry *e)
 {
 	struct manifest_entry row;

@@ -258,7 +258,7 @@ with open(sys.argv[1], 'r+b') as f:
 }
 
 @test "compression options: bad values fail the mount clearly; init records the choice" {
-	for o in compress=lz4 compress_level=0 compress_level=23 compress_level=3x frame_cache=lots; do
+	for o in compress=lz4 compress_level=0 compress_level=23 compress_level=3x compress_level=+3 compress_level= frame_cache=lots; do
 		run "$FEATUREFS" "$STORE" "$MNT" -f -o "$o"
 		[ "$status" -ne 0 ]
 		[[ "$output" == *"invalid ${o%%=*}=${o#*=}: expected"* ]]
