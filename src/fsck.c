@@ -324,8 +324,8 @@ static int object_adoptable(struct fsck *f, const struct manifest_entry *e)
 	struct manifest_entry row;
 	char why[256];
 
-	return gc_describe_object(f->s, e->symbol, e->key, e->path, &row, why,
-				  sizeof(why)) == 0;
+	return gc_describe_object(f->s, e->symbol, e->key, e->path, 0, &row,
+				  why, sizeof(why)) == 0;
 }
 
 static int gone(int dirfd, const char *name)

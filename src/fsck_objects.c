@@ -175,12 +175,18 @@ static void orphan(struct fsck *f, const char *symbol, const char *key,
 		return;
 	}
 	close(fd);
-	rc = gc_describe_object(f->s, symbol, key, rel, &e, why, sizeof(why));
+	rc = gc_describe_object(f->s, symbol, key, rel, 0, &e, why,
+				sizeof(why));
 	if (rc == 0) {
 		fsck_finding_set(&x, FSCK_ORPHAN, FSCK_PREEN, symbol, key, rel,
 				 "valid object without a manifest row");
-		if (fsck_may_repair(f, &x))
-			fsck_repaired(&x, manifest_adopt(f->m, &e), "adopted");
+		if (fsck_may_repair(f, &x)) {
+			rc = gc_describe_object(f->s, symbol, key, rel, 1, &e,
+						why, sizeof(why));
+			if (rc == 0)
+				rc = manifest_adopt(f->m, &e);
+			fsck_repaired(&x, rc, "adopted");
+		}
 	} else {
 		fsck_finding_set(
 			&x, FSCK_INVALID_ORPHAN, FSCK_YES, symbol, key, rel,

@@ -186,8 +186,8 @@ int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
 }
 
 int gc_describe_object(struct store *s, const char *symbol, const char *key,
-		       const char *relpath, struct manifest_entry *e,
-		       char *why, size_t why_len)
+		       const char *relpath, int with_sha256,
+		       struct manifest_entry *e, char *why, size_t why_len)
 {
 	struct parquet_error perr = { NULL, "" };
 	struct parquet_info info;
@@ -210,7 +210,7 @@ int gc_describe_object(struct store *s, const char *symbol, const char *key,
 	if (rc >= 0)
 		rc = parquet_validate_fd(compressed ? lfd : fd, size, &info,
 					 &perr, NULL);
-	if (rc == 0)
+	if (rc == 0 && with_sha256)
 		rc = hash_fd(compressed ? lfd : fd, size, e->sha256);
 	if (lfd >= 0)
 		close(lfd);
@@ -285,7 +285,7 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 		}
 		/* publish() turns the writing row into the published one
 		 * in one statement: no moment without a row */
-		drc = gc_describe_object(s, e->symbol, e->key, e->path,
+		drc = gc_describe_object(s, e->symbol, e->key, e->path, 1,
 					 &adopted, why, sizeof(why));
 		if (drc == -EIO)
 			log_warn("%s: not valid Parquet: %s", e->path, why);

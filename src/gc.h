@@ -93,10 +93,12 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 			    struct gc_result *res);
 
 /* Build a published row for the valid object at `relpath` (adoption),
- * compressed or not.  -EIO with `why` filled when it does not validate. */
+ * compressed or not; its SHA-256 (a read of every byte) only when
+ * `with_sha256`, as a check needs none.  -EIO with `why` filled when it
+ * does not validate. */
 int gc_describe_object(struct store *s, const char *symbol, const char *key,
-		       const char *relpath, struct manifest_entry *e,
-		       char *why, size_t why_len);
+		       const char *relpath, int with_sha256,
+		       struct manifest_entry *e, char *why, size_t why_len);
 
 void gc_render_text(struct strbuf *sb, const struct gc_result *r,
 		    const struct gc_options *o);
