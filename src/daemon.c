@@ -2,9 +2,11 @@
  * daemon.c - the threads of a mounted store besides FUSE's: the ticker
  * (access flushes at most every second, waiter timeouts, heartbeat,
  * /slo's samples) and
- * the GC thread (every gc_interval, first shortly after mount).
+ * the GC thread (every gc_interval, first shortly after mount), and the
+ * frame cache's threads that decompress ahead of readers.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,11 +15,13 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "ffs.h"
+#include "frame_cache.h"
 #include "log.h"
 
 #define FLUSH_INTERVAL_US 1000000
 #define HEARTBEAT_INTERVAL_US (10 * 1000000)
 #define GC_FIRST_DELAY_US (2 * 1000000)
+#define READ_AHEAD_THREADS_MAX 4
 
 struct symbol_delta {
 	struct node *sym;
@@ -232,6 +236,22 @@ int daemon_recover(struct ffs *ffs)
 	return rc;
 }
 
+/* Threads to decompress ahead of readers: one per CPU this daemon may
+ * run on beyond the one a reader's own request runs on, at most
+ * READ_AHEAD_THREADS_MAX; none on one CPU, where they could only take
+ * turns with the reader. */
+static unsigned read_ahead_threads(void)
+{
+	cpu_set_t set;
+	int cpus = 1;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		cpus = CPU_COUNT(&set);
+	if (cpus - 1 > READ_AHEAD_THREADS_MAX)
+		return READ_AHEAD_THREADS_MAX;
+	return cpus > 1 ? (unsigned)(cpus - 1) : 0;
+}
+
 int daemon_start(struct ffs *ffs)
 {
 	int rc;
@@ -247,6 +267,7 @@ int daemon_start(struct ffs *ffs)
 			return -rc;
 		ffs->gc_started = 1;
 	}
+	frame_cache_read_ahead(ffs->frames, read_ahead_threads());
 	return ctl_start(ffs);
 }
 

@@ -7,30 +7,60 @@
  * is decompressed once: the first reader to miss inserts it unfilled and
  * decompresses it outside the lock, readers of the same frame meanwhile
  * wait for it (the kernel's readahead asks for several pieces of one
- * frame at once).  Frame buffers are kept for reuse rather than freed: a
- * fresh megabyte costs 256 page faults, more than decompressing into it.
+ * frame at once).  Whole frames live in buffers carved from huge-page
+ * sized chunks, advised for transparent huge pages and kept for reuse
+ * until the cache is freed: a megabyte of fresh small pages costs 256
+ * page faults, more than decompressing into it.  The chunks never hold
+ * more than the most frames ever held at once (the budget, plus those
+ * pinned by reads).
+ *
+ * Reads ahead: a read that starts in the frame where the last read of
+ * its object ended, or in the next one, is sequential; it queues the
+ * AHEAD_FRAMES frames after it for the cache's threads, which decompress
+ * them as a miss would.  A reader that gets there first decompresses the
+ * frame itself and the thread skips it; one that gets there while the
+ * thread works waits for it, as for any frame being filled.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "frame_cache.h"
 #include "htab.h"
 
 #define DECODER_POOL 8	/* decoders kept for reuse */
-#define SPARE_MAX 8	/* whole-frame buffers kept beyond the budget */
+#define CHUNK_SIZE (2u << 20)	/* a huge page: two whole frames */
+#define AHEAD_FRAMES 2		/* frames decompressed ahead of a reader */
+#define AHEAD_QUEUE 64		/* frames asked ahead and not yet begun */
 
 struct cached_frame {
 	char key[96];
 	size_t len;
 	unsigned refs;
 	int evicted;
-	int filled;		/* 0 while its first reader decompresses it */
+	int filled;		/* 0 while its first reader decompresses it,
+				 * 1 once done, or the negative errno it got */
 	struct cached_frame *prev, *next;
-	unsigned char data[];	/* len bytes */
+	unsigned char *data;	/* len bytes: a pooled buffer for a whole
+				 * frame, else the bytes after the struct */
+};
+
+/* A frame to decompress ahead; holds a reference to its object. */
+struct ahead_job {
+	struct zobject *z;
+	uint32_t frame;
+};
+
+/* A chunk of whole-frame buffers, unmapped with the cache. */
+struct chunk {
+	struct chunk *next;
+	void *mem;
 };
 
 struct frame_cache {
@@ -42,9 +72,21 @@ struct frame_cache {
 	uint64_t hits, misses, evictions;
 	struct seekable_decoder *decoder[DECODER_POOL];
 	unsigned ndecoder;
-	struct cached_frame *spare[SPARE_MAX]; /* buffers to reuse */
-	unsigned nspare;
+	void *free_bufs;	/* whole-frame buffers to reuse, each holding
+				 * the next one's address */
+	struct chunk *chunks;
+
+	pthread_cond_t queued;	/* a job was queued, or the cache stops */
+	struct ahead_job queue[AHEAD_QUEUE]; /* a ring */
+	unsigned qhead, qlen;
+	unsigned ahead_frames;	/* AHEAD_FRAMES, or 0 with no threads */
+	int stopping;
+	pthread_t *threads;
+	unsigned nthreads;
+	uint64_t ahead;
 };
+
+static void *ahead_main(void *arg);
 
 int frame_cache_new(uint64_t budget, struct frame_cache **out)
 {
@@ -58,27 +100,59 @@ int frame_cache_new(uint64_t budget, struct frame_cache **out)
 	}
 	pthread_mutex_init(&fc->mu, NULL);
 	pthread_cond_init(&fc->filled, NULL);
+	pthread_cond_init(&fc->queued, NULL);
 	fc->budget = budget;
 	*out = fc;
 	return 0;
 }
 
+unsigned frame_cache_read_ahead(struct frame_cache *fc, unsigned threads)
+{
+	/* frames read ahead must not push out what readers are on */
+	if (fc->threads ||
+	    fc->budget < 4 * AHEAD_FRAMES * (uint64_t)SEEKABLE_FRAME_SIZE)
+		return 0;
+	if (threads)
+		fc->threads = calloc(threads, sizeof(*fc->threads));
+	while (fc->threads && fc->nthreads < threads &&
+	       pthread_create(&fc->threads[fc->nthreads], NULL, ahead_main,
+			      fc) == 0)
+		fc->nthreads++;
+	__atomic_store_n(&fc->ahead_frames, fc->nthreads ? AHEAD_FRAMES : 0,
+			 __ATOMIC_RELAXED);
+	return fc->nthreads;
+}
+
 void frame_cache_free(struct frame_cache *fc)
 {
 	struct cached_frame *f, *next;
+	struct chunk *c, *cnext;
 	unsigned i;
 
 	if (!fc)
 		return;
+	pthread_mutex_lock(&fc->mu);
+	fc->stopping = 1;
+	pthread_cond_broadcast(&fc->queued);
+	pthread_mutex_unlock(&fc->mu);
+	for (i = 0; i < fc->nthreads; i++)
+		pthread_join(fc->threads[i], NULL);
+	free(fc->threads);
+	for (; fc->qlen; fc->qlen--, fc->qhead = (fc->qhead + 1) % AHEAD_QUEUE)
+		zobject_close(fc->queue[fc->qhead].z);
 	for (f = fc->head; f; f = next) {
 		next = f->next;
 		free(f);
 	}
 	for (i = 0; i < fc->ndecoder; i++)
 		seekable_decoder_free(fc->decoder[i]);
-	for (i = 0; i < fc->nspare; i++)
-		free(fc->spare[i]);
+	for (c = fc->chunks; c; c = cnext) {
+		cnext = c->next;
+		munmap(c->mem, CHUNK_SIZE);
+		free(c);
+	}
 	htab_free(fc->index);
+	pthread_cond_destroy(&fc->queued);
 	pthread_cond_destroy(&fc->filled);
 	pthread_mutex_destroy(&fc->mu);
 	free(fc);
@@ -93,6 +167,7 @@ int zobject_open(int fd, uint64_t stored_size, uint64_t logical_size,
 
 	if (!z)
 		return -ENOMEM;
+	z->fd = -1;
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
 		goto fail;
@@ -112,7 +187,13 @@ int zobject_open(int fd, uint64_t stored_size, uint64_t logical_size,
 		rc = -EIO;
 		goto fail;
 	}
-	z->fd = fd;
+	/* its own descriptor: a read ahead may outlive the caller's */
+	z->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (z->fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	z->refs = 1;
 	snprintf(z->id, sizeof(z->id), "%llx:%llx:%lld.%09ld",
 		 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
 		 (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
@@ -126,8 +207,9 @@ fail:
 
 void zobject_close(struct zobject *z)
 {
-	if (!z)
+	if (!z || __atomic_sub_fetch(&z->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
+	close(z->fd);
 	seekable_table_free(&z->table);
 	free(z);
 }
@@ -156,23 +238,67 @@ static void lru_push(struct frame_cache *fc, struct cached_frame *f)
 		fc->tail = f;
 }
 
-/* A frame of `len` bytes: a whole frame's buffer is reused if one is
- * spare (most frames are whole; the last of an object is shorter). */
-static struct cached_frame *frame_alloc_locked(struct frame_cache *fc,
-					       size_t len)
+static void buf_put_locked(struct frame_cache *fc, void *buf)
 {
-	if (len == SEEKABLE_FRAME_SIZE && fc->nspare)
-		return fc->spare[--fc->nspare];
-	return malloc(sizeof(struct cached_frame) + len);
+	*(void **)buf = fc->free_bufs;
+	fc->free_bufs = buf;
 }
 
-/* Keep the buffer of a frame nobody holds for the next miss, or free it. */
+/* CHUNK_SIZE bytes at a CHUNK_SIZE boundary, which a transparent huge
+ * page can back, or NULL. */
+static void *chunk_map(void)
+{
+	size_t len = 2 * (size_t)CHUNK_SIZE;
+	char *p, *a;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	a = (char *)(((uintptr_t)p + CHUNK_SIZE - 1) &
+		     ~(uintptr_t)(CHUNK_SIZE - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	munmap(a + CHUNK_SIZE, (size_t)(p + len - (a + CHUNK_SIZE)));
+	(void)madvise(a, CHUNK_SIZE, MADV_HUGEPAGE); /* advice only */
+	return a;
+}
+
+/* A whole-frame buffer: a reused one, or one of a new chunk (mapped
+ * outside the lock), or NULL. */
+static void *buf_get(struct frame_cache *fc)
+{
+	struct chunk *c;
+	void *buf;
+	unsigned i;
+
+	pthread_mutex_lock(&fc->mu);
+	buf = fc->free_bufs;
+	if (buf)
+		fc->free_bufs = *(void **)buf;
+	pthread_mutex_unlock(&fc->mu);
+	if (buf)
+		return buf;
+	c = malloc(sizeof(*c));
+	if (!c || !(c->mem = chunk_map())) {
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_lock(&fc->mu);
+	c->next = fc->chunks;
+	fc->chunks = c;
+	for (i = 1; i < CHUNK_SIZE / SEEKABLE_FRAME_SIZE; i++)
+		buf_put_locked(fc, (char *)c->mem + i * SEEKABLE_FRAME_SIZE);
+	pthread_mutex_unlock(&fc->mu);
+	return c->mem;
+}
+
+/* Free frame `f`, which nobody holds, keeping its buffer if pooled. */
 static void frame_drop_locked(struct frame_cache *fc, struct cached_frame *f)
 {
-	if (f->len == SEEKABLE_FRAME_SIZE && fc->nspare < SPARE_MAX)
-		fc->spare[fc->nspare++] = f;
-	else
-		free(f);
+	if (f->len == SEEKABLE_FRAME_SIZE && f->data)
+		buf_put_locked(fc, f->data);
+	free(f);
 }
 
 /* Take frame `f` out of the table and the list; its last reader drops it. */
@@ -226,9 +352,11 @@ static void decoder_put(struct frame_cache *fc, struct seekable_decoder *d)
 	seekable_decoder_free(d);
 }
 
-/* Frame `i` of `z`, pinned: release it with frame_put(). */
+/* Frame `i` of `z`, pinned: release it with frame_put().  For a read
+ * `ahead`, -EEXIST if the cache has it or somebody fills it already. */
 static int frame_get(struct frame_cache *fc, const struct zobject *z,
-		     uint32_t i, struct cached_frame **out, const char **why)
+		     uint32_t i, int ahead, struct cached_frame **out,
+		     const char **why)
 {
 	struct cached_frame *f;
 	char key[sizeof(f->key)];
@@ -239,6 +367,10 @@ static int frame_get(struct frame_cache *fc, const struct zobject *z,
 	snprintf(key, sizeof(key), "%s/%u", z->id, i);
 	pthread_mutex_lock(&fc->mu);
 	f = htab_get(fc->index, key);
+	if (f && ahead) {
+		pthread_mutex_unlock(&fc->mu);
+		return -EEXIST;
+	}
 	if (f) {
 		f->refs++;
 		fc->hits++;
@@ -246,20 +378,23 @@ static int frame_get(struct frame_cache *fc, const struct zobject *z,
 		lru_push(fc, f);
 		while (!f->filled)
 			pthread_cond_wait(&fc->filled, &fc->mu);
-		rc = f->filled < 0 ? -EIO : 0;
+		rc = f->filled < 0 ? f->filled : 0;
 		if (rc < 0) {
 			/* its reader logs the reason; ours is the same */
 			*why = "the frame failed to decompress for another read";
-			if (--f->refs == 0)
+			if (--f->refs == 0 && f->evicted)
 				frame_drop_locked(fc, f);
 		}
 		pthread_mutex_unlock(&fc->mu);
 		*out = f;
 		return rc;
 	}
-	fc->misses++;
+	if (ahead)
+		fc->ahead++;
+	else
+		fc->misses++;
 	len = (size_t)(z->table.doff[i + 1] - z->table.doff[i]);
-	f = frame_alloc_locked(fc, len);
+	f = malloc(sizeof(*f) + (len < SEEKABLE_FRAME_SIZE ? len : 0));
 	if (!f) {
 		pthread_mutex_unlock(&fc->mu);
 		return -ENOMEM;
@@ -269,6 +404,7 @@ static int frame_get(struct frame_cache *fc, const struct zobject *z,
 	f->refs = 1;
 	f->evicted = 0;
 	f->filled = 0;
+	f->data = len < SEEKABLE_FRAME_SIZE ? (unsigned char *)(f + 1) : NULL;
 	if (htab_put(fc->index, f->key, f) < 0) {
 		frame_drop_locked(fc, f);
 		pthread_mutex_unlock(&fc->mu);
@@ -279,14 +415,17 @@ static int frame_get(struct frame_cache *fc, const struct zobject *z,
 	fc->frames++;
 	pthread_mutex_unlock(&fc->mu);
 
-	d = decoder_get(fc);
-	rc = d ? seekable_frame_read(z->fd, &z->table, i, d, f->data, why)
-	       : -ENOMEM;
-	if (d)
+	rc = -ENOMEM;
+	if (!f->data)
+		f->data = buf_get(fc);
+	d = f->data ? decoder_get(fc) : NULL;
+	if (d) {
+		rc = seekable_frame_read(z->fd, &z->table, i, d, f->data, why);
 		decoder_put(fc, d);
+	}
 
 	pthread_mutex_lock(&fc->mu);
-	f->filled = rc < 0 ? -1 : 1;
+	f->filled = rc < 0 ? rc : 1;
 	if (rc < 0) {
 		/* not kept: the next read tries again (and fails again) */
 		if (!f->evicted)
@@ -302,17 +441,77 @@ static int frame_get(struct frame_cache *fc, const struct zobject *z,
 	return rc;
 }
 
-ssize_t frame_cache_pread(struct frame_cache *fc, const struct zobject *z,
+/* A cache thread: decompress queued frames until the cache stops. */
+static void *ahead_main(void *arg)
+{
+	struct frame_cache *fc = arg;
+	struct cached_frame *f;
+	struct ahead_job job;
+	const char *why;
+
+	pthread_mutex_lock(&fc->mu);
+	for (;;) {
+		while (!fc->qlen && !fc->stopping)
+			pthread_cond_wait(&fc->queued, &fc->mu);
+		if (fc->stopping)
+			break;
+		job = fc->queue[fc->qhead];
+		fc->qhead = (fc->qhead + 1) % AHEAD_QUEUE;
+		fc->qlen--;
+		pthread_mutex_unlock(&fc->mu);
+		/* a frame that fails is not kept: its reader meets and
+		 * logs the failure itself */
+		if (frame_get(fc, job.z, job.frame, 1, &f, &why) == 0)
+			frame_put(fc, f);
+		zobject_close(job.z);
+		pthread_mutex_lock(&fc->mu);
+	}
+	pthread_mutex_unlock(&fc->mu);
+	return NULL;
+}
+
+/* Note that a read of frames first..last of `z` begins; if it follows
+ * the last read, queue the frames after it that are not yet asked for. */
+static void ahead_queue(struct frame_cache *fc, struct zobject *z,
+			uint32_t first, uint32_t last)
+{
+	uint32_t i, end;
+	int sequential;
+
+	if (!__atomic_load_n(&fc->ahead_frames, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&fc->mu);
+	sequential = first == z->next_frame || first + 1 == z->next_frame;
+	z->next_frame = last + 1;
+	i = last + 1;
+	if (sequential && z->ahead_end > i)
+		i = z->ahead_end;
+	end = last + 1 + fc->ahead_frames;
+	if (end > z->table.frames)
+		end = z->table.frames;
+	for (; sequential && i < end && fc->qlen < AHEAD_QUEUE; i++) {
+		__atomic_add_fetch(&z->refs, 1, __ATOMIC_RELAXED);
+		fc->queue[(fc->qhead + fc->qlen++) % AHEAD_QUEUE] =
+			(struct ahead_job){ z, i };
+		pthread_cond_signal(&fc->queued);
+	}
+	z->ahead_end = i;
+	pthread_mutex_unlock(&fc->mu);
+}
+
+ssize_t frame_cache_pread(struct frame_cache *fc, struct zobject *z,
 			  void *buf, size_t size, uint64_t off,
 			  const char **why)
 {
 	uint64_t end = z->table.doff[z->table.frames];
 	size_t done = 0;
 
-	if (off >= end)
+	if (off >= end || size == 0)
 		return 0;
 	if (size > end - off)
 		size = (size_t)(end - off);
+	ahead_queue(fc, z, seekable_frame_of(&z->table, off),
+		    seekable_frame_of(&z->table, off + size - 1));
 	while (done < size) {
 		uint64_t pos = off + done;
 		uint32_t i = seekable_frame_of(&z->table, pos);
@@ -320,7 +519,7 @@ ssize_t frame_cache_pread(struct frame_cache *fc, const struct zobject *z,
 		size_t skip, n;
 		int rc;
 
-		rc = frame_get(fc, z, i, &f, why);
+		rc = frame_get(fc, z, i, 0, &f, why);
 		if (rc < 0)
 			return rc;
 		skip = (size_t)(pos - z->table.doff[i]);
@@ -341,5 +540,6 @@ void frame_cache_figures(struct frame_cache *fc,
 	out->hits = fc->hits;
 	out->misses = fc->misses;
 	out->evictions = fc->evictions;
+	out->ahead = fc->ahead;
 	pthread_mutex_unlock(&fc->mu);
 }

@@ -277,6 +277,9 @@ static void live_figures(struct strbuf *sb, const struct stats_report *r)
 		   r->frames.hits);
 	single_int(sb, "frame_cache_misses_total", "counter",
 		   "Frames decompressed for a read.", r->frames.misses);
+	single_int(sb, "frame_cache_read_ahead_total", "counter",
+		   "Frames decompressed ahead of a sequential reader.",
+		   r->frames.ahead);
 	single_int(sb, "frame_cache_evictions_total", "counter",
 		   "Frames dropped to keep the cache under frame_cache.",
 		   r->frames.evictions);

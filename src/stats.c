@@ -270,9 +270,11 @@ void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 		sb_addf(sb, "frame cache    %llu frames, ",
 			(unsigned long long)r->frames.frames);
 		sb_bytes(sb, (int64_t)r->frames.bytes);
-		sb_addf(sb, ", %llu hits, %llu misses, %llu evictions\n",
+		sb_addf(sb, ", %llu hits, %llu misses, %llu read ahead, "
+			    "%llu evictions\n",
 			(unsigned long long)r->frames.hits,
 			(unsigned long long)r->frames.misses,
+			(unsigned long long)r->frames.ahead,
 			(unsigned long long)r->frames.evictions);
 		sb_adds(sb, "load failures  ");
 		for (any = 0, k = 0; k < LOAD_REASONS; k++) {
@@ -381,11 +383,12 @@ void stats_render_json(struct strbuf *sb, const struct stats_report *r)
 			(unsigned long long)CTR_GET(c->bytes_read));
 		sb_addf(sb, ", \"frame_cache\": {\"frames\": %llu, "
 			    "\"bytes\": %llu, \"hits\": %llu, \"misses\": %llu, "
-			    "\"evictions\": %llu}",
+			    "\"read_ahead\": %llu, \"evictions\": %llu}",
 			(unsigned long long)r->frames.frames,
 			(unsigned long long)r->frames.bytes,
 			(unsigned long long)r->frames.hits,
 			(unsigned long long)r->frames.misses,
+			(unsigned long long)r->frames.ahead,
 			(unsigned long long)r->frames.evictions);
 		sb_addf(sb, ", \"singleflight\": {\"waits\": %llu, "
 			    "\"timeouts\": %llu, \"lock_wait_seconds\": ",

@@ -88,6 +88,15 @@ PY
 	# copied out (cp sees fewer blocks than bytes: holes are its guess)
 	cp "$f" "$DATA/out.parquet"
 	cmp "$DATA/a.parquet" "$DATA/out.parquet"
+	# the frame cache reports what it did, frames read ahead included
+	python3 - "$MNT/.featurefs/stats.json" <<'PY'
+import json, sys
+fc = json.load(open(sys.argv[1]))["frame_cache"]
+assert set(fc) == {"frames", "bytes", "hits", "misses", "read_ahead",
+                   "evictions"}, fc
+assert fc["misses"] + fc["read_ahead"] >= 3, fc
+PY
+	grep -q '^featurefs_frame_cache_read_ahead_total ' "$MNT/.featurefs/metrics"
 	# a rename publishes compressed too (rsync's scratch file, renamed)
 	rsync "$DATA/b.parquet" "$MNT/AAPL/$K3.parquet"
 	wait_published "$MNT/AAPL/$K3.parquet"

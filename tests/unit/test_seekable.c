@@ -139,7 +139,7 @@ static void random_reads(const unsigned char *data, size_t len)
 
 struct reader_arg {
 	struct frame_cache *fc;
-	const struct zobject *z;
+	struct zobject *z;
 	const unsigned char *data;
 	size_t len;
 	unsigned seed;
@@ -196,6 +196,67 @@ static void concurrent_reads(const unsigned char *data)
 	frame_cache_free(fc);
 	zobject_close(z);
 	close(fd);
+}
+
+/* Frames decompressed ahead so far. */
+static uint64_t frames_ahead(struct frame_cache *fc)
+{
+	struct frame_cache_figures fig;
+
+	frame_cache_figures(fc, &fig);
+	return fig.ahead;
+}
+
+/* A sequential reader with two threads reading ahead of it: each frame
+ * is decompressed once, by the reader or ahead of it, and an object may
+ * be closed while frames of it wait in the queue. */
+static void read_ahead(const unsigned char *data)
+{
+	const size_t piece = 128 * 1024;
+	struct frame_cache_figures fig;
+	struct frame_cache *fc;
+	struct zobject *z = NULL;
+	const char *why;
+	unsigned char *buf = malloc(piece);
+	uint64_t stored, off;
+	int fd, i, bad = 0;
+
+	CHECK_INT(frame_cache_new(4 * MIB, &fc), 0);
+	CHECK_INT(frame_cache_read_ahead(fc, 2), 0); /* too small a budget */
+	frame_cache_free(fc);
+	CHECK_INT(frame_cache_new(16 * MIB, &fc), 0);
+	CHECK_INT(frame_cache_read_ahead(fc, 2), 2);
+
+	fd = compressed(data, 8 * MIB, &stored);
+	CHECK_INT(zobject_open(fd, stored, 8 * MIB, &z, &why), 0);
+	close(fd); /* the object keeps a descriptor of its own */
+	for (off = 0; z && off < 8 * MIB; off += piece) {
+		if (frame_cache_pread(fc, z, buf, piece, off, &why) !=
+			    (ssize_t)piece ||
+		    memcmp(buf, data + off, piece) != 0)
+			bad++;
+		/* the first read asks for frames 1 and 2: they come
+		 * without any other read (not a timing: a wait, bounded) */
+		for (i = 0; off == 0 && frames_ahead(fc) < 2 && i < 3000; i++)
+			usleep(10000);
+	}
+	CHECK_INT(bad, 0);
+	zobject_close(z);
+	frame_cache_figures(fc, &fig);
+	CHECK(fig.ahead >= 2);
+	CHECK_INT(fig.misses + fig.ahead, 8);
+	CHECK_INT(fig.evictions, 0);
+
+	/* closed, and the cache freed, while frames are still queued */
+	fd = compressed(data, 8 * MIB, &stored);
+	z = NULL;
+	CHECK_INT(zobject_open(fd, stored, 8 * MIB, &z, &why), 0);
+	close(fd);
+	if (z)
+		CHECK_INT(frame_cache_pread(fc, z, buf, 4096, 0, &why), 4096);
+	zobject_close(z);
+	frame_cache_free(fc);
+	free(buf);
 }
 
 /* Damage: a flipped byte inside frame 1 of 3, then a cut-off table. */
@@ -309,6 +370,7 @@ int main(void)
 	round_trip(data, big);
 	random_reads(data, 9 * MIB + 333);
 	concurrent_reads(data);
+	read_ahead(data);
 	corruption(data);
 	hostile_tables();
 	/* not compressed: nothing to decompress */
