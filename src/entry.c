@@ -676,6 +676,32 @@ int entry_read_fd(struct ffs *ffs, struct handle *h, size_t size, off_t off)
 	return fd;
 }
 
+static void log_corrupt_frame(const struct handle *h, off_t off, ssize_t rc,
+			      const char *why)
+{
+	if (rc == -EIO)
+		log_err("read %s at %lld: a corrupt compressed frame: %s; "
+			"fsck --verify checks it", h->node->hkey,
+			(long long)off, why);
+}
+
+ssize_t entry_read_frames(struct ffs *ffs, struct handle *h, size_t size,
+			  off_t off, struct frame_span *span)
+{
+	const char *why = "";
+	ssize_t n;
+
+	span->n = 0;
+	if (!h->z || size > FRAME_SPAN_BYTES)
+		return -ENOTSUP;
+	n = frame_cache_pin(ffs->frames, h->z, size, (uint64_t)off, span,
+			    &why);
+	log_corrupt_frame(h, off, n, why);
+	if (n > 0)
+		CTR_ADD(ffs->ctr.bytes_read, (uint64_t)n);
+	return n;
+}
+
 ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 		   off_t off)
 {
@@ -698,10 +724,7 @@ ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 
 			n = frame_cache_pread(ffs->frames, h->z, buf, size,
 					      (uint64_t)off, &why);
-			if (n == -EIO)
-				log_err("read %s at %lld: a corrupt compressed "
-					"frame: %s; fsck --verify checks it",
-					h->node->hkey, (long long)off, why);
+			log_corrupt_frame(h, off, n, why);
 		} else {
 			fd = handle_fd(ffs, h);
 			if (fd < 0)

@@ -499,17 +499,20 @@ static void ahead_queue(struct frame_cache *fc, struct zobject *z,
 	pthread_mutex_unlock(&fc->mu);
 }
 
-ssize_t frame_cache_pread(struct frame_cache *fc, struct zobject *z,
-			  void *buf, size_t size, uint64_t off,
-			  const char **why)
+ssize_t frame_cache_pin(struct frame_cache *fc, struct zobject *z,
+			size_t size, uint64_t off, struct frame_span *span,
+			const char **why)
 {
 	uint64_t end = z->table.doff[z->table.frames];
 	size_t done = 0;
 
+	span->n = 0;
 	if (off >= end || size == 0)
 		return 0;
 	if (size > end - off)
 		size = (size_t)(end - off);
+	if (size > FRAME_SPAN_BYTES)
+		return -EINVAL;
 	ahead_queue(fc, z, seekable_frame_of(&z->table, off),
 		    seekable_frame_of(&z->table, off + size - 1));
 	while (done < size) {
@@ -524,11 +527,41 @@ ssize_t frame_cache_pread(struct frame_cache *fc, struct zobject *z,
 			return rc;
 		skip = (size_t)(pos - z->table.doff[i]);
 		n = f->len - skip < size - done ? f->len - skip : size - done;
-		memcpy((char *)buf + done, f->data + skip, n);
-		frame_put(fc, f);
+		span->pin[span->n] = f;
+		span->iov[span->n++] = (struct iovec){ f->data + skip, n };
 		done += n;
 	}
 	return (ssize_t)done;
+}
+
+void frame_cache_unpin(struct frame_cache *fc, struct frame_span *span)
+{
+	while (span->n > 0)
+		frame_put(fc, span->pin[--span->n]);
+}
+
+ssize_t frame_cache_pread(struct frame_cache *fc, struct zobject *z,
+			  void *buf, size_t size, uint64_t off,
+			  const char **why)
+{
+	struct frame_span span;
+	size_t done = 0;
+	ssize_t n;
+	int i;
+
+	do {
+		size_t want = size - done < FRAME_SPAN_BYTES
+				      ? size - done : FRAME_SPAN_BYTES;
+
+		n = frame_cache_pin(fc, z, want, off + done, &span, why);
+		for (i = 0; i < span.n; i++) {
+			memcpy((char *)buf + done, span.iov[i].iov_base,
+			       span.iov[i].iov_len);
+			done += span.iov[i].iov_len;
+		}
+		frame_cache_unpin(fc, &span);
+	} while (n > 0 && done < size);
+	return n < 0 ? n : (ssize_t)done;
 }
 
 void frame_cache_figures(struct frame_cache *fc,

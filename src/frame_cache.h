@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "seekable.h"
 
@@ -66,6 +67,25 @@ void zobject_close(struct zobject *z);
 ssize_t frame_cache_pread(struct frame_cache *fc, struct zobject *z,
 			  void *buf, size_t size, uint64_t off,
 			  const char **why);
+
+/* The frames a read spans, pinned so a reply can be written from them. */
+#define FRAME_SPAN_MAX 4
+#define FRAME_SPAN_BYTES ((FRAME_SPAN_MAX - 1) * (size_t)SEEKABLE_FRAME_SIZE)
+struct frame_span {
+	struct iovec iov[FRAME_SPAN_MAX];	/* n of them, in order */
+	struct cached_frame *pin[FRAME_SPAN_MAX];
+	int n;
+};
+
+/*
+ * As frame_cache_pread, for at most FRAME_SPAN_BYTES, but the bytes stay
+ * in the cache: `span` points at them.  Release them with
+ * frame_cache_unpin(), whatever this returns.
+ */
+ssize_t frame_cache_pin(struct frame_cache *fc, struct zobject *z,
+			size_t size, uint64_t off, struct frame_span *span,
+			const char **why);
+void frame_cache_unpin(struct frame_cache *fc, struct frame_span *span);
 
 /* What the cache holds and has done, for stats and metrics. */
 struct frame_cache_figures {

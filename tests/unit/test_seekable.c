@@ -128,6 +128,33 @@ static void random_reads(const unsigned char *data, size_t len)
 			bad++;
 	}
 	CHECK_INT(bad, 0);
+	/* pinned in place, as a reply is written from them */
+	for (i = 0; z && i < 200; i++) {
+		uint64_t off = next_random() % (len + 100);
+		size_t n = 1 + next_random() % FRAME_SPAN_BYTES, got = 0;
+		size_t want = off >= len ? 0 : len - off < n ? len - off : n;
+		struct frame_span span;
+		ssize_t rc = frame_cache_pin(fc, z, n, off, &span, &why);
+		int k;
+
+		for (k = 0; k < span.n; k++) {
+			if (memcmp(span.iov[k].iov_base, data + off + got,
+				   span.iov[k].iov_len) != 0)
+				bad++;
+			got += span.iov[k].iov_len;
+		}
+		if (rc != (ssize_t)want || got != want)
+			bad++;
+		frame_cache_unpin(fc, &span);
+	}
+	CHECK_INT(bad, 0);
+	if (z) {
+		struct frame_span span;
+
+		CHECK_INT(frame_cache_pin(fc, z, FRAME_SPAN_BYTES + 1, 0, &span,
+					  &why), -EINVAL);
+		frame_cache_unpin(fc, &span);
+	}
 	frame_cache_figures(fc, &fig);
 	CHECK(fig.bytes <= 3 * MIB);
 	CHECK(fig.hits > 0 && fig.misses > 0 && fig.evictions > 0);
