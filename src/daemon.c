@@ -3,7 +3,8 @@
  * (access flushes at most every second, waiter timeouts, heartbeat,
  * /slo's samples) and
  * the GC thread (every gc_interval, first shortly after mount), and the
- * frame cache's threads that decompress ahead of readers.
+ * frame cache's threads that decompress ahead of readers, one per spare
+ * CPU.
  */
 #include <errno.h>
 #include <sched.h>
@@ -21,7 +22,7 @@
 #define FLUSH_INTERVAL_US 1000000
 #define HEARTBEAT_INTERVAL_US (10 * 1000000)
 #define GC_FIRST_DELAY_US (2 * 1000000)
-#define READ_AHEAD_THREADS_MAX 4
+#define SPARE_CPUS_MAX 4
 
 struct symbol_delta {
 	struct node *sym;
@@ -236,19 +237,18 @@ int daemon_recover(struct ffs *ffs)
 	return rc;
 }
 
-/* Threads to decompress ahead of readers: one per CPU this daemon may
- * run on beyond the one a reader's own request runs on, at most
- * READ_AHEAD_THREADS_MAX; none on one CPU, where they could only take
- * turns with the reader. */
-static unsigned read_ahead_threads(void)
+/* CPUs this daemon may run on beyond the one a request runs on, at most
+ * SPARE_CPUS_MAX: that many threads decompress ahead of readers, and as
+ * many help compress an entry being published. */
+static unsigned spare_cpus(void)
 {
 	cpu_set_t set;
 	int cpus = 1;
 
 	if (sched_getaffinity(0, sizeof(set), &set) == 0)
 		cpus = CPU_COUNT(&set);
-	if (cpus - 1 > READ_AHEAD_THREADS_MAX)
-		return READ_AHEAD_THREADS_MAX;
+	if (cpus - 1 > SPARE_CPUS_MAX)
+		return SPARE_CPUS_MAX;
 	return cpus > 1 ? (unsigned)(cpus - 1) : 0;
 }
 
@@ -267,7 +267,8 @@ int daemon_start(struct ffs *ffs)
 			return -rc;
 		ffs->gc_started = 1;
 	}
-	frame_cache_read_ahead(ffs->frames, read_ahead_threads());
+	ffs->spare_cpus = spare_cpus();
+	frame_cache_read_ahead(ffs->frames, ffs->spare_cpus);
 	return ctl_start(ffs);
 }
 

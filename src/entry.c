@@ -965,7 +965,8 @@ static int compress_writer(struct ffs *ffs, struct writer *w,
 	rc = fault_inject("compress");
 	if (rc == 0)
 		rc = seekable_compress(w->fd, w->size, fd,
-				       ffs->opt.compress_level, &stored);
+				       ffs->opt.compress_level,
+				       1 + ffs->spare_cpus, &stored);
 	keep = ffs->opt.compress == COMPRESS_ZSTD || stored * 10 <= w->size * 9;
 	if (rc == 0 && keep)
 		rc = store_fsync(fd);

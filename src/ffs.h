@@ -188,6 +188,9 @@ struct ffs {
 
 	struct access_log *access;
 	struct frame_cache *frames;	/* of compressed objects */
+	unsigned spare_cpus;		/* CPUs the daemon may use beyond one,
+					 * at most 4: threads that decompress
+					 * ahead, or help compress a publish */
 	pthread_mutex_t flush_mu;	/* one access flush at a time */
 	struct ffs_counters ctr;
 

@@ -1,11 +1,13 @@
 /*
  * seekable.c - write and read the zstd seekable format (seekable.h).
  *
- * The writer compresses a finished tmp file frame by frame; the reader
- * parses the seek table once per open and decompresses single frames.
+ * The writer compresses a finished tmp file frame by frame, on several
+ * threads when asked; the reader parses the seek table once per open and
+ * decompresses single frames.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -302,65 +304,129 @@ static int write_table(int out, const uint32_t *sizes, uint32_t frames,
 	return rc;
 }
 
-int seekable_compress(int in, uint64_t size, int out, int level,
-		      uint64_t *stored_size)
+/*
+ * One object being compressed by several threads: each takes the next
+ * frame and compresses it on its own, then writes it once every frame
+ * before it is written (a frame's place is the sum of the sizes before
+ * it).  The first error stops them all.
+ */
+struct compress_run {
+	pthread_mutex_t mu;
+	pthread_cond_t turn;	/* a frame was written, or one failed */
+	int in, out, level;
+	uint64_t size;
+	uint32_t frames, next, written;
+	uint64_t off;		/* where the next frame to write goes */
+	uint32_t *sizes;	/* compressed and logical size, per frame */
+	int err;
+};
+
+/* A compressing thread's loop, the caller's own included. */
+static void *compress_frames(void *arg)
 {
+	struct compress_run *r = arg;
 	size_t bound = ZSTD_compressBound(SEEKABLE_FRAME_SIZE);
-	uint64_t frames = (size + SEEKABLE_FRAME_SIZE - 1) / SEEKABLE_FRAME_SIZE;
-	uint64_t pos = 0, off = 0;
-	uint32_t *sizes = NULL, i = 0;
-	void *src = NULL, *dst = NULL;
-	ZSTD_CCtx *cctx = NULL;
-	int rc = -ENOMEM;
+	ZSTD_CCtx *cctx = ZSTD_createCCtx();
+	void *src = malloc(SEEKABLE_FRAME_SIZE), *dst = malloc(bound);
+	int rc = 0;
 
-	if (frames > SEEKABLE_MAX_FRAMES)
-		return -EFBIG;
-	cctx = ZSTD_createCCtx();
-	src = malloc(SEEKABLE_FRAME_SIZE);
-	dst = malloc(bound);
-	sizes = malloc(((size_t)frames + 1) * 2 * sizeof(*sizes));
-	if (!cctx || !src || !dst || !sizes)
-		goto out;
-	if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel,
-						level)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1))) {
+	if (!cctx || !src || !dst)
+		rc = -ENOMEM;
+	else if (ZSTD_isError(ZSTD_CCtx_setParameter(
+			 cctx, ZSTD_c_compressionLevel, r->level)) ||
+		 ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag,
+						     1)))
 		rc = -EINVAL;
-		goto out;
-	}
-	for (; pos < size; i++) {
-		size_t len = size - pos < SEEKABLE_FRAME_SIZE
-				     ? (size_t)(size - pos)
-				     : SEEKABLE_FRAME_SIZE;
-		ssize_t n = pread_all(in, src, len, pos);
-		size_t c;
+	for (;;) {
+		uint64_t pos;
+		size_t len, c = 0;
+		ssize_t n;
+		uint32_t i;
 
-		if (n < 0) {
+		pthread_mutex_lock(&r->mu);
+		if (rc < 0 && !r->err) {
+			r->err = rc;
+			pthread_cond_broadcast(&r->turn);
+		}
+		if (r->err || r->next == r->frames) {
+			pthread_mutex_unlock(&r->mu);
+			break;
+		}
+		i = r->next++;
+		pthread_mutex_unlock(&r->mu);
+
+		pos = (uint64_t)i * SEEKABLE_FRAME_SIZE;
+		len = r->size - pos < SEEKABLE_FRAME_SIZE
+			      ? (size_t)(r->size - pos) : SEEKABLE_FRAME_SIZE;
+		n = pread_all(r->in, src, len, pos);
+		if (n < 0)
 			rc = (int)n;
-			goto out;
-		}
-		if ((size_t)n < len) { /* the tmp file shrank under us */
+		else if ((size_t)n < len) /* the tmp file shrank under us */
 			rc = -EIO;
-			goto out;
+		if (rc == 0) {
+			c = ZSTD_compress2(cctx, dst, bound, src, len);
+			if (ZSTD_isError(c))
+				rc = zstd_to_errno(c);
 		}
-		c = ZSTD_compress2(cctx, dst, bound, src, len);
-		if (ZSTD_isError(c)) {
-			rc = zstd_to_errno(c);
-			goto out;
+
+		pthread_mutex_lock(&r->mu);
+		while (rc == 0 && !r->err && r->written != i)
+			pthread_cond_wait(&r->turn, &r->mu);
+		if (rc == 0 && !r->err) {
+			rc = pwrite_all(r->out, dst, c, r->off);
+			if (rc == 0) {
+				r->sizes[2 * i] = (uint32_t)c;
+				r->sizes[2 * i + 1] = (uint32_t)len;
+				r->off += c;
+				r->written++;
+				pthread_cond_broadcast(&r->turn);
+			}
 		}
-		rc = pwrite_all(out, dst, c, off);
-		if (rc < 0)
-			goto out;
-		sizes[2 * i] = (uint32_t)c;
-		sizes[2 * i + 1] = (uint32_t)len;
-		pos += len;
-		off += c;
+		pthread_mutex_unlock(&r->mu);
 	}
-	rc = write_table(out, sizes, i, off, stored_size);
-out:
 	ZSTD_freeCCtx(cctx);
 	free(src);
 	free(dst);
-	free(sizes);
+	return NULL;
+}
+
+int seekable_compress(int in, uint64_t size, int out, int level,
+		      unsigned threads, uint64_t *stored_size)
+{
+	uint64_t frames = (size + SEEKABLE_FRAME_SIZE - 1) / SEEKABLE_FRAME_SIZE;
+	struct compress_run r = {
+		.in = in, .out = out, .level = level, .size = size,
+		.frames = (uint32_t)frames,
+	};
+	pthread_t *helper = NULL;
+	unsigned nhelper = 0, i;
+	int rc;
+
+	if (frames > SEEKABLE_MAX_FRAMES)
+		return -EFBIG;
+	r.sizes = malloc(((size_t)frames + 1) * 2 * sizeof(*r.sizes));
+	if (!r.sizes)
+		return -ENOMEM;
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.turn, NULL);
+	if (threads > frames)
+		threads = (unsigned)frames;
+	if (threads > 1)
+		helper = calloc(threads - 1, sizeof(*helper));
+	/* fewer helpers than asked (none at all) only take longer */
+	while (helper && nhelper < threads - 1 &&
+	       pthread_create(&helper[nhelper], NULL, compress_frames, &r) == 0)
+		nhelper++;
+	compress_frames(&r);
+	for (i = 0; i < nhelper; i++)
+		pthread_join(helper[i], NULL);
+	rc = r.err;
+	if (rc == 0)
+		rc = write_table(out, r.sizes, r.frames, r.off, stored_size);
+	free(helper);
+	pthread_cond_destroy(&r.turn);
+	pthread_mutex_destroy(&r.mu);
+	free(r.sizes);
 	return rc;
 }
 

@@ -85,11 +85,12 @@ int seekable_frame_read(int fd, const struct seek_table *t, uint32_t i,
 /*
  * Compress the first `size` bytes of `in` into `out` (written from offset
  * 0): frames of SEEKABLE_FRAME_SIZE at `level`, each with zstd's content
- * checksum, then the seek table.  0 and *stored_size set, or a negative
- * errno (-ENOSPC from a full store).
+ * checksum, then the seek table; up to `threads` threads (the caller's
+ * included) compress frames at once.  0 and *stored_size set, or a
+ * negative errno (-ENOSPC from a full store).
  */
 int seekable_compress(int in, uint64_t size, int out, int level,
-		      uint64_t *stored_size);
+		      unsigned threads, uint64_t *stored_size);
 
 /*
  * The logical bytes of the object at `fd` (`stored_size` bytes), for
