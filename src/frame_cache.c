@@ -79,6 +79,9 @@ struct frame_cache {
 	pthread_cond_t queued;	/* a job was queued, or the cache stops */
 	struct ahead_job queue[AHEAD_QUEUE]; /* a ring */
 	unsigned qhead, qlen;
+	unsigned qmax;		/* a quarter of the budget's frames, at most
+				 * AHEAD_QUEUE: many readers' frames ahead
+				 * must not push out what they are on */
 	unsigned ahead_frames;	/* AHEAD_FRAMES, or 0 with no threads */
 	int stopping;
 	pthread_t *threads;
@@ -108,10 +111,15 @@ int frame_cache_new(uint64_t budget, struct frame_cache **out)
 
 unsigned frame_cache_read_ahead(struct frame_cache *fc, unsigned threads)
 {
-	/* frames read ahead must not push out what readers are on */
-	if (fc->threads ||
-	    fc->budget < 4 * AHEAD_FRAMES * (uint64_t)SEEKABLE_FRAME_SIZE)
+	uint64_t quarter = fc->budget / SEEKABLE_FRAME_SIZE / 4;
+
+	/* under a few frames, frames read ahead would push out the ones
+	 * their readers are on */
+	if (fc->threads || quarter < AHEAD_FRAMES)
 		return 0;
+	pthread_mutex_lock(&fc->mu);
+	fc->qmax = quarter < AHEAD_QUEUE ? (unsigned)quarter : AHEAD_QUEUE;
+	pthread_mutex_unlock(&fc->mu);
 	if (threads)
 		fc->threads = calloc(threads, sizeof(*fc->threads));
 	while (fc->threads && fc->nthreads < threads &&
@@ -489,7 +497,7 @@ static void ahead_queue(struct frame_cache *fc, struct zobject *z,
 	end = last + 1 + fc->ahead_frames;
 	if (end > z->table.frames)
 		end = z->table.frames;
-	for (; sequential && i < end && fc->qlen < AHEAD_QUEUE; i++) {
+	for (; sequential && i < end && fc->qlen < fc->qmax; i++) {
 		__atomic_add_fetch(&z->refs, 1, __ATOMIC_RELAXED);
 		fc->queue[(fc->qhead + fc->qlen++) % AHEAD_QUEUE] =
 			(struct ahead_job){ z, i };
