@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # compress.bats - compressed objects (SPEC §6, docs/design.md): the zstd
 # seekable format through a real mount: exact bytes at any offset, plain
-# `zstd -d` of the stored object, DuckDB answers equal to an uncompressed
+# `zstd -d` of the stored object, readers at once over a small frame
+# cache, DuckDB answers equal to an uncompressed
 # store's, `auto`'s 10 % rule, and damage in the store (a corrupt frame,
 # a truncated seek table, an unknown codec) refused with EIO and a log
 # line, never wrong bytes.
@@ -109,6 +110,40 @@ PY
 	grep -qx 'frame_cache = 0' "$MNT/.featurefs/config"
 	[ "$(random_preads "$f" "$DATA/a.parquet" 500)" = ok ]
 	cmp "$DATA/a.parquet" "$f"
+	unmount_store
+	run "$FEATUREFS" fsck -n --verify "$STORE"
+	[ "$status" -eq 0 ]
+}
+
+@test "many readers at once, frames read ahead and evicted under them: every byte right" {
+	make_parquet "$DATA/a.parquet" 500000 4 # ~6 MB: six frames
+	sum=$(sha256sum <"$DATA/a.parquet")
+	# a cache of eight frames: frames read ahead for one reader push out
+	# another's
+	mount_store -o compress=zstd,frame_cache=8M
+	publish_file AAPL "$K1" "$DATA/a.parquet"
+	f=$MNT/AAPL/$K1.parquet
+	pids=
+	for i in 1 2 3 4 5 6; do
+		case $i in
+		1 | 2 | 3) sha256sum <"$f" >"$DATA/sum.$i" ;;
+		4) dd if="$f" bs=4k status=none | sha256sum >"$DATA/sum.$i" ;;
+		*) random_preads "$f" "$DATA/a.parquet" 300 >"$DATA/sum.$i" ;;
+		esac &
+		pids="$pids $!"
+	done
+	wait $pids # not the daemon's
+	for i in 1 2 3 4; do
+		[ "$(cat "$DATA/sum.$i")" = "$sum" ]
+	done
+	[ "$(cat "$DATA/sum.5")" = ok ]
+	[ "$(cat "$DATA/sum.6")" = ok ]
+	python3 - "$MNT/.featurefs/stats.json" <<'PY'
+import json, sys
+fc = json.load(open(sys.argv[1]))["frame_cache"]
+assert fc["bytes"] <= 8 << 20, fc
+assert fc["misses"] + fc["read_ahead"] >= 6, fc
+PY
 	unmount_store
 	run "$FEATUREFS" fsck -n --verify "$STORE"
 	[ "$status" -eq 0 ]
