@@ -105,8 +105,8 @@ static void writer_detach(struct ffs *ffs, struct node *n, struct writer *w)
 
 	pthread_mutex_lock(&ffs->lock);
 	attached = n->w == w;
-	if (attached)
-		n->w = NULL;
+	if (attached) /* entry_open reads it without the lock */
+		__atomic_store_n(&n->w, NULL, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&ffs->lock);
 	if (attached)
 		writer_unref(w);
@@ -376,13 +376,13 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 		rc = -ENOMEM;
 		goto fail_claimed;
 	}
-	n->w = w;
+	__atomic_store_n(&n->w, w, __ATOMIC_RELAXED); /* read unlocked too */
 	n->state = ENTRY_WRITING;
 	n->created_ts = w->created_ts;
 	snprintf(n->key, sizeof(n->key), "%s", kind == NAME_ENTRY ? key : "");
 	rc = node_link(ffs, n);
 	if (rc < 0) {
-		n->w = NULL;
+		__atomic_store_n(&n->w, NULL, __ATOMIC_RELAXED);
 		node_release_locked(ffs, n);
 		pthread_mutex_unlock(&ffs->lock);
 		goto fail_claimed;
@@ -1252,7 +1252,8 @@ static int remove_scratch_locked(struct ffs *ffs, struct node *n)
 	struct writer *w = n->w;
 
 	/* all under the lock: once it drops, a forget may free the node */
-	n->w = NULL; /* the node's reference, now ours */
+	/* the node's reference, now ours */
+	__atomic_store_n(&n->w, NULL, __ATOMIC_RELAXED);
 	node_unlink(ffs, n);
 	node_release_locked(ffs, n);
 	pthread_mutex_unlock(&ffs->lock);
