@@ -449,29 +449,25 @@ static int object_open(struct ffs *ffs, struct node *n)
 }
 
 /* Open the compressed object of published entry `n` and its seek table
- * (ffs->lock not held: a published node's fields do not change). */
-static int compressed_open(struct ffs *ffs, struct node *n, int *fd,
+ * (ffs->lock not held: a published node's fields do not change).  The
+ * object keeps a descriptor of its own; the handle needs none. */
+static int compressed_open(struct ffs *ffs, struct node *n,
 			   struct zobject **z)
 {
 	const char *why = "a compression this featurefs does not know";
-	int rc = -EIO;
+	int fd, rc = -EIO;
 
-	*fd = -1;
 	if (n->compressed > 0) {
-		*fd = object_open(ffs, n);
-		if (*fd < 0)
-			return *fd;
-		rc = zobject_open(*fd, n->stored_size, n->size, z, &why);
+		fd = object_open(ffs, n);
+		if (fd < 0)
+			return fd;
+		rc = zobject_open(fd, n->stored_size, n->size, z, &why);
+		close(fd);
 	}
-	if (rc < 0) {
-		if (rc != -ENOMEM) {
-			log_err("open %s: its compressed object is unreadable: "
-				"%s; fsck --verify checks it", n->hkey, why);
-			rc = -EIO;
-		}
-		if (*fd >= 0)
-			close(*fd);
-		*fd = -1;
+	if (rc < 0 && rc != -ENOMEM) {
+		log_err("open %s: its compressed object is unreadable: %s; "
+			"fsck --verify checks it", n->hkey, why);
+		rc = -EIO;
 	}
 	return rc;
 }
@@ -575,7 +571,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	}
 	if (n->compressed) {
 		pthread_mutex_unlock(&ffs->lock);
-		rc = compressed_open(ffs, n, &fd, &z);
+		rc = compressed_open(ffs, n, &z);
 		if (rc < 0)
 			return rc;
 		count_hit(ffs, n);
