@@ -3,8 +3,10 @@
  *
  * A small reader for Thrift's compact protocol decodes the FileMetaData at
  * the end of the file: row count, leaf columns, row groups, and the min/max
- * statistics of the first timestamp column.  It allocates nothing, nests at
- * most TC_DEPTH_MAX deep, and trusts no declared size beyond the bytes left.
+ * statistics of the first timestamp column; asked for them, where each
+ * column chunk's bytes lie (compression frames follow them).  It nests at
+ * most TC_DEPTH_MAX deep, trusts no declared size beyond the bytes left,
+ * and allocates nothing but that list of offsets.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -62,11 +64,20 @@ struct meta {
 	int64_t row_groups;
 	int has_min, has_max;
 	int64_t min, max;	/* in ts_unit */
+	int in_ts_leaf;		/* the ColumnChunk being read is ts_leaf's */
+	struct bounds *bounds;	/* NULL unless they are asked for */
 };
 
 struct stat_val {
 	int set;
 	int64_t v;
+};
+
+/* Where column chunks begin and end, when asked for (parquet_read_bounds). */
+struct bounds {
+	uint64_t *v;
+	size_t n, cap;
+	int full;		/* PARQUET_BOUNDS_MAX reached: the rest dropped */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -559,16 +570,69 @@ static int parse_statistics(struct tc *r, struct meta *m)
 	return rc;
 }
 
-/* ColumnMetaData: statistics(12). */
-static int parse_column_meta(struct tc *r, struct meta *m)
+/* Note offset `v` in m->bounds; 0 or -ENOMEM. */
+static int bounds_add(struct bounds *b, uint64_t v)
 {
-	return parse_member(r, m, 12, TC_STRUCT, parse_statistics);
+	uint64_t *grown;
+	size_t cap;
+
+	if (b->n == b->cap) {
+		if (b->cap == PARQUET_BOUNDS_MAX) {
+			b->full = 1;
+			return 0;
+		}
+		cap = b->cap ? 2 * b->cap : 64;
+		grown = realloc(b->v, cap * sizeof(*b->v));
+		if (!grown)
+			return -ENOMEM;
+		b->v = grown;
+		b->cap = cap;
+	}
+	b->v[b->n++] = v;
+	return 0;
 }
 
-/* ColumnChunk `i` of a row group: meta_data(3) of the timestamp leaf. */
+/*
+ * ColumnMetaData: statistics(12) of the timestamp leaf; when bounds are
+ * asked for, where the chunk's pages lie: from dictionary_page_offset(11)
+ * (when set and before the data pages) or data_page_offset(9), for
+ * total_compressed_size(7) bytes.  Offsets are only noted, never trusted:
+ * the frames they shape cover the file whatever they say.
+ */
+static int parse_column_meta(struct tc *r, struct meta *m)
+{
+	int64_t len = -1, data = -1, dict = -1, start;
+	int last = 0, id = 0, type = 0, rc;
+
+	rc = tc_enter(r);
+	while (rc >= 0 && (rc = tc_next(r, &last, &id, &type)) > 0) {
+		if (id == 12 && type == TC_STRUCT && m->in_ts_leaf)
+			rc = parse_statistics(r, m);
+		else if (id == 7 && m->bounds)
+			rc = tc_int_field(r, type, 64, &len);
+		else if (id == 9 && m->bounds)
+			rc = tc_int_field(r, type, 64, &data);
+		else if (id == 11 && m->bounds)
+			rc = tc_int_field(r, type, 64, &dict);
+		else
+			rc = tc_skip(r, type);
+	}
+	tc_leave(r);
+	if (rc < 0 || !m->bounds || data < 0)
+		return rc;
+	start = dict > 0 && dict < data ? dict : data;
+	rc = bounds_add(m->bounds, (uint64_t)start);
+	if (rc == 0 && len > 0 && len <= INT64_MAX - start)
+		rc = bounds_add(m->bounds, (uint64_t)(start + len));
+	return rc;
+}
+
+/* ColumnChunk `i` of a row group: meta_data(3), of the timestamp leaf
+ * only unless bounds are asked for. */
 static int parse_column_chunk(struct tc *r, struct meta *m, uint64_t i)
 {
-	if ((int64_t)i != m->ts_leaf)
+	m->in_ts_leaf = (int64_t)i == m->ts_leaf;
+	if (!m->in_ts_leaf && !m->bounds)
 		return tc_skip_struct(r);
 	return parse_member(r, m, 3, TC_STRUCT, parse_column_meta);
 }
@@ -607,15 +671,18 @@ static int64_t to_us(int64_t v, int unit, int round_up)
 	return v;
 }
 
-int parquet_parse_footer(const uint8_t *buf, size_t len,
-			 struct parquet_info *info, struct parquet_error *err)
+/* parquet_parse_footer(), noting column chunk bounds in `bounds` unless
+ * it is NULL. */
+static int parse_footer(const uint8_t *buf, size_t len,
+			struct parquet_info *info, struct parquet_error *err,
+			struct bounds *bounds)
 {
 	static const char *const required[] = {
 		"version", "schema", "num_rows", "row_groups",
 	};
 	struct parquet_error local_err;
 	struct parquet_info local_info;
-	struct meta m = { .ts_leaf = -1 };
+	struct meta m = { .ts_leaf = -1, .bounds = bounds };
 	struct tc r = { .buf = buf, .len = len };
 	int last = 0, id = 0, type = 0, have = 0, rc, i;
 	size_t rg_pos = 0;
@@ -698,6 +765,12 @@ out:
 	if (rc < 0)
 		memset(info, 0, sizeof(*info));
 	return rc;
+}
+
+int parquet_parse_footer(const uint8_t *buf, size_t len,
+			 struct parquet_info *info, struct parquet_error *err)
+{
+	return parse_footer(buf, len, info, err, NULL);
 }
 
 /* pread exactly n bytes at off, across short reads and EINTR. */
@@ -819,4 +892,28 @@ int parquet_validate_fd(int fd, uint64_t size, struct parquet_info *info,
 out:
 	free(footer);
 	return rc;
+}
+
+int parquet_read_bounds(int fd, uint64_t size, uint64_t **out, size_t *n)
+{
+	struct bounds b = { 0 };
+	struct parquet_info info;
+	uint8_t *footer = NULL;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = parquet_validate_fd(fd, size, &info, NULL, &footer);
+	if (rc == 0)
+		rc = parse_footer(footer, info.footer_len, &info, NULL, &b);
+	if (rc == 0)	/* where the footer begins */
+		rc = bounds_add(&b, size - 8 - info.footer_len);
+	free(footer);
+	if (rc < 0) {
+		free(b.v);
+		return rc;
+	}
+	*out = b.v;
+	*n = b.n;
+	return 0;
 }

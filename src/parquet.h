@@ -15,6 +15,9 @@
 /* Largest footer we agree to read; a bigger declared length is refused. */
 #define PARQUET_FOOTER_MAX (64u << 20)
 
+/* Most column chunk bounds parquet_read_bounds() gives; more are dropped. */
+#define PARQUET_BOUNDS_MAX (1u << 20)
+
 /* "PAR1" + 4-byte footer length + "PAR1": the smallest possible file. */
 #define PARQUET_MIN_SIZE 12
 
@@ -56,5 +59,15 @@ int parquet_parse_footer(const uint8_t *buf, size_t len,
  */
 int parquet_validate_fd(int fd, uint64_t size, struct parquet_info *info,
 			struct parquet_error *err, uint8_t **footer_out);
+
+/*
+ * Where the reads of a Parquet reader begin and end in the valid Parquet
+ * file at `fd` (`size` bytes): each column chunk's first byte and the byte
+ * after its last, as its footer says, and where the footer begins.  *out
+ * is malloc()ed, *n offsets long, in no order; offsets are the footer's
+ * word, not checked against `size`.  0; -EIO when the file is not valid
+ * Parquet; another negative errno.
+ */
+int parquet_read_bounds(int fd, uint64_t size, uint64_t **out, size_t *n);
 
 #endif

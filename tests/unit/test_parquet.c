@@ -188,8 +188,13 @@ static void put_schema_el(struct tw *w, const struct sel *e)
 	tw_end(w);
 }
 
-static void put_chunk(struct tw *w, int64_t rows, const struct rg *st)
+/* Column chunk `k` of the file: CHUNK_LEN bytes at 4 + k * CHUNK_LEN,
+ * the odd ones a dictionary page first. */
+#define CHUNK_LEN 16
+static void put_chunk(struct tw *w, int64_t rows, const struct rg *st, int k)
 {
+	int64_t start = 4 + (int64_t)k * CHUNK_LEN;
+
 	tw_begin(w);
 	tw_int(w, 2, T_I64, 4);			/* file_offset */
 	tw_field(w, 3, T_STRUCT);		/* meta_data */
@@ -205,8 +210,10 @@ static void put_chunk(struct tw *w, int64_t rows, const struct rg *st)
 	tw_int(w, 4, T_I32, 1);			/* codec */
 	tw_int(w, 5, T_I64, rows);
 	tw_int(w, 6, T_I64, 100);
-	tw_int(w, 7, T_I64, 80);
-	tw_int(w, 9, T_I64, 4);			/* data_page_offset */
+	tw_int(w, 7, T_I64, CHUNK_LEN);		/* total_compressed_size */
+	tw_int(w, 9, T_I64, start + (k % 2) * 8); /* data_page_offset */
+	if (k % 2)
+		tw_int(w, 11, T_I64, start);	/* dictionary_page_offset */
 	if (st && st->stats) {
 		tw_field(w, 12, T_STRUCT);
 		tw_begin(w);
@@ -249,7 +256,7 @@ static void put_row_groups(struct tw *w, const struct fm *f)
 		tw_list(w, T_STRUCT, (uint32_t)leaves);
 		for (j = 0; j < leaves; j++)
 			put_chunk(w, f->rows, j == f->ts_leaf ? &f->rgs[i] :
-				  &decoy);
+				  &decoy, i * leaves + j);
 		tw_int(w, 2, T_I64, 1000);
 		tw_int(w, 3, T_I64, f->rows / (f->nrg ? f->nrg : 1));
 		tw_end(w);
@@ -900,6 +907,49 @@ static void test_fd(void)
 	free(footer.buf);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Where each column chunk begins and ends, a dictionary page first or
+ * not, and where the footer begins. */
+static void test_bounds(void)
+{
+	static const struct rg two[] = {
+		{ 1, T2024, T2024 + 10 }, { 1, T2024 + 5, T2024 + 99 },
+	};
+	struct fm f = { schema_basic, NELEM(schema_basic), 1, two, 2, 77,
+			0, 1, 0 };
+	struct tw footer, file;
+	uint64_t *b = NULL;
+	size_t n = 0, i;
+	int fd;
+
+	build(&footer, &f);
+	make_file(&file, &footer);
+	fd = memfd_with(file.buf, file.len);
+	CHECK_INT(parquet_read_bounds(fd, file.len, &b, &n), 0);
+	CHECK_INT(n, 2 * 6 + 1);	/* two row groups of three columns */
+	if (b && n == 13) {
+		qsort(b, n, sizeof(*b), cmp_u64);
+		for (i = 0; i < 12; i++)
+			CHECK_INT(b[i], 4 + ((i + 1) / 2) * CHUNK_LEN);
+		CHECK_INT(b[12], 4 + 100);
+	}
+	free(b);
+	close(fd);
+	/* not Parquet: nothing */
+	fd = memfd_with("PAR1\0\0\0\0PAR1", 12);
+	CHECK_INT(parquet_read_bounds(fd, 12, &b, &n), -EIO);
+	CHECK(b == NULL && n == 0);
+	close(fd);
+	free(footer.buf);
+	free(file.buf);
+}
+
 int main(void)
 {
 	test_valid();
@@ -910,5 +960,6 @@ int main(void)
 	test_bad_thrift();
 	test_mutations();
 	test_fd();
+	test_bounds();
 	return unit_report();
 }
