@@ -688,10 +688,12 @@ ssize_t entry_read_frames(struct ffs *ffs, struct handle *h, size_t size,
 	ssize_t n;
 
 	span->n = 0;
-	if (!h->z || size > FRAME_SPAN_BYTES)
+	if (!h->z)
 		return -ENOTSUP;
 	n = frame_cache_pin(ffs->frames, h->z, size, (uint64_t)off, span,
 			    &why);
+	if (n == -E2BIG)
+		return -ENOTSUP;
 	log_corrupt_frame(h, off, n, why);
 	if (n > 0)
 		CTR_ADD(ffs->ctr.bytes_read, (uint64_t)n);
@@ -949,20 +951,34 @@ static int describe_writer(struct ffs *ffs, struct writer *w,
 static int compress_writer(struct ffs *ffs, struct writer *w,
 			   struct manifest_entry *e, char *ztmp, size_t len)
 {
-	uint64_t stored = 0;
+	struct seekable_plan plan;
+	uint64_t stored = 0, *cuts = NULL;
+	size_t ncuts = 0;
 	int fd, rc, keep;
 
 	if (ffs->opt.compress != COMPRESS_ZSTD &&
 	    ffs->opt.compress != COMPRESS_AUTO)
 		return 0;
+	/* frames begin where column chunks do, so that a read of one
+	 * decompresses its own frames only; without the bounds (the file
+	 * was checked: only memory or the disk can fail), frames are cut
+	 * in equal parts */
+	(void)parquet_read_bounds(w->fd, w->size, &cuts, &ncuts);
+	rc = seekable_plan(w->size, cuts, ncuts, &plan);
+	free(cuts);
+	if (rc < 0)
+		return rc;
 	fd = store_tmp_create(ffs->store, "zst", ztmp, len);
-	if (fd < 0)
+	if (fd < 0) {
+		seekable_plan_free(&plan);
 		return fd_errno(fd);
+	}
 	rc = fault_inject("compress");
 	if (rc == 0)
-		rc = seekable_compress(w->fd, w->size, fd,
+		rc = seekable_compress(w->fd, &plan, fd,
 				       ffs->opt.compress_level,
 				       1 + ffs->spare_cpus, &stored);
+	seekable_plan_free(&plan);
 	keep = ffs->opt.compress == COMPRESS_ZSTD || stored * 10 <= w->size * 9;
 	if (rc == 0 && keep)
 		rc = store_fsync(fd);

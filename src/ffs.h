@@ -371,10 +371,10 @@ ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
  * bytes at `off` from (counted as read), or -ENOTSUP for a handle that
  * entry_read() copies from. */
 int entry_read_fd(struct ffs *ffs, struct handle *h, size_t size, off_t off);
-/* For a read of a compressed entry of at most FRAME_SPAN_BYTES: the
+/* For a read of a compressed entry of at most FRAME_SPAN_MAX frames: the
  * decompressed bytes, pinned in `span` (release them with
  * frame_cache_unpin, whatever this returns), or -ENOTSUP for a handle
- * or a size that entry_read() serves. */
+ * or a read that entry_read() serves. */
 ssize_t entry_read_frames(struct ffs *ffs, struct handle *h, size_t size,
 			  off_t off, struct frame_span *span);
 ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,

@@ -7,19 +7,23 @@
  * is decompressed once: the first reader to miss inserts it unfilled and
  * decompresses it outside the lock, readers of the same frame meanwhile
  * wait for it (the kernel's readahead asks for several pieces of one
- * frame at once).  Whole frames live in buffers carved from huge-page
- * sized chunks, advised for transparent huge pages and kept for reuse
- * until the cache is freed: a megabyte of fresh small pages costs 256
- * page faults, more than decompressing into it.  The chunks never hold
- * more than the most frames ever held at once (the budget, plus those
- * pinned by reads).
+ * frame at once).  Frames live in buffers of a few sizes (BUF_CLASSES,
+ * 128 KiB to a whole frame), carved from huge-page sized chunks, advised
+ * for transparent huge pages and kept for reuse until the cache is freed:
+ * a megabyte of fresh small pages costs 256 page faults, more than
+ * decompressing into it.  A frame counts as its whole buffer against the
+ * budget; the chunks of one size never hold more buffers than the most
+ * ever held at once (the budget, plus those pinned by reads).  A frame
+ * under SEEKABLE_FRAME_MIN (only an object's last can be) is allocated
+ * with its header.
  *
  * Reads ahead: a read that starts in the frame where the last read of
  * its object ended, or in the next one, is sequential; it queues the
- * AHEAD_FRAMES frames after it for the cache's threads, which decompress
- * them as a miss would.  A reader that gets there first decompresses the
- * frame itself and the thread skips it; one that gets there while the
- * thread works waits for it, as for any frame being filled.
+ * frames that begin within AHEAD_BYTES after it for the cache's threads,
+ * which decompress them as a miss would.  A reader that gets there first
+ * decompresses the frame itself and the thread skips it; one that gets
+ * there while the thread works waits for it, as for any frame being
+ * filled.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,19 +40,23 @@
 
 #define DECODER_POOL 8	/* decoders kept for reuse */
 #define CHUNK_SIZE (2u << 20)	/* a huge page: two whole frames */
-#define AHEAD_FRAMES 2		/* frames decompressed ahead of a reader */
+#define BUF_MIN (128u << 10)	/* the smallest pooled buffer */
+#define BUF_CLASSES 4		/* pooled buffers: 128 KiB to 1 MiB */
+#define AHEAD_BYTES (2u << 20)	/* decompressed ahead of a reader */
 #define AHEAD_QUEUE 64		/* frames asked ahead and not yet begun */
 
 struct cached_frame {
 	char key[96];
 	size_t len;
+	size_t cost;		/* against the budget: its buffer, or len */
+	int cls;		/* its buffer's size class, or -1 */
 	unsigned refs;
 	int evicted;
 	int filled;		/* 0 while its first reader decompresses it,
 				 * 1 once done, or the negative errno it got */
 	struct cached_frame *prev, *next;
-	unsigned char *data;	/* len bytes: a pooled buffer for a whole
-				 * frame, else the bytes after the struct */
+	unsigned char *data;	/* len bytes: a pooled buffer of class cls,
+				 * or the bytes after the struct */
 };
 
 /* A frame to decompress ahead; holds a reference to its object. */
@@ -72,17 +80,17 @@ struct frame_cache {
 	uint64_t hits, misses, evictions;
 	struct seekable_decoder *decoder[DECODER_POOL];
 	unsigned ndecoder;
-	void *free_bufs;	/* whole-frame buffers to reuse, each holding
-				 * the next one's address */
+	void *free_bufs[BUF_CLASSES]; /* buffers to reuse, per size class,
+				 * each holding the next one's address */
 	struct chunk *chunks;
 
 	pthread_cond_t queued;	/* a job was queued, or the cache stops */
 	struct ahead_job queue[AHEAD_QUEUE]; /* a ring */
 	unsigned qhead, qlen;
-	unsigned qmax;		/* a quarter of the budget's frames, at most
-				 * AHEAD_QUEUE: many readers' frames ahead
-				 * must not push out what they are on */
-	unsigned ahead_frames;	/* AHEAD_FRAMES, or 0 with no threads */
+	unsigned qmax;		/* a quarter of the budget's whole frames, at
+				 * most AHEAD_QUEUE: many readers' frames
+				 * ahead must not push out what they are on */
+	unsigned ahead_bytes;	/* AHEAD_BYTES, or 0 with no threads */
 	int stopping;
 	pthread_t *threads;
 	unsigned nthreads;
@@ -115,7 +123,7 @@ unsigned frame_cache_read_ahead(struct frame_cache *fc, unsigned threads)
 
 	/* under a few frames, frames read ahead would push out the ones
 	 * their readers are on */
-	if (fc->threads || quarter < AHEAD_FRAMES)
+	if (fc->threads || fc->budget / 4 < AHEAD_BYTES)
 		return 0;
 	pthread_mutex_lock(&fc->mu);
 	fc->qmax = quarter < AHEAD_QUEUE ? (unsigned)quarter : AHEAD_QUEUE;
@@ -126,7 +134,7 @@ unsigned frame_cache_read_ahead(struct frame_cache *fc, unsigned threads)
 	       pthread_create(&fc->threads[fc->nthreads], NULL, ahead_main,
 			      fc) == 0)
 		fc->nthreads++;
-	__atomic_store_n(&fc->ahead_frames, fc->nthreads ? AHEAD_FRAMES : 0,
+	__atomic_store_n(&fc->ahead_bytes, fc->nthreads ? AHEAD_BYTES : 0,
 			 __ATOMIC_RELAXED);
 	return fc->nthreads;
 }
@@ -246,10 +254,23 @@ static void lru_push(struct frame_cache *fc, struct cached_frame *f)
 		fc->tail = f;
 }
 
-static void buf_put_locked(struct frame_cache *fc, void *buf)
+/* The size class of a buffer for a frame of `len` bytes (BUF_MIN << cls
+ * bytes), or -1 for a frame allocated with its header. */
+static int buf_class(size_t len)
 {
-	*(void **)buf = fc->free_bufs;
-	fc->free_bufs = buf;
+	int cls = 0;
+
+	if (len < SEEKABLE_FRAME_MIN)
+		return -1;
+	while ((size_t)BUF_MIN << cls < len)
+		cls++;
+	return cls;
+}
+
+static void buf_put_locked(struct frame_cache *fc, int cls, void *buf)
+{
+	*(void **)buf = fc->free_bufs[cls];
+	fc->free_bufs[cls] = buf;
 }
 
 /* CHUNK_SIZE bytes at a CHUNK_SIZE boundary, which a transparent huge
@@ -272,18 +293,18 @@ static void *chunk_map(void)
 	return a;
 }
 
-/* A whole-frame buffer: a reused one, or one of a new chunk (mapped
+/* A buffer of class `cls`: a reused one, or one of a new chunk (mapped
  * outside the lock), or NULL. */
-static void *buf_get(struct frame_cache *fc)
+static void *buf_get(struct frame_cache *fc, int cls)
 {
+	size_t size = (size_t)BUF_MIN << cls, at;
 	struct chunk *c;
 	void *buf;
-	unsigned i;
 
 	pthread_mutex_lock(&fc->mu);
-	buf = fc->free_bufs;
+	buf = fc->free_bufs[cls];
 	if (buf)
-		fc->free_bufs = *(void **)buf;
+		fc->free_bufs[cls] = *(void **)buf;
 	pthread_mutex_unlock(&fc->mu);
 	if (buf)
 		return buf;
@@ -295,8 +316,8 @@ static void *buf_get(struct frame_cache *fc)
 	pthread_mutex_lock(&fc->mu);
 	c->next = fc->chunks;
 	fc->chunks = c;
-	for (i = 1; i < CHUNK_SIZE / SEEKABLE_FRAME_SIZE; i++)
-		buf_put_locked(fc, (char *)c->mem + i * SEEKABLE_FRAME_SIZE);
+	for (at = size; at < CHUNK_SIZE; at += size)
+		buf_put_locked(fc, cls, (char *)c->mem + at);
 	pthread_mutex_unlock(&fc->mu);
 	return c->mem;
 }
@@ -304,8 +325,8 @@ static void *buf_get(struct frame_cache *fc)
 /* Free frame `f`, which nobody holds, keeping its buffer if pooled. */
 static void frame_drop_locked(struct frame_cache *fc, struct cached_frame *f)
 {
-	if (f->len == SEEKABLE_FRAME_SIZE && f->data)
-		buf_put_locked(fc, f->data);
+	if (f->cls >= 0 && f->data)
+		buf_put_locked(fc, f->cls, f->data);
 	free(f);
 }
 
@@ -314,7 +335,7 @@ static void unlink_locked(struct frame_cache *fc, struct cached_frame *f)
 {
 	lru_unlink(fc, f);
 	htab_del(fc->index, f->key, f);
-	fc->used -= f->len;
+	fc->used -= f->cost;
 	fc->frames--;
 	f->evicted = 1;
 	if (!f->refs)
@@ -370,7 +391,7 @@ static int frame_get(struct frame_cache *fc, const struct zobject *z,
 	char key[sizeof(f->key)];
 	struct seekable_decoder *d;
 	size_t len;
-	int rc;
+	int cls, rc;
 
 	snprintf(key, sizeof(key), "%s/%u", z->id, i);
 	pthread_mutex_lock(&fc->mu);
@@ -402,30 +423,33 @@ static int frame_get(struct frame_cache *fc, const struct zobject *z,
 	else
 		fc->misses++;
 	len = (size_t)(z->table.doff[i + 1] - z->table.doff[i]);
-	f = malloc(sizeof(*f) + (len < SEEKABLE_FRAME_SIZE ? len : 0));
+	cls = buf_class(len);
+	f = malloc(sizeof(*f) + (cls < 0 ? len : 0));
 	if (!f) {
 		pthread_mutex_unlock(&fc->mu);
 		return -ENOMEM;
 	}
 	memcpy(f->key, key, sizeof(key));
 	f->len = len;
+	f->cls = cls;
+	f->cost = cls < 0 ? len : (size_t)BUF_MIN << cls;
 	f->refs = 1;
 	f->evicted = 0;
 	f->filled = 0;
-	f->data = len < SEEKABLE_FRAME_SIZE ? (unsigned char *)(f + 1) : NULL;
+	f->data = cls < 0 ? (unsigned char *)(f + 1) : NULL;
 	if (htab_put(fc->index, f->key, f) < 0) {
 		frame_drop_locked(fc, f);
 		pthread_mutex_unlock(&fc->mu);
 		return -ENOMEM;
 	}
 	lru_push(fc, f);
-	fc->used += f->len;
+	fc->used += f->cost;
 	fc->frames++;
 	pthread_mutex_unlock(&fc->mu);
 
 	rc = -ENOMEM;
 	if (!f->data)
-		f->data = buf_get(fc);
+		f->data = buf_get(fc, f->cls);
 	d = f->data ? decoder_get(fc) : NULL;
 	if (d) {
 		rc = seekable_frame_read(z->fd, &z->table, i, d, f->data, why);
@@ -483,10 +507,12 @@ static void *ahead_main(void *arg)
 static void ahead_queue(struct frame_cache *fc, struct zobject *z,
 			uint32_t first, uint32_t last)
 {
-	uint32_t i, end;
+	unsigned ahead = __atomic_load_n(&fc->ahead_bytes, __ATOMIC_RELAXED);
+	uint64_t until;
+	uint32_t i;
 	int sequential;
 
-	if (!__atomic_load_n(&fc->ahead_frames, __ATOMIC_RELAXED))
+	if (!ahead)
 		return;
 	pthread_mutex_lock(&fc->mu);
 	sequential = first == z->next_frame || first + 1 == z->next_frame;
@@ -494,10 +520,10 @@ static void ahead_queue(struct frame_cache *fc, struct zobject *z,
 	i = last + 1;
 	if (sequential && z->ahead_end > i)
 		i = z->ahead_end;
-	end = last + 1 + fc->ahead_frames;
-	if (end > z->table.frames)
-		end = z->table.frames;
-	for (; sequential && i < end && fc->qlen < fc->qmax; i++) {
+	until = z->table.doff[last + 1] + ahead;
+	for (; sequential && i < z->table.frames && z->table.doff[i] < until &&
+	       fc->qlen < fc->qmax;
+	     i++) {
 		__atomic_add_fetch(&z->refs, 1, __ATOMIC_RELAXED);
 		fc->queue[(fc->qhead + fc->qlen++) % AHEAD_QUEUE] =
 			(struct ahead_job){ z, i };
@@ -507,23 +533,16 @@ static void ahead_queue(struct frame_cache *fc, struct zobject *z,
 	pthread_mutex_unlock(&fc->mu);
 }
 
-ssize_t frame_cache_pin(struct frame_cache *fc, struct zobject *z,
-			size_t size, uint64_t off, struct frame_span *span,
-			const char **why)
+/* Pin the frames of `z` that hold `size` bytes at `off` (within the
+ * object), FRAME_SPAN_MAX frames at most: the bytes pinned. */
+static ssize_t pin_range(struct frame_cache *fc, struct zobject *z,
+			 size_t size, uint64_t off, struct frame_span *span,
+			 const char **why)
 {
-	uint64_t end = z->table.doff[z->table.frames];
 	size_t done = 0;
 
 	span->n = 0;
-	if (off >= end || size == 0)
-		return 0;
-	if (size > end - off)
-		size = (size_t)(end - off);
-	if (size > FRAME_SPAN_BYTES)
-		return -EINVAL;
-	ahead_queue(fc, z, seekable_frame_of(&z->table, off),
-		    seekable_frame_of(&z->table, off + size - 1));
-	while (done < size) {
+	while (done < size && span->n < FRAME_SPAN_MAX) {
 		uint64_t pos = off + done;
 		uint32_t i = seekable_frame_of(&z->table, pos);
 		struct cached_frame *f;
@@ -542,6 +561,37 @@ ssize_t frame_cache_pin(struct frame_cache *fc, struct zobject *z,
 	return (ssize_t)done;
 }
 
+/* Clamp a read of `*size` bytes at `off` to the object; 0 when nothing
+ * is left to read, else 1 with its first and last frames set. */
+static int read_begins(const struct zobject *z, size_t *size, uint64_t off,
+		       uint32_t *first, uint32_t *last)
+{
+	uint64_t end = z->table.doff[z->table.frames];
+
+	if (off >= end || *size == 0)
+		return 0;
+	if (*size > end - off)
+		*size = (size_t)(end - off);
+	*first = seekable_frame_of(&z->table, off);
+	*last = seekable_frame_of(&z->table, off + *size - 1);
+	return 1;
+}
+
+ssize_t frame_cache_pin(struct frame_cache *fc, struct zobject *z,
+			size_t size, uint64_t off, struct frame_span *span,
+			const char **why)
+{
+	uint32_t first, last;
+
+	span->n = 0;
+	if (!read_begins(z, &size, off, &first, &last))
+		return 0;
+	if (last - first >= FRAME_SPAN_MAX)
+		return -E2BIG;
+	ahead_queue(fc, z, first, last);
+	return pin_range(fc, z, size, off, span, why);
+}
+
 void frame_cache_unpin(struct frame_cache *fc, struct frame_span *span)
 {
 	while (span->n > 0)
@@ -553,23 +603,26 @@ ssize_t frame_cache_pread(struct frame_cache *fc, struct zobject *z,
 			  const char **why)
 {
 	struct frame_span span;
+	uint32_t first, last;
 	size_t done = 0;
-	ssize_t n;
+	ssize_t n = 0;
 	int i;
 
-	do {
-		size_t want = size - done < FRAME_SPAN_BYTES
-				      ? size - done : FRAME_SPAN_BYTES;
-
-		n = frame_cache_pin(fc, z, want, off + done, &span, why);
+	if (!read_begins(z, &size, off, &first, &last))
+		return 0;
+	ahead_queue(fc, z, first, last);
+	while (done < size) {
+		n = pin_range(fc, z, size - done, off + done, &span, why);
 		for (i = 0; i < span.n; i++) {
 			memcpy((char *)buf + done, span.iov[i].iov_base,
 			       span.iov[i].iov_len);
 			done += span.iov[i].iov_len;
 		}
 		frame_cache_unpin(fc, &span);
-	} while (n > 0 && done < size);
-	return n < 0 ? n : (ssize_t)done;
+		if (n < 0)
+			return n;
+	}
+	return (ssize_t)done;
 }
 
 void frame_cache_figures(struct frame_cache *fc,

@@ -2,8 +2,9 @@
  * frame_cache.h - reads of compressed objects, through one bounded cache
  * of decompressed frames per mount.
  *
- * A Parquet reader reads the footer, then column chunks, often in reads
- * smaller than a frame; a sequential reader asks for the same frame many
+ * A Parquet reader reads the footer, then column chunks (each in frames
+ * of its own, seekable.h), often in reads smaller than a frame; a
+ * sequential reader asks for the same frame many
  * times over.  Each frame is decompressed once and kept, least recently
  * used first out, while the cache holds less than its budget
  * (-o frame_cache=SIZE).  Frames are cached under the object file's
@@ -69,8 +70,7 @@ ssize_t frame_cache_pread(struct frame_cache *fc, struct zobject *z,
 			  const char **why);
 
 /* The frames a read spans, pinned so a reply can be written from them. */
-#define FRAME_SPAN_MAX 4
-#define FRAME_SPAN_BYTES ((FRAME_SPAN_MAX - 1) * (size_t)SEEKABLE_FRAME_SIZE)
+#define FRAME_SPAN_MAX 32
 struct frame_span {
 	struct iovec iov[FRAME_SPAN_MAX];	/* n of them, in order */
 	struct cached_frame *pin[FRAME_SPAN_MAX];
@@ -78,9 +78,9 @@ struct frame_span {
 };
 
 /*
- * As frame_cache_pread, for at most FRAME_SPAN_BYTES, but the bytes stay
- * in the cache: `span` points at them.  Release them with
- * frame_cache_unpin(), whatever this returns.
+ * As frame_cache_pread, for a read of FRAME_SPAN_MAX frames at most
+ * (-E2BIG for more), but the bytes stay in the cache: `span` points at
+ * them.  Release them with frame_cache_unpin(), whatever this returns.
  */
 ssize_t frame_cache_pin(struct frame_cache *fc, struct zobject *z,
 			size_t size, uint64_t off, struct frame_span *span,

@@ -1,9 +1,10 @@
 /*
  * seekable.c - write and read the zstd seekable format (seekable.h).
  *
- * The writer compresses a finished tmp file frame by frame, on several
- * threads when asked; the reader parses the seek table once per open and
- * decompresses single frames.
+ * The writer plans the frames of a finished tmp file (to begin where a
+ * reader's reads do, when the caller knows where), then compresses it
+ * frame by frame, on several threads when asked; the reader parses the
+ * seek table once per open and decompresses single frames.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -304,6 +305,91 @@ static int write_table(int out, const uint32_t *sizes, uint32_t frames,
 	return rc;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Round `off` down to a page. */
+static uint64_t page_floor(uint64_t off)
+{
+	return off & ~(uint64_t)(SEEKABLE_PAGE - 1);
+}
+
+/*
+ * Frame ends for [start, end) cut into nearly equal frames of at most
+ * SEEKABLE_FRAME_SIZE, each but the last ending on a page (`start` is on
+ * one): the fewest such frames when `end` is on a page too.
+ */
+static uint32_t plan_split(uint64_t *ends, uint32_t nf, uint64_t start,
+			   uint64_t end)
+{
+	uint64_t len = end - start, unit = SEEKABLE_FRAME_SIZE, k, j;
+
+	/* an end off a page makes the last frame up to a page longer */
+	if (end % SEEKABLE_PAGE)
+		unit -= SEEKABLE_PAGE;
+	k = (len + unit - 1) / unit;
+	for (j = 1; j < k; j++)
+		ends[nf++] = start + page_floor(len / k * j + len % k * j / k);
+	ends[nf++] = end;
+	return nf;
+}
+
+int seekable_plan(uint64_t size, uint64_t *cuts, size_t ncuts,
+		  struct seekable_plan *plan)
+{
+	uint64_t cap = size / SEEKABLE_FRAME_MIN + 2, start = 0, c;
+	size_t i;
+	uint32_t nf = 0;
+
+	plan->frames = 0;
+	plan->end = NULL;
+	if (cap > SEEKABLE_MAX_FRAMES)
+		return -EFBIG;
+	plan->end = malloc(cap * sizeof(*plan->end));
+	if (!plan->end)
+		return -ENOMEM;
+	qsort(cuts, ncuts, sizeof(*cuts), cmp_u64);
+	for (i = 0; i <= ncuts && start < size; i++) {
+		c = i < ncuts && cuts[i] < size ? cuts[i] : size;
+		/* the last frame (a Parquet footer) is never under a KiB;
+		 * a frame begins on a page, the kernel's unit of reads */
+		if (c < size) {
+			if (size - c < SEEKABLE_FRAME_TAIL)
+				c = size > SEEKABLE_FRAME_TAIL
+					    ? size - SEEKABLE_FRAME_TAIL : 0;
+			c = page_floor(c);
+		}
+		if (c <= start)
+			continue;
+		if (c - start > SEEKABLE_FRAME_SIZE) {
+			nf = plan_split(plan->end, nf, start, c);
+			start = c;
+		} else if (c - start >= SEEKABLE_FRAME_MIN || c == size) {
+			plan->end[nf++] = c;
+			start = c;
+		} else if (nf > 0 && c - (nf > 1 ? plan->end[nf - 2] : 0) <=
+					     SEEKABLE_FRAME_SIZE) {
+			/* a short stretch joins the frame before it, so that
+			 * the next cut still begins one */
+			plan->end[nf - 1] = c;
+			start = c;
+		}
+	}
+	plan->frames = nf;
+	return 0;
+}
+
+void seekable_plan_free(struct seekable_plan *plan)
+{
+	free(plan->end);
+	plan->end = NULL;
+	plan->frames = 0;
+}
+
 /*
  * One object being compressed by several threads: each takes the next
  * frame and compresses it on its own, then writes it once every frame
@@ -314,7 +400,7 @@ struct compress_run {
 	pthread_mutex_t mu;
 	pthread_cond_t turn;	/* a frame was written, or one failed */
 	int in, out, level;
-	uint64_t size;
+	const struct seekable_plan *plan;
 	uint32_t frames, next, written;
 	uint64_t off;		/* where the next frame to write goes */
 	uint32_t *sizes;	/* compressed and logical size, per frame */
@@ -355,9 +441,8 @@ static void *compress_frames(void *arg)
 		i = r->next++;
 		pthread_mutex_unlock(&r->mu);
 
-		pos = (uint64_t)i * SEEKABLE_FRAME_SIZE;
-		len = r->size - pos < SEEKABLE_FRAME_SIZE
-			      ? (size_t)(r->size - pos) : SEEKABLE_FRAME_SIZE;
+		pos = i ? r->plan->end[i - 1] : 0;
+		len = (size_t)(r->plan->end[i] - pos);
 		n = pread_all(r->in, src, len, pos);
 		if (n < 0)
 			rc = (int)n;
@@ -390,27 +475,25 @@ static void *compress_frames(void *arg)
 	return NULL;
 }
 
-int seekable_compress(int in, uint64_t size, int out, int level,
-		      unsigned threads, uint64_t *stored_size)
+int seekable_compress(int in, const struct seekable_plan *plan, int out,
+		      int level, unsigned threads, uint64_t *stored_size)
 {
-	uint64_t frames = (size + SEEKABLE_FRAME_SIZE - 1) / SEEKABLE_FRAME_SIZE;
+	uint32_t frames = plan->frames;
 	struct compress_run r = {
-		.in = in, .out = out, .level = level, .size = size,
-		.frames = (uint32_t)frames,
+		.in = in, .out = out, .level = level, .plan = plan,
+		.frames = frames,
 	};
 	pthread_t *helper = NULL;
 	unsigned nhelper = 0, i;
 	int rc;
 
-	if (frames > SEEKABLE_MAX_FRAMES)
-		return -EFBIG;
 	r.sizes = malloc(((size_t)frames + 1) * 2 * sizeof(*r.sizes));
 	if (!r.sizes)
 		return -ENOMEM;
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.turn, NULL);
 	if (threads > frames)
-		threads = (unsigned)frames;
+		threads = frames;
 	if (threads > 1)
 		helper = calloc(threads - 1, sizeof(*helper));
 	/* fewer helpers than asked (none at all) only take longer */

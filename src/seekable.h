@@ -2,8 +2,9 @@
  * seekable.h - the zstd seekable format, on top of libzstd's plain API.
  *
  * A compressed object (SPEC §6) is a run of independent zstd frames of
- * at most SEEKABLE_FRAME_SIZE logical bytes each, then one skippable frame
- * holding the seek table, as zstd's contrib/seekable_format specifies:
+ * at most SEEKABLE_FRAME_SIZE logical bytes each (cut where its reads
+ * begin), then one skippable frame holding the seek table, as zstd's
+ * contrib/seekable_format specifies:
  *
  *	magic 0x184D2A5E | frame size | per frame: compressed size,
  *	decompressed size (u32 LE; a u32 checksum too when the descriptor
@@ -26,6 +27,9 @@
 #include <zstd.h>
 
 #define SEEKABLE_FRAME_SIZE (1u << 20)	/* logical bytes per frame, at most */
+#define SEEKABLE_FRAME_MIN (64u << 10)	/* ... at least, where a plan can */
+#define SEEKABLE_FRAME_TAIL (1u << 10)	/* ... in the last frame, at least */
+#define SEEKABLE_PAGE 4096u		/* where a planned frame begins */
 #define SEEKABLE_FOOTER_SIZE 9
 #define SEEKABLE_SKIPPABLE_HEADER 8
 #define SEEKABLE_MAGIC 0x8F92EAB1u
@@ -82,15 +86,39 @@ int seekable_frame_read(int fd, const struct seek_table *t, uint32_t i,
 			struct seekable_decoder *d, void *dst,
 			const char **why);
 
+/* Where each frame of an object to compress ends, in logical bytes. */
+struct seekable_plan {
+	uint32_t frames;
+	uint64_t *end;		/* frames of them, ascending; the last is the
+				 * object's size */
+};
+
 /*
- * Compress the first `size` bytes of `in` into `out` (written from offset
- * 0): frames of SEEKABLE_FRAME_SIZE at `level`, each with zstd's content
- * checksum, then the seek table; up to `threads` threads (the caller's
- * included) compress frames at once.  0 and *stored_size set, or a
- * negative errno (-ENOSPC from a full store).
+ * Plan the frames of `size` logical bytes so that a frame begins where
+ * a reader's reads do, at each offset in `cuts` (sorted in place; any
+ * values), such as a Parquet file's column chunks and footer (SPEC §6:
+ * frames sized to the read unit).  A frame begins on the page of its cut
+ * (SEEKABLE_PAGE): the kernel reads a mount's files in whole pages.
+ * Frames hold at most SEEKABLE_FRAME_SIZE bytes: a longer stretch is cut
+ * in nearly equal parts.  A stretch between cuts shorter than
+ * SEEKABLE_FRAME_MIN joins the frame before it (the one after it when
+ * that would be too long), and the last frame holds at least
+ * SEEKABLE_FRAME_TAIL bytes.  With no cuts, the whole is cut in nearly
+ * equal parts.  0, -ENOMEM or -EFBIG; free with seekable_plan_free().
  */
-int seekable_compress(int in, uint64_t size, int out, int level,
-		      unsigned threads, uint64_t *stored_size);
+int seekable_plan(uint64_t size, uint64_t *cuts, size_t ncuts,
+		  struct seekable_plan *plan);
+void seekable_plan_free(struct seekable_plan *plan);
+
+/*
+ * Compress the logical bytes at the start of `in`, in the frames `plan`
+ * gives, into `out` (written from offset 0) at `level`, each frame with
+ * zstd's content checksum, then the seek table; up to `threads` threads
+ * (the caller's included) compress frames at once.  0 and *stored_size
+ * set, or a negative errno (-ENOSPC from a full store).
+ */
+int seekable_compress(int in, const struct seekable_plan *plan, int out,
+		      int level, unsigned threads, uint64_t *stored_size);
 
 /*
  * The logical bytes of the object at `fd` (`stored_size` bytes), for

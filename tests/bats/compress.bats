@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # compress.bats - compressed objects (SPEC §6, docs/design.md): the zstd
 # seekable format through a real mount: exact bytes at any offset, plain
-# `zstd -d` of the stored object, readers at once over a small frame
+# `zstd -d` of the stored object, frames cut at the column chunks a
+# DuckDB-written file's footer gives, readers at once over a small frame
 # cache, DuckDB answers equal to an uncompressed
 # store's, `auto`'s 10 % rule, and damage in the store (a corrupt frame,
 # a truncated seek table, an unknown codec) refused with EIO and a log
@@ -113,6 +114,56 @@ PY
 	unmount_store
 	run "$FEATUREFS" fsck -n --verify "$STORE"
 	[ "$status" -eq 0 ]
+}
+
+@test "frames begin where column chunks and the footer do; a footer read decompresses the footer alone" {
+	make_parquet "$DATA/a.parquet" 300000 5 # three row groups of four columns
+	mount_store -o compress=zstd
+	publish_file AAPL "$K1" "$DATA/a.parquet"
+	f=$MNT/AAPL/$K1.parquet
+	cmp "$DATA/a.parquet" "$f"
+	duck_sql "select coalesce(least(dictionary_page_offset, data_page_offset), data_page_offset) s,
+		total_compressed_size n from parquet_metadata('$DATA/a.parquet')" >"$DATA/chunks"
+	# the seek table's frames against the footer's chunks: the page of
+	# a chunk 64 KiB or more long, after another as long, begins a
+	# frame; the footer has a frame of its own
+	python3 - "$STORE/objects/AAPL/$K1.parquet" "$DATA/a.parquet" "$DATA/chunks" <<'PY'
+import json, os, struct, sys
+obj, orig, chunks = sys.argv[1:]
+data = open(obj, "rb").read()
+frames, desc, magic = struct.unpack("<IBI", data[-9:])
+assert magic == 0x8F92EAB1 and desc == 0
+table = data[-9 - 8 * frames:-9]
+sizes = [struct.unpack("<I", table[8 * i + 4:8 * i + 8])[0] for i in range(frames)]
+starts, at = [], 0
+for n in sizes:
+    assert 0 < n <= 1 << 20, sizes
+    starts.append(at)
+    at += n
+size = os.path.getsize(orig)
+assert at == size
+rows = [json.loads(line) for line in open(chunks)]
+cuts = sorted(int(r["s"]) // 4096 * 4096 for r in rows)
+assert len(cuts) == 12, rows
+bounds = [0] + cuts + [size]
+for i in range(1, len(bounds) - 1):
+    if bounds[i] - bounds[i - 1] >= 65536 and bounds[i + 1] - bounds[i] >= 65536:
+        assert bounds[i] in starts, (bounds[i], starts)
+footer_len = struct.unpack("<I", open(orig, "rb").read()[-8:-4])[0]
+footer = min(size - 8 - footer_len, size - 1024) // 4096 * 4096
+assert starts[-1] == footer, (starts[-1], footer, size)
+print(len(starts), "frames")
+PY
+	# a fresh daemon: DuckDB's count(*) reads the footer, one small frame
+	unmount_store
+	mount_store
+	[ "$(duck_sql "select count(*) n from read_parquet('$f')")" = '{"n":"300000"}' ]
+	python3 - "$MNT/.featurefs/stats.json" <<'PY'
+import json, sys
+fc = json.load(open(sys.argv[1]))["frame_cache"]
+assert fc["misses"] == 1 and fc["read_ahead"] == 0, fc
+assert fc["bytes"] < 64 << 10, fc
+PY
 }
 
 @test "many readers at once, frames read ahead and evicted under them: every byte right" {

@@ -2,7 +2,8 @@
  * fuzz_parquet.c - libFuzzer target for the Parquet footer parser.
  *
  * Each input is parsed as a bare FileMetaData and, written to a memfd, as
- * a whole file.  Seeds: tests/fuzz/corpus/parquet/ (footers and small
+ * a whole file, whose column chunk bounds then plan compression frames.
+ * Seeds: tests/fuzz/corpus/parquet/ (footers and small
  * files written by DuckDB).
  */
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "parquet.h"
+#include "seekable.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,6 +31,30 @@ static void check_result(int rc, const struct parquet_info *info,
 		abort();
 	if (memchr(err->detail, '\0', sizeof(err->detail)) == NULL)
 		abort();
+}
+
+/* Frames cut where the footer says column chunks lie still cover the
+ * whole file, in order, none too big, whatever offsets it gives. */
+static void check_frames(int fd, size_t size)
+{
+	struct seekable_plan plan;
+	uint64_t *cuts = NULL, start = 0;
+	size_t n = 0;
+	uint32_t i;
+
+	if (parquet_read_bounds(fd, size, &cuts, &n) != 0 ||
+	    seekable_plan(size, cuts, n, &plan) != 0)
+		abort();
+	for (i = 0; i < plan.frames; i++) {
+		if (plan.end[i] <= start ||
+		    plan.end[i] - start > SEEKABLE_FRAME_SIZE)
+			abort();
+		start = plan.end[i];
+	}
+	if (start != size)
+		abort();
+	seekable_plan_free(&plan);
+	free(cuts);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -57,5 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc != 0 && footer != NULL)
 		abort();
 	free(footer);
+	if (rc == 0)
+		check_frames(fd, size);
 	return 0;
 }

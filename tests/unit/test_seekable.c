@@ -1,7 +1,8 @@
 /*
  * test_seekable.c - the zstd seekable format and the frame cache.
  *
- * Round trips at the sizes where frames begin and end (0 and 1 byte,
+ * Frame plans (where frames begin, for column chunks at any offsets),
+ * round trips at the sizes where frames begin and end (0 and 1 byte,
  * one byte either side of a frame, whole frames, 100 MiB), thousands of
  * random reads against the original through a cache smaller than the
  * object, and the damage a store can hold: a corrupt frame is -EIO for
@@ -20,6 +21,7 @@
 #include "unit.h"
 
 #define MIB (1u << 20)
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static uint64_t rng = 88172645463325252ULL;
 
@@ -59,17 +61,141 @@ static uint64_t fd_size(int fd)
 	return (uint64_t)lseek(fd, 0, SEEK_END);
 }
 
-/* Compress `len` bytes of `data` into a new memfd. */
-static int compressed(const unsigned char *data, size_t len, uint64_t *stored)
+/* Compress `len` bytes at the start of `in` into `out`, in frames that
+ * begin at `cuts` (none: equal frames), on `threads` threads. */
+static int compress_cut(int in, size_t len, uint64_t *cuts, size_t ncuts,
+			int out, unsigned threads, uint64_t *stored)
+{
+	struct seekable_plan plan;
+	int rc;
+
+	rc = seekable_plan(len, cuts, ncuts, &plan);
+	if (rc == 0)
+		rc = seekable_compress(in, &plan, out, 3, threads, stored);
+	seekable_plan_free(&plan);
+	return rc;
+}
+
+/* Compress `len` bytes of `data` into a new memfd, frames cut at `cuts`. */
+static int compressed_cut(const unsigned char *data, size_t len,
+			  uint64_t *cuts, size_t ncuts, uint64_t *stored)
 {
 	int in = memfd_with(data, len), out = memfd_create("z", 0);
 
 	/* one thread for small files, three for big ones: same bytes */
-	CHECK_INT(seekable_compress(in, len, out, 3, len > 2 * MIB ? 3 : 1,
-				    stored), 0);
+	CHECK_INT(compress_cut(in, len, cuts, ncuts, out,
+			       len > 2 * MIB ? 3 : 1, stored), 0);
 	CHECK_INT(fd_size(out), *stored);
 	close(in);
 	return out;
+}
+
+static int compressed(const unsigned char *data, size_t len, uint64_t *stored)
+{
+	return compressed_cut(data, len, NULL, 0, stored);
+}
+
+/* Whether `plan` is a plan for `size` bytes: frames in order, each
+ * beginning on a page, none over SEEKABLE_FRAME_SIZE, all but the last
+ * SEEKABLE_FRAME_MIN or more. */
+static int plan_valid(const struct seekable_plan *plan, uint64_t size)
+{
+	uint64_t start = 0, len = 0;
+	uint32_t i;
+
+	if (size == 0)
+		return plan->frames == 0;
+	for (i = 0; i < plan->frames; i++) {
+		len = plan->end[i] - start;
+		if (plan->end[i] <= start || len > SEEKABLE_FRAME_SIZE ||
+		    start % SEEKABLE_PAGE ||
+		    (i + 1 < plan->frames && len < SEEKABLE_FRAME_MIN))
+			return 0;
+		start = plan->end[i];
+	}
+	return plan->frames > 0 && start == size &&
+	       (len >= SEEKABLE_FRAME_TAIL || size < SEEKABLE_FRAME_TAIL);
+}
+
+/* Whether a frame of `plan` begins at `off`. */
+static int plan_begins(const struct seekable_plan *plan, uint64_t off)
+{
+	uint32_t i;
+
+	for (i = 0; i < plan->frames; i++)
+		if ((i ? plan->end[i - 1] : 0) == off)
+			return 1;
+	return 0;
+}
+
+/* Frames cut where a Parquet file's column chunks and footer begin,
+ * whatever offsets its footer gives. */
+static void plans(void)
+{
+	const uint64_t K = 1024, size = 10 * MIB;
+	uint64_t cuts[] = {
+		4, 100 * K, 3 * MIB / 2, 3 * MIB / 2, 5 * MIB, 20 * MIB, 0,
+		size - 300, UINT64_MAX,
+	};
+	uint64_t fuzz[64];
+	struct seekable_plan plan;
+	int round, bad = 0;
+	size_t i, n;
+
+	/* no cuts: the fewest frames, of equal length */
+	CHECK_INT(seekable_plan(0, NULL, 0, &plan), 0);
+	CHECK_INT(plan.frames, 0);
+	seekable_plan_free(&plan);
+	CHECK_INT(seekable_plan(3 * MIB + 1, NULL, 0, &plan), 0);
+	CHECK_INT(plan.frames, 4);
+	CHECK(plan_valid(&plan, 3 * MIB + 1));
+	CHECK_INT(plan.end[0], 3 * MIB / 4);
+	seekable_plan_free(&plan);
+
+	CHECK_INT(seekable_plan(size, cuts, NELEM(cuts), &plan), 0);
+	CHECK(plan_valid(&plan, size));
+	CHECK(plan_begins(&plan, 100 * K));
+	CHECK(plan_begins(&plan, 3 * MIB / 2));
+	CHECK(plan_begins(&plan, 5 * MIB));
+	CHECK(!plan_begins(&plan, 4)); /* too close to the start */
+	/* a footer shorter than a KiB is in a frame of a KiB or more, on
+	 * the page where that KiB begins */
+	CHECK(plan_begins(&plan, size - 4 * K));
+	CHECK_INT(plan.end[plan.frames - 1] - plan.end[plan.frames - 2], 4 * K);
+	seekable_plan_free(&plan);
+
+	/* the page of a cut SEEKABLE_FRAME_MIN or more after the one before
+	 * and before the one after (or the ends) begins a frame */
+	for (round = 0; round < 2000; round++) {
+		uint64_t len = next_random() % (round % 2 ? 64 * K : 20 * MIB);
+		uint64_t page[NELEM(fuzz) + 2];
+		size_t np = 0;
+
+		n = 1 + next_random() % NELEM(fuzz);
+		for (i = 0; i < n; i++)
+			fuzz[i] = round % 3 ? next_random() % (len + 2)
+					    : next_random();
+		if (seekable_plan(len, fuzz, n, &plan) < 0 ||
+		    !plan_valid(&plan, len))
+			bad++;
+		page[np++] = 0;
+		for (i = 0; i < n && fuzz[i] < len; i++) {
+			uint64_t c = fuzz[i] + K <= len ? fuzz[i]
+				     : len > K ? len - K : 0;
+
+			c = c / SEEKABLE_PAGE * SEEKABLE_PAGE;
+			if (c > page[np - 1])
+				page[np++] = c;
+		}
+		page[np++] = len;
+		for (i = 1; i + 1 < np; i++)
+			if (page[i] - page[i - 1] >= SEEKABLE_FRAME_MIN &&
+			    page[i + 1] - page[i] >= SEEKABLE_FRAME_MIN &&
+			    !plan_begins(&plan, page[i]))
+				bad++;
+		seekable_plan_free(&plan);
+	}
+	CHECK_INT(bad, 0);
 }
 
 static void round_trip(const unsigned char *data, size_t len)
@@ -133,7 +259,7 @@ static void random_reads(const unsigned char *data, size_t len)
 	/* pinned in place, as a reply is written from them */
 	for (i = 0; z && i < 200; i++) {
 		uint64_t off = next_random() % (len + 100);
-		size_t n = 1 + next_random() % FRAME_SPAN_BYTES, got = 0;
+		size_t n = 1 + next_random() % (3 * MIB), got = 0;
 		size_t want = off >= len ? 0 : len - off < n ? len - off : n;
 		struct frame_span span;
 		ssize_t rc = frame_cache_pin(fc, z, n, off, &span, &why);
@@ -150,16 +276,58 @@ static void random_reads(const unsigned char *data, size_t len)
 		frame_cache_unpin(fc, &span);
 	}
 	CHECK_INT(bad, 0);
-	if (z) {
-		struct frame_span span;
-
-		CHECK_INT(frame_cache_pin(fc, z, FRAME_SPAN_BYTES + 1, 0, &span,
-					  &why), -EINVAL);
-		frame_cache_unpin(fc, &span);
-	}
 	frame_cache_figures(fc, &fig);
 	CHECK(fig.bytes <= 3 * MIB);
 	CHECK(fig.hits > 0 && fig.misses > 0 && fig.evictions > 0);
+	frame_cache_free(fc);
+	zobject_close(z);
+	close(fd);
+	free(buf);
+}
+
+/* Frames cut at column chunks of 64 KiB and more, on pages: a chunk
+ * read is one frame; a read over more frames than a span pins is -E2BIG to pin and
+ * whole to pread. */
+static void cut_reads(const unsigned char *data)
+{
+	size_t len = 6 * MIB, got;
+	uint64_t cuts[64], stored, off = 0;
+	struct frame_cache_figures fig;
+	struct frame_span span;
+	struct frame_cache *fc;
+	struct zobject *z = NULL;
+	const char *why;
+	unsigned char *buf = malloc(len);
+	size_t n = 0, i;
+	int fd, bad = 0;
+
+	for (; n < NELEM(cuts) && off + 2 * SEEKABLE_FRAME_MIN < len; n++) {
+		cuts[n] = off;
+		off += SEEKABLE_FRAME_MIN + next_random() % 20 * SEEKABLE_PAGE;
+	}
+	fd = compressed_cut(data, len, cuts, n, &stored);
+	CHECK_INT(zobject_open(fd, stored, len, &z, &why), 0);
+	CHECK_INT(frame_cache_new(64 * MIB, &fc), 0);
+	for (i = 1; z && i + 1 < n; i++) {
+		size_t chunk = (size_t)(cuts[i + 1] - cuts[i]);
+		ssize_t rc = frame_cache_pin(fc, z, chunk, cuts[i], &span,
+					     &why);
+
+		if (rc != (ssize_t)chunk || span.n != 1 ||
+		    memcmp(span.iov[0].iov_base, data + cuts[i], chunk) != 0)
+			bad++;
+		frame_cache_unpin(fc, &span);
+	}
+	CHECK_INT(bad, 0);
+	frame_cache_figures(fc, &fig);
+	CHECK_INT(fig.misses, n - 2);
+	if (z) {
+		CHECK_INT(frame_cache_pin(fc, z, len, 0, &span, &why), -E2BIG);
+		frame_cache_unpin(fc, &span);
+		got = (size_t)frame_cache_pread(fc, z, buf, len, 0, &why);
+		CHECK_INT(got, len);
+		CHECK(memcmp(buf, data, len) == 0);
+	}
 	frame_cache_free(fc);
 	zobject_close(z);
 	close(fd);
@@ -237,15 +405,15 @@ static void parallel_compress(const unsigned char *data)
 	uint64_t s1 = 0, s4 = 0;
 	unsigned char *a = malloc(len), *b = malloc(len);
 
-	CHECK_INT(seekable_compress(in, len, one, 3, 1, &s1), 0);
-	CHECK_INT(seekable_compress(in, len, four, 3, 4, &s4), 0);
+	CHECK_INT(compress_cut(in, len, NULL, 0, one, 1, &s1), 0);
+	CHECK_INT(compress_cut(in, len, NULL, 0, four, 4, &s4), 0);
 	CHECK_INT(s4, s1);
 	CHECK(s1 > 0 && s1 <= len);
 	CHECK_INT(pread(one, a, s1, 0), s1);
 	CHECK_INT(pread(four, b, s4, 0), s4);
 	CHECK(memcmp(a, b, s1) == 0);
-	CHECK_INT(seekable_compress(in, len + 3 * MIB, four, 3, 4, &s4), -EIO);
-	CHECK_INT(seekable_compress(in, len, four, 3, 64, &s4), 0);
+	CHECK_INT(compress_cut(in, len + 3 * MIB, NULL, 0, four, 4, &s4), -EIO);
+	CHECK_INT(compress_cut(in, len, NULL, 0, four, 64, &s4), 0);
 	close(in);
 	close(one);
 	close(four);
@@ -420,10 +588,12 @@ int main(void)
 	int fd;
 
 	fill(data, big);
+	plans();
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		round_trip(data, sizes[i]);
 	round_trip(data, big);
 	random_reads(data, 9 * MIB + 333);
+	cut_reads(data);
 	concurrent_reads(data);
 	parallel_compress(data);
 	read_ahead(data);
