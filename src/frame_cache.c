@@ -459,10 +459,12 @@ static int frame_get(struct frame_cache *fc, const struct zobject *z,
 	pthread_mutex_lock(&fc->mu);
 	f->filled = rc < 0 ? rc : 1;
 	if (rc < 0) {
-		/* not kept: the next read tries again (and fails again) */
+		/* not kept: the next read tries again (and fails again);
+		 * whoever holds it last drops it */
+		f->refs--;
 		if (!f->evicted)
 			unlink_locked(fc, f);
-		if (--f->refs == 0)
+		else if (!f->refs)
 			frame_drop_locked(fc, f);
 	} else {
 		evict_locked(fc);

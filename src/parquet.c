@@ -162,7 +162,7 @@ static int tc_varint(struct tc *r, uint64_t *out)
 static int tc_int(struct tc *r, int width, int64_t *out)
 {
 	size_t start = r->pos;
-	uint64_t v;
+	uint64_t v = 0;
 	int rc;
 
 	rc = tc_varint(r, &v);
@@ -176,7 +176,7 @@ static int tc_int(struct tc *r, int width, int64_t *out)
 static int tc_binary(struct tc *r, const uint8_t **p, size_t *n)
 {
 	size_t start = r->pos;
-	uint64_t len;
+	uint64_t len = 0;
 	int rc;
 
 	rc = tc_varint(r, &len);
@@ -391,9 +391,9 @@ static int tc_int_field(struct tc *r, int type, int width, int64_t *v)
 /* Statistics min/max: kept only when it is an 8-byte INT64 value. */
 static int tc_stat_field(struct tc *r, int type, struct stat_val *sv)
 {
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 	uint64_t u = 0;
-	size_t n;
+	size_t n = 0;
 	int i, rc;
 
 	if (type != TC_BINARY)
