@@ -352,7 +352,8 @@ int seekable_plan(uint64_t size, uint64_t *cuts, size_t ncuts,
 	plan->end = malloc(cap * sizeof(*plan->end));
 	if (!plan->end)
 		return -ENOMEM;
-	qsort(cuts, ncuts, sizeof(*cuts), cmp_u64);
+	if (ncuts)
+		qsort(cuts, ncuts, sizeof(*cuts), cmp_u64);
 	for (i = 0; i <= ncuts && start < size; i++) {
 		c = i < ncuts && cuts[i] < size ? cuts[i] : size;
 		/* the last frame (a Parquet footer) is never under a KiB;
