@@ -14,8 +14,8 @@
  * decompressing into it.  A frame counts as its whole buffer against the
  * budget; the chunks of one size never hold more buffers than the most
  * ever held at once (the budget, plus those pinned by reads).  A frame
- * under SEEKABLE_FRAME_MIN (only an object's last can be) is allocated
- * with its header.
+ * under SEEKABLE_FRAME_MIN (of the objects featurefs writes, only the
+ * last can be) is allocated with its header.
  *
  * Reads ahead: a read that starts in the frame where the last read of
  * its object ended, or in the next one, is sequential; it queues the
