@@ -18,8 +18,12 @@
  * last can be) is allocated with its header.
  *
  * Reads ahead: a read that starts in the frame where the last read of
- * its object ended, or in the next one, is sequential; it queues the
- * frames that begin within AHEAD_BYTES after it for the cache's threads,
+ * its object ended, or in the next one, is sequential; once such reads
+ * have read AHEAD_RUN bytes in a row (a Parquet reader's read of one
+ * column chunk of a few hundred KiB, with the kernel's readahead past
+ * it, comes to under 2 MiB), each
+ * queues the frames that begin within AHEAD_BYTES after it for the
+ * cache's threads,
  * which decompress them as a miss would.  A reader that gets there first
  * decompresses the frame itself and the thread skips it; one that gets
  * there while the thread works waits for it, as for any frame being
@@ -43,6 +47,7 @@
 #define BUF_MIN (128u << 10)	/* the smallest pooled buffer */
 #define BUF_CLASSES 4		/* pooled buffers: 128 KiB to 1 MiB */
 #define AHEAD_BYTES (2u << 20)	/* decompressed ahead of a reader */
+#define AHEAD_RUN (4u << 20)	/* ... once it has read this much in order */
 #define AHEAD_QUEUE 64		/* frames asked ahead and not yet begun */
 
 struct cached_frame {
@@ -504,10 +509,11 @@ static void *ahead_main(void *arg)
 	return NULL;
 }
 
-/* Note that a read of frames first..last of `z` begins; if it follows
- * the last read, queue the frames after it that are not yet asked for. */
+/* Note that a read of `size` bytes in frames first..last of `z` begins;
+ * if it ends a run of AHEAD_RUN bytes or more read in order, queue the
+ * frames after it that are not yet asked for. */
 static void ahead_queue(struct frame_cache *fc, struct zobject *z,
-			uint32_t first, uint32_t last)
+			size_t size, uint32_t first, uint32_t last)
 {
 	unsigned ahead = __atomic_load_n(&fc->ahead_bytes, __ATOMIC_RELAXED);
 	uint64_t until;
@@ -519,6 +525,8 @@ static void ahead_queue(struct frame_cache *fc, struct zobject *z,
 	pthread_mutex_lock(&fc->mu);
 	sequential = first == z->next_frame || first + 1 == z->next_frame;
 	z->next_frame = last + 1;
+	z->run = sequential ? z->run + size : size;
+	sequential = z->run >= AHEAD_RUN;
 	i = last + 1;
 	if (sequential && z->ahead_end > i)
 		i = z->ahead_end;
@@ -590,7 +598,7 @@ ssize_t frame_cache_pin(struct frame_cache *fc, struct zobject *z,
 		return 0;
 	if (last - first >= FRAME_SPAN_MAX)
 		return -E2BIG;
-	ahead_queue(fc, z, first, last);
+	ahead_queue(fc, z, size, first, last);
 	return pin_range(fc, z, size, off, span, why);
 }
 
@@ -612,7 +620,7 @@ ssize_t frame_cache_pread(struct frame_cache *fc, struct zobject *z,
 
 	if (!read_begins(z, &size, off, &first, &last))
 		return 0;
-	ahead_queue(fc, z, first, last);
+	ahead_queue(fc, z, size, first, last);
 	while (done < size) {
 		n = pin_range(fc, z, size - done, off + done, &span, why);
 		for (i = 0; i < span.n; i++) {

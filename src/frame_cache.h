@@ -32,6 +32,7 @@ struct zobject {
 	/* the cache's, under its lock: */
 	uint32_t next_frame;	/* the frame after the last one read */
 	uint32_t ahead_end;	/* frames before it are read or asked ahead */
+	uint64_t run;		/* bytes read in order up to next_frame */
 };
 
 struct frame_cache;

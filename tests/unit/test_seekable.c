@@ -430,9 +430,10 @@ static uint64_t frames_ahead(struct frame_cache *fc)
 	return fig.ahead;
 }
 
-/* A sequential reader with two threads reading ahead of it: each frame
- * is decompressed once, by the reader or ahead of it, and an object may
- * be closed while frames of it wait in the queue. */
+/* A sequential reader with two threads reading ahead of it once it has
+ * read 4 MiB in order: each frame is decompressed once, by the reader or
+ * ahead of it, and an object may be closed while frames of it wait in
+ * the queue. */
 static void read_ahead(const unsigned char *data)
 {
 	const size_t piece = 128 * 1024;
@@ -458,9 +459,15 @@ static void read_ahead(const unsigned char *data)
 			    (ssize_t)piece ||
 		    memcmp(buf, data + off, piece) != 0)
 			bad++;
-		/* the first read asks for frames 1 and 2: they come
-		 * without any other read (not a timing: a wait, bounded) */
-		for (i = 0; off == 0 && frames_ahead(fc) < 2 && i < 3000; i++)
+		/* nothing is read ahead of a reader until it has read
+		 * 4 MiB in order; the read that ends them (in frame 3) asks
+		 * for frames 4 and 5, which come without any other read (not
+		 * a timing: a wait, bounded) */
+		if (off + piece < 4 * MIB && frames_ahead(fc) != 0)
+			bad++;
+		for (i = 0; off + piece == 4 * MIB && frames_ahead(fc) < 2 &&
+			    i < 3000;
+		     i++)
 			usleep(10000);
 	}
 	CHECK_INT(bad, 0);
