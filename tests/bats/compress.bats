@@ -2,7 +2,8 @@
 # compress.bats - compressed objects (SPEC §6, docs/design.md): the zstd
 # seekable format through a real mount: exact bytes at any offset, plain
 # `zstd -d` of the stored object, frames cut at the column chunks a
-# DuckDB-written file's footer gives, readers at once over a small frame
+# DuckDB-written file's footer gives, frames read ahead of a sequential
+# reader but not of a one-column query, readers at once over a small frame
 # cache, DuckDB answers equal to an uncompressed
 # store's, `auto`'s 10 % rule, and damage in the store (a corrupt frame,
 # a truncated seek table, an unknown codec) refused with EIO and a log
@@ -164,6 +165,35 @@ fc = json.load(open(sys.argv[1]))["frame_cache"]
 assert fc["misses"] == 1 and fc["read_ahead"] == 0, fc
 assert fc["bytes"] < 64 << 10, fc
 PY
+}
+
+@test "a query of one column of many reads no frame ahead; a sequential read does" {
+	cols=$(python3 -c "print(', '.join(f'round(random() * 100 + {i}, 2) AS c{i}' for i in range(24)))")
+	duck_sql "COPY (SELECT i AS id, $cols FROM range(250000) t(i)) TO '$DATA/wide.parquet'
+		(FORMAT parquet, COMPRESSION 'uncompressed')" >/dev/null
+	want=$(duck_sql "select sum(c7) s from read_parquet('$DATA/wide.parquet')")
+	mount_store -o compress=zstd
+	publish_file AAPL "$K1" "$DATA/wide.parquet"
+	f=$MNT/AAPL/$K1.parquet
+	# a fresh daemon: each column chunk's read, with the kernel's
+	# readahead past it, is too short a run to read frames ahead for
+	unmount_store
+	mount_store
+	[ "$(duck_sql "select sum(c7) s from read_parquet('$f')")" = "$want" ]
+	python3 - "$MNT/.featurefs/stats.json" <<'PY'
+import json, sys
+fc = json.load(open(sys.argv[1]))["frame_cache"]
+assert fc["misses"] > 0 and fc["read_ahead"] == 0, fc
+PY
+	# a whole read in order gets frames ahead (one thread per spare CPU)
+	cmp "$DATA/wide.parquet" "$f"
+	if [ "$(nproc)" -gt 1 ]; then
+		python3 - "$MNT/.featurefs/stats.json" <<'PY'
+import json, sys
+fc = json.load(open(sys.argv[1]))["frame_cache"]
+assert fc["read_ahead"] > 0, fc
+PY
+	fi
 }
 
 @test "many readers at once, frames read ahead and evicted under them: every byte right" {
