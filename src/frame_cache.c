@@ -518,14 +518,14 @@ static void ahead_queue(struct frame_cache *fc, struct zobject *z,
 	unsigned ahead = __atomic_load_n(&fc->ahead_bytes, __ATOMIC_RELAXED);
 	uint64_t until;
 	uint32_t i;
-	int sequential;
+	int in_order, sequential;
 
 	if (!ahead)
 		return;
 	pthread_mutex_lock(&fc->mu);
-	sequential = first == z->next_frame || first + 1 == z->next_frame;
+	in_order = first == z->next_frame || first + 1 == z->next_frame;
 	z->next_frame = last + 1;
-	z->run = sequential ? z->run + size : size;
+	z->run = in_order ? z->run + size : size;
 	sequential = z->run >= AHEAD_RUN;
 	i = last + 1;
 	if (sequential && z->ahead_end > i)
