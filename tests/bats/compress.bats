@@ -171,7 +171,7 @@ PY
 	cols=$(python3 -c "print(', '.join(f'round(random() * 100 + {i}, 2) AS c{i}' for i in range(24)))")
 	duck_sql "COPY (SELECT i AS id, $cols FROM range(250000) t(i)) TO '$DATA/wide.parquet'
 		(FORMAT parquet, COMPRESSION 'uncompressed')" >/dev/null
-	want=$(duck_sql "select sum(c7) s from read_parquet('$DATA/wide.parquet')")
+	want=$(duck_sql "select sum((c7 * 100)::BIGINT) s from read_parquet('$DATA/wide.parquet')")
 	mount_store -o compress=zstd
 	publish_file AAPL "$K1" "$DATA/wide.parquet"
 	f=$MNT/AAPL/$K1.parquet
@@ -179,7 +179,7 @@ PY
 	# readahead past it, is too short a run to read frames ahead for
 	unmount_store
 	mount_store
-	[ "$(duck_sql "select sum(c7) s from read_parquet('$f')")" = "$want" ]
+	[ "$(duck_sql "select sum((c7 * 100)::BIGINT) s from read_parquet('$f')")" = "$want" ]
 	python3 - "$MNT/.featurefs/stats.json" <<'PY'
 import json, sys
 fc = json.load(open(sys.argv[1]))["frame_cache"]
