@@ -809,8 +809,11 @@ static uint32_t le32(const uint8_t *p)
 	       (uint32_t)p[3] << 24;
 }
 
-int parquet_validate_fd(int fd, uint64_t size, struct parquet_info *info,
-			struct parquet_error *err, uint8_t **footer_out)
+/* parquet_validate_fd(), noting column chunk bounds in `bounds` unless
+ * it is NULL. */
+static int validate_fd(int fd, uint64_t size, struct parquet_info *info,
+		       struct parquet_error *err, uint8_t **footer_out,
+		       struct bounds *bounds)
 {
 	struct parquet_error local_err;
 	struct parquet_info local_info;
@@ -882,7 +885,7 @@ int parquet_validate_fd(int fd, uint64_t size, struct parquet_info *info,
 	rc = read_full(fd, footer, flen, size - sizeof(tail) - flen, err);
 	if (rc)
 		goto out;
-	rc = parquet_parse_footer(footer, flen, info, err);
+	rc = parse_footer(footer, flen, info, err, bounds);
 	if (rc)
 		goto out;
 	if (footer_out) {
@@ -894,21 +897,23 @@ out:
 	return rc;
 }
 
+int parquet_validate_fd(int fd, uint64_t size, struct parquet_info *info,
+			struct parquet_error *err, uint8_t **footer_out)
+{
+	return validate_fd(fd, size, info, err, footer_out, NULL);
+}
+
 int parquet_read_bounds(int fd, uint64_t size, uint64_t **out, size_t *n)
 {
 	struct bounds b = { 0 };
 	struct parquet_info info;
-	uint8_t *footer = NULL;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	rc = parquet_validate_fd(fd, size, &info, NULL, &footer);
-	if (rc == 0)
-		rc = parse_footer(footer, info.footer_len, &info, NULL, &b);
+	rc = validate_fd(fd, size, &info, NULL, NULL, &b);
 	if (rc == 0)	/* where the footer begins */
 		rc = bounds_add(&b, size - 8 - info.footer_len);
-	free(footer);
 	if (rc < 0) {
 		free(b.v);
 		return rc;
