@@ -402,7 +402,7 @@ struct compress_run {
 	pthread_cond_t turn;	/* a frame was written, or one failed */
 	int in, out, level;
 	const struct seekable_plan *plan;
-	uint32_t frames, next, written;
+	uint32_t next, written;	/* frames taken, and written in order */
 	uint64_t off;		/* where the next frame to write goes */
 	uint32_t *sizes;	/* compressed and logical size, per frame */
 	int err;
@@ -435,7 +435,7 @@ static void *compress_frames(void *arg)
 			r->err = rc;
 			pthread_cond_broadcast(&r->turn);
 		}
-		if (r->err || r->next == r->frames) {
+		if (r->err || r->next == r->plan->frames) {
 			pthread_mutex_unlock(&r->mu);
 			break;
 		}
@@ -482,7 +482,6 @@ int seekable_compress(int in, const struct seekable_plan *plan, int out,
 	uint32_t frames = plan->frames;
 	struct compress_run r = {
 		.in = in, .out = out, .level = level, .plan = plan,
-		.frames = frames,
 	};
 	pthread_t *helper = NULL;
 	unsigned nhelper = 0, i;
@@ -506,7 +505,7 @@ int seekable_compress(int in, const struct seekable_plan *plan, int out,
 		pthread_join(helper[i], NULL);
 	rc = r.err;
 	if (rc == 0)
-		rc = write_table(out, r.sizes, r.frames, r.off, stored_size);
+		rc = write_table(out, r.sizes, frames, r.off, stored_size);
 	free(helper);
 	pthread_cond_destroy(&r.turn);
 	pthread_mutex_destroy(&r.mu);
