@@ -17,17 +17,21 @@
  * under SEEKABLE_FRAME_MIN (of the objects featurefs writes, only the
  * last can be) is allocated with its header.
  *
- * Reads ahead: a read that starts in the frame where the last read of
- * its object ended, or in the next one, is sequential; once such reads
- * have read AHEAD_RUN bytes in a row (a Parquet reader's read of one
- * column chunk of a few hundred KiB, with the kernel's readahead past
- * it, comes to under 2 MiB), each
- * queues the frames that begin within AHEAD_BYTES after it for the
- * cache's threads,
- * which decompress them as a miss would.  A reader that gets there first
- * decompresses the frame itself and the thread skips it; one that gets
- * there while the thread works waits for it, as for any frame being
- * filled.
+ * Frames read whole: once reads have taken as many bytes of a frame as it
+ * holds, the kernel's page cache has them, and the frame goes to the end
+ * of the list.  A frame that needs a buffer takes one of those before any
+ * fresh memory, so a sequential reader cycles through a few buffers and
+ * the frames others are still reading stay.
+ *
+ * Reads ahead: a read that starts in the frame where the last read of its
+ * object ended, or in the next one, is sequential; once such reads have
+ * read AHEAD_RUN bytes in a row (a Parquet reader's read of one column
+ * chunk of a few hundred KiB, with the kernel's readahead past it, comes
+ * to under 2 MiB), each queues the frames that begin within AHEAD_BYTES
+ * after it for the cache's threads, which decompress them as a miss
+ * would.  A reader that gets there first decompresses the frame itself
+ * and the thread skips it; one that gets there while the thread works
+ * waits for it, as for any frame being filled.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +59,7 @@ struct cached_frame {
 	size_t len;
 	size_t cost;		/* against the budget: its buffer, or len */
 	int cls;		/* its buffer's size class, or -1 */
+	size_t served;		/* bytes copied out of it by reads */
 	unsigned refs;
 	int evicted;
 	int filled;		/* 0 while its first reader decompresses it,
@@ -259,6 +264,36 @@ static void lru_push(struct frame_cache *fc, struct cached_frame *f)
 		fc->tail = f;
 }
 
+static void lru_append(struct frame_cache *fc, struct cached_frame *f)
+{
+	f->next = NULL;
+	f->prev = fc->tail;
+	if (fc->tail)
+		fc->tail->next = f;
+	fc->tail = f;
+	if (!fc->head)
+		fc->head = f;
+}
+
+/* A frame as many bytes of which reads have taken as it holds has been
+ * read whole, and the kernel's page cache holds it now. */
+static int read_whole(const struct cached_frame *f)
+{
+	return f->served >= f->len;
+}
+
+/* Note that a read takes `take` bytes of `f`, which is out of the list:
+ * put it back first in line to stay, or, read whole, first to go. */
+static void lru_touch(struct frame_cache *fc, struct cached_frame *f,
+		      size_t take)
+{
+	f->served += take;
+	if (read_whole(f))
+		lru_append(fc, f);
+	else
+		lru_push(fc, f);
+}
+
 /* The size class of a buffer for a frame of `len` bytes (BUF_MIN << cls
  * bytes), or -1 for a frame allocated with its header. */
 static int buf_class(size_t len)
@@ -298,35 +333,6 @@ static void *chunk_map(void)
 	return a;
 }
 
-/* A buffer of class `cls`: a reused one, or one of a new chunk (mapped
- * outside the lock), or NULL. */
-static void *buf_get(struct frame_cache *fc, int cls)
-{
-	size_t size = (size_t)BUF_MIN << cls, at;
-	struct chunk *c;
-	void *buf;
-
-	pthread_mutex_lock(&fc->mu);
-	buf = fc->free_bufs[cls];
-	if (buf)
-		fc->free_bufs[cls] = *(void **)buf;
-	pthread_mutex_unlock(&fc->mu);
-	if (buf)
-		return buf;
-	c = malloc(sizeof(*c));
-	if (!c || !(c->mem = chunk_map())) {
-		free(c);
-		return NULL;
-	}
-	pthread_mutex_lock(&fc->mu);
-	c->next = fc->chunks;
-	fc->chunks = c;
-	for (at = size; at < CHUNK_SIZE; at += size)
-		buf_put_locked(fc, cls, (char *)c->mem + at);
-	pthread_mutex_unlock(&fc->mu);
-	return c->mem;
-}
-
 /* Free frame `f`, which nobody holds, keeping its buffer if pooled. */
 static void frame_drop_locked(struct frame_cache *fc, struct cached_frame *f)
 {
@@ -345,6 +351,53 @@ static void unlink_locked(struct frame_cache *fc, struct cached_frame *f)
 	f->evicted = 1;
 	if (!f->refs)
 		frame_drop_locked(fc, f);
+}
+
+/* Drop frames read whole from the end of the list until one frees a
+ * buffer of class `cls`: a frame a reader has passed is worth less than
+ * memory already faulted in. */
+static void evict_read_locked(struct frame_cache *fc, int cls)
+{
+	struct cached_frame *f = fc->tail, *prev;
+
+	for (; f && read_whole(f) && !fc->free_bufs[cls]; f = prev) {
+		prev = f->prev;
+		if (f->refs)
+			continue;
+		fc->evictions++;
+		unlink_locked(fc, f);
+	}
+}
+
+/* A buffer of class `cls`: a reused one, one of a frame read whole, or
+ * one of a new chunk (mapped outside the lock), or NULL. */
+static void *buf_get(struct frame_cache *fc, int cls)
+{
+	size_t size = (size_t)BUF_MIN << cls, at;
+	struct chunk *c;
+	void *buf;
+
+	pthread_mutex_lock(&fc->mu);
+	if (!fc->free_bufs[cls])
+		evict_read_locked(fc, cls);
+	buf = fc->free_bufs[cls];
+	if (buf)
+		fc->free_bufs[cls] = *(void **)buf;
+	pthread_mutex_unlock(&fc->mu);
+	if (buf)
+		return buf;
+	c = malloc(sizeof(*c));
+	if (!c || !(c->mem = chunk_map())) {
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_lock(&fc->mu);
+	c->next = fc->chunks;
+	fc->chunks = c;
+	for (at = size; at < CHUNK_SIZE; at += size)
+		buf_put_locked(fc, cls, (char *)c->mem + at);
+	pthread_mutex_unlock(&fc->mu);
+	return c->mem;
 }
 
 /* Drop least recently used frames until the cache fits its budget. */
@@ -386,15 +439,17 @@ static void decoder_put(struct frame_cache *fc, struct seekable_decoder *d)
 	seekable_decoder_free(d);
 }
 
-/* Frame `i` of `z`, pinned: release it with frame_put().  For a read
- * `ahead`, -EEXIST if the cache has it or somebody fills it already. */
+/* Frame `i` of `z`, pinned: release it with frame_put().  A read takes
+ * `take` bytes of it; a read ahead takes none, and gets -EEXIST if the
+ * cache has the frame or somebody fills it already. */
 static int frame_get(struct frame_cache *fc, const struct zobject *z,
-		     uint32_t i, int ahead, struct cached_frame **out,
+		     uint32_t i, size_t take, struct cached_frame **out,
 		     const char **why)
 {
 	struct cached_frame *f;
 	char key[sizeof(f->key)];
 	struct seekable_decoder *d;
+	int ahead = take == 0;
 	size_t len;
 	int cls, rc;
 
@@ -409,7 +464,7 @@ static int frame_get(struct frame_cache *fc, const struct zobject *z,
 		f->refs++;
 		fc->hits++;
 		lru_unlink(fc, f);
-		lru_push(fc, f);
+		lru_touch(fc, f, take);
 		while (!f->filled)
 			pthread_cond_wait(&fc->filled, &fc->mu);
 		rc = f->filled < 0 ? f->filled : 0;
@@ -438,6 +493,7 @@ static int frame_get(struct frame_cache *fc, const struct zobject *z,
 	f->len = len;
 	f->cls = cls;
 	f->cost = cls < 0 ? len : (size_t)BUF_MIN << cls;
+	f->served = 0;
 	f->refs = 1;
 	f->evicted = 0;
 	f->filled = 0;
@@ -447,7 +503,7 @@ static int frame_get(struct frame_cache *fc, const struct zobject *z,
 		pthread_mutex_unlock(&fc->mu);
 		return -ENOMEM;
 	}
-	lru_push(fc, f);
+	lru_touch(fc, f, take);
 	fc->used += f->cost;
 	fc->frames++;
 	pthread_mutex_unlock(&fc->mu);
@@ -500,7 +556,7 @@ static void *ahead_main(void *arg)
 		pthread_mutex_unlock(&fc->mu);
 		/* a frame that fails is not kept: its reader meets and
 		 * logs the failure itself */
-		if (frame_get(fc, job.z, job.frame, 1, &f, &why) == 0)
+		if (frame_get(fc, job.z, job.frame, 0, &f, &why) == 0)
 			frame_put(fc, f);
 		zobject_close(job.z);
 		pthread_mutex_lock(&fc->mu);
@@ -555,15 +611,15 @@ static ssize_t pin_range(struct frame_cache *fc, struct zobject *z,
 	while (done < size && span->n < FRAME_SPAN_MAX) {
 		uint64_t pos = off + done;
 		uint32_t i = seekable_frame_of(&z->table, pos);
+		uint64_t left = z->table.doff[i + 1] - pos;
+		size_t skip = (size_t)(pos - z->table.doff[i]);
+		size_t n = left < size - done ? (size_t)left : size - done;
 		struct cached_frame *f;
-		size_t skip, n;
 		int rc;
 
-		rc = frame_get(fc, z, i, 0, &f, why);
+		rc = frame_get(fc, z, i, n, &f, why);
 		if (rc < 0)
 			return rc;
-		skip = (size_t)(pos - z->table.doff[i]);
-		n = f->len - skip < size - done ? f->len - skip : size - done;
 		span->pin[span->n] = f;
 		span->iov[span->n++] = (struct iovec){ f->data + skip, n };
 		done += n;

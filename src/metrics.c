@@ -281,7 +281,8 @@ static void live_figures(struct strbuf *sb, const struct stats_report *r)
 		   "Frames decompressed ahead of a sequential reader.",
 		   r->frames.ahead);
 	single_int(sb, "frame_cache_evictions_total", "counter",
-		   "Frames dropped to keep the cache under frame_cache.",
+		   "Frames dropped to keep the cache under frame_cache, "
+		   "or read whole and their buffer wanted for another.",
 		   r->frames.evictions);
 	single_real(sb, "gc_last_run_timestamp_seconds",
 		    "When the last pass ended (Unix time; 0: never).",

@@ -196,6 +196,27 @@ PY
 	fi
 }
 
+@test "a sequential read leaves few frames behind: those read whole make way for the next" {
+	make_parquet "$DATA/a.parquet" 2000000 4 # ~24 MB
+	mount_store -o compress=zstd
+	publish_file AAPL "$K1" "$DATA/a.parquet"
+	f=$MNT/AAPL/$K1.parquet
+	unmount_store
+	mount_store
+	cmp "$DATA/a.parquet" "$f"
+	# under a budget that holds the whole entry, the cache keeps the
+	# frames being read and those ahead, and buffers of 2 MiB chunks
+	# await them, not what the kernel holds now (the whole entry, and
+	# more in buffers of its size classes, before)
+	python3 - "$MNT/.featurefs/stats.json" "$(stat -c %s "$f")" <<'PY'
+import json, sys
+fc = json.load(open(sys.argv[1]))["frame_cache"]
+assert int(sys.argv[2]) > 20 << 20, sys.argv[2]
+assert fc["misses"] + fc["read_ahead"] >= 20, fc
+assert fc["evictions"] > 0 and fc["bytes"] <= 12 << 20, fc
+PY
+}
+
 @test "many readers at once, frames read ahead and evicted under them: every byte right" {
 	make_parquet "$DATA/a.parquet" 500000 4 # ~6 MB: six frames
 	sum=$(sha256sum <"$DATA/a.parquet")
