@@ -543,6 +543,7 @@ static void *ahead_main(void *arg)
 	struct cached_frame *f;
 	struct ahead_job job;
 	const char *why;
+	int passed;
 
 	pthread_mutex_lock(&fc->mu);
 	for (;;) {
@@ -553,10 +554,13 @@ static void *ahead_main(void *arg)
 		job = fc->queue[fc->qhead];
 		fc->qhead = (fc->qhead + 1) % AHEAD_QUEUE;
 		fc->qlen--;
+		/* a read has asked for it since: that read decompresses it,
+		 * and once it is read whole it may be gone again */
+		passed = job.frame < job.z->next_frame;
 		pthread_mutex_unlock(&fc->mu);
 		/* a frame that fails is not kept: its reader meets and
 		 * logs the failure itself */
-		if (frame_get(fc, job.z, job.frame, 0, &f, &why) == 0)
+		if (!passed && frame_get(fc, job.z, job.frame, 0, &f, &why) == 0)
 			frame_put(fc, f);
 		zobject_close(job.z);
 		pthread_mutex_lock(&fc->mu);
