@@ -441,7 +441,9 @@ static void decoder_put(struct frame_cache *fc, struct seekable_decoder *d)
 
 /* Frame `i` of `z`, pinned: release it with frame_put().  A read takes
  * `take` bytes of it; a read ahead takes none, and gets -EEXIST if the
- * cache has the frame or somebody fills it already. */
+ * cache has the frame, somebody fills it already, or a read has asked for
+ * it since (that read decompresses it, and once it is read whole it may
+ * be gone again). */
 static int frame_get(struct frame_cache *fc, const struct zobject *z,
 		     uint32_t i, size_t take, struct cached_frame **out,
 		     const char **why)
@@ -456,7 +458,7 @@ static int frame_get(struct frame_cache *fc, const struct zobject *z,
 	snprintf(key, sizeof(key), "%s/%u", z->id, i);
 	pthread_mutex_lock(&fc->mu);
 	f = htab_get(fc->index, key);
-	if (f && ahead) {
+	if (ahead && (f || i < z->next_frame)) {
 		pthread_mutex_unlock(&fc->mu);
 		return -EEXIST;
 	}
@@ -543,7 +545,6 @@ static void *ahead_main(void *arg)
 	struct cached_frame *f;
 	struct ahead_job job;
 	const char *why;
-	int passed;
 
 	pthread_mutex_lock(&fc->mu);
 	for (;;) {
@@ -554,13 +555,10 @@ static void *ahead_main(void *arg)
 		job = fc->queue[fc->qhead];
 		fc->qhead = (fc->qhead + 1) % AHEAD_QUEUE;
 		fc->qlen--;
-		/* a read has asked for it since: that read decompresses it,
-		 * and once it is read whole it may be gone again */
-		passed = job.frame < job.z->next_frame;
 		pthread_mutex_unlock(&fc->mu);
 		/* a frame that fails is not kept: its reader meets and
 		 * logs the failure itself */
-		if (!passed && frame_get(fc, job.z, job.frame, 0, &f, &why) == 0)
+		if (frame_get(fc, job.z, job.frame, 0, &f, &why) == 0)
 			frame_put(fc, f);
 		zobject_close(job.z);
 		pthread_mutex_lock(&fc->mu);
