@@ -45,9 +45,13 @@ struct mount_opts {
 	int ro;
 	int allow_other;
 	int default_permissions;
+	int subtype, fsname;	/* given: libfuse's, kept as they are */
 };
 
-enum { KEY_RO, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS, KEY_HELP };
+enum {
+	KEY_RO, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS, KEY_SUBTYPE,
+	KEY_FSNAME, KEY_HELP
+};
 
 #define OPT(t, f) { t, offsetof(struct mount_opts, f), 0 }
 
@@ -66,6 +70,8 @@ static const struct fuse_opt mount_opt_spec[] = {
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
+	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
+	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
 	/* Access-time flags of an fstab line that libfuse 3.14 does not
 	 * know (it takes atime and noatime).  featurefs keeps no atime (an
 	 * entry shows its mtime; reads are recorded in the manifest), so
@@ -104,6 +110,12 @@ static int mount_opt_proc(void *data, const char *arg, int key,
 		return 1;
 	case KEY_DEFAULT_PERMISSIONS:
 		mo->default_permissions = 1;
+		return 1;
+	case KEY_SUBTYPE:
+		mo->subtype = 1;
+		return 1;
+	case KEY_FSNAME:
+		mo->fsname = 1;
 		return 1;
 	default:
 		return 1;
@@ -340,6 +352,30 @@ static int register_mount(struct ffs *ffs)
 	return manifest_mount_register(ffs->manifest, &mt);
 }
 
+/*
+ * Make the store's path the mount's source, as mount(8), df and findmnt
+ * show it (libfuse's default is the subtype), so that `mount -a` finds an
+ * fstab line's store mounted instead of mounting it again.  An
+ * -o fsname= given is kept.
+ */
+static int name_source(struct fuse_args *args, const struct mount_opts *mo,
+		       const char *root)
+{
+	char *opt = NULL, *fsname;
+	int rc = 0;
+
+	if (mo->fsname)
+		return 0;
+	if (asprintf(&fsname, "fsname=%s", root) < 0)
+		return -ENOMEM;
+	if (fuse_opt_add_opt_escaped(&opt, fsname) != 0 ||
+	    fuse_opt_add_arg(args, "-o") != 0 || fuse_opt_add_arg(args, opt) != 0)
+		rc = -ENOMEM;
+	free(fsname);
+	free(opt);
+	return rc;
+}
+
 int cmd_mount(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -351,7 +387,9 @@ int cmd_mount(int argc, char **argv)
 	int rc, ret = 1, inited = 0;
 
 	fault_setup();
+	/* the subtype first: libfuse's default would be argv[0]'s name */
 	if (fuse_opt_parse(&args, &mo, mount_opt_spec, mount_opt_proc) < 0 ||
+	    (!mo.subtype && fuse_opt_add_arg(&args, "-osubtype=featurefs")) ||
 	    fuse_parse_cmdline(&args, &cmd) != 0) {
 		ret = cli_usage("mount", NULL);
 		goto out;
@@ -385,7 +423,8 @@ int cmd_mount(int argc, char **argv)
 	if (open_store(mo.store, mp, ffs.opt.manifest, ffs.opt.compress,
 		       &ffs.store) < 0)
 		goto out;
-	if (check_manifest_option(&ffs) < 0 || resolve_compression(&ffs) < 0 ||
+	if (name_source(&args, &mo, ffs.store->root) < 0 ||
+	    check_manifest_option(&ffs) < 0 || resolve_compression(&ffs) < 0 ||
 	    open_manifest(&ffs) < 0)
 		goto out;
 	if (http_listen(&ffs) < 0)

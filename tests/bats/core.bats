@@ -62,6 +62,8 @@ teardown() {
 	run "$FEATUREFS" mount "$STORE" "$MNT" -o gc_interval=0
 	[ "$status" -eq 0 ]
 	mountpoint -q "$MNT"
+	# as mount(8) and df show it: the store, of type fuse.featurefs
+	[ "$(findmnt -n -o SOURCE,FSTYPE "$MNT")" = "$(realpath "$STORE") fuse.featurefs" ]
 	pid=$(sed -n 's/^pid=//p' "$STORE/store.lock")
 	kill -0 "$pid"
 	mkdir "$MNT/AAPL"

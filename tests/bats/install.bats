@@ -68,6 +68,11 @@ teardown() {
 		"$STORE" "$MNT" >"$TEST_DIR/fstab"
 	PATH=$INSTALLED_BIN:$PATH mount -T "$TEST_DIR/fstab" "$MNT"
 	mountpoint -q "$MNT"
+	# the store is the mount's source, so mount -a knows the line is
+	# mounted (a second mount of the store would fail, exit 32)
+	[ "$(findmnt -n -o SOURCE,FSTYPE "$MNT")" = "$(realpath "$STORE") fuse.featurefs" ]
+	PATH=$INSTALLED_BIN:$PATH mount -a -T "$TEST_DIR/fstab"
+	PATH=$INSTALLED_BIN:$PATH mount -a -T "$TEST_DIR/fstab"
 	mkdir "$MNT/MSFT"
 	make_parquet "$DATA/m.parquet"
 	cp "$DATA/m.parquet" "$MNT/MSFT/$K.parquet"
