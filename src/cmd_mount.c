@@ -8,12 +8,15 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <fuse_lowlevel.h>
@@ -46,11 +49,33 @@ struct mount_opts {
 	int allow_other;
 	int default_permissions;
 	int subtype, fsname;	/* given: libfuse's, kept as they are */
+	int remount;		/* mount(8) -o remount of a mounted store */
+	unsigned long ms_flags;	/* the kernel's flags the options ask for */
 };
 
 enum {
 	KEY_RO, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS, KEY_SUBTYPE,
-	KEY_FSNAME, KEY_HELP
+	KEY_FSNAME, KEY_REMOUNT, KEY_ATIME
+};
+
+/* The mount(2) flags of fstab's generic options, for a remount. */
+static const struct ms_option {
+	const char *name;
+	unsigned long flag;
+	int clears;
+} ms_options[] = {
+	{ "ro", MS_RDONLY, 0 },		{ "rw", MS_RDONLY, 1 },
+	{ "nosuid", MS_NOSUID, 0 },	{ "suid", MS_NOSUID, 1 },
+	{ "nodev", MS_NODEV, 0 },	{ "dev", MS_NODEV, 1 },
+	{ "noexec", MS_NOEXEC, 0 },	{ "exec", MS_NOEXEC, 1 },
+	{ "noatime", MS_NOATIME, 0 },	{ "atime", MS_NOATIME, 1 },
+	{ "nodiratime", MS_NODIRATIME, 0 }, { "diratime", MS_NODIRATIME, 1 },
+	{ "relatime", MS_RELATIME, 0 },	{ "norelatime", MS_RELATIME, 1 },
+	{ "strictatime", MS_STRICTATIME, 0 },
+	{ "nostrictatime", MS_STRICTATIME, 1 },
+	{ "lazytime", MS_LAZYTIME, 0 },	{ "nolazytime", MS_LAZYTIME, 1 },
+	{ "sync", MS_SYNCHRONOUS, 0 },	{ "async", MS_SYNCHRONOUS, 1 },
+	{ "dirsync", MS_DIRSYNC, 0 },
 };
 
 #define OPT(t, f) { t, offsetof(struct mount_opts, f), 0 }
@@ -72,18 +97,20 @@ static const struct fuse_opt mount_opt_spec[] = {
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
 	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
 	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
+	FUSE_OPT_KEY("remount", KEY_REMOUNT),
 	/* Access-time flags of an fstab line that libfuse 3.14 does not
 	 * know (it takes atime and noatime).  featurefs keeps no atime (an
 	 * entry shows its mtime; reads are recorded in the manifest), so
-	 * they change nothing and are dropped rather than refused. */
-	FUSE_OPT_KEY("relatime", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("norelatime", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("strictatime", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("nostrictatime", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("diratime", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("nodiratime", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("lazytime", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("nolazytime", FUSE_OPT_KEY_DISCARD),
+	 * they change nothing and are dropped rather than refused (a
+	 * remount gives them to the kernel). */
+	FUSE_OPT_KEY("relatime", KEY_ATIME),
+	FUSE_OPT_KEY("norelatime", KEY_ATIME),
+	FUSE_OPT_KEY("strictatime", KEY_ATIME),
+	FUSE_OPT_KEY("nostrictatime", KEY_ATIME),
+	FUSE_OPT_KEY("diratime", KEY_ATIME),
+	FUSE_OPT_KEY("nodiratime", KEY_ATIME),
+	FUSE_OPT_KEY("lazytime", KEY_ATIME),
+	FUSE_OPT_KEY("nolazytime", KEY_ATIME),
 	FUSE_OPT_END,
 };
 
@@ -93,8 +120,15 @@ static int mount_opt_proc(void *data, const char *arg, int key,
 			  struct fuse_args *outargs)
 {
 	struct mount_opts *mo = data;
+	size_t i;
 
 	(void)outargs;
+	for (i = 0; i < sizeof(ms_options) / sizeof(ms_options[0]); i++)
+		if (key != FUSE_OPT_KEY_NONOPT &&
+		    strcmp(arg, ms_options[i].name) == 0)
+			mo->ms_flags = ms_options[i].clears
+					       ? mo->ms_flags & ~ms_options[i].flag
+					       : mo->ms_flags | ms_options[i].flag;
 	switch (key) {
 	case FUSE_OPT_KEY_NONOPT:
 		if (mo->positional++ == 0) {
@@ -117,6 +151,11 @@ static int mount_opt_proc(void *data, const char *arg, int key,
 	case KEY_FSNAME:
 		mo->fsname = 1;
 		return 1;
+	case KEY_REMOUNT:
+		mo->remount = 1;
+		return 0;
+	case KEY_ATIME:
+		return 0;
 	default:
 		return 1;
 	}
@@ -376,6 +415,60 @@ static int name_source(struct fuse_args *args, const struct mount_opts *mo,
 	return rc;
 }
 
+/* Whether any featurefs option (not the kernel's or libfuse's) is given. */
+static int has_featurefs_options(const struct mount_opts *mo)
+{
+	return mo->manifest || mo->compress || mo->compress_level ||
+	       mo->frame_cache || mo->gc_older_than || mo->gc_interval ||
+	       mo->gc_max_size || mo->lock_timeout || mo->hash ||
+	       mo->passthrough || mo->metrics || mo->allow_other ||
+	       mo->default_permissions;
+}
+
+/*
+ * `mount -o remount,...`: mount(8) runs the helper again.  The kernel's
+ * flags (ro/rw, nosuid, noexec, the atime ones) change on the mounted
+ * store; the daemon keeps its own options, so a mount made with -o ro is
+ * not made writable.  0 or a negative errno, logged.
+ */
+static int remount_store(const struct mount_opts *mo, const char *mountpoint)
+{
+	char path[PATH_MAX + 32], line[256];
+	int daemon_ro = -1;
+	struct statfs sfs;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/.featurefs/config", mountpoint);
+	f = fopen(path, "re");
+	if (!f || statfs(mountpoint, &sfs) < 0 || sfs.f_type != FUSE_SUPER_MAGIC) {
+		log_err("remount %s: not a featurefs mount", mountpoint);
+		if (f)
+			fclose(f);
+		return -EINVAL;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "ro = ", 5) == 0)
+			daemon_ro = strcmp(line + 5, "yes\n") == 0;
+	fclose(f);
+	if (daemon_ro == 1 && !(mo->ms_flags & MS_RDONLY)) {
+		log_err("remount %s read-write: it was mounted with -o ro, "
+			"and its daemon serves reads only; umount and mount "
+			"it again", mountpoint);
+		return -EROFS;
+	}
+	if (has_featurefs_options(mo))
+		log_warn("remount %s: featurefs options keep the values the "
+			 "mount started with; umount and mount again to change "
+			 "them", mountpoint);
+	if (mount(NULL, mountpoint, NULL, MS_REMOUNT | mo->ms_flags, NULL) < 0) {
+		int rc = -errno;
+
+		log_err("remount %s: %s", mountpoint, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
 int cmd_mount(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -406,6 +499,10 @@ int cmd_mount(int argc, char **argv)
 	}
 	if (!mo.store || !cmd.mountpoint) {
 		ret = cli_usage("mount", "STORE and MOUNTPOINT are required");
+		goto out;
+	}
+	if (mo.remount) {
+		ret = remount_store(&mo, cmd.mountpoint) < 0;
 		goto out;
 	}
 	log_set_debug(cmd.debug);

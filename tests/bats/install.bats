@@ -81,6 +81,33 @@ teardown() {
 	! mountpoint -q "$MNT"
 }
 
+@test "mount -o remount,ro and back changes the kernel's flags under the same daemon" {
+	PATH=$INSTALLED_BIN:$PATH mount -t fuse.featurefs "$STORE" "$MNT" -o gc_interval=0
+	pid=$(sed -n 's/^pid=//p' "$STORE/store.lock")
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	PATH=$INSTALLED_BIN:$PATH mount -o remount,ro "$MNT"
+	[[ "$(findmnt -n -o OPTIONS "$MNT")" == ro,* ]]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	[ "$(try_errno "open('$MNT/AAPL/$(key_of b).parquet', 'wb')")" = EROFS ]
+	PATH=$INSTALLED_BIN:$PATH mount -o remount,rw,noexec "$MNT"
+	[[ "$(findmnt -n -o OPTIONS "$MNT")" == rw,*noexec* ]]
+	cp "$DATA/a.parquet" "$MNT/AAPL/$(key_of b).parquet"
+	[ "$(sed -n 's/^pid=//p' "$STORE/store.lock")" = "$pid" ]
+	umount "$MNT"
+	# a daemon started read-only is not made writable by the kernel's flag
+	PATH=$INSTALLED_BIN:$PATH mount -t fuse.featurefs "$STORE" "$MNT" -o ro
+	run env PATH="$INSTALLED_BIN:$PATH" mount -o remount,rw "$MNT"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"it was mounted with -o ro"* ]]
+	[[ "$(findmnt -n -o OPTIONS "$MNT")" == ro,* ]]
+	umount "$MNT"
+	run "$INSTALLED_BIN/featurefs" "$STORE" "$MNT" -o remount,ro
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not a featurefs mount"* ]]
+}
+
 @test "umount discards unfinished writes and keeps published entries" {
 	PATH=$INSTALLED_BIN:$PATH mount -t fuse.featurefs "$STORE" "$MNT" -o gc_interval=0
 	mkdir "$MNT/AAPL"
