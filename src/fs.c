@@ -45,6 +45,7 @@ struct notice {
 struct fs_state {
 	struct fuse_session *se;
 	int mounted;
+	int signals;		/* our handlers are installed */
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	struct notice *head, *tail;
@@ -934,6 +935,7 @@ int fs_mount(struct ffs *ffs, struct fuse_args *args, const char *mountpoint)
 	rc = fuse_set_signal_handlers(fs->se);
 	if (rc != 0)
 		return -EIO;
+	fs->signals = 1;
 	return 0;
 }
 
@@ -979,7 +981,8 @@ void fs_unmount(struct ffs *ffs)
 		free(nt);
 	}
 	if (fs->se) {
-		fuse_remove_signal_handlers(fs->se);
+		if (fs->signals)
+			fuse_remove_signal_handlers(fs->se);
 		if (fs->mounted)
 			fuse_session_unmount(fs->se);
 		fuse_session_destroy(fs->se);
