@@ -429,16 +429,24 @@ static int writer_dup(struct writer *w)
 }
 
 /* Open the object of published entry `n`: a descriptor, or -ENOENT if
- * it is gone, -ENFILE or -ENOMEM when the daemon is out of descriptors or
- * memory, -EIO for any other failure (all logged). */
+ * the entry was removed meanwhile, -ENFILE or -ENOMEM when the daemon is
+ * out of descriptors or memory, -EIO for any other failure, a missing
+ * object under a row included (all logged). */
 static int object_open(struct ffs *ffs, struct node *n)
 {
+	struct manifest_entry e;
 	char rel[STORE_REL_MAX];
 	int fd;
 
 	store_object_relpath(n->parent->name, n->key, rel, sizeof(rel));
 	fd = fd_errno(store_object_open(ffs->store, rel));
-	if (fd == -ENFILE) {
+	/* a removal drops the row before the object */
+	if (fd == -ENOENT &&
+	    manifest_get(ffs->manifest, n->parent->name, n->key, &e) == 0) {
+		log_err("open %s: its object %s is missing; fsck -p drops "
+			"the row", n->hkey, rel);
+		fd = -EIO;
+	} else if (fd == -ENFILE) {
 		log_err("open %s: the daemon is out of file descriptors", rel);
 	} else if (fd < 0 && fd != -ENOENT) {
 		log_err("open %s: %s", rel, strerror(-fd));

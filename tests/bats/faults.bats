@@ -489,6 +489,26 @@ PY
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
 }
 
+@test "an object removed behind the mount: EIO and a log line, not a vanished file" {
+	make_parquet "$DATA/a.parquet" 2000 1
+	mount_store
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	wait_published "$MNT/AAPL/$K.parquet"
+	unmount_store
+	rm "$STORE/objects/AAPL/$K.parquet"
+	mount_store
+	# listed, and its row says it exists: its loss is an I/O error
+	[ -f "$MNT/AAPL/$K.parquet" ]
+	[ "$(try_errno "open('$MNT/AAPL/$K.parquet', 'rb')")" = EIO ]
+	log_has "open AAPL/$K.parquet: its object objects/AAPL/$K.parquet is missing; fsck -p drops the row"
+	# rm still removes what is left of it
+	rm "$MNT/AAPL/$K.parquet"
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+}
+
 # ---- the manifest locked by another process --------------------------
 
 # lock_manifest: a sqlite3 CLI holds BEGIN EXCLUSIVE on the manifest until
