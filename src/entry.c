@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "access.h"
@@ -430,12 +431,15 @@ static int writer_dup(struct writer *w)
 
 /* Open the object of published entry `n`: a descriptor, or -ENOENT if
  * the entry was removed meanwhile, -ENFILE or -ENOMEM when the daemon is
- * out of descriptors or memory, -EIO for any other failure, a missing
- * object under a row included (all logged). */
+ * out of descriptors or memory, -EIO for any other failure, an object
+ * missing under its row or a raw one of another size than the row's
+ * included (all logged; zobject_open() checks a compressed one). */
 static int object_open(struct ffs *ffs, struct node *n)
 {
+	uint64_t want = n->stored_size ? n->stored_size : n->size;
 	struct manifest_entry e;
 	char rel[STORE_REL_MAX];
+	struct stat st;
 	int fd;
 
 	store_object_relpath(n->parent->name, n->key, rel, sizeof(rel));
@@ -452,6 +456,14 @@ static int object_open(struct ffs *ffs, struct node *n)
 		log_err("open %s: %s", rel, strerror(-fd));
 		if (fd != -ENOMEM)
 			fd = -EIO;
+	} else if (fd >= 0 && !n->compressed && fstat(fd, &st) == 0 &&
+		   (uint64_t)st.st_size != want) {
+		/* reads would end early (or late) without a word */
+		log_err("open %s: its object %s is %lld bytes where its row "
+			"says %llu; fsck -y quarantines it", n->hkey, rel,
+			(long long)st.st_size, (unsigned long long)want);
+		close(fd);
+		fd = -EIO;
 	}
 	return fd;
 }

@@ -489,7 +489,7 @@ PY
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
 }
 
-@test "an object removed behind the mount: EIO and a log line, not a vanished file" {
+@test "an object removed or cut short behind the mount: EIO and a log line" {
 	make_parquet "$DATA/a.parquet" 2000 1
 	mount_store
 	mkdir "$MNT/AAPL"
@@ -507,6 +507,12 @@ PY
 	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	# cut short behind the mount: not a shorter file that reads cleanly
+	unmount_store
+	truncate -s 1000 "$STORE/objects/AAPL/$K.parquet"
+	mount_store
+	[ "$(try_errno "open('$MNT/AAPL/$K.parquet', 'rb')")" = EIO ]
+	log_has "open AAPL/$K.parquet: its object objects/AAPL/$K.parquet is 1000 bytes where its row says $(stat -c %s "$DATA/a.parquet"); fsck -y quarantines it"
 }
 
 # ---- the manifest locked by another process --------------------------
