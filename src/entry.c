@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "control.h"
 #include "fault.h"
+#include "fdio.h"
 #include "ffs.h"
 #include "gc.h"
 #include "hash.h"
@@ -635,26 +636,6 @@ made:
 
 /* ---- reading and writing -------------------------------------------- */
 
-static ssize_t pread_full(int fd, void *buf, size_t size, off_t off)
-{
-	size_t done = 0;
-
-	while (done < size) {
-		ssize_t n = pread(fd, (char *)buf + done, size - done,
-				  off + (off_t)done);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
-}
-
 /* The descriptor a read of `h` is served from: an object handle served
  * by passthrough opens its object on the first read that reaches us. */
 static int handle_fd(struct ffs *ffs, struct handle *h)
@@ -735,7 +716,7 @@ ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 		memcpy(buf, h->text + off, (size_t)n);
 		return n;
 	case HANDLE_WRITER:
-		return pread_full(h->w->fd, buf, size, off);
+		return pread_full(h->w->fd, buf, size, (uint64_t)off);
 	default:
 		if (h->z) {
 			const char *why = "";
@@ -747,7 +728,7 @@ ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 			fd = handle_fd(ffs, h);
 			if (fd < 0)
 				return fd;
-			n = pread_full(fd, buf, size, off);
+			n = pread_full(fd, buf, size, (uint64_t)off);
 		}
 		if (n > 0)
 			CTR_ADD(ffs->ctr.bytes_read, (uint64_t)n);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "parquet.h"
 
 /* Structs, lists and maps nested deeper than this are refused. */
@@ -773,34 +774,21 @@ int parquet_parse_footer(const uint8_t *buf, size_t len,
 	return parse_footer(buf, len, info, err, NULL);
 }
 
-/* pread exactly n bytes at off, across short reads and EINTR. */
+/* pread exactly n bytes at off. */
 static int read_full(int fd, void *buf, size_t n, uint64_t off,
 		     struct parquet_error *err)
 {
-	size_t done = 0;
-	ssize_t got;
-	int rc = 0;
+	ssize_t got = pread_full(fd, buf, n, off);
 
-	while (done < n) {
-		got = pread(fd, (char *)buf + done, n - done,
-			    (off_t)(off + done));
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = -errno;
-			set_err(err, "io", "pread %zu bytes at offset %" PRIu64
-				": %s", n - done, off + done, strerror(-rc));
-			break;
-		}
-		if (got == 0) {
-			rc = set_err(err, "truncated", "file ends at byte %"
-				     PRIu64 ", before its expected size",
-				     off + done);
-			break;
-		}
-		done += (size_t)got;
+	if (got < 0) {
+		set_err(err, "io", "pread %zu bytes at offset %" PRIu64 ": %s",
+			n, off, strerror((int)-got));
+		return (int)got;
 	}
-	return rc;
+	if ((size_t)got < n)
+		return set_err(err, "truncated", "file ends at byte %" PRIu64
+			       ", before its expected size", off + (uint64_t)got);
+	return 0;
 }
 
 static uint32_t le32(const uint8_t *p)

@@ -16,6 +16,7 @@
 
 #include <zstd_errors.h>
 
+#include "fdio.h"
 #include "seekable.h"
 
 #define DESCRIPTOR_CHECKSUM 0x80
@@ -43,42 +44,6 @@ int zstd_to_errno(size_t code)
 	default:
 		return -EIO;
 	}
-}
-
-static ssize_t pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done,
-				  (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
-}
-
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done,
-				   (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		done += (size_t)n;
-	}
-	return 0;
 }
 
 void seekable_table_free(struct seek_table *t)
@@ -175,7 +140,7 @@ int seekable_table_read(int fd, uint64_t stored_size, struct seek_table *t,
 
 	memset(t, 0, sizeof(*t));
 	for (;;) {
-		n = pread_all(fd, buf, len, stored_size - len);
+		n = pread_full(fd, buf, len, stored_size - len);
 		if (n < 0) {
 			rc = (int)n;
 			break;
@@ -254,7 +219,7 @@ int seekable_frame_read(int fd, const struct seek_table *t, uint32_t i,
 	ssize_t n;
 	size_t r;
 
-	n = pread_all(fd, d->src, csize, t->coff[i]);
+	n = pread_full(fd, d->src, csize, t->coff[i]);
 	if (n < 0)
 		return (int)n;
 	if ((size_t)n < csize) {
@@ -298,7 +263,7 @@ static int write_table(int out, const uint32_t *sizes, uint32_t frames,
 	put_le32(p, frames);
 	p[4] = 0; /* no checksums in the table: each frame carries zstd's */
 	put_le32(p + 5, SEEKABLE_MAGIC);
-	rc = pwrite_all(out, buf, len, off);
+	rc = pwrite_full(out, buf, len, off);
 	free(buf);
 	if (rc == 0)
 		*end = off + len;
@@ -444,7 +409,7 @@ static void *compress_frames(void *arg)
 
 		pos = i ? r->plan->end[i - 1] : 0;
 		len = (size_t)(r->plan->end[i] - pos);
-		n = pread_all(r->in, src, len, pos);
+		n = pread_full(r->in, src, len, pos);
 		if (n < 0)
 			rc = (int)n;
 		else if ((size_t)n < len) /* the tmp file shrank under us */
@@ -459,7 +424,7 @@ static void *compress_frames(void *arg)
 		while (rc == 0 && !r->err && r->written != i)
 			pthread_cond_wait(&r->turn, &r->mu);
 		if (rc == 0 && !r->err) {
-			rc = pwrite_all(r->out, dst, c, r->off);
+			rc = pwrite_full(r->out, dst, c, r->off);
 			if (rc == 0) {
 				r->sizes[2 * i] = (uint32_t)c;
 				r->sizes[2 * i + 1] = (uint32_t)len;
@@ -537,7 +502,7 @@ int seekable_open_logical(int fd, uint64_t stored_size, int tmpdir_fd,
 	uint32_t i;
 	ssize_t n;
 
-	n = pread_all(fd, head, sizeof(head), 0);
+	n = pread_full(fd, head, sizeof(head), 0);
 	if (n < 0)
 		return (int)n;
 	/* a zstd frame first, or the table alone for an empty object */
@@ -562,7 +527,7 @@ int seekable_open_logical(int fd, uint64_t stored_size, int tmpdir_fd,
 	for (i = 0; i < t.frames; i++) {
 		rc = seekable_frame_read(fd, &t, i, d, buf, why);
 		if (rc == 0)
-			rc = pwrite_all(lfd, buf,
+			rc = pwrite_full(lfd, buf,
 					(size_t)(t.doff[i + 1] - t.doff[i]),
 					t.doff[i]);
 		if (rc < 0)

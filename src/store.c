@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "fdio.h"
 #include "log.h"
 #include "store.h"
 
@@ -36,23 +37,11 @@ static const char *const layout_names[] = {
 
 ssize_t store_pwrite(int fd, const void *buf, size_t len, off_t off)
 {
-	const char *p = buf;
-	size_t done = 0;
 	int rc = fault_inject("tmp_write");
 
-	if (rc < 0)
-		return rc;
-	while (done < len) {
-		ssize_t n = pwrite(fd, p + done, len - done, off + (off_t)done);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
+	if (rc == 0)
+		rc = pwrite_full(fd, buf, len, (uint64_t)off);
+	return rc < 0 ? rc : (ssize_t)len;
 }
 
 int store_fsync(int fd)

@@ -1,0 +1,53 @@
+/*
+ * fdio.h - whole reads and writes at an offset: pread(2) and pwrite(2)
+ * repeated across short transfers and EINTR.
+ */
+#ifndef FEATUREFS_FDIO_H
+#define FEATUREFS_FDIO_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* Read up to `len` bytes at `off`: the count read, short only at the end
+ * of the file, or a negative errno. */
+static inline ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done,
+				  (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+/* Write all `len` bytes at `off`: 0 or a negative errno. */
+static inline int pwrite_full(int fd, const void *buf, size_t len,
+			      uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done,
+				   (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+#endif
