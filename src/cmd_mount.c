@@ -260,7 +260,10 @@ static void mount_help(void)
 	       "    passthrough=auto|off   the kernel reads entries itself (auto)\n"
 	       "    metrics=[ADDR:]PORT    serve /metrics and /health over HTTP\n"
 	       "                           (off; ADDR 127.0.0.1 when left out)\n"
-	       "    ro                     serve reads only\n\n");
+	       "    ro                     serve reads only\n"
+	       "    remount                (mount -o remount) change ro/rw,\n"
+	       "                           noexec, nosuid, nodev, atime flags\n"
+	       "                           of a mounted store\n\n");
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
