@@ -2,7 +2,8 @@
  * cmd_mount.c - `featurefs STORE MOUNTPOINT [-o OPTIONS] [-f] [-d] [-s]`:
  * parse the options, open (or initialize) and lock the store, open the
  * manifest, mount, daemonize, serve, and tear down in the order that loses
- * nothing.
+ * nothing.  Run again by mount(8) with -o remount, it changes the kernel's
+ * flags of the mounted store instead.
  */
 #define FUSE_USE_VERSION 314
 
