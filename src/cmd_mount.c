@@ -294,6 +294,8 @@ static int open_store(const char *path, const char *mountpoint,
 		}
 		log_info("initialized a new store at %s", path);
 	}
+	if (rc > 0)
+		rc = store_remake_layout(path);
 	if (rc < 0) {
 		log_err("store %s: %s", path, strerror(-rc));
 		return rc;

@@ -426,16 +426,74 @@ void store_object_relpath(const char *symbol, const char *key, char *buf,
 	snprintf(buf, len, "objects/%s/%s" ENTRY_SUFFIX, symbol, key);
 }
 
+int store_remake_layout(const char *path)
+{
+	static const char *const dirs[] = { "objects", "tmp" };
+	int root_fd, made = 0, rc = 0;
+	size_t i;
+
+	root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return -errno;
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && rc == 0; i++) {
+		if (mkdirat(root_fd, dirs[i], 0700) == 0) {
+			made = 1;
+			log_warn("store %s: %s/ was missing; made it again",
+				 path, dirs[i]);
+		} else if (errno != EEXIST) {
+			rc = -errno;
+		}
+	}
+	if (rc == 0 && made && fsync(root_fd) < 0)
+		rc = -errno;
+	close(root_fd);
+	return rc;
+}
+
+/*
+ * Make the store's directory `name` (tmp or objects) again when it was
+ * removed behind the mount (a cleaner of old files took it while empty),
+ * and point its descriptor `dirfd` at the new one: dup3() keeps the
+ * number, so no other thread ever holds a closed descriptor.  0, or
+ * -ENOENT when the directory `dirfd` names is still there.
+ */
+static int store_remake_dir(struct store *s, const char *name, int dirfd)
+{
+	struct stat st;
+	int fd, rc;
+
+	if (fstat(dirfd, &st) < 0)
+		return -errno;
+	if (st.st_nlink > 0)
+		return -ENOENT;
+	if (mkdirat(s->root_fd, name, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	fd = openat(s->root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = dup3(fd, dirfd, O_CLOEXEC) < 0 ? -errno : 0;
+	close(fd);
+	if (rc == 0 && fsync(s->root_fd) < 0)
+		rc = -errno;
+	if (rc == 0)
+		log_warn("store %s: %s/ was removed behind the mount; made "
+			 "it again", s->root, name);
+	return rc;
+}
+
 int store_tmp_create(struct store *s, const char *kind, char *name,
 		     size_t len)
 {
 	uint64_t seq = __atomic_add_fetch(&s->tmp_seq, 1, __ATOMIC_RELAXED);
+	const int flags = O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC;
 	int fd;
 
 	snprintf(name, len, "%s.%llu.%s", s->mount_id, (unsigned long long)seq,
 		 kind);
-	fd = openat(s->tmp_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-		    0600);
+	fd = openat(s->tmp_fd, name, flags, 0600);
+	if (fd < 0 && errno == ENOENT &&
+	    store_remake_dir(s, "tmp", s->tmp_fd) == 0)
+		fd = openat(s->tmp_fd, name, flags, 0600);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -457,11 +515,14 @@ int store_object_install(struct store *s, const char *tmpname,
 	char rel[STORE_REL_MAX];
 	int created = 1, rc;
 
-	if (mkdirat(s->objects_fd, symbol, 0700) < 0) {
-		if (errno != EEXIST)
-			return -errno;
+	rc = mkdirat(s->objects_fd, symbol, 0700) < 0 ? -errno : 0;
+	if (rc == -ENOENT &&
+	    store_remake_dir(s, "objects", s->objects_fd) == 0)
+		rc = mkdirat(s->objects_fd, symbol, 0700) < 0 ? -errno : 0;
+	if (rc == -EEXIST)
 		created = 0;
-	}
+	else if (rc < 0)
+		return rc;
 	rc = fault_inject("publish_rename");
 	if (rc < 0)
 		return rc;

@@ -69,6 +69,11 @@ int store_init(const char *path, const char *manifest,
  * half-initialized) directory, -ENOTEMPTY when it holds something else. */
 int store_probe(const char *path);
 
+/* Make objects/ and tmp/ of the store at `path` again where they are
+ * missing (a cleaner of old files removes empty directories), logged.  For
+ * a mount, which writes anyway; 0 or a negative errno. */
+int store_remake_layout(const char *path);
+
 /*
  * Open an existing store: resolve the path, read and check store.conf
  * (-EPROTO for a newer format, -EINVAL for a malformed file, messages

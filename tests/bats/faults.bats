@@ -515,6 +515,27 @@ PY
 	log_has "open AAPL/$K.parquet: its object objects/AAPL/$K.parquet is 1000 bytes where its row says $(stat -c %s "$DATA/a.parquet"); fsck -y quarantines it"
 }
 
+@test "tmp/ and objects/ removed by a cleaner, mounted or not: made again, writes go on" {
+	make_parquet "$DATA/a.parquet" 2000 1
+	mount_store
+	mkdir "$MNT/AAPL"
+	# what systemd-tmpfiles does to empty directories past their age
+	find "$STORE/tmp" "$STORE/objects" -depth -type d -empty -delete
+	[ ! -e "$STORE/tmp" ] && [ ! -e "$STORE/objects" ]
+	cp "$DATA/a.parquet" "$MNT/AAPL/$(key_of one).parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$(key_of one).parquet"
+	log_has "tmp/ was removed behind the mount; made it again"
+	log_has "objects/ was removed behind the mount; made it again"
+	unmount_store
+	rm -rf "$STORE/tmp"
+	mount_store
+	log_has "tmp/ was missing; made it again"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$(key_of two).parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$(key_of two).parquet"
+	unmount_store
+	fsck_clean
+}
+
 # ---- the manifest locked by another process --------------------------
 
 # lock_manifest: a sqlite3 CLI holds BEGIN EXCLUSIVE on the manifest until
