@@ -287,8 +287,9 @@ int store_open(const char *path, struct store **out)
 	s->tmp_fd = openat(s->root_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->objects_fd < 0 || s->tmp_fd < 0) {
 		rc = -errno;
-		log_err("open store %s: objects/ or tmp/: %s", real,
-			strerror(-rc));
+		log_err("open store %s: %s/: %s%s", real,
+			s->objects_fd < 0 ? "objects" : "tmp", strerror(-rc),
+			rc == -ENOENT ? " (a mount makes it again)" : "");
 		goto fail;
 	}
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
