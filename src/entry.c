@@ -1659,13 +1659,25 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 
 	switch (n->kind) {
 	case NODE_ROOT:
-	case NODE_SYMBOL:
+	case NODE_SYMBOL: {
+		struct setattr_req fixed = *r;
+
 		if (r->valid & SETATTR_SIZE)
 			return -EISDIR;
 		/* times of directories are derived; setting them is
-		 * accepted and has no effect */
-		return check_fixed(ffs, n, r, 0755, 0,
+		 * accepted and has no effect, and so is a mode that keeps
+		 * every bit of 0755 (cp -a and rsync -a copy a umask-002
+		 * tree's 0775): what it adds featurefs does not give, and
+		 * taking a bit away is refused rather than ignored */
+		if ((r->valid & SETATTR_MODE) && (r->mode & 0755) == 0755) {
+			log_debug("chmod %s to %04o: directories stay 0755",
+				  n->hkey ? n->hkey : "/",
+				  (unsigned)(r->mode & 07777));
+			fixed.valid &= ~SETATTR_MODE;
+		}
+		return check_fixed(ffs, n, &fixed, 0755, 0,
 				   "directories are managed by featurefs");
+	}
 	case NODE_SCRATCH_DIR:
 		/* private to the mount: its mode is its creator's to set */
 		if (r->valid & SETATTR_SIZE)

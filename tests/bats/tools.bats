@@ -55,6 +55,28 @@ same_tree() {
 	same_tree "$DATA/tree/NVDA" "$MNT/NVDA"
 }
 
+@test "cp -a and rsync -a of a umask-002 tree: 0775 directories, 0664 entries" {
+	mkdir "$DATA/tree" && cp -r "$DATA/src/MSFT" "$DATA/tree/NVDA"
+	cp -r "$DATA/src/MSFT" "$DATA/tree/AMZN"
+	chmod 775 "$DATA/tree/NVDA" "$DATA/tree/AMZN"
+	chmod 664 "$DATA"/tree/*/*.parquet
+	cp -a "$DATA/tree/NVDA" "$MNT/"
+	same_tree "$DATA/tree/NVDA" "$MNT/NVDA"
+	rsync -a "$DATA/tree/AMZN" "$MNT/"
+	rsync -a "$DATA/tree/AMZN" "$MNT/" # a second run sets the mode again
+	same_tree "$DATA/tree/AMZN" "$MNT/AMZN"
+	g=$MNT/AMZN/$(key_of m1).parquet
+	wait_published "$g"
+	[ "$(stat -c %a "$g")" = 664 ]
+	# directories stay 0755: a mode that adds to it changes nothing, one
+	# that takes a bit away is refused rather than ignored
+	[ "$(stat -c %a "$MNT/NVDA")" = 755 ]
+	chmod 2775 "$MNT/NVDA"
+	[ "$(stat -c %a "$MNT/NVDA")" = 755 ]
+	[ "$(try_errno "os.chmod('$MNT/NVDA', 0o700)")" = EPERM ]
+	log_has "chmod NVDA: directories are managed by featurefs"
+}
+
 @test "mv moves entries between symbols and renames symbols, by copying" {
 	cp -p "$DATA"/src/AAPL/*.parquet "$MNT/AAPL/"
 	a1=$(key_of a1).parquet a2=$(key_of a2).parquet a3=$(key_of a3).parquet
