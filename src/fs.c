@@ -423,9 +423,17 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
 	(void)parent;
-	(void)mode;
 	(void)rdev;
-	refuse(req, "mknod", name);
+	if (!S_ISREG(mode)) {
+		refuse(req, "mknod", name);
+		return;
+	}
+	/* a claim without a writer's descriptor could only block the key,
+	 * as a read-only create would (entry_create) */
+	log_info("mknod %s: files are made by open(O_CREAT), which claims an "
+		 "entry for its writer (tar --xattrs makes files that carry "
+		 "attributes with mknod: extract without --xattrs)", name);
+	fuse_reply_err(req, EPERM);
 }
 
 static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,

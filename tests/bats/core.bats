@@ -501,7 +501,7 @@ PY
 	[ "$(ls -A "$MNT/AAPL")" = "$K1.parquet" ]
 }
 
-@test "links, symlinks and device nodes are refused" {
+@test "links, symlinks, device nodes and mknod of files are refused" {
 	mount_store
 	mkdir "$MNT/AAPL"
 	make_parquet "$DATA/a.parquet"
@@ -509,6 +509,10 @@ PY
 	[ "$(try_errno "os.symlink('x', '$MNT/AAPL/$K2.parquet')")" = EPERM ]
 	[ "$(try_errno "os.link('$MNT/AAPL/$K1.parquet', '$MNT/AAPL/$K2.parquet')")" = EPERM ]
 	[ "$(try_errno "os.mkfifo('$MNT/AAPL/$K2.parquet')")" = EPERM ]
+	# a regular file by mknod (tar --xattrs) would be a claim nobody
+	# writes: refused, saying how files are made
+	[ "$(try_errno "os.mknod('$MNT/AAPL/$K2.parquet')")" = EPERM ]
+	log_has "mknod $K2.parquet: files are made by open(O_CREAT)"
 	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
 }
 
