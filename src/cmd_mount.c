@@ -469,7 +469,10 @@ static int remount_store(const struct mount_opts *mo, const char *mountpoint)
 	if (mount(NULL, mountpoint, NULL, MS_REMOUNT | mo->ms_flags, NULL) < 0) {
 		int rc = -errno;
 
-		log_err("remount %s: %s", mountpoint, strerror(-rc));
+		log_err("remount %s: %s%s", mountpoint, strerror(-rc),
+			rc == -EBUSY && (mo->ms_flags & MS_RDONLY)
+				? " (files are open for writing there)"
+				: "");
 		return rc;
 	}
 	return 0;

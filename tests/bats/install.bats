@@ -87,6 +87,12 @@ teardown() {
 	mkdir "$MNT/AAPL"
 	make_parquet "$DATA/a.parquet"
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	# not while a file is open for writing, as on any filesystem
+	exec 5>"$MNT/AAPL/$(key_of busy).parquet"
+	run env PATH="$INSTALLED_BIN:$PATH" mount -o remount,ro "$MNT"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Device or resource busy (files are open for writing there)"* ]]
+	exec 5>&-
 	PATH=$INSTALLED_BIN:$PATH mount -o remount,ro "$MNT"
 	[[ "$(findmnt -n -o OPTIONS "$MNT")" == ro,* ]]
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
