@@ -63,9 +63,13 @@ struct fs_waiter {
 };
 
 /* An open directory: a snapshot of its listing. */
+/* An open directory: the listing taken at opendir, taken again when a
+ * reader that has read it goes back to the start (rewinddir), so that
+ * names removed or added before the rewind are not shown or missed. */
 struct dir_handle {
 	struct dirent_item *items;
 	size_t count;
+	int read;	/* a readdir has been answered from this listing */
 };
 
 static struct ffs *ffs_of(fuse_req_t req)
@@ -679,6 +683,21 @@ static void reply_listing(fuse_req_t req, struct ffs *ffs, struct node *dir,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	if (off == 0 && d->read) {
+		struct dirent_item *items;
+		size_t count;
+		int rc = ffs_list_dir(ffs, dir, &items, &count);
+
+		if (rc < 0) {
+			free(buf);
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		ffs_free_listing(d->items, d->count);
+		d->items = items;
+		d->count = count;
+	}
+	d->read = 1;
 	for (i = off; i < (off_t)d->count + 2; i++) {
 		const struct dirent_item *it = i < 2 ? NULL : &d->items[i - 2];
 		const char *name = it ? it->name : i == 0 ? "." : "..";

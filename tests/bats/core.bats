@@ -96,6 +96,28 @@ teardown() {
 	[ "$(manifest_sql "select count(*) from symbols where symbol='BRK.B'")" = 0 ]
 }
 
+@test "a directory read again from its start shows what changed since (rewinddir)" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	# os.listdir(fd) reads the open directory, then rewinds it
+	run python3 -c "
+import os, shutil, sys
+m = sys.argv[1]
+fd = os.open(m + '/AAPL', os.O_RDONLY | os.O_DIRECTORY)
+top = os.open(m, os.O_RDONLY | os.O_DIRECTORY)
+print(sorted(os.listdir(fd)), sorted(os.listdir(top)))
+os.unlink(m + '/AAPL/$K1.parquet')
+shutil.copyfile('$DATA/a.parquet', m + '/AAPL/$K2.parquet')
+os.mkdir(m + '/MSFT')
+print(sorted(os.listdir(fd)), sorted(os.listdir(top)))
+" "$MNT"
+	[ "$status" = 0 ]
+	[ "${lines[0]}" = "['$K1.parquet'] ['AAPL']" ]
+	[ "${lines[1]}" = "['$K2.parquet'] ['AAPL', 'MSFT']" ]
+}
+
 @test "create claims: visible while in flight, EEXIST for a second create or write-open, EPERM for a truncate" {
 	mount_store
 	mkdir "$MNT/AAPL"
