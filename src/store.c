@@ -188,7 +188,8 @@ out:
 /* Parse store.conf's "key = value" lines into `c`. */
 static int read_conf(int root_fd, const char *root, struct store_conf *c)
 {
-	char line[1024];
+	char *line = NULL;
+	size_t line_size = 0;
 	FILE *f;
 	int fd, lineno = 0, rc = 0;
 
@@ -205,8 +206,19 @@ static int read_conf(int root_fd, const char *root, struct store_conf *c)
 		return -ENOMEM;
 	}
 	memset(c, 0, sizeof(*c));
-	while (fgets(line, sizeof(line), f)) {
+	while (getline(&line, &line_size, f) > 0) {
+		const struct {
+			const char *key;
+			char *field;
+			size_t size;
+		} fields[] = {
+			{ "uuid", c->uuid, sizeof(c->uuid) },
+			{ "manifest", c->manifest, sizeof(c->manifest) },
+			{ "compression", c->compression,
+			  sizeof(c->compression) },
+		};
 		char *key = line, *eq, *val, *end;
+		size_t i;
 
 		lineno++;
 		while (*key == ' ' || *key == '\t')
@@ -226,15 +238,39 @@ static int read_conf(int root_fd, const char *root, struct store_conf *c)
 		for (val = eq + 1; *val == ' ' || *val == '\t'; val++)
 			;
 		val[strcspn(val, "\r\n")] = '\0';
-		if (strcmp(key, "format") == 0)
-			c->format = atoi(val);
-		else if (strcmp(key, "uuid") == 0)
-			snprintf(c->uuid, sizeof(c->uuid), "%s", val);
-		else if (strcmp(key, "manifest") == 0)
-			snprintf(c->manifest, sizeof(c->manifest), "%s", val);
-		else if (strcmp(key, "compression") == 0)
-			snprintf(c->compression, sizeof(c->compression), "%s",
-				 val);
+		if (strcmp(key, "format") == 0) {
+			char *num_end;
+			long format = strtol(val, &num_end, 10);
+
+			if (num_end == val || *num_end || format <= 0 ||
+			    format > INT_MAX) {
+				log_err("open store %s: %s:%d: format \"%s\" is "
+					"not a positive number", root,
+					STORE_CONF, lineno, val);
+				rc = -EINVAL;
+				goto out;
+			}
+			c->format = (int)format;
+			continue;
+		}
+		for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+			if (strcmp(key, fields[i].key) == 0)
+				break;
+		if (i == sizeof(fields) / sizeof(fields[0])) {
+			/* a newer featurefs may add keys; format guards
+			 * the ones that matter */
+			log_warn("open store %s: %s:%d: unknown key \"%s\" "
+				 "ignored", root, STORE_CONF, lineno, key);
+			continue;
+		}
+		if (strlen(val) >= fields[i].size) {
+			log_err("open store %s: %s:%d: %s is longer than %zu "
+				"bytes", root, STORE_CONF, lineno, key,
+				fields[i].size - 1);
+			rc = -EINVAL;
+			goto out;
+		}
+		strcpy(fields[i].field, val);
 	}
 	if (c->format <= 0 || !c->uuid[0] || !c->manifest[0]) {
 		log_err("open store %s: %s: format, uuid and manifest are required",
@@ -248,6 +284,7 @@ static int read_conf(int root_fd, const char *root, struct store_conf *c)
 	if (!c->compression[0])
 		snprintf(c->compression, sizeof(c->compression), "none");
 out:
+	free(line);
 	fclose(f);
 	return rc;
 }

@@ -49,6 +49,26 @@ teardown() {
 	[ "$(cat "$STORE/precious")" = data ]
 }
 
+@test "a damaged store.conf refuses the mount with the line and the reason; an unknown key is warned about" {
+	"$FEATUREFS" init "$STORE" >/dev/null
+	cp "$STORE/store.conf" "$TEST_DIR/conf"
+	local bad
+	for bad in "format = 1x|store.conf:5: format \"1x\" is not a positive number" \
+		   "format = 2|store format 2 is newer than this featurefs supports (1)" \
+		   "just words|store.conf:6: expected key = value" \
+		   "manifest = $(printf 'p%.0s' {1..600})|store.conf:5: manifest is longer than 511 bytes"; do
+		{ grep -v "^${bad%% *} " "$TEST_DIR/conf"; echo "${bad%%|*}"; } >"$STORE/store.conf"
+		run timeout 20 "$FEATUREFS" "$STORE" "$MNT" -f
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"${bad#*|}"* ]]
+		! mountpoint -q "$MNT"
+	done
+	{ cat "$TEST_DIR/conf"; echo "compresion = zstd"; } >"$STORE/store.conf"
+	mount_store
+	log_has 'store.conf:6: unknown key "compresion" ignored'
+	grep -qx 'compress = none' "$MNT/.featurefs/config"
+}
+
 @test "a second mount of the same store fails and names the pid" {
 	mount_store
 	mkdir "$TEST_DIR/mnt2"
