@@ -25,4 +25,34 @@ static inline int64_t mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/*
+ * Nanoseconds since the Unix epoch, as entries' mtime_ns keeps them: an
+ * int64 spans 1677 to 2262, and a time outside is clamped to that span,
+ * as the kernel clamps a time to what a filesystem can store.
+ */
+#define TIME_NS_MAX_SEC (INT64_MAX / 1000000000 - 1)
+
+static inline int64_t timespec_to_ns(const struct timespec *ts)
+{
+	int64_t sec = ts->tv_sec;
+
+	if (sec > TIME_NS_MAX_SEC)
+		sec = TIME_NS_MAX_SEC;
+	else if (sec < -TIME_NS_MAX_SEC)
+		sec = -TIME_NS_MAX_SEC;
+	return sec * 1000000000 + ts->tv_nsec;
+}
+
+/* The inverse, with tv_nsec in [0, 1e9) before 1970 too. */
+static inline struct timespec ns_to_timespec(int64_t ns)
+{
+	struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+
+	if (ts.tv_nsec < 0) {
+		ts.tv_sec--;
+		ts.tv_nsec += 1000000000;
+	}
+	return ts;
+}
+
 #endif

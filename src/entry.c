@@ -1541,7 +1541,7 @@ static int64_t requested_mtime_ns(const struct setattr_req *r)
 {
 	if (r->mtime.tv_nsec == UTIME_NOW)
 		return now_us() * 1000;
-	return (int64_t)r->mtime.tv_sec * 1000000000 + r->mtime.tv_nsec;
+	return timespec_to_ns(&r->mtime);
 }
 
 /* Refuse a change to something that cannot change; a no-op is fine. */

@@ -237,8 +237,7 @@ int gc_describe_object(struct store *s, const char *symbol, const char *key,
 	snprintf(e->hash_method, sizeof(e->hash_method), "full");
 	e->created_ts = (int64_t)st.st_mtim.tv_sec * 1000000 +
 			st.st_mtim.tv_nsec / 1000;
-	e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
-		      st.st_mtim.tv_nsec;
+	e->mtime_ns = timespec_to_ns(&st.st_mtim);
 	e->mode = 0644;
 	snprintf(e->writer, sizeof(e->writer), "adopted");
 	return 0;

@@ -505,8 +505,7 @@ void ffs_forget(struct ffs *ffs, struct node *n, uint64_t nlookup)
 
 static void set_times_ns(struct stat *st, int64_t mtime_ns, int64_t ctime_us)
 {
-	st->st_mtim.tv_sec = mtime_ns / 1000000000;
-	st->st_mtim.tv_nsec = mtime_ns % 1000000000;
+	st->st_mtim = ns_to_timespec(mtime_ns);
 	st->st_ctim.tv_sec = ctime_us / 1000000;
 	st->st_ctim.tv_nsec = (ctime_us % 1000000) * 1000;
 	st->st_atim = st->st_mtim;

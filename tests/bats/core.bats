@@ -229,6 +229,13 @@ print(sorted(os.listdir(fd)), sorted(os.listdir(top)))
 	[ "$(try_errno "os.truncate('$f', $(stat -c %s "$DATA/a.parquet"))")" = OK ]
 	touch -d '2020-02-02 02:02:02' "$f"
 	[ "$(stat -c %Y "$f")" = "$(date -d '2020-02-02 02:02:02' +%s)" ]
+	# before 1970, and beyond what nanoseconds in an int64 hold (clamped)
+	TZ=UTC touch -d '1960-05-01 12:00:00.5' "$f"
+	[ "$(TZ=UTC stat -c %y "$f")" = "1960-05-01 12:00:00.500000000 +0000" ]
+	python3 -c "import os; os.utime('$f', (1e13, 1e13))"
+	[ "$(stat -c %Y "$f")" = 9223372035 ]
+	python3 -c "import os; os.utime('$f', (-1e13, -1e13))"
+	[ "$(stat -c %Y "$f")" = -9223372035 ]
 	cmp "$DATA/a.parquet" "$f"
 	log_has "chmod AAPL/$K1.parquet: published entries are immutable"
 }
