@@ -270,6 +270,68 @@ static void mount_help(void)
 }
 
 /* Open or create the store at `path` and take its lock. */
+/* Whether real path `inner` is `outer` or lies beneath it. */
+static int path_within(const char *inner, const char *outer)
+{
+	size_t n = strlen(outer);
+
+	if (strcmp(outer, "/") == 0)
+		return 1;
+	return strncmp(inner, outer, n) == 0 &&
+	       (inner[n] == '\0' || inner[n] == '/');
+}
+
+/*
+ * Refuse a store that the mount would hide (its daemon would then wait
+ * on its own mount, for the manifest's files) and a mountpoint inside
+ * the store (its scans would enter the mount).  A store not made yet is
+ * judged by its parent directory.
+ */
+static int check_store_place(const char *path, const char *mountpoint)
+{
+	char real[PATH_MAX], dir[PATH_MAX];
+	size_t len = strlen(path);
+
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	if (len >= sizeof(dir))
+		return 0; /* store_probe says why */
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	if (!realpath(dir, real)) {
+		char *slash = strrchr(dir, '/');
+		const char *parent = ".", *base = dir;
+		size_t used;
+
+		if (errno != ENOENT)
+			return 0;
+		if (slash) {
+			*slash = '\0';
+			parent = dir[0] ? dir : "/";
+			base = slash + 1;
+		}
+		if (!realpath(parent, real))
+			return 0;
+		used = strlen(real);
+		if ((size_t)snprintf(real + used, sizeof(real) - used, "%s%s",
+				     strcmp(real, "/") ? "/" : "", base) >=
+		    sizeof(real) - used)
+			return 0;
+	}
+	if (path_within(real, mountpoint)) {
+		log_err("store %s is %s the mountpoint %s: the mount would "
+			"hide it; put the store elsewhere", real,
+			strcmp(real, mountpoint) ? "inside" : "at", mountpoint);
+		return -EINVAL;
+	}
+	if (path_within(mountpoint, real)) {
+		log_err("mountpoint %s is inside the store %s; mount it "
+			"elsewhere", mountpoint, real);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int open_store(const char *path, const char *mountpoint,
 		      const char *manifest, enum compress_mode compress,
 		      struct store **out)
@@ -277,6 +339,9 @@ static int open_store(const char *path, const char *mountpoint,
 	struct store_holder holder;
 	int rc;
 
+	rc = check_store_place(path, mountpoint);
+	if (rc < 0)
+		return rc;
 	rc = store_probe(path);
 	if (rc == -ENOTEMPTY) {
 		log_err("%s is not a featurefs store (no store.conf) and is not "

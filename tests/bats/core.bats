@@ -49,6 +49,22 @@ teardown() {
 	[ "$(cat "$STORE/precious")" = data ]
 }
 
+@test "a store inside its mountpoint, or a mountpoint inside its store, is refused" {
+	mkdir -p "$MNT/sub"
+	run timeout 20 "$FEATUREFS" "$MNT/st/" "$MNT" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"store $MNT/st is inside the mountpoint $MNT: the mount would hide it"* ]]
+	run timeout 20 "$FEATUREFS" "$MNT" "$MNT/" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"store $MNT is at the mountpoint $MNT"* ]]
+	run timeout 20 "$FEATUREFS" "$MNT" "$MNT/sub" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"mountpoint $MNT/sub is inside the store $MNT"* ]]
+	! mountpoint -q "$MNT"
+	! mountpoint -q "$MNT/sub"
+	[ ! -e "$MNT/st" ] && [ ! -e "$MNT/store.conf" ]
+}
+
 @test "a damaged store.conf refuses the mount with the line and the reason; an unknown key is warned about" {
 	"$FEATUREFS" init "$STORE" >/dev/null
 	cp "$STORE/store.conf" "$TEST_DIR/conf"
