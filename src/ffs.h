@@ -260,6 +260,8 @@ struct dirent_item {
 	/* a published entry's attributes, as the listing read them */
 	int published;
 	uint64_t size;
+	uint64_t stored_size;
+	int compressed;
 	int64_t created_ts;
 	int64_t mtime_ns;
 	uint32_t mode;

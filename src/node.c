@@ -429,6 +429,11 @@ static int lookup_child(struct ffs *ffs, struct node *parent,
 		count_miss(ffs, parent);
 	if (rc < 0)
 		return rc;
+	if (manifest_entry_flaw(&e)) {
+		log_err("lookup %s/%s: its row gives %s; fsck -y quarantines "
+			"it", parent->name, name, manifest_entry_flaw(&e));
+		return -EIO;
+	}
 	pthread_mutex_lock(&ffs->lock);
 	n = node_find_locked(ffs, parent, name);
 	if (!n) {
@@ -776,11 +781,13 @@ static int list_entry_cb(void *arg, const struct manifest_entry *e)
 
 	snprintf(name, sizeof(name), "%s" ENTRY_SUFFIX, e->key);
 	it = listing_add(arg, name, S_IFREG);
-	if (it) {
+	if (it && !manifest_entry_flaw(e)) { /* else a lookup says why */
 		memset(&tmp, 0, sizeof(tmp));
 		node_fill_published(&tmp, e);
 		it->published = 1;
 		it->size = tmp.size;
+		it->stored_size = tmp.stored_size;
+		it->compressed = tmp.compressed;
 		it->created_ts = tmp.created_ts;
 		it->mtime_ns = tmp.mtime_ns;
 		it->mode = tmp.mode;
@@ -856,6 +863,8 @@ int ffs_lookup_listed(struct ffs *ffs, struct node *dir,
 		}
 		n->state = ENTRY_PUBLISHED;
 		n->size = item->size;
+		n->stored_size = item->stored_size;
+		n->compressed = item->compressed;
 		n->created_ts = item->created_ts;
 		n->mtime_ns = item->mtime_ns;
 		n->mode = item->mode;

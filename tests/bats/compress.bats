@@ -117,6 +117,25 @@ PY
 	[ "$status" -eq 0 ]
 }
 
+@test "compressed entries a fresh mount first meets in a listing read back exactly" {
+	make_parquet "$DATA/a.parquet" 20000
+	make_parquet "$DATA/b.parquet" 30000
+	mount_store -o compress=zstd
+	publish_file AAPL "$K1" "$DATA/a.parquet"
+	publish_file AAPL "$K2" "$DATA/b.parquet"
+	unmount_store
+	# readdirplus makes the nodes; the opens that follow must know the
+	# objects are compressed (they read as EIO, before that as zstd)
+	mount_store
+	run ls -l "$MNT/AAPL"
+	[ "$status" -eq 0 ]
+	[ "$(find "$MNT/AAPL" -name '*.parquet' -size +1k | wc -l)" = 2 ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	cmp "$DATA/b.parquet" "$MNT/AAPL/$K2.parquet"
+	[ "$(random_preads "$MNT/AAPL/$K2.parquet" "$DATA/b.parquet" 100)" = ok ]
+	! grep -q 'where its row says' "$TEST_DIR/daemon.log"
+}
+
 @test "frames begin where column chunks and the footer do; a footer read decompresses the footer alone" {
 	make_parquet "$DATA/a.parquet" 300000 5 # three row groups of four columns
 	mount_store -o compress=zstd
