@@ -567,6 +567,12 @@ static int check_row(struct fsck *f, const struct manifest_entry *e,
 				 "malformed row (symbol, key or path)");
 		return 1;
 	}
+	if (manifest_entry_flaw(e)) {
+		fsck_finding_set(x, FSCK_SIZE_MISMATCH, FSCK_YES, e->symbol,
+				 e->key, e->path, "the row gives %s",
+				 manifest_entry_flaw(e));
+		return 1;
+	}
 	fd = fsck_open_object(f, e->path, &st);
 	if (fd == -ENOENT) {
 		fsck_finding_set(x, FSCK_OBJECT_MISSING, FSCK_PREEN, e->symbol,

@@ -66,6 +66,17 @@ void manifest_writer_id(const char *mount_id, char *buf, size_t len)
 		 mount_id);
 }
 
+const char *manifest_entry_flaw(const struct manifest_entry *e)
+{
+	if (e->file_size < 0 || e->stored_size < 0)
+		return "a negative size";
+	if (strcmp(e->compression, "none") == 0 && e->stored_size &&
+	    e->stored_size != e->file_size)
+		return "an uncompressed object whose stored and logical "
+		       "sizes differ";
+	return NULL;
+}
+
 int manifest_writer_of_mount(const char *writer, const char *mount_id)
 {
 	const char *m = strstr(writer, "mount=");

@@ -276,6 +276,10 @@ int manifest_uri_check(const char *uri);
  * never accepted: secrets belong in ~/.pgpass or a service file. */
 int manifest_uri_has_password(const char *uri);
 
+/* Why published row `e` cannot describe an object (a negative size, or
+ * an uncompressed object whose stored size is not its size), or NULL. */
+const char *manifest_entry_flaw(const struct manifest_entry *e);
+
 /* The manifest's writer string for this process: "host pid=N mount=ID". */
 void manifest_writer_id(const char *mount_id, char *buf, size_t len);
 /* 1 when writer string `writer` names mount `mount_id` (NULL: none). */

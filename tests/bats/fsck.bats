@@ -197,6 +197,30 @@ assert r['object'] == 'lost+found/AAPL.' + sys.argv[2] + '.parquet', r" \
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 }
 
+@test "a row giving an impossible size: the mount answers EIO and says why; -y quarantines it" {
+	make_store
+	sqlite3 "$STORE/manifest.db" "update entries set file_size_bytes = -5 where key = '$K1';
+		update entries set file_size_bytes = 7 where key = '$K2'"
+	mount_store
+	run ls -l "$MNT/AAPL"
+	[[ "$output" == *"$K1.parquet"* ]]
+	[ "$(try_errno "os.stat('$MNT/AAPL/$K1.parquet')")" = EIO ]
+	[ "$(try_errno "open('$MNT/AAPL/$K2.parquet').read()")" = EIO ]
+	log_has "lookup AAPL/$K1.parquet: its row gives a negative size; fsck -y quarantines it"
+	log_has "lookup AAPL/$K2.parquet: its row gives an uncompressed object whose stored and logical sizes differ"
+	unmount_store
+	fsck_run -n "$STORE"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"fsck: AAPL/$K1: the row gives a negative size (left; run fsck -y)"* ]]
+	fsck_run -y "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"quarantined: lost+found/AAPL.$K1.parquet, row dropped"* ]]
+	[[ "$output" == *"quarantined: lost+found/AAPL.$K2.parquet, row dropped"* ]]
+	cmp "$DATA/a.parquet" "$STORE/lost+found/AAPL.$K1.parquet"
+	fsck_run -n "$STORE"
+	[ "$status" -eq 0 ]
+}
+
 @test "a truncated manifest.db: exit 8, a clear message, nothing touched" {
 	make_store
 	truncate -s 100 "$STORE/manifest.db"
