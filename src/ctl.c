@@ -114,8 +114,12 @@ static void serve_client(struct ffs *ffs, int fd)
 			break;
 	}
 	line[got] = '\0';
+	got = strcspn(line, "\n");
+	line[got] = '\0';
 	rc = parse_gc_request(ffs, line, &o, &json);
 	if (rc < 0) {
+		log_warn("control socket: refused a request that is not "
+			 "\"gc [name=number]...\" (%zu bytes)", got);
 		write_all(fd, "16\nbad control request\n", 23);
 		return;
 	}
