@@ -269,7 +269,6 @@ static void mount_help(void)
 	fuse_lowlevel_help();
 }
 
-/* Open or create the store at `path` and take its lock. */
 /* Whether real path `inner` is `outer` or lies beneath it. */
 static int path_within(const char *inner, const char *outer)
 {
@@ -332,6 +331,7 @@ static int check_store_place(const char *path, const char *mountpoint)
 	return 0;
 }
 
+/* Open or create the store at `path` and take its lock. */
 static int open_store(const char *path, const char *mountpoint,
 		      const char *manifest, enum compress_mode compress,
 		      struct store **out)

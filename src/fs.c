@@ -62,7 +62,6 @@ struct fs_waiter {
 	struct fuse_file_info fi;
 };
 
-/* An open directory: a snapshot of its listing. */
 /* An open directory: the listing taken at opendir, taken again when a
  * reader that has read it goes back to the start (rewinddir), so that
  * names removed or added before the rewind are not shown or missed. */
