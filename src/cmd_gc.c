@@ -80,6 +80,12 @@ int cmd_gc(int argc, char **argv)
 	}
 	if (!older_given)
 		o.older_than_us = 4 * 7 * 24 * 3600 * US_PER_SEC;
+	if (!o.dry_run && s->read_only_fs) {
+		log_err("gc: store %s is on a read-only filesystem: nothing "
+			"can be removed there (--dry-run lists what would go)",
+			s->root);
+		goto out;
+	}
 	if (!o.dry_run) {
 		rc = store_lock(s, "gc", NULL, &holder);
 		if (rc < 0) {

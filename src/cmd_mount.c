@@ -261,7 +261,8 @@ static void mount_help(void)
 	       "    passthrough=auto|off   the kernel reads entries itself (auto)\n"
 	       "    metrics=[ADDR:]PORT    serve /metrics and /health over HTTP\n"
 	       "                           (off; ADDR 127.0.0.1 when left out)\n"
-	       "    ro                     serve reads only\n"
+	       "    ro                     serve reads only (needed for a store on\n"
+	       "                           a read-only filesystem)\n"
 	       "    remount                (mount -o remount) change ro/rw,\n"
 	       "                           noexec, nosuid, nodev, atime flags\n"
 	       "                           of a mounted store\n\n");
@@ -393,6 +394,7 @@ static int open_manifest(struct ffs *ffs)
 	struct manifest_open_args a = {
 		.store_root = ffs->store->root,
 		.store_uuid = ffs->store->conf.uuid,
+		.read_only = ffs->store->read_only_fs,
 	};
 	int rc;
 
@@ -401,6 +403,23 @@ static int open_manifest(struct ffs *ffs)
 		manifest_set_observer(ffs->manifest, stats_observe_manifest,
 				      &ffs->ctr);
 	return rc;
+}
+
+/* A store on a read-only filesystem (a snapshot, a read-only export) is
+ * served with -o ro only, and keeps no access records: nothing can be
+ * written there. */
+static int check_read_only_media(const struct ffs *ffs)
+{
+	if (!ffs->store->read_only_fs)
+		return 0;
+	if (!ffs->opt.read_only) {
+		log_err("store %s is on a read-only filesystem: mount it with "
+			"-o ro", ffs->store->root);
+		return -EROFS;
+	}
+	log_info("store %s is on a read-only filesystem: no access records, "
+		 "control socket or GC", ffs->store->root);
+	return 0;
 }
 
 /* Check that -o manifest= agrees with store.conf (its form was checked
@@ -594,7 +613,8 @@ int cmd_mount(int argc, char **argv)
 	if (open_store(mo.store, mp, ffs.opt.manifest, ffs.opt.compress,
 		       &ffs.store) < 0)
 		goto out;
-	if (name_source(&args, &mo, ffs.store->root) < 0 ||
+	if (check_read_only_media(&ffs) < 0 ||
+	    name_source(&args, &mo, ffs.store->root) < 0 ||
 	    check_manifest_option(&ffs) < 0 || resolve_compression(&ffs) < 0 ||
 	    open_manifest(&ffs) < 0)
 		goto out;
@@ -619,7 +639,7 @@ int cmd_mount(int argc, char **argv)
 	}
 	manifest_writer_id(ffs.store->mount_id, ffs.writer_id,
 			   sizeof(ffs.writer_id));
-	if (register_mount(&ffs) < 0)
+	if (!ffs.store->read_only_fs && register_mount(&ffs) < 0)
 		log_warn("could not register the mount in the manifest");
 	rc = daemon_start(&ffs);
 	if (rc < 0) {
@@ -637,7 +657,8 @@ int cmd_mount(int argc, char **argv)
 	ret = rc < 0 ? 1 : 0;
 stop:
 	daemon_stop(&ffs);
-	manifest_mount_unregister(ffs.manifest, ffs.store->mount_id);
+	if (!ffs.store->read_only_fs)
+		manifest_mount_unregister(ffs.manifest, ffs.store->mount_id);
 	log_info("unmounted %s", mp);
 out:
 	http_stop(&ffs);

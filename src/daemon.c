@@ -40,8 +40,8 @@ int daemon_flush_access(struct ffs *ffs)
 
 	pthread_mutex_lock(&ffs->flush_mu);
 	rc = access_log_take(ffs->access, &recs, &nrecs);
-	if (rc < 0)
-		goto out;
+	if (rc < 0 || ffs->store->read_only_fs)
+		goto out; /* a store on read-only media keeps no records */
 	pthread_mutex_lock(&ffs->lock);
 	for (n = ffs->symbols; n; n = n->next_symbol)
 		nsym++;
@@ -127,7 +127,7 @@ static void *ticker_main(void *arg)
 			daemon_flush_access(ffs);
 			next_flush = now + FLUSH_INTERVAL_US;
 		}
-		if (now >= next_beat) {
+		if (now >= next_beat && !ffs->store->read_only_fs) {
 			manifest_mount_heartbeat(ffs->manifest,
 						 ffs->store->mount_id, now_us());
 			next_beat = now + HEARTBEAT_INTERVAL_US;
@@ -269,7 +269,8 @@ int daemon_start(struct ffs *ffs)
 	}
 	ffs->spare_cpus = spare_cpus();
 	frame_cache_read_ahead(ffs->frames, ffs->spare_cpus);
-	return ctl_start(ffs);
+	/* no socket can be made on read-only media, nor GC run there */
+	return ffs->store->read_only_fs ? 0 : ctl_start(ffs);
 }
 
 void daemon_stop(struct ffs *ffs)

@@ -738,6 +738,12 @@ static int lock_store(struct fsck *f)
 				 f->s->root, (long)h.pid, h.role);
 		return 0;
 	}
+	if (f->s->read_only_fs) {
+		snprintf(f->res->error, sizeof(f->res->error),
+			 "store is on a read-only filesystem: fsck -n checks "
+			 "it, repairs need it writable");
+		return -EROFS;
+	}
 	memset(&h, 0, sizeof(h));
 	rc = store_lock(f->s, "fsck", NULL, &h);
 	if (rc == -EBUSY && strcmp(h.role, "mount") == 0)

@@ -10,12 +10,15 @@
  * the daemon is the only process that claims or deletes keys while it
  * runs, and maintenance commands that write take the store lock first.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <sqlite3.h>
 
@@ -663,12 +666,51 @@ static void sqlite_close(struct manifest *m)
 	free(ms);
 }
 
+/*
+ * On a read-only filesystem (a snapshot, a read-only export) a read-only
+ * open names the database as immutable: SQLite then reads it without
+ * the -shm and -wal files it could not make there.  Writes `path` as
+ * such a URI into `buf` and returns 1; 0 where the filesystem is
+ * writable, or the store holds a WAL not yet checkpointed (its last
+ * commits, which an immutable read would miss).
+ */
+static int immutable_uri(const char *path, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	char wal[PATH_MAX + 8];
+	struct statvfs vfs;
+	struct stat st;
+	size_t o = 0;
+
+	if (statvfs(path, &vfs) < 0 || !(vfs.f_flag & ST_RDONLY))
+		return 0;
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	if (stat(wal, &st) == 0 && st.st_size > 0)
+		return 0;
+	o = (size_t)snprintf(buf, len, "file:");
+	for (; *path && o + 4 < len; path++) {
+		unsigned char c = (unsigned char)*path;
+
+		if (isalnum(c) || strchr("/._-~", c)) {
+			buf[o++] = (char)c;
+		} else {
+			buf[o++] = '%';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 15];
+		}
+	}
+	if (*path || (size_t)snprintf(buf + o, len - o, "?immutable=1") >=
+			     len - o)
+		return 0;
+	return 1;
+}
+
 static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		       struct manifest **out)
 {
 	extern const struct manifest_ops manifest_sqlite_ops;
 	struct manifest_sqlite *ms;
-	char path[PATH_MAX];
+	char path[PATH_MAX], uri_buf[3 * PATH_MAX + 32];
 	int flags, rc, i, version;
 
 	(void)uri;
@@ -691,7 +733,13 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 	flags = SQLITE_OPEN_NOMUTEX |
 		(args->read_only ? SQLITE_OPEN_READONLY
 				 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-	rc = sqlite3_open_v2(path, &ms->db, flags, NULL);
+	if (args->read_only && immutable_uri(path, uri_buf, sizeof(uri_buf))) {
+		/* SQLite cannot make the -shm it reads WAL through here */
+		flags |= SQLITE_OPEN_URI;
+		rc = sqlite3_open_v2(uri_buf, &ms->db, flags, NULL);
+	} else {
+		rc = sqlite3_open_v2(path, &ms->db, flags, NULL);
+	}
 	if (rc != SQLITE_OK) {
 		rc = sqlite_fail(ms, "open", rc);
 		goto fail;

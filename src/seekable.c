@@ -486,7 +486,10 @@ static int open_unnamed(int dirfd)
 
 	if (dirfd >= 0)
 		fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (dirfd < 0 || (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)))
+	/* in memory where the directory cannot hold it: no O_TMPFILE
+	 * there, or a read-only filesystem (fsck -n of a snapshot) */
+	if (dirfd < 0 || (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
+				     errno == EROFS)))
 		fd = memfd_create("featurefs-logical", MFD_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }

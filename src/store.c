@@ -17,6 +17,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -294,6 +295,7 @@ int store_open(const char *path, struct store **out)
 	struct store *s;
 	unsigned char rnd[STORE_MOUNT_ID_LEN / 2];
 	char real[PATH_MAX];
+	struct statvfs vfs;
 	int rc, i;
 
 	if (!realpath(path, real)) {
@@ -319,6 +321,8 @@ int store_open(const char *path, struct store **out)
 	rc = read_conf(s->root_fd, real, &s->conf);
 	if (rc < 0)
 		goto fail;
+	if (fstatvfs(s->root_fd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+		s->read_only_fs = 1;
 	s->objects_fd = openat(s->root_fd, "objects",
 			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	s->tmp_fd = openat(s->root_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -391,6 +395,8 @@ int store_lock_update(struct store *s, const char *role,
 
 	if (s->lock_fd < 0)
 		return -ENOLCK;
+	if (s->read_only_fs)
+		return 0; /* nobody can write there to need the record */
 	n = snprintf(text, sizeof(text),
 		     "pid=%ld\nrole=%s\nmount_id=%s\nmountpoint=%s\n",
 		     (long)getpid(), role, s->mount_id,
@@ -410,7 +416,10 @@ int store_lock(struct store *s, const char *role, const char *mountpoint,
 
 	if (s->lock_fd >= 0)
 		return 0;
-	fd = openat(s->root_fd, STORE_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = s->read_only_fs
+		     ? openat(s->root_fd, STORE_LOCK, O_RDONLY | O_CLOEXEC)
+		     : openat(s->root_fd, STORE_LOCK,
+			      O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -431,7 +440,7 @@ void store_unlock(struct store *s)
 {
 	if (s->lock_fd < 0)
 		return;
-	if (ftruncate(s->lock_fd, 0) < 0)
+	if (!s->read_only_fs && ftruncate(s->lock_fd, 0) < 0)
 		log_debug("store lock: ftruncate: %s", strerror(errno));
 	close(s->lock_fd); /* closing the last descriptor drops the flock */
 	s->lock_fd = -1;

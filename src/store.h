@@ -50,6 +50,8 @@ struct store {
 	int objects_fd;
 	int tmp_fd;
 	int lock_fd;		/* >= 0 while we hold the store lock */
+	int read_only_fs;	/* on a read-only filesystem (a snapshot, a
+				 * read-only export): readers only */
 	struct store_conf conf;
 	char mount_id[STORE_MOUNT_ID_LEN + 1]; /* prefix of our tmp files */
 	uint64_t tmp_seq;	/* atomic */

@@ -12,6 +12,8 @@ setup() {
 }
 
 teardown() {
+	# the read-only view of a store some tests make
+	[ -z "${TEST_DIR:-}" ] || umount -l "$TEST_DIR/ro" 2>/dev/null || true
 	teardown_store
 }
 
@@ -865,6 +867,51 @@ PY
 	[ "$(getfattr --only-values -n user.featurefs.stored_size "$f")" = "$(stat -c %s "$DATA/a.parquet")" ]
 	getfattr --only-values -n user.featurefs.last_accessed "$f" | grep -q '^20[0-9-]*T'
 	[ "$(python3 -c "import os; print(os.listxattr('$f'))")" = "[]" ]
+}
+
+@test "a store on a read-only filesystem: ls, stats, fsck -n and an -o ro mount read it; changes are refused clearly" {
+	[ "$(id -u)" -eq 0 ] || skip "a read-only bind mount needs root"
+	make_parquet "$DATA/a.parquet" 20000
+	make_parquet "$DATA/b.parquet" 30000
+	mount_store
+	publish_file AAPL "$K1" "$DATA/a.parquet"
+	unmount_store
+	mount_store -o compress=zstd
+	publish_file AAPL "$K2" "$DATA/b.parquet"
+	unmount_store
+	# a snapshot, a read-only export: the store as a read-only bind
+	mkdir "$TEST_DIR/ro"
+	mount --bind "$STORE" "$TEST_DIR/ro"
+	mount -o remount,bind,ro "$TEST_DIR/ro"
+	! touch "$TEST_DIR/ro/x" 2>/dev/null
+	run "$FEATUREFS" ls "$TEST_DIR/ro"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 3 ]
+	run "$FEATUREFS" stats "$TEST_DIR/ro"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"2 published"* ]]
+	run "$FEATUREFS" fsck -n --verify "$TEST_DIR/ro"
+	[ "$status" -eq 0 ]
+	run "$FEATUREFS" fsck -p "$TEST_DIR/ro"
+	[ "$status" -eq 8 ]
+	[[ "$output" == *"store is on a read-only filesystem: fsck -n checks it, repairs need it writable"* ]]
+	run "$FEATUREFS" gc "$TEST_DIR/ro"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is on a read-only filesystem: nothing can be removed there"* ]]
+	run timeout 20 "$FEATUREFS" "$TEST_DIR/ro" "$MNT" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"store $TEST_DIR/ro is on a read-only filesystem: mount it with -o ro"* ]]
+	! mountpoint -q "$MNT"
+	STORE=$TEST_DIR/ro mount_store -o ro
+	log_has "store $TEST_DIR/ro is on a read-only filesystem: no access records, control socket or GC"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	ls -l "$MNT/AAPL" >/dev/null
+	cmp "$DATA/b.parquet" "$MNT/AAPL/$K2.parquet"
+	[ "$(try_errno "open('$MNT/AAPL/$(key_of three).parquet', 'w')")" = EROFS ]
+	grep -q '^hits ' "$MNT/.featurefs/stats"
+	unmount_store
+	! grep -q 'could not\|cannot' "$TEST_DIR/daemon.log"
+	umount "$TEST_DIR/ro"
 }
 
 @test "ro mounts serve reads only" {
