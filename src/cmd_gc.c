@@ -66,7 +66,15 @@ int cmd_gc(int argc, char **argv)
 		return cli_usage("gc", "exactly one STORE or MOUNTPOINT");
 	if (cli_open_store(argv[optind], &s) < 0)
 		return 1;
-	if (cli_store_mounted(s, &holder)) {
+	/* its store.lock names whoever held it when it was made read-only:
+	 * no mount of it can be asked, nothing there removed */
+	if (!o.dry_run && s->read_only_fs) {
+		log_err("gc: store %s is on a read-only filesystem: nothing "
+			"can be removed there (--dry-run lists what would go)",
+			s->root);
+		goto out;
+	}
+	if (cli_store_mounted(s, &holder) && !s->read_only_fs) {
 		/* the mount applies its own gc_older_than unless told */
 		o.older_than_us = older_given ? o.older_than_us : -1;
 		rc = ctl_request_gc(s, &o, json, &out);
@@ -80,12 +88,6 @@ int cmd_gc(int argc, char **argv)
 	}
 	if (!older_given)
 		o.older_than_us = 4 * 7 * 24 * 3600 * US_PER_SEC;
-	if (!o.dry_run && s->read_only_fs) {
-		log_err("gc: store %s is on a read-only filesystem: nothing "
-			"can be removed there (--dry-run lists what would go)",
-			s->root);
-		goto out;
-	}
 	if (!o.dry_run) {
 		rc = store_lock(s, "gc", NULL, &holder);
 		if (rc < 0) {
