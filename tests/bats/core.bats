@@ -909,6 +909,10 @@ PY
 	cmp "$DATA/b.parquet" "$MNT/AAPL/$K2.parquet"
 	[ "$(try_errno "open('$MNT/AAPL/$(key_of three).parquet', 'w')")" = EROFS ]
 	grep -q '^hits ' "$MNT/.featurefs/stats"
+	# its store.lock names whoever held it last: no mount is asked
+	run "$FEATUREFS" gc "$MNT"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is on a read-only filesystem: nothing can be removed there"* ]]
 	unmount_store
 	! grep -q 'could not\|cannot' "$TEST_DIR/daemon.log"
 	umount "$TEST_DIR/ro"
