@@ -376,9 +376,12 @@ static int open_store(const char *path, const char *mountpoint,
 				(*out)->root, (long)holder.pid,
 				holder.mountpoint[0] ? " at " : "",
 				holder.mountpoint);
-		else
+		else if (holder.role[0])
 			log_err("store %s is in use by pid %ld (featurefs %s)",
 				(*out)->root, (long)holder.pid, holder.role);
+		else
+			log_err("store %s is in use by another featurefs",
+				(*out)->root);
 	} else if (rc < 0) {
 		log_err("lock store %s: %s", (*out)->root, strerror(-rc));
 	}

@@ -732,7 +732,7 @@ static int lock_store(struct fsck *f)
 			return 0;
 		if (strcmp(h.role, "mount") == 0)
 			snprintf(f->live, sizeof(f->live), "%s", h.mount_id);
-		else
+		else if (h.role[0]) /* none on read-only media */
 			log_warn("fsck: store %s is in use by pid %ld "
 				 "(featurefs %s); findings may be out of date",
 				 f->s->root, (long)h.pid, h.role);

@@ -361,13 +361,18 @@ void store_close(struct store *s)
 	free(s);
 }
 
-static void parse_holder(int fd, struct store_holder *h)
+/* Read the holder record of lock file `fd` into `h`; left empty on a
+ * read-only filesystem, where the record was written before the store
+ * became read-only and names nobody who holds it now. */
+static void read_holder(const struct store *s, int fd, struct store_holder *h)
 {
 	char text[8192];
 	char *line, *save = NULL;
 	ssize_t n;
 
 	memset(h, 0, sizeof(*h));
+	if (s->read_only_fs)
+		return;
 	n = pread(fd, text, sizeof(text) - 1, 0);
 	if (n <= 0)
 		return;
@@ -425,7 +430,7 @@ int store_lock(struct store *s, const char *role, const char *mountpoint,
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		if (holder)
-			parse_holder(fd, holder);
+			read_holder(s, fd, holder);
 		close(fd);
 		return rc;
 	}
@@ -451,7 +456,7 @@ int store_lock_probe(struct store *s, struct store_holder *holder)
 	int fd, held = 0;
 
 	if (s->lock_fd >= 0) {
-		parse_holder(s->lock_fd, holder);
+		read_holder(s, s->lock_fd, holder);
 		return 1;
 	}
 	fd = openat(s->root_fd, STORE_LOCK, O_RDONLY | O_CLOEXEC);
@@ -459,7 +464,7 @@ int store_lock_probe(struct store *s, struct store_holder *holder)
 		return 0;
 	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
 		held = 1;
-		parse_holder(fd, holder);
+		read_holder(s, fd, holder);
 	} else {
 		flock(fd, LOCK_UN);
 	}

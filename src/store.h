@@ -86,7 +86,8 @@ void store_close(struct store *s);
 
 /*
  * Take the exclusive store lock without waiting and record who holds it.
- * Returns 0, or -EBUSY with `holder` describing the current holder.
+ * Returns 0, or -EBUSY with `holder` describing the current holder
+ * (empty on a read-only filesystem).
  */
 int store_lock(struct store *s, const char *role, const char *mountpoint,
 	       struct store_holder *holder);
@@ -95,7 +96,8 @@ int store_lock_update(struct store *s, const char *role,
 		      const char *mountpoint);
 void store_unlock(struct store *s);
 
-/* 1 and `holder` filled when somebody holds the lock, 0 when free. */
+/* 1 and `holder` filled when somebody holds the lock, 0 when free.  On a
+ * read-only filesystem no holder is recorded: `holder` stays empty. */
 int store_lock_probe(struct store *s, struct store_holder *holder);
 
 /* Relative path of an entry's object: "objects/<symbol>/<key>.parquet". */

@@ -909,7 +909,14 @@ PY
 	cmp "$DATA/b.parquet" "$MNT/AAPL/$K2.parquet"
 	[ "$(try_errno "open('$MNT/AAPL/$(key_of three).parquet', 'w')")" = EROFS ]
 	grep -q '^hits ' "$MNT/.featurefs/stats"
-	# its store.lock names whoever held it last: no mount is asked
+	# its store.lock names whoever held it last, so nobody is named
+	mkdir "$TEST_DIR/mnt2"
+	run timeout 20 "$FEATUREFS" "$TEST_DIR/ro" "$TEST_DIR/mnt2" -f -o ro
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"store $TEST_DIR/ro is in use by another featurefs"* ]]
+	run "$FEATUREFS" fsck -n "$TEST_DIR/ro"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"in use by"* ]]
 	run "$FEATUREFS" gc "$MNT"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"is on a read-only filesystem: nothing can be removed there"* ]]
