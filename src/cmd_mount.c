@@ -369,6 +369,12 @@ static int open_store(const char *path, const char *mountpoint,
 	rc = store_open(path, out);
 	if (rc < 0)
 		return rc;
+	rc = store_check_one_fs(*out);
+	if (rc < 0) {
+		store_close(*out);
+		*out = NULL;
+		return rc;
+	}
 	rc = store_lock(*out, "mount", mountpoint, &holder);
 	if (rc == -EBUSY) {
 		if (strcmp(holder.role, "mount") == 0)

@@ -451,6 +451,20 @@ void store_unlock(struct store *s)
 	s->lock_fd = -1;
 }
 
+int store_check_one_fs(const struct store *s)
+{
+	struct stat objects, tmp;
+
+	if (fstat(s->objects_fd, &objects) < 0 || fstat(s->tmp_fd, &tmp) < 0)
+		return -errno;
+	if (objects.st_dev == tmp.st_dev)
+		return 0;
+	log_err("store %s: objects/ and tmp/ are on different filesystems; "
+		"objects are installed by a hard link from tmp/, so both must "
+		"be on one (move the link that leads elsewhere)", s->root);
+	return -EXDEV;
+}
+
 int store_lock_probe(struct store *s, struct store_holder *holder)
 {
 	int fd, held = 0;

@@ -96,6 +96,11 @@ int store_lock_update(struct store *s, const char *role,
 		      const char *mountpoint);
 void store_unlock(struct store *s);
 
+/* 0 when objects/ and tmp/ are on one filesystem, as publishing needs
+ * (an object is installed by a hard link from tmp/); -EXDEV, logged,
+ * when one of them leads elsewhere (a symbolic link to another disk). */
+int store_check_one_fs(const struct store *s);
+
 /* 1 and `holder` filled when somebody holds the lock, 0 when free.  On a
  * read-only filesystem no holder is recorded: `holder` stays empty. */
 int store_lock_probe(struct store *s, struct store_holder *holder);

@@ -67,6 +67,28 @@ teardown() {
 	[ ! -e "$MNT/st" ] && [ ! -e "$MNT/store.conf" ]
 }
 
+@test "objects/ on another filesystem than tmp/ is refused at mount, not at every publish" {
+	"$FEATUREFS" init "$STORE" >/dev/null
+	other=$(mktemp -d /dev/shm/featurefs-objects.XXXXXX)
+	[ "$(stat -c %d "$other")" != "$(stat -c %d "$STORE/tmp")" ] ||
+		{ rmdir "$other"; skip "/dev/shm is on the store's filesystem"; }
+	rmdir "$STORE/objects"
+	ln -s "$other" "$STORE/objects"
+	run timeout 20 "$FEATUREFS" "$STORE" "$MNT" -f
+	rm -f "$STORE/objects"
+	rmdir "$other"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"objects/ and tmp/ are on different filesystems; objects are installed by a hard link from tmp/"* ]]
+	! mountpoint -q "$MNT"
+	# a link that stays on the filesystem is fine
+	mkdir "$TEST_DIR/objects"
+	ln -s "$TEST_DIR/objects" "$STORE/objects"
+	mount_store
+	make_parquet "$DATA/a.parquet"
+	publish_file AAPL "$K1" "$DATA/a.parquet"
+	cmp "$DATA/a.parquet" "$TEST_DIR/objects/AAPL/$K1.parquet"
+}
+
 @test "a damaged store.conf refuses the mount with the line and the reason; an unknown key is warned about" {
 	"$FEATUREFS" init "$STORE" >/dev/null
 	cp "$STORE/store.conf" "$TEST_DIR/conf"
