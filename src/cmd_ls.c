@@ -67,7 +67,12 @@ static int print_row(void *arg, const struct manifest_entry *e)
 		sb_json_str(&sb, e->writer);
 		sb_adds(&sb, "}");
 	} else {
-		sb_addf(&sb, "%s\t%s\t%s\t%lld\t%lld\t", e->symbol, e->key, state,
+		/* a damaged row's names may hold tabs or escape sequences */
+		char symbol[4 * sizeof(e->symbol)], key[4 * sizeof(e->key)];
+
+		log_escape(e->symbol, symbol);
+		log_escape(e->key, key);
+		sb_addf(&sb, "%s\t%s\t%s\t%lld\t%lld\t", symbol, key, state,
 			(long long)e->file_size, (long long)e->rows);
 		sb_iso_time(&sb, e->created_ts, "-");
 		sb_adds(&sb, "\t");

@@ -376,14 +376,36 @@ static void column_text(sqlite3_stmt *st, int i, char *buf, size_t len)
 	snprintf(buf, len, "%s", t ? (const char *)t : "");
 }
 
+/*
+ * A symbol or key column.  A name featurefs could not have written, too
+ * long for `buf` or holding a NUL, is cut short and ends in DEL: it then
+ * fails every name check and matches no row, where a plain cut could turn
+ * it into another entry's valid name (and GC would remove that row).
+ */
+static void column_name(sqlite3_stmt *st, int i, char *buf, size_t len)
+{
+	const char *t = (const char *)sqlite3_column_text(st, i);
+	size_t n = (size_t)sqlite3_column_bytes(st, i), fit = t ? strlen(t) : 0;
+
+	if (fit == n && n < len) {
+		memcpy(buf, t ? t : "", n + 1);
+		return;
+	}
+	if (fit > len - 2)
+		fit = len - 2;
+	memcpy(buf, t, fit);
+	buf[fit] = '\x7f';
+	buf[fit + 1] = '\0';
+}
+
 /* Read a row selected with ENTRY_COLUMNS. */
 static void read_entry(sqlite3_stmt *st, struct manifest_entry *e)
 {
 	char state[16];
 
 	memset(e, 0, sizeof(*e));
-	column_text(st, 0, e->symbol, sizeof(e->symbol));
-	column_text(st, 1, e->key, sizeof(e->key));
+	column_name(st, 0, e->symbol, sizeof(e->symbol));
+	column_name(st, 1, e->key, sizeof(e->key));
 	column_text(st, 2, e->path, sizeof(e->path));
 	column_text(st, 3, state, sizeof(state));
 	e->state = strcmp(state, "published") == 0 ? ENTRY_PUBLISHED
@@ -1166,7 +1188,7 @@ out:
 static void read_symbol(sqlite3_stmt *st, struct manifest_symbol *s)
 {
 	memset(s, 0, sizeof(*s));
-	column_text(st, 0, s->symbol, sizeof(s->symbol));
+	column_name(st, 0, s->symbol, sizeof(s->symbol));
 	s->created_ts = sqlite3_column_int64(st, 1);
 	s->hits = sqlite3_column_int64(st, 2);
 	s->misses = sqlite3_column_int64(st, 3);

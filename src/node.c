@@ -731,6 +731,7 @@ int ffs_rmdir(struct ffs *ffs, struct node *parent, const char *name)
 struct listing {
 	struct dirent_item *items;
 	size_t count, alloc;
+	size_t malformed;	/* manifest rows left out for their names */
 	const char *dir;	/* hkey of the directory listed; NULL: the root */
 	int err;
 };
@@ -766,21 +767,34 @@ static struct dirent_item *listing_add(struct listing *l, const char *name,
 	l->count++;
 	return it;
 }
+/* A row whose names featurefs would not have written (an edited or
+ * damaged manifest) is left out of listings: a name holding '/' fails
+ * the kernel's whole readdir, and no lookup could reach it. */
 
 static int list_symbol_cb(void *arg, const struct manifest_symbol *s)
 {
-	listing_add(arg, s->symbol, S_IFDIR);
+	struct listing *l = arg;
+
+	if (name_check_symbol(s->symbol) < 0)
+		l->malformed++;
+	else
+		listing_add(l, s->symbol, S_IFDIR);
 	return 0;
 }
 
 static int list_entry_cb(void *arg, const struct manifest_entry *e)
 {
+	struct listing *l = arg;
 	char name[KEY_MAX + ENTRY_SUFFIX_LEN + 1];
 	struct dirent_item *it;
 	struct node tmp;
+	if (name_check_key(e->key) < 0) {
+		l->malformed++;
+		return 0;
+	}
 
 	snprintf(name, sizeof(name), "%s" ENTRY_SUFFIX, e->key);
-	it = listing_add(arg, name, S_IFREG);
+	it = listing_add(l, name, S_IFREG);
 	if (it && !manifest_entry_flaw(e)) { /* else a lookup says why */
 		memset(&tmp, 0, sizeof(tmp));
 		node_fill_published(&tmp, e);
@@ -832,6 +846,10 @@ int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dirent_item **out,
 		break;
 	default:
 		return -ENOTDIR;
+	if (l.malformed)
+		log_warn("listing %s: %zu manifest rows with malformed names "
+			 "left out; fsck reports them",
+			 dir->kind == NODE_ROOT ? "/" : dir->hkey, l.malformed);
 	}
 	if (rc == 0)
 		rc = l.err;

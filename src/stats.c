@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "options.h"
 #include "stats.h"
 
@@ -307,12 +308,14 @@ void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 		"stored", "hits", "misses", "ratio");
 	for (i = 0; i < r->nsymbols; i++) {
 		const struct manifest_symbol *s = &r->symbols[order[i]];
+		char name[4 * sizeof(s->symbol)]; /* a damaged row's, escaped */
 		struct strbuf size = STRBUF_INIT;
 		int64_t h, m;
 
 		stats_symbol_figures(r, order[i], &h, &m);
 		sb_bytes(&size, s->stored_bytes);
-		sb_addf(sb, "%-20s %10lld %12s %10lld %10lld %7.3f\n", s->symbol,
+		log_escape(s->symbol, name);
+		sb_addf(sb, "%-20s %10lld %12s %10lld %10lld %7.3f\n", name,
 			(long long)s->entries, sb_str(&size), (long long)h,
 			(long long)m, ratio(h, m));
 		sb_release(&size);
