@@ -43,6 +43,15 @@ static inline int64_t timespec_to_ns(const struct timespec *ts)
 	return sec * 1000000000 + ts->tv_nsec;
 }
 
+/* Microseconds (created_ts and the like) as nanoseconds, clamped the
+ * same way: a row's time may come from an edited manifest. */
+static inline int64_t us_to_ns(int64_t us)
+{
+	const int64_t max_us = TIME_NS_MAX_SEC * 1000000;
+
+	return (us > max_us ? max_us : us < -max_us ? -max_us : us) * 1000;
+}
+
 /* The inverse, with tv_nsec in [0, 1e9) before 1970 too. */
 static inline struct timespec ns_to_timespec(int64_t ns)
 {

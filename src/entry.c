@@ -69,7 +69,7 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 	w->tgid = proc_tgid_of(pid);
 	w->touched_us = mono_us();
 	w->created_ts = now_us();
-	w->mtime_ns = w->created_ts * 1000;
+	w->mtime_ns = us_to_ns(w->created_ts);
 	w->mode = mode & 0777; /* never set-id or sticky: see docs/security.md */
 	*out = w;
 	return 0;

@@ -273,7 +273,7 @@ void node_fill_published(struct node *n, const struct manifest_entry *e)
 			: strcmp(e->compression, "zstd") == 0 ? 1
 							      : -1;
 	n->created_ts = e->created_ts;
-	n->mtime_ns = e->mtime_ns ? e->mtime_ns : e->created_ts * 1000;
+	n->mtime_ns = e->mtime_ns ? e->mtime_ns : us_to_ns(e->created_ts);
 	n->mode = e->mode ? e->mode & 0777 : 0644;
 	n->writer_tgid = 0;
 	snprintf(n->key, sizeof(n->key), "%s", e->key);
@@ -511,8 +511,7 @@ void ffs_forget(struct ffs *ffs, struct node *n, uint64_t nlookup)
 static void set_times_ns(struct stat *st, int64_t mtime_ns, int64_t ctime_us)
 {
 	st->st_mtim = ns_to_timespec(mtime_ns);
-	st->st_ctim.tv_sec = ctime_us / 1000000;
-	st->st_ctim.tv_nsec = (ctime_us % 1000000) * 1000;
+	st->st_ctim = ns_to_timespec(us_to_ns(ctime_us));
 	st->st_atim = st->st_mtim;
 }
 
@@ -530,19 +529,19 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 	case NODE_SYMBOL:
 		st->st_mode = S_IFDIR | 0755;
 		st->st_nlink = n->kind == NODE_ROOT ? 1 : 2;
-		set_times_ns(st, ffs->mounted_ts * 1000, ffs->mounted_ts);
+		set_times_ns(st, us_to_ns(ffs->mounted_ts), ffs->mounted_ts);
 		break;
 	case NODE_CONTROL_DIR:
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
-		set_times_ns(st, ffs->mounted_ts * 1000, ffs->mounted_ts);
+		set_times_ns(st, us_to_ns(ffs->mounted_ts), ffs->mounted_ts);
 		break;
 	case NODE_SCRATCH_DIR:
 		pthread_mutex_lock(&ffs->lock);
 		st->st_mode = S_IFDIR | (n->mode & 0777);
 		pthread_mutex_unlock(&ffs->lock);
 		st->st_nlink = 2;
-		set_times_ns(st, n->created_ts * 1000, n->created_ts);
+		set_times_ns(st, us_to_ns(n->created_ts), n->created_ts);
 		break;
 	case NODE_CONTROL_FILE: {
 		struct strbuf sb = STRBUF_INIT;
@@ -731,8 +730,8 @@ int ffs_rmdir(struct ffs *ffs, struct node *parent, const char *name)
 struct listing {
 	struct dirent_item *items;
 	size_t count, alloc;
-	size_t malformed;	/* manifest rows left out for their names */
 	const char *dir;	/* hkey of the directory listed; NULL: the root */
+	size_t malformed;	/* manifest rows left out for their names */
 	int err;
 };
 
@@ -767,10 +766,10 @@ static struct dirent_item *listing_add(struct listing *l, const char *name,
 	l->count++;
 	return it;
 }
+
 /* A row whose names featurefs would not have written (an edited or
  * damaged manifest) is left out of listings: a name holding '/' fails
  * the kernel's whole readdir, and no lookup could reach it. */
-
 static int list_symbol_cb(void *arg, const struct manifest_symbol *s)
 {
 	struct listing *l = arg;
@@ -784,15 +783,15 @@ static int list_symbol_cb(void *arg, const struct manifest_symbol *s)
 
 static int list_entry_cb(void *arg, const struct manifest_entry *e)
 {
-	struct listing *l = arg;
 	char name[KEY_MAX + ENTRY_SUFFIX_LEN + 1];
+	struct listing *l = arg;
 	struct dirent_item *it;
 	struct node tmp;
+
 	if (name_check_key(e->key) < 0) {
 		l->malformed++;
 		return 0;
 	}
-
 	snprintf(name, sizeof(name), "%s" ENTRY_SUFFIX, e->key);
 	it = listing_add(l, name, S_IFREG);
 	if (it && !manifest_entry_flaw(e)) { /* else a lookup says why */
@@ -846,11 +845,11 @@ int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dirent_item **out,
 		break;
 	default:
 		return -ENOTDIR;
+	}
 	if (l.malformed)
 		log_warn("listing %s: %zu manifest rows with malformed names "
 			 "left out; fsck reports them",
 			 dir->kind == NODE_ROOT ? "/" : dir->hkey, l.malformed);
-	}
 	if (rc == 0)
 		rc = l.err;
 	if (rc < 0) {

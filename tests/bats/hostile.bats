@@ -426,3 +426,17 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 	mount_store
 	cmp "$DATA/good.parquet" "$MNT/AAPL/$k128.parquet"
 }
+
+@test "row times beyond what nanoseconds hold are clamped, not overflowed" {
+	make_parquet "$DATA/good.parquet" 1000
+	k=$(key_of clamp)
+	cp "$DATA/good.parquet" "$MNT/AAPL/$k.parquet"
+	wait_published "$MNT/AAPL/$k.parquet"
+	for t in 9223372036854775000:9223372035 -9223372036854775000:-9223372035; do
+		unmount_store
+		sqlite3 "$STORE/manifest.db" \
+			"update entries set created_ts = ${t%:*}, mtime_ns = 0"
+		mount_store
+		[ "$(stat -c '%Y %Z' "$MNT/AAPL/$k.parquet")" = "${t#*:} ${t#*:}" ]
+	done
+}
