@@ -2,8 +2,9 @@
 # hostile.bats - hostile input through a real mount (issue 12): malformed
 # Parquet footers that a careless parser would crash on or allocate for
 # (close fails with EIO, the daemon lives, its peak memory stays small),
-# and names that SPEC §2 refuses (traversal, odd bytes, length limits,
-# Unicode look-alikes).  badinput.bats has the everyday cases; these are
+# names that SPEC §2 refuses (traversal, odd bytes, length limits,
+# Unicode look-alikes), and manifest rows no mount would write (malformed
+# names, times out of range).  badinput.bats has the everyday cases; these are
 # the adversarial ones.  The same parsers are fuzzed in tests/fuzz/.
 
 load helpers
