@@ -142,6 +142,13 @@ out:
 	return rc;
 }
 
+/* 1 when row `e` names an object featurefs could have written: its
+ * object is objects/<symbol>/<key>.parquet, whatever its path says. */
+static int row_names_ok(const struct manifest_entry *e)
+{
+	return name_check_symbol(e->symbol) == 0 && name_check_key(e->key) == 0;
+}
+
 int gc_remove_rows(struct manifest *m, struct store *s,
 		   const struct manifest_entry *rows, size_t n, int *results,
 		   void (*removed)(void *arg, const struct manifest_entry *e),
@@ -149,28 +156,56 @@ int gc_remove_rows(struct manifest *m, struct store *s,
 {
 	const char **paths = calloc(n + 1, sizeof(*paths));
 	int *unlinked = calloc(n + 1, sizeof(*unlinked));
-	size_t i;
-	int rc;
+	char (*rel)[STORE_REL_MAX] = calloc(n + 1, sizeof(*rel));
+	size_t i, j, malformed = 0;
+	int rc, removed_any = 0;
 
-	rc = paths && unlinked ? 0 : -ENOMEM;
-	if (rc == 0)
-		rc = manifest_remove_batch(m, rows, n, results);
+	rc = paths && unlinked && rel ? 0 : -ENOMEM;
 	if (rc < 0)
 		goto out;
-	for (i = 0; i < n; i++)
-		paths[i] = results[i] == 0 ? rows[i].path : NULL;
+	/* each run of well-formed rows in one transaction: a row of an
+	 * edited manifest is fsck's to judge, and its path is not trusted */
+	for (i = 0; i < n; i = j) {
+		for (j = i; j < n && row_names_ok(&rows[j]); j++)
+			;
+		if (j > i && rc == 0)
+			rc = manifest_remove_batch(m, rows + i, j - i,
+						   results + i);
+		if (rc < 0) /* -ENOMEM: this run and the rest stay */
+			for (; i < j; i++)
+				results[i] = rc;
+		if (j < n) {
+			results[j++] = -EINVAL;
+			malformed++;
+		}
+	}
+	if (malformed)
+		log_warn("gc: %zu rows with malformed names left alone; fsck "
+			 "reports them", malformed);
+	for (i = 0; i < n; i++) {
+		if (results[i] < 0)
+			continue;
+		store_object_relpath(rows[i].symbol, rows[i].key, rel[i],
+				     sizeof(rel[i]));
+		paths[i] = rel[i];
+		removed_any = 1;
+	}
+	if (!removed_any)
+		goto out; /* rc: why nothing was removed, or 0 */
+	rc = 0;
 	store_objects_unlink(s, paths, n, unlinked);
 	for (i = 0; i < n; i++) {
 		if (results[i] < 0)
 			continue;
 		if (unlinked[i] < 0 && unlinked[i] != -ENOENT)
 			log_err("unlink %s: %s (row removed; fsck reports the "
-				"orphan)", rows[i].path, strerror(-unlinked[i]));
+				"orphan)", paths[i], strerror(-unlinked[i]));
 		if (removed)
 			removed(arg, &rows[i]);
 		manifest_release(m, rows[i].symbol, rows[i].key);
 	}
 out:
+	free(rel);
 	free(unlinked);
 	free(paths);
 	return rc;
@@ -273,8 +308,8 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 	rc = manifest_list(m, &q, collect_writing, &b);
 	for (i = 0; rc == 0 && i < b.n; i++) {
 		struct manifest_entry *e = &b.rows[i], adopted;
-		char why[256];
-		int drc;
+		char why[256], rel[STORE_REL_MAX];
+		int drc = -EINVAL;
 
 		if (manifest_writer_of_mount(e->writer, live_mount_id))
 			continue;
@@ -284,10 +319,12 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 		}
 		/* publish() turns the writing row into the published one
 		 * in one statement: no moment without a row */
-		drc = gc_describe_object(s, e->symbol, e->key, e->path, 1,
-					 &adopted, why, sizeof(why));
+		store_object_relpath(e->symbol, e->key, rel, sizeof(rel));
+		if (row_names_ok(e))
+			drc = gc_describe_object(s, e->symbol, e->key, rel, 1,
+						 &adopted, why, sizeof(why));
 		if (drc == -EIO)
-			log_warn("%s: not valid Parquet: %s", e->path, why);
+			log_warn("%s: not valid Parquet: %s", rel, why);
 		if (drc == 0 && manifest_publish(m, &adopted) == 0) {
 			log_info("adopted %s/%s: its writer died after the "
 				 "object was in place", e->symbol, e->key);

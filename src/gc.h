@@ -68,10 +68,11 @@ int gc_pass(const struct gc_env *env, const struct gc_options *o,
 void gc_result_release(struct gc_result *res);
 
 /* Remove published entries as gc_env.remove does: rows first (results[i]
- * as there), then the removed rows' objects, several at a time (a failed
- * unlink is logged: fsck finds the orphan); then for each removed row call
- * `removed` (if not NULL) and release its key lock.  -ENOMEM before
- * anything is removed. */
+ * as there; -EINVAL for a row with a malformed symbol or key, left for
+ * fsck), then the removed rows' objects at objects/<symbol>/<key>.parquet,
+ * several at a time (a failed unlink is logged: fsck finds the orphan);
+ * then for each removed row call `removed` (if not NULL) and release its
+ * key lock.  A negative errno when nothing was removed because of it. */
 int gc_remove_rows(struct manifest *m, struct store *s,
 		   const struct manifest_entry *rows, size_t n, int *results,
 		   void (*removed)(void *arg, const struct manifest_entry *e),

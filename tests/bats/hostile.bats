@@ -391,11 +391,13 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 			'objects/v', 'published', 1, 9, 9),
 		       ('AAPL', 'abcdefgh' || char(0) || 'ij', 'objects/z',
 			'published', 1, 9, 9),
-		       ('AAPL', '${k128}ccc', 'objects/w', 'published', 1, 9, 9);"
+		       ('AAPL', '${k128}ccc', 'objects/w', 'published', 1, 9, 9),
+		       ('AAPL', 'cccccccc', 'objects/AAPL/$k128.parquet',
+			'published', 1, 9, 9);"
 	mount_store
 	# a name with '/' would fail the whole readdir with EIO
 	[ "$(ls -a "$MNT")" = "$(printf '%s\n' . .. AAPL)" ]
-	[ "$(ls -a "$MNT/AAPL")" = "$(printf '%s\n' . .. "$k128.parquet")" ]
+	[ "$(ls -a "$MNT/AAPL")" = "$(printf '%s\n' . .. "$k128.parquet" cccccccc.parquet)" ]
 	grep -q 'listing AAPL: 5 manifest rows with malformed names left out' "$TEST_DIR/daemon.log"
 	unmount_store
 	# printed names are escaped, as in the log
@@ -405,15 +407,17 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 	run "$FEATUREFS" fsck -n "$STORE"
 	echo "$output"
 	[ "$status" = 4 ]
-	[ "$(grep -c '^fsck: AAPL/.*: malformed row' <<<"$output")" = 5 ]
+	[ "$(grep -c '^fsck: AAPL/.*: malformed row' <<<"$output")" = 6 ]
 	[ "$(grep -c ': symbol row with' <<<"$output")" = 3 ]
 	# GC takes the old rows it can reach, and no other: the cut key
-	# must not take the real entry's row
+	# must not take the real entry's row, nor a row's path its object
 	mount_store
 	"$FEATUREFS" gc --older-than 1h "$MNT" >/dev/null
+	grep -q 'gc: 5 rows with malformed names left alone; fsck reports them' "$TEST_DIR/daemon.log"
 	cmp "$DATA/good.parquet" "$MNT/AAPL/$k128.parquet"
 	unmount_store
 	[ "$(manifest_sql "select count(*) from entries where key = '$k128'")" = 1 ]
+	[ "$(manifest_sql "select count(*) from entries where key = 'cccccccc'")" = 0 ]
 	run "$FEATUREFS" fsck -y "$STORE"
 	echo "$output"
 	[ "$status" = 5 ] # 1 corrected | 4 left
