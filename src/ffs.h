@@ -121,6 +121,9 @@ struct node {
 	struct node *transient;		/* in-flight entries, scratch files
 					 * and scratch directories */
 	struct node *next_symbol;	/* ffs->symbols */
+	uint64_t generation;		/* bumped when a removed symbol is
+					 * made again: the kernel may still
+					 * hold the dead directory's inode */
 
 	/* NODE_ENTRY */
 	char key[KEY_MAX + 1];

@@ -381,11 +381,14 @@ static int lookup_symbol(struct ffs *ffs, const char *name, struct node **out)
 	pthread_mutex_lock(&ffs->lock);
 	n = htab_get(ffs->names, name);
 	if (!n) {
-		/* a symbol removed and made again keeps its node */
+		/* a symbol removed and made again keeps its node, under
+		 * a new generation */
 		for (n = ffs->symbols; n; n = n->next_symbol)
 			if (strcmp(n->name, name) == 0)
 				break;
-		if (!n)
+		if (n)
+			n->generation++;
+		else
 			n = node_new(ffs, NODE_SYMBOL, NULL, name);
 		if (!n || node_link(ffs, n) < 0) {
 			pthread_mutex_unlock(&ffs->lock);

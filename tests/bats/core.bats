@@ -178,6 +178,28 @@ print(sorted(os.listdir(fd)), sorted(os.listdir(top)))
 	[ "${lines[1]}" = "['$K2.parquet'] ['AAPL', 'MSFT']" ]
 }
 
+@test "a symbol removed and made again while a process still holds the old one takes new entries" {
+	mount_store
+	make_parquet "$DATA/a.parquet"
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	# a shell's working directory and an open entry keep the old one
+	# alive in the kernel, which marked it dead at the rmdir
+	exec 7<"$MNT/AAPL/$K1.parquet"
+	(cd "$MNT/AAPL" && sleep 2) 3>&- &
+	holder=$!
+	sleep 0.3
+	rm "$MNT/AAPL/$K1.parquet"
+	rmdir "$MNT/AAPL"
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet"
+	[ "$(head -c 4 <&7)" = PAR1 ]
+	exec 7<&-
+	wait "$holder"
+	[ "$(ls "$MNT/AAPL")" = "$K2.parquet" ]
+}
+
 @test "create claims: visible while in flight, EEXIST for a second create or write-open, EPERM for a truncate" {
 	mount_store
 	mkdir "$MNT/AAPL"
