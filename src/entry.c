@@ -1454,7 +1454,7 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 		 struct node *newparent, const char *newname,
 		 unsigned int flags)
 {
-	char key[KEY_MAX + 1];
+	char key[KEY_MAX + 1], oldkey[KEY_MAX + 1];
 	struct node *n, *target;
 	int kind, rc;
 
@@ -1480,13 +1480,23 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 	}
 	if (ffs->opt.read_only)
 		return -EROFS;
-	if (node_child_kind(oldparent, oldname, key) == NAME_ENTRY) {
+	kind = node_child_kind(newparent, newname, key);
+	if (node_child_kind(oldparent, oldname, oldkey) == NAME_ENTRY) {
+		/* mv copies on EXDEV, then unlinks: a copy under a scratch
+		 * name would be discarded and the entry lost (a name that
+		 * is neither fails at the copy's create) */
+		if (kind >= 0 &&
+		    (newparent->kind != NODE_SYMBOL || kind != NAME_ENTRY)) {
+			log_info("rename %s/%s to %s/%s: an entry moves only "
+				 "to another <key>.parquet", oldparent->hkey,
+				 oldname, newparent->hkey, newname);
+			return -EPERM;
+		}
 		log_info("rename %s/%s to %s/%s: entries are immutable, one "
 			 "is moved by copying it (EXDEV)", oldparent->hkey,
 			 oldname, newparent->hkey, newname);
 		return -EXDEV;
 	}
-	kind = node_child_kind(newparent, newname, key);
 	if (kind < 0) {
 		log_info("rename to %s/%s: not <key>.parquet nor a scratch "
 			 "name", newparent->hkey, newname);

@@ -99,6 +99,18 @@ same_tree() {
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"Invalid argument"* ]]
 	cmp "$DATA/src/AAPL/$a3" "$MNT/NVDA/$a3"
+	# nor to a scratch name: mv would copy into a file unmount discards,
+	# then unlink the entry
+	for to in "$a3.bak" ".$a3" ; do
+		run mv "$MNT/NVDA/$a3" "$MNT/NVDA/$to"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"Operation not permitted"* ]]
+	done
+	mkdir "$MNT/NVDA/.old"
+	run mv "$MNT/NVDA/$a3" "$MNT/NVDA/.old/"
+	[[ "$output" == *"Operation not permitted"* ]]
+	cmp "$DATA/src/AAPL/$a3" "$MNT/NVDA/$a3"
+	log_has "rename NVDA/$a3 to NVDA/$a3.bak: an entry moves only to another <key>.parquet"
 }
 
 @test "install -m, tar -p and Python's shutil.copy2 set modes, whenever their chmod lands" {
