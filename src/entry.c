@@ -415,8 +415,12 @@ fail:
 }
 
 /* Count a hit of published entry `n` (SPEC §3 step 5). */
-static void count_hit(struct ffs *ffs, struct node *n)
+static void count_hit(struct ffs *ffs, struct node *n, int flags)
 {
+	/* a backup's O_NOATIME read is no use of the cache: it neither
+	 * keeps the entry from GC nor counts toward the hit ratio */
+	if (flags & O_NOATIME)
+		return;
 	CTR_ADD(ffs->ctr.hits, 1);
 	CTR_ADD(n->parent->ctr->hits, 1);
 	access_log_add(ffs->access, n->parent->name, n->key, now_us());
@@ -595,7 +599,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		rc = compressed_open(ffs, n, &z);
 		if (rc < 0)
 			return rc;
-		count_hit(ffs, n);
+		count_hit(ffs, n, flags);
 		goto made;
 	}
 	/* served by a backing file the kernel already has: no object open */
@@ -607,7 +611,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		if (fd < 0)
 			return fd;
 	}
-	count_hit(ffs, n);
+	count_hit(ffs, n, flags);
 	rc = 0;
 made:
 	if (rc == 0) {

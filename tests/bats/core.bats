@@ -646,13 +646,21 @@ PY
 	[ "$(python3 -c "import json; d=json.load(open('$MNT/.featurefs/stats.json')); s={x['symbol']: x for x in d['symbols']}; print(s['MSFT']['misses'], s['AAPL']['hits'])")" = "4 11" ]
 }
 
-@test "access records are batched and reach the manifest by unmount" {
+@test "access records are batched and reach the manifest by unmount; O_NOATIME reads leave none" {
 	mount_store
 	mkdir "$MNT/AAPL"
 	make_parquet "$DATA/a.parquet"
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 	wait_published "$MNT/AAPL/$K1.parquet"
 	for i in $(seq 25); do cat "$MNT/AAPL/$K1.parquet" >/dev/null; done
+	# a backup's reads (rsync --open-noatime, tar --atime-preserve=system)
+	# are no use of the cache: no access record, no hit
+	python3 -c "
+import os
+for i in range(5):
+    fd = os.open('$MNT/AAPL/$K1.parquet', os.O_RDONLY | os.O_NOATIME)
+    assert os.read(fd, 4) == b'PAR1'
+    os.close(fd)"
 	[ "$(getfattr --only-values -n user.featurefs.access_count "$MNT/AAPL/$K1.parquet")" = 26 ]
 	unmount_store
 	[ "$(manifest_sql "select access_count from entries where key='$K1'")" = 26 ]
