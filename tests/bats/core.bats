@@ -574,6 +574,10 @@ PY
 	make_parquet "$DATA/a.parquet"
 	mkdir -m 700 "$MNT/AAPL/.~tmp~"
 	[ "$(stat -c %F:%a "$MNT/AAPL/.~tmp~")" = "directory:700" ]
+	# root searches any directory, as on a local filesystem
+	chmod 600 "$MNT/AAPL/.~tmp~"
+	(cd "$MNT/AAPL/.~tmp~")
+	chmod 700 "$MNT/AAPL/.~tmp~"
 	# every name in one is a scratch file; it holds no directories
 	cp "$DATA/a.parquet" "$MNT/AAPL/.~tmp~/$K1.parquet"
 	echo text >"$MNT/AAPL/.~tmp~/notes.csv"
