@@ -1103,18 +1103,12 @@ static void discard_entry(struct ffs *ffs, struct node *n, struct writer *w,
 }
 
 /* The last write handle of in-flight entry `n` closed: publish or
- * discard. */
+ * discard.  w->mu held since that close, so whoever takes it next (a
+ * getxattr, a setattr) sees the outcome; dropped here. */
 static void finish_entry(struct ffs *ffs, struct node *n, struct writer *w)
 {
 	int rc;
 
-	pthread_mutex_lock(&w->mu);
-	if (w->abandoned) {
-		/* unlinked since the last handle closed: discarded there */
-		pthread_mutex_unlock(&w->mu);
-		writer_detach(ffs, n, w);
-		return;
-	}
 	rc = writer_check(ffs, w);
 	if (rc == 0)
 		rc = publish_writer(ffs, n, w, n->parent, n->key);
@@ -1142,11 +1136,13 @@ void entry_release_writer_ref(struct ffs *ffs, struct node *n,
 	finish = last && !w->abandoned && !w->published &&
 		 n->kind == NODE_ENTRY;
 	abandoned = last && w->abandoned;
-	pthread_mutex_unlock(&w->mu);
-	if (finish)
+	if (finish) {
 		finish_entry(ffs, n, w);
-	else if (abandoned)
-		writer_detach(ffs, n, w);
+	} else {
+		pthread_mutex_unlock(&w->mu);
+		if (abandoned)
+			writer_detach(ffs, n, w);
+	}
 	writer_unref(w);
 }
 
@@ -1592,12 +1588,13 @@ static int setattr_published(struct ffs *ffs, struct node *n,
 	pid_t writer;
 	mode_t mode;
 	off_t size;
-	int rc;
+	int rc, linked;
 
 	pthread_mutex_lock(&ffs->lock);
 	mode = n->mode;
 	size = (off_t)n->size;
 	writer = n->writer_tgid;
+	linked = n->linked;
 	pthread_mutex_unlock(&ffs->lock);
 	if ((r->valid & SETATTR_MODE) && writer &&
 	    proc_tgid_of(r->pid) == writer) {
@@ -1615,7 +1612,10 @@ static int setattr_published(struct ffs *ffs, struct node *n,
 	}
 	if (!a.set)
 		return 0;
-	rc = manifest_set_attrs(ffs->manifest, n->parent->name, n->key, &a);
+	/* removed, open still: its row is gone, or another entry's now */
+	rc = linked ? manifest_set_attrs(ffs->manifest, n->parent->name,
+					 n->key, &a)
+		    : 0;
 	if (rc == 0) {
 		pthread_mutex_lock(&ffs->lock);
 		if (a.set & MANIFEST_SET_MODE)

@@ -66,13 +66,26 @@ static int render_attr(struct ffs *ffs, const struct manifest_entry *e,
 static int describe_node(struct ffs *ffs, struct node *n,
 			 struct manifest_entry *e)
 {
-	int writing;
+	struct writer *w;
+	int writing = 0, linked;
 
 	if (node_kind(n) != NODE_ENTRY)
 		return -ENODATA;
 	pthread_mutex_lock(&ffs->lock);
-	writing = n->w != NULL;
+	w = n->w;
+	if (w)
+		writer_ref(w);
+	linked = n->linked;
 	pthread_mutex_unlock(&ffs->lock);
+	if (w) {
+		/* closed, a publish holds w->mu until its outcome */
+		pthread_mutex_lock(&w->mu);
+		writing = !w->published;
+		pthread_mutex_unlock(&w->mu);
+		writer_unref(w);
+	} else if (!linked) {
+		return -ENODATA; /* removed: the row is another entry's */
+	}
 	if (writing) {
 		memset(e, 0, sizeof(*e));
 		e->state = ENTRY_WRITING;

@@ -321,6 +321,23 @@ print(sorted(os.listdir(fd)), sorted(os.listdir(top)))
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 	wait_published "$MNT/AAPL/$K1.parquet"
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	# a descriptor of a removed entry never reaches the key's new entry:
+	# its times change, its attributes are gone
+	python3 -c "
+import errno, os, shutil
+p = '$MNT/AAPL/$K1.parquet'
+fd = os.open(p, os.O_RDONLY)
+os.unlink(p)
+shutil.copyfile('$DATA/a.parquet', p)
+os.utime(p, (1000, 1000))
+os.utime(fd, (7777777, 7777777))
+try:
+    os.getxattr(fd, 'user.featurefs.sha256')
+    raise SystemExit('the removed entry has attributes')
+except OSError as e:
+    assert e.errno == errno.ENODATA, e
+os.close(fd)"
+	[ "$(manifest_sql "select mtime_ns from entries where key = '$K1'")" = 1000000000000 ]
 }
 
 # reads_get KEY: a field of stats.json's "reads" object.
