@@ -11,7 +11,13 @@
 #include "log.h"
 
 /* If `path` is a featurefs mountpoint, copy its store path to `store`. */
-static int store_of_mountpoint(const char *path, char *store, size_t len)
+/*
+ * When `path` is a mountpoint of featurefs, fill `store` and `uuid` from
+ * its /.featurefs/config and return 1; 0 when it is not one; -ENOTCONN
+ * (logged) when it is a mount whose daemon is gone.
+ */
+static int store_of_mountpoint(const char *path, char *store, size_t len,
+			       char *uuid, size_t uuid_len)
 {
 	char conf[PATH_MAX], line[PATH_MAX + 32];
 	FILE *f;
@@ -21,31 +27,67 @@ static int store_of_mountpoint(const char *path, char *store, size_t len)
 	    (int)sizeof(conf))
 		return 0;
 	f = fopen(conf, "re");
+	if (!f && errno == ENOTCONN) {
+		log_err("%s: a featurefs mount whose daemon is gone; "
+			"unmount it with fusermount3 -u %s", path, path);
+		return -ENOTCONN;
+	}
 	if (!f)
 		return 0;
+	uuid[0] = '\0';
 	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
 		if (strncmp(line, "store = ", 8) == 0) {
-			line[strcspn(line, "\n")] = '\0';
 			snprintf(store, len, "%s", line + 8);
 			found = 1;
-			break;
+		} else if (strncmp(line, "store_uuid = ", 13) == 0) {
+			snprintf(uuid, uuid_len, "%s", line + 13);
 		}
 	}
 	fclose(f);
 	return found;
 }
 
+int cli_is_mount(const char *path)
+{
+	char store[PATH_MAX], uuid[64];
+
+	return store_of_mountpoint(path, store, sizeof(store), uuid,
+				   sizeof(uuid)) != 0;
+}
+
 int cli_open_store(const char *path, struct store **out)
 {
-	char store[PATH_MAX];
+	char store[PATH_MAX], uuid[sizeof((*out)->conf.uuid)];
+	int mounted, rc;
 
-	if (store_of_mountpoint(path, store, sizeof(store)))
+	mounted = store_of_mountpoint(path, store, sizeof(store), uuid,
+				      sizeof(uuid));
+	if (mounted < 0)
+		return mounted;
+	if (mounted && store_probe(store) != 1) {
+		log_err("%s: its store %s is gone (moved or removed while "
+			"mounted)", path, store);
+		return -ENOENT;
+	}
+	if (mounted)
 		path = store;
 	if (store_probe(path) != 1) {
 		log_err("%s is not a featurefs store (no store.conf)", path);
 		return -ENOENT;
 	}
-	return store_open(path, out);
+	rc = store_open(path, out);
+	/* the mount's store was moved and another put in its place */
+	if (rc == 0 && mounted && uuid[0] &&
+	    strcmp(uuid, (*out)->conf.uuid) != 0) {
+		log_err("%s holds store %s, not the one mounted (%s): that "
+			"store was moved while mounted; refused", store,
+			(*out)->conf.uuid, uuid);
+		store_close(*out);
+		*out = NULL;
+		rc = -ESTALE;
+	}
+	return rc;
 }
 
 int cli_open_manifest(struct store *s, int read_only, struct manifest **out)

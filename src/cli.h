@@ -46,6 +46,9 @@ int cli_usage(const char *name, const char *fmt, ...)
  * mounted store (found through its /.featurefs/config).  Logs why not.
  */
 int cli_open_store(const char *path, struct store **out);
+/* 1 when `path` is the mountpoint of a featurefs mount, live or with
+ * its daemon gone; else 0. */
+int cli_is_mount(const char *path);
 /* Open the store's manifest as store.conf names it. */
 int cli_open_manifest(struct store *s, int read_only, struct manifest **out);
 

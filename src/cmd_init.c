@@ -44,15 +44,20 @@ int cmd_init(int argc, char **argv)
 	if (parse_compress_mode(compress, &mode) < 0) {
 		log_err("init: --compress %s: expected none, zstd or auto",
 			compress);
-		return 1;
+		return EXIT_USAGE;
 	}
 	if (manifest_uri_has_password(manifest)) {
 		log_err("init: a password in the manifest URI is refused; use "
 			"~/.pgpass, PGPASSFILE or a service file");
-		return 1;
+		return EXIT_USAGE;
 	}
 	if (manifest_uri_check(manifest) < 0)
+		return EXIT_USAGE;
+	if (cli_is_mount(argv[optind])) {
+		log_err("init: %s is a featurefs mount; a store goes beside "
+			"its mountpoint, not in it", argv[optind]);
 		return 1;
+	}
 	rc = store_init(argv[optind], manifest, compress);
 	if (rc == -EEXIST) {
 		log_err("init: %s is already a featurefs store", argv[optind]);

@@ -55,7 +55,7 @@ struct mount_opts {
 };
 
 enum {
-	KEY_RO, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS, KEY_SUBTYPE,
+	KEY_RO, KEY_RW, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS, KEY_SUBTYPE,
 	KEY_FSNAME, KEY_REMOUNT, KEY_ATIME
 };
 
@@ -94,6 +94,7 @@ static const struct fuse_opt mount_opt_spec[] = {
 	OPT("passthrough=%s", passthrough),
 	OPT("metrics=%s", metrics),
 	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("rw", KEY_RW), /* the last of ro and rw wins */
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
 	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
@@ -138,7 +139,8 @@ static int mount_opt_proc(void *data, const char *arg, int key,
 		}
 		return 1;
 	case KEY_RO:
-		mo->ro = 1;
+	case KEY_RW:
+		mo->ro = key == KEY_RO;
 		return 1;
 	case KEY_ALLOW_OTHER:
 		mo->allow_other = 1;
@@ -271,6 +273,35 @@ static void mount_help(void)
 }
 
 /* Whether real path `inner` is `outer` or lies beneath it. */
+/* Resolve `mountpoint` into `mp` (PATH_MAX) and check that it can take
+ * the mount: an existing directory, not a store (a mistyped command
+ * would mount a new store over it), not a mount whose daemon died. */
+static int check_mountpoint(const char *mountpoint, char *mp)
+{
+	struct stat st;
+
+	if (!realpath(mountpoint, mp) || stat(mp, &st) < 0) {
+		if (errno == ENOTCONN)
+			log_err("mountpoint %s: a featurefs mount whose daemon "
+				"is gone; unmount it with fusermount3 -u %s",
+				mountpoint, mountpoint);
+		else
+			log_err("mountpoint %s: %s", mountpoint,
+				strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_err("mountpoint %s: not a directory", mountpoint);
+		return -ENOTDIR;
+	}
+	if (store_probe(mp) == 1) {
+		log_err("mountpoint %s is a featurefs store; the store comes "
+			"first: featurefs mount STORE MOUNTPOINT", mountpoint);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int path_within(const char *inner, const char *outer)
 {
 	size_t n = strlen(outer);
@@ -609,11 +640,11 @@ int cmd_mount(int argc, char **argv)
 	}
 	log_set_debug(cmd.debug);
 	raise_nofile_limit();
-	if (!realpath(cmd.mountpoint, mp)) {
-		log_err("mountpoint %s: %s", cmd.mountpoint, strerror(errno));
+	if (check_options(&mo, &ffs.opt) < 0 || fs_check_args(&args) < 0) {
+		ret = EXIT_USAGE;
 		goto out;
 	}
-	if (check_options(&mo, &ffs.opt) < 0)
+	if (check_mountpoint(cmd.mountpoint, mp) < 0)
 		goto out;
 	if (ffs_init(&ffs) < 0)
 		goto out;

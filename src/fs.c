@@ -939,6 +939,26 @@ static void set_readahead(const char *mountpoint)
 		close(fd);
 }
 
+int fs_check_args(const struct fuse_args *args)
+{
+	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se;
+	int i, rc = 0;
+
+	for (i = 0; i < args->argc && rc == 0; i++)
+		if (fuse_opt_add_arg(&copy, args->argv[i]) != 0)
+			rc = -ENOMEM;
+	if (rc == 0) {
+		se = fuse_session_new(&copy, &fs_ops, sizeof(fs_ops), NULL);
+		if (se)
+			fuse_session_destroy(se);
+		else
+			rc = -EINVAL;
+	}
+	fuse_opt_free_args(&copy);
+	return rc;
+}
+
 int fs_mount(struct ffs *ffs, struct fuse_args *args, const char *mountpoint)
 {
 	struct fs_state *fs = calloc(1, sizeof(*fs));

@@ -14,6 +14,9 @@ struct fs_loop_options {
 	int clone_fd;
 };
 
+/* 0 when libfuse takes the options in `args`, -EINVAL when it refuses
+ * one (it says which): checked before anything is created. */
+int fs_check_args(const struct fuse_args *args);
 /* Create the session with the kernel-facing `args` (-o allow_other, ...)
  * and mount it on `mountpoint`.  Messages are logged. */
 int fs_mount(struct ffs *ffs, struct fuse_args *args, const char *mountpoint);

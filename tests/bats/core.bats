@@ -118,6 +118,38 @@ teardown() {
 	! mountpoint -q "$TEST_DIR/mnt2"
 }
 
+@test "a mount whose daemon died, a store moved while mounted, init on a mount: refused, saying why" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	run "$FEATUREFS" init "$MNT"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$MNT is a featurefs mount; a store goes beside its mountpoint"* ]]
+	[ "$(ls "$MNT")" = AAPL ]
+	# the store moved, another put at its path: commands given the
+	# mountpoint must not act on that other store
+	mv "$STORE" "$TEST_DIR/moved"
+	run "$FEATUREFS" stats "$MNT"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"its store $STORE is gone (moved or removed while mounted)"* ]]
+	"$FEATUREFS" init "$STORE" >/dev/null
+	run "$FEATUREFS" gc --older-than 0s --max-size 1 "$MNT"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$STORE holds store"*"not the one mounted"* ]]
+	# a daemon killed: the mount is stale, and each command says so
+	kill -9 "$DAEMON_PID"
+	wait "$DAEMON_PID" || true
+	run "$FEATUREFS" stats "$MNT"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$MNT: a featurefs mount whose daemon is gone; unmount it with fusermount3 -u"* ]]
+	run "$FEATUREFS" "$TEST_DIR/moved" "$MNT" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"a featurefs mount whose daemon is gone"* ]]
+	fusermount3 -u "$MNT"
+	mv "$TEST_DIR/moved" "$STORE.2"
+	STORE=$STORE.2 mount_store -o ro,rw
+	mkdir "$MNT/MSFT" # the last of ro and rw wins
+}
+
 @test "featurefs mount STORE MOUNTPOINT daemonizes and umount stops it" {
 	run "$FEATUREFS" mount "$STORE" "$MNT" -o gc_interval=0
 	[ "$status" -eq 0 ]

@@ -168,17 +168,34 @@ teardown() {
 	run "$FEATUREFS" "$STORE" "$TEST_DIR/no-such-dir" -f
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"$TEST_DIR/no-such-dir"*"No such file or directory"* ]]
+	# a wrong option is a usage error, found before the store is made
 	run "$FEATUREFS" "$STORE" "$MNT" -f -o gc_interval=soon
-	[ "$status" -ne 0 ]
+	[ "$status" -eq 2 ]
 	[[ "$output" == *"invalid gc_interval=soon"* ]]
 	run "$FEATUREFS" "$STORE" "$MNT" -f -o passthrough=always
-	[ "$status" -ne 0 ]
+	[ "$status" -eq 2 ]
 	[[ "$output" == *"invalid passthrough=always: expected auto or off"* ]]
 	run "$FEATUREFS" "$STORE" "$MNT" -f -o no_such_option
-	[ "$status" -ne 0 ]
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"unknown option"*"no_such_option"* ]]
 	run "$FEATUREFS" "$STORE" "$MNT" -f -o compress=lz4
-	[ "$status" -ne 0 ]
+	[ "$status" -eq 2 ]
 	[[ "$output" == *"invalid compress=lz4: expected none, zstd or auto"* ]]
+	[ ! -e "$STORE" ]
+	run "$FEATUREFS" init "$STORE" --compress lz4
+	[ "$status" -eq 2 ]
+	# a mountpoint that cannot take a mount is refused before anything
+	touch "$TEST_DIR/file"
+	run "$FEATUREFS" "$STORE" "$TEST_DIR/file" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"mountpoint $TEST_DIR/file: not a directory"* ]]
+	# a mistyped command ("featurefs stauts STORE") would mount a new
+	# store over an existing one
+	"$FEATUREFS" init "$TEST_DIR/other" >/dev/null
+	run "$FEATUREFS" stauts "$TEST_DIR/other"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"mountpoint $TEST_DIR/other is a featurefs store; the store comes first"* ]]
+	[ ! -e "$STORE" ] && [ ! -e stauts ]
 	run "$FEATUREFS" "$STORE" "$MNT" -f -o 'manifest=postgresql://u:secret@db/x'
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"password"* ]]
