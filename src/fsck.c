@@ -884,6 +884,7 @@ out:
 	progress_clear(&f);
 	htab_free_values(f.dropping);
 	fsck_names_release(&f.row_symbols);
+	fsck_names_release(&f.live_orphans);
 	if (f.lf_fd >= 0)
 		close(f.lf_fd);
 	manifest_close(f.m);

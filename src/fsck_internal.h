@@ -37,6 +37,8 @@ struct fsck {
 	 * drop, whose objects then become orphans. */
 	struct htab *dropping;
 	struct fsck_names row_symbols;	/* of published rows, sorted */
+	struct fsck_names live_orphans;	/* "<symbol>/<key>" to look at
+					 * again after the walk */
 	int64_t total;			/* published rows, for progress */
 	int64_t progress_at;
 	int progress_shown;

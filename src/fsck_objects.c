@@ -18,6 +18,8 @@
 
 /* ---- symbols --------------------------------------------------------- */
 
+#define LIVE_ORPHAN_PAUSE_US 200000
+
 static int lstat_at(int dirfd, const char *name, struct stat *st)
 {
 	return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
@@ -212,6 +214,8 @@ static void orphan(struct fsck *f, const char *symbol, const char *key,
 	close(fd);
 	rc = gc_describe_object(f->s, symbol, key, rel, 0, &e, why,
 				sizeof(why));
+	if (rc == -ENOENT)
+		return; /* gone meanwhile */
 	if (rc == 0) {
 		fsck_finding_set(&x, FSCK_ORPHAN, FSCK_PREEN, symbol, key, rel,
 				 "valid object without a manifest row");
@@ -281,6 +285,8 @@ static int scan_symbol_dir(struct fsck *f, const char *symbol)
 			continue; /* its row was checked above */
 		if (!S_ISREG(st.st_mode))
 			stray(f, symbol, rel, "not a regular file");
+		else if (f->live[0] && !dropping)
+			rc = fsck_names_add(&f->live_orphans, lockname);
 		else
 			orphan(f, symbol, key, rel, dropping);
 	}
@@ -311,6 +317,20 @@ int fsck_check_objects(struct fsck *f)
 			stray(f, NULL, rel, "not a valid symbol name");
 		else
 			rc = scan_symbol_dir(f, name);
+	}
+	/* Beside a live mount, an object without a row is looked at again
+	 * after the walk and a pause: GC removes a batch's rows, then
+	 * unlinks their objects, and a publish links the object before its
+	 * row, each within milliseconds. */
+	if (rc == 0 && f->live_orphans.n)
+		usleep(LIVE_ORPHAN_PAUSE_US);
+	for (i = 0; rc == 0 && i < f->live_orphans.n; i++) {
+		char *key = strchr(f->live_orphans.v[i], '/');
+
+		*key++ = '\0';
+		store_object_relpath(f->live_orphans.v[i], key, rel,
+				     sizeof(rel));
+		orphan(f, f->live_orphans.v[i], key, rel, 0);
 	}
 	fsck_names_release(&top);
 	return rc;

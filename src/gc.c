@@ -233,8 +233,10 @@ int gc_describe_object(struct store *s, const char *symbol, const char *key,
 
 	memset(e, 0, sizeof(*e));
 	fd = store_object_open(s, relpath);
-	if (fd < 0)
+	if (fd < 0) {
+		snprintf(why, why_len, "%s", strerror(-fd));
 		return fd;
+	}
 	rc = fstat(fd, &st) < 0 ? -errno : 0;
 	if (rc == 0)
 		rc = compressed = seekable_open_logical(
