@@ -25,7 +25,7 @@ int cmd_gc(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct gc_options o = { .list = 1 };
+	struct gc_options o = { 0 };
 	struct gc_result res = { 0 };
 	struct strbuf out = STRBUF_INIT;
 	struct store_holder holder;
@@ -64,6 +64,8 @@ int cmd_gc(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return cli_usage("gc", "exactly one STORE or MOUNTPOINT");
+	/* JSON carries every entry; text lists what a dry run would take */
+	o.list = json ? GC_LIST_JSON : o.dry_run ? GC_LIST_TEXT : GC_LIST_NONE;
 	if (cli_open_store(argv[optind], &s) < 0)
 		return 1;
 	/* its store.lock names whoever held it when it was made read-only:

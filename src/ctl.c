@@ -78,8 +78,8 @@ static int parse_gc_request(struct ffs *ffs, char *line, struct gc_options *o,
 			*json = v != 0;
 		else if (strcmp(name, "orphans") == 0)
 			o->scan_orphans = v != 0;
-		else if (strcmp(name, "list") == 0)
-			o->list = v != 0;
+		else if (strcmp(name, "list") == 0 && v <= GC_LIST_TEXT)
+			o->list = (int)v;
 		else
 			return -EINVAL;
 	}

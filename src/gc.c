@@ -46,7 +46,12 @@ static int stopped(const struct gc_env *env)
 static void record(struct gc_result *res, const struct gc_options *o,
 		   const struct manifest_entry *e, const char *why)
 {
-	if (!o->list)
+	if (o->list == GC_LIST_TEXT) {
+		sb_addf(&res->listing, "  %s/%s" ENTRY_SUFFIX "  %lld  %s\n",
+			e->symbol, e->key, (long long)e->stored_size, why);
+		return;
+	}
+	if (o->list != GC_LIST_JSON)
 		return;
 	if (res->listing.len)
 		sb_adds(&res->listing, ", ");
@@ -494,6 +499,9 @@ void gc_render_text(struct strbuf *sb, const struct gc_result *r,
 		(long long)r->rows_removed, (long long)r->rows_adopted,
 		(long long)r->orphans);
 	sb_addf(sb, "duration %.3fs\n", (double)r->duration_us / 1e6);
+	if (o->list == GC_LIST_TEXT && r->listing.len)
+		sb_addf(sb, "%s:\n%s", o->dry_run ? "would remove" : "removed",
+			sb_str(&r->listing));
 }
 
 void gc_render_json(struct strbuf *sb, const struct gc_result *r,

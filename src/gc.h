@@ -22,12 +22,19 @@
 #define GC_BATCH 1000
 #define GC_BATCH_UNMOUNTED 20000
 
+enum gc_list {
+	GC_LIST_NONE = 0,
+	GC_LIST_JSON = 1,
+	GC_LIST_TEXT = 2,	/* "SYMBOL/KEY.parquet  BYTES  REASON" lines */
+};
+
 struct gc_options {
 	int64_t older_than_us;	/* 0: no age limit */
 	uint64_t max_size;	/* 0: no quota */
 	int dry_run;
 	int scan_orphans;	/* walk objects/ for files without a row */
-	int list;		/* record each removed entry in the result */
+	int list;		/* record each removed entry in the result:
+				 * a GC_LIST_* */
 };
 
 struct gc_result {
@@ -42,7 +49,8 @@ struct gc_result {
 	int64_t stored_after;
 	int64_t duration_us;
 	int interrupted;
-	struct strbuf listing;	/* JSON objects, comma-separated */
+	struct strbuf listing;	/* GC_LIST_JSON: JSON objects, comma-
+				 * separated; GC_LIST_TEXT: one per line */
 };
 
 /* Where a pass runs and how it removes what it chose. */

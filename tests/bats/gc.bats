@@ -109,6 +109,11 @@ rows() {
 	run "$FEATUREFS" gc --older-than 1s --dry-run --json "$MNT"
 	[ "$status" -eq 0 ]
 	python3 -c "import json,sys; d=json.load(sys.stdin); assert d['dry_run'] and d['removed_entries'] == 2 and len(d['entries']) == 2, d" <<<"$output"
+	# the text form lists them too, one a line
+	run "$FEATUREFS" gc --older-than 1s --dry-run "$MNT"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"would remove 2 entries"* ]]
+	[ "$(grep -cE '^  AAPL/[0-9a-f]{64}\.parquet  [0-9]+  age$' <<<"$output")" = 2 ]
 	"$FEATUREFS" ls --json "$STORE" >"$TEST_DIR/after"
 	cmp "$TEST_DIR/before" "$TEST_DIR/after"
 	[ "$(ls "$MNT/AAPL" | wc -l)" = 2 ]
