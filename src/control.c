@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -128,12 +129,18 @@ void ffs_render_config(struct ffs *ffs, struct strbuf *sb)
 void control_health(struct ffs *ffs, struct metrics_health *h)
 {
 	struct statvfs vfs;
+	struct stat root;
 	int version;
 
 	h->manifest = manifest_schema_version(ffs->manifest, &version) == 0;
-	h->storage = ffs->opt.read_only ||
-		     (faccessat(ffs->store->tmp_fd, ".", W_OK, AT_EACCESS) == 0 &&
-		      fstatvfs(ffs->store->tmp_fd, &vfs) == 0 && vfs.f_bavail > 0);
+	/* a store directory removed under the mount has no links left:
+	 * what is written there is lost at unmount */
+	h->storage = fstat(ffs->store->root_fd, &root) == 0 &&
+		     root.st_nlink > 0 &&
+		     (ffs->opt.read_only ||
+		      (faccessat(ffs->store->tmp_fd, ".", W_OK, AT_EACCESS) == 0 &&
+		       fstatvfs(ffs->store->tmp_fd, &vfs) == 0 &&
+		       vfs.f_bavail > 0));
 	h->gc = ffs->opt.gc_interval_us > 0 && !ffs->opt.read_only;
 }
 

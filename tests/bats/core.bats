@@ -932,6 +932,13 @@ PY
 	[ "$(http_get /nope)" = "404 text/plain; charset=utf-8 None" ]
 	[ "$(http_get /metrics POST)" = "405 text/plain; charset=utf-8 GET, HEAD" ]
 	log_has "metrics and health served at http://127.0.0.1:"
+	# a store removed under its mount can take no entry that lasts
+	mv "$STORE" "$TEST_DIR/kept"
+	cp -a "$TEST_DIR/kept" "$STORE.copy"
+	rm -rf "$TEST_DIR/kept"
+	[ "$(http_get /health/ready)" = "503 text/plain; charset=utf-8 None" ]
+	grep -q '"storage": "error"' "$MNT/.featurefs/health"
+	mv "$STORE.copy" "$STORE"
 	# the address is taken before the mount: a busy or bad one fails
 	# the mount command itself, and nothing is mounted
 	local busy
