@@ -72,8 +72,12 @@ static int print_row(void *arg, const struct manifest_entry *e)
 
 		log_escape(e->symbol, symbol);
 		log_escape(e->key, key);
-		sb_addf(&sb, "%s\t%s\t%s\t%lld\t%lld\t", symbol, key, state,
-			(long long)e->file_size, (long long)e->rows);
+		sb_addf(&sb, "%s\t%s\t%s\t%lld\t", symbol, key, state,
+			(long long)e->file_size);
+		if (e->rows >= 0)
+			sb_addf(&sb, "%lld\t", (long long)e->rows);
+		else
+			sb_adds(&sb, "-\t");
 		sb_iso_time(&sb, e->created_ts, "-");
 		sb_adds(&sb, "\t");
 		sb_iso_time(&sb, e->last_accessed_ts, "-");

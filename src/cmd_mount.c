@@ -275,7 +275,8 @@ static void mount_help(void)
 /* Whether real path `inner` is `outer` or lies beneath it. */
 /* Resolve `mountpoint` into `mp` (PATH_MAX) and check that it can take
  * the mount: an existing directory, not a store (a mistyped command
- * would mount a new store over it), not a mount whose daemon died. */
+ * would mount a new store over it), not a featurefs mount already, live
+ * or with its daemon gone. */
 static int check_mountpoint(const char *mountpoint, char *mp)
 {
 	struct stat st;
@@ -298,6 +299,12 @@ static int check_mountpoint(const char *mountpoint, char *mp)
 		log_err("mountpoint %s is a featurefs store; the store comes "
 			"first: featurefs mount STORE MOUNTPOINT", mountpoint);
 		return -EINVAL;
+	}
+	/* a second mount on top would hide the first from every command */
+	if (cli_is_mount(mp)) {
+		log_err("mountpoint %s: a featurefs store is mounted there "
+			"already", mountpoint);
+		return -EBUSY;
 	}
 	return 0;
 }
@@ -626,6 +633,8 @@ int cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	if (cmd.show_version) {
+		printf("featurefs %s\n", FEATUREFS_VERSION);
+		fflush(stdout); /* before what libfuse and fusermount3 print */
 		fuse_lowlevel_version();
 		ret = 0;
 		goto out;

@@ -121,6 +121,10 @@ teardown() {
 @test "a mount whose daemon died, a store moved while mounted, init on a mount: refused, saying why" {
 	mount_store
 	mkdir "$MNT/AAPL"
+	run "$FEATUREFS" "$TEST_DIR/second" "$MNT" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"mountpoint $MNT: a featurefs store is mounted there already"* ]]
+	[ ! -e "$TEST_DIR/second" ]
 	run "$FEATUREFS" init "$MNT"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"$MNT is a featurefs mount; a store goes beside its mountpoint"* ]]
