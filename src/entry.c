@@ -1474,8 +1474,10 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 		return -EXDEV;
 	}
 	if (!node_holds_files(oldparent) || !node_holds_files(newparent)) {
-		log_info("rename %s to %s: only scratch files in symbol "
-			 "directories can be renamed", oldname, newname);
+		log_info("rename %s/%s to %s/%s: only scratch files in symbol "
+			 "directories can be renamed",
+			 oldparent->hkey ? oldparent->hkey : "", oldname,
+			 newparent->hkey ? newparent->hkey : "", newname);
 		return -EPERM;
 	}
 	if (ffs->opt.read_only)

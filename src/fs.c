@@ -405,9 +405,19 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		fs_getattr(req, ino, fi);
 }
 
-static void refuse(fuse_req_t req, const char *what, const char *name)
+/* "<symbol>/<name>", or "/<name>" in the root, for a log line. */
+static const char *dir_name(fuse_req_t req, fuse_ino_t parent)
 {
-	log_info("%s %s: not supported on featurefs", what, name);
+	const char *hkey = ffs_node(ffs_of(req), parent)->hkey;
+
+	return hkey ? hkey : "";
+}
+
+static void refuse(fuse_req_t req, fuse_ino_t parent, const char *what,
+		   const char *name)
+{
+	log_info("%s %s/%s: not supported on featurefs", what,
+		 dir_name(req, parent), name);
 	fuse_reply_err(req, EPERM);
 }
 
@@ -415,32 +425,30 @@ static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		       const char *name)
 {
 	(void)link;
-	(void)parent;
-	refuse(req, "symlink", name);
+	refuse(req, parent, "symlink", name);
 }
 
 static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		    const char *newname)
 {
 	(void)ino;
-	(void)newparent;
-	refuse(req, "link", newname);
+	refuse(req, newparent, "link", newname);
 }
 
 static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
-	(void)parent;
 	(void)rdev;
 	if (!S_ISREG(mode)) {
-		refuse(req, "mknod", name);
+		refuse(req, parent, "mknod", name);
 		return;
 	}
 	/* a claim without a writer's descriptor could only block the key,
 	 * as a read-only create would (entry_create) */
-	log_info("mknod %s: files are made by open(O_CREAT), which claims an "
-		 "entry for its writer (tar --xattrs makes files that carry "
-		 "attributes with mknod: extract without --xattrs)", name);
+	log_info("mknod %s/%s: files are made by open(O_CREAT), which claims "
+		 "an entry for its writer (tar --xattrs makes files that carry "
+		 "attributes with mknod: extract without --xattrs)",
+		 dir_name(req, parent), name);
 	fuse_reply_err(req, EPERM);
 }
 

@@ -680,7 +680,8 @@ PY
 	# a regular file by mknod (tar --xattrs) would be a claim nobody
 	# writes: refused, saying how files are made
 	[ "$(try_errno "os.mknod('$MNT/AAPL/$K2.parquet')")" = EPERM ]
-	log_has "mknod $K2.parquet: files are made by open(O_CREAT)"
+	log_has "mknod AAPL/$K2.parquet: files are made by open(O_CREAT)"
+	log_has "link AAPL/$K2.parquet: not supported on featurefs"
 	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
 }
 
