@@ -32,9 +32,9 @@ static int print_row(void *arg, const struct manifest_entry *e)
 		sb_addf(&sb, ", \"state\": \"%s\", \"start_ts\": ", state);
 		if (e->has_ts) {
 			sb_adds(&sb, "\"");
-			sb_iso_time(&sb, e->start_ts, "");
+			sb_iso_time(&sb, e->start_ts, NULL);
 			sb_adds(&sb, "\", \"end_ts\": \"");
-			sb_iso_time(&sb, e->end_ts, "");
+			sb_iso_time(&sb, e->end_ts, NULL);
 			sb_adds(&sb, "\"");
 		} else {
 			sb_adds(&sb, "null, \"end_ts\": null");

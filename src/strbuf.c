@@ -129,16 +129,23 @@ void sb_json_str(struct strbuf *sb, const char *s)
 
 void sb_iso_time(struct strbuf *sb, int64_t us, const char *none)
 {
-	time_t secs;
+	int64_t frac = us % 1000000;
+	time_t secs = (time_t)(us / 1000000);
 	struct tm tm;
-	char text[32];
 
-	if (us <= 0) {
+	if (none && us <= 0) {
 		sb_adds(sb, none);
 		return;
 	}
-	secs = (time_t)(us / 1000000);
-	gmtime_r(&secs, &tm);
-	strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
-	sb_addf(sb, "%s.%06dZ", text, (int)(us % 1000000));
+	if (frac < 0) { /* before 1970: the second before, plus a fraction */
+		frac += 1000000;
+		secs--;
+	}
+	if (!gmtime_r(&secs, &tm)) {
+		sb_adds(sb, none ? none : "");
+		return;
+	}
+	sb_addf(sb, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+		tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		(int)frac);
 }

@@ -37,7 +37,9 @@ char *sb_detach(struct strbuf *sb, size_t *len);
 void sb_json_str(struct strbuf *sb, const char *s);
 
 /* Append a UTC time (µs since the epoch) as ISO 8601, e.g.
- * 2026-11-25T20:31:00.123456Z; `us` <= 0 appends `none`. */
+ * 2026-11-25T20:31:00.123456Z; `us` <= 0 appends `none` unless it is
+ * NULL (a data time, which may be before 1970), as does a time gmtime()
+ * cannot break down. */
 void sb_iso_time(struct strbuf *sb, int64_t us, const char *none);
 
 #endif

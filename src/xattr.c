@@ -54,9 +54,9 @@ static int render_attr(struct ffs *ffs, const struct manifest_entry *e,
 	else if (strcmp(attr, "stored_size") == 0)
 		sb_addf(out, "%lld", (long long)e->stored_size);
 	else if (strcmp(attr, "start_ts") == 0 && e->has_ts)
-		sb_iso_time(out, e->start_ts, "");
+		sb_iso_time(out, e->start_ts, NULL);
 	else if (strcmp(attr, "end_ts") == 0 && e->has_ts)
-		sb_iso_time(out, e->end_ts, "");
+		sb_iso_time(out, e->end_ts, NULL);
 	else
 		return -ENODATA;
 	return out->err;

@@ -296,6 +296,12 @@ print(sorted(os.listdir(fd)), sorted(os.listdir(top)))
 	[ "$(getfattr --only-values -n user.featurefs.rows "$MNT/AAPL/$K1.parquet")" = 1234 ]
 	[ "$(getfattr --only-values -n user.featurefs.state "$MNT/AAPL/$K1.parquet")" = published ]
 	[ "$(getfattr --only-values -n user.featurefs.start_ts "$MNT/AAPL/$K1.parquet")" = "2024-01-02T09:30:00.000000Z" ]
+	# data from before 1970, or at its first instant, has times too
+	duck_sql "COPY (SELECT TIMESTAMP '1960-01-01 00:00:00.5' + INTERVAL (i) DAY AS ts FROM range(3) t(i)) TO '$DATA/old.parquet' (FORMAT PARQUET)"
+	cp "$DATA/old.parquet" "$MNT/AAPL/$K2.parquet"
+	[ "$(getfattr --only-values -n user.featurefs.start_ts "$MNT/AAPL/$K2.parquet")" = "1960-01-01T00:00:00.500000Z" ]
+	[ "$(getfattr --only-values -n user.featurefs.end_ts "$MNT/AAPL/$K2.parquet")" = "1960-01-03T00:00:00.500000Z" ]
+	"$FEATUREFS" ls --json "$STORE" | grep -q '"start_ts": "1960-01-01T00:00:00.500000Z"'
 }
 
 @test "hash=footer hashes the footer and the length" {
