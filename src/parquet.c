@@ -67,6 +67,9 @@ struct meta {
 	int64_t min, max;	/* in ts_unit */
 	int in_ts_leaf;		/* the ColumnChunk being read is ts_leaf's */
 	struct bounds *bounds;	/* NULL unless they are asked for */
+	uint64_t data_end;	/* column chunks must lie in [4, data_end):
+				 * where the footer begins; 0: unknown */
+	struct parquet_error *err;
 };
 
 struct stat_val {
@@ -594,34 +597,47 @@ static int bounds_add(struct bounds *b, uint64_t v)
 }
 
 /*
- * ColumnMetaData: statistics(12) of the timestamp leaf; when bounds are
- * asked for, where the chunk's pages lie: from dictionary_page_offset(11)
- * (when set and before the data pages) or data_page_offset(9), for
- * total_compressed_size(7) bytes.  Offsets are only noted, never trusted:
- * the frames they shape cover the file whatever they say.
+ * ColumnMetaData: statistics(12) of the timestamp leaf; where the chunk's
+ * pages lie: from dictionary_page_offset(11) (when set and before the
+ * data pages) or data_page_offset(9), for total_compressed_size(7)
+ * bytes.  Pages outside the data (a footer kept from a longer file) are
+ * refused when the data's end is known; when bounds are asked for the
+ * offsets are noted, never trusted: the frames they shape cover the file
+ * whatever they say.
  */
 static int parse_column_meta(struct tc *r, struct meta *m)
 {
 	int64_t len = -1, data = -1, dict = -1, start;
 	int last = 0, id = 0, type = 0, rc;
+	int where = m->bounds || m->data_end;
 
 	rc = tc_enter(r);
 	while (rc >= 0 && (rc = tc_next(r, &last, &id, &type)) > 0) {
 		if (id == 12 && type == TC_STRUCT && m->in_ts_leaf)
 			rc = parse_statistics(r, m);
-		else if (id == 7 && m->bounds)
+		else if (id == 7 && where)
 			rc = tc_int_field(r, type, 64, &len);
-		else if (id == 9 && m->bounds)
+		else if (id == 9 && where)
 			rc = tc_int_field(r, type, 64, &data);
-		else if (id == 11 && m->bounds)
+		else if (id == 11 && where)
 			rc = tc_int_field(r, type, 64, &dict);
 		else
 			rc = tc_skip(r, type);
 	}
 	tc_leave(r);
-	if (rc < 0 || !m->bounds || data < 0)
+	if (rc < 0 || data < 0)
 		return rc;
 	start = dict > 0 && dict < data ? dict : data;
+	if (m->data_end &&
+	    (start < 4 || (uint64_t)start >= m->data_end ||
+	     (len > 0 && (uint64_t)len > m->data_end - (uint64_t)start)))
+		return set_err(m->err, "bad_footer", "a column chunk of row "
+			       "group %" PRId64 " lies at bytes %" PRId64
+			       "+%" PRId64 ", outside the data (bytes 4 to "
+			       "%" PRIu64 ")", m->row_groups - 1, start, len,
+			       m->data_end);
+	if (!m->bounds)
+		return 0;
 	rc = bounds_add(m->bounds, (uint64_t)start);
 	if (rc == 0 && len > 0 && len <= INT64_MAX - start)
 		rc = bounds_add(m->bounds, (uint64_t)(start + len));
@@ -633,7 +649,7 @@ static int parse_column_meta(struct tc *r, struct meta *m)
 static int parse_column_chunk(struct tc *r, struct meta *m, uint64_t i)
 {
 	m->in_ts_leaf = (int64_t)i == m->ts_leaf;
-	if (!m->in_ts_leaf && !m->bounds)
+	if (!m->in_ts_leaf && !m->bounds && !m->data_end)
 		return tc_skip_struct(r);
 	return parse_member(r, m, 3, TC_STRUCT, parse_column_meta);
 }
@@ -673,17 +689,18 @@ static int64_t to_us(int64_t v, int unit, int round_up)
 }
 
 /* parquet_parse_footer(), noting column chunk bounds in `bounds` unless
- * it is NULL. */
+ * it is NULL, and checking that they end by `data_end` unless it is 0. */
 static int parse_footer(const uint8_t *buf, size_t len,
 			struct parquet_info *info, struct parquet_error *err,
-			struct bounds *bounds)
+			struct bounds *bounds, uint64_t data_end)
 {
 	static const char *const required[] = {
 		"version", "schema", "num_rows", "row_groups",
 	};
 	struct parquet_error local_err;
 	struct parquet_info local_info;
-	struct meta m = { .ts_leaf = -1, .bounds = bounds };
+	struct meta m = { .ts_leaf = -1, .bounds = bounds,
+			  .data_end = data_end };
 	struct tc r = { .buf = buf, .len = len };
 	int last = 0, id = 0, type = 0, have = 0, rc, i;
 	size_t rg_pos = 0;
@@ -697,6 +714,7 @@ static int parse_footer(const uint8_t *buf, size_t len,
 	err->reason = NULL;
 	err->detail[0] = '\0';
 	r.err = err;
+	m.err = err;
 	if (len > PARQUET_FOOTER_MAX) {
 		rc = set_err(err, "bad_footer", "footer of %zu bytes exceeds "
 			     "the limit of %u", len, PARQUET_FOOTER_MAX);
@@ -771,7 +789,7 @@ out:
 int parquet_parse_footer(const uint8_t *buf, size_t len,
 			 struct parquet_info *info, struct parquet_error *err)
 {
-	return parse_footer(buf, len, info, err, NULL);
+	return parse_footer(buf, len, info, err, NULL, 0);
 }
 
 /* pread exactly n bytes at off. */
@@ -873,7 +891,8 @@ static int validate_fd(int fd, uint64_t size, struct parquet_info *info,
 	rc = read_full(fd, footer, flen, size - sizeof(tail) - flen, err);
 	if (rc)
 		goto out;
-	rc = parse_footer(footer, flen, info, err, bounds);
+	rc = parse_footer(footer, flen, info, err, bounds,
+			  size - flen - sizeof(tail));
 	if (rc)
 		goto out;
 	if (footer_out) {

@@ -77,6 +77,20 @@ sys.stdout.buffer.write(body + footer + struct.pack('<I', len(footer)) + b'PAR1'
 	[ "$(load_failures bad_footer)" = 1 ]
 }
 
+@test "a footer whose column chunks lie past the data (a file cut, its footer kept): EIO" {
+	make_parquet "$DATA/a.parquet" 5000
+	python3 - "$DATA/a.parquet" "$DATA/cut.parquet" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+flen = struct.unpack("<I", d[-8:-4])[0]
+open(sys.argv[2], "wb").write(d[:1000] + d[-flen - 8:])
+PY
+	[ "$(write_close "$MNT/AAPL/$K.parquet" "$DATA/cut.parquet")" = EIO ]
+	nothing_left
+	[ "$(load_failures bad_footer)" = 1 ]
+	log_has "a column chunk of row group 0 lies at bytes"
+}
+
 @test "a footer length larger than the file: EIO" {
 	python3 -c "
 import struct, sys
