@@ -950,8 +950,9 @@ static int describe_writer(struct ffs *ffs, struct writer *w,
  * Compress checked writer `w`'s data into a new tmp file when the mount
  * stores objects compressed.  1 with `ztmp` named and `e` saying so when
  * the object is to be stored compressed; 0 when it stays as written
- * (compress=none, or compress=auto saving less than 10 %); a negative
- * errno.  w->mu held.
+ * (compress=none, compress=auto saving less than 10 %, or no room for
+ * the compressed copy: the data is whole, and close() has returned); a
+ * negative errno.  w->mu held.
  */
 static int compress_writer(struct ffs *ffs, struct writer *w,
 			   struct manifest_entry *e, char *ztmp, size_t len)
@@ -976,7 +977,8 @@ static int compress_writer(struct ffs *ffs, struct writer *w,
 	fd = store_tmp_create(ffs->store, "zst", ztmp, len);
 	if (fd < 0) {
 		seekable_plan_free(&plan);
-		return fd_errno(fd);
+		rc = fd_errno(fd);
+		goto no_room;
 	}
 	rc = fault_inject("compress");
 	if (rc == 0)
@@ -990,11 +992,17 @@ static int compress_writer(struct ffs *ffs, struct writer *w,
 	close(fd);
 	if (rc < 0 || !keep) {
 		store_tmp_unlink(ffs->store, ztmp);
-		return rc;
+		goto no_room;
 	}
 	snprintf(e->compression, sizeof(e->compression), "zstd");
 	e->stored_size = (int64_t)stored;
 	return 1;
+no_room:
+	if (rc != -ENOSPC && rc != -EDQUOT && rc != -EFBIG)
+		return rc;
+	log_warn("publish %s/%s: no room to compress it (%s): stored as "
+		 "written", e->symbol, e->key, strerror(-rc));
+	return 0;
 }
 
 /*
