@@ -860,11 +860,15 @@ static int load_failure_is_content(enum load_failure why)
 	       why == LOAD_ENCRYPTED;
 }
 
+static int writer_abandon_locked(struct writer *w);
+static void discard_entry(struct ffs *ffs, struct node *n, struct writer *w,
+			  enum load_failure why, const char *detail);
+
 int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 {
 	char suffix[LOCK_NAME_MAX + 16];
 	struct writer *w = h->w;
-	int rc = 0, bad_content;
+	int rc = 0, bad_content, mine;
 
 	if (h->kind != HANDLE_WRITER || h->node->kind != NODE_ENTRY)
 		return 0;
@@ -893,6 +897,13 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 		}
 	}
 	log_debug("close %s: %s", h->node->hkey, w->why_detail);
+	/* it can never be published: its name goes now, not at release,
+	 * so that the writer's retry finds the key free */
+	pthread_mutex_lock(&w->mu);
+	mine = writer_abandon_locked(w);
+	pthread_mutex_unlock(&w->mu);
+	if (mine)
+		discard_entry(ffs, h->node, w, w->why, w->why_detail);
 	return rc;
 }
 

@@ -116,6 +116,25 @@ sys.stdout.buffer.write(b'PAR1' + b'\x00' * 64 + struct.pack('<I', 0x7fffffff) +
 	[ "$(write_close "$MNT/AAPL/$K.parquet" "$DATA/good.parquet")" = OK ]
 	wait_published "$MNT/AAPL/$K.parquet"
 	cmp "$DATA/good.parquet" "$MNT/AAPL/$K.parquet"
+	# at once: the failed close has freed the key (as a worker that
+	# retries in the same breath finds it), not the release after it
+	python3 - "$MNT/AAPL" "$DATA/good.parquet" <<'PY'
+import errno, os, sys
+d, good = sys.argv[1], open(sys.argv[2], "rb").read()
+for i in range(50):
+    p = "%s/retry%04d.parquet" % (d, i)
+    fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    os.write(fd, b"not parquet")
+    try:
+        os.close(fd)
+        raise SystemExit("close succeeded")
+    except OSError as e:
+        assert e.errno == errno.EIO, e
+    fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    os.write(fd, good)
+    os.close(fd)
+PY
+	[ "$(load_failures not_parquet)" = 51 ]
 }
 
 @test "bad names get the spec's errno and create nothing" {
