@@ -30,6 +30,7 @@
 #include "fs.h"
 #include "http.h"
 #include "log.h"
+#include "watchdog.h"
 
 /* Our -o options as given, before their values are checked. */
 struct mount_opts {
@@ -686,6 +687,10 @@ int cmd_mount(int argc, char **argv)
 		if (open_manifest(&ffs) < 0)
 			goto out;
 	}
+	rc = watchdog_start(watchdog_connection(mp, NULL));
+	if (rc < 0)
+		log_warn("no watchdog: %s (a killed daemon may leave the "
+			 "mount hanging until umount -f)", strerror(-rc));
 	manifest_writer_id(ffs.store->mount_id, ffs.writer_id,
 			   sizeof(ffs.writer_id));
 	if (!ffs.store->read_only_fs && register_mount(&ffs) < 0)

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,14 +25,17 @@
 
 #include "access.h"
 #include "clock.h"
+#include "fault.h"
 #include "ffs.h"
 #include "fs.h"
 #include "log.h"
 #include "passthrough.h"
+#include "watchdog.h"
 
 #define READ_BUF_SIZE (1u << 20)
 #define READAHEAD_KB 1024	/* a frame, and the largest READ */
 #define SPLICE_READ_MAX (256u << 10)
+#define STOP_SERVE_US 1000000	/* see notifier_stop */
 
 enum notice_kind { NOTICE_INODE, NOTICE_ENTRY };
 
@@ -45,13 +49,15 @@ struct notice {
 struct fs_state {
 	struct fuse_session *se;
 	int mounted;
+	unsigned conn;		/* the kernel's name for it, 0 if unknown */
 	int signals;		/* our handlers are installed */
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	struct notice *head, *tail;
 	pthread_t notifier;
 	int notifier_started;
-	int stop;
+	int notifier_busy;	/* inside the kernel with a notice */
+	int stop;		/* notices are dropped from now on */
 	pthread_key_t read_buf;
 };
 
@@ -106,6 +112,11 @@ static void queue_notice(struct ffs *ffs, enum notice_kind kind,
 	if (name)
 		snprintf(nt->name, sizeof(nt->name), "%s", name);
 	pthread_mutex_lock(&fs->mu);
+	if (fs->stop) {
+		pthread_mutex_unlock(&fs->mu);
+		free(nt);
+		return;
+	}
 	if (fs->tail)
 		fs->tail->next = nt;
 	else
@@ -143,6 +154,7 @@ static void *notifier_main(void *arg)
 		fs->head = nt->next;
 		if (!fs->head)
 			fs->tail = NULL;
+		fs->notifier_busy = 1;
 		pthread_mutex_unlock(&fs->mu);
 		if (nt->kind == NOTICE_INODE)
 			rc = fuse_lowlevel_notify_inval_inode(fs->se, nt->ino,
@@ -154,9 +166,68 @@ static void *notifier_main(void *arg)
 			log_debug("kernel invalidation: %s", strerror(-rc));
 		free(nt);
 		pthread_mutex_lock(&fs->mu);
+		fs->notifier_busy = 0;
 	}
 	pthread_mutex_unlock(&fs->mu);
 	return NULL;
+}
+
+/* Read and answer one request if one comes within `ms`. */
+static void serve_one_request(struct fs_state *fs, int ms)
+{
+	struct pollfd p = { .fd = fuse_session_fd(fs->se), .events = POLLIN };
+	struct fuse_buf buf = { 0 };
+
+	if (poll(&p, 1, ms) == 1 && (p.revents & POLLIN) &&
+	    fuse_session_receive_buf(fs->se, &buf) > 0)
+		fuse_session_process_buf(fs->se, &buf);
+	free(buf.mem);
+}
+
+/* Stop and join the notifier, dropping the notices it has not sent.  The
+ * one it is sending may wait in the kernel for a directory lock held by
+ * a request that came in as the loop stopped (a LOOKUP there): requests
+ * are answered here until it is out.  libfuse's loop drops a request it
+ * reads as it stops, so after STOP_SERVE_US the connection is aborted:
+ * what closing /dev/fuse would do, if the notifier did not hold it. */
+static void notifier_stop(struct fs_state *fs)
+{
+	int64_t deadline = mono_us() + STOP_SERVE_US;
+	struct notice *nt;
+	int aborted = 0;
+
+	pthread_mutex_lock(&fs->mu);
+	fs->stop = 1;
+	while ((nt = fs->head)) {
+		fs->head = nt->next;
+		free(nt);
+	}
+	fs->tail = NULL;
+	pthread_cond_signal(&fs->cond);
+	while (fs->notifier_busy && !aborted) {
+		pthread_mutex_unlock(&fs->mu);
+		if (mono_us() < deadline) {
+			serve_one_request(fs, 100);
+		} else {
+			int rc = watchdog_abort(fs->conn);
+
+			if (rc < 0)
+				log_err("stop: an invalidation waits on a lost "
+					"request; aborting FUSE connection "
+					"%u: %s (umount -f the mount)",
+					fs->conn, strerror(-rc));
+			else
+				log_warn("stop: an invalidation waited on a "
+					 "lost request: aborted the FUSE "
+					 "connection");
+			aborted = 1;
+		}
+		pthread_mutex_lock(&fs->mu);
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (fs->notifier_started)
+		pthread_join(fs->notifier, NULL);
+	fs->notifier_started = 0;
 }
 
 /* ---- replies -------------------------------------------------------- */
@@ -306,8 +377,10 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ffs *ffs = ffs_of(req);
 	struct node *n;
-	int rc = ffs_lookup(ffs, ffs_node(ffs, parent), name, &n);
+	int rc = fault_inject("lookup");
 
+	if (rc == 0)
+		rc = ffs_lookup(ffs, ffs_node(ffs, parent), name, &n);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -888,24 +961,6 @@ static const struct ffs_hooks fs_hooks = {
 
 /* ---- session -------------------------------------------------------- */
 
-/* Undo the octal escapes of a /proc/self/mountinfo field in place. */
-static void mountinfo_unescape(char *s)
-{
-	char *out = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
-					(s[3] - '0'));
-			s += 3;
-		} else {
-			*out++ = *s;
-		}
-	}
-	*out = '\0';
-}
-
 /*
  * Reads the daemon serves (compressed entries, passthrough off or
  * unavailable) reach it in readahead-sized READs, 128 KiB by default:
@@ -914,31 +969,13 @@ static void mountinfo_unescape(char *s)
  * the smaller of it and INIT's answer, fs_init).  Best effort: without
  * it reads are only slower.
  */
-static void set_readahead(const char *mountpoint)
+static void set_readahead(const char *maj_min)
 {
-	char dev[32] = "", path[64], *line = NULL;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	size_t cap = 0;
+	char path[64];
 	int fd;
 
-	if (!f)
-		return;
-	while (getline(&line, &cap, f) > 0) {
-		char maj_min[32], mp[PATH_MAX + 1];
-
-		/* "id parent maj:min root mountpoint ...": the last mount
-		 * at our mountpoint is ours */
-		if (sscanf(line, "%*s %*s %31s %*s %4096s", maj_min, mp) == 2) {
-			mountinfo_unescape(mp);
-			if (strcmp(mp, mountpoint) == 0)
-				snprintf(dev, sizeof(dev), "%s", maj_min);
-		}
-	}
-	free(line);
-	fclose(f);
-	if (!dev[0])
-		return;
-	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb",
+		 maj_min);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || dprintf(fd, "%d\n", READAHEAD_KB) < 0)
 		log_debug("readahead of %s: %s (reads through the daemon "
@@ -970,6 +1007,7 @@ int fs_check_args(const struct fuse_args *args)
 int fs_mount(struct ffs *ffs, struct fuse_args *args, const char *mountpoint)
 {
 	struct fs_state *fs = calloc(1, sizeof(*fs));
+	char maj_min[32];
 	int rc;
 
 	if (!fs)
@@ -990,7 +1028,9 @@ int fs_mount(struct ffs *ffs, struct fuse_args *args, const char *mountpoint)
 		return -EIO;
 	}
 	fs->mounted = 1;
-	set_readahead(mountpoint);
+	fs->conn = watchdog_connection(mountpoint, maj_min);
+	if (fs->conn)
+		set_readahead(maj_min);
 	if (ffs->opt.passthrough && passthrough_install(ffs, fs->se) < 0)
 		return -EIO;
 	rc = fuse_set_signal_handlers(fs->se);
@@ -1010,37 +1050,30 @@ int fs_loop(struct ffs *ffs, const struct fs_loop_options *o)
 	if (rc != 0)
 		return -rc;
 	fs->notifier_started = 1;
-	if (o->single_thread)
-		return fuse_session_loop(fs->se) < 0 ? -EIO : 0;
-	cfg = fuse_loop_cfg_create();
-	if (!cfg)
-		return -ENOMEM;
-	fuse_loop_cfg_set_clone_fd(cfg, (unsigned)o->clone_fd);
-	if (o->max_threads)
-		fuse_loop_cfg_set_max_threads(cfg, o->max_threads);
-	rc = fuse_session_loop_mt(fs->se, cfg);
-	fuse_loop_cfg_destroy(cfg);
+	if (o->single_thread) {
+		rc = fuse_session_loop(fs->se) < 0 ? -EIO : 0;
+	} else {
+		cfg = fuse_loop_cfg_create();
+		if (!cfg)
+			return -ENOMEM;
+		fuse_loop_cfg_set_clone_fd(cfg, (unsigned)o->clone_fd);
+		if (o->max_threads)
+			fuse_loop_cfg_set_max_threads(cfg, o->max_threads);
+		rc = fuse_session_loop_mt(fs->se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	/* while everything still works: requests are answered meanwhile */
+	notifier_stop(fs);
 	return rc < 0 ? rc : 0;
 }
 
 void fs_unmount(struct ffs *ffs)
 {
 	struct fs_state *fs = fs_of(ffs);
-	struct notice *nt;
 
 	if (!fs)
 		return;
-	if (fs->notifier_started) {
-		pthread_mutex_lock(&fs->mu);
-		fs->stop = 1;
-		pthread_cond_signal(&fs->cond);
-		pthread_mutex_unlock(&fs->mu);
-		pthread_join(fs->notifier, NULL);
-	}
-	while ((nt = fs->head)) {
-		fs->head = nt->next;
-		free(nt);
-	}
+	notifier_stop(fs);
 	if (fs->se) {
 		if (fs->signals)
 			fuse_remove_signal_handlers(fs->se);

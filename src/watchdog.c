@@ -1,0 +1,179 @@
+/*
+ * watchdog.c - aborting a FUSE connection nobody will serve (watchdog.h).
+ *
+ * The kernel names a connection by the device number of its mount, and
+ * offers to abort it through /sys/fs/fuse/connections/<number>/abort
+ * (fusectl, writable by whoever mounted).  The watchdog is a child with
+ * nothing open but stdio that sleeps until the daemon's main thread
+ * dies (PR_SET_PDEATHSIG).  A daemon that exits, cleanly or killed, is
+ * gone a moment later; one that is still there after GRACE_US has a
+ * thread that cannot leave the kernel, and only the abort frees it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "watchdog.h"
+
+#define FUSECTL_DIR "/sys/fs/fuse/connections"
+#define GRACE_US (3 * 1000000)
+#define POLL_US 100000
+
+/* Undo the octal escapes of a /proc/self/mountinfo field in place. */
+static void mountinfo_unescape(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+					(s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
+
+unsigned watchdog_connection(const char *mountpoint, char *maj_min)
+{
+	char dev[32] = "", *line = NULL;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	unsigned major = 0, minor = 0;
+	size_t cap = 0;
+
+	if (!f)
+		return 0;
+	while (getline(&line, &cap, f) > 0) {
+		char mm[32], mp[PATH_MAX + 1];
+
+		/* "id parent maj:min root mountpoint ...": the last mount
+		 * at our mountpoint is ours */
+		if (sscanf(line, "%*s %*s %31s %*s %4096s", mm, mp) == 2) {
+			mountinfo_unescape(mp);
+			if (strcmp(mp, mountpoint) == 0)
+				snprintf(dev, sizeof(dev), "%s", mm);
+		}
+	}
+	free(line);
+	fclose(f);
+	if (sscanf(dev, "%u:%u", &major, &minor) != 2)
+		return 0;
+	if (maj_min)
+		snprintf(maj_min, 32, "%s", dev);
+	/* the kernel's dev_t: minor in the low 20 bits */
+	return major << 20 | minor;
+}
+
+int watchdog_abort(unsigned conn)
+{
+	char path[64];
+	FILE *f;
+	int rc = 0;
+
+	if (!conn)
+		return -ENOENT;
+	snprintf(path, sizeof(path), FUSECTL_DIR "/%u/abort", conn);
+	f = fopen(path, "we");
+	if (!f && errno == ENOENT &&
+	    mount("fusectl", FUSECTL_DIR, "fusectl", 0, NULL) == 0)
+		f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	if (fputs("1\n", f) == EOF)
+		rc = -errno;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
+/* Whether a thread of process `pid` is neither dead nor a zombie. */
+static int process_lingers(pid_t pid)
+{
+	char path[64], buf[512], *state;
+	struct dirent *de;
+	DIR *d;
+	int live = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while (!live && (de = readdir(d))) {
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/stat",
+			 (int)pid, de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		/* "tid (comm) S ...": the state follows the last ')' */
+		if (fgets(buf, sizeof(buf), f) && (state = strrchr(buf, ')')))
+			live = state[1] == ' ' && state[2] != 'Z' &&
+			       state[2] != 'X';
+		fclose(f);
+	}
+	closedir(d);
+	return live;
+}
+
+static void __attribute__((noreturn))
+watchdog_main(pid_t daemon_pid, unsigned conn)
+{
+	sigset_t wake;
+	int waited, rc;
+
+	prctl(PR_SET_NAME, "featurefs-watch");
+	/* what the daemon's process group is sent is for the daemon */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	sigemptyset(&wake);
+	sigaddset(&wake, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &wake, NULL);
+	/* /dev/fuse above all: a copy here would keep the mount alive */
+	close_range(3, ~0U, 0);
+	if (prctl(PR_SET_PDEATHSIG, SIGUSR1) == 0 && getppid() == daemon_pid)
+		while (sigwaitinfo(&wake, NULL) < 0)
+			;
+	for (waited = 0; waited < GRACE_US; waited += POLL_US) {
+		if (!process_lingers(daemon_pid))
+			_exit(0);
+		usleep(POLL_US);
+	}
+	rc = watchdog_abort(conn);
+	if (rc < 0)
+		log_err("daemon %d died with a thread stuck in the kernel; "
+			"aborting FUSE connection %u: %s (umount -f the mount)",
+			(int)daemon_pid, conn, strerror(-rc));
+	else
+		log_warn("daemon %d died with a thread stuck in the kernel: "
+			 "aborted FUSE connection %u", (int)daemon_pid, conn);
+	_exit(0);
+}
+
+int watchdog_start(unsigned conn)
+{
+	pid_t daemon_pid = getpid(), pid;
+
+	if (!conn)
+		return -ENOENT;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		watchdog_main(daemon_pid, conn);
+	return 0;
+}

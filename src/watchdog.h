@@ -1,0 +1,31 @@
+/*
+ * watchdog.h - what keeps a stopping or dead daemon from wedging its
+ * mount.
+ *
+ * An invalidation the daemon sends waits in the kernel for the lock of
+ * its directory.  If a request that holds that lock (a LOOKUP there) is
+ * never answered, because the loop stopped or the daemon was killed,
+ * neither finishes: the daemon cannot exit, its /dev/fuse descriptor is
+ * never closed, and every process that touches the mount hangs.
+ * Aborting the FUSE connection, as `umount -f` does, ends both.  A
+ * stopping daemon does that itself (fs.c); for one killed with SIGKILL,
+ * or crashed, a small process forked at mount does it.
+ */
+#ifndef FEATUREFS_WATCHDOG_H
+#define FEATUREFS_WATCHDOG_H
+
+/* The FUSE connection of the newest mount at `mountpoint` (its device
+ * number: the name under /sys/fs/fuse/connections), from
+ * /proc/self/mountinfo, never from the mount itself; 0 if none.
+ * `maj_min` (32 bytes) gets it as "major:minor" when not NULL. */
+unsigned watchdog_connection(const char *mountpoint, char *maj_min);
+
+/* Abort FUSE connection `conn`: every request waiting on it fails with
+ * ENOTCONN.  Mounts fusectl first if it is not and we may.  0 or -errno. */
+int watchdog_abort(unsigned conn);
+
+/* Fork the process that aborts `conn` if this one dies with a thread
+ * left inside the kernel.  Call before any thread starts.  0 or -errno. */
+int watchdog_start(unsigned conn);
+
+#endif
