@@ -13,12 +13,14 @@
 #include "log.h"
 
 #define FAULT_MAX 8
+#define FAULT_CRASH 0
+#define FAULT_STALL (-2)
 
 static struct fault_state {
 	int count;
 	struct {
 		char point[32];
-		int err;	/* > 0: errno to return; 0: crash */
+		int err;	/* > 0: errno to return, or FAULT_CRASH/STALL */
 		long first;	/* first hit that fires (0-based) */
 		long last;	/* last hit that fires; -1: no end */
 		long hits;	/* atomic: hits so far */
@@ -67,8 +69,13 @@ static int parse_action(char *action, int *err, long *first, long *last)
 		if (*end)
 			return -1;
 	}
-	*err = strcmp(action, "crash") == 0 ? 0 : errno_by_name(action);
-	return *err < 0 ? -1 : 0;
+	if (strcmp(action, "crash") == 0)
+		*err = FAULT_CRASH;
+	else if (strcmp(action, "stall") == 0)
+		*err = FAULT_STALL;
+	else
+		*err = errno_by_name(action);
+	return *err == -1 ? -1 : 0;
 }
 
 void fault_setup(void)
@@ -93,7 +100,7 @@ void fault_setup(void)
 		log_warn("fault injection armed: %s=%s", item, eq + 1);
 		if (parse_action(eq + 1, &err, &first, &last) < 0) {
 			log_warn("FEATUREFS_FAULT: bad action for %s (an "
-				 "errno name or crash, then @N or @N+)", item);
+				 "errno name, crash or stall, then @N or @N+)", item);
 			continue;
 		}
 		strncpy(fault_state.rule[fault_state.count].point, item,
@@ -120,10 +127,15 @@ int fault_inject(const char *point)
 		    (fault_state.rule[i].last >= 0 &&
 		     hit > fault_state.rule[i].last))
 			return 0;
-		if (fault_state.rule[i].err == 0) {
+		if (fault_state.rule[i].err == FAULT_CRASH) {
 			log_warn("fault injection: crashing at %s", point);
 			kill(getpid(), SIGKILL);
 			pause();
+		}
+		if (fault_state.rule[i].err == FAULT_STALL) {
+			log_warn("fault injection: stalling at %s", point);
+			for (;;)
+				pause();
 		}
 		log_debug("fault injection: %s fails with %s", point,
 			  strerror(fault_state.rule[i].err));

@@ -6,7 +6,8 @@
  * configured with -Dfault_injection=true, FEATUREFS_FAULT="point=ACTION,..."
  * makes that point fail with ACTION (an errno name such as ENOSPC or EIO)
  * or kill the process on the spot (ACTION "crash", a SIGKILL: no cleanup
- * runs, exactly as `kill -9`).  "point=ACTION@N" fires at the Nth hit of
+ * runs, exactly as `kill -9`), or never return (ACTION "stall": a thread
+ * hung as if in a debugger, until the process is killed).  "point=ACTION@N" fires at the Nth hit of
  * the point only (a transient error; tmp_write=crash@3 dies with two
  * writes' data in tmp/), "point=ACTION@N+" at the Nth and every later
  * one (a disk that stays full).  Other builds compile the hook to nothing
@@ -20,7 +21,8 @@
  *   publish_rename    before the tmp file is linked into objects/
  *   after_rename      the object is in place, the row still says writing
  *   manifest_publish  just before the row is flipped to published
- * and, on a read-open: backing_open (a passthrough backing file).
+ * and, on a read-open: backing_open (a passthrough backing file); and
+ * lookup, each LOOKUP request.
  * Tests: tests/bats/faults.bats, tests/bats/compress.bats.
  */
 #ifndef FEATUREFS_FAULT_H

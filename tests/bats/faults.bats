@@ -252,6 +252,41 @@ crash_cycle() {
 	fsck_clean
 }
 
+# The kernel holds a name's invalidation until it gets its directory's
+# lock, which a LOOKUP there holds until answered.  A daemon killed with
+# both pending cannot finish dying, nor its client: the watchdog process
+# forked at mount aborts the connection, as `umount -f` would.
+@test "kill -9 while GC's invalidation waits behind an unanswered LOOKUP: the watchdog frees the mount" {
+	require_faults
+	make_parquet "$DATA/a.parquet"
+	mount_store
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	unmount_store
+	# LOOKUPs: AAPL, $K, then the third one never gets an answer
+	FEATUREFS_FAULT="lookup=stall@3" \
+		mount_store -o gc_interval=1s,gc_older_than=1s
+	stat "$MNT/AAPL/$K.parquet" >/dev/null
+	stat "$MNT/AAPL/absent.parquet" 2>/dev/null 3>&- &
+	looker=$!
+	# GC removes the entry; the invalidation of its name waits
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		log_has "gc: removed 1 entries" && break
+		sleep 0.1
+	done
+	log_has "stalling at lookup"
+	log_has "gc: removed 1 entries"
+	kill -9 "$DAEMON_PID"
+	if ! wait_daemon_gone; then
+		abort_connection
+		wait "$looker" || true
+		false
+	fi
+	! wait "$looker" # ENOTCONN
+	log_has "stuck in the kernel: aborted FUSE connection"
+	fusermount3 -uz "$MNT"
+}
+
 @test "kill -9 of a writing client: entry discarded, tmp cleaned, key claimable again" {
 	make_parquet "$DATA/new.parquet" 200000 3
 	mount_store

@@ -510,3 +510,70 @@ clone_idle() {
 		[ "$status" -eq 0 ]
 	done
 }
+
+# churn.py MNT/DIR SRC: 24 processes creating keys in DIR (half of them
+# unlinked while being written), stat-ing, reading and listing it, until
+# the mount goes away.
+write_churn() {
+	cat >"$TEST_DIR/churn.py" <<'PY'
+import os, random, sys
+d, src = sys.argv[1], open(sys.argv[2], "rb").read()
+root = os.path.dirname(d)
+kids = []
+for k in range(24):
+    pid = os.fork()
+    if pid == 0:
+        rng = random.Random(k)
+        n = 0
+        while n % 64 or os.path.ismount(root):
+            n += 1
+            p = os.path.join(d, "key%03d.parquet" % rng.randrange(400))
+            op = rng.randrange(4)
+            try:
+                if op == 0:
+                    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+                    os.write(fd, src[:50])
+                    if rng.random() < 0.5:
+                        os.unlink(p)
+                    os.write(fd, src[50:])
+                    os.close(fd)
+                elif op == 1:
+                    os.stat(p)
+                elif op == 2:
+                    with open(p, "rb") as f:
+                        f.read()
+                else:
+                    os.listdir(d)
+            except OSError:
+                pass
+        os._exit(0)
+    kids.append(pid)
+for pid in kids:
+    os.waitpid(pid, 0)
+PY
+}
+
+# The daemon's invalidation of a name waits in the kernel for its
+# directory's lock, which a LOOKUP there may hold while nobody will
+# answer it: one that came in as the loop stopped, or any, once the
+# daemon is killed.  Neither the daemon nor its clients may hang.
+@test "a daemon stopped or killed while it invalidates names under lookups: gone, and its clients freed" {
+	make_parquet "$DATA/a.parquet" 200000 1
+	write_churn
+	for sig in TERM KILL TERM KILL; do
+		mount_store -o gc_interval=1s,gc_older_than=1s
+		mkdir -p "$MNT/KH"
+		python3 "$TEST_DIR/churn.py" "$MNT/KH" "$DATA/a.parquet" 3>&- &
+		churn=$!
+		sleep 4 # GC starts 2 s after mount
+		kill -"$sig" "$DAEMON_PID"
+		if ! wait_daemon_gone; then
+			echo "SIG$sig: the daemon hangs" >&2
+			abort_connection
+			wait "$churn"
+			false
+		fi
+		wait "$churn"
+		fusermount3 -uz "$MNT" 2>/dev/null || true
+	done
+}
