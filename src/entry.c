@@ -434,41 +434,56 @@ static int writer_dup(struct writer *w)
 	return fd < 0 ? fd_errno(-errno) : fd;
 }
 
+/* Whether the manifest still holds published entry `n` as the node
+ * knows it: between the lookup of a name and the open of its object, the
+ * entry may have been removed, and its key written again. */
+static int row_is_current(struct ffs *ffs, struct node *n)
+{
+	struct manifest_entry e;
+
+	return manifest_get(ffs->manifest, n->parent->name, n->key, &e) == 0 &&
+	       e.state == ENTRY_PUBLISHED && e.created_ts == n->created_ts;
+}
+
 /* Open the object of published entry `n`: a descriptor, or -ENOENT if
- * the entry was removed meanwhile, -ENFILE or -ENOMEM when the daemon is
- * out of descriptors or memory, -EIO for any other failure, an object
- * missing under its row or a raw one of another size than the row's
- * included (all logged; zobject_open() checks a compressed one). */
+ * the entry was removed (or replaced) meanwhile, -ENFILE or -ENOMEM when
+ * the daemon is out of descriptors or memory, -EIO for any other
+ * failure, an object missing under its row or of another size than the
+ * row's included (all logged; zobject_open() checks a compressed one). */
 static int object_open(struct ffs *ffs, struct node *n)
 {
 	uint64_t want = n->stored_size ? n->stored_size : n->size;
-	struct manifest_entry e;
 	char rel[STORE_REL_MAX];
 	struct stat st;
 	int fd;
 
 	store_object_relpath(n->parent->name, n->key, rel, sizeof(rel));
 	fd = fd_errno(store_object_open(ffs->store, rel));
-	/* a removal drops the row before the object */
-	if (fd == -ENOENT &&
-	    manifest_get(ffs->manifest, n->parent->name, n->key, &e) == 0) {
-		log_err("open %s: its object %s is missing; fsck -p drops "
-			"the row", n->hkey, rel);
-		fd = -EIO;
+	if (fd == -ENOENT) {
+		/* a removal drops the row before the object */
+		if (row_is_current(ffs, n)) {
+			log_err("open %s: its object %s is missing; fsck -p "
+				"drops the row", n->hkey, rel);
+			fd = -EIO;
+		}
 	} else if (fd == -ENFILE) {
 		log_err("open %s: the daemon is out of file descriptors", rel);
-	} else if (fd < 0 && fd != -ENOENT) {
+	} else if (fd < 0) {
 		log_err("open %s: %s", rel, strerror(-fd));
 		if (fd != -ENOMEM)
 			fd = -EIO;
-	} else if (fd >= 0 && !n->compressed && fstat(fd, &st) == 0 &&
+	} else if (!n->compressed && fstat(fd, &st) == 0 &&
 		   (uint64_t)st.st_size != want) {
-		/* reads would end early (or late) without a word */
-		log_err("open %s: its object %s is %lld bytes where its row "
-			"says %llu; fsck -y quarantines it", n->hkey, rel,
-			(long long)st.st_size, (unsigned long long)want);
 		close(fd);
-		fd = -EIO;
+		fd = -ENOENT; /* another write's object, unless: */
+		if (row_is_current(ffs, n)) {
+			/* reads would end early (or late) without a word */
+			log_err("open %s: its object %s is %lld bytes where "
+				"its row says %llu; fsck -y quarantines it",
+				n->hkey, rel, (long long)st.st_size,
+				(unsigned long long)want);
+			fd = -EIO;
+		}
 	}
 	return fd;
 }
@@ -488,6 +503,8 @@ static int compressed_open(struct ffs *ffs, struct node *n,
 			return fd;
 		rc = zobject_open(fd, n->stored_size, n->size, z, &why);
 		close(fd);
+		if (rc < 0 && rc != -ENOMEM && !row_is_current(ffs, n))
+			return -ENOENT; /* another write's object */
 	}
 	if (rc < 0 && rc != -ENOMEM) {
 		log_err("open %s: its compressed object is unreadable: %s; "

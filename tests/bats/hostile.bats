@@ -445,3 +445,34 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 		[ "$(stat -c '%Y %Z' "$MNT/AAPL/$k.parquet")" = "${t#*:} ${t#*:}" ]
 	done
 }
+
+# Between a lookup and the open of its object the entry may be removed
+# and its key claimed again (elsewhere, or by a writer here): the open
+# then meets no object, or another write's, under a row that is not the
+# one the name was found by.  That is a removed name, not an I/O error.
+@test "an open whose entry was removed and its key written again meanwhile: ENOENT, not EIO" {
+	make_parquet "$DATA/good.parquet" 1000
+	make_parquet "$DATA/other.parquet" 2000
+	# (a passthrough backing file the kernel holds keeps the old bytes:
+	# such an open succeeds, with them)
+	for opts in passthrough=off compress=zstd; do
+		unmount_store
+		mount_store -o "$opts"
+		k=$(key_of "race-$opts")
+		cp "$DATA/good.parquet" "$MNT/AAPL/$k.parquet"
+		wait_published "$MNT/AAPL/$k.parquet"
+		stat "$MNT/AAPL/$k.parquet" >/dev/null # the kernel keeps the name
+		# as a removal and a new write leave it: first no object and a
+		# row still writing, then another object and its row
+		rm "$STORE/objects/AAPL/$k.parquet"
+		sqlite3 "$STORE/manifest.db" "update entries set state = 'writing',
+			created_ts = created_ts + 1 where key = '$k'"
+		[ "$(try_errno "open('$MNT/AAPL/$k.parquet', 'rb')")" = ENOENT ]
+		cp "$DATA/other.parquet" "$STORE/objects/AAPL/$k.parquet"
+		sqlite3 "$STORE/manifest.db" "update entries set state = 'published' where key = '$k'"
+		[ "$(try_errno "open('$MNT/AAPL/$k.parquet', 'rb')")" = ENOENT ]
+	done
+	! log_has "is missing"
+	! log_has "bytes where its row says"
+	! log_has "unreadable"
+}
