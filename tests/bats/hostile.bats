@@ -475,4 +475,11 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 	! log_has "is missing"
 	! log_has "bytes where its row says"
 	! log_has "unreadable"
+	# while the row is the one the name was found by, it is EIO
+	k=$(key_of race-missing)
+	cp "$DATA/good.parquet" "$MNT/AAPL/$k.parquet"
+	wait_published "$MNT/AAPL/$k.parquet"
+	rm "$STORE/objects/AAPL/$k.parquet"
+	[ "$(try_errno "open('$MNT/AAPL/$k.parquet', 'rb')")" = EIO ]
+	log_has "open AAPL/$k.parquet: its object .* is missing"
 }
