@@ -84,14 +84,38 @@ static int dir_empty(struct fsck *f, const char *symbol)
 	return rc;
 }
 
+static int stop_at_first_row(void *arg, const struct manifest_entry *e)
+{
+	(void)arg;
+	(void)e;
+	return 1;
+}
+
+/* Whether `symbol` has published rows or objects now (1 on doubt). */
+static int symbol_in_use(struct fsck *f, const char *symbol)
+{
+	struct manifest_query q = { .symbol = symbol,
+				    .states = 1u << ENTRY_PUBLISHED,
+				    .limit = 1 };
+	struct stat st;
+
+	if (manifest_list(f->m, &q, stop_at_first_row, NULL) != 0)
+		return 1;
+	return lstat_at(f->s->objects_fd, symbol, &st) == 0 &&
+	       !dir_empty(f, symbol);
+}
+
 static void symbol_missing(struct fsck *f, const char *symbol, const char *why)
 {
 	struct fsck_finding x;
 	char rel[SYMBOL_MAX + 16];
 	int rc;
 
-	if (f->live[0] && manifest_symbol_get(f->m, symbol, NULL) == 0)
-		return; /* made by the live mount meanwhile */
+	/* the live mount may have made the row, or emptied and removed the
+	 * symbol, since the rows and directories were read */
+	if (f->live[0] && (manifest_symbol_get(f->m, symbol, NULL) == 0 ||
+			   !symbol_in_use(f, symbol)))
+		return;
 	snprintf(rel, sizeof(rel), "objects/%s", symbol);
 	fsck_finding_set(&x, FSCK_SYMBOL_MISSING, FSCK_PREEN, symbol, NULL, rel,
 			 "%s but no symbol row", why);
