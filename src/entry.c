@@ -436,16 +436,25 @@ static int writer_dup(struct writer *w)
 
 /* Whether the manifest still holds published entry `n` as the node
  * knows it: between the lookup of a name and the open of its object, the
- * entry may have been removed, and its key written again. */
+ * entry may have been removed, and its key written again (by this mount,
+ * or another sharing the manifest).  If not, the node is taken out of the
+ * namespace, so that the next lookup of its name finds what is there. */
 static int row_is_current(struct ffs *ffs, struct node *n)
 {
 	struct manifest_entry e;
 
-	return manifest_get(ffs->manifest, n->parent->name, n->key, &e) == 0 &&
-	       e.state == ENTRY_PUBLISHED && e.created_ts == n->created_ts;
+	if (manifest_get(ffs->manifest, n->parent->name, n->key, &e) == 0 &&
+	    e.state == ENTRY_PUBLISHED && e.created_ts == n->created_ts)
+		return 1;
+	pthread_mutex_lock(&ffs->lock);
+	if (n->kind == NODE_ENTRY && !n->w)
+		node_unlink(ffs, n);
+	pthread_mutex_unlock(&ffs->lock);
+	ffs->hooks->inval_entry(ffs, n->parent, n->name);
+	return 0;
 }
 
-/* Open the object of published entry `n`: a descriptor, or -ENOENT if
+/* Open the object of published entry `n`: a descriptor, or -ESTALE if
  * the entry was removed (or replaced) meanwhile, -ENFILE or -ENOMEM when
  * the daemon is out of descriptors or memory, -EIO for any other
  * failure, an object missing under its row or of another size than the
@@ -461,6 +470,7 @@ static int object_open(struct ffs *ffs, struct node *n)
 	fd = fd_errno(store_object_open(ffs->store, rel));
 	if (fd == -ENOENT) {
 		/* a removal drops the row before the object */
+		fd = -ESTALE;
 		if (row_is_current(ffs, n)) {
 			log_err("open %s: its object %s is missing; fsck -p "
 				"drops the row", n->hkey, rel);
@@ -475,7 +485,7 @@ static int object_open(struct ffs *ffs, struct node *n)
 	} else if (!n->compressed && fstat(fd, &st) == 0 &&
 		   (uint64_t)st.st_size != want) {
 		close(fd);
-		fd = -ENOENT; /* another write's object, unless: */
+		fd = -ESTALE; /* another write's object, unless: */
 		if (row_is_current(ffs, n)) {
 			/* reads would end early (or late) without a word */
 			log_err("open %s: its object %s is %lld bytes where "
@@ -504,7 +514,7 @@ static int compressed_open(struct ffs *ffs, struct node *n,
 		rc = zobject_open(fd, n->stored_size, n->size, z, &why);
 		close(fd);
 		if (rc < 0 && rc != -ENOMEM && !row_is_current(ffs, n))
-			return -ENOENT; /* another write's object */
+			return -ESTALE; /* another write's object */
 	}
 	if (rc < 0 && rc != -ENOMEM) {
 		log_err("open %s: its compressed object is unreadable: %s; "
@@ -580,6 +590,12 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		rc = fd < 0 ? fd : 0;
 		goto made;
 	}
+	if (!n->linked) {
+		/* removed since the kernel looked the name up: ESTALE has
+		 * it look the name up again, and open what is there now */
+		pthread_mutex_unlock(&ffs->lock);
+		return -ESTALE;
+	}
 	if (writing) {
 		pthread_mutex_unlock(&ffs->lock);
 		log_debug("open %s/%s for writing: exists (entries are "
@@ -588,10 +604,9 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		return -EEXIST;
 	}
 	if (w) {
-		if (__atomic_load_n(&w->abandoned, __ATOMIC_RELAXED) ||
-		    !n->linked) {
+		if (__atomic_load_n(&w->abandoned, __ATOMIC_RELAXED)) {
 			pthread_mutex_unlock(&ffs->lock);
-			return -ENOENT;
+			return -ESTALE;
 		}
 		if (tgid != w->tgid) {
 			pthread_mutex_unlock(&ffs->lock);
@@ -605,11 +620,9 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		rc = fd < 0 ? fd : 0;
 		goto made;
 	}
-	if (!n->linked || n->state != ENTRY_PUBLISHED) {
-		/* a name the kernel still caches for an entry that was
-		 * discarded or removed: its key may hold another object now */
+	if (n->state != ENTRY_PUBLISHED) {
 		pthread_mutex_unlock(&ffs->lock);
-		return -ENOENT;
+		return -ESTALE;
 	}
 	if (n->compressed) {
 		pthread_mutex_unlock(&ffs->lock);

@@ -450,9 +450,11 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 # and its key claimed again (elsewhere, or by a writer here): the open
 # then meets no object, or another write's, under a row that is not the
 # one the name was found by.  That is a removed name, not an I/O error.
-@test "an open whose entry was removed and its key written again meanwhile: ENOENT, not EIO" {
+@test "an open whose entry was removed and its key written again meanwhile: what is there now, not EIO" {
 	make_parquet "$DATA/good.parquet" 1000
 	make_parquet "$DATA/other.parquet" 2000
+	size=$(stat -c %s "$DATA/other.parquet")
+	sha=$(sha256sum <"$DATA/other.parquet" | cut -c1-64)
 	# (a passthrough backing file the kernel holds keeps the old bytes:
 	# such an open succeeds, with them)
 	for opts in passthrough=off compress=zstd; do
@@ -462,15 +464,18 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 		cp "$DATA/good.parquet" "$MNT/AAPL/$k.parquet"
 		wait_published "$MNT/AAPL/$k.parquet"
 		stat "$MNT/AAPL/$k.parquet" >/dev/null # the kernel keeps the name
-		# as a removal and a new write leave it: first no object and a
-		# row still writing, then another object and its row
+		# as a removal and a new write elsewhere leave it: no object and
+		# the key claimed, then another object and its row
 		rm "$STORE/objects/AAPL/$k.parquet"
 		sqlite3 "$STORE/manifest.db" "update entries set state = 'writing',
 			created_ts = created_ts + 1 where key = '$k'"
+		# (a key claimed by a writer that is not alive here is absent)
 		[ "$(try_errno "open('$MNT/AAPL/$k.parquet', 'rb')")" = ENOENT ]
 		cp "$DATA/other.parquet" "$STORE/objects/AAPL/$k.parquet"
-		sqlite3 "$STORE/manifest.db" "update entries set state = 'published' where key = '$k'"
-		[ "$(try_errno "open('$MNT/AAPL/$k.parquet', 'rb')")" = ENOENT ]
+		sqlite3 "$STORE/manifest.db" "update entries set state = 'published',
+			file_size_bytes = $size, stored_size_bytes = $size,
+			compression = 'none', sha256 = '$sha' where key = '$k'"
+		cmp "$DATA/other.parquet" "$MNT/AAPL/$k.parquet"
 	done
 	! log_has "is missing"
 	! log_has "bytes where its row says"
