@@ -69,7 +69,7 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 	w->tgid = proc_tgid_of(pid);
 	w->touched_us = mono_us();
 	w->created_ts = now_us();
-	w->mtime_ns = us_to_ns(w->created_ts);
+	w->mtime_ns = w->ctime_ns = us_to_ns(w->created_ts);
 	w->mode = mode & 0777; /* never set-id or sticky: see docs/security.md */
 	*out = w;
 	return 0;
@@ -773,6 +773,8 @@ ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 /* Truncate or extend the writer's data to `size`; w->mu held. */
 int writer_truncate(struct writer *w, uint64_t size)
 {
+	int64_t now_ns;
+
 	if (ftruncate(w->fd, (off_t)size) < 0)
 		return -errno;
 	if (size == 0)
@@ -781,7 +783,9 @@ int writer_truncate(struct writer *w, uint64_t size)
 		w->hash_broken = 1;
 	CTR_SET(w->size, size);
 	w->gen++;
-	CTR_SET(w->mtime_ns, now_us() * 1000);
+	now_ns = now_us() * 1000;
+	CTR_SET(w->mtime_ns, now_ns);
+	CTR_SET(w->ctime_ns, now_ns);
 	return 0;
 }
 
@@ -801,6 +805,7 @@ ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 		    size_t size, off_t off)
 {
 	struct writer *w = h->w;
+	int64_t now_ns;
 	ssize_t rc;
 	uint64_t end;
 
@@ -828,7 +833,9 @@ ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 	if (end > w->size)
 		CTR_SET(w->size, end);
 	w->gen++;
-	CTR_SET(w->mtime_ns, now_us() * 1000);
+	now_ns = now_us() * 1000;
+	CTR_SET(w->mtime_ns, now_ns);
+	CTR_SET(w->ctime_ns, now_ns);
 	CTR_SET(w->touched_us, mono_us());
 	CTR_ADD(ffs->ctr.bytes_written, size);
 out:
@@ -976,6 +983,7 @@ static int describe_writer(struct ffs *ffs, struct writer *w,
 		 hash_mode_name(ffs->opt.hash));
 	e->created_ts = now_us();
 	e->mtime_ns = w->mtime_ns;
+	e->ctime_ns = w->ctime_ns;
 	e->mode = w->mode;
 	snprintf(e->writer, sizeof(e->writer), "%s", ffs->writer_id);
 	if (ffs->opt.hash == HASH_FOOTER)
@@ -1663,6 +1671,7 @@ static int setattr_published(struct ffs *ffs, struct node *n,
 	}
 	if (!a.set)
 		return 0;
+	a.ctime_ns = now_us() * 1000;
 	/* removed, open still: its row is gone, or another entry's now */
 	rc = linked ? manifest_set_attrs(ffs->manifest, n->parent->name,
 					 n->key, &a)
@@ -1673,6 +1682,7 @@ static int setattr_published(struct ffs *ffs, struct node *n,
 			n->mode = a.mode;
 		if (a.set & MANIFEST_SET_MTIME)
 			n->mtime_ns = a.mtime_ns;
+		n->ctime_ns = a.ctime_ns;
 		pthread_mutex_unlock(&ffs->lock);
 	}
 	return rc;
@@ -1712,6 +1722,7 @@ static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
 	}
 	if (r->valid & SETATTR_MTIME)
 		CTR_SET(w->mtime_ns, requested_mtime_ns(r));
+	CTR_SET(w->ctime_ns, now_us() * 1000);
 	return 0;
 }
 

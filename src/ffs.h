@@ -86,6 +86,7 @@ struct writer {
 	int late_write_logged;		/* a write refused since: logged */
 	int64_t created_ts;
 	int64_t mtime_ns;		/* atomic: last write, or utimens */
+	int64_t ctime_ns;		/* atomic: last change of any kind */
 	uint32_t mode;			/* atomic */
 };
 
@@ -134,6 +135,7 @@ struct node {
 					 * compression unknown here */
 	int64_t created_ts;
 	int64_t mtime_ns;
+	int64_t ctime_ns;
 	uint32_t mode;
 	pid_t writer_tgid;		/* published here: who wrote it, or 0 */
 
@@ -267,6 +269,7 @@ struct dirent_item {
 	int compressed;
 	int64_t created_ts;
 	int64_t mtime_ns;
+	int64_t ctime_ns;
 	uint32_t mode;
 };
 

@@ -98,10 +98,11 @@ static void row_json(struct strbuf *sb, const struct manifest_entry *e,
 	sb_adds(sb, ", \"sha256\": ");
 	sb_json_str(sb, e->sha256);
 	sb_addf(sb, ", \"created_ts\": %lld, \"last_accessed_ts\": %lld, "
-		    "\"access_count\": %lld, \"mtime_ns\": %lld, \"mode\": %u, "
-		    "\"writer\": ",
+		    "\"access_count\": %lld, \"mtime_ns\": %lld, "
+		    "\"ctime_ns\": %lld, \"mode\": %u, \"writer\": ",
 		(long long)e->created_ts, (long long)e->last_accessed_ts,
-		(long long)e->access_count, (long long)e->mtime_ns, e->mode);
+		(long long)e->access_count, (long long)e->mtime_ns,
+		(long long)e->ctime_ns, e->mode);
 	sb_json_str(sb, e->writer);
 	sb_addf(sb, ", \"quarantined_ts\": %lld, \"reason\": ",
 		(long long)now_us());

@@ -15,7 +15,7 @@
  *  - Every method may block on the database; none blocks on a key lock.
  *  - Methods are safe to call from several threads at once.
  *  - Times are microseconds since the Unix epoch, 0 meaning "never";
- *    mtime_ns is nanoseconds.
+ *    mtime_ns and ctime_ns are nanoseconds.
  */
 #ifndef FEATUREFS_MANIFEST_H
 #define FEATUREFS_MANIFEST_H
@@ -27,7 +27,7 @@
 #include "names.h"
 #include "store.h"
 
-#define MANIFEST_SCHEMA_VERSION 2
+#define MANIFEST_SCHEMA_VERSION 3
 #define MANIFEST_WRITER_MAX 128
 
 enum entry_state {
@@ -53,6 +53,7 @@ struct manifest_entry {
 	int64_t last_accessed_ts;
 	int64_t access_count;
 	int64_t mtime_ns;		/* modification time shown by stat */
+	int64_t ctime_ns;		/* change time; 0: created_ts */
 	uint32_t mode;			/* permission bits shown by stat */
 	char writer[MANIFEST_WRITER_MAX]; /* "host pid=N mount=ID" */
 };
@@ -70,6 +71,7 @@ struct manifest_attrs {
 	unsigned set;			/* MANIFEST_SET_* bits */
 	int64_t mtime_ns;
 	uint32_t mode;			/* permission bits */
+	int64_t ctime_ns;		/* always set: when this change was */
 };
 #define MANIFEST_SET_MTIME 1
 #define MANIFEST_SET_MODE 2

@@ -115,14 +115,19 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER symbol_usage_update AFTER UPDATE OF"
 	"  symbol, state, file_size_bytes, stored_size_bytes ON entries BEGIN "
 	USAGE_CHANGE("-", "OLD") USAGE_CHANGE("+", "NEW") " END;",
+	/* 3: the change time stat shows (a chmod or utimensat moves it);
+	 * NULL: the row's created_ts */
+	"ALTER TABLE entries ADD COLUMN ctime_ns INTEGER;",
 };
 
 #define MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+_Static_assert(MIGRATIONS == MANIFEST_SCHEMA_VERSION,
+	       "a migration needs MANIFEST_SCHEMA_VERSION raised with it");
 
 #define ENTRY_COLUMNS                                                        \
 	"symbol, key, path, state, start_ts, end_ts, rows, file_size_bytes," \
 	" stored_size_bytes, compression, hash_method, sha256, created_ts,"  \
-	" last_accessed_ts, access_count, writer, mtime_ns, mode"
+	" last_accessed_ts, access_count, writer, mtime_ns, mode, ctime_ns"
 
 enum stmt_id {
 	ST_GET,
@@ -149,7 +154,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	 * disk): it is taken over rather than blocking the key. */
 	[ST_INSERT] = "INSERT INTO entries (" ENTRY_COLUMNS ") VALUES "
 		      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-		      " ?14, ?15, ?16, ?17, ?18)"
+		      " ?14, ?15, ?16, ?17, ?18, ?19)"
 		      " ON CONFLICT (symbol, key) DO UPDATE SET"
 		      " path = excluded.path, state = excluded.state,"
 		      " created_ts = excluded.created_ts, mode = excluded.mode"
@@ -160,7 +165,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 		       " file_size_bytes = ?8, stored_size_bytes = ?9,"
 		       " compression = ?10, hash_method = ?11, sha256 = ?12,"
 		       " created_ts = ?13, writer = ?16, mtime_ns = ?17,"
-		       " mode = ?18"
+		       " mode = ?18, ctime_ns = ?19"
 		       " WHERE symbol = ?1 AND key = ?2 AND state = 'writing'",
 	[ST_ABANDON] = "DELETE FROM entries"
 		       " WHERE symbol = ?1 AND key = ?2 AND state = 'writing'",
@@ -175,7 +180,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SYMBOL_COUNTS] = "UPDATE symbols SET hits = hits + ?2,"
 			     " misses = misses + ?3 WHERE symbol = ?1",
 	[ST_SET_ATTRS] = "UPDATE entries SET mtime_ns = coalesce(?3, mtime_ns),"
-			 " mode = coalesce(?4, mode)"
+			 " mode = coalesce(?4, mode), ctime_ns = ?5"
 			 " WHERE symbol = ?1 AND key = ?2",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
@@ -340,7 +345,7 @@ static void bind_key(sqlite3_stmt *st, const char *symbol, const char *key)
 	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
 }
 
-/* Bind the 18 columns of ENTRY_COLUMNS in order. */
+/* Bind the 19 columns of ENTRY_COLUMNS in order. */
 static void bind_entry(sqlite3_stmt *st, const struct manifest_entry *e)
 {
 	bind_key(st, e->symbol, e->key);
@@ -367,6 +372,8 @@ static void bind_entry(sqlite3_stmt *st, const struct manifest_entry *e)
 	bind_text_or_null(st, 16, e->writer);
 	sqlite3_bind_int64(st, 17, e->mtime_ns);
 	sqlite3_bind_int64(st, 18, e->mode);
+	if (e->ctime_ns)
+		sqlite3_bind_int64(st, 19, e->ctime_ns);
 }
 
 static void column_text(sqlite3_stmt *st, int i, char *buf, size_t len)
@@ -427,6 +434,7 @@ static void read_entry(sqlite3_stmt *st, struct manifest_entry *e)
 	column_text(st, 15, e->writer, sizeof(e->writer));
 	e->mtime_ns = sqlite3_column_int64(st, 16);
 	e->mode = (uint32_t)sqlite3_column_int64(st, 17);
+	e->ctime_ns = sqlite3_column_int64(st, 18);
 }
 
 /* A single integer from `sql`; 0 when the query returns no row. */
@@ -989,6 +997,7 @@ static int sqlite_set_attrs(struct manifest *m, const char *symbol,
 		sqlite3_bind_int64(st, 3, a->mtime_ns);
 	if (a->set & MANIFEST_SET_MODE)
 		sqlite3_bind_int64(st, 4, a->mode);
+	sqlite3_bind_int64(st, 5, a->ctime_ns);
 	rc = step_done(ms, st, "set attributes");
 	if (rc == 0 && sqlite3_changes(ms->db) == 0)
 		rc = -ENOENT;

@@ -274,6 +274,7 @@ void node_fill_published(struct node *n, const struct manifest_entry *e)
 							      : -1;
 	n->created_ts = e->created_ts;
 	n->mtime_ns = e->mtime_ns ? e->mtime_ns : us_to_ns(e->created_ts);
+	n->ctime_ns = e->ctime_ns ? e->ctime_ns : us_to_ns(e->created_ts);
 	n->mode = e->mode ? e->mode & 0777 : 0644;
 	n->writer_tgid = 0;
 	snprintf(n->key, sizeof(n->key), "%s", e->key);
@@ -511,10 +512,10 @@ void ffs_forget(struct ffs *ffs, struct node *n, uint64_t nlookup)
 	pthread_mutex_unlock(&ffs->lock);
 }
 
-static void set_times_ns(struct stat *st, int64_t mtime_ns, int64_t ctime_us)
+static void set_times_ns(struct stat *st, int64_t mtime_ns, int64_t ctime_ns)
 {
 	st->st_mtim = ns_to_timespec(mtime_ns);
-	st->st_ctim = ns_to_timespec(us_to_ns(ctime_us));
+	st->st_ctim = ns_to_timespec(ctime_ns);
 	st->st_atim = st->st_mtim;
 }
 
@@ -532,19 +533,22 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 	case NODE_SYMBOL:
 		st->st_mode = S_IFDIR | 0755;
 		st->st_nlink = n->kind == NODE_ROOT ? 1 : 2;
-		set_times_ns(st, us_to_ns(ffs->mounted_ts), ffs->mounted_ts);
+		set_times_ns(st, us_to_ns(ffs->mounted_ts),
+			     us_to_ns(ffs->mounted_ts));
 		break;
 	case NODE_CONTROL_DIR:
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
-		set_times_ns(st, us_to_ns(ffs->mounted_ts), ffs->mounted_ts);
+		set_times_ns(st, us_to_ns(ffs->mounted_ts),
+			     us_to_ns(ffs->mounted_ts));
 		break;
 	case NODE_SCRATCH_DIR:
 		pthread_mutex_lock(&ffs->lock);
 		st->st_mode = S_IFDIR | (n->mode & 0777);
 		pthread_mutex_unlock(&ffs->lock);
 		st->st_nlink = 2;
-		set_times_ns(st, us_to_ns(n->created_ts), n->created_ts);
+		set_times_ns(st, us_to_ns(n->created_ts),
+			     us_to_ns(n->created_ts));
 		break;
 	case NODE_CONTROL_FILE: {
 		struct strbuf sb = STRBUF_INIT;
@@ -553,7 +557,7 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
 		st->st_size = (off_t)sb.len;
-		set_times_ns(st, now_us() * 1000, ffs->mounted_ts);
+		set_times_ns(st, now_us() * 1000, us_to_ns(ffs->mounted_ts));
 		sb_release(&sb);
 		*timeout = 0;
 		break;
@@ -568,12 +572,12 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 				      (CTR_GET(n->w->mode) & 07777);
 			st->st_size = (off_t)CTR_GET(n->w->size);
 			set_times_ns(st, CTR_GET(n->w->mtime_ns),
-				     n->w->created_ts);
+				     CTR_GET(n->w->ctime_ns));
 			*timeout = 0;
 		} else {
 			st->st_mode = S_IFREG | (n->mode & 07777);
 			st->st_size = (off_t)n->size;
-			set_times_ns(st, n->mtime_ns, n->created_ts);
+			set_times_ns(st, n->mtime_ns, n->ctime_ns);
 			*timeout = TIMEOUT_IMMUTABLE;
 			/* du(1) counts what the store holds, as on any
 			 * filesystem that compresses */
@@ -806,6 +810,7 @@ static int list_entry_cb(void *arg, const struct manifest_entry *e)
 		it->compressed = tmp.compressed;
 		it->created_ts = tmp.created_ts;
 		it->mtime_ns = tmp.mtime_ns;
+		it->ctime_ns = tmp.ctime_ns;
 		it->mode = tmp.mode;
 	}
 	return 0;
@@ -887,6 +892,7 @@ int ffs_lookup_listed(struct ffs *ffs, struct node *dir,
 		n->compressed = item->compressed;
 		n->created_ts = item->created_ts;
 		n->mtime_ns = item->mtime_ns;
+		n->ctime_ns = item->ctime_ns;
 		n->mode = item->mode;
 		snprintf(n->key, sizeof(n->key), "%s", key);
 	}

@@ -27,7 +27,7 @@ teardown() {
 	for d in objects tmp lost+found; do
 		[ "$(stat -c %a "$STORE/$d")" = 700 ]
 	done
-	[ "$(manifest_sql 'select version from schema_version')" = 2 ]
+	[ "$(manifest_sql 'select version from schema_version')" = 3 ]
 }
 
 @test "featurefs init creates a store and refuses an existing one" {
@@ -331,8 +331,16 @@ print(sorted(os.listdir(fd)), sorted(os.listdir(top)))
 	[ "$(try_errno "os.open('$f', os.O_WRONLY|os.O_APPEND)")" = EEXIST ]
 	[ "$(try_errno "os.chmod('$f', 0o644)")" = OK ]
 	[ "$(try_errno "os.truncate('$f', $(stat -c %s "$DATA/a.parquet"))")" = OK ]
+	ctime_ns() { python3 -c "import os; print(os.stat('$f').st_ctime_ns)"; }
+	c0=$(ctime_ns)
 	touch -d '2020-02-02 02:02:02' "$f"
 	[ "$(stat -c %Y "$f")" = "$(date -d '2020-02-02 02:02:02' +%s)" ]
+	# the change time moves on with each change, and stays through a remount
+	c1=$(ctime_ns)
+	[ "$c1" -gt "$c0" ]
+	unmount_store
+	mount_store
+	[ "$(ctime_ns)" = "$c1" ]
 	# before 1970, and beyond what nanoseconds in an int64 hold (clamped)
 	TZ=UTC touch -d '1960-05-01 12:00:00.5' "$f"
 	[ "$(TZ=UTC stat -c %y "$f")" = "1960-05-01 12:00:00.500000000 +0000" ]
@@ -814,12 +822,13 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 		alter table symbols drop column writing;
 		alter table symbols drop column file_bytes;
 		alter table symbols drop column stored_bytes;
+		alter table entries drop column ctime_ns;
 		update schema_version set version = 1"
 	run "$FEATUREFS" stats "$STORE"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"schema version 1"*"mount the store once to migrate"* ]]
 	mount_store
-	[ "$(manifest_sql 'select version from schema_version')" = 2 ]
+	[ "$(manifest_sql 'select version from schema_version')" = 3 ]
 	usage_matches
 	[ "$(stats_get "['entries']")" = 3 ]
 }
