@@ -127,7 +127,8 @@ static void serve_client(struct ffs *ffs, int fd)
 	if (rc < 0) {
 		sb_addf(&out, "1\ngc failed: %s\n", strerror(-rc));
 	} else {
-		sb_adds(&out, "0\n");
+		/* an interrupted pass (the mount stopping) did not finish */
+		sb_adds(&out, res.interrupted ? "1\n" : "0\n");
 		if (json)
 			gc_render_json(&out, &res, &o);
 		else

@@ -154,6 +154,13 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	c = command_find(argv[1]);
+	if (c && strcmp(c->name, "mount") != 0) {
+		char name[32];
+
+		/* what getopt's messages start with */
+		snprintf(name, sizeof(name), "featurefs %s", c->name);
+		argv[1] = name;
+	}
 	if (c)
 		return c->run(argc - 1, argv + 1);
 	/* featurefs STORE MOUNTPOINT ...: what mount.fuse3 runs */

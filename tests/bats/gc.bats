@@ -150,6 +150,38 @@ rows() {
 	[ "$status" -eq 1 ]
 }
 
+@test "gc through a mount that stops meanwhile says interrupted and exits 1" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	unmount_store
+	# many idle rows (with no objects): a pass takes seconds
+	sqlite3 "$STORE/manifest.db" "
+		WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c
+			WHERE x < 200000)
+		INSERT INTO entries (symbol, key, path, state, rows,
+			file_size_bytes, stored_size_bytes, compression,
+			hash_method, sha256, created_ts, last_accessed_ts,
+			access_count, writer, mtime_ns, mode)
+		SELECT 'AAPL', printf('%064x', x),
+			'objects/AAPL/' || printf('%064x', x) || '.parquet',
+			'published', 1, 10, 10, 'none', 'full', '', 1, 1, 0, 'x',
+			0, 420 FROM c"
+	mount_store
+	"$FEATUREFS" gc --older-than 30d "$MNT" >"$TEST_DIR/gc.out" 2>&1 3>&- &
+	gc=$!
+	# once the pass has removed some, stop the mount under it
+	while [ "$(sqlite3 -cmd '.timeout 10000' "$STORE/manifest.db" \
+		"select count(*) from entries")" = 200000 ]; do
+		sleep 0.1
+	done
+	unmount_store
+	st=0
+	wait "$gc" || st=$?
+	cat "$TEST_DIR/gc.out" >&2
+	[ "$st" -eq 1 ]
+	grep -q "entries (.*), interrupted" "$TEST_DIR/gc.out"
+}
+
 @test "orphans are reported by gc and left to fsck" {
 	mount_store
 	mkdir "$MNT/AAPL"

@@ -164,7 +164,7 @@ teardown() {
 	[[ "$output" == *"usage: featurefs STORE MOUNTPOINT"* ]]
 	run "$FEATUREFS" gc --bogus "$STORE"
 	[ "$status" -eq 2 ]
-	[[ "$output" == *"featurefs help gc"* ]]
+	[[ "$output" == "featurefs gc: unrecognized option '--bogus'"*"featurefs help gc"* ]]
 	run "$FEATUREFS" "$STORE" "$TEST_DIR/no-such-dir" -f
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"$TEST_DIR/no-such-dir"*"No such file or directory"* ]]
