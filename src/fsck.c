@@ -824,7 +824,10 @@ static int open_manifest(struct fsck *f)
 	rc = manifest_open(f->s->conf.manifest, &a, &f->m);
 	if (rc == 0)
 		rc = manifest_schema_version(f->m, &version);
-	if (rc == 0 && version != MANIFEST_SCHEMA_VERSION)
+	/* a check reads schema 2 as it is (manifest_sqlite.c); repairs
+	 * write, and want the store mounted once to migrate it */
+	if (rc == 0 && version != MANIFEST_SCHEMA_VERSION &&
+	    (version != 2 || f->o->mode != FSCK_CHECK))
 		rc = -EPROTO;
 	if (rc == 0)
 		rc = manifest_check(f->m, detail, sizeof(detail));

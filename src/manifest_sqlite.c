@@ -272,10 +272,23 @@ static struct manifest_sqlite *ms_of(struct manifest *m)
 	return (struct manifest_sqlite *)m;
 }
 
+/* Whether statement `id` only reads: the ones a read-only manifest
+ * prepares (its others would write, and on a schema read through a view,
+ * see sqlite_open, could not even be prepared). */
+static int stmt_reads_only(int id)
+{
+	return id == ST_GET || id == ST_BEGIN || id == ST_COMMIT ||
+	       id == ST_ROLLBACK;
+}
+
+/* Prepared statement `id`, reset; NULL on a read-only manifest for one
+ * that writes (binding to NULL is a no-op; step_done refuses it). */
 static sqlite3_stmt *stmt(struct manifest_sqlite *ms, enum stmt_id id)
 {
 	sqlite3_stmt *st = ms->stmt[id];
 
+	if (!st)
+		return NULL;
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return st;
@@ -285,7 +298,13 @@ static sqlite3_stmt *stmt(struct manifest_sqlite *ms, enum stmt_id id)
 static int step_done(struct manifest_sqlite *ms, sqlite3_stmt *st,
 		     const char *what)
 {
-	int rc = sqlite3_step(st);
+	int rc;
+
+	if (!st) {
+		log_err("manifest %s: %s: opened read-only", ms->path, what);
+		return -EROFS;
+	}
+	rc = sqlite3_step(st);
 
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
@@ -789,7 +808,13 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		rc = migrate(ms);
 	} else {
 		rc = read_schema_version(ms, &version);
-		if (rc == 0 && version != MIGRATIONS) {
+		/* schema 2 lacks only migration 3's column: read it as it
+		 * is, since a store on read-only media cannot be migrated */
+		if (rc == 0 && version == 2)
+			rc = exec_sql(ms, "CREATE TEMP VIEW entries AS SELECT *,"
+					  " NULL AS ctime_ns FROM main.entries",
+				      "read schema 2");
+		else if (rc == 0 && version != MIGRATIONS) {
 			log_err("manifest %s: schema version %d, this featurefs "
 				"expects %d (mount the store once to migrate)",
 				path, version, MIGRATIONS);
@@ -802,6 +827,8 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 	if (rc < 0)
 		goto fail;
 	for (i = 0; i < ST_COUNT; i++) {
+		if (args->read_only && !stmt_reads_only(i))
+			continue;
 		rc = sqlite3_prepare_v3(ms->db, stmt_sql[i], -1,
 					SQLITE_PREPARE_PERSISTENT, &ms->stmt[i],
 					NULL);
