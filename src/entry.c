@@ -454,7 +454,7 @@ static int row_is_current(struct ffs *ffs, struct node *n)
 	return 0;
 }
 
-/* Open the object of published entry `n`: a descriptor, or -ESTALE if
+/* Open the object of published entry `n`: a descriptor, or -ENOENT if
  * the entry was removed (or replaced) meanwhile, -ENFILE or -ENOMEM when
  * the daemon is out of descriptors or memory, -EIO for any other
  * failure, an object missing under its row or of another size than the
@@ -470,7 +470,6 @@ static int object_open(struct ffs *ffs, struct node *n)
 	fd = fd_errno(store_object_open(ffs->store, rel));
 	if (fd == -ENOENT) {
 		/* a removal drops the row before the object */
-		fd = -ESTALE;
 		if (row_is_current(ffs, n)) {
 			log_err("open %s: its object %s is missing; fsck -p "
 				"drops the row", n->hkey, rel);
@@ -485,7 +484,7 @@ static int object_open(struct ffs *ffs, struct node *n)
 	} else if (!n->compressed && fstat(fd, &st) == 0 &&
 		   (uint64_t)st.st_size != want) {
 		close(fd);
-		fd = -ESTALE; /* another write's object, unless: */
+		fd = -ENOENT; /* another write's object, unless: */
 		if (row_is_current(ffs, n)) {
 			/* reads would end early (or late) without a word */
 			log_err("open %s: its object %s is %lld bytes where "
@@ -514,7 +513,7 @@ static int compressed_open(struct ffs *ffs, struct node *n,
 		rc = zobject_open(fd, n->stored_size, n->size, z, &why);
 		close(fd);
 		if (rc < 0 && rc != -ENOMEM && !row_is_current(ffs, n))
-			return -ESTALE; /* another write's object */
+			return -ENOENT; /* another write's object */
 	}
 	if (rc < 0 && rc != -ENOMEM) {
 		log_err("open %s: its compressed object is unreadable: %s; "
@@ -591,10 +590,11 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		goto made;
 	}
 	if (!n->linked) {
-		/* removed since the kernel looked the name up: ESTALE has
-		 * it look the name up again, and open what is there now */
+		/* removed since the kernel looked the name up: gone, for a
+		 * read.  A write-open may carry O_CREAT, which FUSE does not
+		 * pass on: ESTALE has the kernel look again, and create */
 		pthread_mutex_unlock(&ffs->lock);
-		return -ESTALE;
+		return writing ? -ESTALE : -ENOENT;
 	}
 	if (writing) {
 		pthread_mutex_unlock(&ffs->lock);
@@ -606,7 +606,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	if (w) {
 		if (__atomic_load_n(&w->abandoned, __ATOMIC_RELAXED)) {
 			pthread_mutex_unlock(&ffs->lock);
-			return -ESTALE;
+			return -ENOENT;
 		}
 		if (tgid != w->tgid) {
 			pthread_mutex_unlock(&ffs->lock);
@@ -622,7 +622,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	}
 	if (n->state != ENTRY_PUBLISHED) {
 		pthread_mutex_unlock(&ffs->lock);
-		return -ESTALE;
+		return -ENOENT;
 	}
 	if (n->compressed) {
 		pthread_mutex_unlock(&ffs->lock);
