@@ -51,6 +51,7 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 	if (!w)
 		return -ENOMEM;
 	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->settled, NULL);
 	w->refs = 1;
 	w->fd = -1;
 	w->sha = EVP_MD_CTX_new();
@@ -75,6 +76,7 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 	return 0;
 fail:
 	EVP_MD_CTX_free(w->sha);
+	pthread_cond_destroy(&w->settled);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
 	return rc;
@@ -85,6 +87,7 @@ static void writer_free(struct writer *w)
 	if (w->fd >= 0)
 		close(w->fd);
 	EVP_MD_CTX_free(w->sha);
+	pthread_cond_destroy(&w->settled);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
 }
@@ -917,6 +920,10 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	pthread_mutex_lock(&w->mu);
 	if (!w->abandoned && !w->published)
 		rc = writer_check(ffs, w);
+	if (rc == 0) {
+		w->closed = 1;
+		w->closed_gen = w->gen;
+	}
 	bad_content = rc < 0 && load_failure_is_content(w->why);
 	pthread_mutex_unlock(&w->mu);
 	if (rc == 0)
@@ -1140,6 +1147,7 @@ static int writer_abandon_locked(struct writer *w)
 	if (w->published || w->abandoned)
 		return 0;
 	__atomic_store_n(&w->abandoned, 1, __ATOMIC_RELAXED);
+	pthread_cond_broadcast(&w->settled);
 	return 1;
 }
 
@@ -1172,6 +1180,7 @@ static void finish_entry(struct ffs *ffs, struct node *n, struct writer *w)
 	if (rc < 0)
 		/* ours to discard: w->mu was held throughout */
 		__atomic_store_n(&w->abandoned, 1, __ATOMIC_RELAXED);
+	pthread_cond_broadcast(&w->settled);
 	pthread_mutex_unlock(&w->mu);
 	if (rc == 0) {
 		ffs->hooks->inval_inode(ffs, n);
@@ -1180,6 +1189,24 @@ static void finish_entry(struct ffs *ffs, struct node *n, struct writer *w)
 		discard_entry(ffs, n, w, w->why, w->why_detail);
 		writer_detach(ffs, n, w);
 	}
+}
+
+void writer_wait_closed(struct writer *w, int64_t us)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += us / 1000000;
+	until.tv_nsec += (us % 1000000) * 1000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	while (!w->published && !w->abandoned && w->closed &&
+	       w->closed_gen == w->gen)
+		if (pthread_cond_timedwait(&w->settled, &w->mu, &until) ==
+		    ETIMEDOUT)
+			break;
 }
 
 void entry_release_writer_ref(struct ffs *ffs, struct node *n,

@@ -73,6 +73,9 @@ struct writer {
 	uint64_t size;			/* atomic: read by getattr */
 	uint64_t gen;			/* bumped by every change */
 	uint64_t valid_gen;		/* gen at the last check */
+	uint64_t closed_gen;		/* gen at the writer's last valid close */
+	int closed;			/* ... which it made */
+	pthread_cond_t settled;		/* published or abandoned: with mu */
 	int checked;			/* a check ran at valid_gen */
 	int check_rc;			/* and returned this */
 	enum load_failure why;		/* when check_rc < 0 */
@@ -443,6 +446,11 @@ void writer_ref(struct writer *w);
 void writer_unref(struct writer *w);
 /* Resize the data to `size`; w->mu held. */
 int writer_truncate(struct writer *w, uint64_t size);
+/* The writer's close() returns before its RELEASE, which publishes: if
+ * its last close was valid and nothing was written since, wait up to `us`
+ * for the outcome, so that what it asks right after close() (a getfattr)
+ * sees it.  w->mu held. */
+void writer_wait_closed(struct writer *w, int64_t us);
 
 int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 		    off_t len);

@@ -15,6 +15,9 @@
 #include "log.h"
 
 #define XATTR_PREFIX "user.featurefs."
+/* how long an attribute read waits for the publish its writer's close()
+ * started (writer_wait_closed) */
+#define CLOSE_WAIT_US 1000000
 
 static const char *const xattr_names[] = {
 	"sha256",	"rows",	       "created",    "last_accessed",
@@ -80,6 +83,7 @@ static int describe_node(struct ffs *ffs, struct node *n,
 	if (w) {
 		/* closed, a publish holds w->mu until its outcome */
 		pthread_mutex_lock(&w->mu);
+		writer_wait_closed(w, CLOSE_WAIT_US);
 		writing = !w->published;
 		pthread_mutex_unlock(&w->mu);
 		writer_unref(w);
