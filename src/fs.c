@@ -58,6 +58,8 @@ struct fs_state {
 	int notifier_started;
 	int notifier_busy;	/* inside the kernel with a notice */
 	int stop;		/* notices are dropped from now on */
+	struct dir_handle *dirs;	/* open directories, under mu: freed
+					 * at unmount if no RELEASEDIR came */
 	pthread_key_t read_buf;
 };
 
@@ -75,6 +77,7 @@ struct dir_handle {
 	struct dirent_item *items;
 	size_t count;
 	int read;	/* a readdir has been answered from this listing */
+	struct dir_handle *prev, *next;	/* fs_state.dirs */
 };
 
 static struct ffs *ffs_of(fuse_req_t req)
@@ -729,6 +732,30 @@ static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 					     offset, length));
 }
 
+/* Add `d` to the open directories, or (track 0) take it off and free it. */
+static void dir_track(struct fs_state *fs, struct dir_handle *d, int track)
+{
+	pthread_mutex_lock(&fs->mu);
+	if (track) {
+		d->next = fs->dirs;
+		if (fs->dirs)
+			fs->dirs->prev = d;
+		fs->dirs = d;
+	} else {
+		if (d->prev)
+			d->prev->next = d->next;
+		else
+			fs->dirs = d->next;
+		if (d->next)
+			d->next->prev = d->prev;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (!track) {
+		ffs_free_listing(d->items, d->count);
+		free(d);
+	}
+}
+
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -747,10 +774,9 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		ffs_free_listing(d->items, d->count);
-		free(d);
-	}
+	dir_track(fs_of(ffs), d, 1);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		dir_track(fs_of(ffs), d, 0);
 }
 
 /* Fill a readdir reply from offset `off`; with `plus`, each entry also
@@ -843,8 +869,7 @@ static void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	ffs_free_listing(d->items, d->count);
-	free(d);
+	dir_track(fs_of(ffs_of(req)), d, 0);
 	fuse_reply_err(req, 0);
 }
 
@@ -1074,6 +1099,8 @@ void fs_unmount(struct ffs *ffs)
 	if (!fs)
 		return;
 	notifier_stop(fs);
+	while (fs->dirs)
+		dir_track(fs, fs->dirs, 0);
 	if (fs->se) {
 		if (fs->signals)
 			fuse_remove_signal_handlers(fs->se);

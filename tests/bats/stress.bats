@@ -527,7 +527,7 @@ for k in range(24):
         n = 0
         while n % 64 or os.path.ismount(root):
             n += 1
-            p = os.path.join(d, "key%03d.parquet" % rng.randrange(400))
+            p = os.path.join(d, "churnkey%03d.parquet" % rng.randrange(400))
             op = rng.randrange(4)
             try:
                 if op == 0:
