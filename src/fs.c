@@ -732,28 +732,30 @@ static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 					     offset, length));
 }
 
-/* Add `d` to the open directories, or (track 0) take it off and free it. */
-static void dir_track(struct fs_state *fs, struct dir_handle *d, int track)
+/* Add `d` to the open directories. */
+static void dir_track(struct fs_state *fs, struct dir_handle *d)
 {
 	pthread_mutex_lock(&fs->mu);
-	if (track) {
-		d->next = fs->dirs;
-		if (fs->dirs)
-			fs->dirs->prev = d;
-		fs->dirs = d;
-	} else {
-		if (d->prev)
-			d->prev->next = d->next;
-		else
-			fs->dirs = d->next;
-		if (d->next)
-			d->next->prev = d->prev;
-	}
+	d->next = fs->dirs;
+	if (fs->dirs)
+		fs->dirs->prev = d;
+	fs->dirs = d;
 	pthread_mutex_unlock(&fs->mu);
-	if (!track) {
-		ffs_free_listing(d->items, d->count);
-		free(d);
-	}
+}
+
+/* Take `d` off the open directories and free it. */
+static void dir_release(struct fs_state *fs, struct dir_handle *d)
+{
+	pthread_mutex_lock(&fs->mu);
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		fs->dirs = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	pthread_mutex_unlock(&fs->mu);
+	ffs_free_listing(d->items, d->count);
+	free(d);
 }
 
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -774,9 +776,9 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
-	dir_track(fs_of(ffs), d, 1);
+	dir_track(fs_of(ffs), d);
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		dir_track(fs_of(ffs), d, 0);
+		dir_release(fs_of(ffs), d);
 }
 
 /* Fill a readdir reply from offset `off`; with `plus`, each entry also
@@ -869,7 +871,7 @@ static void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	dir_track(fs_of(ffs_of(req)), d, 0);
+	dir_release(fs_of(ffs_of(req)), d);
 	fuse_reply_err(req, 0);
 }
 
@@ -1100,7 +1102,7 @@ void fs_unmount(struct ffs *ffs)
 		return;
 	notifier_stop(fs);
 	while (fs->dirs)
-		dir_track(fs, fs->dirs, 0);
+		dir_release(fs, fs->dirs);
 	if (fs->se) {
 		if (fs->signals)
 			fuse_remove_signal_handlers(fs->se);
