@@ -25,7 +25,7 @@
 #define SPARE_CPUS_MAX 4
 
 struct symbol_delta {
-	struct node *sym;
+	struct symbol_counters *ctr;
 	struct manifest_symbol_delta d;
 };
 
@@ -53,7 +53,7 @@ int daemon_flush_access(struct ffs *ffs)
 
 		if (h == n->ctr->hits_flushed && m == n->ctr->misses_flushed)
 			continue;
-		sd[nsym].sym = n;
+		sd[nsym].ctr = n->ctr;
 		snprintf(sd[nsym].d.symbol, sizeof(sd[nsym].d.symbol), "%s",
 			 n->name);
 		sd[nsym].d.hits = (int64_t)(h - n->ctr->hits_flushed);
@@ -74,10 +74,11 @@ int daemon_flush_access(struct ffs *ffs)
 		CTR_ADD(ffs->ctr.access_flush_errors, 1);
 		goto out;
 	}
-	/* symbol nodes live as long as the mount: the pointers hold */
+	/* a symbol's counters live as long as the mount, passed from the
+	 * node of one life of it to the next: the pointers hold */
 	for (i = 0; i < nsym; i++) {
-		sd[i].sym->ctr->hits_flushed += (uint64_t)sd[i].d.hits;
-		sd[i].sym->ctr->misses_flushed += (uint64_t)sd[i].d.misses;
+		sd[i].ctr->hits_flushed += (uint64_t)sd[i].d.hits;
+		sd[i].ctr->misses_flushed += (uint64_t)sd[i].d.misses;
 	}
 	if (nrecs || nsym)
 		CTR_ADD(ffs->ctr.access_flushes, 1);

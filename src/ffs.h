@@ -121,13 +121,13 @@ struct node {
 	int64_t touched_us;		/* last change of them, monotonic */
 
 	/* NODE_SYMBOL, and transient for NODE_SCRATCH_DIR too */
-	struct symbol_counters *ctr;
+	struct symbol_counters *ctr;	/* owned, unless ctr_shared: the
+					 * node of a removed life of the
+					 * symbol shares its successor's */
+	int ctr_shared;
 	struct node *transient;		/* in-flight entries, scratch files
 					 * and scratch directories */
 	struct node *next_symbol;	/* ffs->symbols */
-	uint64_t generation;		/* bumped when a removed symbol is
-					 * made again: the kernel may still
-					 * hold the dead directory's inode */
 
 	/* NODE_ENTRY */
 	char key[KEY_MAX + 1];
@@ -188,7 +188,8 @@ struct ffs {
 	struct node root;
 	struct node control_dir;
 	struct node *control_files;	/* array of control_file_count() */
-	struct node *symbols;		/* every symbol node in memory */
+	struct node *symbols;		/* the node of every symbol seen, with
+					 * its counters; live or removed */
 	struct node *all;		/* every allocated node */
 	struct waiter *waiters;
 	struct handle *open_handles;	/* handed to the kernel, not released */

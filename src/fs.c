@@ -243,7 +243,6 @@ static void reply_entry(fuse_req_t req, struct ffs *ffs, struct node *n)
 	memset(&e, 0, sizeof(e));
 	ffs_getattr(ffs, n, &e.attr, &timeout);
 	e.ino = nodeid_of(ffs, n);
-	e.generation = n->generation;
 	e.attr_timeout = timeout;
 	e.entry_timeout = ffs_entry_timeout(n);
 	if (fuse_reply_entry(req, &e) == -ENOENT)
@@ -586,7 +585,6 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	memset(&e, 0, sizeof(e));
 	ffs_getattr(ffs, n, &e.attr, &timeout);
 	e.ino = nodeid_of(ffs, n);
-	e.generation = n->generation;
 	e.attr_timeout = timeout;
 	e.entry_timeout = ffs_entry_timeout(n);
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -828,8 +826,7 @@ static void reply_listing(fuse_req_t req, struct ffs *ffs, struct node *dir,
 			if (it && ffs_lookup_listed(ffs, dir, it, &n) == 0) {
 				ffs_getattr(ffs, n, &e.attr, &timeout);
 				e.ino = nodeid_of(ffs, n);
-				e.generation = n->generation;
-				e.attr_timeout = timeout;
+							e.attr_timeout = timeout;
 				e.entry_timeout = ffs_entry_timeout(n);
 			}
 			len = fuse_add_direntry_plus(req, buf + used,

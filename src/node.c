@@ -41,18 +41,20 @@ uint64_t ffs_ino_of(const char *symbol, const char *name)
 	return ino < 1024 ? ino + 1024 : ino;
 }
 
-/* Make `parent` the parent of `n`: a scratch directory counts the nodes
- * that name it so, and outlives them (their names and logs use it). */
+/* Make `parent` the parent of `n`: a directory counts the nodes that name
+ * it so, and outlives them (their names, logs and counters use it). */
 static void node_set_parent(struct node *n, struct node *parent)
 {
-	if (n->parent && n->parent->kind == NODE_SCRATCH_DIR) {
+	if (n->parent) {
 		n->parent->children--;
-		n->parent->touched_us = mono_us();
+		if (n->parent->kind == NODE_SCRATCH_DIR)
+			n->parent->touched_us = mono_us();
 	}
 	n->parent = parent;
-	if (parent && parent->kind == NODE_SCRATCH_DIR) {
+	if (parent) {
 		parent->children++;
-		parent->touched_us = mono_us();
+		if (parent->kind == NODE_SCRATCH_DIR)
+			parent->touched_us = mono_us();
 	}
 }
 
@@ -107,7 +109,8 @@ static void node_free(struct node *n)
 		if (n->next_all)
 			n->next_all->pprev_all = n->pprev_all;
 	}
-	free(n->ctr);
+	if (n->kind == NODE_SYMBOL && !n->ctr_shared)
+		free(n->ctr);
 	free(n->name);
 	free(n->hkey);
 	free(n);
@@ -127,6 +130,36 @@ static struct node *node_add_locked(struct ffs *ffs, enum node_kind kind,
 	return n;
 }
 
+/* Put symbol node `n` on ffs->symbols (pprev_child doubles as "on the
+ * list" for symbols).  The node of a removed life of the same symbol
+ * hands `n` its counters and leaves the list; the kernel may hold it, as
+ * a dead directory, until it forgets it.  Lock held. */
+static void symbols_add(struct ffs *ffs, struct node *n)
+{
+	struct node *old;
+
+	for (old = ffs->symbols; old; old = old->next_symbol)
+		if (strcmp(old->name, n->name) == 0)
+			break;
+	if (old) {
+		free(n->ctr);
+		n->ctr = old->ctr;
+		old->ctr_shared = 1;
+		*old->pprev_child = old->next_symbol;
+		if (old->next_symbol)
+			old->next_symbol->pprev_child = old->pprev_child;
+		old->next_symbol = NULL;
+		old->pprev_child = NULL;
+	}
+	n->next_symbol = ffs->symbols;
+	if (n->next_symbol)
+		n->next_symbol->pprev_child = &n->next_symbol;
+	ffs->symbols = n;
+	n->pprev_child = &ffs->symbols;
+	if (old)
+		node_release_locked(ffs, old);
+}
+
 /* Add to the names table, the parent's child count and lists. */
 int node_link(struct ffs *ffs, struct node *n)
 {
@@ -142,12 +175,8 @@ int node_link(struct ffs *ffs, struct node *n)
 	if (rc < 0)
 		return rc;
 	n->linked = 1;
-	if (n->kind == NODE_SYMBOL && !n->pprev_child) {
-		/* pprev_child doubles as "on ffs->symbols" for symbols */
-		n->next_symbol = ffs->symbols;
-		ffs->symbols = n;
-		n->pprev_child = &ffs->symbols;
-	}
+	if (n->kind == NODE_SYMBOL && !n->pprev_child)
+		symbols_add(ffs, n);
 	if ((n->w || n->kind == NODE_SCRATCH_DIR) && n->parent &&
 	    !n->pprev_child) {
 		n->next_child = n->parent->transient;
@@ -219,14 +248,17 @@ void node_unlink(struct ffs *ffs, struct node *n)
 
 /* Free `n` if neither the kernel, a handle nor the namespace needs it.
  * Published entries are dropped from the table too: they can be reloaded
- * from the manifest.  Symbol nodes stay for the life of the mount: they
- * carry the symbol's counters.  Lock held. */
+ * from the manifest.  A symbol's node stays for the life of the mount,
+ * holding its counters, until the symbol is removed and made again: the
+ * node of the removed life goes once the kernel forgets it.  Lock held. */
 void node_release_locked(struct ffs *ffs, struct node *n)
 {
 	struct node *parent = n->parent;
 
 	if (n->kind != NODE_ENTRY && n->kind != NODE_SCRATCH &&
-	    n->kind != NODE_SCRATCH_DIR)
+	    n->kind != NODE_SCRATCH_DIR && n->kind != NODE_SYMBOL)
+		return;
+	if (n->kind == NODE_SYMBOL && (n->linked || n->pprev_child))
 		return;
 	if (n->nlookup || n->opens || n->children)
 		return;
@@ -237,8 +269,8 @@ void node_release_locked(struct ffs *ffs, struct node *n)
 	}
 	unlink_transient(n);
 	node_free(n);
-	/* a removed scratch directory waits for its last child */
-	if (parent && parent->kind == NODE_SCRATCH_DIR)
+	/* a removed directory waits for its last child */
+	if (parent)
 		node_release_locked(ffs, parent);
 }
 
@@ -382,16 +414,10 @@ static int lookup_symbol(struct ffs *ffs, const char *name, struct node **out)
 	pthread_mutex_lock(&ffs->lock);
 	n = htab_get(ffs->names, name);
 	if (!n) {
-		/* a symbol removed and made again keeps its node, under
-		 * a new generation */
-		for (n = ffs->symbols; n; n = n->next_symbol)
-			if (strcmp(n->name, name) == 0)
-				break;
-		if (n)
-			n->generation++;
-		else
-			n = node_new(ffs, NODE_SYMBOL, NULL, name);
+		n = node_new(ffs, NODE_SYMBOL, NULL, name);
 		if (!n || node_link(ffs, n) < 0) {
+			if (n)
+				node_free(n);
 			pthread_mutex_unlock(&ffs->lock);
 			return -ENOMEM;
 		}

@@ -219,6 +219,7 @@ print(sorted(os.listdir(fd)), sorted(os.listdir(top)))
 	make_parquet "$DATA/a.parquet"
 	mkdir "$MNT/AAPL"
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	cat "$MNT/AAPL/$K1.parquet" >/dev/null # a hit, counted for AAPL
 	# a shell's working directory and an open entry keep the old one
 	# alive in the kernel, which marked it dead at the rmdir
 	exec 7<"$MNT/AAPL/$K1.parquet"
@@ -234,6 +235,28 @@ print(sorted(os.listdir(fd)), sorted(os.listdir(top)))
 	exec 7<&-
 	wait "$holder"
 	[ "$(ls "$MNT/AAPL")" = "$K2.parquet" ]
+	# the dead directory stays what it is on any filesystem: empty, and
+	# no place for new files; never EIO, which would say the store broke
+	run python3 -c "
+import os, sys
+os.chdir(sys.argv[1] + '/AAPL')
+dead = os.open('.', os.O_RDONLY | os.O_DIRECTORY)
+os.unlink('$K2.parquet')
+os.rmdir('../AAPL')
+os.mkdir('../AAPL')
+print(os.listdir('.'), os.fstat(dead).st_mode & 0o170000 == 0o040000)
+for make in (lambda: os.open('$K1.parquet', os.O_CREAT | os.O_WRONLY),
+             lambda: os.mkdir('.tmp')):
+    try:
+        make()
+        print('made')
+    except OSError as e:
+        print(e.errno == 2 and 'ENOENT' or e.strerror)
+" "$MNT"
+	[ "$status" = 0 ]
+	[ "$output" = "$(printf '%s\n' '[] True' ENOENT ENOENT)" ]
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 }
 
 @test "create claims: visible while in flight, EEXIST for a second create or write-open, EPERM for a truncate" {
