@@ -4,6 +4,7 @@
  * runs it inside the mount (through the control socket), so the kernel's
  * caches learn what went; an unmounted one is locked and collected here.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,8 +80,13 @@ int cmd_gc(int argc, char **argv)
 	if (cli_store_mounted(s, &holder) && !s->read_only_fs) {
 		/* the mount applies its own gc_older_than unless told */
 		o.older_than_us = older_given ? o.older_than_us : -1;
-		rc = ctl_request_gc(s, &o, json, &out);
-		if (rc < 0)
+		rc = ctl_request_gc(s, holder.pid, &o, json, &out);
+		if (rc == -EAGAIN)
+			log_err("gc: the daemon of the mount of %s (pid %ld) is "
+				"stopped and cannot answer: continue it (kill "
+				"-CONT %ld) and run gc again", s->root,
+				(long)holder.pid, (long)holder.pid);
+		else if (rc < 0)
 			log_err("gc: cannot reach the mount of %s (pid %ld): %s",
 				s->root, (long)holder.pid, strerror(-rc));
 		else

@@ -1,32 +1,20 @@
 /*
  * cmd_stats.c - `featurefs stats [--json] STORE|MOUNTPOINT`.
  *
- * A mounted store answers from its /.featurefs/stats files, which include
- * the live figures (lock waits, GC, load failures); an unmounted store is
+ * A mounted store answers through its control socket with what its
+ * /.featurefs/stats files show, live figures included (lock waits, GC,
+ * load failures).  An unmounted store, or one whose daemon is stopped, is
  * read from its manifest.
  */
+#include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "ctl.h"
 #include "log.h"
 #include "stats.h"
-
-static int copy_file(const char *path)
-{
-	char buf[8192];
-	size_t n;
-	FILE *f = fopen(path, "re");
-
-	if (!f)
-		return -1;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, stdout);
-	fclose(f);
-	return 0;
-}
 
 int cmd_stats(int argc, char **argv)
 {
@@ -40,7 +28,6 @@ int cmd_stats(int argc, char **argv)
 	struct store_holder holder;
 	struct manifest *m = NULL;
 	struct store *s = NULL;
-	char path[PATH_MAX];
 	int c, json = 0, rc;
 
 	optind = 1;
@@ -60,13 +47,22 @@ int cmd_stats(int argc, char **argv)
 	rc = cli_open_store(argv[optind], &s);
 	if (rc < 0)
 		return 1;
-	if (cli_store_mounted(s, &holder) && holder.mountpoint[0]) {
-		snprintf(path, sizeof(path), "%s/.featurefs/%s",
-			 holder.mountpoint, json ? "stats.json" : "stats");
-		if (copy_file(path) == 0) {
-			store_close(s);
-			return 0;
+	if (cli_store_mounted(s, &holder)) {
+		rc = ctl_request_stats(s, holder.pid, json, &sb);
+		if (rc == 0) {
+			fputs(sb_str(&sb), stdout);
+			goto out;
 		}
+		if (rc == -EAGAIN)
+			log_warn("stats: the daemon of the mount of %s (pid %ld) "
+				 "is stopped: figures from the manifest, without "
+				 "its live ones", s->root, (long)holder.pid);
+		else
+			log_warn("stats: cannot reach the mount of %s (pid %ld): "
+				 "%s; figures from the manifest, without its "
+				 "live ones", s->root, (long)holder.pid,
+				 strerror(rc < 0 ? -rc : EPROTO));
+		sb_release(&sb);
 	}
 	rc = cli_open_manifest(s, 1, &m);
 	if (rc == 0) {
@@ -81,6 +77,7 @@ int cmd_stats(int argc, char **argv)
 			stats_render_text(&sb, &r);
 		fputs(sb_str(&sb), stdout);
 	}
+out:
 	sb_release(&sb);
 	stats_release(&r);
 	manifest_close(m);

@@ -154,6 +154,22 @@ static void render_health(const struct metrics_health *h, struct strbuf *sb)
 		h->gc ? "ok" : "disabled");
 }
 
+void control_render_stats(struct ffs *ffs, int json, struct strbuf *sb)
+{
+	struct stats_report r;
+
+	if (control_stats_report(ffs, &r) < 0) {
+		sb_adds(sb, json ? "{\"error\": \"manifest unavailable\"}\n"
+				 : "error: manifest unavailable\n");
+		return;
+	}
+	if (json)
+		stats_render_json(sb, &r);
+	else
+		stats_render_text(sb, &r);
+	stats_release(&r);
+}
+
 void control_render(struct ffs *ffs, int i, struct strbuf *sb)
 {
 	struct metrics_health health;
@@ -162,17 +178,7 @@ void control_render(struct ffs *ffs, int i, struct strbuf *sb)
 	switch (i) {
 	case CONTROL_STATS:
 	case CONTROL_STATS_JSON:
-		if (control_stats_report(ffs, &r) < 0) {
-			sb_adds(sb, i == CONTROL_STATS
-					    ? "error: manifest unavailable\n"
-					    : "{\"error\": \"manifest unavailable\"}\n");
-			return;
-		}
-		if (i == CONTROL_STATS)
-			stats_render_text(sb, &r);
-		else
-			stats_render_json(sb, &r);
-		stats_release(&r);
+		control_render_stats(ffs, i == CONTROL_STATS_JSON, sb);
 		break;
 	case CONTROL_CONFIG:
 		ffs_render_config(ffs, sb);

@@ -23,6 +23,8 @@ int control_refuse(const char *op, const char *name, int rc);
 
 /* Append the current text of control file `i`. */
 void control_render(struct ffs *ffs, int i, struct strbuf *sb);
+/* Append what stats (json: stats.json) shows. */
+void control_render_stats(struct ffs *ffs, int json, struct strbuf *sb);
 /* The text as a malloc()ed buffer; NULL when out of memory. */
 char *control_snapshot(struct ffs *ffs, int i, size_t *len);
 

@@ -17,13 +17,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "ctl.h"
 #include "daemon.h"
 #include "ffs.h"
 #include "log.h"
+#include "proc.h"
 
 #define CTL_LINE_MAX 512
 #define CTL_TIMEOUT_S 5
+/* how long a command waits on a daemon that is stopped */
+#define CTL_STOPPED_S 5
 
 static void socket_addr(int root_fd, struct sockaddr_un *sa)
 {
@@ -48,10 +52,10 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-/* Parse "gc [older_than=N] [max_size=N] dry_run=B json=B ..." into `o`,
- * whose defaults are the mount's own GC options. */
-static int parse_gc_request(struct ffs *ffs, char *line, struct gc_options *o,
-			    int *json)
+/* Parse the arguments of "gc [older_than=N] [max_size=N] dry_run=B
+ * json=B ..." into `o`, whose defaults are the mount's own GC options. */
+static int parse_gc_args(struct ffs *ffs, char *args, struct gc_options *o,
+			 int *json)
 {
 	char *word, *save = NULL;
 
@@ -59,10 +63,8 @@ static int parse_gc_request(struct ffs *ffs, char *line, struct gc_options *o,
 	o->older_than_us = ffs->opt.gc_older_than_us;
 	o->max_size = ffs->opt.gc_max_size;
 	*json = 0;
-	word = strtok_r(line, " \n", &save);
-	if (!word || strcmp(word, "gc") != 0)
-		return -EINVAL;
-	while ((word = strtok_r(NULL, " \n", &save))) {
+	for (word = strtok_r(args, " ", &save); word;
+	     word = strtok_r(NULL, " ", &save)) {
 		long long v;
 		char name[32];
 
@@ -86,17 +88,69 @@ static int parse_gc_request(struct ffs *ffs, char *line, struct gc_options *o,
 	return 0;
 }
 
+/* Whether the client of `fd` has gone: a command killed, or one that
+ * gave up on a stopped daemon, no longer wants its request carried out. */
+static int client_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP));
+}
+
+static void serve_gc(struct ffs *ffs, int fd, char *args, struct strbuf *out)
+{
+	struct gc_result res = { 0 };
+	struct gc_options o;
+	int json, rc;
+
+	if (parse_gc_args(ffs, args, &o, &json) < 0) {
+		log_warn("control socket: refused a gc request whose "
+			 "arguments are not name=number");
+		sb_adds(out, "16\nbad control request\n");
+		return;
+	}
+	if (client_gone(fd)) {
+		log_info("control socket: a gc request was withdrawn before "
+			 "it could start");
+		return;
+	}
+	rc = daemon_gc_pass(ffs, &o, &res);
+	if (rc < 0) {
+		sb_addf(out, "1\ngc failed: %s\n", strerror(-rc));
+	} else {
+		/* an interrupted pass (the mount stopping) did not finish */
+		sb_adds(out, res.interrupted ? "1\n" : "0\n");
+		if (json)
+			gc_render_json(out, &res, &o);
+		else
+			gc_render_text(out, &res, &o);
+	}
+	gc_result_release(&res);
+}
+
+/* "stats [json=1]": what /.featurefs/stats or stats.json shows. */
+static void serve_stats(struct ffs *ffs, char *args, struct strbuf *out)
+{
+	int json = strcmp(args, "json=1") == 0;
+
+	if (!json && args[0] && strcmp(args, "json=0") != 0) {
+		log_warn("control socket: refused a stats request with "
+			 "arguments other than json=0|1");
+		sb_adds(out, "16\nbad control request\n");
+		return;
+	}
+	sb_adds(out, "0\n");
+	control_render_stats(ffs, json, out);
+}
+
 static void serve_client(struct ffs *ffs, int fd)
 {
 	struct timeval tv = { CTL_TIMEOUT_S, 0 };
 	struct strbuf out = STRBUF_INIT;
-	struct gc_result res = { 0 };
-	struct gc_options o;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	char line[CTL_LINE_MAX];
+	char line[CTL_LINE_MAX], *verb, *args;
 	size_t got = 0;
-	int json, rc;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
 	    (cred.uid != 0 && cred.uid != ffs->uid)) {
@@ -116,28 +170,22 @@ static void serve_client(struct ffs *ffs, int fd)
 	line[got] = '\0';
 	got = strcspn(line, "\n");
 	line[got] = '\0';
-	rc = parse_gc_request(ffs, line, &o, &json);
-	if (rc < 0) {
-		log_warn("control socket: refused a request that is not "
-			 "\"gc [name=number]...\" (%zu bytes)", got);
-		write_all(fd, "16\nbad control request\n", 23);
-		return;
-	}
-	rc = daemon_gc_pass(ffs, &o, &res);
-	if (rc < 0) {
-		sb_addf(&out, "1\ngc failed: %s\n", strerror(-rc));
+	verb = line;
+	args = line + strcspn(line, " ");
+	if (*args)
+		*args++ = '\0';
+	if (strcmp(verb, "gc") == 0) {
+		serve_gc(ffs, fd, args, &out);
+	} else if (strcmp(verb, "stats") == 0) {
+		serve_stats(ffs, args, &out);
 	} else {
-		/* an interrupted pass (the mount stopping) did not finish */
-		sb_adds(&out, res.interrupted ? "1\n" : "0\n");
-		if (json)
-			gc_render_json(&out, &res, &o);
-		else
-			gc_render_text(&out, &res, &o);
+		log_warn("control socket: refused a request that is neither "
+			 "gc nor stats (%zu bytes)", got);
+		sb_adds(&out, "16\nbad control request\n");
 	}
 	if (!out.err)
 		write_all(fd, out.buf, out.len);
 	sb_release(&out);
-	gc_result_release(&res);
 }
 
 static void *ctl_main(void *arg)
@@ -213,12 +261,17 @@ void ctl_stop(struct ffs *ffs)
 	}
 }
 
-int ctl_request_gc(struct store *s, const struct gc_options *o, int json,
-		   struct strbuf *out)
+/* Send request line `req` to the mount of store `s`, whose daemon is
+ * `daemon`, and read its reply into `out`, status line dropped.  Returns
+ * the status, -EAGAIN when the daemon stays stopped CTL_STOPPED_S seconds
+ * (SIGSTOP: it would never answer), or another -errno. */
+static int ctl_request(struct store *s, pid_t daemon, const char *req,
+		       struct strbuf *out)
 {
 	struct sockaddr_un sa;
-	char req[CTL_LINE_MAX], buf[4096], *nl;
-	int fd, rc, status;
+	struct pollfd p;
+	char buf[4096], *nl;
+	int fd, rc, status, stopped_s = 0;
 
 	socket_addr(s->root_fd, &sa);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -228,22 +281,27 @@ int ctl_request_gc(struct store *s, const struct gc_options *o, int json,
 		rc = -errno;
 		goto out;
 	}
-	snprintf(req, sizeof(req), "gc dry_run=%d json=%d orphans=%d list=%d",
-		 o->dry_run, json, o->scan_orphans, o->list);
-	/* what is not given, the mount takes from its own options */
-	if (o->older_than_us >= 0)
-		snprintf(req + strlen(req), sizeof(req) - strlen(req),
-			 " older_than=%lld", (long long)o->older_than_us);
-	if (o->max_size)
-		snprintf(req + strlen(req), sizeof(req) - strlen(req),
-			 " max_size=%llu", (unsigned long long)o->max_size);
-	strcat(req, "\n");
 	rc = write_all(fd, req, strlen(req));
 	if (rc < 0)
 		goto out;
+	p.fd = fd;
+	p.events = POLLIN;
 	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+		ssize_t n;
 
+		rc = poll(&p, 1, 1000);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc == 0) {
+			/* a pass may take long; a stopped daemon, forever */
+			stopped_s = proc_is_stopped(daemon) ? stopped_s + 1 : 0;
+			if (stopped_s >= CTL_STOPPED_S) {
+				rc = -EAGAIN;
+				goto out;
+			}
+			continue;
+		}
+		n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -262,4 +320,29 @@ int ctl_request_gc(struct store *s, const struct gc_options *o, int json,
 out:
 	close(fd);
 	return rc;
+}
+
+int ctl_request_gc(struct store *s, pid_t daemon, const struct gc_options *o,
+		   int json, struct strbuf *out)
+{
+	char req[CTL_LINE_MAX];
+
+	snprintf(req, sizeof(req), "gc dry_run=%d json=%d orphans=%d list=%d",
+		 o->dry_run, json, o->scan_orphans, o->list);
+	/* what is not given, the mount takes from its own options */
+	if (o->older_than_us >= 0)
+		snprintf(req + strlen(req), sizeof(req) - strlen(req),
+			 " older_than=%lld", (long long)o->older_than_us);
+	if (o->max_size)
+		snprintf(req + strlen(req), sizeof(req) - strlen(req),
+			 " max_size=%llu", (unsigned long long)o->max_size);
+	strcat(req, "\n");
+	return ctl_request(s, daemon, req, out);
+}
+
+int ctl_request_stats(struct store *s, pid_t daemon, int json,
+		      struct strbuf *out)
+{
+	return ctl_request(s, daemon, json ? "stats json=1\n" : "stats\n",
+			   out);
 }

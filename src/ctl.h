@@ -1,13 +1,17 @@
 /*
  * ctl.h - the control socket of a mount, STORE/control.sock.
  *
- * Maintenance commands that must act through the mount (today: `gc`,
- * which has to invalidate the kernel's dentries of what it removes) send
- * one request line and read one reply: an exit status line, then the
- * command's output.  Only the mount's owner (or root) may connect.
+ * Maintenance commands that act through the mount send one request line
+ * and read one reply: an exit status line, then the command's output.
+ * `gc` must (the mount invalidates the kernel's dentries of what it
+ * removes); `stats` does for the mount's live figures, without going
+ * through the kernel, so a stopped daemon cannot hang it.  Only the
+ * mount's owner (or root) may connect.
  */
 #ifndef FEATUREFS_CTL_H
 #define FEATUREFS_CTL_H
+
+#include <sys/types.h>
 
 #include "gc.h"
 #include "strbuf.h"
@@ -19,10 +23,14 @@ struct ffs;
 int ctl_start(struct ffs *ffs);
 void ctl_stop(struct ffs *ffs);
 
-/* Ask the mount of store `s` to run a GC pass; fills `out` with its
- * output and returns the exit status it sent, or -errno. */
+/* Ask the mount of store `s`, whose daemon is process `daemon`, to run a
+ * GC pass, or for its stats (what /.featurefs/stats{,.json} show).  Fill
+ * `out` with its output and return the exit status it sent, -EAGAIN when
+ * the daemon is stopped (SIGSTOP) and would not answer, or -errno. */
 struct store;
-int ctl_request_gc(struct store *s, const struct gc_options *o, int json,
-		   struct strbuf *out);
+int ctl_request_gc(struct store *s, pid_t daemon, const struct gc_options *o,
+		   int json, struct strbuf *out);
+int ctl_request_stats(struct store *s, pid_t daemon, int json,
+		      struct strbuf *out);
 
 #endif

@@ -20,6 +20,26 @@
 
 #include "proc.h"
 
+int proc_is_stopped(pid_t pid)
+{
+	char path[64], buf[512], *state;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": comm may hold anything, ')' included */
+	state = strrchr(buf, ')');
+	return state && (state[2] == 'T' || state[2] == 't');
+}
+
 /* Processes looked at in one writer's tree, the writer included. */
 #define PROC_TREE_MAX 256
 

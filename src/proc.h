@@ -1,7 +1,8 @@
 /*
  * proc.h - what /proc says about the processes that use a mount: which
- * process a request's thread belongs to, and whether a writer's process
- * tree still holds an entry open for writing after one of its closes.
+ * process a request's thread belongs to, whether a writer's process tree
+ * still holds an entry open for writing after one of its closes, and
+ * whether a mount's daemon is stopped.
  */
 #ifndef FEATUREFS_PROC_H
 #define FEATUREFS_PROC_H
@@ -12,6 +13,10 @@
 /* The thread-group id (process) of thread `pid`; `pid` itself when /proc
  * cannot tell. */
 pid_t proc_tgid_of(pid_t pid);
+
+/* Whether process `pid` is stopped (SIGSTOP, or a debugger's stop); 0
+ * when it is not, or /proc cannot tell. */
+int proc_is_stopped(pid_t pid);
 
 /* Whether process `tgid` or a descendant of it still holds the file with
  * inode `ino` and a path ending in `suffix` ("/SYMBOL/NAME") open for

@@ -182,6 +182,31 @@ rows() {
 	grep -q "entries (.*), interrupted" "$TEST_DIR/gc.out"
 }
 
+@test "gc and stats on a mount whose daemon is stopped say so instead of waiting forever" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	k=$(publish AAPL a)
+	cat "$MNT/AAPL/$k.parquet" >/dev/null
+	kill -STOP "$DAEMON_PID"
+	run "$FEATUREFS" gc --older-than 1s "$STORE"
+	gc_status=$status gc_output=$output
+	run "$FEATUREFS" stats --json "$STORE"
+	kill -CONT "$DAEMON_PID"
+	[ "$gc_status" -eq 1 ]
+	[[ "$gc_output" == *"(pid $DAEMON_PID) is stopped and cannot answer: continue it (kill -CONT $DAEMON_PID)"* ]]
+	# stats falls back to the manifest, and says that it did
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == *"(pid $DAEMON_PID) is stopped: figures from the manifest"* ]]
+	[ "$(jq -r '.symbols[0].entries' <<<"${lines[1]}")" = 1 ]
+	# the withdrawn gc request is not carried out once it continues; the
+	# live figures are back
+	run "$FEATUREFS" stats --json "$STORE"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '.mountpoint' <<<"$output")" = "$MNT" ]
+	[ "$(rows)" = 1 ]
+	log_has "control socket: a gc request was withdrawn before it could start"
+}
+
 @test "orphans are reported by gc and left to fsck" {
 	mount_store
 	mkdir "$MNT/AAPL"
