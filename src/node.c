@@ -765,6 +765,7 @@ struct listing {
 	size_t count, alloc;
 	const char *dir;	/* hkey of the directory listed; NULL: the root */
 	size_t malformed;	/* manifest rows left out for their names */
+	struct htab *in_flight;	/* names listed from memory: index + 1 */
 	int err;
 };
 
@@ -826,7 +827,12 @@ static int list_entry_cb(void *arg, const struct manifest_entry *e)
 		return 0;
 	}
 	snprintf(name, sizeof(name), "%s" ENTRY_SUFFIX, e->key);
-	it = listing_add(l, name, S_IFREG);
+	/* listed in flight, and published since: its row says what it is */
+	it = l->in_flight ? htab_get(l->in_flight, name) : NULL;
+	if (it)
+		it = &l->items[(uintptr_t)it - 1];
+	else
+		it = listing_add(l, name, S_IFREG);
 	if (it && !manifest_entry_flaw(e)) { /* else a lookup says why */
 		memset(&tmp, 0, sizeof(tmp));
 		node_fill_published(&tmp, e);
@@ -863,19 +869,28 @@ int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dirent_item **out,
 		break;
 	case NODE_SYMBOL:
 	case NODE_SCRATCH_DIR:
+		/* what is in flight first, then the rows: an entry published
+		 * in between is in one or the other, never in neither */
 		l.dir = dir->hkey;
-		if (dir->kind == NODE_SYMBOL) {
-			q.symbol = dir->name;
-			q.states = 1u << ENTRY_PUBLISHED;
-			rc = manifest_list(ffs->manifest, &q, list_entry_cb,
-					   &l);
-		}
 		pthread_mutex_lock(&ffs->lock);
 		for (c = dir->transient; c; c = c->next_child)
 			listing_add(&l, c->name,
 				    c->kind == NODE_SCRATCH_DIR ? S_IFDIR
 								: S_IFREG);
 		pthread_mutex_unlock(&ffs->lock);
+		if (dir->kind != NODE_SYMBOL)
+			break;
+		if (l.count && l.err == 0)
+			l.err = htab_new(&l.in_flight);
+		for (i = 0; l.in_flight && l.err == 0 && i < l.count; i++)
+			l.err = htab_put(l.in_flight, l.items[i].name,
+					 (void *)(uintptr_t)(i + 1));
+		q.symbol = dir->name;
+		q.states = 1u << ENTRY_PUBLISHED;
+		if (l.err == 0)
+			rc = manifest_list(ffs->manifest, &q, list_entry_cb,
+					   &l);
+		htab_free(l.in_flight);
 		break;
 	default:
 		return -ENOTDIR;

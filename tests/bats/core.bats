@@ -214,6 +214,26 @@ print(sorted(os.listdir(fd)), sorted(os.listdir(top)))
 	[ "${lines[1]}" = "['$K2.parquet'] ['AAPL', 'MSFT']" ]
 }
 
+@test "a listing right after close() always holds the entry, whether in flight or published" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	# the publish may finish between the listing's two sources
+	run python3 -c "
+import os, sys
+d, src = sys.argv[1] + '/AAPL', open(sys.argv[2], 'rb').read()
+missing = 0
+for i in range(150):
+    name = '%016x.parquet' % i
+    with open(os.path.join(d, name), 'xb') as f:
+        f.write(src)
+    missing += name not in os.listdir(d)
+print(missing, len(os.listdir(d)))
+" "$MNT" "$DATA/a.parquet"
+	[ "$status" = 0 ]
+	[ "$output" = "0 150" ]
+}
+
 @test "a symbol removed and made again while a process still holds the old one takes new entries" {
 	mount_store
 	make_parquet "$DATA/a.parquet"
