@@ -28,6 +28,7 @@
 #include "hash.h"
 #include "htab.h"
 #include "log.h"
+#include "lostfound.h"
 #include "names.h"
 #include "proc.h"
 #include "seekable.h"
@@ -1061,6 +1062,37 @@ no_room:
 	return 0;
 }
 
+/* Entry `e`'s object path is taken, though its key is claimed here, so
+ * no row names that object: its row was lost (a publish cut short by a
+ * crash, a manifest restored from a backup).  Move the object to
+ * lost+found/, as fsck -p would, so that the key can be published.  Two
+ * publishes never share a key, so nothing else moves it meanwhile. */
+static int quarantine_orphan(struct ffs *ffs, const struct manifest_entry *e)
+{
+	char dest[STORE_REL_MAX + 32];
+	int lf, rc;
+
+	lf = lostfound_open(ffs->store);
+	if (lf < 0) {
+		rc = lf;
+		goto out;
+	}
+	rc = lostfound_move(ffs->store, lf, e->path, e->path, NULL,
+			    "no manifest row named it when its key was "
+			    "published again", dest, sizeof(dest));
+	close(lf);
+out:
+	if (rc == 0)
+		log_warn("publish %s/%s: %s had no manifest row: moved it to "
+			 "%s", e->symbol, e->key, e->path, dest);
+	else
+		log_err("publish %s/%s: %s exists without a manifest row, and "
+			"moving it to lost+found/ failed: %s; fsck -p adopts or "
+			"quarantines it", e->symbol, e->key, e->path,
+			strerror(-rc));
+	return rc;
+}
+
 /*
  * Publish checked writer `w` (the key is claimed) as <symbol>/<key>, then
  * make node `n` that published entry.  On failure the claim is released
@@ -1089,14 +1121,14 @@ static int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 		rc = store_object_install(ffs->store,
 					  compressed > 0 ? ztmp : w->tmpname,
 					  symbol->name, key);
+		if (rc == -EEXIST && quarantine_orphan(ffs, &e) == 0)
+			rc = store_object_install(
+				ffs->store, compressed > 0 ? ztmp : w->tmpname,
+				symbol->name, key);
 		if (rc < 0 && compressed > 0)
 			store_tmp_unlink(ffs->store, ztmp);
 		if (rc == -ENOSPC || rc == -EDQUOT)
 			why = LOAD_NOSPACE;
-		if (rc == -EEXIST)
-			log_err("publish %s/%s: %s exists without a manifest "
-				"row; fsck -p adopts or quarantines it",
-				symbol->name, key, e.path);
 	}
 	if (rc == 0) {
 		rc = fault_inject("after_rename");
@@ -1331,7 +1363,7 @@ static void forget_removed(void *arg, const struct manifest_entry *e)
 	sym = htab_get(ffs->names, symbol);
 	pthread_mutex_unlock(&ffs->lock);
 	CTR_ADD(ffs->ctr.unlinks, 1);
-	/* symbol nodes live as long as the mount */
+	/* only its node id is used: the symbol may be gone by now */
 	if (sym)
 		ffs->hooks->inval_entry(ffs, sym, name);
 }

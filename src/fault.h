@@ -19,6 +19,7 @@
  *   tmp_fsync         the fsync of the tmp file once it validated
  *   compress          before a compressed copy is written (compress=zstd|auto)
  *   publish_rename    before the tmp file is linked into objects/
+ *   objects_fsync     the object is in place: the fsync of its directory
  *   after_rename      the object is in place, the row still says writing
  *   manifest_publish  just before the row is flipped to published
  * and, on a read-open: backing_open (a passthrough backing file); and

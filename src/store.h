@@ -121,7 +121,8 @@ int store_tmp_unlink(struct store *s, const char *name);
 /*
  * Move tmp/<tmpname> to objects/<symbol>/<key>.parquet, creating the
  * symbol's directory, and make the rename durable (fsync of both
- * directories).  The file's data must already be fsynced.  -EEXIST if an
+ * directories; a failure of that is logged, not returned: the object is
+ * in place).  The file's data must already be fsynced.  -EEXIST if an
  * object is already there (it is never replaced).
  */
 int store_object_install(struct store *s, const char *tmpname,

@@ -457,6 +457,38 @@ enospc_write() {
 	done
 }
 
+@test "an object in place whose directory cannot be fsynced is published, never left without a row" {
+	require_faults
+	make_parquet "$DATA/a.parquet" 20000 1
+	FEATUREFS_FAULT="objects_fsync=EMFILE" mount_store
+	mkdir "$MNT/AAPL"
+	[ "$(write_entry "$MNT/AAPL/$K.parquet" "$DATA/a.parquet")" = ok ]
+	wait_published "$MNT/AAPL/$K.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	log_has "publish AAPL/$K: fsync of objects/AAPL: Too many open files; published"
+	unmount_store
+	fsck_clean
+}
+
+@test "an object left without a row is moved to lost+found when its key is written again" {
+	make_parquet "$DATA/a.parquet" 20000 1
+	make_parquet "$DATA/b.parquet" 30000 1
+	mount_store
+	mkdir "$MNT/AAPL"
+	unmount_store
+	# a publish cut short, or a manifest restored from an older backup
+	mkdir -p "$STORE/objects/AAPL"
+	cp "$DATA/b.parquet" "$STORE/objects/AAPL/$K.parquet"
+	mount_store
+	[ "$(write_entry "$MNT/AAPL/$K.parquet" "$DATA/a.parquet")" = ok ]
+	wait_published "$MNT/AAPL/$K.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	cmp "$DATA/b.parquet" "$STORE/lost+found/AAPL.$K.parquet"
+	log_has "publish AAPL/$K: objects/AAPL/$K.parquet had no manifest row: moved it to lost+found/AAPL.$K.parquet"
+	unmount_store
+	fsck_clean
+}
+
 @test "injected ENOSPC at write, disk staying full: write fails, counted as nospace, nothing partial, the mount goes on" {
 	require_faults
 	make_parquet "$DATA/a.parquet" 20000 1

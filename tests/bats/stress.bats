@@ -456,6 +456,7 @@ stress() {
 	stress scratch
 	# a publish never found the object of a row being removed
 	! log_has "exists without a manifest row"
+	! log_has "had no manifest row"
 }
 
 # clone_idle N: N more published rows cloned from the one entry of
