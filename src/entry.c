@@ -1513,8 +1513,22 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 {
 	struct manifest_entry claim;
 	struct writer *w = n->w; /* pinned by the caller */
+	char suffix[NODE_HKEY_MAX + 1];
+	pid_t mapper;
 	int rc;
 
+	/* the kernel holds a shared map's stores until it writes them back:
+	 * published now, the entry would miss them, or change under its
+	 * readers when they come */
+	snprintf(suffix, sizeof(suffix), "/%s", n->hkey);
+	mapper = proc_tree_maps_file(w->tgid, n->st_ino, suffix);
+	if (mapper) {
+		log_warn("rename %s to %s/%s: process %ld still maps it shared "
+			 "and writable, so its stores may not have reached "
+			 "featurefs; refused (EBUSY): munmap it first",
+			 n->hkey, newparent->name, newname, (long)mapper);
+		return -EBUSY;
+	}
 	pthread_mutex_lock(&w->mu);
 	rc = writer_check(ffs, w);
 	if (rc < 0) {

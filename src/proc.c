@@ -187,17 +187,31 @@ static size_t add_children(pid_t pid, pid_t *pids, size_t n, size_t max)
 	return n;
 }
 
-int proc_tree_writes_file(pid_t tgid, uint64_t ino, const char *suffix)
+/* The pid of the first process of `tgid`'s tree that maps the file
+ * shared and writable, or (with `fds`) has a writable descriptor on it;
+ * 0 when none does. */
+static pid_t tree_find_writer(pid_t tgid, uint64_t ino, const char *suffix,
+			      int fds)
 {
 	pid_t pids[PROC_TREE_MAX];
 	size_t n = 1, i;
 
 	pids[0] = tgid;
 	for (i = 0; i < n; i++) {
-		if (fds_write_file(pids[i], ino, suffix) ||
+		if ((fds && fds_write_file(pids[i], ino, suffix)) ||
 		    maps_write_file(pids[i], ino, suffix))
-			return 1;
+			return pids[i];
 		n = add_children(pids[i], pids, n, PROC_TREE_MAX);
 	}
 	return 0;
+}
+
+int proc_tree_writes_file(pid_t tgid, uint64_t ino, const char *suffix)
+{
+	return tree_find_writer(tgid, ino, suffix, 1) != 0;
+}
+
+pid_t proc_tree_maps_file(pid_t tgid, uint64_t ino, const char *suffix)
+{
+	return tree_find_writer(tgid, ino, suffix, 0);
 }

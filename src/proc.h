@@ -1,8 +1,9 @@
 /*
  * proc.h - what /proc says about the processes that use a mount: which
  * process a request's thread belongs to, whether a writer's process tree
- * still holds an entry open for writing after one of its closes, and
- * whether a mount's daemon is stopped.
+ * still holds an entry open for writing after one of its closes (or maps
+ * a scratch file being renamed), and whether a mount's daemon is
+ * stopped.
  */
 #ifndef FEATUREFS_PROC_H
 #define FEATUREFS_PROC_H
@@ -23,5 +24,10 @@ int proc_is_stopped(pid_t pid);
  * writing: a writable descriptor, or a shared writable map.  A process
  * whose /proc cannot be read counts as not holding it. */
 int proc_tree_writes_file(pid_t tgid, uint64_t ino, const char *suffix);
+
+/* The first process of that tree that maps the file shared and writable
+ * (stores through such a map reach the daemon only when written back),
+ * or 0. */
+pid_t proc_tree_maps_file(pid_t tgid, uint64_t ino, const char *suffix);
 
 #endif

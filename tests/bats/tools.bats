@@ -447,6 +447,35 @@ PY
 	[ "$(ls -A "$MNT/AAPL")" = "$k.parquet" ]
 }
 
+@test "a scratch file mapped shared is renamed into place once unmapped, never while mapped" {
+	f=$(ls "$DATA"/src/AAPL/*.parquet | head -1)
+	k=$(key_of mapped)
+	# numpy.memmap's way: size the file, store through a shared map
+	run python3 - "$f" "$MNT/AAPL" "$k" <<'PY'
+import mmap, os, sys
+src, d, key = sys.argv[1:]
+data = open(src, "rb").read()
+tmp, dst = os.path.join(d, ".mapped.tmp"), os.path.join(d, key + ".parquet")
+with open(tmp, "w+b") as f:
+    f.truncate(len(data))
+    mm = mmap.mmap(f.fileno(), len(data))
+mm[:] = data
+try:
+    os.rename(tmp, dst)
+    print("renamed while mapped")
+except OSError as e:
+    print(os.strerror(e.errno))
+print(os.path.exists(dst))
+mm.flush()
+mm.close()
+os.rename(tmp, dst)
+PY
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '%s\n' 'Device or resource busy' False)" ]
+	cmp "$f" "$MNT/AAPL/$k.parquet"
+	log_has "rename AAPL/.mapped.tmp to AAPL/$k.parquet: process [0-9]* still maps it shared and writable"
+}
+
 @test "DuckDB writes an entry with COPY TO and reads the mount with a glob" {
 	k=$(key_of duck)
 	run duck_sql "COPY (SELECT TIMESTAMP '2024-03-01 00:00:00' + INTERVAL (i) SECOND AS ts, i * 1.5 AS price FROM range(5000) t(i)) TO '$MNT/AAPL/$k.parquet' (FORMAT parquet)"
