@@ -1007,9 +1007,9 @@ static int describe_writer(struct ffs *ffs, struct writer *w,
  * Compress checked writer `w`'s data into a new tmp file when the mount
  * stores objects compressed.  1 with `ztmp` named and `e` saying so when
  * the object is to be stored compressed; 0 when it stays as written
- * (compress=none, compress=auto saving less than 10 %, or no room for
- * the compressed copy: the data is whole, and close() has returned); a
- * negative errno.  w->mu held.
+ * (compress=none, compress=auto saving less than 10 %, or a compressed
+ * copy that could not be made, logged: the data is whole, and close()
+ * has returned).  w->mu held.
  */
 static int compress_writer(struct ffs *ffs, struct writer *w,
 			   struct manifest_entry *e, char *ztmp, size_t len)
@@ -1030,12 +1030,12 @@ static int compress_writer(struct ffs *ffs, struct writer *w,
 	rc = seekable_plan(w->size, cuts, ncuts, &plan);
 	free(cuts);
 	if (rc < 0)
-		return rc;
+		goto as_written;
 	fd = store_tmp_create(ffs->store, "zst", ztmp, len);
 	if (fd < 0) {
 		seekable_plan_free(&plan);
 		rc = fd_errno(fd);
-		goto no_room;
+		goto as_written;
 	}
 	rc = fault_inject("compress");
 	if (rc == 0)
@@ -1049,16 +1049,20 @@ static int compress_writer(struct ffs *ffs, struct writer *w,
 	close(fd);
 	if (rc < 0 || !keep) {
 		store_tmp_unlink(ffs->store, ztmp);
-		goto no_room;
+		goto as_written;
 	}
 	snprintf(e->compression, sizeof(e->compression), "zstd");
 	e->stored_size = (int64_t)stored;
 	return 1;
-no_room:
-	if (rc != -ENOSPC && rc != -EDQUOT && rc != -EFBIG)
-		return rc;
-	log_warn("publish %s/%s: no room to compress it (%s): stored as "
-		 "written", e->symbol, e->key, strerror(-rc));
+as_written:
+	/* the data is whole and checked, and close() has returned 0: no
+	 * failure of the copy is a reason to lose it */
+	if (rc == -ENOSPC || rc == -EDQUOT || rc == -EFBIG)
+		log_warn("publish %s/%s: no room to compress it (%s): stored "
+			 "as written", e->symbol, e->key, strerror(-rc));
+	else if (rc < 0)
+		log_warn("publish %s/%s: compressing it failed (%s): stored as "
+			 "written", e->symbol, e->key, strerror(-rc));
 	return 0;
 }
 
@@ -1110,13 +1114,7 @@ static int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 
 	rc = describe_writer(ffs, w, symbol->name, key, &e);
 	if (rc == 0) {
-		step = "compress";
-		rc = compressed = compress_writer(ffs, w, &e, ztmp,
-						  sizeof(ztmp));
-		if (rc == -ENOSPC || rc == -EDQUOT)
-			why = LOAD_NOSPACE;
-	}
-	if (rc >= 0) {
+		compressed = compress_writer(ffs, w, &e, ztmp, sizeof(ztmp));
 		step = "install";
 		rc = store_object_install(ffs->store,
 					  compressed > 0 ? ztmp : w->tmpname,

@@ -404,6 +404,21 @@ with open(sys.argv[1], 'r+b') as f:
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet"
 }
 
+@test "any failure to compress stores the entry as written: close() has returned 0" {
+	require_faults
+	make_parquet "$DATA/a.parquet" 200000 1
+	FEATUREFS_FAULT=compress=EMFILE mount_store -o compress=zstd
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(xattr compression "$MNT/AAPL/$K1.parquet")" = none ]
+	log_has "publish AAPL/$K1: compressing it failed (Too many open files): stored as written"
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	unmount_store
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" -eq 0 ]
+}
+
 @test "a full disk while compressing stores the entry as written; a daemon killed then publishes nothing" {
 	require_faults
 	make_parquet "$DATA/a.parquet" 200000 1
