@@ -7,7 +7,9 @@
  */
 #define FUSE_USE_VERSION 314
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/magic.h>
 #include <stddef.h>
@@ -453,6 +455,46 @@ static int open_manifest(struct ffs *ffs)
 	return rc;
 }
 
+static int stop_at_first_symbol(void *arg, const struct manifest_symbol *s)
+{
+	(void)arg;
+	(void)s;
+	return 1;
+}
+
+/* A manifest without a single symbol while objects/ holds some: its rows
+ * were lost (manifest.db deleted, or replaced by an empty one).  The
+ * mount would look empty without a word; say what happened and how the
+ * objects come back. */
+static void warn_lost_rows(struct ffs *ffs)
+{
+	struct dirent *d;
+	DIR *objects;
+	int fd, found = 0;
+
+	if (manifest_symbol_list(ffs->manifest, 0, stop_at_first_symbol,
+				 NULL) != 0)
+		return; /* a symbol, or the manifest fails: said elsewhere */
+	fd = openat(ffs->store->objects_fd, ".",
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	objects = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!objects) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while (!found && (d = readdir(objects)))
+		found = strcmp(d->d_name, ".") != 0 &&
+			strcmp(d->d_name, "..") != 0;
+	closedir(objects);
+	if (found)
+		log_warn("store %s: the manifest holds no symbol, but objects/ "
+			 "holds files: its rows were lost (manifest.db deleted "
+			 "or replaced?). The mount shows none of them; restore "
+			 "manifest.db, or unmount and run fsck -p, which adopts "
+			 "the valid objects", ffs->store->root);
+}
+
 /* A store on a read-only filesystem (a snapshot, a read-only export) is
  * served with -o ro only, and keeps no access records: nothing can be
  * written there. */
@@ -668,6 +710,7 @@ int cmd_mount(int argc, char **argv)
 	    check_manifest_option(&ffs) < 0 || resolve_compression(&ffs) < 0 ||
 	    open_manifest(&ffs) < 0)
 		goto out;
+	warn_lost_rows(&ffs);
 	if (http_listen(&ffs) < 0)
 		goto out;
 	if (!ffs.opt.read_only && daemon_recover(&ffs) < 0)

@@ -111,6 +111,22 @@ assert (c['entries'], c['verified'], c['findings']) == (3, 3, 0), c" "$TEST_DIR/
 	[ "$(ls "$MNT")" = "$(printf 'AAPL\nMSFT')" ]
 }
 
+@test "a store whose manifest was lost says so at mount; fsck -p brings its entries back" {
+	make_store
+	rm "$STORE"/manifest.db*
+	mount_store
+	log_has "the manifest holds no symbol, but objects/ holds files: its rows were lost"
+	[ -z "$(ls -A "$MNT")" ]
+	unmount_store
+	fsck_run -p "$STORE"
+	[ "$status" -eq 1 ]
+	mount_store
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	cmp "$DATA/b.parquet" "$MNT/AAPL/$K2.parquet"
+	unmount_store
+	[ "$(grep -c 'its rows were lost' "$TEST_DIR/daemon.log")" = 1 ]
+}
+
 @test "a flipped byte is found by --verify only; -y quarantines it into lost+found" {
 	make_store
 	obj=$STORE/objects/AAPL/$K1.parquet
