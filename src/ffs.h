@@ -93,6 +93,9 @@ struct writer {
 	uint32_t mode;			/* atomic */
 };
 
+/* Slots of the table of misses counted lately (node.c, count_miss). */
+#define FFS_RECENT_MISSES 1024
+
 struct node {
 	/* changes once, scratch to entry, when a rename publishes it (under
 	 * ffs->lock); read it with node_kind() where the lock is not held */
@@ -194,6 +197,10 @@ struct ffs {
 	struct waiter *waiters;
 	struct handle *open_handles;	/* handed to the kernel, not released */
 	uint64_t inflight;		/* entries being written */
+	struct recent_miss {		/* misses counted lately, by name id */
+		uint64_t id;
+		int64_t at_us;		/* monotonic */
+	} recent_misses[FFS_RECENT_MISSES];
 
 	struct access_log *access;
 	struct frame_cache *frames;	/* of compressed objects */

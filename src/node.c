@@ -387,9 +387,28 @@ struct node *ffs_node(struct ffs *ffs, uint64_t ino)
 	return (struct node *)(uintptr_t)ino;
 }
 
-/* Count a miss of `sym` in the daemon's figures. */
-static void count_miss(struct ffs *ffs, struct node *sym)
+/* Count a miss of `name` in symbol `sym` in the daemon's figures, once
+ * per request: the lookups one request makes of a missing key (cp's
+ * before its create, rsync's four, `test -e || cp`) come within
+ * MISS_WINDOW_US, and count once.  A direct-mapped table remembers the
+ * misses counted lately; a collision at worst counts one twice. */
+#define MISS_WINDOW_US 1000000
+
+static void count_miss(struct ffs *ffs, struct node *sym, const char *name)
 {
+	uint64_t id = ffs_ino_of(sym->name, name);
+	struct recent_miss *r =
+		&ffs->recent_misses[id & (FFS_RECENT_MISSES - 1)];
+	int64_t now = mono_us();
+	int seen;
+
+	pthread_mutex_lock(&ffs->lock);
+	seen = r->id == id && now - r->at_us < MISS_WINDOW_US;
+	r->id = id;
+	r->at_us = now;
+	pthread_mutex_unlock(&ffs->lock);
+	if (seen)
+		return;
 	CTR_ADD(ffs->ctr.misses, 1);
 	CTR_ADD(sym->ctr->misses, 1);
 }
@@ -456,7 +475,7 @@ static int lookup_child(struct ffs *ffs, struct node *parent,
 	if (rc == 0 && e.state != ENTRY_PUBLISHED)
 		rc = -ENOENT; /* a writer that is not ours and not alive */
 	if (rc == -ENOENT)
-		count_miss(ffs, parent);
+		count_miss(ffs, parent, name);
 	if (rc < 0)
 		return rc;
 	if (manifest_entry_flaw(&e)) {
