@@ -344,7 +344,7 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 		return -ENOMEM;
 	rc = writer_new(ffs, kind == NAME_ENTRY ? WRITER_KIND_ENTRY
 						: WRITER_KIND_SCRATCH,
-			pid, kind == NAME_ENTRY ? 0644 : mode, &w);
+			pid, mode, &w);
 	if (rc < 0) {
 		free(*h);
 		return rc;

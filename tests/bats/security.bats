@@ -89,10 +89,15 @@ publish_one() {
 	[ "$(as_nobody "os.unlink('$MNT/AAPL/$K.parquet')")" = EACCES ]
 	[ "$(as_nobody "os.utime('$MNT/AAPL/$K.parquet', (0, 0))")" = EPERM ]
 	[ "$(as_nobody "os.chmod('$MNT/AAPL/$K.parquet', 0o666)")" = EPERM ]
-	# a scratch file its owner made private stays private
+	# a scratch file its owner made private stays private, and so does
+	# an entry written under umask 077
 	cp "$DATA/a.parquet" "$MNT/AAPL/.private"
 	chmod 0600 "$MNT/AAPL/.private"
 	[ "$(as_nobody "open('$MNT/AAPL/.private', 'rb').read()")" = EACCES ]
+	(umask 077 && cp "$DATA/a.parquet" "$MNT/AAPL/$(key_of private).parquet")
+	[ "$(stat -c %a "$MNT/AAPL/$(key_of private).parquet")" = 600 ]
+	[ "$(as_nobody "open('$MNT/AAPL/$(key_of private).parquet', 'rb').read()")" = EACCES ]
+	rm "$MNT/AAPL/$(key_of private).parquet"
 	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
 	[ "$(ls "$MNT")" = AAPL ]
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
