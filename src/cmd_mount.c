@@ -38,6 +38,8 @@
 struct mount_opts {
 	const char *store;
 	int positional;
+	const char *bad_mountpoint;	/* one that cannot be reached */
+	int bad_mountpoint_errno;
 	char *manifest;
 	char *compress;
 	char *compress_level;
@@ -138,6 +140,12 @@ static int mount_opt_proc(void *data, const char *arg, int key,
 	case FUSE_OPT_KEY_NONOPT:
 		if (mo->positional++ == 0) {
 			mo->store = arg;
+			return 0;
+		}
+		/* libfuse would call a missing mountpoint a usage error */
+		if (mo->positional == 2 && access(arg, F_OK) < 0) {
+			mo->bad_mountpoint = arg;
+			mo->bad_mountpoint_errno = errno;
 			return 0;
 		}
 		return 1;
@@ -680,6 +688,11 @@ int cmd_mount(int argc, char **argv)
 		fflush(stdout); /* before what libfuse and fusermount3 print */
 		fuse_lowlevel_version();
 		ret = 0;
+		goto out;
+	}
+	if (mo.bad_mountpoint) {
+		log_err("mountpoint %s: %s", mo.bad_mountpoint,
+			strerror(mo.bad_mountpoint_errno));
 		goto out;
 	}
 	if (!mo.store || !cmd.mountpoint) {

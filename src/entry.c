@@ -481,6 +481,11 @@ static int object_open(struct ffs *ffs, struct node *n)
 		}
 	} else if (fd == -ENFILE) {
 		log_err("open %s: the daemon is out of file descriptors", rel);
+	} else if (fd == -EINVAL) {
+		log_err("open %s: its object %s is not a regular file (a "
+			"symbolic link, a FIFO, a directory); fsck -y "
+			"quarantines it", n->hkey, rel);
+		fd = -EIO;
 	} else if (fd < 0) {
 		log_err("open %s: %s", rel, strerror(-fd));
 		if (fd != -ENOMEM)

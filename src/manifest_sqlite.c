@@ -1356,8 +1356,13 @@ static int sqlite_check(struct manifest *m, char *detail, size_t len)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
+		char *nl;
+
 		column_text(st, 0, detail, len);
 		rc = strcmp(detail, "ok") == 0 ? 0 : -EIO;
+		/* "*** in database main ***\nPage 6: ...": one log line */
+		while ((nl = strchr(detail, '\n')))
+			*nl = ' ';
 	} else {
 		snprintf(detail, len, "%s", sqlite3_errmsg(ms->db));
 		rc = -EIO;

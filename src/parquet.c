@@ -872,7 +872,8 @@ static int validate_fd(int fd, uint64_t size, struct parquet_info *info,
 	}
 	if (flen > size - PARQUET_MIN_SIZE) {
 		rc = set_err(err, "bad_footer", "footer length %" PRIu32
-			     " exceeds file size %" PRIu64, flen, size);
+			     " does not fit in %" PRIu64 " bytes with the "
+			     "magic at both ends", flen, size);
 		goto out;
 	}
 	if (flen > PARQUET_FOOTER_MAX) {

@@ -51,6 +51,13 @@ teardown() {
 	[ "$(cat "$STORE/precious")" = data ]
 }
 
+@test "a missing mountpoint is a plain failure that names it, not a usage error" {
+	run "$FEATUREFS" "$STORE" "$TEST_DIR/nowhere" -f
+	[ "$status" -eq 1 ]
+	[ "$output" = "featurefs: mountpoint $TEST_DIR/nowhere: No such file or directory" ]
+	[ ! -e "$STORE" ]
+}
+
 @test "a store inside its mountpoint, or a mountpoint inside its store, is refused" {
 	mkdir -p "$MNT/sub"
 	run timeout 20 "$FEATUREFS" "$MNT/st/" "$MNT" -f

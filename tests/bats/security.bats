@@ -271,7 +271,8 @@ try:
 except OSError as e:
     print(errno.errorcode[e.errno])")
 		echo "$k: $out" >&2
-		[ "$out" = EIO ] || [ "$out" = ENOENT ]
+		[ "$out" = EIO ]
+		log_has "open AAPL/$k.parquet: its object objects/AAPL/$k.parquet is not a regular file (a symbolic link, a FIFO, a directory); fsck -y quarantines it"
 	done
 	kill -0 "$DAEMON_PID"
 	unmount_store

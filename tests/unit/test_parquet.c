@@ -858,7 +858,8 @@ static void test_fd(void)
 		char want[80];
 
 		snprintf(want, sizeof(want),
-			 "footer length 99999 exceeds file size %zu", n);
+			 "footer length 99999 does not fit in %zu bytes "
+			 "with the magic at both ends", n);
 		CHECK_REFUSED(file.buf, n, n, "bad_footer", want);
 	}
 	memcpy(file.buf + n - 8, "\0\0\0\0", 4);
@@ -866,7 +867,8 @@ static void test_fd(void)
 	CHECK_REFUSED("PAR1\0\0\0\0PAR1", 12, 12, "bad_footer",
 		      "footer length 0");
 	CHECK_REFUSED("PAR1\1\0\0\0PAR1", 12, 12, "bad_footer",
-		      "footer length 1 exceeds file size 12");
+		      "footer length 1 does not fit in 12 bytes with the "
+		      "magic at both ends");
 	CHECK_REFUSED("PAR1\x15\1\0\0\0PAR1", 13, 13, "bad_footer",
 		      "truncated varint at footer byte 1");
 
