@@ -320,19 +320,21 @@ static int tx_begin(struct manifest_sqlite *ms)
 	return step_done(ms, stmt(ms, ST_BEGIN), "begin");
 }
 
+/* Roll back the transaction open, if any: SQLite ends one itself on
+ * some errors (SQLITE_FULL, SQLITE_IOERR), and a ROLLBACK then fails. */
+static void tx_rollback(struct manifest_sqlite *ms)
+{
+	if (!sqlite3_get_autocommit(ms->db))
+		step_done(ms, stmt(ms, ST_ROLLBACK), "rollback");
+}
+
 static int tx_commit(struct manifest_sqlite *ms)
 {
 	int rc = step_done(ms, stmt(ms, ST_COMMIT), "commit");
 
 	if (rc < 0)
-		step_done(ms, stmt(ms, ST_ROLLBACK), "rollback");
+		tx_rollback(ms);
 	return rc;
-}
-
-static void tx_rollback(struct manifest_sqlite *ms)
-{
-	if (!sqlite3_get_autocommit(ms->db))
-		step_done(ms, stmt(ms, ST_ROLLBACK), "rollback");
 }
 
 static int exec_sql(struct manifest_sqlite *ms, const char *sql,
