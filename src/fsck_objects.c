@@ -13,6 +13,7 @@
 
 #include "fsck_internal.h"
 #include "gc.h"
+#include "log.h"
 #include "names.h"
 #include "parquet.h"
 
@@ -23,6 +24,18 @@
 static int lstat_at(int dirfd, const char *name, struct stat *st)
 {
 	return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+/* 1 when objects/<name> is where another filesystem is mounted (a mount
+ * of another store, say): nothing of this store, and no place to
+ * repair anything. */
+static int mounted_over(struct fsck *f, const char *name)
+{
+	struct stat top, st;
+
+	return fstat(f->s->objects_fd, &top) == 0 &&
+	       lstat_at(f->s->objects_fd, name, &st) == 0 &&
+	       st.st_dev != top.st_dev;
 }
 
 static int rmdir_at(int dirfd, const char *name)
@@ -160,7 +173,8 @@ int fsck_check_symbols(struct fsck *f)
 
 		if (name_check_symbol(sym) < 0 ||
 		    lstat_at(f->s->objects_fd, sym, &st) < 0 ||
-		    !S_ISDIR(st.st_mode) || htab_get(r.valid, sym))
+		    !S_ISDIR(st.st_mode) || htab_get(r.valid, sym) ||
+		    mounted_over(f, sym))
 			continue;
 		/* both lists are sorted: skip symbols reported above */
 		while (j < f->row_symbols.n &&
@@ -335,7 +349,10 @@ int fsck_check_objects(struct fsck *f)
 		snprintf(rel, sizeof(rel), "objects/%s", name);
 		if (lstat_at(f->s->objects_fd, name, &st) < 0)
 			continue;
-		if (!S_ISDIR(st.st_mode))
+		if (mounted_over(f, name))
+			log_warn("fsck: %s: another filesystem is mounted there; "
+				 "left alone", rel);
+		else if (!S_ISDIR(st.st_mode))
 			stray(f, NULL, rel, "not a symbol directory");
 		else if (name_check_symbol(name) < 0)
 			stray(f, NULL, rel, "not a valid symbol name");

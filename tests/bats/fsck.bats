@@ -127,6 +127,22 @@ assert (c['entries'], c['verified'], c['findings']) == (3, 3, 0), c" "$TEST_DIR/
 	[ "$(grep -c 'its rows were lost' "$TEST_DIR/daemon.log")" = 1 ]
 }
 
+@test "another filesystem mounted inside objects/ is left alone" {
+	make_store
+	mkdir "$STORE/objects/MNT2"
+	mount -t tmpfs tmpfs "$STORE/objects/MNT2" || skip "cannot mount a tmpfs"
+	mkdir "$STORE/objects/MNT2/AAPL"
+	echo junk >"$STORE/objects/MNT2/junk"
+	fsck_run -y "$STORE"
+	st=$status out=$output
+	ls -A "$STORE/objects/MNT2" >"$TEST_DIR/left"
+	umount "$STORE/objects/MNT2"
+	[ "$st" -eq 0 ]
+	[[ "$out" == *"fsck: objects/MNT2: another filesystem is mounted there; left alone"* ]]
+	[ "$(cat "$TEST_DIR/left")" = "$(printf 'AAPL\njunk')" ]
+	[ "$(manifest_sql "select count(*) from symbols where symbol = 'MNT2'")" = 0 ]
+}
+
 @test "a flipped byte is found by --verify only; -y quarantines it into lost+found" {
 	make_store
 	obj=$STORE/objects/AAPL/$K1.parquet
