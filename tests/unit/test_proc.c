@@ -2,6 +2,7 @@
  * test_proc.c - what /proc tells about a writer's process tree: a child
  * holding the file open for writing, or mapping it shared and writable,
  * counts; a reading descriptor, a private map or another file does not.
+ * And whether a process is stopped.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -51,7 +52,10 @@ static pid_t child_holding(const char *path, enum hold how)
 	return pid;
 }
 
-static int tree_writes(const char *path, enum hold how, const char *suffix)
+/* proc_tree_writes_file() (or, with `maps_only`, whether
+ * proc_tree_maps_file() names the child) while a child holds `path`. */
+static int tree_writes(const char *path, enum hold how, const char *suffix,
+		       int maps_only)
 {
 	struct stat st;
 	pid_t child;
@@ -62,10 +66,40 @@ static int tree_writes(const char *path, enum hold how, const char *suffix)
 	child = child_holding(path, how);
 	if (child < 0)
 		return -1;
-	found = proc_tree_writes_file(getpid(), (uint64_t)st.st_ino, suffix);
+	if (maps_only)
+		found = proc_tree_maps_file(getpid(), (uint64_t)st.st_ino,
+					    suffix) == child;
+	else
+		found = proc_tree_writes_file(getpid(), (uint64_t)st.st_ino,
+					      suffix);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 	return found;
+}
+
+/* proc_is_stopped() of a child stopped, then continued. */
+static void check_stopped(void)
+{
+	pid_t child = fork();
+	int status;
+
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	CHECK(child > 0);
+	CHECK_INT(proc_is_stopped(child), 0);
+	kill(child, SIGSTOP);
+	CHECK(waitpid(child, &status, WUNTRACED) == child && WIFSTOPPED(status));
+	CHECK_INT(proc_is_stopped(child), 1);
+	kill(child, SIGCONT);
+	CHECK(waitpid(child, &status, WCONTINUED) == child &&
+	      WIFCONTINUED(status));
+	CHECK_INT(proc_is_stopped(child), 0);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	/* gone: /proc cannot tell */
+	CHECK_INT(proc_is_stopped(child), 0);
 }
 
 int main(void)
@@ -84,16 +118,24 @@ int main(void)
 
 	CHECK_INT(proc_tgid_of(getpid()), getpid());
 	CHECK_INT(tree_writes(path, HOLD_WRITE_FD,
-			      "/AAPL/0123456789abcdef.parquet"), 1);
+			      "/AAPL/0123456789abcdef.parquet", 0), 1);
 	CHECK_INT(tree_writes(path, HOLD_SHARED_MAP,
-			      "/AAPL/0123456789abcdef.parquet"), 1);
+			      "/AAPL/0123456789abcdef.parquet", 0), 1);
 	CHECK_INT(tree_writes(path, HOLD_READ_FD,
-			      "/AAPL/0123456789abcdef.parquet"), 0);
+			      "/AAPL/0123456789abcdef.parquet", 0), 0);
 	CHECK_INT(tree_writes(path, HOLD_PRIVATE_MAP,
-			      "/AAPL/0123456789abcdef.parquet"), 0);
+			      "/AAPL/0123456789abcdef.parquet", 0), 0);
 	/* the same inode under another name is another file */
 	CHECK_INT(tree_writes(path, HOLD_WRITE_FD,
-			      "/MSFT/0123456789abcdef.parquet"), 0);
+			      "/MSFT/0123456789abcdef.parquet", 0), 0);
+	/* a rename looks at shared writable maps only, and names the mapper */
+	CHECK_INT(tree_writes(path, HOLD_SHARED_MAP,
+			      "/AAPL/0123456789abcdef.parquet", 1), 1);
+	CHECK_INT(tree_writes(path, HOLD_WRITE_FD,
+			      "/AAPL/0123456789abcdef.parquet", 1), 0);
+	CHECK_INT(tree_writes(path, HOLD_PRIVATE_MAP,
+			      "/AAPL/0123456789abcdef.parquet", 1), 0);
+	check_stopped();
 	/* nobody: the parent holds nothing itself */
 	CHECK_INT(proc_tree_writes_file(getpid(), 1,
 					"/AAPL/0123456789abcdef.parquet"), 0);
