@@ -186,13 +186,22 @@ out:
 	return rc;
 }
 
-/* Parse store.conf's "key = value" lines into `c`. */
+static int conf_key_twice(const char *root, const char *key, int first,
+			  int again)
+{
+	log_err("open store %s: %s:%d: %s is given again (first at line %d)",
+		root, STORE_CONF, again, key, first);
+	return -EINVAL;
+}
+
+/* Parse store.conf's "key = value" lines into `c`; a key given twice, or
+ * a compression featurefs does not know, is refused. */
 static int read_conf(int root_fd, const char *root, struct store_conf *c)
 {
 	char *line = NULL;
 	size_t line_size = 0;
 	FILE *f;
-	int fd, lineno = 0, rc = 0;
+	int fd, lineno = 0, rc = 0, seen[4] = { 0 };
 
 	fd = openat(root_fd, STORE_CONF, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -241,6 +250,12 @@ static int read_conf(int root_fd, const char *root, struct store_conf *c)
 		val[strcspn(val, "\r\n")] = '\0';
 		if (strcmp(key, "format") == 0) {
 			char *num_end;
+
+			if (seen[3]) {
+				rc = conf_key_twice(root, key, seen[3], lineno);
+				goto out;
+			}
+			seen[3] = lineno;
 			long format = strtol(val, &num_end, 10);
 
 			if (num_end == val || *num_end || format <= 0 ||
@@ -264,6 +279,11 @@ static int read_conf(int root_fd, const char *root, struct store_conf *c)
 				 "ignored", root, STORE_CONF, lineno, key);
 			continue;
 		}
+		if (seen[i]) {
+			rc = conf_key_twice(root, key, seen[i], lineno);
+			goto out;
+		}
+		seen[i] = lineno;
 		if (strlen(val) >= fields[i].size) {
 			log_err("open store %s: %s:%d: %s is longer than %zu "
 				"bytes", root, STORE_CONF, lineno, key,
@@ -272,6 +292,15 @@ static int read_conf(int root_fd, const char *root, struct store_conf *c)
 			goto out;
 		}
 		strcpy(fields[i].field, val);
+		if (fields[i].field == c->compression &&
+		    strcmp(val, "none") != 0 && strcmp(val, "zstd") != 0 &&
+		    strcmp(val, "auto") != 0) {
+			log_err("open store %s: %s:%d: compression = %s: "
+				"expected none, zstd or auto", root, STORE_CONF,
+				lineno, val);
+			rc = -EINVAL;
+			goto out;
+		}
 	}
 	if (c->format <= 0 || !c->uuid[0] || !c->manifest[0]) {
 		log_err("open store %s: %s: format, uuid and manifest are required",

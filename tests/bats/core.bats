@@ -103,13 +103,23 @@ teardown() {
 	for bad in "format = 1x|store.conf:5: format \"1x\" is not a positive number" \
 		   "format = 2|store format 2 is newer than this featurefs supports (1)" \
 		   "just words|store.conf:6: expected key = value" \
-		   "manifest = $(printf 'p%.0s' {1..600})|store.conf:5: manifest is longer than 511 bytes"; do
+		   "manifest = $(printf 'p%.0s' {1..600})|store.conf:5: manifest is longer than 511 bytes" \
+		   "compression = bogus|store.conf:5: compression = bogus: expected none, zstd or auto"; do
 		{ grep -v "^${bad%% *} " "$TEST_DIR/conf"; echo "${bad%%|*}"; } >"$STORE/store.conf"
 		run timeout 20 "$FEATUREFS" "$STORE" "$MNT" -f
 		[ "$status" -eq 1 ]
 		[[ "$output" == *"${bad#*|}"* ]]
 		! mountpoint -q "$MNT"
+		# what stops the mount stops fsck, saying the same
+		run "$FEATUREFS" fsck -n "$STORE"
+		[ "$status" -eq 8 ]
+		[[ "$output" == *"${bad#*|}"* ]]
 	done
+	# a key given twice would leave which one counts to chance
+	{ cat "$TEST_DIR/conf"; echo "manifest = sqlite"; } >"$STORE/store.conf"
+	run timeout 20 "$FEATUREFS" "$STORE" "$MNT" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"store.conf:6: manifest is given again (first at line 4)"* ]]
 	{ cat "$TEST_DIR/conf"; echo "compresion = zstd"; } >"$STORE/store.conf"
 	mount_store
 	log_has 'store.conf:6: unknown key "compresion" ignored'
