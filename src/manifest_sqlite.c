@@ -211,6 +211,7 @@ struct manifest_sqlite {
 	int ckpt_failing;		/* checkpointer thread only */
 	char *path;
 	int read_only;
+	int damaged;			/* atomic: SQLite found it corrupt */
 	struct lock_table *locks;
 	sqlite3_stmt *stmt[ST_COUNT];
 };
@@ -247,6 +248,14 @@ static int fail_on(struct manifest_sqlite *ms, sqlite3 *db, const char *what,
 {
 	log_err("manifest %s: %s: %s", ms->path, what,
 		db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	/* a damaged file fails on its damaged pages only: say once what it
+	 * means, and let the health say it from now on */
+	if (((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB) &&
+	    !__atomic_exchange_n(&ms->damaged, 1, __ATOMIC_RELAXED))
+		log_err("manifest %s is damaged: what touches the damaged pages "
+			"fails until it is restored from a backup, or rebuilt "
+			"(move it aside, mount, unmount, fsck -p adopts the "
+			"objects)", ms->path);
 	return sqlite_to_errno(rc);
 }
 
@@ -1382,6 +1391,9 @@ static int sqlite_schema_version(struct manifest *m, int *version)
 	pthread_mutex_lock(&ms->mu);
 	rc = read_schema_version(ms, version);
 	pthread_mutex_unlock(&ms->mu);
+	/* the health's probe: a damaged manifest is not healthy */
+	if (rc == 0 && __atomic_load_n(&ms->damaged, __ATOMIC_RELAXED))
+		rc = -EIO;
 	return rc;
 }
 

@@ -127,6 +127,22 @@ assert (c['entries'], c['verified'], c['findings']) == (3, 3, 0), c" "$TEST_DIR/
 	[ "$(grep -c 'its rows were lost' "$TEST_DIR/daemon.log")" = 1 ]
 }
 
+@test "a damaged manifest: the mount says so once, its health turns to error, fsck exits 8" {
+	make_store
+	# the root page of the entries table, its page type made invalid
+	IFS='|' read -r root size < <(sqlite3 "$STORE/manifest.db" \
+		"select rootpage, (select page_size from pragma_page_size) from sqlite_master where name = 'entries'")
+	printf '\xff' | dd of="$STORE/manifest.db" bs=1 seek=$(((root - 1) * size)) conv=notrunc status=none
+	mount_store
+	[ "$(try_errno "open('$MNT/AAPL/$K3.parquet', 'xb')")" = EIO ]
+	[ "$(try_errno "open('$MNT/AAPL/$(key_of four).parquet', 'xb')")" = EIO ]
+	[ "$(python3 -c "import json; print(json.load(open('$MNT/.featurefs/health'))['components']['manifest'])")" = error ]
+	unmount_store
+	[ "$(grep -c 'manifest.db is damaged: what touches the damaged pages fails' "$TEST_DIR/daemon.log")" = 1 ]
+	fsck_run -n "$STORE"
+	[ "$status" -eq 8 ]
+}
+
 @test "another filesystem mounted inside objects/ is left alone" {
 	make_store
 	mkdir "$STORE/objects/MNT2"
