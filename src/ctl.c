@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,60 @@ static void serve_client(struct ffs *ffs, int fd)
 	sb_release(&out);
 }
 
+/* Each request is served on a thread of its own: a GC pass may take
+ * minutes, and stats asked meanwhile must not wait for it. */
+struct ctl_client {
+	struct ffs *ffs;
+	int fd;
+};
+
+static void client_done(struct ffs *ffs)
+{
+	pthread_mutex_lock(&ffs->ctl_mu);
+	if (--ffs->ctl_clients == 0)
+		pthread_cond_broadcast(&ffs->ctl_idle);
+	pthread_mutex_unlock(&ffs->ctl_mu);
+}
+
+static void *client_main(void *arg)
+{
+	struct ctl_client *c = arg;
+
+	serve_client(c->ffs, c->fd);
+	close(c->fd);
+	client_done(c->ffs);
+	free(c);
+	return NULL;
+}
+
+/* Serve client `fd` on a thread of its own, or here when none can be
+ * made; closes `fd`. */
+static void start_client(struct ffs *ffs, int fd)
+{
+	struct ctl_client *c = malloc(sizeof(*c));
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc = -1;
+
+	pthread_mutex_lock(&ffs->ctl_mu);
+	ffs->ctl_clients++;
+	pthread_mutex_unlock(&ffs->ctl_mu);
+	if (c) {
+		c->ffs = ffs;
+		c->fd = fd;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		rc = pthread_create(&t, &attr, client_main, c);
+		pthread_attr_destroy(&attr);
+	}
+	if (rc == 0)
+		return;
+	free(c);
+	serve_client(ffs, fd);
+	close(fd);
+	client_done(ffs);
+}
+
 static void *ctl_main(void *arg)
 {
 	struct ffs *ffs = arg;
@@ -209,8 +264,7 @@ static void *ctl_main(void *arg)
 		fd = accept4(ffs->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		serve_client(ffs, fd);
-		close(fd);
+		start_client(ffs, fd);
 	}
 	return NULL;
 }
@@ -249,6 +303,11 @@ void ctl_stop(struct ffs *ffs)
 		pthread_join(ffs->ctl_thread, NULL);
 		ffs->ctl_started = 0;
 	}
+	/* a GC pass sees the mount stopping and ends early */
+	pthread_mutex_lock(&ffs->ctl_mu);
+	while (ffs->ctl_clients)
+		pthread_cond_wait(&ffs->ctl_idle, &ffs->ctl_mu);
+	pthread_mutex_unlock(&ffs->ctl_mu);
 	if (ffs->ctl_fd >= 0) {
 		close(ffs->ctl_fd);
 		unlinkat(ffs->store->root_fd, CTL_SOCKET, 0);

@@ -229,6 +229,9 @@ struct ffs {
 	int ctl_started;
 	int ctl_fd;			/* listening control socket */
 	int ctl_wake[2];		/* pipe that stops the ctl thread */
+	pthread_mutex_t ctl_mu;		/* with ctl_idle: */
+	pthread_cond_t ctl_idle;
+	unsigned ctl_clients;		/* requests being served */
 	int64_t next_deadline_us;	/* earliest waiter deadline, monotonic */
 
 	/* -o metrics= (http.c) */

@@ -321,6 +321,8 @@ int ffs_init(struct ffs *ffs)
 	pthread_mutex_init(&ffs->tick_mu, NULL);
 	pthread_mutex_init(&ffs->flush_mu, NULL);
 	pthread_mutex_init(&ffs->gc_mu, NULL);
+	pthread_mutex_init(&ffs->ctl_mu, NULL);
+	pthread_cond_init(&ffs->ctl_idle, NULL);
 	ffs->ctl_fd = ffs->ctl_wake[0] = ffs->ctl_wake[1] = -1;
 	ffs->http_fd = -1;
 	slo_window_init(&ffs->slo);
@@ -376,6 +378,8 @@ void ffs_destroy(struct ffs *ffs)
 	pthread_mutex_destroy(&ffs->tick_mu);
 	pthread_mutex_destroy(&ffs->flush_mu);
 	pthread_mutex_destroy(&ffs->gc_mu);
+	pthread_cond_destroy(&ffs->ctl_idle);
+	pthread_mutex_destroy(&ffs->ctl_mu);
 	pthread_mutex_destroy(&ffs->lock);
 	slo_window_destroy(&ffs->slo);
 }

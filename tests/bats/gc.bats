@@ -150,14 +150,15 @@ rows() {
 	[ "$status" -eq 1 ]
 }
 
-@test "gc through a mount that stops meanwhile says interrupted and exits 1" {
+# idle_rows N: N published rows of AAPL without objects, never read: a
+# pass over them takes seconds.  The store is unmounted.
+idle_rows() {
 	mount_store
 	mkdir "$MNT/AAPL"
 	unmount_store
-	# many idle rows (with no objects): a pass takes seconds
 	sqlite3 "$STORE/manifest.db" "
 		WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c
-			WHERE x < 200000)
+			WHERE x < $1)
 		INSERT INTO entries (symbol, key, path, state, rows,
 			file_size_bytes, stored_size_bytes, compression,
 			hash_method, sha256, created_ts, last_accessed_ts,
@@ -166,20 +167,43 @@ rows() {
 			'objects/AAPL/' || printf('%064x', x) || '.parquet',
 			'published', 1, 10, 10, 'none', 'full', '', 1, 1, 0, 'x',
 			0, 420 FROM c"
+}
+
+# gc_started N: wait until a pass has removed some of N rows.
+gc_started() {
+	while [ "$(sqlite3 -cmd '.timeout 10000' "$STORE/manifest.db" \
+		"select count(*) from entries")" = "$1" ]; do
+		sleep 0.1
+	done
+}
+
+@test "gc through a mount that stops meanwhile says interrupted and exits 1" {
+	idle_rows 200000
 	mount_store
 	"$FEATUREFS" gc --older-than 30d "$MNT" >"$TEST_DIR/gc.out" 2>&1 3>&- &
 	gc=$!
 	# once the pass has removed some, stop the mount under it
-	while [ "$(sqlite3 -cmd '.timeout 10000' "$STORE/manifest.db" \
-		"select count(*) from entries")" = 200000 ]; do
-		sleep 0.1
-	done
+	gc_started 200000
 	unmount_store
 	st=0
 	wait "$gc" || st=$?
 	cat "$TEST_DIR/gc.out" >&2
 	[ "$st" -eq 1 ]
 	grep -q "entries (.*), interrupted" "$TEST_DIR/gc.out"
+}
+
+@test "stats answers while a gc pass asked through the mount runs" {
+	idle_rows 200000
+	mount_store
+	"$FEATUREFS" gc --older-than 30d "$MNT" >"$TEST_DIR/gc.out" 2>&1 3>&- &
+	gc=$!
+	gc_started 200000
+	run "$FEATUREFS" stats --json "$STORE"
+	kill -0 "$gc" # the pass still runs
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '.mountpoint' <<<"$output")" = "$MNT" ]
+	wait "$gc"
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
 }
 
 @test "gc and stats on a mount whose daemon is stopped say so instead of waiting forever" {
