@@ -142,8 +142,10 @@ static int mount_opt_proc(void *data, const char *arg, int key,
 			mo->store = arg;
 			return 0;
 		}
-		/* libfuse would call a missing mountpoint a usage error */
-		if (mo->positional == 2 && access(arg, F_OK) < 0) {
+		/* libfuse would call a missing mountpoint a usage error (a
+		 * dead mount's, ENOTCONN, check_mountpoint() explains) */
+		if (mo->positional == 2 && access(arg, F_OK) < 0 &&
+		    (errno == ENOENT || errno == ENOTDIR)) {
 			mo->bad_mountpoint = arg;
 			mo->bad_mountpoint_errno = errno;
 			return 0;

@@ -468,7 +468,7 @@ with open(sys.argv[1], 'r+b') as f:
 	sed -i 's/^compression = .*/compression = brotli/' "$STORE/store.conf"
 	run "$FEATUREFS" "$STORE" "$MNT" -f
 	[ "$status" -ne 0 ]
-	[[ "$output" == *"store.conf: compression = brotli: expected none, zstd or auto"* ]]
+	[[ "$output" == *"store.conf:5: compression = brotli: expected none, zstd or auto"* ]]
 	# a new store is uncompressed unless asked
 	rm -rf "$STORE"
 	mount_store
