@@ -155,9 +155,10 @@ int main(int argc, char **argv)
 	}
 	c = command_find(argv[1]);
 	if (c && strcmp(c->name, "mount") != 0) {
-		char name[32];
+		/* what getopt's messages start with: static, since argv
+		 * outlives this block */
+		static char name[32];
 
-		/* what getopt's messages start with */
 		snprintf(name, sizeof(name), "featurefs %s", c->name);
 		argv[1] = name;
 	}

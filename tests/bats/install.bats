@@ -162,9 +162,12 @@ teardown() {
 	run "$FEATUREFS"
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"usage: featurefs STORE MOUNTPOINT"* ]]
-	run "$FEATUREFS" gc --bogus "$STORE"
-	[ "$status" -eq 2 ]
-	[[ "$output" == "featurefs gc: unrecognized option '--bogus'"*"featurefs help gc"* ]]
+	local c
+	for c in gc init ls stats fsck; do
+		run "$FEATUREFS" "$c" --bogus "$STORE"
+		[ "$status" -eq 2 ] || [ "$c" = fsck ]
+		[[ "$output" == "featurefs $c: unrecognized option '--bogus'"*"featurefs help $c"* ]]
+	done
 	run "$FEATUREFS" "$STORE" "$TEST_DIR/no-such-dir" -f
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"$TEST_DIR/no-such-dir"*"No such file or directory"* ]]
