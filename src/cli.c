@@ -4,17 +4,65 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "log.h"
+#include "proc.h"
 
-/* If `path` is a featurefs mountpoint, copy its store path to `store`. */
+/* `path` made absolute with its directory resolved, but not its last
+ * component: resolving that would ask the mount there.  0 or -errno. */
+static int absolute_unresolved(const char *path, char *out, size_t len)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	const char *base = strrchr(path, '/');
+	size_t dlen = base ? (size_t)(base - path) : 0;
+
+	base = base ? base + 1 : path;
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+	    dlen >= sizeof(dir))
+		return -EINVAL;
+	snprintf(dir, sizeof(dir), "%.*s", (int)dlen,
+		 dlen ? path : (path[0] == '/' ? "/" : "."));
+	if (!realpath(dir, real))
+		return -errno;
+	if (snprintf(out, len, "%s/%s", strcmp(real, "/") ? real : "",
+		     base) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* When `path` is a FUSE mount of a store (its source in mountinfo)
+ * whose daemon is stopped, fill `store` with it and return 1: reading its
+ * config would wait for the daemon forever. */
+static int stopped_mount_store(const char *path, char *store, size_t len)
+{
+	char abs[PATH_MAX], fstype[64], src[PATH_MAX + 1];
+	struct store_holder holder;
+	struct store *s = NULL;
+	int stopped = 0;
+
+	if (absolute_unresolved(path, abs, sizeof(abs)) < 0 ||
+	    proc_mount_at(abs, NULL, fstype, src) != 1 ||
+	    strncmp(fstype, "fuse", 4) != 0 || store_probe(src) != 1 ||
+	    store_open(src, &s) < 0)
+		return 0;
+	stopped = store_lock_probe(s, &holder) == 1 &&
+		  strcmp(holder.mountpoint, abs) == 0 &&
+		  proc_is_stopped(holder.pid);
+	store_close(s);
+	if (stopped)
+		snprintf(store, len, "%s", src);
+	return stopped;
+}
+
 /*
  * When `path` is a mountpoint of featurefs, fill `store` and `uuid` from
- * its /.featurefs/config and return 1; 0 when it is not one; -ENOTCONN
- * (logged) when it is a mount whose daemon is gone.
+ * its /.featurefs/config (or, its daemon stopped, from mountinfo, with no
+ * uuid) and return 1; 0 when it is not one; -ENOTCONN (logged) when it is
+ * a mount whose daemon is gone.
  */
 static int store_of_mountpoint(const char *path, char *store, size_t len,
 			       char *uuid, size_t uuid_len)
@@ -23,6 +71,9 @@ static int store_of_mountpoint(const char *path, char *store, size_t len,
 	FILE *f;
 	int found = 0;
 
+	uuid[0] = '\0';
+	if (stopped_mount_store(path, store, len))
+		return 1;
 	if (snprintf(conf, sizeof(conf), "%s/.featurefs/config", path) >=
 	    (int)sizeof(conf))
 		return 0;

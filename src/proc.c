@@ -6,9 +6,11 @@
  * holds the same open file: a child it started to write into it
  * (subprocess.Popen(stdout=f) and then f.close()), a dup, or a shared
  * writable map (numpy.memmap closes its descriptor once the map is made).
- * Those are read from /proc here, and only when a close finds the content
- * invalid, so a well-formed write never pays for it.  Reading /proc never
- * reaches a filesystem: links and maps are names the kernel keeps.
+ * Those are read from /proc here: when a close finds the content
+ * invalid, and (maps only) when a rename publishes a scratch file.
+ * Reading /proc never reaches a filesystem: links and maps are names the
+ * kernel keeps.  So is /proc/self/mountinfo, which says what is mounted
+ * where without asking a mount whose daemon may not answer.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -19,6 +21,61 @@
 #include <unistd.h>
 
 #include "proc.h"
+
+/* Undo the octal escapes of a /proc/self/mountinfo field in place. */
+static void mountinfo_unescape(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+					(s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
+
+int proc_mount_at(const char *mountpoint, char *maj_min, char *fstype,
+		  char *source)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	if (!f)
+		return 0;
+	while (getline(&line, &cap, f) > 0) {
+		char mm[32], mp[PATH_MAX + 1], type[64], src[PATH_MAX + 1];
+		const char *tail;
+
+		/* "id parent maj:min root mountpoint opts [optional...] -
+		 * fstype source superopts": the last mount there is on top */
+		if (sscanf(line, "%*s %*s %31s %*s %4096s", mm, mp) != 2)
+			continue;
+		mountinfo_unescape(mp);
+		tail = strstr(line, " - ");
+		if (strcmp(mp, mountpoint) != 0 || !tail ||
+		    sscanf(tail, " - %63s %4096s", type, src) != 2)
+			continue;
+		mountinfo_unescape(src);
+		found = 1;
+		if (maj_min)
+			snprintf(maj_min, 32, "%s", mm);
+		if (fstype)
+			snprintf(fstype, 64, "%s", type);
+		if (source)
+			snprintf(source, PATH_MAX + 1, "%s", src);
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
 
 int proc_is_stopped(pid_t pid)
 {

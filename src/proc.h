@@ -2,8 +2,8 @@
  * proc.h - what /proc says about the processes that use a mount: which
  * process a request's thread belongs to, whether a writer's process tree
  * still holds an entry open for writing after one of its closes (or maps
- * a scratch file being renamed), and whether a mount's daemon is
- * stopped.
+ * a scratch file being renamed), whether a mount's daemon is stopped,
+ * and what is mounted where.
  */
 #ifndef FEATUREFS_PROC_H
 #define FEATUREFS_PROC_H
@@ -14,6 +14,13 @@
 /* The thread-group id (process) of thread `pid`; `pid` itself when /proc
  * cannot tell. */
 pid_t proc_tgid_of(pid_t pid);
+
+/* What /proc/self/mountinfo says of the newest mount at `mountpoint`
+ * (absolute, as the kernel shows it), never asking the mount itself: its
+ * device "major:minor" (32 bytes), type (64) and source (PATH_MAX + 1),
+ * each when not NULL.  1 when there is one, else 0. */
+int proc_mount_at(const char *mountpoint, char *maj_min, char *fstype,
+		  char *source);
 
 /* Whether process `pid` is stopped (SIGSTOP, or a debugger's stop); 0
  * when it is not, or /proc cannot tell. */

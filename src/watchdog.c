@@ -21,53 +21,20 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proc.h"
 #include "watchdog.h"
 
 #define FUSECTL_DIR "/sys/fs/fuse/connections"
 #define GRACE_US (3 * 1000000)
 #define POLL_US 100000
 
-/* Undo the octal escapes of a /proc/self/mountinfo field in place. */
-static void mountinfo_unescape(char *s)
-{
-	char *out = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
-					(s[3] - '0'));
-			s += 3;
-		} else {
-			*out++ = *s;
-		}
-	}
-	*out = '\0';
-}
-
 unsigned watchdog_connection(const char *mountpoint, char *maj_min)
 {
-	char dev[32] = "", *line = NULL;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char dev[32];
 	unsigned major = 0, minor = 0;
-	size_t cap = 0;
 
-	if (!f)
-		return 0;
-	while (getline(&line, &cap, f) > 0) {
-		char mm[32], mp[PATH_MAX + 1];
-
-		/* "id parent maj:min root mountpoint ...": the last mount
-		 * at our mountpoint is ours */
-		if (sscanf(line, "%*s %*s %31s %*s %4096s", mm, mp) == 2) {
-			mountinfo_unescape(mp);
-			if (strcmp(mp, mountpoint) == 0)
-				snprintf(dev, sizeof(dev), "%s", mm);
-		}
-	}
-	free(line);
-	fclose(f);
-	if (sscanf(dev, "%u:%u", &major, &minor) != 2)
+	if (proc_mount_at(mountpoint, dev, NULL, NULL) != 1 ||
+	    sscanf(dev, "%u:%u", &major, &minor) != 2)
 		return 0;
 	if (maj_min)
 		snprintf(maj_min, 32, "%s", dev);

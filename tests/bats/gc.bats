@@ -214,8 +214,12 @@ gc_started() {
 	kill -STOP "$DAEMON_PID"
 	run "$FEATUREFS" gc --older-than 1s "$STORE"
 	gc_status=$status gc_output=$output
-	run "$FEATUREFS" stats --json "$STORE"
+	# named by its mountpoint too: found without asking the mount
+	run "$FEATUREFS" ls "$MNT"
+	ls_status=$status
+	run "$FEATUREFS" stats --json "$MNT"
 	kill -CONT "$DAEMON_PID"
+	[ "$ls_status" -eq 0 ]
 	[ "$gc_status" -eq 1 ]
 	[[ "$gc_output" == *"(pid $DAEMON_PID) is stopped and cannot answer: continue it (kill -CONT $DAEMON_PID)"* ]]
 	# stats falls back to the manifest, and says that it did
