@@ -109,7 +109,8 @@ void ffs_render_config(struct ffs *ffs, struct strbuf *sb)
 	sb_adds(sb, "gc_older_than = ");
 	sb_duration(sb, o->gc_older_than_us);
 	sb_adds(sb, "\ngc_interval = ");
-	sb_duration(sb, o->gc_interval_us);
+	/* what is in effect: an ro mount runs no GC */
+	sb_duration(sb, o->read_only ? 0 : o->gc_interval_us);
 	sb_adds(sb, "\ngc_max_size = ");
 	if (o->gc_max_size)
 		sb_size(sb, o->gc_max_size);

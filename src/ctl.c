@@ -115,6 +115,13 @@ static void serve_gc(struct ffs *ffs, int fd, char *args, struct strbuf *out)
 			 "it could start");
 		return;
 	}
+	if (ffs->opt.read_only && !o.dry_run) {
+		log_info("gc: refused through a read-only mount");
+		sb_addf(out, "1\ngc: %s is mounted read-only (-o ro): nothing "
+			     "is removed through it (--dry-run lists what "
+			     "would go)\n", ffs->mountpoint);
+		return;
+	}
 	rc = daemon_gc_pass(ffs, &o, &res);
 	if (rc < 0) {
 		sb_addf(out, "1\ngc failed: %s\n", strerror(-rc));

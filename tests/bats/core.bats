@@ -1138,6 +1138,15 @@ PY
 	[ "$(try_errno "open('$MNT/AAPL/$K2.parquet', 'wb')")" = EROFS ]
 	[ "$(try_errno "os.mkdir('$MNT/MSFT')")" = EROFS ]
 	[ "$(try_errno "os.unlink('$MNT/AAPL/$K1.parquet')")" = EROFS ]
+	# nor does gc remove anything through it; it runs no GC of its own
+	run "$FEATUREFS" gc --older-than 1s "$MNT"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"gc: $MNT is mounted read-only (-o ro): nothing is removed through it"* ]]
+	run "$FEATUREFS" gc --dry-run --older-than 1s "$MNT"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "would remove "* ]]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	grep -qx 'gc_interval = 0' "$MNT/.featurefs/config"
 }
 
 @test "a rename whose publish fails changes nothing" {
