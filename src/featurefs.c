@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "log.h"
@@ -65,6 +66,47 @@ const struct command *command_find(const char *name)
 
 	for (c = commands; c->name; c++)
 		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+/* Edit distance between `a` and `b`, stopping at 3 ("more than 2"). */
+static int edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	int row[32], prev, tmp;
+
+	if (la >= 32 || lb >= 32 || (la > lb ? la - lb : lb - la) > 2)
+		return 3;
+	for (j = 0; j <= lb; j++)
+		row[j] = (int)j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = (int)i;
+		for (j = 1; j <= lb; j++) {
+			tmp = row[j];
+			row[j] = a[i - 1] == b[j - 1] ? prev : 1 + prev;
+			if (row[j - 1] + 1 < row[j])
+				row[j] = row[j - 1] + 1;
+			if (tmp + 1 < row[j])
+				row[j] = tmp + 1;
+			prev = tmp;
+		}
+	}
+	return row[lb] < 3 ? row[lb] : 3;
+}
+
+/* `featurefs statz /mnt` would make a store named "statz" here and mount
+ * it: a first word that is no path, and nearly a command's name, is taken
+ * for a mistyped command.  The command meant, or NULL. */
+static const struct command *mistyped_command(const char *word)
+{
+	const struct command *c;
+
+	if (word[0] == '-' || strchr(word, '/') || access(word, F_OK) == 0)
+		return NULL;
+	for (c = commands; c->name; c++)
+		if (edit_distance(word, c->name) <= (strlen(c->name) > 3 ? 2 : 1))
 			return c;
 	return NULL;
 }
@@ -164,6 +206,13 @@ int main(int argc, char **argv)
 	}
 	if (c)
 		return c->run(argc - 1, argv + 1);
+	c = mistyped_command(argv[1]);
+	if (c) {
+		fprintf(stderr, "featurefs: '%s' is not a command; did you mean "
+				"'%s'? (A new store of that name: ./%s)\n",
+			argv[1], c->name, argv[1]);
+		return EXIT_USAGE;
+	}
 	/* featurefs STORE MOUNTPOINT ...: what mount.fuse3 runs */
 	return cmd_mount(argc, argv);
 }

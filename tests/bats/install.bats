@@ -168,6 +168,12 @@ teardown() {
 		[ "$status" -eq 2 ] || [ "$c" = fsck ]
 		[[ "$output" == "featurefs $c: unrecognized option '--bogus'"*"featurefs help $c"* ]]
 	done
+	# a mistyped command would make a store of that name and mount it
+	run bash -c 'cd "$1" && "$2" statz "$3"' _ "$TEST_DIR" "$FEATUREFS" "$MNT"
+	[ "$status" -eq 2 ]
+	[ "$output" = "featurefs: 'statz' is not a command; did you mean 'stats'? (A new store of that name: ./statz)" ]
+	[ ! -e "$TEST_DIR/statz" ]
+	! mountpoint -q "$MNT"
 	run "$FEATUREFS" "$STORE" "$TEST_DIR/no-such-dir" -f
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"$TEST_DIR/no-such-dir"*"No such file or directory"* ]]
@@ -196,9 +202,13 @@ teardown() {
 	# store over an existing one
 	"$FEATUREFS" init "$TEST_DIR/other" >/dev/null
 	run "$FEATUREFS" stauts "$TEST_DIR/other"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"'stauts' is not a command; did you mean 'stats'?"* ]]
+	[ ! -e "$STORE" ] && [ ! -e stauts ]
+	# a real store named so is still mounted
+	run "$FEATUREFS" "$STORE" "$TEST_DIR/other"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"mountpoint $TEST_DIR/other is a featurefs store; the store comes first"* ]]
-	[ ! -e "$STORE" ] && [ ! -e stauts ]
 	run "$FEATUREFS" "$STORE" "$MNT" -f -o 'manifest=postgresql://u:secret@db/x'
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"password"* ]]
