@@ -211,14 +211,14 @@ static int check_options(const struct mount_opts *mo, struct ffs_options *o)
 					 "auto or off");
 	}
 	if (mo->metrics) {
-		char host[64];
-		unsigned port;
+		struct sockaddr_storage ss;
+		socklen_t len;
 
-		if (http_parse_endpoint(mo->metrics, host, sizeof(host),
-					&port) < 0)
+		if (http_parse_endpoint(mo->metrics, &ss, &len) < 0)
 			return bad_value("metrics", mo->metrics,
-					 "[ADDR:]PORT, such as 9100, "
-					 "127.0.0.1:9100 or [::1]:9100");
+					 "[ADDR:]PORT with a numeric address, "
+					 "such as 9100, 127.0.0.1:9100 or "
+					 "[::1]:9100");
 		o->metrics = strdup(mo->metrics);
 		if (!o->metrics)
 			return -ENOMEM;

@@ -27,16 +27,19 @@
 #define CONNECTIONS_MAX 32	/* scrapers at once */
 #define IDLE_TIMEOUT_S 10	/* a client that sends nothing is dropped */
 
-int http_parse_endpoint(const char *spec, char *host, size_t hostlen,
-			unsigned *port)
+int http_parse_endpoint(const char *spec, struct sockaddr_storage *ss,
+			socklen_t *len)
 {
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
 	const char *colon = strrchr(spec, ':'), *p;
 	unsigned long v = 0;
+	char host[64];
 	size_t n;
 
 	if (!colon) {
 		p = spec;
-		snprintf(host, hostlen, "127.0.0.1");
+		snprintf(host, sizeof(host), "127.0.0.1");
 	} else {
 		p = colon + 1;
 		n = (size_t)(colon - spec);
@@ -44,7 +47,7 @@ int http_parse_endpoint(const char *spec, char *host, size_t hostlen,
 			spec++; /* [v6]:port */
 			n -= 2;
 		}
-		if (n == 0 || n >= hostlen)
+		if (n == 0 || n >= sizeof(host))
 			return -EINVAL;
 		memcpy(host, spec, n);
 		host[n] = '\0';
@@ -58,38 +61,34 @@ int http_parse_endpoint(const char *spec, char *host, size_t hostlen,
 	}
 	if (v > 65535)
 		return -EINVAL;
-	*port = (unsigned)v;
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)v);
+		*len = sizeof(*in4);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)v);
+		*len = sizeof(*in6);
+	} else {
+		return -EINVAL; /* a name: resolving it is not ours to do */
+	}
 	return 0;
 }
 
 int http_listen(struct ffs *ffs)
 {
-	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_storage ss;
 	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 	socklen_t len;
-	char host[64], shown[INET6_ADDRSTRLEN];
-	unsigned port;
+	char shown[INET6_ADDRSTRLEN];
 	int fd = -1, one = 1, rc;
 
 	if (!ffs->opt.metrics)
 		return 0;
-	if (http_parse_endpoint(ffs->opt.metrics, host, sizeof(host), &port) <
-	    0)
+	if (http_parse_endpoint(ffs->opt.metrics, &ss, &len) < 0)
 		return -EINVAL; /* checked with the other options */
-	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)port);
-		len = sizeof(*in4);
-	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		len = sizeof(*in6);
-	} else {
-		log_err("metrics=%s: %s is not a numeric IPv4 or IPv6 address",
-			ffs->opt.metrics, host);
-		return -EINVAL;
-	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||

@@ -18,14 +18,15 @@
 #define FEATUREFS_HTTP_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 struct ffs;
 
-/* Split "[ADDR:]PORT" (ADDR a numeric IPv4 address or a bracketed IPv6
+/* Parse "[ADDR:]PORT" (ADDR a numeric IPv4 address or a bracketed IPv6
  * one, 127.0.0.1 when left out; PORT 0-65535, 0 for any free port) into
- * `host` and `port`.  0 or -EINVAL. */
-int http_parse_endpoint(const char *spec, char *host, size_t hostlen,
-			unsigned *port);
+ * the address to bind, `ss` of `len` bytes.  0 or -EINVAL. */
+int http_parse_endpoint(const char *spec, struct sockaddr_storage *ss,
+			socklen_t *len);
 
 /* Bind and listen on ffs->opt.metrics (nothing when it is NULL) and name
  * the address bound in ffs->metrics_bound.  0 or -errno, logged. */

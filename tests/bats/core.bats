@@ -1037,9 +1037,11 @@ PY
 	kill "$holder"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"metrics=$busy: Address already in use"* ]]
-	run "$FEATUREFS" "$STORE" "$MNT" -o metrics=localhost:9100
-	[ "$status" -ne 0 ]
-	[[ "$output" == *"localhost is not a numeric IPv4 or IPv6 address"* ]]
+	# a name is a usage error, found before a missing store is made
+	run "$FEATUREFS" "$TEST_DIR/new" "$MNT" -o metrics=localhost:9100
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"invalid metrics=localhost:9100: expected [ADDR:]PORT with a numeric address"* ]]
+	[ ! -e "$TEST_DIR/new" ]
 	run "$FEATUREFS" "$STORE" "$MNT" -o metrics=70000
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"invalid metrics=70000: expected [ADDR:]PORT"* ]]
