@@ -271,16 +271,16 @@ gc_started() {
 	unit=$FEATUREFS_SOURCE/mount-helpers/featurefs-gc@.service
 	[ -f "$unit" ] && [ -f "$FEATUREFS_SOURCE/mount-helpers/featurefs-gc@.timer" ]
 	grep -q '^Unit=featurefs-gc@%i.service$' "$FEATUREFS_SOURCE/mount-helpers/featurefs-gc@.timer"
-	mount_store
+	# the pass applies the mount's own gc_older_than
+	mount_store -o gc_older_than=1s
 	mkdir "$MNT/AAPL"
 	publish AAPL a >/dev/null
 	sleep 2
 	# run the unit's command line as systemd would for instance $MNT
 	cmd=$(sed -n 's/^ExecStart=//p' "$unit")
+	[ "$cmd" = "featurefs gc %f" ]
 	cmd=${cmd//%f/$MNT}
-	cmd=${cmd//\/usr\/local\/bin\/featurefs/$FEATUREFS}
-	cmd=${cmd//--older-than 4w/--older-than 1s}
-	run $cmd
+	run $FEATUREFS ${cmd#featurefs }
 	[ "$status" -eq 0 ]
 	[ "$(rows)" = 0 ]
 }
