@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -799,6 +800,16 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		rc = sqlite3_open_v2(uri_buf, &ms->db, flags, NULL);
 	} else {
 		rc = sqlite3_open_v2(path, &ms->db, flags, NULL);
+	}
+	if (rc != SQLITE_OK && args->read_only && access(path, F_OK) < 0 &&
+	    errno == ENOENT) {
+		/* a read finds no manifest: a write would have made one */
+		log_err("manifest %s is missing: restore it from a backup, or "
+			"mount the store once (which makes an empty one), "
+			"unmount, and run fsck -p: it adopts the objects",
+			path);
+		rc = -ENOENT;
+		goto fail;
 	}
 	if (rc != SQLITE_OK) {
 		rc = sqlite_fail(ms, "open", rc);

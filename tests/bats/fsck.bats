@@ -114,6 +114,10 @@ assert (c['entries'], c['verified'], c['findings']) == (3, 3, 0), c" "$TEST_DIR/
 @test "a store whose manifest was lost says so at mount; fsck -p brings its entries back" {
 	make_store
 	rm "$STORE"/manifest.db*
+	# fsck alone cannot: it says what can
+	fsck_run -n "$STORE"
+	[ "$status" -eq 8 ]
+	[[ "$output" == *"manifest $STORE/manifest.db is missing: restore it from a backup, or mount the store once"* ]]
 	mount_store
 	log_has "the manifest holds no symbol, but objects/ holds files: its rows were lost"
 	[ -z "$(ls -A "$MNT")" ]
