@@ -701,13 +701,18 @@ int cmd_mount(int argc, char **argv)
 		ret = cli_usage("mount", "STORE and MOUNTPOINT are required");
 		goto out;
 	}
+	/* a remount changes none of them, but a wrong one is still wrong */
+	if (check_options(&mo, &ffs.opt) < 0) {
+		ret = EXIT_USAGE;
+		goto out;
+	}
 	if (mo.remount) {
 		ret = remount_store(&mo, cmd.mountpoint) < 0;
 		goto out;
 	}
 	log_set_debug(cmd.debug);
 	raise_nofile_limit();
-	if (check_options(&mo, &ffs.opt) < 0 || fs_check_args(&args) < 0) {
+	if (fs_check_args(&args) < 0) {
 		ret = EXIT_USAGE;
 		goto out;
 	}

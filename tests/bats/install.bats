@@ -108,6 +108,10 @@ teardown() {
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"it was mounted with -o ro"* ]]
 	[[ "$(findmnt -n -o OPTIONS "$MNT")" == ro,* ]]
+	# a remount changes no featurefs option, but a wrong one is refused
+	run env PATH="$INSTALLED_BIN:$PATH" mount -o remount,ro,gc_older_than=soon "$MNT"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"invalid gc_older_than=soon"* ]]
 	umount "$MNT"
 	run "$INSTALLED_BIN/featurefs" "$STORE" "$MNT" -o remount,ro
 	[ "$status" -eq 1 ]
