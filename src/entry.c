@@ -1426,7 +1426,7 @@ int entry_expire_scratch(struct ffs *ffs, int64_t idle_us, int dry_run)
 			/* handles is written under w->mu: a racy read only
 			 * delays a removal to the next pass */
 			if (n->kind != NODE_SCRATCH || !n->linked || !n->w ||
-			    n->opens || CTR_GET(n->w->handles) ||
+			    n->opens || n->renaming || CTR_GET(n->w->handles) ||
 			    now - CTR_GET(n->w->touched_us) < idle_us)
 				continue;
 			count++;
@@ -1652,9 +1652,15 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 	if (kind == NAME_ENTRY) {
 		struct writer *w = n->w;
 
+		/* the kernel holds the directories' locks against an unlink;
+		 * GC's expiry of idle scratch files must be told */
 		writer_ref(w);
+		n->renaming = 1;
 		pthread_mutex_unlock(&ffs->lock);
 		rc = publish_scratch(ffs, n, newparent, newname, key);
+		pthread_mutex_lock(&ffs->lock);
+		n->renaming = 0;
+		pthread_mutex_unlock(&ffs->lock);
 		writer_unref(w);
 		return rc;
 	}

@@ -147,6 +147,8 @@ struct node {
 
 	/* NODE_ENTRY while writing, NODE_SCRATCH always */
 	struct writer *w;
+	int renaming;			/* a rename publishes it: GC's expiry
+					 * leaves it be (under ffs->lock) */
 
 	/* NODE_CONTROL_FILE */
 	int control;			/* index into the control file table */

@@ -459,6 +459,49 @@ stress() {
 	! log_has "had no manifest row"
 }
 
+@test "GC expiring idle scratch files while renames publish them: one or the other, never both" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet" 20000
+	# renamers leave each scratch file idle for a moment; a gc loop with
+	# --older-than 1ms expires what it finds idle, renames in flight too
+	cat >"$TEST_DIR/rename.py" <<'PY'
+import errno, hashlib, os, sys, time
+d, src, tag, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+data, n, end = open(src, "rb").read(), 0, time.time() + seconds
+while time.time() < end:
+    n += 1
+    tmp = f"{d}/.scratch-{tag}"
+    key = hashlib.sha256(f"{tag}-{n}".encode()).hexdigest()
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        time.sleep(0.01 + n % 7 * 0.003)
+        os.rename(tmp, f"{d}/{key}.parquet")
+    except OSError as e:
+        if e.errno != errno.ENOENT:  # expired first: the rename finds nothing
+            sys.exit(f"{tag}: {os.strerror(e.errno)}")
+PY
+	local pids=() p
+	for p in 1 2 3; do
+		python3 "$TEST_DIR/rename.py" "$MNT/AAPL" "$DATA/a.parquet" "r$p" 8 3>&- &
+		pids+=($!)
+	done
+	(
+		end=$((SECONDS + 8))
+		while [ "$SECONDS" -lt "$end" ]; do
+			"$FEATUREFS" gc --older-than 1ms "$MNT" >/dev/null || exit 1
+		done
+	) 3>&- &
+	pids+=($!)
+	for p in "${pids[@]}"; do wait "$p"; done
+	kill -0 "$DAEMON_PID"
+	unmount_store
+	! grep -E "corrupted|double free|Sanitizer" "$TEST_DIR/daemon.log"
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" -eq 0 ]
+}
+
 # clone_idle N: N more published rows cloned from the one entry of
 # AAPL, spread over AAPL, MSFT and IBM, never read (access time 1 µs after
 # the epoch), each with a hard link of the entry's object.
