@@ -7,10 +7,13 @@
  * nothing open but stdio that sleeps until the daemon's main thread
  * dies (PR_SET_PDEATHSIG).  A daemon that exits, cleanly or killed, is
  * gone a moment later; one that is still there after GRACE_US has a
- * thread that cannot leave the kernel, and only the abort frees it.
+ * thread that cannot leave the kernel, and only the abort frees it.  A
+ * daemon that crashes aborts its connection itself, from its handler of
+ * the crash's signal.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -131,6 +134,58 @@ watchdog_main(pid_t daemon_pid, unsigned conn)
 	_exit(0);
 }
 
+/*
+ * A crash (SIGSEGV, SIGABRT, ...) dumps core only once every thread has
+ * stopped, whatever the core size limit: one stuck in the kernel never
+ * does, the main thread never dies, and the watchdog is never woken.  So
+ * the crashing daemon aborts its own connection first, from the signal
+ * handler (open and write are async-signal-safe), then lets the signal
+ * take its course.  The one piece of state a handler needs is here.
+ */
+static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+				     SIGABRT };
+
+static struct watchdog_crash {
+	char abort_path[64];
+	struct sigaction old[sizeof(crash_signals) / sizeof(crash_signals[0])];
+} watchdog_crash;
+
+static void crash_handler(int sig, siginfo_t *info, void *ucontext)
+{
+	int fd = open(watchdog_crash.abort_path, O_WRONLY | O_CLOEXEC);
+	size_t i;
+
+	(void)ucontext;
+	if (fd >= 0) {
+		if (write(fd, "1\n", 2) < 0) {
+			/* nothing more can be done from here */
+		}
+		close(fd);
+	}
+	for (i = 0; i < sizeof(crash_signals) / sizeof(crash_signals[0]); i++)
+		if (crash_signals[i] == sig)
+			sigaction(sig, &watchdog_crash.old[i], NULL);
+	/* a fault comes back as the instruction runs again, and abort(3)
+	 * raises its signal again; one sent by kill(2) is raised anew */
+	if (info->si_code <= 0)
+		raise(sig);
+}
+
+static void crash_handlers_install(unsigned conn)
+{
+	struct sigaction sa;
+	size_t i;
+
+	snprintf(watchdog_crash.abort_path, sizeof(watchdog_crash.abort_path),
+		 FUSECTL_DIR "/%u/abort", conn);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = crash_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof(crash_signals) / sizeof(crash_signals[0]); i++)
+		sigaction(crash_signals[i], &sa, &watchdog_crash.old[i]);
+}
+
 int watchdog_start(unsigned conn)
 {
 	pid_t daemon_pid = getpid(), pid;
@@ -142,5 +197,6 @@ int watchdog_start(unsigned conn)
 		return -errno;
 	if (pid == 0)
 		watchdog_main(daemon_pid, conn);
+	crash_handlers_install(conn);
 	return 0;
 }

@@ -25,7 +25,9 @@ unsigned watchdog_connection(const char *mountpoint, char *maj_min);
 int watchdog_abort(unsigned conn);
 
 /* Fork the process that aborts `conn` if this one dies with a thread
- * left inside the kernel.  Call before any thread starts.  0 or -errno. */
+ * left inside the kernel, and have a crash of this one (SIGSEGV, SIGBUS,
+ * SIGILL, SIGFPE, SIGABRT) abort it before the signal's own action.
+ * Call before any thread starts.  0 or -errno. */
 int watchdog_start(unsigned conn);
 
 #endif

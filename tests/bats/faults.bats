@@ -287,6 +287,35 @@ crash_cycle() {
 	fusermount3 -uz "$MNT"
 }
 
+@test "a crash while GC's invalidation waits behind an unanswered LOOKUP: the daemon aborts its connection" {
+	require_faults
+	make_parquet "$DATA/a.parquet"
+	mount_store
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	unmount_store
+	FEATUREFS_FAULT="lookup=stall@3" \
+		mount_store -o gc_interval=1s,gc_older_than=1s
+	stat "$MNT/AAPL/$K.parquet" >/dev/null
+	stat "$MNT/AAPL/absent.parquet" 2>/dev/null 3>&- &
+	looker=$!
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		log_has "gc: removed 1 entries" && break
+		sleep 0.1
+	done
+	log_has "gc: removed 1 entries"
+	# a core dump waits for every thread, the stuck one too: without the
+	# abort, the main thread never dies and the watchdog never wakes
+	kill -ABRT "$DAEMON_PID"
+	if ! wait_daemon_gone; then
+		abort_connection
+		wait "$looker" || true
+		false
+	fi
+	! wait "$looker" # ENOTCONN
+	fusermount3 -uz "$MNT"
+}
+
 @test "kill -9 of a writing client: entry discarded, tmp cleaned, key claimable again" {
 	make_parquet "$DATA/new.parquet" 200000 3
 	mount_store
