@@ -35,6 +35,10 @@
 
 #define WRITER_KIND_ENTRY "entry"
 #define WRITER_KIND_SCRATCH "scratch"
+/* an unlink that meets a GC pass removing the same entry waits this long
+ * for it, in steps */
+#define UNLINK_BUSY_TRIES 200
+#define UNLINK_BUSY_WAIT_US 10000
 
 /* The errno for a descriptor the daemon could not get: running out of
  * its own is ENFILE to the caller, whose limit it is not. */
@@ -1452,7 +1456,7 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 	char key[KEY_MAX + 1];
 	struct node *n;
 	struct writer *w;
-	int kind, removed, rc;
+	int kind, removed, rc, tries;
 
 	if (parent->kind == NODE_CONTROL_DIR)
 		return control_refuse("unlink", name, -EPERM);
@@ -1495,14 +1499,21 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 	}
 	if (kind == NAME_SCRATCH)
 		return -ENOENT;
-	rc = manifest_get(ffs->manifest, parent->name, key, &e);
-	if (rc == 0 && e.state != ENTRY_PUBLISHED)
-		rc = -ENOENT;
-	if (rc < 0)
-		return rc;
-	rc = entry_remove_batch(ffs, &e, 1, &removed);
-	if (rc == 0)
-		rc = removed;
+	for (tries = 0;; tries++) {
+		rc = manifest_get(ffs->manifest, parent->name, key, &e);
+		if (rc == 0 && e.state != ENTRY_PUBLISHED)
+			rc = -ENOENT;
+		if (rc < 0)
+			return rc;
+		rc = entry_remove_batch(ffs, &e, 1, &removed);
+		if (rc == 0)
+			rc = removed;
+		if (rc != -EBUSY || tries == UNLINK_BUSY_TRIES)
+			break;
+		/* a GC pass removes it right now: once it is done, the row
+		 * is gone (ENOENT, which rm -f takes as done) or free */
+		usleep(UNLINK_BUSY_WAIT_US);
+	}
 	if (rc == -EBUSY)
 		log_info("unlink %s/%s: busy (being removed elsewhere)",
 			 parent->name, name);

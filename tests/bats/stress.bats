@@ -502,6 +502,45 @@ PY
 	[ "$status" -eq 0 ]
 }
 
+@test "unlinks beside a gc loop removing the same entries: done or ENOENT, never EBUSY" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet" 1000
+	cat >"$TEST_DIR/unlink.py" <<'PY'
+import errno, hashlib, os, sys, time
+d, src, tag, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+data, n, end = open(src, "rb").read(), 0, time.time() + seconds
+while time.time() < end:
+    n += 1
+    names = [f"{d}/{hashlib.sha256(f'{tag}-{n}-{j}'.encode()).hexdigest()}.parquet"
+             for j in range(40)]
+    for p in names:
+        with open(p, "xb") as f:
+            f.write(data)
+    time.sleep(0.005)
+    for p in names:
+        try:
+            os.unlink(p)
+        except OSError as e:  # what rm -f does not take as done
+            if e.errno != errno.ENOENT:
+                sys.exit(f"unlink: {os.strerror(e.errno)}")
+PY
+	local pids=() p
+	for p in 1 2 3; do
+		python3 "$TEST_DIR/unlink.py" "$MNT/AAPL" "$DATA/a.parquet" "u$p" 8 3>&- &
+		pids+=($!)
+	done
+	(
+		end=$((SECONDS + 8))
+		while [ "$SECONDS" -lt "$end" ]; do
+			"$FEATUREFS" gc --older-than 1ms "$MNT" >/dev/null || exit 1
+		done
+	) 3>&- &
+	pids+=($!)
+	for p in "${pids[@]}"; do wait "$p"; done
+	! log_has "busy (being removed elsewhere)"
+}
+
 # clone_idle N: N more published rows cloned from the one entry of
 # AAPL, spread over AAPL, MSFT and IBM, never read (access time 1 µs after
 # the epoch), each with a hard link of the entry's object.
