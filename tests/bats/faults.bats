@@ -256,8 +256,10 @@ crash_cycle() {
 # lock, which a LOOKUP there holds until answered.  A daemon killed with
 # both pending cannot finish dying, nor its client: the watchdog process
 # forked at mount aborts the connection, as `umount -f` would.
-@test "kill -9 while GC's invalidation waits behind an unanswered LOOKUP: the watchdog frees the mount" {
-	require_faults
+# stall_gc_invalidation: mount with one entry and GC every second, a
+# client's LOOKUP left unanswered ($looker) and GC's invalidation of the
+# removed entry's name waiting behind it in the kernel.
+stall_gc_invalidation() {
 	make_parquet "$DATA/a.parquet"
 	mount_store
 	mkdir "$MNT/AAPL"
@@ -276,43 +278,36 @@ crash_cycle() {
 	done
 	log_has "stalling at lookup"
 	log_has "gc: removed 1 entries"
-	kill -9 "$DAEMON_PID"
+}
+
+# daemon_gone_looker_freed: the daemon is gone and the stalled client got
+# its error (ENOTCONN); if not, abort the connection so the suite goes on,
+# and fail.
+daemon_gone_looker_freed() {
 	if ! wait_daemon_gone; then
 		abort_connection
 		wait "$looker" || true
 		false
 	fi
 	! wait "$looker" # ENOTCONN
+}
+
+@test "kill -9 while GC's invalidation waits behind an unanswered LOOKUP: the watchdog frees the mount" {
+	require_faults
+	stall_gc_invalidation
+	kill -9 "$DAEMON_PID"
+	daemon_gone_looker_freed
 	log_has "stuck in the kernel: aborted FUSE connection"
 	fusermount3 -uz "$MNT"
 }
 
 @test "a crash while GC's invalidation waits behind an unanswered LOOKUP: the daemon aborts its connection" {
 	require_faults
-	make_parquet "$DATA/a.parquet"
-	mount_store
-	mkdir "$MNT/AAPL"
-	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
-	unmount_store
-	FEATUREFS_FAULT="lookup=stall@3" \
-		mount_store -o gc_interval=1s,gc_older_than=1s
-	stat "$MNT/AAPL/$K.parquet" >/dev/null
-	stat "$MNT/AAPL/absent.parquet" 2>/dev/null 3>&- &
-	looker=$!
-	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
-		log_has "gc: removed 1 entries" && break
-		sleep 0.1
-	done
-	log_has "gc: removed 1 entries"
+	stall_gc_invalidation
 	# a core dump waits for every thread, the stuck one too: without the
 	# abort, the main thread never dies and the watchdog never wakes
 	kill -ABRT "$DAEMON_PID"
-	if ! wait_daemon_gone; then
-		abort_connection
-		wait "$looker" || true
-		false
-	fi
-	! wait "$looker" # ENOTCONN
+	daemon_gone_looker_freed
 	fusermount3 -uz "$MNT"
 }
 

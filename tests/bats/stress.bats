@@ -459,6 +459,25 @@ stress() {
 	! log_has "had no manifest row"
 }
 
+# beside_gc_loop SCRIPT: three clients running SCRIPT MNT/AAPL SRC TAG 8
+# while a loop of featurefs gc --older-than 1ms runs through the mount
+# for 8 s; fails if any of them does.
+beside_gc_loop() {
+	local pids=() p
+	for p in 1 2 3; do
+		python3 "$1" "$MNT/AAPL" "$DATA/a.parquet" "c$p" 8 3>&- &
+		pids+=($!)
+	done
+	(
+		end=$((SECONDS + 8))
+		while [ "$SECONDS" -lt "$end" ]; do
+			"$FEATUREFS" gc --older-than 1ms "$MNT" >/dev/null || exit 1
+		done
+	) 3>&- &
+	pids+=($!)
+	for p in "${pids[@]}"; do wait "$p"; done
+}
+
 @test "GC expiring idle scratch files while renames publish them: one or the other, never both" {
 	mount_store
 	mkdir "$MNT/AAPL"
@@ -482,19 +501,7 @@ while time.time() < end:
         if e.errno != errno.ENOENT:  # expired first: the rename finds nothing
             sys.exit(f"{tag}: {os.strerror(e.errno)}")
 PY
-	local pids=() p
-	for p in 1 2 3; do
-		python3 "$TEST_DIR/rename.py" "$MNT/AAPL" "$DATA/a.parquet" "r$p" 8 3>&- &
-		pids+=($!)
-	done
-	(
-		end=$((SECONDS + 8))
-		while [ "$SECONDS" -lt "$end" ]; do
-			"$FEATUREFS" gc --older-than 1ms "$MNT" >/dev/null || exit 1
-		done
-	) 3>&- &
-	pids+=($!)
-	for p in "${pids[@]}"; do wait "$p"; done
+	beside_gc_loop "$TEST_DIR/rename.py"
 	kill -0 "$DAEMON_PID"
 	unmount_store
 	! grep -E "corrupted|double free|Sanitizer" "$TEST_DIR/daemon.log"
@@ -525,19 +532,7 @@ while time.time() < end:
             if e.errno != errno.ENOENT:
                 sys.exit(f"unlink: {os.strerror(e.errno)}")
 PY
-	local pids=() p
-	for p in 1 2 3; do
-		python3 "$TEST_DIR/unlink.py" "$MNT/AAPL" "$DATA/a.parquet" "u$p" 8 3>&- &
-		pids+=($!)
-	done
-	(
-		end=$((SECONDS + 8))
-		while [ "$SECONDS" -lt "$end" ]; do
-			"$FEATUREFS" gc --older-than 1ms "$MNT" >/dev/null || exit 1
-		done
-	) 3>&- &
-	pids+=($!)
-	for p in "${pids[@]}"; do wait "$p"; done
+	beside_gc_loop "$TEST_DIR/unlink.py"
 	! log_has "busy (being removed elsewhere)"
 }
 
