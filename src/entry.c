@@ -814,6 +814,48 @@ static int refuse_late_write(struct writer *w, struct handle *h,
 	return -EPERM;
 }
 
+/*
+ * Record in the manifest that in-flight entry `n`'s tmp file holds what
+ * its writer closed, checked and fsynced.  close() returns 0 on it, so a
+ * daemon that dies before the publish must not lose it: recovery
+ * publishes a sealed tmp file.  A failure is logged; the publish goes on.
+ * w->mu held.
+ */
+static void writer_seal(struct ffs *ffs, struct node *n, struct writer *w)
+{
+	int rc;
+
+	if (w->sealed || node_kind(n) != NODE_ENTRY)
+		return;
+	rc = manifest_seal(ffs->manifest, n->parent->name, n->key,
+			   w->tmpname);
+	if (rc < 0)
+		log_warn("close %s: recording its tmp file as closed failed "
+			 "(%s): the daemon dying before the publish would "
+			 "lose it", n->hkey, strerror(-rc));
+	else
+		w->sealed = 1;
+}
+
+/* The content of sealed writer `w` is about to change: withdraw the seal
+ * first, so that recovery never publishes a mix of old and new.  0, or
+ * the manifest's error, which refuses the change.  w->mu held. */
+static int writer_unseal(struct ffs *ffs, struct node *n, struct writer *w)
+{
+	int rc;
+
+	if (!w->sealed)
+		return 0;
+	rc = manifest_seal(ffs->manifest, n->parent->name, n->key, "");
+	if (rc < 0 && rc != -ENOENT) {
+		log_err("write %s: withdrawing its closed state failed: %s",
+			n->hkey, strerror(-rc));
+		return rc;
+	}
+	w->sealed = 0;
+	return 0;
+}
+
 ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 		    size_t size, off_t off)
 {
@@ -829,6 +871,9 @@ ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 		rc = refuse_late_write(w, h, "write");
 		goto out;
 	}
+	rc = writer_unseal(ffs, h->node, w);
+	if (rc < 0)
+		goto out;
 	rc = store_pwrite(w->fd, buf, size, off);
 	if (rc < 0) {
 		if (!w->write_err)
@@ -933,6 +978,7 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	if (rc == 0) {
 		w->closed = 1;
 		w->closed_gen = w->gen;
+		writer_seal(ffs, h->node, w);
 	}
 	bad_content = rc < 0 && load_failure_is_content(w->why);
 	pthread_mutex_unlock(&w->mu);
@@ -1214,8 +1260,10 @@ static void finish_entry(struct ffs *ffs, struct node *n, struct writer *w)
 	int rc;
 
 	rc = writer_check(ffs, w);
-	if (rc == 0)
+	if (rc == 0) {
+		writer_seal(ffs, n, w); /* while it compresses */
 		rc = publish_writer(ffs, n, w, n->parent, n->key);
+	}
 	if (rc < 0)
 		/* ours to discard: w->mu was held throughout */
 		__atomic_store_n(&w->abandoned, 1, __ATOMIC_RELAXED);
@@ -1805,6 +1853,8 @@ static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
 	rc = check_fixed(ffs, n, &owner_only, 0, 0,
 			 "files belong to the mounting user");
 	if (rc == 0 && (r->valid & SETATTR_SIZE))
+		rc = writer_unseal(ffs, n, w);
+	if (rc == 0 && (r->valid & SETATTR_SIZE))
 		rc = writer_truncate(w, (uint64_t)r->size);
 	if (rc < 0)
 		return rc;
@@ -1896,9 +1946,8 @@ int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 {
 	struct writer *w;
 	uint64_t end = (uint64_t)off + (uint64_t)len;
-	int rc = 0;
+	int rc;
 
-	(void)ffs;
 	if (!h || h->kind != HANDLE_WRITER)
 		return h && h->kind == HANDLE_OBJECT ? -EPERM : -EBADF;
 	if (mode & ~FALLOC_FL_KEEP_SIZE)
@@ -1907,13 +1956,19 @@ int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 	pthread_mutex_lock(&w->mu);
 	if (w->published) {
 		rc = refuse_late_write(w, h, "fallocate");
-	} else if (fallocate(w->fd, mode, off, len) < 0) {
+		goto out;
+	}
+	rc = writer_unseal(ffs, h->node, w);
+	if (rc < 0)
+		goto out;
+	if (fallocate(w->fd, mode, off, len) < 0) {
 		rc = -errno;
 	} else if (!(mode & FALLOC_FL_KEEP_SIZE) && end > w->size) {
 		CTR_SET(w->size, end);
 		w->hash_broken = 1;
 		w->gen++;
 	}
+out:
 	pthread_mutex_unlock(&w->mu);
 	return rc;
 }

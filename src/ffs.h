@@ -75,6 +75,8 @@ struct writer {
 	uint64_t valid_gen;		/* gen at the last check */
 	uint64_t closed_gen;		/* gen at the writer's last valid close */
 	int closed;			/* ... which it made */
+	int sealed;			/* its row names tmpname as holding
+					 * the content now (writer_seal) */
 	pthread_cond_t settled;		/* published or abandoned: with mu */
 	int checked;			/* a check ran at valid_gen */
 	int check_rc;			/* and returned this */

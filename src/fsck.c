@@ -328,6 +328,16 @@ static int object_adoptable(struct fsck *f, const struct manifest_entry *e)
 				  why, sizeof(why)) == 0;
 }
 
+/* Whether dead writer row `e` names a valid tmp file as closed. */
+static int sealed_adoptable(struct fsck *f, const struct manifest_entry *e)
+{
+	struct manifest_entry row;
+	char why[256];
+
+	return e->sealed_tmp[0] &&
+	       gc_describe_sealed(f->s, e, 0, &row, why, sizeof(why)) == 0;
+}
+
 static int gone(int dirfd, const char *name)
 {
 	struct stat st;
@@ -341,6 +351,20 @@ static int tmp_is_live(const struct fsck *f, const char *name)
 	size_t len = strlen(f->live);
 
 	return len && strncmp(name, f->live, len) == 0 && name[len] == '.';
+}
+
+/* Whether tmp file `name` is what one of `rows` that adoptable[] marks 2
+ * names as closed: it is reported, and published, with its row. */
+static int sealed_by(const struct rows *rows, const char *adoptable,
+		     const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < rows->n; i++)
+		if (adoptable[i] == 2 &&
+		    strcmp(rows->v[i].sealed_tmp, name) == 0)
+			return 1;
+	return 0;
 }
 
 /*
@@ -379,11 +403,15 @@ static int check_writers(struct fsck *f)
 			continue;
 		}
 		dead++;
-		adoptable[i] = row_well_formed(e) &&
-			       object_adoptable(f, e);
+		/* 1: its object is in place; 2: its tmp file is closed */
+		if (row_well_formed(e))
+			adoptable[i] = object_adoptable(f, e)	? 1
+				       : sealed_adoptable(f, e) ? 2
+								: 0;
 	}
 	for (i = 0; rc == 0 && i < tmp.n; i++)
-		if (tmp.v[i][0] != '.' && !tmp_is_live(f, tmp.v[i]))
+		if (tmp.v[i][0] != '.' && !tmp_is_live(f, tmp.v[i]) &&
+		    !sealed_by(&rows, adoptable, tmp.v[i]))
 			rc = fsck_names_add(&dead_tmp, tmp.v[i]);
 	if (rc < 0)
 		goto out;
@@ -400,8 +428,11 @@ static int check_writers(struct fsck *f)
 		fsck_finding_set(&x, FSCK_DEAD_WRITER, FSCK_PREEN, e->symbol,
 				 e->key, e->path, "writer %s is gone; %s",
 				 e->writer,
-				 adoptable[i] ? "its object is complete"
-					      : "the write was unfinished");
+				 adoptable[i] == 1 ? "its object is complete"
+				 : adoptable[i] == 2
+					 ? "it was closed, and its tmp file is "
+					   "complete"
+					 : "the write was unfinished");
 		if (fix) {
 			rc = manifest_get(f->m, e->symbol, e->key, &now);
 			if (rc == -ENOENT)
@@ -824,10 +855,10 @@ static int open_manifest(struct fsck *f)
 	rc = manifest_open(f->s->conf.manifest, &a, &f->m);
 	if (rc == 0)
 		rc = manifest_schema_version(f->m, &version);
-	/* a check reads schema 2 as it is (manifest_sqlite.c); repairs
-	 * write, and want the store mounted once to migrate it */
+	/* a check reads schemas 2 and 3 as they are (manifest_sqlite.c);
+	 * repairs write, and want the store mounted once to migrate it */
 	if (rc == 0 && version != MANIFEST_SCHEMA_VERSION &&
-	    (version != 2 || f->o->mode != FSCK_CHECK))
+	    (version < 2 || f->o->mode != FSCK_CHECK))
 		rc = -EPROTO;
 	if (rc == 0)
 		rc = manifest_check(f->m, detail, sizeof(detail));

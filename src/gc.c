@@ -225,23 +225,20 @@ int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
 			      NULL, NULL);
 }
 
-int gc_describe_object(struct store *s, const char *symbol, const char *key,
-		       const char *relpath, int with_sha256,
-		       struct manifest_entry *e, char *why, size_t why_len)
+/* gc_describe_object() of the file open at `fd`. */
+static int describe_file(struct store *s, int fd, const char *symbol,
+			 const char *key, const char *relpath,
+			 int with_sha256, struct manifest_entry *e,
+			 char *why, size_t why_len)
 {
 	struct parquet_error perr = { NULL, "" };
 	struct parquet_info info;
 	const char *zwhy = NULL;
 	uint64_t size = 0;
 	struct stat st;
-	int fd, lfd = -1, compressed = 0, rc;
+	int lfd = -1, compressed = 0, rc;
 
 	memset(e, 0, sizeof(*e));
-	fd = store_object_open(s, relpath);
-	if (fd < 0) {
-		snprintf(why, why_len, "%s", strerror(-fd));
-		return fd;
-	}
 	rc = fstat(fd, &st) < 0 ? -errno : 0;
 	if (rc == 0)
 		rc = compressed = seekable_open_logical(
@@ -256,7 +253,6 @@ int gc_describe_object(struct store *s, const char *symbol, const char *key,
 		rc = hash_fd(compressed ? lfd : fd, size, e->sha256);
 	if (lfd >= 0)
 		close(lfd);
-	close(fd);
 	if (rc < 0) {
 		snprintf(why, why_len, "%s%s",
 			 zwhy ? "a corrupt compressed object: " : "",
@@ -283,6 +279,59 @@ int gc_describe_object(struct store *s, const char *symbol, const char *key,
 	e->mode = 0644;
 	snprintf(e->writer, sizeof(e->writer), "adopted");
 	return 0;
+}
+
+int gc_describe_object(struct store *s, const char *symbol, const char *key,
+		       const char *relpath, int with_sha256,
+		       struct manifest_entry *e, char *why, size_t why_len)
+{
+	int fd, rc;
+
+	fd = store_object_open(s, relpath);
+	if (fd < 0) {
+		memset(e, 0, sizeof(*e));
+		snprintf(why, why_len, "%s", strerror(-fd));
+		return fd;
+	}
+	rc = describe_file(s, fd, symbol, key, relpath, with_sha256, e, why,
+			   why_len);
+	close(fd);
+	return rc;
+}
+
+int gc_describe_sealed(struct store *s, const struct manifest_entry *row,
+		       int with_sha256, struct manifest_entry *e, char *why,
+		       size_t why_len)
+{
+	char rel[STORE_REL_MAX], mount_id[STORE_MOUNT_ID_LEN + 1];
+	const char *dot = strchr(row->sealed_tmp, '.');
+	int fd, rc;
+
+	memset(e, 0, sizeof(*e));
+	/* tmp files are named "<mount id>.<n>.<kind>": the row's writer
+	 * must be that mount's, so that no row publishes another's file */
+	if (!dot || (size_t)(dot - row->sealed_tmp) >= sizeof(mount_id)) {
+		snprintf(why, why_len, "not a tmp file name");
+		return -EINVAL;
+	}
+	snprintf(mount_id, sizeof(mount_id), "%.*s",
+		 (int)(dot - row->sealed_tmp), row->sealed_tmp);
+	if (!manifest_writer_of_mount(row->writer, mount_id)) {
+		snprintf(why, why_len, "tmp/%s is not its writer's",
+			 row->sealed_tmp);
+		return -EINVAL;
+	}
+	fd = store_tmp_open_named(s, row->sealed_tmp);
+	if (fd < 0) {
+		snprintf(why, why_len, "tmp/%s: %s", row->sealed_tmp,
+			 strerror(-fd));
+		return fd;
+	}
+	store_object_relpath(row->symbol, row->key, rel, sizeof(rel));
+	rc = describe_file(s, fd, row->symbol, row->key, rel, with_sha256, e,
+			   why, why_len);
+	close(fd);
+	return rc;
 }
 
 static int collect_writing(void *arg, const struct manifest_entry *e)
@@ -316,6 +365,7 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 	for (i = 0; rc == 0 && i < b.n; i++) {
 		struct manifest_entry *e = &b.rows[i], adopted;
 		char why[256], rel[STORE_REL_MAX];
+		const char *how = "";
 		int drc = -EINVAL;
 
 		if (manifest_writer_of_mount(e->writer, live_mount_id))
@@ -332,9 +382,35 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 						 &adopted, why, sizeof(why));
 		if (drc == -EIO)
 			log_warn("%s: not valid Parquet: %s", rel, why);
+		if (drc == 0)
+			how = "its writer died after the object was in place";
+		/* the writer's close() returned 0 on it: its tmp file is
+		 * whole, checked and fsynced, and goes into place now */
+		if (drc == -ENOENT && row_names_ok(e) && e->sealed_tmp[0]) {
+			drc = gc_describe_sealed(s, e, 1, &adopted, why,
+						 sizeof(why));
+			if (drc == 0) {
+				drc = store_object_install(s, e->sealed_tmp,
+							   e->symbol, e->key);
+				if (drc < 0)
+					snprintf(why, sizeof(why),
+						 "moving it into objects/: %s",
+						 strerror(-drc));
+			}
+			if (drc < 0)
+				log_warn("%s/%s: its writer closed it, but it "
+					 "cannot be published: %s", e->symbol,
+					 e->key, why);
+			how = "its writer had closed it, and the mount "
+			      "stopped before publishing it";
+		}
+		if (drc == 0) {
+			adopted.mode = e->mode;
+			snprintf(adopted.writer, sizeof(adopted.writer), "%s",
+				 e->writer);
+		}
 		if (drc == 0 && manifest_publish(m, &adopted) == 0) {
-			log_info("adopted %s/%s: its writer died after the "
-				 "object was in place", e->symbol, e->key);
+			log_info("adopted %s/%s: %s", e->symbol, e->key, how);
 			res->rows_adopted++;
 			continue;
 		}

@@ -93,9 +93,10 @@ int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
 /*
  * Settle the `writing` rows and tmp files of writers that are gone (all
  * but `live_mount_id`'s): an object that reached objects/ is validated and
- * adopted as published (the crash hit between rename and manifest update);
- * otherwise the row is dropped.  Stale tmp files are removed.  With
- * `dry_run`, only counts.
+ * adopted as published (the crash hit between rename and manifest update),
+ * and so is the tmp file a row names as closed by its writer (the crash
+ * hit after close() returned, before the publish); otherwise the row is
+ * dropped.  Stale tmp files are removed.  With `dry_run`, only counts.
  */
 int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 			    const char *live_mount_id, int dry_run,
@@ -108,6 +109,13 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 int gc_describe_object(struct store *s, const char *symbol, const char *key,
 		       const char *relpath, int with_sha256,
 		       struct manifest_entry *e, char *why, size_t why_len);
+
+/* gc_describe_object() of the tmp file a dead writer's `writing` row
+ * names as closed (its sealed_tmp): -EINVAL when the row's writer is not
+ * the mount that made that file, or the name is not a tmp file's. */
+int gc_describe_sealed(struct store *s, const struct manifest_entry *row,
+		       int with_sha256, struct manifest_entry *e, char *why,
+		       size_t why_len);
 
 void gc_render_text(struct strbuf *sb, const struct gc_result *r,
 		    const struct gc_options *o);

@@ -27,7 +27,7 @@
 #include "names.h"
 #include "store.h"
 
-#define MANIFEST_SCHEMA_VERSION 3
+#define MANIFEST_SCHEMA_VERSION 4
 #define MANIFEST_WRITER_MAX 128
 
 enum entry_state {
@@ -56,6 +56,9 @@ struct manifest_entry {
 	int64_t ctime_ns;		/* change time; 0: created_ts */
 	uint32_t mode;			/* permission bits shown by stat */
 	char writer[MANIFEST_WRITER_MAX]; /* "host pid=N mount=ID" */
+	/* A `writing` row whose writer closed it: the tmp/ file holding
+	 * its whole, checked and fsynced content; "" otherwise. */
+	char sealed_tmp[STORE_TMP_NAME_MAX];
 };
 
 /* Accesses of one entry since the last flush. */
@@ -223,6 +226,13 @@ struct manifest_ops {
 	 * kept. */
 	void (*release)(struct manifest *m, const char *symbol,
 			const char *key);
+	/* Record in the caller's `writing` row that tmp/`tmpname` holds
+	 * the entry's whole content, checked and fsynced (its writer's
+	 * close() returned 0), so that recovery publishes it should this
+	 * mount die first; "" withdraws that (the content changes again).
+	 * -ENOENT when there is no such row. */
+	int (*seal)(struct manifest *m, const char *symbol, const char *key,
+		    const char *tmpname);
 };
 
 #define MANIFEST_SYMBOL_USAGE 1u
@@ -327,6 +337,12 @@ static inline int manifest_abandon(struct manifest *m, const char *symbol,
 				   const char *key)
 {
 	return m->ops->abandon(m, symbol, key);
+}
+
+static inline int manifest_seal(struct manifest *m, const char *symbol,
+				const char *key, const char *tmpname)
+{
+	return m->ops->seal(m, symbol, key, tmpname);
 }
 
 static inline int manifest_adopt(struct manifest *m,

@@ -119,6 +119,9 @@ static const char *const migrations[] = {
 	/* 3: the change time stat shows (a chmod or utimensat moves it);
 	 * NULL: the row's created_ts */
 	"ALTER TABLE entries ADD COLUMN ctime_ns INTEGER;",
+	/* 4: a `writing` row whose writer closed it names the tmp file
+	 * holding its content, which recovery publishes */
+	"ALTER TABLE entries ADD COLUMN sealed_tmp TEXT;",
 };
 
 #define MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -128,7 +131,8 @@ _Static_assert(MIGRATIONS == MANIFEST_SCHEMA_VERSION,
 #define ENTRY_COLUMNS                                                        \
 	"symbol, key, path, state, start_ts, end_ts, rows, file_size_bytes," \
 	" stored_size_bytes, compression, hash_method, sha256, created_ts,"  \
-	" last_accessed_ts, access_count, writer, mtime_ns, mode, ctime_ns"
+	" last_accessed_ts, access_count, writer, mtime_ns, mode, ctime_ns," \
+	" sealed_tmp"
 
 enum stmt_id {
 	ST_GET,
@@ -141,6 +145,7 @@ enum stmt_id {
 	ST_ACCESS,
 	ST_SYMBOL_COUNTS,
 	ST_SET_ATTRS,
+	ST_SEAL,
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -155,10 +160,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 	 * disk): it is taken over rather than blocking the key. */
 	[ST_INSERT] = "INSERT INTO entries (" ENTRY_COLUMNS ") VALUES "
 		      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-		      " ?14, ?15, ?16, ?17, ?18, ?19)"
+		      " ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
 		      " ON CONFLICT (symbol, key) DO UPDATE SET"
 		      " path = excluded.path, state = excluded.state,"
-		      " created_ts = excluded.created_ts, mode = excluded.mode"
+		      " created_ts = excluded.created_ts, mode = excluded.mode,"
+		      " sealed_tmp = NULL"
 		      " WHERE entries.state = 'writing'"
 		      " AND entries.writer = excluded.writer",
 	[ST_PUBLISH] = "UPDATE entries SET path = ?3, state = 'published',"
@@ -166,7 +172,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 		       " file_size_bytes = ?8, stored_size_bytes = ?9,"
 		       " compression = ?10, hash_method = ?11, sha256 = ?12,"
 		       " created_ts = ?13, writer = ?16, mtime_ns = ?17,"
-		       " mode = ?18, ctime_ns = ?19"
+		       " mode = ?18, ctime_ns = ?19, sealed_tmp = NULL"
 		       " WHERE symbol = ?1 AND key = ?2 AND state = 'writing'",
 	[ST_ABANDON] = "DELETE FROM entries"
 		       " WHERE symbol = ?1 AND key = ?2 AND state = 'writing'",
@@ -183,6 +189,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SET_ATTRS] = "UPDATE entries SET mtime_ns = coalesce(?3, mtime_ns),"
 			 " mode = coalesce(?4, mode), ctime_ns = ?5"
 			 " WHERE symbol = ?1 AND key = ?2",
+	[ST_SEAL] = "UPDATE entries SET sealed_tmp = ?3"
+		    " WHERE symbol = ?1 AND key = ?2 AND state = 'writing'",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
@@ -376,7 +384,7 @@ static void bind_key(sqlite3_stmt *st, const char *symbol, const char *key)
 	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
 }
 
-/* Bind the 19 columns of ENTRY_COLUMNS in order. */
+/* Bind the 20 columns of ENTRY_COLUMNS in order. */
 static void bind_entry(sqlite3_stmt *st, const struct manifest_entry *e)
 {
 	bind_key(st, e->symbol, e->key);
@@ -405,6 +413,7 @@ static void bind_entry(sqlite3_stmt *st, const struct manifest_entry *e)
 	sqlite3_bind_int64(st, 18, e->mode);
 	if (e->ctime_ns)
 		sqlite3_bind_int64(st, 19, e->ctime_ns);
+	bind_text_or_null(st, 20, e->sealed_tmp);
 }
 
 static void column_text(sqlite3_stmt *st, int i, char *buf, size_t len)
@@ -466,6 +475,7 @@ static void read_entry(sqlite3_stmt *st, struct manifest_entry *e)
 	e->mtime_ns = sqlite3_column_int64(st, 16);
 	e->mode = (uint32_t)sqlite3_column_int64(st, 17);
 	e->ctime_ns = sqlite3_column_int64(st, 18);
+	column_text(st, 19, e->sealed_tmp, sizeof(e->sealed_tmp));
 }
 
 /* A single integer from `sql`; 0 when the query returns no row. */
@@ -830,13 +840,18 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		rc = migrate(ms);
 	} else {
 		rc = read_schema_version(ms, &version);
-		/* schema 2 lacks only migration 3's column: read it as it
-		 * is, since a store on read-only media cannot be migrated */
-		if (rc == 0 && version == 2)
-			rc = exec_sql(ms, "CREATE TEMP VIEW entries AS SELECT *,"
-					  " NULL AS ctime_ns FROM main.entries",
-				      "read schema 2");
-		else if (rc == 0 && version != MIGRATIONS) {
+		/* schemas 2 and 3 lack only columns of later migrations:
+		 * read them as they are, through a view that adds those as
+		 * NULL, since a store on read-only media cannot be migrated */
+		if (rc == 0 && (version == 2 || version == 3)) {
+			char sql[160];
+
+			snprintf(sql, sizeof(sql),
+				 "CREATE TEMP VIEW entries AS SELECT *,%s"
+				 " NULL AS sealed_tmp FROM main.entries",
+				 version == 2 ? " NULL AS ctime_ns," : "");
+			rc = exec_sql(ms, sql, "read an older schema");
+		} else if (rc == 0 && version != MIGRATIONS) {
 			log_err("manifest %s: schema version %d, this featurefs "
 				"expects %d (mount the store once to migrate)",
 				path, version, MIGRATIONS);
@@ -1048,6 +1063,24 @@ static int sqlite_set_attrs(struct manifest *m, const char *symbol,
 		sqlite3_bind_int64(st, 4, a->mode);
 	sqlite3_bind_int64(st, 5, a->ctime_ns);
 	rc = step_done(ms, st, "set attributes");
+	if (rc == 0 && sqlite3_changes(ms->db) == 0)
+		rc = -ENOENT;
+	pthread_mutex_unlock(&ms->mu);
+	return rc;
+}
+
+static int sqlite_seal(struct manifest *m, const char *symbol,
+		       const char *key, const char *tmpname)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&ms->mu);
+	st = stmt(ms, ST_SEAL);
+	bind_key(st, symbol, key);
+	bind_text_or_null(st, 3, tmpname);
+	rc = step_done(ms, st, "seal entry");
 	if (rc == 0 && sqlite3_changes(ms->db) == 0)
 		rc = -ENOENT;
 	pthread_mutex_unlock(&ms->mu);
@@ -1545,4 +1578,5 @@ const struct manifest_ops manifest_sqlite_ops = {
 	.mount_unregister = sqlite_mount_unregister,
 	.remove_batch = sqlite_remove_batch,
 	.release = sqlite_release,
+	.seal = sqlite_seal,
 };

@@ -599,6 +599,24 @@ int store_tmp_open(struct store *s, const char *name, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
+int store_tmp_open_named(struct store *s, const char *name)
+{
+	struct stat st;
+	int fd;
+
+	if (!name[0] || name[0] == '.' || strchr(name, '/'))
+		return -EINVAL;
+	fd = openat(s->tmp_fd, name,
+		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ELOOP ? -EINVAL : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
+
 int store_tmp_unlink(struct store *s, const char *name)
 {
 	return unlinkat(s->tmp_fd, name, 0) < 0 ? -errno : 0;

@@ -27,7 +27,7 @@ teardown() {
 	for d in objects tmp lost+found; do
 		[ "$(stat -c %a "$STORE/$d")" = 700 ]
 	done
-	[ "$(manifest_sql 'select version from schema_version')" = 3 ]
+	[ "$(manifest_sql 'select version from schema_version')" = 4 ]
 }
 
 @test "featurefs init creates a store and refuses an existing one" {
@@ -889,12 +889,13 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 		alter table symbols drop column file_bytes;
 		alter table symbols drop column stored_bytes;
 		alter table entries drop column ctime_ns;
+		alter table entries drop column sealed_tmp;
 		update schema_version set version = 1"
 	run "$FEATUREFS" stats "$STORE"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"schema version 1"*"mount the store once to migrate"* ]]
 	mount_store
-	[ "$(manifest_sql 'select version from schema_version')" = 3 ]
+	[ "$(manifest_sql 'select version from schema_version')" = 4 ]
 	usage_matches
 	[ "$(stats_get "['entries']")" = 3 ]
 }
@@ -1082,6 +1083,7 @@ PY
 	# as the release before the change time's column left it: a
 	# snapshot taken then cannot be migrated, and is read as it is
 	sqlite3 "$STORE/manifest.db" "alter table entries drop column ctime_ns;
+		alter table entries drop column sealed_tmp;
 		update schema_version set version = 2"
 	# a snapshot, a read-only export: the store as a read-only bind
 	mkdir "$TEST_DIR/ro"

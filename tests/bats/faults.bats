@@ -98,13 +98,13 @@ fsck_clean() {
 	[ "$status" -eq 0 ]
 }
 
-# crash_at POINT[@N] KEY SOURCE: mount with POINT armed to crash (from
-# its Nth hit on), write KEY; the daemon dies; its dead mount is
-# unmounted with fusermount3 -u.
+# crash_at POINT[@N] KEY SOURCE [MOUNT ARGS...]: mount with POINT armed
+# to crash (from its Nth hit on), write KEY; the daemon dies; its dead
+# mount is unmounted with fusermount3 -u.
 crash_at() {
 	local point=${1%@*} nth=
 	[[ "$1" == *@* ]] && nth=@${1#*@}
-	FEATUREFS_FAULT="$point=crash$nth" mount_store
+	FEATUREFS_FAULT="$point=crash$nth" mount_store "${@:4}"
 	log_has "fault injection armed: $point=crash$nth"
 	run write_entry "$MNT/AAPL/$2.parquet" "$3"
 	# the client learns of the dead daemon at the call that was in
@@ -113,6 +113,7 @@ crash_at() {
 	case $point in
 	tmp_write) [ "$output" = "write ENOTCONN" ] || [ "$output" = "write ECONNABORTED" ] ;;
 	validate | tmp_fsync) [ "$output" = "close ENOTCONN" ] || [ "$output" = "close ECONNABORTED" ] ;;
+	*) [ "$output" = ok ] ;;
 	esac
 	wait_daemon_gone # the mount stays, dead, for the test
 	log_has "fault injection: crashing at $point"
@@ -156,11 +157,12 @@ nothing_in_tmp() {
 	[ "$(manifest_sql "select count(*) from entries where state = 'writing'")" = 0 ]
 }
 
-# crash_cycle POINT EXPECT: the daemon dies at POINT twice.  After the
-# first crash the next mount recovers on its own; after the second, fsck
-# repairs the store before the mount.  EXPECT is what a crashed write
-# becomes: absent (the write is lost: it was never published) or
-# complete (the object was in place: it is adopted, nothing partial).
+# crash_cycle POINT EXPECT [MOUNT ARGS...]: the daemon dies at POINT
+# twice.  After the first crash the next mount recovers on its own; after
+# the second, fsck repairs the store before the mount.  EXPECT is what a
+# crashed write becomes: absent (the write is lost: close() did not
+# return 0) or complete (close() returned 0, or the object was in place:
+# it is published whole, nothing partial).
 crash_cycle() {
 	local point=$1 expect=$2 k1 k2
 	require_faults
@@ -170,7 +172,7 @@ crash_cycle() {
 	k2=$(key_of "crash2-$point")
 
 	# 1: crash, then a plain remount recovers
-	crash_at "$point" "$k1" "$DATA/new.parquet"
+	crash_at "$point" "$k1" "$DATA/new.parquet" "${@:3}"
 	# nothing partial in objects/: the object is there whole or not at all
 	if [ -e "$STORE/objects/AAPL/$k1.parquet" ]; then
 		cmp "$DATA/new.parquet" "$STORE/objects/AAPL/$k1.parquet"
@@ -183,7 +185,7 @@ crash_cycle() {
 	fsck_clean
 
 	# 2: crash, then fsck -n / -p before any mount
-	crash_at "$point" "$k2" "$DATA/new.parquet"
+	crash_at "$point" "$k2" "$DATA/new.parquet" "${@:3}"
 	fsck_clean
 	nothing_in_tmp
 	mount_store
@@ -216,8 +218,41 @@ crash_cycle() {
 	crash_cycle tmp_fsync absent
 }
 
-@test "daemon killed before the rename into objects/: nothing partial" {
-	crash_cycle publish_rename absent
+@test "daemon killed before the rename into objects/, after close() returned 0: the entry is published at recovery" {
+	crash_cycle publish_rename complete
+}
+
+@test "daemon killed while compressing, after close() returned 0: the entry is published as written at recovery" {
+	crash_cycle compress complete -o compress=zstd
+	# recovery publishes the tmp file the writer closed, as written
+	[ "$(manifest_sql "select group_concat(compression) from entries where key in ('$(key_of crash1-compress)', '$(key_of crash2-compress)')")" = none,none ]
+	log_has "its writer had closed it, and the mount stopped before publishing it"
+}
+
+@test "daemon killed after a closed entry's content changed again: nothing is published" {
+	require_faults
+	seed_store
+	make_parquet "$DATA/new.parquet" 20000 2
+	mount_store
+	# the creator closes a valid file, then changes it through a dup
+	# still open: recovery must not publish the changed bytes
+	python3 - "$MNT/AAPL/$K.parquet" "$DATA/new.parquet" "$DAEMON_PID" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, open(sys.argv[2], "rb").read())
+fd2 = os.dup(fd)
+os.close(fd)
+os.pwrite(fd2, b"changed!", 200)
+os.kill(int(sys.argv[3]), 9)
+PY
+	wait_daemon_gone
+	fusermount3 -u "$MNT"
+	mount_store
+	[ "$(state_of "$K" "$DATA/new.parquet")" = absent ]
+	check_seeds
+	nothing_in_tmp
+	unmount_store
+	fsck_clean
 }
 
 @test "daemon killed between rename and manifest update: the object is adopted whole" {

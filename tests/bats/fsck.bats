@@ -249,6 +249,48 @@ assert r['object'] == 'lost+found/AAPL.' + sys.argv[2] + '.parquet', r" \
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 }
 
+@test "a crash after close() returned: -p publishes the tmp file the writer closed; a row naming another's file publishes nothing" {
+	[ -n "${FEATUREFS_FAULT_INJECTION:-}" ] || skip "needs a -Dfault_injection=true build"
+	make_parquet "$DATA/a.parquet" 5000
+	FEATUREFS_FAULT=publish_rename=crash mount_store
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	wait_daemon_gone # it killed itself (fault injection)
+	fusermount3 -uz "$MNT" 2>/dev/null || true
+	[ ! -e "$STORE/objects/AAPL/$K1.parquet" ]
+	tmp=$(manifest_sql "select sealed_tmp from entries where key='$K1' and state='writing'")
+	cmp "$DATA/a.parquet" "$STORE/tmp/$tmp"
+	# hostile rows: a tmp file of another mount, a path out of tmp/, a FIFO
+	mkfifo "$STORE/tmp/${tmp%%.*}.99.entry"
+	cp "$DATA/a.parquet" "$STORE/objects/AAPL/$K3.parquet"
+	writer=$(manifest_sql "select writer from entries where key='$K1'")
+	K4=$(key_of four)
+	K5=$(key_of five)
+	sqlite3 "$STORE/manifest.db" "insert into entries (symbol, key, path, state, created_ts, writer, sealed_tmp) values
+		('AAPL', '$K2', 'x', 'writing', 1, 'h pid=1 mount=other', '$tmp'),
+		('AAPL', '$K4', 'x', 'writing', 1, '$writer', '../objects/AAPL/$K3.parquet'),
+		('AAPL', '$K5', 'x', 'writing', 1, '$writer', '${tmp%%.*}.99.entry')"
+	fsck_run -n "$STORE"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"fsck: AAPL/$K1: writer "*" is gone; it was closed, and its tmp file is complete (left; run fsck -p)"* ]]
+	[[ "$output" == *"fsck: AAPL/$K2: writer h pid=1 mount=other is gone; the write was unfinished"* ]]
+	[[ "$output" == *"fsck: AAPL/$K4: writer "*" is gone; the write was unfinished"* ]]
+	[[ "$output" == *"fsck: AAPL/$K5: writer "*" is gone; the write was unfinished"* ]]
+	[[ "$output" != *"tmp/$tmp"* ]] # reported with its row
+	fsck_run -p "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"it was closed, and its tmp file is complete (adopted)"* ]]
+	[ "$(manifest_sql "select key, state, sha256 from entries where key in ('$K1', '$K2', '$K4', '$K5') order by key")" = \
+		"$K1|published|$(sha256sum <"$DATA/a.parquet" | cut -c1-64)" ]
+	cmp "$DATA/a.parquet" "$STORE/objects/AAPL/$K1.parquet"
+	cmp "$DATA/a.parquet" "$STORE/objects/AAPL/$K3.parquet" # left where it was
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	fsck_run -n --verify "$STORE"
+	[ "$status" -eq 0 ]
+	mount_store
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+}
+
 @test "a row giving an impossible size: the mount answers EIO and says why; -y quarantines it" {
 	make_store
 	sqlite3 "$STORE/manifest.db" "update entries set file_size_bytes = -5 where key = '$K1';
