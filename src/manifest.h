@@ -52,7 +52,8 @@ struct manifest_entry {
 	int64_t created_ts;
 	int64_t last_accessed_ts;
 	int64_t access_count;
-	int64_t mtime_ns;		/* modification time shown by stat */
+	int64_t mtime_ns;		/* modification time shown by stat;
+					 * read: created_ts if the row has none */
 	int64_t ctime_ns;		/* change time; 0: created_ts */
 	uint32_t mode;			/* permission bits shown by stat */
 	char writer[MANIFEST_WRITER_MAX]; /* "host pid=N mount=ID" */

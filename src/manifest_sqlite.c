@@ -472,7 +472,11 @@ static void read_entry(sqlite3_stmt *st, struct manifest_entry *e)
 	e->last_accessed_ts = sqlite3_column_int64(st, 13);
 	e->access_count = sqlite3_column_int64(st, 14);
 	column_text(st, 15, e->writer, sizeof(e->writer));
-	e->mtime_ns = sqlite3_column_int64(st, 16);
+	/* a row from before the column shows its creation time; 0 is a
+	 * time like any other (touch -d @0) */
+	e->mtime_ns = sqlite3_column_type(st, 16) == SQLITE_NULL
+			      ? us_to_ns(e->created_ts)
+			      : sqlite3_column_int64(st, 16);
 	e->mode = (uint32_t)sqlite3_column_int64(st, 17);
 	e->ctime_ns = sqlite3_column_int64(st, 18);
 	column_text(st, 19, e->sealed_tmp, sizeof(e->sealed_tmp));

@@ -305,9 +305,9 @@ void node_fill_published(struct node *n, const struct manifest_entry *e)
 			: strcmp(e->compression, "zstd") == 0 ? 1
 							      : -1;
 	n->created_ts = e->created_ts;
-	n->mtime_ns = e->mtime_ns ? e->mtime_ns : us_to_ns(e->created_ts);
+	n->mtime_ns = e->mtime_ns;
 	n->ctime_ns = e->ctime_ns ? e->ctime_ns : us_to_ns(e->created_ts);
-	n->mode = e->mode ? e->mode & 0777 : 0644;
+	n->mode = e->mode & 0777;
 	n->writer_tgid = 0;
 	snprintf(n->key, sizeof(n->key), "%s", e->key);
 }

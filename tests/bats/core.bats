@@ -410,6 +410,16 @@ for make in (lambda: os.open('$K1.parquet', os.O_CREAT | os.O_WRONLY),
 	[ "$(stat -c %Y "$f")" = -9223372035 ]
 	cmp "$DATA/a.parquet" "$f"
 	log_has "chmod AAPL/$K1.parquet: published entries are immutable"
+	# the first instant of 1970 and mode 000 are values, not "unset"
+	touch -d @0 "$f"
+	g=$MNT/AAPL/$K2.parquet
+	python3 -c "import os, sys; fd = os.open('$g', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0); os.write(fd, open(sys.argv[1], 'rb').read()); os.close(fd)" "$DATA/a.parquet"
+	wait_published "$g"
+	unmount_store
+	mount_store
+	[ "$(stat -c %Y.%a "$f")" = 0.644 ]
+	[ "$(stat -c %a "$g")" = 0 ]
+	cmp "$DATA/a.parquet" "$g"
 }
 
 @test "unlink removes the row and object while a reader keeps reading" {
