@@ -63,11 +63,14 @@ int cmd_stats(int argc, char **argv)
 				 "live ones", s->root, (long)holder.pid,
 				 strerror(rc < 0 ? -rc : EPROTO));
 		sb_release(&sb);
+		r.mountpoint = holder.mountpoint;
+		r.unanswered = 1;
 	}
 	rc = cli_open_manifest(s, 1, &m);
 	if (rc == 0) {
 		r.store = s->root;
-		r.mountpoint = "";
+		if (!r.mountpoint)
+			r.mountpoint = "";
 		rc = stats_collect(m, &r);
 	}
 	if (rc == 0) {

@@ -229,7 +229,10 @@ void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 	stats_total_figures(r, &hits, &misses);
 	sb_addf(sb, "store          %s\n", r->store);
 	sb_addf(sb, "manifest       %s\n", r->backend);
-	if (r->mountpoint && *r->mountpoint)
+	if (r->mountpoint && *r->mountpoint && r->unanswered)
+		sb_addf(sb, "mounted at     %s (its daemon is not answering: "
+			    "figures from the manifest)\n", r->mountpoint);
+	else if (r->mountpoint && *r->mountpoint)
 		sb_addf(sb, "mounted at     %s (up %llds)\n", r->mountpoint,
 			(long long)(r->uptime_us / 1000000));
 	else
@@ -359,6 +362,8 @@ void stats_render_json(struct strbuf *sb, const struct stats_report *r)
 	sb_addf(sb, ", \"mounted\": %s, \"mountpoint\": ",
 		r->mountpoint && *r->mountpoint ? "true" : "false");
 	sb_json_str(sb, r->mountpoint ? r->mountpoint : "");
+	if (r->unanswered)
+		sb_adds(sb, ", \"daemon_answering\": false");
 	sb_addf(sb, ", \"uptime_seconds\": %.3f", (double)r->uptime_us / 1e6);
 	sb_addf(sb, ", \"entries\": %lld, \"in_flight\": %lld",
 		(long long)r->totals.entries,

@@ -112,6 +112,8 @@ struct stats_report {
 	const char *store;
 	const char *backend;
 	const char *mountpoint;		/* "" when not mounted */
+	int unanswered;			/* mounted, but its daemon did not
+					 * answer: no live figures */
 	struct manifest_totals totals;
 	struct manifest_symbol *symbols;
 	size_t nsymbols;

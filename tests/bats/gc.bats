@@ -226,6 +226,7 @@ gc_started() {
 	[ "$status" -eq 0 ]
 	[[ "${lines[0]}" == *"(pid $DAEMON_PID) is stopped: figures from the manifest"* ]]
 	[ "$(jq -r '.symbols[0].entries' <<<"${lines[1]}")" = 1 ]
+	[ "$(jq -r '[.mounted, .mountpoint, .daemon_answering] | join(" ")' <<<"${lines[1]}")" = "true $MNT false" ]
 	# the withdrawn gc request is not carried out once it continues; the
 	# live figures are back
 	run "$FEATUREFS" stats --json "$STORE"
