@@ -440,7 +440,7 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 	for t in 9223372036854775000:9223372035 -9223372036854775000:-9223372035; do
 		unmount_store
 		sqlite3 "$STORE/manifest.db" \
-			"update entries set created_ts = ${t%:*}, mtime_ns = 0, ctime_ns = NULL"
+			"update entries set created_ts = ${t%:*}, mtime_ns = NULL, ctime_ns = NULL"
 		mount_store
 		[ "$(stat -c '%Y %Z' "$MNT/AAPL/$k.parquet")" = "${t#*:} ${t#*:}" ]
 	done
