@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fuse_lowlevel.h>
@@ -32,6 +33,7 @@
 #include "fs.h"
 #include "http.h"
 #include "log.h"
+#include "proc.h"
 #include "watchdog.h"
 
 /* Our -o options as given, before their values are checked. */
@@ -383,13 +385,29 @@ static int check_store_place(const char *path, const char *mountpoint)
 	return 0;
 }
 
+/* How long a mount waits for the daemon of a mount just unmounted to let
+ * go of the store: it writes its access records and closes the manifest
+ * after umount(8) has returned. */
+#define LOCK_HANDOVER_MS 10000
+
+/* Whether the store lock's `holder` is a mount daemon on its way out: no
+ * featurefs is mounted at its mountpoint any more. */
+static int holder_is_leaving(const struct store_holder *holder)
+{
+	char fstype[64];
+
+	return strcmp(holder->role, "mount") == 0 && holder->mountpoint[0] &&
+	       !(proc_mount_at(holder->mountpoint, NULL, fstype, NULL) &&
+		 strcmp(fstype, "fuse.featurefs") == 0);
+}
+
 /* Open or create the store at `path` and take its lock. */
 static int open_store(const char *path, const char *mountpoint,
 		      const char *manifest, enum compress_mode compress,
 		      struct store **out)
 {
 	struct store_holder holder;
-	int rc;
+	int rc, waited;
 
 	rc = check_store_place(path, mountpoint);
 	if (rc < 0)
@@ -427,6 +445,16 @@ static int open_store(const char *path, const char *mountpoint,
 		return rc;
 	}
 	rc = store_lock(*out, "mount", mountpoint, &holder);
+	for (waited = 0; rc == -EBUSY && holder_is_leaving(&holder) &&
+			 waited < LOCK_HANDOVER_MS;
+	     waited += 50) {
+		if (waited == 0)
+			log_info("store %s: waiting for pid %ld, whose mount at "
+				 "%s is gone, to let go of it", (*out)->root,
+				 (long)holder.pid, holder.mountpoint);
+		usleep(50 * 1000);
+		rc = store_lock(*out, "mount", mountpoint, &holder);
+	}
 	if (rc == -EBUSY) {
 		if (strcmp(holder.role, "mount") == 0)
 			log_err("store %s already mounted by pid %ld%s%s",
@@ -662,6 +690,76 @@ static int remount_store(const struct mount_opts *mo, const char *mountpoint)
 	return 0;
 }
 
+/* Point descriptor `fd` at /dev/null, as a daemon's stdio is. */
+static void redirect_to_null(int fd)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null < 0)
+		return;
+	if (null != fd) {
+		dup2(null, fd); /* the copy is without O_CLOEXEC */
+		close(null);
+	}
+}
+
+/*
+ * Go into the background as fuse_daemonize() does, but keep the parent
+ * waiting for the child's word on its start (detach_done()), and exit
+ * with it: a start that fails after the fork (the manifest, the control
+ * socket, the HTTP listener) exits 1 with its message on the terminal,
+ * as in the foreground, and a mount returns once it serves.  In the
+ * child, returns the write end of the pipe for that word.
+ */
+static int detach(void)
+{
+	int pipefd[2], status = 1;
+	ssize_t n;
+	char word;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -errno;
+	}
+	if (pid > 0) {
+		close(pipefd[1]);
+		do
+			n = read(pipefd[0], &word, 1);
+		while (n < 0 && errno == EINTR);
+		if (n == 1 && word == 0)
+			status = 0;
+		_exit(status); /* the mount is the child's now */
+	}
+	close(pipefd[0]);
+	if (setsid() < 0 || chdir("/") < 0)
+		log_warn("detach: %s", strerror(errno));
+	redirect_to_null(STDIN_FILENO);
+	return pipefd[1];
+}
+
+/* Tell the parent waiting in detach() whether the start went well, then
+ * let go of its terminal: the log goes to syslog from now on (what went
+ * wrong before has been said on the terminal).  `notify` < 0 (the
+ * foreground): nothing. */
+static void detach_done(int notify, int ok)
+{
+	char word = ok ? 0 : 1;
+
+	if (notify < 0)
+		return;
+	if (write(notify, &word, 1) != 1)
+		log_warn("detach: telling the parent: %s", strerror(errno));
+	close(notify);
+	redirect_to_null(STDOUT_FILENO);
+	redirect_to_null(STDERR_FILENO);
+	log_use_syslog(1);
+}
+
 int cmd_mount(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -670,7 +768,7 @@ int cmd_mount(int argc, char **argv)
 	struct mount_opts mo = { 0 };
 	struct ffs ffs = { 0 };
 	char mp[PATH_MAX];
-	int rc, ret = 1, inited = 0;
+	int rc, ret = 1, inited = 0, notify = -1;
 
 	fault_setup();
 	/* the subtype first: libfuse's default would be argv[0]'s name */
@@ -743,17 +841,15 @@ int cmd_mount(int argc, char **argv)
 	if (fs_mount(&ffs, &args, mp) < 0)
 		goto out;
 	if (!cmd.foreground) {
-		if (fuse_daemonize(0) != 0)
+		notify = detach();
+		if (notify < 0) {
+			log_err("detach: %s", strerror(-notify));
 			goto out;
-		log_use_syslog(1);
+		}
 		store_lock_update(ffs.store, "mount", mp);
 		if (open_manifest(&ffs) < 0)
 			goto out;
 	}
-	rc = watchdog_start(watchdog_connection(mp, NULL));
-	if (rc < 0)
-		log_warn("no watchdog: %s (a killed daemon may leave the "
-			 "mount hanging until umount -f)", strerror(-rc));
 	manifest_writer_id(ffs.store->mount_id, ffs.writer_id,
 			   sizeof(ffs.writer_id));
 	if (!ffs.store->read_only_fs && register_mount(&ffs) < 0)
@@ -765,6 +861,13 @@ int cmd_mount(int argc, char **argv)
 	}
 	if (http_start(&ffs) < 0)
 		goto stop;
+	detach_done(notify, 1);
+	notify = -1;
+	/* forked once the terminal is let go of, which it would hold */
+	rc = watchdog_start(watchdog_connection(mp, NULL));
+	if (rc < 0)
+		log_warn("no watchdog: %s (a killed daemon may leave the "
+			 "mount hanging until umount -f)", strerror(-rc));
 	log_info("serving %s at %s (manifest %s)", ffs.store->root, mp,
 		 manifest_backend_name(ffs.manifest));
 	loop.single_thread = cmd.singlethread;
@@ -799,5 +902,6 @@ out:
 	free(mo.passthrough);
 	free(mo.metrics);
 	fuse_opt_free_args(&args);
+	detach_done(notify, 0); /* a start that failed, its mount gone */
 	return ret;
 }

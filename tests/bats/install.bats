@@ -62,6 +62,29 @@ teardown() {
 	[ "$(manifest_sql "select access_count from entries where key='$K'")" = 3 ]
 }
 
+@test "mount returns once the daemon serves, umount then mount works at once, and a start that fails exits non-zero" {
+	local store i pid
+	store=$(realpath "$STORE")
+	for i in 1 2 3; do
+		PATH=$INSTALLED_BIN:$PATH mount -t fuse.featurefs "$STORE" "$MNT" -o gc_interval=0
+		# it serves already: its lock record and control socket are in place
+		run "$INSTALLED_BIN/featurefs" stats "$STORE"
+		[ "$status" -eq 0 ]
+		[[ "$output" == *"mounted at     $MNT (up "* ]]
+		pid=$(sed -n 's/^pid=//p' "$STORE/store.lock")
+		# the next mount waits for this daemon to let go of the store
+		umount "$MNT"
+	done
+	for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	# a start that fails after the daemon went into the background: its
+	# message reaches the terminal, and mount(8) fails
+	mkdir -p "$STORE/control.sock/x"
+	run env PATH="$INSTALLED_BIN:$PATH" mount -t fuse.featurefs "$STORE" "$MNT" -o gc_interval=0
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"control socket $store/control.sock: "* ]]
+	! mountpoint -q "$MNT"
+}
+
 @test "an /etc/fstab line (a private fstab with mount -T) mounts the store" {
 	# the usual words of an fstab line, access-time flags included
 	printf '%s %s fuse.featurefs defaults,gc_interval=0,nofail,_netdev,noatime,relatime,nodiratime,lazytime,x-systemd.mount-timeout=30 0 0\n' \
