@@ -33,7 +33,7 @@ int cmd_gc(int argc, char **argv)
 	struct manifest *m = NULL;
 	struct store *s = NULL;
 	struct gc_env env = { 0 };
-	int c, json = 0, older_given = 0, rc, ret = 1;
+	int c, json = 0, older_given = 0, max_given = 0, rc, ret = 1;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -47,6 +47,7 @@ int cmd_gc(int argc, char **argv)
 		case 'm':
 			if (parse_size(optarg, &o.max_size) < 0)
 				return cli_usage("gc", "bad size '%s'", optarg);
+			max_given = 1;
 			break;
 		case 'n':
 			o.dry_run = 1;
@@ -78,8 +79,10 @@ int cmd_gc(int argc, char **argv)
 		goto out;
 	}
 	if (cli_store_mounted(s, &holder) && !s->read_only_fs) {
-		/* the mount applies its own gc_older_than unless told */
+		/* the mount applies its own gc_older_than and gc_max_size
+		 * unless told (0 included: that rule left out) */
 		o.older_than_us = older_given ? o.older_than_us : -1;
+		o.max_size = max_given ? o.max_size : GC_MAX_SIZE_MOUNT;
 		rc = ctl_request_gc(s, holder.pid, &o, json, &out);
 		if (rc == -EAGAIN)
 			log_err("gc: the daemon of the mount of %s (pid %ld) is "

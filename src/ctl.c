@@ -399,7 +399,7 @@ int ctl_request_gc(struct store *s, pid_t daemon, const struct gc_options *o,
 	if (o->older_than_us >= 0)
 		snprintf(req + strlen(req), sizeof(req) - strlen(req),
 			 " older_than=%lld", (long long)o->older_than_us);
-	if (o->max_size)
+	if (o->max_size != GC_MAX_SIZE_MOUNT)
 		snprintf(req + strlen(req), sizeof(req) - strlen(req),
 			 " max_size=%llu", (unsigned long long)o->max_size);
 	strcat(req, "\n");

@@ -28,9 +28,12 @@ enum gc_list {
 	GC_LIST_TEXT = 2,	/* "SYMBOL/KEY.parquet  BYTES  REASON" lines */
 };
 
+#define GC_MAX_SIZE_MOUNT UINT64_MAX
+
 struct gc_options {
 	int64_t older_than_us;	/* 0: no age limit */
-	uint64_t max_size;	/* 0: no quota */
+	uint64_t max_size;	/* 0: no quota; GC_MAX_SIZE_MOUNT: the
+				 * mount's own (a request to a mount) */
 	int dry_run;
 	int scan_orphans;	/* walk objects/ for files without a row */
 	int list;		/* record each removed entry in the result:

@@ -83,6 +83,20 @@ rows() {
 	[ "$(rows)" = $((6 - n)) ]
 }
 
+@test "gc through a mount takes the mount's quota unless told, and --max-size 0 leaves it out" {
+	mount_store -o gc_max_size=1K
+	mkdir "$MNT/AAPL"
+	for n in e1 e2 e3; do publish AAPL $n 1000 >/dev/null; done
+	run "$FEATUREFS" gc --older-than 0 --max-size 0 --dry-run "$MNT"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "would remove 0 entries"* ]]
+	run "$FEATUREFS" gc --older-than 0 --dry-run "$MNT"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *" size"* ]]
+	[[ "$output" != "would remove 0 entries"* ]]
+	[ "$(rows)" = 3 ]
+}
+
 @test "an in-flight entry is never collected; a dead writer's tmp file is" {
 	mount_store
 	mkdir "$MNT/AAPL"
