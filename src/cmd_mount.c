@@ -188,7 +188,7 @@ static int bad_value(const char *name, const char *value, const char *want)
 /* Check the option values and fill `o`. */
 static int check_options(const struct mount_opts *mo, struct ffs_options *o)
 {
-	const char *dur = "a duration such as 30s, 15m, 12h or 4w";
+	const char *dur = "a duration such as 30s, 15m, 12h or 4w, at most 5200w";
 
 	options_defaults(o);
 	if (mo->gc_older_than &&

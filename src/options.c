@@ -90,7 +90,7 @@ static int parse_with_units(const char *s, const struct unit *units,
 int parse_duration(const char *s, int64_t *us)
 {
 	uint64_t v;
-	int rc = parse_with_units(s, duration_units, INT64_MAX, &v);
+	int rc = parse_with_units(s, duration_units, DURATION_MAX_US, &v);
 
 	if (rc == 0)
 		*us = (int64_t)v;

@@ -51,7 +51,12 @@ struct ffs_options {
 void options_defaults(struct ffs_options *o);
 void options_release(struct ffs_options *o);
 
-/* 0 or -EINVAL. */
+/* The longest duration taken: 5200 weeks, about 100 years.  A deadline
+ * or a next run is now plus a duration, in microseconds or nanoseconds,
+ * and must not overflow. */
+#define DURATION_MAX_US (5200 * 604800000000LL)
+
+/* 0 or -EINVAL (a duration over DURATION_MAX_US too). */
 int parse_duration(const char *s, int64_t *us);
 int parse_size(const char *s, uint64_t *bytes);
 int parse_hash_mode(const char *s, enum hash_mode *mode);

@@ -1057,6 +1057,11 @@ PY
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"invalid metrics=70000: expected [ADDR:]PORT"* ]]
 	! mountpoint -q "$MNT"
+	# a duration that now plus it would overflow
+	run "$FEATUREFS" "$STORE" "$MNT" -o lock_timeout=9223372036854775807us
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"invalid lock_timeout=9223372036854775807us: expected a duration such as 30s, 15m, 12h or 4w, at most 5200w"* ]]
+	! mountpoint -q "$MNT"
 }
 
 @test "extended attributes are read-only" {

@@ -44,6 +44,10 @@ int main(void)
 	CHECK_INT(parse_duration("5 s", &us), -EINVAL);
 	CHECK_INT(parse_duration("99999999999999999999s", &us), -EINVAL);
 	CHECK_INT(parse_duration("9999999999999w", &us), -EINVAL);
+	/* a deadline is now plus a duration: none may overflow it */
+	check_duration("5200w", DURATION_MAX_US);
+	CHECK_INT(parse_duration("5201w", &us), -EINVAL);
+	CHECK_INT(parse_duration("9223372036854775807us", &us), -EINVAL);
 
 	CHECK_INT(parse_size("512M", &bytes), 0);
 	CHECK_INT(bytes, 512LL << 20);
