@@ -242,6 +242,9 @@ struct ffs {
 	int http_fd;			/* listening socket, -1: none */
 	void *http_daemon;		/* libmicrohttpd's, once serving */
 	char metrics_bound[64];		/* "ADDR:PORT" bound, "" when off */
+	int64_t http_log_next_us;	/* atomic: when libmicrohttpd may log
+					 * again (monotonic) */
+	int64_t http_log_dropped;	/* atomic: its lines held back since */
 	struct slo_window slo;		/* /slo's five minutes (daemon.c) */
 };
 

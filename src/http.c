@@ -24,8 +24,10 @@
 #include "metrics.h"
 #include "slo.h"
 
-#define CONNECTIONS_MAX 32	/* scrapers at once */
+#define CONNECTIONS_MAX 128	/* scrapers at once */
+#define CONNECTIONS_PER_IP 8	/* ... from one address */
 #define IDLE_TIMEOUT_S 10	/* a client that sends nothing is dropped */
+#define LOG_EVERY_US (60 * US_PER_SEC) /* libmicrohttpd's lines */
 
 int http_parse_endpoint(const char *spec, struct sockaddr_storage *ss,
 			socklen_t *len)
@@ -225,10 +227,35 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
 			  "/health/ready or /slo\n");
 }
 
+/* libmicrohttpd's messages are about clients mostly (one that hung up
+ * mid-request): anyone who reaches the address could fill the log with
+ * them, so one a minute is logged, with how many were held back. */
 static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
-	(void)cls;
-	log_vmsg(LOG_WARNING, fmt, ap);
+	struct ffs *ffs = cls;
+	int64_t now = mono_us(), next, dropped;
+	char line[512];
+	size_t n;
+
+	next = __atomic_load_n(&ffs->http_log_next_us, __ATOMIC_RELAXED);
+	if (now < next ||
+	    !__atomic_compare_exchange_n(&ffs->http_log_next_us, &next,
+					 now + LOG_EVERY_US, 0,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		__atomic_add_fetch(&ffs->http_log_dropped, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && line[n - 1] == '\n')
+		line[--n] = '\0';
+	dropped = __atomic_exchange_n(&ffs->http_log_dropped, 0,
+				      __ATOMIC_RELAXED);
+	if (dropped)
+		log_warn("http: %s (and %lld more such messages held back)",
+			 line, (long long)dropped);
+	else
+		log_warn("http: %s", line);
 }
 
 int http_start(struct ffs *ffs)
@@ -239,9 +266,11 @@ int http_start(struct ffs *ffs)
 		return 0;
 	d = MHD_start_daemon(
 		MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-		answer, ffs, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+		answer, ffs, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, ffs,
 		MHD_OPTION_LISTEN_SOCKET, ffs->http_fd,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)CONNECTIONS_PER_IP,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
 		MHD_OPTION_END);
 	if (!d) {

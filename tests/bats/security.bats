@@ -248,6 +248,53 @@ assert reply == b'', reply"
 	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
 }
 
+@test "slow HTTP clients from one address cannot keep scrapes from others out, nor fill the log" {
+	mount_store -o metrics=127.0.0.1:0
+	local port
+	port=$(sed -n 's/^metrics = 127.0.0.1://p' "$MNT/.featurefs/config")
+	python3 - "$port" <<'PY'
+import socket, sys, threading, time
+port = int(sys.argv[1])
+# 40 clients on 127.0.0.1 that send a header line every second, never
+# idle, until the scrape below is answered
+slow, done = [], threading.Event()
+for i in range(40):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /metrics HTTP/1.1\r\n")
+    slow.append(s)
+def trickle():
+    while not done.wait(1):
+        for s in slow:
+            try:
+                s.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                pass
+threading.Thread(target=trickle, daemon=True).start()
+time.sleep(2)
+# a scrape from another address is answered meanwhile (the timeout
+# only keeps a broken server from hanging the test)
+c = socket.socket()
+c.bind(("127.0.0.2", 0))
+c.settimeout(60)
+c.connect(("127.0.0.1", port))
+c.sendall(b"GET /health/live HTTP/1.0\r\n\r\n")
+reply = b""
+while True:
+    b = c.recv(4096)
+    if not b:
+        break
+    reply += b
+done.set()
+assert reply.split(b" ")[1] == b"200", reply[:80]
+for s in slow:
+    s.close()  # each hangs up mid-request
+PY
+	curl -sf "http://127.0.0.1:$port/health/live" >/dev/null
+	# libmicrohttpd's lines about them: one a minute, whole
+	[ "$(grep -c 'http: ' "$TEST_DIR/daemon.log")" -eq 1 ]
+	! grep -q '\\n$' "$TEST_DIR/daemon.log"
+}
+
 @test "a hostile store: a symlink or FIFO planted as an object is not followed" {
 	mount_store
 	mkdir "$MNT/AAPL"
