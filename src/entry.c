@@ -818,23 +818,34 @@ static int refuse_late_write(struct writer *w, struct handle *h,
  * Record in the manifest that in-flight entry `n`'s tmp file holds what
  * its writer closed, checked and fsynced.  close() returns 0 on it, so a
  * daemon that dies before the publish must not lose it: recovery
- * publishes a sealed tmp file.  A failure is logged; the publish goes on.
- * w->mu held.
+ * publishes a sealed tmp file.  0, or the manifest's error.  w->mu held.
  */
-static void writer_seal(struct ffs *ffs, struct node *n, struct writer *w)
+static int writer_seal(struct ffs *ffs, struct node *n, struct writer *w)
 {
 	int rc;
 
 	if (w->sealed || node_kind(n) != NODE_ENTRY)
-		return;
-	rc = manifest_seal(ffs->manifest, n->parent->name, n->key,
-			   w->tmpname);
-	if (rc < 0)
-		log_warn("close %s: recording its tmp file as closed failed "
-			 "(%s): the daemon dying before the publish would "
-			 "lose it", n->hkey, strerror(-rc));
-	else
+		return 0;
+	rc = fault_inject("seal");
+	if (rc == 0)
+		rc = manifest_seal(ffs->manifest, n->parent->name, n->key,
+				   w->tmpname);
+	if (rc == 0)
 		w->sealed = 1;
+	return rc;
+}
+
+/* writer_seal() where close() has returned 0 already: a failure is only
+ * logged, and the publish goes on.  w->mu held. */
+static void writer_seal_late(struct ffs *ffs, struct node *n,
+			     struct writer *w)
+{
+	int rc = writer_seal(ffs, n, w);
+
+	if (rc < 0)
+		log_warn("%s: recording its tmp file as closed failed (%s): "
+			 "the daemon dying before the publish would lose it",
+			 n->hkey, strerror(-rc));
 }
 
 /* The content of sealed writer `w` is about to change: withdraw the seal
@@ -957,7 +968,7 @@ static int load_failure_is_content(enum load_failure why)
 
 static int writer_abandon_locked(struct writer *w);
 static void discard_entry(struct ffs *ffs, struct node *n, struct writer *w,
-			  enum load_failure why, const char *detail);
+			  enum load_failure why, const char *detail, int keep);
 
 int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 {
@@ -968,17 +979,31 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	if (h->kind != HANDLE_WRITER || h->node->kind != NODE_ENTRY)
 		return 0;
 	/* A close in another process shuts an inherited descriptor (a shell
-	 * child writing to its parent's file): the writer is not done, and
-	 * the last close is checked at release anyway. */
-	if (proc_tgid_of(pid) != w->tgid)
+	 * child writing to its parent's file): the writer may not be done,
+	 * and the last close is checked at release anyway.  But the child
+	 * may have written it all (Popen(stdout=f)): valid content is sealed
+	 * now, as its close() returns 0. */
+	if (proc_tgid_of(pid) != w->tgid) {
+		pthread_mutex_lock(&w->mu);
+		if (!w->abandoned && !w->published && writer_check(ffs, w) == 0)
+			writer_seal_late(ffs, h->node, w);
+		pthread_mutex_unlock(&w->mu);
 		return 0;
+	}
 	pthread_mutex_lock(&w->mu);
 	if (!w->abandoned && !w->published)
 		rc = writer_check(ffs, w);
+	/* close() may return 0 only once the content is recorded as closed:
+	 * a manifest that cannot take that (locked by another process past
+	 * its timeout, on a full disk) fails the close */
+	if (rc == 0 && (rc = writer_seal(ffs, h->node, w)) < 0) {
+		w->why = LOAD_MANIFEST;
+		snprintf(w->why_detail, sizeof(w->why_detail),
+			 "recording it as closed: %s", strerror(-rc));
+	}
 	if (rc == 0) {
 		w->closed = 1;
 		w->closed_gen = w->gen;
-		writer_seal(ffs, h->node, w);
 	}
 	bad_content = rc < 0 && load_failure_is_content(w->why);
 	pthread_mutex_unlock(&w->mu);
@@ -1003,7 +1028,7 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	mine = writer_abandon_locked(w);
 	pthread_mutex_unlock(&w->mu);
 	if (mine)
-		discard_entry(ffs, h->node, w, w->why, w->why_detail);
+		discard_entry(ffs, h->node, w, w->why, w->why_detail, 0);
 	return rc;
 }
 
@@ -1051,9 +1076,12 @@ static int describe_writer(struct ffs *ffs, struct writer *w,
 	snprintf(e->writer, sizeof(e->writer), "%s", ffs->writer_id);
 	if (ffs->opt.hash == HASH_FOOTER)
 		rc = hash_footer(w->fd, w->size, w->info.footer_len, e->sha256);
-	else if (!w->hash_broken && w->hashed == w->size)
+	else if (!w->hash_broken && w->hashed == w->size) {
 		rc = hash_finish(w->sha, e->sha256);
-	else
+		/* the digest is final: should this publish fail, the next
+		 * one (a rename again) hashes the file */
+		w->hash_broken = 1;
+	} else
 		rc = hash_fd(w->fd, w->size, e->sha256);
 	return rc;
 }
@@ -1129,18 +1157,12 @@ as_written:
 static int quarantine_orphan(struct ffs *ffs, const struct manifest_entry *e)
 {
 	char dest[STORE_REL_MAX + 32];
-	int lf, rc;
+	int rc;
 
-	lf = lostfound_open(ffs->store);
-	if (lf < 0) {
-		rc = lf;
-		goto out;
-	}
-	rc = lostfound_move(ffs->store, lf, e->path, e->path, NULL,
-			    "no manifest row named it when its key was "
-			    "published again", dest, sizeof(dest));
-	close(lf);
-out:
+	rc = lostfound_move_object(ffs->store, e->path,
+				   "no manifest row named it when its key was "
+				   "published again",
+				   dest, sizeof(dest));
 	if (rc == 0)
 		log_warn("publish %s/%s: %s had no manifest row: moved it to "
 			 "%s", e->symbol, e->key, e->path, dest);
@@ -1154,8 +1176,9 @@ out:
 
 /*
  * Publish checked writer `w` (the key is claimed) as <symbol>/<key>, then
- * make node `n` that published entry.  On failure the claim is released
- * and nothing is left in objects/.  w->mu held.
+ * make node `n` that published entry.  On failure nothing is left in
+ * objects/, w->tmpname is still there, and the claim is the caller's to
+ * settle.  w->mu held.
  */
 static int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 			  struct node *symbol, const char *key)
@@ -1178,8 +1201,6 @@ static int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 			rc = store_object_install(
 				ffs->store, compressed > 0 ? ztmp : w->tmpname,
 				symbol->name, key);
-		if (rc < 0 && compressed > 0)
-			store_tmp_unlink(ffs->store, ztmp);
 		if (rc == -ENOSPC || rc == -EDQUOT)
 			why = LOAD_NOSPACE;
 	}
@@ -1200,16 +1221,16 @@ static int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 					key, e.path, strerror(-urc));
 		}
 	}
+	if (compressed > 0) /* in objects/ now, or of no use */
+		store_tmp_unlink(ffs->store, ztmp);
 	if (rc < 0) {
-		manifest_abandon(ffs->manifest, symbol->name, key);
 		snprintf(w->why_detail, sizeof(w->why_detail), "%s: %s", step,
 			 strerror(-rc));
 		w->why = why;
 		return rc;
 	}
 	w->published = 1;
-	if (compressed > 0) /* the object holds its bytes now */
-		store_tmp_unlink(ffs->store, w->tmpname);
+	store_tmp_unlink(ffs->store, w->tmpname); /* the object has it */
 	pthread_mutex_lock(&ffs->lock);
 	if (n->kind == NODE_ENTRY)
 		ffs->inflight--;
@@ -1237,12 +1258,22 @@ static int writer_abandon_locked(struct writer *w)
 }
 
 /* Drop in-flight entry `n`: tmp data, claim, name; readers get ENOENT.
- * Only the caller that won writer_abandon_locked() calls this. */
+ * With `keep` (its writer's close() returned 0 on content it sealed, and
+ * this mount could not publish it), the tmp file and its row stay for
+ * the next mount's recovery, or fsck -p, to publish.  Only the caller
+ * that won writer_abandon_locked() calls this. */
 static void discard_entry(struct ffs *ffs, struct node *n, struct writer *w,
-			  enum load_failure why, const char *detail)
+			  enum load_failure why, const char *detail, int keep)
 {
-	store_tmp_unlink(ffs->store, w->tmpname);
-	manifest_abandon(ffs->manifest, n->parent->name, n->key);
+	if (keep) {
+		manifest_release(ffs->manifest, n->parent->name, n->key);
+		log_warn("%s: its writer's close() returned 0: tmp/%s stays, "
+			 "with its row, and the next mount or fsck -p publishes "
+			 "it", n->hkey, w->tmpname);
+	} else {
+		store_tmp_unlink(ffs->store, w->tmpname);
+		manifest_abandon(ffs->manifest, n->parent->name, n->key);
+	}
 	pthread_mutex_lock(&ffs->lock);
 	ffs->inflight--;
 	node_unlink(ffs, n);
@@ -1261,7 +1292,7 @@ static void finish_entry(struct ffs *ffs, struct node *n, struct writer *w)
 
 	rc = writer_check(ffs, w);
 	if (rc == 0) {
-		writer_seal(ffs, n, w); /* while it compresses */
+		writer_seal_late(ffs, n, w); /* while it compresses */
 		rc = publish_writer(ffs, n, w, n->parent, n->key);
 	}
 	if (rc < 0)
@@ -1273,7 +1304,9 @@ static void finish_entry(struct ffs *ffs, struct node *n, struct writer *w)
 		ffs->hooks->inval_inode(ffs, n);
 		wake_waiters(ffs, n, 0);
 	} else {
-		discard_entry(ffs, n, w, w->why, w->why_detail);
+		/* sealed: w->mu is no longer held, but nothing changes a
+		 * writer that is abandoned */
+		discard_entry(ffs, n, w, w->why, w->why_detail, w->sealed);
 		writer_detach(ffs, n, w);
 	}
 }
@@ -1361,15 +1394,21 @@ void entry_discard_all(struct ffs *ffs)
 		if (!n)
 			break;
 		if (n->kind == NODE_ENTRY) {
-			int mine;
+			int mine, sealed;
 
 			pthread_mutex_lock(&w->mu);
 			mine = writer_abandon_locked(w);
+			sealed = w->sealed;
 			pthread_mutex_unlock(&w->mu);
+			/* a sealed one was closed, another descriptor still
+			 * open: what close() accepted is kept */
 			if (mine)
 				discard_entry(ffs, n, w, LOAD_ABANDONED,
-					      "unmounted before its writer "
-					      "closed it");
+					      sealed ? "unmounted while a "
+						       "descriptor was open"
+						     : "unmounted before its "
+						       "writer closed it",
+					      sealed);
 		} else {
 			store_tmp_unlink(ffs->store, w->tmpname);
 			pthread_mutex_lock(&ffs->lock);
@@ -1537,7 +1576,7 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 		pthread_mutex_unlock(&w->mu);
 		if (mine)
 			discard_entry(ffs, n, w, LOAD_ABANDONED,
-				      "unlinked while being written");
+				      "unlinked while being written", 0);
 		writer_unref(w);
 		if (!published)
 			return mine ? 0 : -ENOENT;
@@ -1622,15 +1661,14 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 			rc = publish_writer(ffs, n, w, newparent, key);
 			if (rc < 0) {
 				/* a failed rename changes nothing: the scratch
-				 * file keeps its name (publish released the
-				 * claim) */
+				 * file keeps its name and its tmp file */
 				pthread_mutex_lock(&ffs->lock);
 				node_rename(ffs, n, oldparent, oldname);
 				pthread_mutex_unlock(&ffs->lock);
 			}
-		} else {
-			manifest_abandon(ffs->manifest, newparent->name, key);
 		}
+		if (rc < 0)
+			manifest_abandon(ffs->manifest, newparent->name, key);
 		if (rc < 0)
 			log_warn("rename to %s/%s: not published: %s",
 				 newparent->name, newname, w->why_detail);

@@ -17,6 +17,8 @@
  *   tmp_write         each write(2) into the tmp file
  *   validate          the Parquet check at close (before it runs)
  *   tmp_fsync         the fsync of the tmp file once it validated
+ *   seal              recording in the row that the tmp file holds what
+ *                     close() accepted
  *   compress          before a compressed copy is written (compress=zstd|auto)
  *   publish_rename    before the tmp file is linked into objects/
  *   objects_fsync     the object is in place: the fsync of its directory

@@ -403,10 +403,11 @@ static int check_writers(struct fsck *f)
 			continue;
 		}
 		dead++;
-		/* 1: its object is in place; 2: its tmp file is closed */
+		/* 2: its tmp file is closed (recovery prefers it); 1: its
+		 * object is in place */
 		if (row_well_formed(e))
-			adoptable[i] = object_adoptable(f, e)	? 1
-				       : sealed_adoptable(f, e) ? 2
+			adoptable[i] = sealed_adoptable(f, e)	? 2
+				       : object_adoptable(f, e) ? 1
 								: 0;
 	}
 	for (i = 0; rc == 0 && i < tmp.n; i++)

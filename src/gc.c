@@ -20,6 +20,7 @@
 #include "hash.h"
 #include "htab.h"
 #include "log.h"
+#include "lostfound.h"
 #include "names.h"
 #include "options.h"
 #include "parquet.h"
@@ -349,6 +350,61 @@ static int collect_writing(void *arg, const struct manifest_entry *e)
 	return 0;
 }
 
+/*
+ * Dead writer row `e` names a sealed tmp file: its writer's close()
+ * returned 0 on that content, and the mount died before it was published.
+ * `drc` and `adopted` say what gc_describe_object() found at `rel`.  What
+ * is there already is this write's own object when it holds the same
+ * bytes (linked, or compressed, before the row could say so): it stays.
+ * Anything else there (an object a lost row left behind, an invalid one)
+ * goes to lost+found/, and the sealed file takes its place.  Returns what
+ * is to be adopted (0 with `adopted` filled) and sets `how`.
+ */
+static int prefer_sealed(struct store *s, const struct manifest_entry *e,
+			 const char *rel, int drc,
+			 struct manifest_entry *adopted, char *why,
+			 size_t why_len, const char **how)
+{
+	struct manifest_entry sealed;
+	char dest[STORE_REL_MAX + 32];
+	int rc;
+
+	rc = gc_describe_sealed(s, e, 1, &sealed, why, why_len);
+	if (rc < 0) {
+		if (drc != 0)
+			log_warn("%s/%s: its writer closed it, but it cannot "
+				 "be published: %s", e->symbol, e->key, why);
+		return drc;
+	}
+	if (drc == 0 && strcmp(adopted->sha256, sealed.sha256) == 0)
+		return 0;
+	if (drc != -ENOENT) {
+		rc = lostfound_move_object(s, rel,
+					   "a dead writer's closed file was "
+					   "published in its place",
+					   dest, sizeof(dest));
+		if (rc < 0) {
+			snprintf(why, why_len, "moving %s to lost+found/: %s",
+				 rel, strerror(-rc));
+			return rc;
+		}
+		log_warn("%s/%s: %s was not what its writer closed: moved it "
+			 "to %s", e->symbol, e->key, rel, dest);
+	}
+	rc = store_object_install(s, e->sealed_tmp, e->symbol, e->key);
+	if (rc < 0) {
+		snprintf(why, why_len, "moving tmp/%s into objects/: %s",
+			 e->sealed_tmp, strerror(-rc));
+		log_warn("%s/%s: its writer closed it, but it cannot be "
+			 "published: %s", e->symbol, e->key, why);
+		return rc;
+	}
+	*adopted = sealed;
+	*how = "its writer had closed it, and the mount stopped before "
+	       "publishing it";
+	return 0;
+}
+
 int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 			    const char *live_mount_id, int dry_run,
 			    struct gc_result *res)
@@ -365,7 +421,7 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 	for (i = 0; rc == 0 && i < b.n; i++) {
 		struct manifest_entry *e = &b.rows[i], adopted;
 		char why[256], rel[STORE_REL_MAX];
-		const char *how = "";
+		const char *how = NULL;
 		int drc = -EINVAL;
 
 		if (manifest_writer_of_mount(e->writer, live_mount_id))
@@ -377,33 +433,16 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 		/* publish() turns the writing row into the published one
 		 * in one statement: no moment without a row */
 		store_object_relpath(e->symbol, e->key, rel, sizeof(rel));
-		if (row_names_ok(e))
+		if (row_names_ok(e)) {
 			drc = gc_describe_object(s, e->symbol, e->key, rel, 1,
 						 &adopted, why, sizeof(why));
+			how = "its writer died after the object was in place";
+			if (e->sealed_tmp[0])
+				drc = prefer_sealed(s, e, rel, drc, &adopted,
+						    why, sizeof(why), &how);
+		}
 		if (drc == -EIO)
 			log_warn("%s: not valid Parquet: %s", rel, why);
-		if (drc == 0)
-			how = "its writer died after the object was in place";
-		/* the writer's close() returned 0 on it: its tmp file is
-		 * whole, checked and fsynced, and goes into place now */
-		if (drc == -ENOENT && row_names_ok(e) && e->sealed_tmp[0]) {
-			drc = gc_describe_sealed(s, e, 1, &adopted, why,
-						 sizeof(why));
-			if (drc == 0) {
-				drc = store_object_install(s, e->sealed_tmp,
-							   e->symbol, e->key);
-				if (drc < 0)
-					snprintf(why, sizeof(why),
-						 "moving it into objects/: %s",
-						 strerror(-drc));
-			}
-			if (drc < 0)
-				log_warn("%s/%s: its writer closed it, but it "
-					 "cannot be published: %s", e->symbol,
-					 e->key, why);
-			how = "its writer had closed it, and the mount "
-			      "stopped before publishing it";
-		}
 		if (drc == 0) {
 			adopted.mode = e->mode;
 			snprintf(adopted.writer, sizeof(adopted.writer), "%s",
@@ -411,6 +450,8 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 		}
 		if (drc == 0 && manifest_publish(m, &adopted) == 0) {
 			log_info("adopted %s/%s: %s", e->symbol, e->key, how);
+			if (e->sealed_tmp[0])
+				store_tmp_unlink(s, e->sealed_tmp);
 			res->rows_adopted++;
 			continue;
 		}

@@ -204,3 +204,16 @@ int lostfound_move(struct store *s, int lf, const char *rel,
 	snprintf(dest, len, LOSTFOUND_DIR "/%s", rel ? name : json);
 	return 0;
 }
+
+int lostfound_move_object(struct store *s, const char *rel,
+			  const char *reason, char *dest, size_t len)
+{
+	int lf, rc;
+
+	lf = lostfound_open(s);
+	if (lf < 0)
+		return lf;
+	rc = lostfound_move(s, lf, rel, rel, NULL, reason, dest, len);
+	close(lf);
+	return rc;
+}

@@ -36,4 +36,9 @@ int lostfound_move(struct store *s, int lf, const char *rel,
 		   const char *name_from, const struct manifest_entry *row,
 		   const char *reason, char *dest, size_t len);
 
+/* lostfound_move() of object `rel` alone, with lost+found/ opened for
+ * it: what a publish or a recovery does with an object in its way. */
+int lostfound_move_object(struct store *s, const char *rel,
+			  const char *reason, char *dest, size_t len);
+
 #endif

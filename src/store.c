@@ -646,9 +646,6 @@ int store_object_install(struct store *s, const char *tmpname,
 		return -errno;
 	/* The object is in place.  What follows makes that durable; failing
 	 * the install for it would leave an object no row names. */
-	if (unlinkat(s->tmp_fd, tmpname, 0) < 0)
-		log_warn("publish %s/%s: unlink tmp/%s: %s", symbol, key,
-			 tmpname, strerror(errno));
 	rc = fault_inject("objects_fsync");
 	if (rc == 0)
 		rc = fsync_dirat(s->objects_fd, symbol);

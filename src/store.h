@@ -122,11 +122,13 @@ int store_tmp_open_named(struct store *s, const char *name);
 int store_tmp_unlink(struct store *s, const char *name);
 
 /*
- * Move tmp/<tmpname> to objects/<symbol>/<key>.parquet, creating the
- * symbol's directory, and make the rename durable (fsync of both
+ * Link tmp/<tmpname> as objects/<symbol>/<key>.parquet, creating the
+ * symbol's directory, and make the link durable (fsync of both
  * directories; a failure of that is logged, not returned: the object is
  * in place).  The file's data must already be fsynced.  -EEXIST if an
- * object is already there (it is never replaced).
+ * object is already there (it is never replaced).  tmp/<tmpname> stays
+ * until the caller has recorded the object (then store_tmp_unlink()):
+ * were that to fail, the data would still be where its row says.
  */
 int store_object_install(struct store *s, const char *tmpname,
 			 const char *symbol, const char *key);

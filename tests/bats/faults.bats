@@ -151,6 +151,23 @@ wait_discarded() {
 	return 1
 }
 
+# wait_kept KEY: a publish that failed after close() returned 0 keeps the
+# tmp file and its row, which names it, for the next mount: wait until
+# AAPL/KEY is gone from the mount and the row says so.
+wait_kept() {
+	local i
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		if [ ! -e "$MNT/AAPL/$1.parquet" ] &&
+			[ "$(manifest_sql "select state from entries where key = '$1' and sealed_tmp is not null")" = writing ] &&
+			[ -n "$(ls -A "$STORE/tmp")" ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "AAPL/$1 was not kept" >&2
+	return 1
+}
+
 # nothing_in_tmp: no tmp file and no writing row is left.
 nothing_in_tmp() {
 	[ -z "$(ls -A "$STORE/tmp")" ]
@@ -250,6 +267,89 @@ PY
 	mount_store
 	[ "$(state_of "$K" "$DATA/new.parquet")" = absent ]
 	check_seeds
+	nothing_in_tmp
+	unmount_store
+	fsck_clean
+}
+
+@test "daemon killed after a child wrote the entry, its parent's close long done: published if the child's close() returned 0" {
+	require_faults
+	seed_store
+	make_parquet "$DATA/new.parquet" 20000 2
+	# the second check of the content: the child's close, or (if that
+	# close did not check) the release after it
+	FEATUREFS_FAULT=validate=crash@2 mount_store
+	# Popen(stdout=f) then f.close(): the creator closes before a byte
+	# is written, the child's close() is the one that returns on it all
+	run python3 - "$MNT/AAPL/$K.parquet" "$DATA/new.parquet" <<'PY'
+import subprocess, sys
+with open(sys.argv[1], "wb") as f:
+    p = subprocess.Popen(["sh", "-c", 'sleep 0.5; exec cat "$0"', sys.argv[2]], stdout=f)
+print(p.wait())
+PY
+	echo "writer: $output" >&2
+	wait_daemon_gone
+	log_has "fault injection: crashing at validate"
+	fusermount3 -u "$MNT"
+	mount_store
+	if [ "${lines[-1]}" = 0 ]; then
+		[ "$(state_of "$K" "$DATA/new.parquet")" = complete ]
+	else
+		[ "$(state_of "$K" "$DATA/new.parquet")" = absent ]
+	fi
+	check_seeds
+	nothing_in_tmp
+	unmount_store
+	fsck_clean
+}
+
+@test "a clean stop while a descriptor of a closed entry is still open: what close() accepted is kept" {
+	seed_store
+	make_parquet "$DATA/new.parquet" 20000 2
+	mount_store
+	python3 - "$MNT/AAPL/$K.parquet" "$DATA/new.parquet" "$DAEMON_PID" <<'PY'
+import os, signal, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, open(sys.argv[2], "rb").read())
+fd2 = os.dup(fd)
+os.close(fd)  # returns 0: sealed
+os.kill(int(sys.argv[3]), signal.SIGTERM)
+time.sleep(1)
+try:
+    os.close(fd2)
+except OSError:
+    pass
+PY
+	wait_daemon_gone
+	fusermount3 -uz "$MNT" 2>/dev/null || true
+	log_has "AAPL/$K.parquet: its writer's close() returned 0: tmp/.* stays"
+	mount_store
+	[ "$(state_of "$K" "$DATA/new.parquet")" = complete ]
+	check_seeds
+	nothing_in_tmp
+	unmount_store
+	fsck_clean
+}
+
+@test "recovery publishes the file its writer closed, not an object a lost row left at its path" {
+	require_faults
+	make_parquet "$DATA/old.parquet" 2000 1
+	make_parquet "$DATA/new.parquet" 20000 2
+	mount_store
+	mkdir "$MNT/AAPL"
+	cp "$DATA/old.parquet" "$MNT/AAPL/$K.parquet"
+	wait_published "$MNT/AAPL/$K.parquet"
+	unmount_store
+	# its row lost (a power cut's last commits, a restored backup)
+	sqlite3 "$STORE/manifest.db" "delete from entries where key = '$K'"
+	crash_at publish_rename "$K" "$DATA/new.parquet"
+	cmp "$DATA/old.parquet" "$STORE/objects/AAPL/$K.parquet"
+	run "$FEATUREFS" fsck -n "$STORE"
+	[[ "$output" == *"AAPL/$K: writer "*" is gone; it was closed, and its tmp file is complete"* ]]
+	mount_store
+	[ "$(state_of "$K" "$DATA/new.parquet")" = complete ]
+	log_has "AAPL/$K: objects/AAPL/$K.parquet was not what its writer closed: moved it to lost+found/"
+	cmp "$DATA/old.parquet" "$STORE/lost+found/AAPL.$K.parquet"
 	nothing_in_tmp
 	unmount_store
 	fsck_clean
@@ -494,7 +594,7 @@ enospc_write() {
 	grep -qx 'featurefs_health_status{component="storage"} 1' "$MNT/.featurefs/metrics"
 }
 
-@test "injected ENOSPC at fsync and at the rename: the errno or a discard, never a partial entry" {
+@test "injected ENOSPC at fsync and at the rename: the errno, or the write kept for the next mount; never a partial entry" {
 	require_faults
 	make_parquet "$DATA/a.parquet" 20000 1
 	for point in tmp_fsync publish_rename; do
@@ -503,18 +603,25 @@ enospc_write() {
 		run write_entry "$MNT/AAPL/$K.parquet" "$DATA/a.parquet"
 		echo "$point: $output" >&2
 		case $point in
-		tmp_fsync) [ "$output" = "close ENOSPC" ] ;;
+		tmp_fsync) [ "$output" = "close ENOSPC" ] && wait_discarded "$K" ;;
 		# validated at close, so close succeeds; the publish in
-		# release fails and discards the entry
-		publish_rename) [ "$output" = ok ] ;;
+		# release fails, and what close() accepted is kept
+		publish_rename) [ "$output" = ok ] && wait_kept "$K" ;;
 		esac
-		wait_discarded "$K"
 		[ "$(try_errno "open('$MNT/AAPL/$K.parquet', 'rb')")" = ENOENT ]
 		[ -z "$(ls -A "$STORE/objects/AAPL" 2>/dev/null)" ]
 		[ "$(stats_get "['load_failures']['nospace']")" = 1 ]
 		log_has "discard AAPL/$K.parquet: .*No space left on device (nospace)"
 		unmount_store
 		fsck_clean
+		mount_store
+		case $point in
+		tmp_fsync) [ "$(state_of "$K" "$DATA/a.parquet")" = absent ] ;;
+		publish_rename) [ "$(state_of "$K" "$DATA/a.parquet")" = complete ] ;;
+		esac
+		nothing_in_tmp
+		rm -f "$MNT/AAPL/$K.parquet"
+		unmount_store
 	done
 }
 
@@ -597,24 +704,69 @@ PY
 	[ ! -e "$STORE/objects/AAPL/$K.parquet" ]
 }
 
-@test "injected EIO at the manifest update: the object is removed again, the key is free" {
+@test "injected EIO at the manifest update after close() returned 0: the object goes, the key is free, the write is kept for the next mount" {
 	require_faults
 	make_parquet "$DATA/a.parquet" 20000 1
-	FEATUREFS_FAULT="manifest_publish=EIO" mount_store
+	make_parquet "$DATA/b.parquet" 2000 1
+	FEATUREFS_FAULT="manifest_publish=EIO@1" mount_store
 	mkdir "$MNT/AAPL"
 	[ "$(write_entry "$MNT/AAPL/$K.parquet" "$DATA/a.parquet")" = ok ]
-	wait_discarded "$K"
+	wait_kept "$K"
 	[ "$(try_errno "open('$MNT/AAPL/$K.parquet', 'rb')")" = ENOENT ]
-	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
 	[ ! -e "$STORE/objects/AAPL/$K.parquet" ]
-	[ -z "$(ls -A "$STORE/tmp")" ]
 	log_has "discard AAPL/$K.parquet: manifest: Input/output error"
+	log_has "AAPL/$K.parquet: its writer's close() returned 0: tmp/.* stays, with its row, and the next mount or fsck -p publishes it"
 	unmount_store
 	fsck_clean
 	mount_store
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	nothing_in_tmp
+	# the key is free in the mount that could not publish it: a new
+	# write takes the row over, and is what the next mount keeps
+	K2=$(key_of second)
+	unmount_store
+	FEATUREFS_FAULT="manifest_publish=EIO@1" mount_store
+	[ "$(write_entry "$MNT/AAPL/$K2.parquet" "$DATA/a.parquet")" = ok ]
+	wait_kept "$K2"
+	[ "$(write_entry "$MNT/AAPL/$K2.parquet" "$DATA/b.parquet")" = ok ]
+	wait_published "$MNT/AAPL/$K2.parquet"
+	cmp "$DATA/b.parquet" "$MNT/AAPL/$K2.parquet"
+	unmount_store
+	fsck_clean
+	mount_store
+	cmp "$DATA/b.parquet" "$MNT/AAPL/$K2.parquet"
+	nothing_in_tmp
+}
+
+@test "close() fails when the manifest cannot record what it accepted: the entry goes, the key is free" {
+	require_faults
+	make_parquet "$DATA/a.parquet" 20000 1
+	FEATUREFS_FAULT="seal=EIO@1" mount_store
+	mkdir "$MNT/AAPL"
+	[ "$(write_entry "$MNT/AAPL/$K.parquet" "$DATA/a.parquet")" = "close EIO" ]
+	wait_discarded "$K"
+	log_has "recording it as closed: Input/output error"
 	[ "$(write_entry "$MNT/AAPL/$K.parquet" "$DATA/a.parquet")" = ok ]
 	wait_published "$MNT/AAPL/$K.parquet"
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	unmount_store
+	fsck_clean
+}
+
+@test "a rename into a key that fails at the manifest changes nothing: the scratch file is renamed again" {
+	require_faults
+	make_parquet "$DATA/a.parquet" 20000 1
+	FEATUREFS_FAULT="manifest_publish=EIO@1" mount_store
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/.$K.tmp"
+	run mv "$MNT/AAPL/.$K.tmp" "$MNT/AAPL/$K.parquet"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Input/output error"* ]]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/.$K.tmp"
+	mv "$MNT/AAPL/.$K.tmp" "$MNT/AAPL/$K.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	unmount_store
+	fsck_clean
 }
 
 @test "an object removed or cut short behind the mount: EIO and a log line" {
