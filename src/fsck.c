@@ -338,6 +338,20 @@ static int sealed_adoptable(struct fsck *f, const struct manifest_entry *e)
 	       gc_describe_sealed(f->s, e, 0, &row, why, sizeof(why)) == 0;
 }
 
+/* Whether `e`'s sealed tmp file is its object too: linked into place
+ * before the row could say so. */
+static int sealed_is_object(struct fsck *f, const struct manifest_entry *e)
+{
+	char rel[STORE_REL_MAX];
+	struct stat tmp, obj;
+
+	store_object_relpath(e->symbol, e->key, rel, sizeof(rel));
+	return fstatat(f->s->tmp_fd, e->sealed_tmp, &tmp,
+		       AT_SYMLINK_NOFOLLOW) == 0 &&
+	       fstatat(f->s->root_fd, rel, &obj, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       tmp.st_dev == obj.st_dev && tmp.st_ino == obj.st_ino;
+}
+
 static int gone(int dirfd, const char *name)
 {
 	struct stat st;
@@ -403,10 +417,12 @@ static int check_writers(struct fsck *f)
 			continue;
 		}
 		dead++;
-		/* 2: its tmp file is closed (recovery prefers it); 1: its
-		 * object is in place */
+		/* 2: its tmp file is closed (recovery prefers it to another
+		 * object at its path); 1: its object is in place */
 		if (row_well_formed(e))
-			adoptable[i] = sealed_adoptable(f, e)	? 2
+			adoptable[i] = sealed_adoptable(f, e) &&
+						       !sealed_is_object(f, e)
+					       ? 2
 				       : object_adoptable(f, e) ? 1
 								: 0;
 	}
