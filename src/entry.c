@@ -824,7 +824,8 @@ static int writer_seal(struct ffs *ffs, struct node *n, struct writer *w)
 {
 	int rc;
 
-	if (w->sealed || node_kind(n) != NODE_ENTRY)
+	if (w->sealed || w->published || w->abandoned ||
+	    node_kind(n) != NODE_ENTRY)
 		return 0;
 	rc = fault_inject("seal");
 	if (rc == 0)
