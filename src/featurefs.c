@@ -54,7 +54,9 @@ const struct command commands[] = {
 	  "  --symbol S   only entries of symbol S\n"
 	  "  --json       print a JSON array\n" },
 	{ "lock-key", cmd_lock_key, "NAME...",
-	  "print the advisory-lock id of each NAME (<symbol>/<key>)", "" },
+	  "print the advisory-lock id of each NAME (<symbol>/<key>, or a "
+	  "path ending in <symbol>/<key>.parquet)",
+	  "" },
 	{ "help", cmd_help, "[COMMAND]", "show help for featurefs or a command",
 	  "" },
 	{ NULL, NULL, NULL, NULL, NULL },

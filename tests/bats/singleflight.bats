@@ -221,15 +221,22 @@ PY
 		hex=$(printf '%s' "$1" | sha256sum | cut -c1-16)
 		echo $((16#$hex))
 	}
-	run "$FEATUREFS" lock-key "AAPL/$K" AAPL "MSFT/0123456789abcdef" ""
+	# an entry's path under a mount names the same lock
+	run "$FEATUREFS" lock-key "AAPL/$K" "MSFT/0123456789abcdef" "/features/AAPL/$K.parquet"
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "$(expect "AAPL/$K")" ]
-	[ "${lines[1]}" = "$(expect AAPL)" ]
-	[ "${lines[2]}" = "$(expect MSFT/0123456789abcdef)" ]
-	[ "${lines[3]}" = "$(expect "")" ]
+	[ "${lines[1]}" = "$(expect MSFT/0123456789abcdef)" ]
+	[ "${lines[2]}" = "$(expect "AAPL/$K")" ]
 	# both signs occur: the top bit is the sign
-	run "$FEATUREFS" lock-key a b c d e f g h
+	run "$FEATUREFS" lock-key $(for k in a b c d e f g h; do echo "S/$(key_of $k)"; done)
+	[ "$status" -eq 0 ]
 	[[ "$output" == *-* ]]
 	run "$FEATUREFS" lock-key
 	[ "$status" -eq 2 ]
+	# what names no entry is refused, not hashed
+	for bad in AAPL "" ../x "AAPL/ab" "AAPL/$K.csv" "a b/$K"; do
+		run "$FEATUREFS" lock-key "$bad"
+		[ "$status" -eq 2 ]
+		[[ "$output" == *"is not SYMBOL/KEY or a path ending in SYMBOL/KEY.parquet"* ]]
+	done
 }
