@@ -310,6 +310,11 @@ static int check_mountpoint(const char *mountpoint, char *mp)
 		log_err("mountpoint %s: not a directory", mountpoint);
 		return -ENOTDIR;
 	}
+	if (strchr(mp, '\n')) {
+		log_err("mountpoint %s: a path with a newline cannot be named "
+			"in the mount's config; use another", mp);
+		return -EINVAL;
+	}
 	if (store_probe(mp) == 1) {
 		log_err("mountpoint %s is a featurefs store; the store comes "
 			"first: featurefs mount STORE MOUNTPOINT", mountpoint);
@@ -370,6 +375,13 @@ static int check_store_place(const char *path, const char *mountpoint)
 				     strcmp(real, "/") ? "/" : "", base) >=
 		    sizeof(real) - used)
 			return 0;
+	}
+	/* /.featurefs/config, and what reads it to find the store, give
+	 * one path a line */
+	if (strchr(real, '\n')) {
+		log_err("store %s: a path with a newline cannot be named in "
+			"the mount's config; use another", real);
+		return -EINVAL;
 	}
 	if (path_within(real, mountpoint)) {
 		log_err("store %s is %s the mountpoint %s: the mount would "

@@ -58,6 +58,19 @@ teardown() {
 	[ ! -e "$STORE" ]
 }
 
+@test "a store or mountpoint path with a newline is refused before anything is made" {
+	local nl=$'\n'
+	run timeout 20 "$FEATUREFS" "$TEST_DIR/st${nl}ore" "$MNT" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'st\nore: a path with a newline cannot be named in the mount'"'"'s config; use another'* ]]
+	[ ! -e "$TEST_DIR/st${nl}ore" ]
+	mkdir "$TEST_DIR/m${nl}p"
+	run timeout 20 "$FEATUREFS" "$STORE" "$TEST_DIR/m${nl}p" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'m\np: a path with a newline cannot be named'* ]]
+	[ ! -e "$STORE" ]
+}
+
 @test "a store inside its mountpoint, or a mountpoint inside its store, is refused" {
 	mkdir -p "$MNT/sub"
 	run timeout 20 "$FEATUREFS" "$MNT/st/" "$MNT" -f
