@@ -350,6 +350,29 @@ static int collect_writing(void *arg, const struct manifest_entry *e)
 	return 0;
 }
 
+/* Remove stale tmp/<name>.  featurefs never makes a directory there: one
+ * (planted, or an operator's) is moved to lost+found/, not deleted with
+ * whatever it holds. */
+static int remove_stale_tmp(struct store *s, const char *name)
+{
+	char rel[NAME_MAX + 8], dest[STORE_REL_MAX + 32];
+	int rc = store_tmp_unlink(s, name);
+
+	if (rc != -EISDIR)
+		return rc;
+	snprintf(rel, sizeof(rel), "tmp/%s", name);
+	rc = lostfound_move_object(s, rel,
+				   "a directory in tmp/, where featurefs makes "
+				   "none", dest, sizeof(dest));
+	if (rc == 0)
+		log_warn("%s: a directory, where featurefs makes none: moved "
+			 "it to %s", rel, dest);
+	else
+		log_err("%s: a directory, where featurefs makes none; moving "
+			"it to lost+found/ failed: %s", rel, strerror(-rc));
+	return rc;
+}
+
 /*
  * Dead writer row `e` names a sealed tmp file: its writer's close()
  * returned 0 on that content, and the mount died before it was published.
@@ -479,7 +502,7 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 		if (live_mount_id &&
 		    strncmp(de->d_name, live_mount_id, strlen(live_mount_id)) == 0)
 			continue;
-		if (dry_run || store_tmp_unlink(s, de->d_name) == 0)
+		if (dry_run || remove_stale_tmp(s, de->d_name) == 0)
 			res->tmp_removed++;
 	}
 	closedir(d);

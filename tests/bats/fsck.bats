@@ -443,12 +443,19 @@ assert all(f["corrected"] for f in d["findings"]), d' "$TEST_DIR/out"
 	make_store
 	echo partial >"$STORE/tmp/0123456789abcdef.7.entry"
 	echo scratch >"$STORE/tmp/0123456789abcdef.8.scratch"
+	# a directory: featurefs makes none there; it is set aside, whole
+	mkdir "$STORE/tmp/0123456789abcdef.9.entry"
+	echo keep >"$STORE/tmp/0123456789abcdef.9.entry/x"
 	fsck_run -n "$STORE"
 	[ "$status" -eq 4 ]
 	fsck_run -p "$STORE"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"fsck: tmp/0123456789abcdef.7.entry: tmp file of a writer that is gone (removed)"* ]]
+	[[ "$output" == *"fsck: tmp/0123456789abcdef.9.entry: tmp file of a writer that is gone (removed)"* ]]
 	[ -z "$(ls -A "$STORE/tmp")" ]
+	[ "$(cat "$STORE/lost+found/tmp.0123456789abcdef.9.entry/x")" = keep ]
+	fsck_run -n "$STORE"
+	[ "$status" -eq 0 ]
 }
 
 @test "usage errors exit 16; a missing store exits 8" {
