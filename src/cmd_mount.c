@@ -19,6 +19,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -58,7 +59,8 @@ struct mount_opts {
 	int default_permissions;
 	int subtype, fsname;	/* given: libfuse's, kept as they are */
 	int remount;		/* mount(8) -o remount of a mounted store */
-	unsigned long ms_flags;	/* the kernel's flags the options ask for */
+	unsigned long ms_flags;	/* the kernel's flags the options set */
+	unsigned long ms_cleared; /* ... and those they clear */
 };
 
 enum {
@@ -135,9 +137,17 @@ static int mount_opt_proc(void *data, const char *arg, int key,
 	for (i = 0; i < sizeof(ms_options) / sizeof(ms_options[0]); i++)
 		if (key != FUSE_OPT_KEY_NONOPT &&
 		    strcmp(arg, ms_options[i].name) == 0)
-			mo->ms_flags = ms_options[i].clears
-					       ? mo->ms_flags & ~ms_options[i].flag
-					       : mo->ms_flags | ms_options[i].flag;
+		{
+			unsigned long flag = ms_options[i].flag;
+
+			if (ms_options[i].clears) {
+				mo->ms_flags &= ~flag;
+				mo->ms_cleared |= flag;
+			} else {
+				mo->ms_flags |= flag;
+				mo->ms_cleared &= ~flag;
+			}
+		}
 	switch (key) {
 	case FUSE_OPT_KEY_NONOPT:
 		if (mo->positional++ == 0) {
@@ -661,11 +671,37 @@ static int has_featurefs_options(const struct mount_opts *mo)
  * store; the daemon keeps its own options, so a mount made with -o ro is
  * not made writable.  0 or a negative errno, logged.
  */
+/* The mount(2) flags mounted at `mountpoint` now, as statvfs(3) gives
+ * them; 0 when it cannot tell. */
+static unsigned long current_ms_flags(const char *mountpoint)
+{
+	static const struct {
+		unsigned long st, ms;
+	} map[] = {
+		{ ST_RDONLY, MS_RDONLY },	{ ST_NOSUID, MS_NOSUID },
+		{ ST_NODEV, MS_NODEV },		{ ST_NOEXEC, MS_NOEXEC },
+		{ ST_SYNCHRONOUS, MS_SYNCHRONOUS },
+		{ ST_NOATIME, MS_NOATIME },	{ ST_NODIRATIME, MS_NODIRATIME },
+		{ ST_RELATIME, MS_RELATIME },
+	};
+	unsigned long flags = 0;
+	struct statvfs sv;
+	size_t i;
+
+	if (statvfs(mountpoint, &sv) < 0)
+		return 0;
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (sv.f_flag & map[i].st)
+			flags |= map[i].ms;
+	return flags;
+}
+
 static int remount_store(const struct mount_opts *mo, const char *mountpoint)
 {
 	char path[PATH_MAX + 32], line[256];
 	int daemon_ro = -1;
 	struct statfs sfs;
+	unsigned long flags;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/.featurefs/config", mountpoint);
@@ -680,7 +716,10 @@ static int remount_store(const struct mount_opts *mo, const char *mountpoint)
 		if (strncmp(line, "ro = ", 5) == 0)
 			daemon_ro = strcmp(line + 5, "yes\n") == 0;
 	fclose(f);
-	if (daemon_ro == 1 && !(mo->ms_flags & MS_RDONLY)) {
+	/* MS_REMOUNT sets the flags it is given and clears the others: what
+	 * the options do not name keeps its value, as with mount(8) */
+	flags = (current_ms_flags(mountpoint) & ~mo->ms_cleared) | mo->ms_flags;
+	if (daemon_ro == 1 && !(flags & MS_RDONLY)) {
 		log_err("remount %s read-write: it was mounted with -o ro, "
 			"and its daemon serves reads only; umount and mount "
 			"it again", mountpoint);
@@ -690,11 +729,11 @@ static int remount_store(const struct mount_opts *mo, const char *mountpoint)
 		log_warn("remount %s: featurefs options keep the values the "
 			 "mount started with; umount and mount again to change "
 			 "them", mountpoint);
-	if (mount(NULL, mountpoint, NULL, MS_REMOUNT | mo->ms_flags, NULL) < 0) {
+	if (mount(NULL, mountpoint, NULL, MS_REMOUNT | flags, NULL) < 0) {
 		int rc = -errno;
 
 		log_err("remount %s: %s%s", mountpoint, strerror(-rc),
-			rc == -EBUSY && (mo->ms_flags & MS_RDONLY)
+			rc == -EBUSY && (flags & MS_RDONLY)
 				? " (files are open for writing there)"
 				: "");
 		return rc;

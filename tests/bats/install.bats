@@ -122,6 +122,12 @@ teardown() {
 	[ "$(try_errno "open('$MNT/AAPL/$(key_of b).parquet', 'wb')")" = EROFS ]
 	PATH=$INSTALLED_BIN:$PATH mount -o remount,rw,noexec "$MNT"
 	[[ "$(findmnt -n -o OPTIONS "$MNT")" == rw,*noexec* ]]
+	# run by hand, without mount(8) to merge the options: the flags it
+	# does not name keep their values
+	"$INSTALLED_BIN/featurefs" "$STORE" "$MNT" -o remount,ro
+	[[ "$(findmnt -n -o OPTIONS "$MNT")" == ro,noexec,* ]]
+	"$INSTALLED_BIN/featurefs" "$STORE" "$MNT" -o remount,rw
+	[[ "$(findmnt -n -o OPTIONS "$MNT")" == rw,noexec,* ]]
 	cp "$DATA/a.parquet" "$MNT/AAPL/$(key_of b).parquet"
 	[ "$(sed -n 's/^pid=//p' "$STORE/store.lock")" = "$pid" ]
 	umount "$MNT"
