@@ -423,12 +423,15 @@ static int holder_is_leaving(const struct store_holder *holder)
 		 strcmp(fstype, "fuse.featurefs") == 0);
 }
 
-/* Open or create the store at `path` and take its lock. */
+/* Open or create the store at `path` and take its lock.  A store made
+ * here is named in `made` (its real path; "" otherwise, PATH_MAX bytes),
+ * and `*made_dir` says whether its directory was made too. */
 static int open_store(const char *path, const char *mountpoint,
 		      const char *manifest, enum compress_mode compress,
-		      struct store **out)
+		      struct store **out, char *made, int *made_dir)
 {
 	struct store_holder holder;
+	struct stat st;
 	int rc, waited;
 
 	rc = check_store_place(path, mountpoint);
@@ -441,6 +444,7 @@ static int open_store(const char *path, const char *mountpoint,
 		return rc;
 	}
 	if (rc == 0) {
+		*made_dir = stat(path, &st) < 0;
 		rc = store_init(path, manifest ? manifest : "sqlite",
 				compress == COMPRESS_STORE
 					? "none"
@@ -449,6 +453,8 @@ static int open_store(const char *path, const char *mountpoint,
 			log_err("initialize store %s: %s", path, strerror(-rc));
 			return rc;
 		}
+		if (!realpath(path, made))
+			made[0] = '\0';
 		log_info("initialized a new store at %s", path);
 	}
 	if (rc > 0)
@@ -818,8 +824,8 @@ int cmd_mount(int argc, char **argv)
 	struct fs_loop_options loop = { 0 };
 	struct mount_opts mo = { 0 };
 	struct ffs ffs = { 0 };
-	char mp[PATH_MAX];
-	int rc, ret = 1, inited = 0, notify = -1;
+	char mp[PATH_MAX], made[PATH_MAX] = "";
+	int rc, ret = 1, inited = 0, notify = -1, made_dir = 0, served = 0;
 
 	fault_setup();
 	/* the subtype first: libfuse's default would be argv[0]'s name */
@@ -872,7 +878,7 @@ int cmd_mount(int argc, char **argv)
 	inited = 1;
 	ffs.mountpoint = mp;
 	if (open_store(mo.store, mp, ffs.opt.manifest, ffs.opt.compress,
-		       &ffs.store) < 0)
+		       &ffs.store, made, &made_dir) < 0)
 		goto out;
 	if (check_read_only_media(&ffs) < 0 ||
 	    name_source(&args, &mo, ffs.store->root) < 0 ||
@@ -914,6 +920,7 @@ int cmd_mount(int argc, char **argv)
 		goto stop;
 	detach_done(notify, 1);
 	notify = -1;
+	served = 1;
 	/* forked once the terminal is let go of, which it would hold */
 	rc = watchdog_start(watchdog_connection(mp, NULL));
 	if (rc < 0)
@@ -953,6 +960,10 @@ out:
 	free(mo.passthrough);
 	free(mo.metrics);
 	fuse_opt_free_args(&args);
+	/* a store this mount made is not left behind by its failure (a busy
+	 * metrics port, options the kernel refuses) */
+	if (ret != 0 && !served && made[0])
+		store_unmake(made, made_dir);
 	detach_done(notify, 0); /* a start that failed, its mount gone */
 	return ret;
 }

@@ -152,6 +152,25 @@ static int write_conf(int root_fd, const struct store_conf *c)
 	return rc;
 }
 
+void store_unmake(const char *path, int with_dir)
+{
+	static const char *const made[] = { STORE_CONF, "control.sock" };
+	int root_fd, i;
+
+	root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return;
+	for (i = 0; layout_names[i]; i++)
+		if (unlinkat(root_fd, layout_names[i], 0) < 0 &&
+		    errno == EISDIR)
+			unlinkat(root_fd, layout_names[i], AT_REMOVEDIR);
+	for (i = 0; i < (int)(sizeof(made) / sizeof(made[0])); i++)
+		unlinkat(root_fd, made[i], 0);
+	close(root_fd);
+	if (with_dir && rmdir(path) < 0)
+		log_warn("store %s: left in place: %s", path, strerror(errno));
+}
+
 int store_init(const char *path, const char *manifest,
 	       const char *compression)
 {

@@ -71,6 +71,11 @@ int store_init(const char *path, const char *manifest,
  * half-initialized) directory, -ENOTEMPTY when it holds something else. */
 int store_probe(const char *path);
 
+/* Undo store_init() for a mount that failed before it served: remove
+ * what init and the failed start made there, and `path` itself when
+ * `with_dir`.  Anything else stays, and the directory with it. */
+void store_unmake(const char *path, int with_dir);
+
 /* Make objects/ and tmp/ of the store at `path` again where they are
  * missing (a cleaner of old files removes empty directories), logged.  For
  * a mount, which writes anyway; 0 or a negative errno. */

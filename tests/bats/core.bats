@@ -1058,7 +1058,19 @@ PY
 	local holder=$!
 	sleep 0.5
 	run "$FEATUREFS" "$STORE" "$MNT" -o "metrics=$busy"
+	local busy_status=$status busy_output=$output
+	# a store the failed mount made is not left behind
+	run "$FEATUREFS" "$TEST_DIR/new" "$MNT" -o "metrics=$busy"
 	kill "$holder"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"initialized a new store at $TEST_DIR/new"* ]]
+	[ ! -e "$TEST_DIR/new" ]
+	mkdir "$TEST_DIR/empty"
+	run "$FEATUREFS" "$TEST_DIR/empty" "$MNT" -o "fsname=$(printf 'x%.0s' {1..5000})"
+	[ "$status" -ne 0 ]
+	[ -d "$TEST_DIR/empty" ] && [ -z "$(ls -A "$TEST_DIR/empty")" ]
+	rmdir "$TEST_DIR/empty"
+	status=$busy_status output=$busy_output
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"metrics=$busy: Address already in use"* ]]
 	# a name is a usage error, found before a missing store is made
