@@ -653,8 +653,10 @@ static int name_source(struct fuse_args *args, const struct mount_opts *mo,
 		return 0;
 	if (asprintf(&fsname, "fsname=%s", root) < 0)
 		return -ENOMEM;
+	/* first: after a "--", an argument is no option */
 	if (fuse_opt_add_opt_escaped(&opt, fsname) != 0 ||
-	    fuse_opt_add_arg(args, "-o") != 0 || fuse_opt_add_arg(args, opt) != 0)
+	    fuse_opt_insert_arg(args, 1, "-o") != 0 ||
+	    fuse_opt_insert_arg(args, 2, opt) != 0)
 		rc = -ENOMEM;
 	free(fsname);
 	free(opt);
@@ -830,7 +832,8 @@ int cmd_mount(int argc, char **argv)
 	fault_setup();
 	/* the subtype first: libfuse's default would be argv[0]'s name */
 	if (fuse_opt_parse(&args, &mo, mount_opt_spec, mount_opt_proc) < 0 ||
-	    (!mo.subtype && fuse_opt_add_arg(&args, "-osubtype=featurefs")) ||
+	    (!mo.subtype &&
+	     fuse_opt_insert_arg(&args, 1, "-osubtype=featurefs")) ||
 	    fuse_parse_cmdline(&args, &cmd) != 0) {
 		ret = cli_usage("mount", NULL);
 		goto out;

@@ -71,6 +71,16 @@ teardown() {
 	[ ! -e "$STORE" ]
 }
 
+@test "after --, a store whose name starts with - is a store" {
+	cd "$TEST_DIR"
+	"$FEATUREFS" mount -f -o gc_interval=0 -- -store "$MNT" 3>&- &
+	DAEMON_PID=$!
+	wait_mounted
+	[ "$(findmnt -n -o SOURCE,FSTYPE "$MNT")" = "$TEST_DIR/-store fuse.featurefs" ]
+	unmount_store
+	[ -f "$TEST_DIR/-store/store.conf" ]
+}
+
 @test "a store inside its mountpoint, or a mountpoint inside its store, is refused" {
 	mkdir -p "$MNT/sub"
 	run timeout 20 "$FEATUREFS" "$MNT/st/" "$MNT" -f
