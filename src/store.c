@@ -618,15 +618,15 @@ int store_tmp_open(struct store *s, const char *name, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
-int store_tmp_open_named(struct store *s, const char *name)
+/* Open `rel` under `dirfd` for reading when it is a regular file of
+ * ours: never follow a link out of the store, never block on a FIFO
+ * someone put there; -EINVAL for anything else. */
+static int open_regular(int dirfd, const char *rel)
 {
 	struct stat st;
 	int fd;
 
-	if (!name[0] || name[0] == '.' || strchr(name, '/'))
-		return -EINVAL;
-	fd = openat(s->tmp_fd, name,
-		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ELOOP ? -EINVAL : -errno;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -634,6 +634,13 @@ int store_tmp_open_named(struct store *s, const char *name)
 		return -EINVAL;
 	}
 	return fd;
+}
+
+int store_tmp_open_named(struct store *s, const char *name)
+{
+	if (!name[0] || name[0] == '.' || strchr(name, '/'))
+		return -EINVAL;
+	return open_regular(s->tmp_fd, name);
 }
 
 int store_tmp_unlink(struct store *s, const char *name)
@@ -699,25 +706,11 @@ static int object_relpath_ok(const char *relpath)
 
 int store_object_open(struct store *s, const char *relpath)
 {
-	struct stat st;
-	int fd;
-
 	if (!object_relpath_ok(relpath)) {
 		log_err("open %s: not an object path; refused", relpath);
 		return -EINVAL;
 	}
-
-	/* an object is a regular file of ours: never follow a link out of
-	 * the store, never block on a FIFO someone put there */
-	fd = openat(s->root_fd, relpath,
-		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0)
-		return errno == ELOOP ? -EINVAL : -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
-	return fd;
+	return open_regular(s->root_fd, relpath);
 }
 
 int store_object_unlink(struct store *s, const char *relpath)
