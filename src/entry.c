@@ -1668,11 +1668,11 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 				pthread_mutex_unlock(&ffs->lock);
 			}
 		}
-		if (rc < 0)
+		if (rc < 0) {
 			manifest_abandon(ffs->manifest, newparent->name, key);
-		if (rc < 0)
 			log_warn("rename to %s/%s: not published: %s",
 				 newparent->name, newname, w->why_detail);
+		}
 		free(oldname);
 	}
 	pthread_mutex_unlock(&w->mu);
