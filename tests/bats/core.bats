@@ -902,6 +902,8 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 	cp "$DATA/b.parquet" "$MNT/AAPL/$K2.parquet"
 	cp "$DATA/b.parquet" "$MNT/MSFT/$K1.parquet"
+	# the publish runs in the release, after close() returned
+	for f in AAPL/$K1 AAPL/$K2 MSFT/$K1; do wait_published "$MNT/$f.parquet"; done
 	usage_matches
 	rm "$MNT/AAPL/$K2.parquet"
 	usage_matches
