@@ -412,12 +412,15 @@ static int check_store_place(const char *path, const char *mountpoint)
  * after umount(8) has returned. */
 #define LOCK_HANDOVER_MS 10000
 
-/* Whether the store lock's `holder` is a mount daemon on its way out: no
- * featurefs is mounted at its mountpoint any more. */
+/* Whether the store lock's `holder` is on its way out: a mount daemon
+ * whose mountpoint carries no featurefs any more, or one that has emptied
+ * its record already (store_unlock() does so before it lets go). */
 static int holder_is_leaving(const struct store_holder *holder)
 {
 	char fstype[64];
 
+	if (!holder->role[0])
+		return 1;
 	return strcmp(holder->role, "mount") == 0 && holder->mountpoint[0] &&
 	       !(proc_mount_at(holder->mountpoint, NULL, fstype, NULL) &&
 		 strcmp(fstype, "fuse.featurefs") == 0);
@@ -477,9 +480,8 @@ static int open_store(const char *path, const char *mountpoint,
 			 waited < LOCK_HANDOVER_MS;
 	     waited += 50) {
 		if (waited == 0)
-			log_info("store %s: waiting for pid %ld, whose mount at "
-				 "%s is gone, to let go of it", (*out)->root,
-				 (long)holder.pid, holder.mountpoint);
+			log_info("store %s: waiting for the mount that held it "
+				 "to let go of it", (*out)->root);
 		usleep(50 * 1000);
 		rc = store_lock(*out, "mount", mountpoint, &holder);
 	}
