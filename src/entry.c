@@ -301,6 +301,53 @@ void entry_wait_done(struct ffs *ffs, struct waiter *w, int err)
 	hist_observe(&w->node->parent->ctr->lock_wait, waited);
 }
 
+/* A tmp file discard_entry() kept for the next mount (ffs->kept). */
+struct kept_tmp {
+	char key[LOCK_NAME_MAX + 1];	/* "symbol/key": its table key */
+	char tmpname[STORE_TMP_NAME_MAX];
+};
+
+/* Remember that tmp/`tmpname` is kept for symbol/key. */
+static void kept_add(struct ffs *ffs, const char *symbol, const char *key,
+		     const char *tmpname)
+{
+	struct kept_tmp *k = calloc(1, sizeof(*k));
+	int rc = -ENOMEM;
+
+	if (k) {
+		snprintf(k->key, sizeof(k->key), "%s/%s", symbol, key);
+		snprintf(k->tmpname, sizeof(k->tmpname), "%s", tmpname);
+		pthread_mutex_lock(&ffs->lock);
+		rc = htab_put(ffs->kept, k->key, k); /* a key's claim is one */
+		pthread_mutex_unlock(&ffs->lock);
+	}
+	if (rc < 0) /* a new write of the key would leave it to the next
+		     * mount's sweep */
+		free(k);
+}
+
+/* A claim of symbol/key took over its row: the tmp file kept for it is
+ * no write's any more, and goes. */
+static void kept_supersede(struct ffs *ffs, const char *symbol,
+			   const char *key)
+{
+	char name[LOCK_NAME_MAX + 1];
+	struct kept_tmp *k;
+
+	snprintf(name, sizeof(name), "%s/%s", symbol, key);
+	pthread_mutex_lock(&ffs->lock);
+	k = htab_get(ffs->kept, name);
+	if (k)
+		htab_del(ffs->kept, k->key, k);
+	pthread_mutex_unlock(&ffs->lock);
+	if (!k)
+		return;
+	store_tmp_unlink(ffs->store, k->tmpname);
+	log_info("%s: a new write of the key replaces tmp/%s, kept since its "
+		 "publish failed", name, k->tmpname);
+	free(k);
+}
+
 /* ---- create and open ------------------------------------------------ */
 
 int entry_create(struct ffs *ffs, struct node *parent, const char *name,
@@ -370,6 +417,7 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 					strerror(-rc));
 			goto fail;
 		}
+		kept_supersede(ffs, e.symbol, e.key);
 	}
 	pthread_mutex_lock(&ffs->lock);
 	n = node_find_locked(ffs, parent, name);
@@ -814,6 +862,15 @@ static int refuse_late_write(struct writer *w, struct handle *h,
 	return -EPERM;
 }
 
+/* The times and mode writer `w` shows, as a row takes them. */
+static void writer_attrs(struct writer *w, struct manifest_attrs *a)
+{
+	a->set = MANIFEST_SET_MTIME | MANIFEST_SET_MODE;
+	a->mtime_ns = CTR_GET(w->mtime_ns);
+	a->mode = CTR_GET(w->mode);
+	a->ctime_ns = CTR_GET(w->ctime_ns);
+}
+
 /*
  * Record in the manifest that in-flight entry `n`'s tmp file holds what
  * its writer closed, checked and fsynced.  close() returns 0 on it, so a
@@ -822,18 +879,38 @@ static int refuse_late_write(struct writer *w, struct handle *h,
  */
 static int writer_seal(struct ffs *ffs, struct node *n, struct writer *w)
 {
+	struct manifest_attrs a;
 	int rc;
 
 	if (w->sealed || w->published || w->abandoned ||
 	    node_kind(n) != NODE_ENTRY)
 		return 0;
+	/* what recovery publishes carries the times and mode set so far
+	 * (cp -p and rsync -a set them before close; setattr_writer()
+	 * records later changes) */
+	writer_attrs(w, &a);
 	rc = fault_inject("seal");
 	if (rc == 0)
 		rc = manifest_seal(ffs->manifest, n->parent->name, n->key,
-				   w->tmpname);
+				   w->tmpname, &a);
 	if (rc == 0)
 		w->sealed = 1;
 	return rc;
+}
+
+/* Sealed writer `w`'s times or mode changed: its row takes them, as the
+ * publish would; a failure is logged.  w->mu held. */
+static void writer_seal_attrs(struct ffs *ffs, struct node *n,
+			      struct writer *w)
+{
+	struct manifest_attrs a;
+	int rc;
+
+	writer_attrs(w, &a);
+	rc = manifest_set_attrs(ffs->manifest, n->parent->name, n->key, &a);
+	if (rc < 0)
+		log_warn("%s: recording its new times and mode for recovery "
+			 "failed: %s", n->hkey, strerror(-rc));
 }
 
 /* writer_seal() where close() has returned 0 already: a failure is only
@@ -858,7 +935,7 @@ static int writer_unseal(struct ffs *ffs, struct node *n, struct writer *w)
 
 	if (!w->sealed)
 		return 0;
-	rc = manifest_seal(ffs->manifest, n->parent->name, n->key, "");
+	rc = manifest_seal(ffs->manifest, n->parent->name, n->key, "", NULL);
 	if (rc < 0 && rc != -ENOENT) {
 		log_err("write %s: withdrawing its closed state failed: %s",
 			n->hkey, strerror(-rc));
@@ -1267,6 +1344,7 @@ static void discard_entry(struct ffs *ffs, struct node *n, struct writer *w,
 			  enum load_failure why, const char *detail, int keep)
 {
 	if (keep) {
+		kept_add(ffs, n->parent->name, n->key, w->tmpname);
 		manifest_release(ffs->manifest, n->parent->name, n->key);
 		log_warn("%s: its writer's close() returned 0: tmp/%s stays, "
 			 "with its row, and the next mount or fsck -p publishes "
@@ -1652,6 +1730,7 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 	snprintf(claim.writer, sizeof(claim.writer), "%s", ffs->writer_id);
 	rc = manifest_claim(ffs->manifest, &claim);
 	if (rc == 0) {
+		kept_supersede(ffs, claim.symbol, claim.key);
 		struct node *oldparent = n->parent;
 		char *oldname = strdup(n->name);
 
@@ -1905,6 +1984,10 @@ static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
 	if (r->valid & SETATTR_MTIME)
 		CTR_SET(w->mtime_ns, requested_mtime_ns(r));
 	CTR_SET(w->ctime_ns, now_us() * 1000);
+	/* closed already (chmod, utime after close()): what recovery
+	 * would publish takes them too */
+	if (w->sealed && (r->valid & (SETATTR_MODE | SETATTR_MTIME)))
+		writer_seal_attrs(ffs, n, w);
 	return 0;
 }
 

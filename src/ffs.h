@@ -192,6 +192,10 @@ struct ffs {
 
 	pthread_mutex_t lock;
 	struct htab *names;
+	/* "symbol/key" -> struct kept_tmp: the tmp files of closed writes
+	 * this mount could not publish, kept for the next mount (under
+	 * lock) until a new write of the key takes their row over */
+	struct htab *kept;
 	struct node root;
 	struct node control_dir;
 	struct node *control_files;	/* array of control_file_count() */

@@ -470,6 +470,11 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 			adopted.mode = e->mode;
 			snprintf(adopted.writer, sizeof(adopted.writer), "%s",
 				 e->writer);
+			/* a closed write's row has the times its writer set */
+			if (e->sealed_tmp[0]) {
+				adopted.mtime_ns = e->mtime_ns;
+				adopted.ctime_ns = e->ctime_ns;
+			}
 		}
 		if (drc == 0 && manifest_publish(m, &adopted) == 0) {
 			log_info("adopted %s/%s: %s", e->symbol, e->key, how);

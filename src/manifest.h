@@ -229,11 +229,12 @@ struct manifest_ops {
 			const char *key);
 	/* Record in the caller's `writing` row that tmp/`tmpname` holds
 	 * the entry's whole content, checked and fsynced (its writer's
-	 * close() returned 0), so that recovery publishes it should this
-	 * mount die first; "" withdraws that (the content changes again).
+	 * close() returned 0), with the times and mode `a` gives (NULL:
+	 * as they are), so that recovery publishes it should this mount
+	 * die first; "" withdraws that (the content changes again).
 	 * -ENOENT when there is no such row. */
 	int (*seal)(struct manifest *m, const char *symbol, const char *key,
-		    const char *tmpname);
+		    const char *tmpname, const struct manifest_attrs *a);
 };
 
 #define MANIFEST_SYMBOL_USAGE 1u
@@ -341,9 +342,10 @@ static inline int manifest_abandon(struct manifest *m, const char *symbol,
 }
 
 static inline int manifest_seal(struct manifest *m, const char *symbol,
-				const char *key, const char *tmpname)
+				const char *key, const char *tmpname,
+				const struct manifest_attrs *a)
 {
-	return m->ops->seal(m, symbol, key, tmpname);
+	return m->ops->seal(m, symbol, key, tmpname, a);
 }
 
 static inline int manifest_adopt(struct manifest *m,

@@ -189,7 +189,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SET_ATTRS] = "UPDATE entries SET mtime_ns = coalesce(?3, mtime_ns),"
 			 " mode = coalesce(?4, mode), ctime_ns = ?5"
 			 " WHERE symbol = ?1 AND key = ?2",
-	[ST_SEAL] = "UPDATE entries SET sealed_tmp = ?3"
+	[ST_SEAL] = "UPDATE entries SET sealed_tmp = ?3,"
+		    " mtime_ns = coalesce(?4, mtime_ns), mode = coalesce(?5, mode),"
+		    " ctime_ns = coalesce(?6, ctime_ns)"
 		    " WHERE symbol = ?1 AND key = ?2 AND state = 'writing'",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
@@ -1074,7 +1076,8 @@ static int sqlite_set_attrs(struct manifest *m, const char *symbol,
 }
 
 static int sqlite_seal(struct manifest *m, const char *symbol,
-		       const char *key, const char *tmpname)
+		       const char *key, const char *tmpname,
+		       const struct manifest_attrs *a)
 {
 	struct manifest_sqlite *ms = ms_of(m);
 	sqlite3_stmt *st;
@@ -1084,6 +1087,12 @@ static int sqlite_seal(struct manifest *m, const char *symbol,
 	st = stmt(ms, ST_SEAL);
 	bind_key(st, symbol, key);
 	bind_text_or_null(st, 3, tmpname);
+	if (a && (a->set & MANIFEST_SET_MTIME))
+		sqlite3_bind_int64(st, 4, a->mtime_ns);
+	if (a && (a->set & MANIFEST_SET_MODE))
+		sqlite3_bind_int64(st, 5, a->mode);
+	if (a)
+		sqlite3_bind_int64(st, 6, a->ctime_ns);
 	rc = step_done(ms, st, "seal entry");
 	if (rc == 0 && sqlite3_changes(ms->db) == 0)
 		rc = -ENOENT;

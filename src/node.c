@@ -330,6 +330,8 @@ int ffs_init(struct ffs *ffs)
 	ffs->blksize = 1 << 20;
 	pthread_cond_init(&ffs->tick_cond, NULL);
 	rc = htab_new(&ffs->names);
+	if (rc == 0)
+		rc = htab_new(&ffs->kept);
 	if (rc < 0)
 		return rc;
 	rc = access_log_new(&ffs->access);
@@ -371,6 +373,7 @@ void ffs_destroy(struct ffs *ffs)
 	while (ffs->all)
 		node_free(ffs->all);
 	htab_free(ffs->names);
+	htab_free_values(ffs->kept);
 	access_log_free(ffs->access);
 	frame_cache_free(ffs->frames);
 	free(ffs->control_files);

@@ -331,6 +331,43 @@ PY
 	fsck_clean
 }
 
+@test "what recovery publishes has the mode and times its writer set, before close() or after" {
+	require_faults
+	seed_store
+	make_parquet "$DATA/new.parquet" 20000 2
+	chmod 640 "$DATA/new.parquet"
+	touch -d '2020-01-02 03:04:05' "$DATA/new.parquet"
+	# cp -p sets them before it closes
+	FEATUREFS_FAULT=publish_rename=crash mount_store
+	cp -p "$DATA/new.parquet" "$MNT/AAPL/$K.parquet"
+	wait_daemon_gone
+	fusermount3 -u "$MNT"
+	# a job that sets them after close(), a copy of its descriptor open
+	K2=$(key_of after-close)
+	mount_store
+	python3 - "$MNT/AAPL/$K2.parquet" "$DATA/new.parquet" "$DAEMON_PID" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, open(sys.argv[2], "rb").read())
+keep = os.dup(fd)
+os.close(fd)
+os.chmod(sys.argv[1], 0o600)
+os.utime(sys.argv[1], (1500000000, 1500000000))
+os.kill(int(sys.argv[3]), 9)
+PY
+	wait_daemon_gone
+	fusermount3 -u "$MNT"
+	mount_store
+	[ "$(state_of "$K" "$DATA/new.parquet")" = complete ]
+	[ "$(stat -c %a.%Y "$MNT/AAPL/$K.parquet")" = "640.$(stat -c %Y "$DATA/new.parquet")" ]
+	[ "$(state_of "$K2" "$DATA/new.parquet")" = complete ]
+	[ "$(stat -c %a.%Y "$MNT/AAPL/$K2.parquet")" = 600.1500000000 ]
+	check_seeds
+	nothing_in_tmp
+	unmount_store
+	fsck_clean
+}
+
 @test "recovery publishes the file its writer closed, not an object a lost row left at its path" {
 	require_faults
 	make_parquet "$DATA/old.parquet" 2000 1
@@ -731,8 +768,12 @@ PY
 	[ "$(write_entry "$MNT/AAPL/$K2.parquet" "$DATA/b.parquet")" = ok ]
 	wait_published "$MNT/AAPL/$K2.parquet"
 	cmp "$DATA/b.parquet" "$MNT/AAPL/$K2.parquet"
+	log_has "AAPL/$K2: a new write of the key replaces tmp/.*, kept since its publish failed"
 	unmount_store
-	fsck_clean
+	# nothing of the replaced write is left behind
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" -eq 0 ]
 	mount_store
 	cmp "$DATA/b.parquet" "$MNT/AAPL/$K2.parquet"
 	nothing_in_tmp
