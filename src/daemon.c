@@ -229,8 +229,9 @@ int daemon_recover(struct ffs *ffs)
 	if (rc < 0)
 		log_err("recover %s: %s", ffs->store->root, strerror(-rc));
 	else if (res.rows_removed || res.rows_adopted || res.tmp_removed)
-		log_info("recovered after an unclean stop: %lld unfinished "
-			 "entries dropped, %lld adopted, %lld tmp files removed",
+		log_info("recovered what earlier mounts left: %lld unfinished "
+			 "entries dropped, %lld published, %lld tmp files "
+			 "removed",
 			 (long long)res.rows_removed,
 			 (long long)res.rows_adopted,
 			 (long long)res.tmp_removed);

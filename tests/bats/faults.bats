@@ -416,7 +416,7 @@ PY
 	[ "$(state_of "$K" "$DATA/new.parquet")" = absent ]
 	check_seeds
 	nothing_in_tmp
-	log_has "recovered after an unclean stop"
+	log_has "recovered what earlier mounts left"
 	[ "$(write_entry "$MNT/AAPL/$K.parquet" "$DATA/new.parquet")" = ok ]
 	wait_published "$MNT/AAPL/$K.parquet"
 	cmp "$DATA/new.parquet" "$MNT/AAPL/$K.parquet"
