@@ -635,6 +635,17 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 			pthread_mutex_unlock(&ffs->lock);
 			pthread_mutex_lock(&w->mu);
 			w->handles++;
+			/* a rename may have published it meanwhile (its object
+			 * is this very file: a truncate would empty an entry),
+			 * or GC removed it: as if the open came after */
+			if (w->published ||
+			    __atomic_load_n(&n->w, __ATOMIC_RELAXED) != w) {
+				rc = w->published ? -EEXIST : -ESTALE;
+				w->handles--;
+				pthread_mutex_unlock(&w->mu);
+				writer_unref(w);
+				return rc;
+			}
 			if (flags & O_TRUNC)
 				rc = writer_truncate(w, 0);
 			else
@@ -755,11 +766,12 @@ static int handle_fd(struct ffs *ffs, struct handle *h)
 
 int entry_read_fd(struct ffs *ffs, struct handle *h, size_t size, off_t off)
 {
-	uint64_t end, len = h->node->size; /* published: never changes */
+	uint64_t end, len;
 	int fd;
 
 	if (h->kind != HANDLE_OBJECT || h->z)
 		return -ENOTSUP; /* copied, or decompressed */
+	len = h->node->size; /* published: never changes */
 	fd = handle_fd(ffs, h);
 	if (fd >= 0 && (uint64_t)off < len) {
 		end = (uint64_t)off + size < len ? (uint64_t)off + size : len;

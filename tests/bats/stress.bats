@@ -655,3 +655,54 @@ PY
 		fusermount3 -uz "$MNT" 2>/dev/null || true
 	done
 }
+
+@test "a write-open with O_TRUNC racing the rename that publishes the file never empties the entry" {
+	mount_store
+	mkdir "$MNT/TR"
+	make_parquet "$DATA/a.parquet" 20000
+	# the open resolves the name before the rename (an O_PATH descriptor
+	# taken first), as any open racing a rename may
+	run python3 - "$MNT/TR" "$DATA/a.parquet" <<'PY'
+import hashlib, os, random, subprocess, sys, threading, time
+sym, src = sys.argv[1:]
+data = open(src, "rb").read()
+bad = outcomes = 0
+for i in range(150):
+    key = hashlib.sha256(f"tr-{i}".encode()).hexdigest()
+    scratch = f"{sym}/.scr{i}"
+    fd = os.open(scratch, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644)
+    os.write(fd, data)
+    os.close(fd)
+    pfd = os.open(scratch, os.O_PATH | os.O_CLOEXEC)
+    res = {}
+    def rename():
+        try:
+            os.rename(scratch, f"{sym}/{key}.parquet")
+            res["rename"] = 0
+        except OSError as e:
+            res["rename"] = e.errno
+    def truncate():
+        time.sleep(random.random() * 0.004)
+        try:
+            os.close(os.open(f"/proc/self/fd/{pfd}", os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC))
+            res["open"] = 0
+        except OSError as e:
+            res["open"] = e.errno
+    threads = [threading.Thread(target=rename), threading.Thread(target=truncate)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    os.close(pfd)
+    if res["rename"] == 0 and subprocess.run(["cmp", "-s", src, f"{sym}/{key}.parquet"]).returncode:
+        bad += 1
+        print(f"{i}: published, open {res['open']}: the entry differs", flush=True)
+print(f"{bad} damaged")
+PY
+	echo "$output" >&2
+	[ "${lines[-1]}" = "0 damaged" ]
+	unmount_store
+	run "$FEATUREFS" fsck -n --verify "$STORE"
+	[ "$status" -eq 0 ]
+}
+
