@@ -477,9 +477,8 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 			}
 		}
 		if (drc == 0 && manifest_publish(m, &adopted) == 0) {
+			/* its tmp name, if any, goes with the sweep below */
 			log_info("adopted %s/%s: %s", e->symbol, e->key, how);
-			if (e->sealed_tmp[0])
-				store_tmp_unlink(s, e->sealed_tmp);
 			res->rows_adopted++;
 			continue;
 		}
