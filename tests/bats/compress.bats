@@ -204,8 +204,22 @@ import json, sys
 fc = json.load(open(sys.argv[1]))["frame_cache"]
 assert fc["misses"] > 0 and fc["read_ahead"] == 0, fc
 PY
-	# a whole read in order gets frames ahead (one thread per spare CPU)
-	cmp "$DATA/wide.parquet" "$f"
+	# a whole read in order gets frames ahead (one thread per spare CPU);
+	# a reader that pauses between reads, as one that works on what it
+	# read does, leaves those threads time to get there first on a
+	# loaded machine
+	python3 - "$f" "$DATA/wide.parquet" <<'PY'
+import sys, time
+got = bytearray()
+with open(sys.argv[1], "rb", buffering=0) as r:
+    while True:
+        b = r.read(1 << 20)
+        if not b:
+            break
+        got += b
+        time.sleep(0.02)
+assert bytes(got) == open(sys.argv[2], "rb").read()
+PY
 	if [ "$(nproc)" -gt 1 ]; then
 		python3 - "$MNT/.featurefs/stats.json" <<'PY'
 import json, sys
