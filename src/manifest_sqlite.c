@@ -1053,6 +1053,18 @@ static void sqlite_release(struct manifest *m, const char *symbol,
 	lock_table_release(ms_of(m)->locks, lock_id_entry(symbol, key));
 }
 
+/* Bind what `a` sets as parameters `at` (mtime), `at` + 1 (mode) and
+ * `at` + 2 (ctime); an unset one stays NULL, which the statement reads as
+ * "as it is". */
+static void bind_attrs(sqlite3_stmt *st, int at, const struct manifest_attrs *a)
+{
+	if (a->set & MANIFEST_SET_MTIME)
+		sqlite3_bind_int64(st, at, a->mtime_ns);
+	if (a->set & MANIFEST_SET_MODE)
+		sqlite3_bind_int64(st, at + 1, a->mode);
+	sqlite3_bind_int64(st, at + 2, a->ctime_ns);
+}
+
 static int sqlite_set_attrs(struct manifest *m, const char *symbol,
 			    const char *key, const struct manifest_attrs *a)
 {
@@ -1063,11 +1075,7 @@ static int sqlite_set_attrs(struct manifest *m, const char *symbol,
 	pthread_mutex_lock(&ms->mu);
 	st = stmt(ms, ST_SET_ATTRS);
 	bind_key(st, symbol, key);
-	if (a->set & MANIFEST_SET_MTIME)
-		sqlite3_bind_int64(st, 3, a->mtime_ns);
-	if (a->set & MANIFEST_SET_MODE)
-		sqlite3_bind_int64(st, 4, a->mode);
-	sqlite3_bind_int64(st, 5, a->ctime_ns);
+	bind_attrs(st, 3, a);
 	rc = step_done(ms, st, "set attributes");
 	if (rc == 0 && sqlite3_changes(ms->db) == 0)
 		rc = -ENOENT;
@@ -1087,12 +1095,8 @@ static int sqlite_seal(struct manifest *m, const char *symbol,
 	st = stmt(ms, ST_SEAL);
 	bind_key(st, symbol, key);
 	bind_text_or_null(st, 3, tmpname);
-	if (a && (a->set & MANIFEST_SET_MTIME))
-		sqlite3_bind_int64(st, 4, a->mtime_ns);
-	if (a && (a->set & MANIFEST_SET_MODE))
-		sqlite3_bind_int64(st, 5, a->mode);
 	if (a)
-		sqlite3_bind_int64(st, 6, a->ctime_ns);
+		bind_attrs(st, 4, a);
 	rc = step_done(ms, st, "seal entry");
 	if (rc == 0 && sqlite3_changes(ms->db) == 0)
 		rc = -ENOENT;
