@@ -335,6 +335,18 @@ static int step_done(struct manifest_sqlite *ms, sqlite3_stmt *st,
 	return 0;
 }
 
+/* step_done() of a statement that changes one row: `none` (-ENOENT,
+ * -EEXIST) when it changed none. */
+static int step_change(struct manifest_sqlite *ms, sqlite3_stmt *st,
+		       const char *what, int none)
+{
+	int rc = step_done(ms, st, what);
+
+	if (rc == 0 && sqlite3_changes(ms->db) == 0)
+		rc = none;
+	return rc;
+}
+
 static int tx_begin(struct manifest_sqlite *ms)
 {
 	return step_done(ms, stmt(ms, ST_BEGIN), "begin");
@@ -945,9 +957,8 @@ static int insert_entry(struct manifest_sqlite *ms,
 		goto fail;
 	st = stmt(ms, ST_INSERT);
 	bind_entry(st, e);
-	rc = step_done(ms, st, "insert entry");
-	if (rc == 0 && sqlite3_changes(ms->db) == 0)
-		rc = -EEXIST; /* a row of someone else */
+	/* no row changed: the key is a row of someone else */
+	rc = step_change(ms, st, "insert entry", -EEXIST);
 	if (rc < 0)
 		goto fail;
 	return tx_commit(ms);
@@ -995,9 +1006,7 @@ static int sqlite_publish(struct manifest *m, const struct manifest_entry *e)
 	pthread_mutex_lock(&ms->mu);
 	st = stmt(ms, ST_PUBLISH);
 	bind_entry(st, e);
-	rc = step_done(ms, st, "publish entry");
-	if (rc == 0 && sqlite3_changes(ms->db) == 0)
-		rc = -ENOENT;
+	rc = step_change(ms, st, "publish entry", -ENOENT);
 	pthread_mutex_unlock(&ms->mu);
 	lock_table_release(ms->locks, lock_id_entry(e->symbol, e->key));
 	return rc;
@@ -1038,9 +1047,7 @@ static int sqlite_remove(struct manifest *m, const char *symbol,
 				  state == ENTRY_PUBLISHED ? "published"
 							   : "writing",
 				  -1, SQLITE_STATIC);
-	rc = step_done(ms, st, "remove entry");
-	if (rc == 0 && sqlite3_changes(ms->db) == 0)
-		rc = -ENOENT;
+	rc = step_change(ms, st, "remove entry", -ENOENT);
 	pthread_mutex_unlock(&ms->mu);
 	if (rc < 0)
 		lock_table_release(ms->locks, id); /* else: release() */
@@ -1076,9 +1083,7 @@ static int sqlite_set_attrs(struct manifest *m, const char *symbol,
 	st = stmt(ms, ST_SET_ATTRS);
 	bind_key(st, symbol, key);
 	bind_attrs(st, 3, a);
-	rc = step_done(ms, st, "set attributes");
-	if (rc == 0 && sqlite3_changes(ms->db) == 0)
-		rc = -ENOENT;
+	rc = step_change(ms, st, "set attributes", -ENOENT);
 	pthread_mutex_unlock(&ms->mu);
 	return rc;
 }
@@ -1097,9 +1102,7 @@ static int sqlite_seal(struct manifest *m, const char *symbol,
 	bind_text_or_null(st, 3, tmpname);
 	if (a)
 		bind_attrs(st, 4, a);
-	rc = step_done(ms, st, "seal entry");
-	if (rc == 0 && sqlite3_changes(ms->db) == 0)
-		rc = -ENOENT;
+	rc = step_change(ms, st, "seal entry", -ENOENT);
 	pthread_mutex_unlock(&ms->mu);
 	return rc;
 }
@@ -1236,9 +1239,7 @@ static int sqlite_symbol_create(struct manifest *m, const char *symbol)
 	st = stmt(ms, ST_SYMBOL_ENSURE);
 	sqlite3_bind_text(st, 1, symbol, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, now_us());
-	rc = step_done(ms, st, "create symbol");
-	if (rc == 0 && sqlite3_changes(ms->db) == 0)
-		rc = -EEXIST;
+	rc = step_change(ms, st, "create symbol", -EEXIST);
 	pthread_mutex_unlock(&ms->mu);
 	return rc;
 }
