@@ -270,10 +270,13 @@ static void reply_open(fuse_req_t req, struct ffs *ffs,
 		fi->keep_cache = 1;
 		fi->noflush = 1;
 		break;
-	case HANDLE_TMP_READ:
 	case HANDLE_CONTROL:
+		/* generated on each open: no size to cache pages by */
 		fi->direct_io = 1;
 		break;
+	case HANDLE_TMP_READ:
+		/* through the inode's page cache, which the writer's own
+		 * writes keep current: so it can be mapped */
 	case HANDLE_WRITER:
 		break;
 	}

@@ -683,6 +683,31 @@ PY
 	run ls -A "$MNT/AAPL"
 	[ "$output" = ".tmp.upload" ]
 	cmp "$DATA/a.parquet" "$MNT/AAPL/.tmp.upload"
+	# mapped read-only, as pyarrow's memory_map and numpy's mmap_mode
+	# read a file, and so is a key in flight by its own writer
+	local K3
+	K3=$(key_of three)
+	python3 - "$MNT/AAPL/.tmp.upload" "$MNT/AAPL/$K3.parquet" "$DATA/a.parquet" <<'PY'
+import mmap, os, sys
+scratch, key, src = sys.argv[1:]
+data = open(src, "rb").read()
+def mapped(path):
+    fd = os.open(path, os.O_RDONLY)
+    with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as m:
+        got = m[:]
+    os.close(fd)
+    return got
+assert mapped(scratch) == data
+fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, data[:4096])
+assert mapped(key) == data[:4096]
+os.write(fd, data[4096:])
+assert mapped(key) == data
+os.close(fd)
+PY
+	wait_published "$MNT/AAPL/$K3.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K3.parquet"
+	rm "$MNT/AAPL/$K3.parquet"
 	mv "$MNT/AAPL/.tmp.upload" "$MNT/AAPL/.tmp.renamed"
 	mv "$MNT/AAPL/.tmp.renamed" "$MNT/AAPL/$K1.parquet"
 	[ "$(manifest_sql "select state from entries where key='$K1'")" = published ]
