@@ -597,8 +597,8 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 	case NODE_SCRATCH_DIR:
 		pthread_mutex_lock(&ffs->lock);
 		st->st_mode = S_IFDIR | (n->mode & 0777);
+		st->st_nlink = n->linked ? 2 : 0;
 		pthread_mutex_unlock(&ffs->lock);
-		st->st_nlink = 2;
 		set_times_ns(st, us_to_ns(n->created_ts),
 			     us_to_ns(n->created_ts));
 		break;
@@ -616,8 +616,9 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 	}
 	case NODE_ENTRY:
 	case NODE_SCRATCH:
-		st->st_nlink = 1;
 		pthread_mutex_lock(&ffs->lock);
+		/* 0 once unlinked, for whoever still holds it open */
+		st->st_nlink = n->linked;
 		if (n->w) {
 			/* a writer is freed under ffs->lock only */
 			st->st_mode = S_IFREG |

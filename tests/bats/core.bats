@@ -460,6 +460,18 @@ for make in (lambda: os.open('$K1.parquet', os.O_CREAT | os.O_WRONLY),
 	cat <&6 >"$TEST_DIR/part2"
 	exec 6<&-
 	cat "$TEST_DIR/part1" "$TEST_DIR/part2" | cmp - "$DATA/a.parquet"
+	# what is held open once unlinked has no links, as on any filesystem
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/.scratch"
+	python3 - "$MNT/AAPL/$K2.parquet" "$MNT/AAPL/.scratch" <<'PY'
+import os, sys
+for p in sys.argv[1:]:
+    fd = os.open(p, os.O_RDONLY)
+    assert os.fstat(fd).st_nlink == 1, p
+    os.unlink(p)
+    assert os.fstat(fd).st_nlink == 0, p
+    os.close(fd)
+PY
 	# the key can be computed again
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 	wait_published "$MNT/AAPL/$K1.parquet"
