@@ -1959,23 +1959,32 @@ static int setattr_published(struct ffs *ffs, struct node *n,
 	return rc;
 }
 
-/* setattr of data still being written; `truncator` is the process
- * that resizes an entry by path (0 when none does, or through the
+/* setattr of data still being written; `caller` is the process that
+ * resizes or chmods an entry by path (0 when none does, or through the
  * writer's own handle).  -EAGAIN when it got published meanwhile.
  * w->mu held. */
 static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
-			  pid_t truncator, const struct setattr_req *r)
+			  pid_t caller, const struct setattr_req *r)
 {
 	struct setattr_req owner_only = *r;
+	const char *what = NULL;
 	int rc;
 
 	if (w->published)
 		return -EAGAIN;
 	/* an entry's size is its writer's: another process's truncate(2)
-	 * would cut the data under it, and is refused as its write-open is */
-	if (truncator && truncator != w->tgid) {
-		log_info("truncate %s/%s: in flight, written by another process",
-			 n->parent->name, n->name);
+	 * would cut the data under it, and is refused as its write-open is;
+	 * and its mode is, as it is once published */
+	if (caller && caller != w->tgid) {
+		if (r->valid & SETATTR_SIZE)
+			what = "truncate";
+		else if ((r->valid & SETATTR_MODE) &&
+			 (r->mode & 07777) != (CTR_GET(w->mode) & 07777))
+			what = "chmod";
+	}
+	if (what) {
+		log_info("%s %s/%s: in flight, written by another process",
+			 what, n->parent->name, n->name);
 		return -EPERM;
 	}
 	CTR_SET(w->touched_us, mono_us());
@@ -2006,7 +2015,7 @@ static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
 int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 		  const struct setattr_req *r)
 {
-	pid_t truncator = 0;
+	pid_t caller = 0;
 	struct writer *w;
 	int rc;
 
@@ -2050,11 +2059,11 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 	default:
 		break;
 	}
-	/* who truncates an entry by path matters if it is in flight; read
-	 * /proc before taking any lock */
-	if ((r->valid & SETATTR_SIZE) && n->kind == NODE_ENTRY &&
-	    !(h && h->kind == HANDLE_WRITER))
-		truncator = proc_tgid_of(r->pid);
+	/* who truncates or chmods an entry by path matters if it is in
+	 * flight; read /proc before taking any lock */
+	if ((r->valid & (SETATTR_SIZE | SETATTR_MODE)) &&
+	    n->kind == NODE_ENTRY && !(h && h->kind == HANDLE_WRITER))
+		caller = proc_tgid_of(r->pid);
 	for (;;) {
 		pthread_mutex_lock(&ffs->lock);
 		w = n->w;
@@ -2066,7 +2075,7 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 		writer_ref(w);
 		pthread_mutex_unlock(&ffs->lock);
 		pthread_mutex_lock(&w->mu);
-		rc = setattr_writer(ffs, n, w, truncator, r);
+		rc = setattr_writer(ffs, n, w, caller, r);
 		pthread_mutex_unlock(&w->mu);
 		writer_unref(w);
 		/* published while we waited for it: it is an entry now */

@@ -319,7 +319,7 @@ for make in (lambda: os.open('$K1.parquet', os.O_CREAT | os.O_WRONLY),
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 }
 
-@test "create claims: visible while in flight, EEXIST for a second create or write-open, EPERM for a truncate" {
+@test "create claims: visible while in flight, EEXIST for a second create or write-open, EPERM for another's truncate or chmod" {
 	mount_store
 	mkdir "$MNT/AAPL"
 	make_parquet "$DATA/a.parquet" 20000
@@ -336,6 +336,12 @@ for make in (lambda: os.open('$K1.parquet', os.O_CREAT | os.O_WRONLY),
 	[ "$(try_errno "os.truncate('$MNT/AAPL/$K1.parquet', 0)")" = EPERM ]
 	log_has "truncate AAPL/$K1.parquet: in flight, written by another process"
 	[ "$(stat -c %s "$MNT/AAPL/$K1.parquet")" = 1000 ]
+	# nor change its mode, as it could not once published; its times,
+	# as then, it may set
+	[ "$(try_errno "os.chmod('$MNT/AAPL/$K1.parquet', 0o600)")" = EPERM ]
+	log_has "chmod AAPL/$K1.parquet: in flight, written by another process"
+	chmod 644 "$MNT/AAPL/$K1.parquet"
+	touch -d @1000 "$MNT/AAPL/$K1.parquet"
 	tail -c +1001 "$DATA/a.parquet" >&5
 	[ "$(stat -c %s "$MNT/AAPL/$K1.parquet")" = "$(stat -c %s "$DATA/a.parquet")" ]
 	exec 5>&-
