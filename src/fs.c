@@ -441,7 +441,7 @@ static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	rc = ffs_getattr(ffs, ffs_node(ffs, ino), &st, &timeout);
 	/* as the kernel's own check: root may search any directory, but
 	 * execute only what has an x bit */
-	if (S_ISDIR(st.st_mode) && fuse_req_ctx(req)->uid == 0)
+	if (rc == 0 && S_ISDIR(st.st_mode) && fuse_req_ctx(req)->uid == 0)
 		mask &= ~X_OK;
 	if (rc == 0 && (mask & X_OK) && !(st.st_mode & 0111))
 		rc = -EACCES;
