@@ -592,7 +592,9 @@ int gc_pass(const struct gc_env *env, const struct gc_options *o,
 			return rc;
 		res->stored_before = stored = t.stored_bytes;
 	}
-	if (o->older_than_us > 0) {
+	/* an age beyond the clock's (durations go up to 5200w) leaves no
+	 * entry old enough, where idle_before 0 would mean no limit */
+	if (o->older_than_us > 0 && o->older_than_us < now_us()) {
 		memset(&q, 0, sizeof(q));
 		q.states = 1u << ENTRY_PUBLISHED;
 		q.order = ORDER_LRU;
