@@ -381,12 +381,14 @@ static int remove_stale_tmp(struct store *s, const char *name)
  * bytes (linked, or compressed, before the row could say so): it stays.
  * Anything else there (an object a lost row left behind, an invalid one)
  * goes to lost+found/, and the sealed file takes its place.  Returns what
- * is to be adopted (0 with `adopted` filled) and sets `how`.
+ * is to be adopted (0 with `adopted` filled) and sets `how`; sets `kept`
+ * when the sealed file is valid but could not be put in place (the
+ * store's trouble, not the write's: it stays for another try).
  */
 static int prefer_sealed(struct store *s, const struct manifest_entry *e,
 			 const char *rel, int drc,
 			 struct manifest_entry *adopted, char *why,
-			 size_t why_len, const char **how)
+			 size_t why_len, const char **how, int *kept)
 {
 	struct manifest_entry sealed;
 	char dest[STORE_REL_MAX + 32];
@@ -401,6 +403,7 @@ static int prefer_sealed(struct store *s, const struct manifest_entry *e,
 	}
 	if (drc == 0 && strcmp(adopted->sha256, sealed.sha256) == 0)
 		return 0;
+	*kept = 1;
 	if (drc != -ENOENT) {
 		rc = lostfound_move_object(s, rel,
 					   "a dead writer's closed file was "
@@ -422,9 +425,21 @@ static int prefer_sealed(struct store *s, const struct manifest_entry *e,
 			 "published: %s", e->symbol, e->key, why);
 		return rc;
 	}
+	*kept = 0;
 	*adopted = sealed;
 	*how = "its writer had closed it, and the mount stopped before "
 	       "publishing it";
+	return 0;
+}
+
+/* Whether tmp/`name` is the sealed file of a row kept in `b`. */
+static int sealed_kept(const struct batch *b, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		if (strcmp(b->rows[i].sealed_tmp, name) == 0)
+			return 1;
 	return 0;
 }
 
@@ -445,12 +460,14 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 		struct manifest_entry *e = &b.rows[i], adopted;
 		char why[256], rel[STORE_REL_MAX];
 		const char *how = NULL;
-		int drc = -EINVAL;
+		int drc = -EINVAL, kept = 0;
 
-		if (manifest_writer_of_mount(e->writer, live_mount_id))
-			continue;
-		if (dry_run) {
-			res->rows_removed++;
+		if (manifest_writer_of_mount(e->writer, live_mount_id) ||
+		    dry_run) {
+			/* the sweep leaves tmp/ of the live mount alone */
+			e->sealed_tmp[0] = '\0';
+			if (dry_run)
+				res->rows_removed++;
 			continue;
 		}
 		/* publish() turns the writing row into the published one
@@ -462,7 +479,13 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 			how = "its writer died after the object was in place";
 			if (e->sealed_tmp[0])
 				drc = prefer_sealed(s, e, rel, drc, &adopted,
-						    why, sizeof(why), &how);
+						    why, sizeof(why), &how,
+						    &kept);
+		}
+		if (kept) {
+			log_warn("%s/%s: tmp/%s and its row stay for the next "
+				 "recovery", e->symbol, e->key, e->sealed_tmp);
+			continue;
 		}
 		if (drc == -EIO)
 			log_warn("%s: not valid Parquet: %s", rel, why);
@@ -476,6 +499,7 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 				adopted.ctime_ns = e->ctime_ns;
 			}
 		}
+		e->sealed_tmp[0] = '\0'; /* the sweep takes it */
 		if (drc == 0 && manifest_publish(m, &adopted) == 0) {
 			/* its tmp name, if any, goes with the sweep below */
 			log_info("adopted %s/%s: %s", e->symbol, e->key, how);
@@ -487,17 +511,15 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 			res->rows_removed++;
 		}
 	}
-	free(b.rows);
 	if (rc < 0)
-		return rc;
-
+		goto out;
 	fd = dup(s->tmp_fd);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
+	d = fd < 0 ? NULL : fdopendir(fd);
 	if (!d) {
-		close(fd);
-		return -errno;
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		goto out;
 	}
 	rewinddir(d);
 	while ((de = readdir(d))) {
@@ -506,11 +528,15 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 		if (live_mount_id &&
 		    strncmp(de->d_name, live_mount_id, strlen(live_mount_id)) == 0)
 			continue;
+		if (sealed_kept(&b, de->d_name))
+			continue;
 		if (dry_run || remove_stale_tmp(s, de->d_name) == 0)
 			res->tmp_removed++;
 	}
 	closedir(d);
-	return 0;
+out:
+	free(b.rows);
+	return rc;
 }
 
 static int key_of_object(const char *file, char *key)
