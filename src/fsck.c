@@ -221,15 +221,21 @@ static int row_still_there(struct fsck *f, const struct manifest_entry *e)
 /* ---- objects and lost+found ------------------------------------------ */
 
 /* Open `rel` (relative to STORE) for checking without following a
- * symlink or blocking on a FIFO; fills `st`.  -ELOOP for a symlink. */
+ * symlink or blocking on a FIFO; fills `st`.  -ELOOP for a symlink,
+ * -ENOTDIR for a symlink on the way (objects/<symbol> a link). */
 int fsck_open_object(struct fsck *f, const char *rel, struct stat *st)
 {
-	int fd, rc;
+	const char *leaf;
+	int dirfd, fd, rc;
 
-	fd = openat(f->s->root_fd, rel,
-		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	dirfd = store_parent_open(f->s, rel, &leaf);
+	if (dirfd < 0)
+		return dirfd;
+	fd = openat(dirfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	rc = -errno;
+	close(dirfd);
 	if (fd < 0)
-		return -errno;
+		return rc;
 	if (fstat(fd, st) < 0) {
 		rc = -errno;
 		close(fd);
@@ -344,12 +350,19 @@ static int sealed_is_object(struct fsck *f, const struct manifest_entry *e)
 {
 	char rel[STORE_REL_MAX];
 	struct stat tmp, obj;
+	const char *leaf;
+	int dirfd, same;
 
 	store_object_relpath(e->symbol, e->key, rel, sizeof(rel));
-	return fstatat(f->s->tmp_fd, e->sealed_tmp, &tmp,
+	dirfd = store_parent_open(f->s, rel, &leaf);
+	if (dirfd < 0)
+		return 0;
+	same = fstatat(f->s->tmp_fd, e->sealed_tmp, &tmp,
 		       AT_SYMLINK_NOFOLLOW) == 0 &&
-	       fstatat(f->s->root_fd, rel, &obj, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       fstatat(dirfd, leaf, &obj, AT_SYMLINK_NOFOLLOW) == 0 &&
 	       tmp.st_dev == obj.st_dev && tmp.st_ino == obj.st_ino;
+	close(dirfd);
+	return same;
 }
 
 static int gone(int dirfd, const char *name)
@@ -636,6 +649,14 @@ static int check_row(struct fsck *f, const struct manifest_entry *e,
 	if (fd == -ENOENT) {
 		fsck_finding_set(x, FSCK_OBJECT_MISSING, FSCK_PREEN, e->symbol,
 				 e->key, e->path, "object missing");
+		return 1;
+	}
+	if (fd == -ENOTDIR) {
+		fsck_finding_set(x, FSCK_OBJECT_MISSING, FSCK_PREEN, e->symbol,
+				 e->key, e->path,
+				 "object missing: objects/%s is not a directory "
+				 "(a symbolic link?), and nothing is read "
+				 "through it", e->symbol);
 		return 1;
 	}
 	if (fd == -ELOOP) {

@@ -573,7 +573,7 @@ static int count_orphans(const struct gc_env *env, struct gc_result *res)
 		if (sd->d_name[0] == '.' || name_check_symbol(sd->d_name) < 0)
 			continue;
 		fd = openat(env->store->objects_fd, sd->d_name,
-			    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			continue;
 		dir = fdopendir(fd);

@@ -150,22 +150,23 @@ static int move_noreplace(int from_dir, const char *from, int to_dir,
 	return renameat(from_dir, from, to_dir, to) < 0 ? -errno : 0;
 }
 
-/* fsync the directory holding `rel` (relative to STORE). */
-static void sync_parent(struct store *s, const char *rel)
+/* Move `rel` (relative to STORE, never through a symlink on the way)
+ * into lost+found as `name`, and make both directories' change durable
+ * as far as the source's goes. */
+static int move_in(struct store *s, const char *rel, int lf, const char *name)
 {
-	char parent[PATH_MAX], *slash;
-	int fd;
+	const char *leaf;
+	int dirfd, rc;
 
-	snprintf(parent, sizeof(parent), "%s", rel);
-	slash = strrchr(parent, '/');
-	if (!slash)
-		return;
-	*slash = '\0';
-	fd = openat(s->root_fd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
-		log_warn("fsck: fsync %s/: %s", parent, strerror(errno));
-	if (fd >= 0)
-		close(fd);
+	dirfd = store_parent_open(s, rel, &leaf);
+	if (dirfd < 0)
+		return dirfd;
+	rc = move_noreplace(dirfd, leaf, lf, name);
+	if (rc == 0 && fsync(dirfd) < 0)
+		log_warn("fsck: fsync of the directory of %s: %s", rel,
+			 strerror(errno));
+	close(dirfd);
+	return rc;
 }
 
 int lostfound_move(struct store *s, int lf, const char *rel,
@@ -191,13 +192,12 @@ int lostfound_move(struct store *s, int lf, const char *rel,
 			return rc;
 	}
 	if (rel) {
-		rc = move_noreplace(s->root_fd, rel, lf, name);
+		rc = move_in(s, rel, lf, name);
 		if (rc < 0) {
 			if (row)
 				unlinkat(lf, json, 0);
 			return rc;
 		}
-		sync_parent(s, rel);
 	}
 	if (fsync(lf) < 0)
 		log_warn("fsck: fsync " LOSTFOUND_DIR "/: %s", strerror(errno));

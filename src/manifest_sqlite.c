@@ -794,6 +794,20 @@ static int immutable_uri(const char *path, char *buf, size_t len)
 	return 1;
 }
 
+/* A manifest.db that exists must be a regular file (or a link to one):
+ * SQLite would wait forever to open a FIFO, and a directory or device is
+ * no database.  -EINVAL, logged, otherwise. */
+static int check_regular(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0 || S_ISREG(st.st_mode))
+		return 0; /* a missing one is made, or reported, below */
+	log_err("manifest %s is not a regular file; move it away and "
+		"restore the manifest", path);
+	return -EINVAL;
+}
+
 static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		       struct manifest **out)
 {
@@ -819,6 +833,9 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		rc = -ENOMEM;
 		goto fail;
 	}
+	rc = check_regular(path);
+	if (rc < 0)
+		goto fail;
 	flags = SQLITE_OPEN_NOMUTEX |
 		(args->read_only ? SQLITE_OPEN_READONLY
 				 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);

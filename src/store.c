@@ -54,18 +54,6 @@ int store_fsync(int fd)
 	return fsync(fd) < 0 ? -errno : 0;
 }
 
-static int fsync_dirat(int dirfd, const char *name)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0)
-		return -errno;
-	rc = fsync(fd) < 0 ? -errno : 0;
-	close(fd);
-	return rc;
-}
-
 static int is_layout_name(const char *name)
 {
 	int i;
@@ -205,6 +193,24 @@ out:
 	return rc;
 }
 
+/* Open `rel` under `dirfd` for reading when it is a regular file of
+ * ours: never follow a link out of the store, never block on a FIFO
+ * someone put there; -EINVAL for anything else. */
+static int open_regular(int dirfd, const char *rel)
+{
+	struct stat st;
+	int fd;
+
+	fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ELOOP ? -EINVAL : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
+
 static int conf_key_twice(const char *root, const char *key, int first,
 			  int again)
 {
@@ -222,12 +228,11 @@ static int read_conf(int root_fd, const char *root, struct store_conf *c)
 	FILE *f;
 	int fd, lineno = 0, rc = 0, seen[4] = { 0 };
 
-	fd = openat(root_fd, STORE_CONF, O_RDONLY | O_CLOEXEC);
+	fd = open_regular(root_fd, STORE_CONF);
 	if (fd < 0) {
-		rc = -errno;
 		log_err("open store %s: %s: %s", root, STORE_CONF,
-			strerror(-rc));
-		return rc;
+			fd == -EINVAL ? "not a regular file" : strerror(-fd));
+		return fd;
 	}
 	f = fdopen(fd, "r");
 	if (!f) {
@@ -462,6 +467,28 @@ int store_lock_update(struct store *s, const char *role,
 	return 0;
 }
 
+/* Open store.lock with `flags`, never through a link and only if it is
+ * a regular file: the holder record is written there, and emptied at
+ * unlock, wherever a link would lead.  -EINVAL, logged, otherwise. */
+static int lock_file_open(struct store *s, int flags)
+{
+	struct stat st;
+	int fd;
+
+	fd = openat(s->root_fd, STORE_LOCK,
+		    flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd < 0 && errno != ELOOP)
+		return -errno;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		log_err("store %s: %s is not a regular file (a symbolic link, "
+			"a FIFO?); move it away", s->root, STORE_LOCK);
+		return -EINVAL;
+	}
+	return fd;
+}
+
 int store_lock(struct store *s, const char *role, const char *mountpoint,
 	       struct store_holder *holder)
 {
@@ -469,12 +496,9 @@ int store_lock(struct store *s, const char *role, const char *mountpoint,
 
 	if (s->lock_fd >= 0)
 		return 0;
-	fd = s->read_only_fs
-		     ? openat(s->root_fd, STORE_LOCK, O_RDONLY | O_CLOEXEC)
-		     : openat(s->root_fd, STORE_LOCK,
-			      O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = lock_file_open(s, s->read_only_fs ? O_RDONLY : O_RDWR | O_CREAT);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		if (holder)
@@ -521,7 +545,7 @@ int store_lock_probe(struct store *s, struct store_holder *holder)
 		read_holder(s, s->lock_fd, holder);
 		return 1;
 	}
-	fd = openat(s->root_fd, STORE_LOCK, O_RDONLY | O_CLOEXEC);
+	fd = lock_file_open(s, O_RDONLY);
 	if (fd < 0)
 		return 0;
 	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
@@ -618,24 +642,6 @@ int store_tmp_open(struct store *s, const char *name, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Open `rel` under `dirfd` for reading when it is a regular file of
- * ours: never follow a link out of the store, never block on a FIFO
- * someone put there; -EINVAL for anything else. */
-static int open_regular(int dirfd, const char *rel)
-{
-	struct stat st;
-	int fd;
-
-	fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0)
-		return errno == ELOOP ? -EINVAL : -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
-	return fd;
-}
-
 int store_tmp_open_named(struct store *s, const char *name)
 {
 	if (!name[0] || name[0] == '.' || strchr(name, '/'))
@@ -648,11 +654,24 @@ int store_tmp_unlink(struct store *s, const char *name)
 	return unlinkat(s->tmp_fd, name, 0) < 0 ? -errno : 0;
 }
 
+/* Open directory `name` in `dirfd` without following a link: a symbol
+ * directory replaced by a symlink must not send an open, link or unlink
+ * out of the store.  -ENOTDIR when it is a link, or no directory. */
+static int dir_open_nofollow(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ELOOP ? -ENOTDIR : -errno;
+	return fd;
+}
+
 int store_object_install(struct store *s, const char *tmpname,
 			 const char *symbol, const char *key)
 {
-	char rel[STORE_REL_MAX];
-	int created = 1, rc;
+	char leaf[KEY_MAX + sizeof(ENTRY_SUFFIX)];
+	int created = 1, dirfd, rc;
 
 	rc = mkdirat(s->objects_fd, symbol, 0700) < 0 ? -errno : 0;
 	if (rc == -ENOENT &&
@@ -665,16 +684,28 @@ int store_object_install(struct store *s, const char *tmpname,
 	rc = fault_inject("publish_rename");
 	if (rc < 0)
 		return rc;
-	snprintf(rel, sizeof(rel), "%s/%s" ENTRY_SUFFIX, symbol, key);
+	dirfd = dir_open_nofollow(s->objects_fd, symbol);
+	if (dirfd < 0) {
+		log_err("publish %s/%s: objects/%s: %s", symbol, key, symbol,
+			dirfd == -ENOTDIR ? "not a directory (a symlink?); "
+					    "fsck -y moves it away"
+					  : strerror(-dirfd));
+		return dirfd;
+	}
+	snprintf(leaf, sizeof(leaf), "%s" ENTRY_SUFFIX, key);
 	/* renameat2(RENAME_NOREPLACE) would be exact, but is missing on some
 	 * network filesystems; linkat fails with EEXIST the same way. */
-	if (linkat(s->tmp_fd, tmpname, s->objects_fd, rel, 0) < 0)
-		return -errno;
+	if (linkat(s->tmp_fd, tmpname, dirfd, leaf, 0) < 0) {
+		rc = -errno;
+		close(dirfd);
+		return rc;
+	}
 	/* The object is in place.  What follows makes that durable; failing
 	 * the install for it would leave an object no row names. */
 	rc = fault_inject("objects_fsync");
-	if (rc == 0)
-		rc = fsync_dirat(s->objects_fd, symbol);
+	if (rc == 0 && fsync(dirfd) < 0)
+		rc = -errno;
+	close(dirfd);
 	if (rc == 0 && created)
 		rc = fsync(s->objects_fd) < 0 ? -errno : 0;
 	if (rc < 0)
@@ -685,41 +716,84 @@ int store_object_install(struct store *s, const char *tmpname,
 	return 0;
 }
 
-/* 1 when `relpath` is "objects/<symbol>/<key>.parquet" with names that
- * pass names.h.  Paths come from manifest rows: a row must never send an
- * open or an unlink outside objects/ ("../", an absolute path). */
-static int object_relpath_ok(const char *relpath)
+int store_parent_open(struct store *s, const char *rel, const char **leaf)
+{
+	char dir[NAME_MAX + 1];
+	const char *rest = rel, *slash;
+	int base = s->root_fd, fd;
+
+	if (strncmp(rel, "objects/", 8) == 0) {
+		base = s->objects_fd;
+		rest = rel + 8;
+	} else if (strncmp(rel, "tmp/", 4) == 0) {
+		base = s->tmp_fd;
+		rest = rel + 4;
+	}
+	slash = strchr(rest, '/');
+	if (!slash) {
+		*leaf = rest;
+		fd = fcntl(base, F_DUPFD_CLOEXEC, 0);
+		return fd < 0 ? -errno : fd;
+	}
+	if (slash == rest || (size_t)(slash - rest) > NAME_MAX ||
+	    strchr(slash + 1, '/'))
+		return -EINVAL;
+	memcpy(dir, rest, (size_t)(slash - rest));
+	dir[slash - rest] = '\0';
+	*leaf = slash + 1;
+	return dir_open_nofollow(base, dir);
+}
+
+/* Open the symbol directory of `relpath`, "objects/<symbol>/<key>.parquet"
+ * with names that pass names.h, and point `leaf` at the file's name in
+ * it.  Paths come from manifest rows: a row must never send an open or
+ * an unlink outside objects/ ("../", an absolute path, a symlink);
+ * -EINVAL, logged, for any other path. */
+static int object_dir_open(struct store *s, const char *relpath,
+			   const char *op, const char **leaf)
 {
 	char sym[SYMBOL_MAX + 1], key[KEY_MAX + 1];
-	const char *p = relpath + 8, *slash;
+	const char *p = relpath + 8, *slash = NULL;
 
-	if (strncmp(relpath, "objects/", 8) != 0)
-		return 0;
-	slash = strchr(p, '/');
+	if (strncmp(relpath, "objects/", 8) == 0)
+		slash = strchr(p, '/');
 	if (!slash || slash == p || (size_t)(slash - p) > SYMBOL_MAX)
-		return 0;
+		goto refuse;
 	memcpy(sym, p, (size_t)(slash - p));
 	sym[slash - p] = '\0';
-	return name_check_symbol(sym) == 0 &&
-	       name_parse_child(slash + 1, key) == NAME_ENTRY;
+	if (name_check_symbol(sym) < 0 ||
+	    name_parse_child(slash + 1, key) != NAME_ENTRY)
+		goto refuse;
+	return store_parent_open(s, relpath, leaf);
+refuse:
+	log_err("%s %s: not an object path; refused", op, relpath);
+	return -EINVAL;
 }
 
 int store_object_open(struct store *s, const char *relpath)
 {
-	if (!object_relpath_ok(relpath)) {
-		log_err("open %s: not an object path; refused", relpath);
-		return -EINVAL;
-	}
-	return open_regular(s->root_fd, relpath);
+	const char *leaf;
+	int dirfd, fd;
+
+	dirfd = object_dir_open(s, relpath, "open", &leaf);
+	if (dirfd < 0) /* a symbol directory that is a link: no object */
+		return dirfd == -ENOTDIR ? -EINVAL : dirfd;
+	fd = open_regular(dirfd, leaf);
+	close(dirfd);
+	return fd;
 }
 
 int store_object_unlink(struct store *s, const char *relpath)
 {
-	if (!object_relpath_ok(relpath)) {
-		log_err("unlink %s: not an object path; refused", relpath);
-		return -EINVAL;
-	}
-	return unlinkat(s->root_fd, relpath, 0) < 0 ? -errno : 0;
+	const char *leaf;
+	int dirfd, rc;
+
+	dirfd = object_dir_open(s, relpath, "unlink", &leaf);
+	if (dirfd < 0)
+		return dirfd;
+	rc = unlinkat(dirfd, leaf, 0) < 0 ? -errno : 0;
+	close(dirfd);
+	return rc;
 }
 
 #define UNLINK_THREADS 8

@@ -138,6 +138,13 @@ int store_tmp_unlink(struct store *s, const char *name);
 int store_object_install(struct store *s, const char *tmpname,
 			 const char *symbol, const char *key);
 
+/* Open the directory holding `rel`, a path under STORE of at most one
+ * directory below the store's own ("objects/<symbol>/<name>",
+ * "tmp/<name>", "lost+found"), without following a symlink on the way
+ * (objects/ and tmp/ themselves may be links on the store's filesystem),
+ * and point `leaf` at the last name in `rel`.  -ENOTDIR for a link. */
+int store_parent_open(struct store *s, const char *rel, const char **leaf);
+
 /* Open an object for reading, by relative path; -EINVAL when it is not a
  * regular file (a symlink or FIFO planted in objects/). */
 int store_object_open(struct store *s, const char *relpath);

@@ -327,6 +327,46 @@ except OSError as e:
 	[ "$status" -eq 4 ]
 }
 
+@test "a hostile store: a symbol directory replaced by a symlink is not followed by reads, unlinks, publishes or fsck" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	k2=$(key_of other)
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	wait_published "$MNT/AAPL/$K.parquet"
+	unmount_store
+	# a directory outside the store, with a file where the object was
+	mkdir "$TEST_DIR/outside"
+	head -c "$(stat -c %s "$DATA/a.parquet")" /dev/zero >"$TEST_DIR/outside/$K.parquet"
+	rm -r "$STORE/objects/AAPL"
+	ln -s "$TEST_DIR/outside" "$STORE/objects/AAPL"
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"object missing: objects/AAPL is not a directory (a symbolic link?), and nothing is read through it"* ]]
+	[[ "$output" == *"objects/AAPL: not a symbol directory"* ]]
+	mount_store
+	[ "$(try_errno "open('$MNT/AAPL/$K.parquet', 'rb').read()")" = EIO ]
+	log_has "its object objects/AAPL/$K.parquet is not a regular file"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$k2.parquet"
+	rm "$MNT/AAPL/$K.parquet"
+	unmount_store
+	log_has "publish AAPL/$k2: objects/AAPL: not a directory (a symlink?)"
+	log_has "unlink objects/AAPL/$K.parquet: Not a directory"
+	# nothing outside was read, removed or added
+	[ "$(ls "$TEST_DIR/outside")" = "$K.parquet" ]
+	cmp -n "$(stat -c %s "$DATA/a.parquet")" /dev/zero "$TEST_DIR/outside/$K.parquet"
+	# fsck moves the link away; the write that could not be published
+	# meanwhile is kept, and published by the next run
+	run "$FEATUREFS" fsck -y "$STORE"
+	[[ "$output" == *"tmp/"*" and its row stay for the next recovery"* ]]
+	[ "$(readlink "$STORE/lost+found/AAPL")" = "$TEST_DIR/outside" ]
+	[ -e "$TEST_DIR/outside/$K.parquet" ]
+	run "$FEATUREFS" fsck -y "$STORE"
+	[ "$status" -eq 1 ]
+	cmp "$DATA/a.parquet" "$STORE/objects/AAPL/$k2.parquet"
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" -eq 0 ]
+}
+
 @test "a manifest row cannot send an unlink outside objects/" {
 	"$FEATUREFS" init "$STORE" >/dev/null
 	echo precious >"$TEST_DIR/victim1"
@@ -366,4 +406,34 @@ except OSError as e:
 	[ "$(try_errno "os.utime('$MNT/AAPL/$K.parquet', (0, 0))")" = EROFS ]
 	run "$FEATUREFS" gc --older-than 0s "$MNT"
 	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
+}
+
+@test "a hostile store: store.conf, manifest.db or store.lock that is not a regular file is refused, never waited on or written through" {
+	"$FEATUREFS" init "$STORE" >/dev/null
+	echo precious >"$TEST_DIR/victim"
+	mv "$STORE/store.lock" "$TEST_DIR/lock.saved" 2>/dev/null || true
+	ln -s "$TEST_DIR/victim" "$STORE/store.lock"
+	run timeout 20 "$FEATUREFS" "$STORE" "$MNT" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"store.lock is not a regular file (a symbolic link, a FIFO?); move it away"* ]]
+	run timeout 20 "$FEATUREFS" gc "$STORE"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[ "$(cat "$TEST_DIR/victim")" = precious ]
+	rm "$STORE/store.lock"
+	mv "$STORE/manifest.db" "$TEST_DIR/manifest.saved"
+	mkfifo "$STORE/manifest.db"
+	for cmd in "fsck -n" stats ls "gc --dry-run"; do
+		run timeout 20 "$FEATUREFS" $cmd "$STORE"
+		echo "$cmd: $status $output" >&2
+		[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+		[[ "$output" == *"manifest.db is not a regular file"* ]]
+	done
+	rm "$STORE/manifest.db"
+	mv "$TEST_DIR/manifest.saved" "$STORE/manifest.db"
+	mv "$STORE/store.conf" "$TEST_DIR/conf.saved"
+	mkfifo "$STORE/store.conf"
+	run timeout 20 "$FEATUREFS" "$STORE" "$MNT" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"store.conf: not a regular file"* ]]
+	! mountpoint -q "$MNT"
 }
