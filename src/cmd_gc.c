@@ -30,6 +30,7 @@ int cmd_gc(int argc, char **argv)
 	struct gc_result res = { 0 };
 	struct strbuf out = STRBUF_INIT;
 	struct store_holder holder;
+	char who[128];
 	struct manifest *m = NULL;
 	struct store *s = NULL;
 	struct gc_env env = { 0 };
@@ -100,12 +101,17 @@ int cmd_gc(int argc, char **argv)
 	if (!older_given)
 		o.older_than_us = 4 * 7 * 24 * 3600 * US_PER_SEC;
 	if (!o.dry_run) {
+		memset(&holder, 0, sizeof(holder));
 		rc = store_lock(s, "gc", NULL, &holder);
-		if (rc < 0) {
-			log_err("gc: store %s is in use by pid %ld (featurefs "
-				"%s)", s->root, (long)holder.pid, holder.role);
-			goto out;
+		if (rc == -EBUSY) {
+			store_holder_describe(s, &holder, who, sizeof(who));
+			log_err("gc: store %s is in use by %s", s->root, who);
+		} else if (rc < 0) {
+			log_err("gc: lock store %s: %s", s->root,
+				strerror(-rc));
 		}
+		if (rc < 0)
+			goto out;
 	}
 	if (cli_open_manifest(s, o.dry_run, &m) < 0)
 		goto out;

@@ -434,6 +434,7 @@ static int open_store(const char *path, const char *mountpoint,
 		      struct store **out, char *made, int *made_dir)
 {
 	struct store_holder holder;
+	char who[128];
 	struct stat st;
 	int rc, waited;
 
@@ -491,12 +492,10 @@ static int open_store(const char *path, const char *mountpoint,
 				(*out)->root, (long)holder.pid,
 				holder.mountpoint[0] ? " at " : "",
 				holder.mountpoint);
-		else if (holder.role[0])
-			log_err("store %s is in use by pid %ld (featurefs %s)",
-				(*out)->root, (long)holder.pid, holder.role);
-		else
-			log_err("store %s is in use by another featurefs",
-				(*out)->root);
+		else {
+			store_holder_describe(*out, &holder, who, sizeof(who));
+			log_err("store %s is in use by %s", (*out)->root, who);
+		}
 	} else if (rc < 0) {
 		log_err("lock store %s: %s", (*out)->root, strerror(-rc));
 	}

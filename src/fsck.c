@@ -810,6 +810,7 @@ static int check_layout(struct fsck *f)
 static int lock_store(struct fsck *f)
 {
 	struct store_holder h;
+	char who[128];
 	int rc;
 
 	if (f->o->mode == FSCK_CHECK) {
@@ -817,10 +818,12 @@ static int lock_store(struct fsck *f)
 			return 0;
 		if (strcmp(h.role, "mount") == 0)
 			snprintf(f->live, sizeof(f->live), "%s", h.mount_id);
-		else if (h.role[0]) /* none on read-only media */
-			log_warn("fsck: store %s is in use by pid %ld "
-				 "(featurefs %s); findings may be out of date",
-				 f->s->root, (long)h.pid, h.role);
+		else if (!f->s->read_only_fs) {
+			/* read-only media record no holder */
+			store_holder_describe(f->s, &h, who, sizeof(who));
+			log_warn("fsck: store %s is in use by %s; findings "
+				 "may be out of date", f->s->root, who);
+		}
 		return 0;
 	}
 	if (f->s->read_only_fs) {
@@ -837,10 +840,11 @@ static int lock_store(struct fsck *f)
 			 "repairing (fsck -n checks a mounted store)",
 			 (long)h.pid, h.mountpoint[0] ? " at " : "",
 			 h.mountpoint);
-	else if (rc == -EBUSY)
+	else if (rc == -EBUSY) {
+		store_holder_describe(f->s, &h, who, sizeof(who));
 		snprintf(f->res->error, sizeof(f->res->error),
-			 "store is in use by pid %ld (featurefs %s)",
-			 (long)h.pid, h.role);
+			 "store is in use by %s", who);
+	}
 	else if (rc < 0)
 		snprintf(f->res->error, sizeof(f->res->error),
 			 "cannot lock the store: %s", strerror(-rc));

@@ -537,6 +537,20 @@ int store_check_one_fs(const struct store *s)
 	return -EXDEV;
 }
 
+void store_holder_describe(const struct store *s,
+			   const struct store_holder *holder, char *buf,
+			   size_t len)
+{
+	if (holder->role[0])
+		snprintf(buf, len, "pid %ld (featurefs %s)", (long)holder->pid,
+			 holder->role);
+	else if (s->read_only_fs)
+		snprintf(buf, len, "another featurefs");
+	else
+		snprintf(buf, len, "a process that left no featurefs record "
+			 "in " STORE_LOCK " (another program's flock?)");
+}
+
 int store_lock_probe(struct store *s, struct store_holder *holder)
 {
 	int fd, held = 0;

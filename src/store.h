@@ -106,6 +106,13 @@ void store_unlock(struct store *s);
  * when one of them leads elsewhere (a symbolic link to another disk). */
 int store_check_one_fs(const struct store *s);
 
+/* Who `holder` of `s`'s lock is, for a message: "pid N (featurefs
+ * ROLE)", or another program's flock(2) when the lock file holds no
+ * featurefs record (read-only media hold none: another featurefs). */
+void store_holder_describe(const struct store *s,
+			   const struct store_holder *holder, char *buf,
+			   size_t len);
+
 /* 1 and `holder` filled when somebody holds the lock, 0 when free.  On a
  * read-only filesystem no holder is recorded: `holder` stays empty. */
 int store_lock_probe(struct store *s, struct store_holder *holder);

@@ -158,6 +158,28 @@ teardown() {
 	! mountpoint -q "$TEST_DIR/mnt2"
 }
 
+@test "a store lock another program holds is named as such by gc and fsck" {
+	"$FEATUREFS" init "$STORE" >/dev/null
+	python3 -c "
+import fcntl, sys, time
+f = open(sys.argv[1])
+fcntl.flock(f, fcntl.LOCK_EX)
+time.sleep(60)" "$STORE/store.lock" 3>&- &
+	local holder=$!
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		flock -n "$STORE/store.lock" true || break
+		sleep 0.1
+	done
+	run "$FEATUREFS" gc "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is in use by a process that left no featurefs record in store.lock (another program's flock?)"* ]]
+	run "$FEATUREFS" fsck -p "$STORE"
+	[ "$status" -eq 8 ]
+	[[ "$output" == *"store is in use by a process that left no featurefs record"* ]]
+	kill "$holder"
+	wait "$holder" || true
+}
+
 @test "a mount whose daemon died, a store moved while mounted, init on a mount: refused, saying why" {
 	mount_store
 	mkdir "$MNT/AAPL"
