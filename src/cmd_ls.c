@@ -69,9 +69,11 @@ static int print_row(void *arg, const struct manifest_entry *e)
 	} else {
 		/* a damaged row's names may hold tabs or escape sequences */
 		char symbol[4 * sizeof(e->symbol)], key[4 * sizeof(e->key)];
+		char sha256[4 * sizeof(e->sha256)];
 
 		log_escape(e->symbol, symbol);
 		log_escape(e->key, key);
+		log_escape(e->sha256, sha256);
 		sb_addf(&sb, "%s\t%s\t%s\t%lld\t", symbol, key, state,
 			(long long)e->file_size);
 		if (e->rows >= 0)
@@ -82,7 +84,7 @@ static int print_row(void *arg, const struct manifest_entry *e)
 		sb_adds(&sb, "\t");
 		sb_iso_time(&sb, e->last_accessed_ts, "-");
 		sb_addf(&sb, "\t%lld\t%s\n", (long long)e->access_count,
-			e->sha256[0] ? e->sha256 : "-");
+			sha256[0] ? sha256 : "-");
 	}
 	fputs(sb_str(&sb), stdout);
 	sb_release(&sb);

@@ -393,7 +393,9 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 			'published', 1, 9, 9),
 		       ('AAPL', '${k128}ccc', 'objects/w', 'published', 1, 9, 9),
 		       ('AAPL', 'cccccccc', 'objects/AAPL/$k128.parquet',
-			'published', 1, 9, 9);"
+			'published', 1, 9, 9);
+		update entries set sha256 = char(27) || '[31m' || char(10) || 'x'
+			where key = '..';"
 	mount_store
 	# a name with '/' would fail the whole readdir with EIO
 	[ "$(ls -a "$MNT")" = "$(printf '%s\n' . .. AAPL)" ]
@@ -404,6 +406,7 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 	run "$FEATUREFS" ls "$STORE"
 	[[ "$output" == *'abc\x1b[2J\tx'$'\t''published'* ]]
 	[[ "$output" == *'abcdefgh\x7f'$'\t''published'* ]]
+	[[ "$output" == *$'\t''\x1b[31m\nx'* ]]
 	run "$FEATUREFS" fsck -n "$STORE"
 	echo "$output"
 	[ "$status" = 4 ]
