@@ -9,6 +9,12 @@
  * a SQLite store is mounted by one daemon at a time (the store lock), so
  * the daemon is the only process that claims or deletes keys while it
  * runs, and maintenance commands that write take the store lock first.
+ *
+ * A read-write manifest keeps STORE/manifest.reserve, a few MiB set
+ * aside: on a filesystem its own entries filled, removing a row needs
+ * room in the WAL before the row's object can go, so a removal that
+ * finds the disk full gives the reserve up and tries again.  The reserve
+ * is made again once a checkpoint succeeds with room to spare.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -17,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -221,6 +228,8 @@ struct manifest_sqlite {
 	int ckpt_stop;			/* under ckpt_mu */
 	int ckpt_failing;		/* checkpointer thread only */
 	char *path;
+	char *reserve_path;		/* STORE/manifest.reserve, when rw */
+	pthread_mutex_t reserve_mu;	/* making and giving up the reserve */
 	int read_only;
 	int damaged;			/* atomic: SQLite found it corrupt */
 	struct lock_table *locks;
@@ -658,6 +667,59 @@ static int wal_committed(void *arg, sqlite3 *db, const char *name, int pages)
 	return SQLITE_OK;
 }
 
+/* The reserve: what removals may use on a full filesystem.  At most
+ * 1/16 of the filesystem, so that a small one is not filled by it. */
+#define RESERVE_BYTES (4 << 20)
+
+/* Make the reserve if it is missing and the filesystem has room for it
+ * twice over; quietly nothing otherwise (no fallocate, a full disk). */
+static void reserve_make(struct manifest_sqlite *ms)
+{
+	struct statvfs vfs;
+	struct stat st;
+	off_t size;
+	int fd;
+
+	if (!ms->reserve_path)
+		return;
+	pthread_mutex_lock(&ms->reserve_mu);
+	if (stat(ms->reserve_path, &st) == 0 ||
+	    statvfs(ms->path, &vfs) < 0)
+		goto out;
+	size = (off_t)((uint64_t)vfs.f_blocks * vfs.f_frsize / 16);
+	if (size > RESERVE_BYTES)
+		size = RESERVE_BYTES;
+	if ((uint64_t)vfs.f_bavail * vfs.f_frsize < 2 * (uint64_t)size)
+		goto out;
+	fd = open(ms->reserve_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		  0600);
+	if (fd < 0)
+		goto out;
+	if (posix_fallocate(fd, 0, size) != 0 || fsync(fd) < 0)
+		unlink(ms->reserve_path);
+	close(fd);
+out:
+	pthread_mutex_unlock(&ms->reserve_mu);
+}
+
+/* A removal found the filesystem full: give up the reserve, so that it
+ * can commit and free its object.  1 when there was one to give up. */
+static int reserve_release(struct manifest_sqlite *ms)
+{
+	int released;
+
+	if (!ms->reserve_path)
+		return 0;
+	pthread_mutex_lock(&ms->reserve_mu);
+	released = unlink(ms->reserve_path) == 0;
+	pthread_mutex_unlock(&ms->reserve_mu);
+	if (released)
+		log_warn("manifest %s: the filesystem is full: gave up the "
+			 "manifest's reserve so that removals can free space; "
+			 "it is made again once there is room", ms->path);
+	return released;
+}
+
 /* The checkpointer: a PASSIVE checkpoint each time a commit asks for one,
  * on its own connection, so it waits for no writer and no writer for it.
  * Requests that arrive during a checkpoint are served by one more. */
@@ -684,6 +746,8 @@ static void *checkpointer_main(void *arg)
 		else if (rc == SQLITE_OK && ms->ckpt_failing)
 			log_info("manifest %s: checkpoints succeed again",
 				 ms->path);
+		if (rc == SQLITE_OK)
+			reserve_make(ms);
 		if (rc != SQLITE_BUSY) /* another checkpoint was running */
 			ms->ckpt_failing = rc != SQLITE_OK;
 		pthread_mutex_lock(&ms->ckpt_mu);
@@ -751,6 +815,8 @@ static void sqlite_close(struct manifest *m)
 	pthread_mutex_destroy(&ms->ckpt_mu);
 	lock_table_free(ms->locks);
 	pthread_mutex_destroy(&ms->mu);
+	pthread_mutex_destroy(&ms->reserve_mu);
+	free(ms->reserve_path);
 	free(ms->path);
 	free(ms);
 }
@@ -825,6 +891,7 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 	pthread_mutex_init(&ms->scan_mu, NULL);
 	pthread_mutex_init(&ms->ckpt_mu, NULL);
 	pthread_cond_init(&ms->ckpt_cond, NULL);
+	pthread_mutex_init(&ms->reserve_mu, NULL);
 	ms->read_only = args->read_only;
 	snprintf(path, sizeof(path), "%s/manifest.db", args->store_root);
 	ms->path = strdup(path);
@@ -924,6 +991,10 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		rc = checkpointer_start(ms);
 		if (rc < 0)
 			goto fail;
+		snprintf(path, sizeof(path), "%s/manifest.reserve",
+			 args->store_root);
+		ms->reserve_path = strdup(path);
+		reserve_make(ms);
 	}
 	*out = &ms->base;
 	return 0;
@@ -1057,14 +1128,17 @@ static int sqlite_remove(struct manifest *m, const char *symbol,
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&ms->mu);
-	st = stmt(ms, state ? ST_REMOVE_STATE : ST_REMOVE);
-	bind_key(st, symbol, key);
-	if (state)
-		sqlite3_bind_text(st, 3,
-				  state == ENTRY_PUBLISHED ? "published"
-							   : "writing",
-				  -1, SQLITE_STATIC);
-	rc = step_change(ms, st, "remove entry", -ENOENT);
+	do {
+		st = stmt(ms, state ? ST_REMOVE_STATE : ST_REMOVE);
+		bind_key(st, symbol, key);
+		if (state)
+			sqlite3_bind_text(st, 3,
+					  state == ENTRY_PUBLISHED
+						  ? "published"
+						  : "writing",
+					  -1, SQLITE_STATIC);
+		rc = step_change(ms, st, "remove entry", -ENOENT);
+	} while (rc == -ENOSPC && reserve_release(ms));
 	pthread_mutex_unlock(&ms->mu);
 	if (rc < 0)
 		lock_table_release(ms->locks, id); /* else: release() */
@@ -1539,13 +1613,41 @@ static int sqlite_mount_unregister(struct manifest *m, const char *id)
 	return rc;
 }
 
+/* One transaction removing the published rows[i] whose results[i] is 0
+ * (setting it -ENOENT for a row gone already); all or none.  ms->mu
+ * held. */
+static int remove_batch_tx(struct manifest_sqlite *ms,
+			   const struct manifest_entry *rows, size_t n,
+			   int *results)
+{
+	sqlite3_stmt *st;
+	size_t i;
+	int rc;
+
+	rc = tx_begin(ms);
+	for (i = 0; rc == 0 && i < n; i++) {
+		if (results[i] < 0)
+			continue;
+		st = stmt(ms, ST_REMOVE_STATE);
+		bind_key(st, rows[i].symbol, rows[i].key);
+		sqlite3_bind_text(st, 3, "published", -1, SQLITE_STATIC);
+		rc = step_done(ms, st, "remove entry");
+		if (rc == 0 && !sqlite3_changes(ms->db))
+			results[i] = -ENOENT;
+	}
+	if (rc == 0)
+		rc = tx_commit(ms);
+	else
+		tx_rollback(ms);
+	return rc;
+}
+
 static int sqlite_remove_batch(struct manifest *m,
 			       const struct manifest_entry *rows, size_t n,
 			       int *results)
 {
 	struct manifest_sqlite *ms = ms_of(m);
 	unsigned char *locked = calloc(n + 1, 1);
-	sqlite3_stmt *st;
 	size_t i;
 	int rc;
 
@@ -1558,20 +1660,9 @@ static int sqlite_remove_batch(struct manifest *m,
 		locked[i] = results[i] == 0;
 	}
 	pthread_mutex_lock(&ms->mu);
-	rc = tx_begin(ms);
-	for (i = 0; rc == 0 && i < n; i++) {
-		if (results[i] < 0)
-			continue;
-		st = stmt(ms, ST_REMOVE_STATE);
-		bind_key(st, rows[i].symbol, rows[i].key);
-		sqlite3_bind_text(st, 3, "published", -1, SQLITE_STATIC);
-		rc = step_done(ms, st, "remove entry");
-		results[i] = sqlite3_changes(ms->db) ? 0 : -ENOENT;
-	}
-	if (rc == 0)
-		rc = tx_commit(ms);
-	else
-		tx_rollback(ms);
+	do {
+		rc = remove_batch_tx(ms, rows, n, results);
+	} while (rc == -ENOSPC && reserve_release(ms));
 	pthread_mutex_unlock(&ms->mu);
 	for (i = 0; i < n; i++) {
 		if (rc < 0 && results[i] == 0)

@@ -32,8 +32,8 @@
  * directory "not empty" for store_probe(). */
 static const char *const layout_names[] = {
 	"objects", "tmp",	      "lost+found",	"manifest.db",
-	"manifest.db-wal", "manifest.db-shm", STORE_LOCK, STORE_CONF ".tmp",
-	NULL,
+	"manifest.db-wal", "manifest.db-shm", "manifest.reserve", STORE_LOCK,
+	STORE_CONF ".tmp", NULL,
 };
 
 ssize_t store_pwrite(int fd, const void *buf, size_t len, off_t off)

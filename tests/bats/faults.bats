@@ -615,6 +615,40 @@ enospc_write() {
 	fsck_clean
 }
 
+@test "a store its own entries filled: rm and gc free it, with the manifest's reserve" {
+	small_store 24m
+	make_parquet "$DATA/big.parquet" 200000 4
+	make_parquet "$DATA/small.parquet" 1000 1
+	mount_store
+	[ "$(stat -c %s "$STORE/manifest.reserve")" = $((24 * 1024 * 1024 / 16)) ]
+	mkdir "$MNT/AAPL"
+	# jobs write until nothing fits, the manifest's WAL too
+	local i=0 f
+	for f in big small; do
+		while cp "$DATA/$f.parquet" "$MNT/AAPL/$(key_of $f$i).parquet" 2>/dev/null; do
+			i=$((i + 1))
+		done
+		i=$((i + 1))
+	done
+	# and take what is left, if the last ones left anything
+	local avail
+	avail=$(df --output=avail -k "$SMALL" | tail -1)
+	[ "$avail" -eq 0 ] || fallocate -l $((avail * 1024)) "$SMALL/filler"
+	# removing needs room in the manifest before the object can go
+	rm "$MNT/AAPL/$(key_of big0).parquet"
+	run "$FEATUREFS" gc --max-size 1 "$MNT"
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	log_has "the filesystem is full: gave up the manifest's reserve so that removals can free space"
+	[ "$(manifest_sql "select count(*) from entries where state = 'published'")" = 0 ]
+	rm -f "$SMALL/filler"
+	unmount_store
+	fsck_clean
+	# and it is made again
+	mount_store
+	[ -e "$STORE/manifest.reserve" ]
+}
+
 @test "a full store: /health/ready is 503 and the health says why, until space is freed" {
 	small_store 8m
 	mount_store -o metrics=127.0.0.1:0
