@@ -47,6 +47,21 @@ static int fd_errno(int rc)
 	return rc == -EMFILE ? -ENFILE : rc;
 }
 
+/* Say that the daemon ran out of descriptors for `what` (an open, a tmp
+ * file): once a minute, as a flood of opens would repeat it for each. */
+static void log_out_of_fds(struct ffs *ffs, const char *what)
+{
+	int64_t held_back = log_limit_pass(&ffs->nofd_log);
+
+	if (held_back == 0)
+		log_err("%s: the daemon is out of file descriptors (raise its "
+			"limit: LimitNOFILE=, ulimit -n)", what);
+	else if (held_back > 0)
+		log_err("%s: the daemon is out of file descriptors (raise its "
+			"limit: LimitNOFILE=, ulimit -n; %lld more such "
+			"refusals held back)", what, (long long)held_back);
+}
+
 static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 		      mode_t mode, struct writer **out)
 {
@@ -67,8 +82,14 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 	rc = store_tmp_create(ffs->store, kind, w->tmpname,
 			      sizeof(w->tmpname));
 	if (rc < 0) {
-		log_err("create tmp/%s file: %s", kind, strerror(-rc));
+		char what[64];
+
 		rc = fd_errno(rc);
+		snprintf(what, sizeof(what), "create tmp/%s file", kind);
+		if (rc == -ENFILE)
+			log_out_of_fds(ffs, what);
+		else
+			log_err("%s: %s", what, strerror(-rc));
 		goto fail;
 	}
 	w->fd = rc;
@@ -532,7 +553,10 @@ static int object_open(struct ffs *ffs, struct node *n)
 			fd = -EIO;
 		}
 	} else if (fd == -ENFILE) {
-		log_err("open %s: the daemon is out of file descriptors", rel);
+		char what[STORE_REL_MAX + 8];
+
+		snprintf(what, sizeof(what), "open %s", rel);
+		log_out_of_fds(ffs, what);
 	} else if (fd == -EINVAL) {
 		log_err("open %s: its object %s is not a regular file (a "
 			"symbolic link, a FIFO, a directory); fsck -y "

@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "frame_cache.h"
+#include "log.h"
 #include "manifest.h"
 #include "options.h"
 #include "parquet.h"
@@ -246,9 +247,8 @@ struct ffs {
 	int http_fd;			/* listening socket, -1: none */
 	void *http_daemon;		/* libmicrohttpd's, once serving */
 	char metrics_bound[64];		/* "ADDR:PORT" bound, "" when off */
-	int64_t http_log_next_us;	/* atomic: when libmicrohttpd may log
-					 * again (monotonic) */
-	int64_t http_log_dropped;	/* atomic: its lines held back since */
+	struct log_limit http_log;	/* libmicrohttpd's lines */
+	struct log_limit nofd_log;	/* out of descriptors (entry.c) */
 	struct slo_window slo;		/* /slo's five minutes (daemon.c) */
 };
 

@@ -27,7 +27,6 @@
 #define CONNECTIONS_MAX 128	/* scrapers at once */
 #define CONNECTIONS_PER_IP 8	/* ... from one address */
 #define IDLE_TIMEOUT_S 10	/* a client that sends nothing is dropped */
-#define LOG_EVERY_US (60 * US_PER_SEC) /* libmicrohttpd's lines */
 
 int http_parse_endpoint(const char *spec, struct sockaddr_storage *ss,
 			socklen_t *len)
@@ -233,24 +232,16 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
 static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
 	struct ffs *ffs = cls;
-	int64_t now = mono_us(), next, dropped;
+	int64_t dropped = log_limit_pass(&ffs->http_log);
 	char line[512];
 	size_t n;
 
-	next = __atomic_load_n(&ffs->http_log_next_us, __ATOMIC_RELAXED);
-	if (now < next ||
-	    !__atomic_compare_exchange_n(&ffs->http_log_next_us, &next,
-					 now + LOG_EVERY_US, 0,
-					 __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-		__atomic_add_fetch(&ffs->http_log_dropped, 1, __ATOMIC_RELAXED);
+	if (dropped < 0)
 		return;
-	}
 	vsnprintf(line, sizeof(line), fmt, ap);
 	n = strlen(line);
 	while (n > 0 && line[n - 1] == '\n')
 		line[--n] = '\0';
-	dropped = __atomic_exchange_n(&ffs->http_log_dropped, 0,
-				      __ATOMIC_RELAXED);
 	if (dropped)
 		log_warn("http: %s (and %lld more such messages held back)",
 			 line, (long long)dropped);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 
 static struct log_state {
@@ -72,4 +73,19 @@ void log_vmsg(int priority, const char *fmt, va_list ap)
 		syslog(priority, "%s", safe);
 	else
 		fprintf(stderr, "featurefs: %s\n", safe);
+}
+
+int64_t log_limit_pass(struct log_limit *l)
+{
+	int64_t now = mono_us();
+	int64_t next = __atomic_load_n(&l->next_us, __ATOMIC_RELAXED);
+
+	if (now < next ||
+	    !__atomic_compare_exchange_n(&l->next_us, &next,
+					 now + LOG_LIMIT_EVERY_US, 0,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		__atomic_add_fetch(&l->held_back, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	return __atomic_exchange_n(&l->held_back, 0, __ATOMIC_RELAXED);
 }

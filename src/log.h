@@ -9,6 +9,7 @@
 #ifndef FEATUREFS_LOG_H
 #define FEATUREFS_LOG_H
 
+#include <stdint.h>
 #include <syslog.h>
 
 /* Send further messages to syslog (1) or stderr (0). */
@@ -28,6 +29,22 @@ void log_vmsg(int priority, const char *fmt, va_list ap)
  * characters and backslashes escaped C style (\n, \t, \xNN, \\), as
  * every message is before it is printed. */
 void log_escape(const char *in, char *out);
+
+/*
+ * One recurring condition that anyone can provoke (clients that hang
+ * up, a daemon out of descriptors under a flood of opens) is logged once
+ * a period, not once a request: log_limit_pass() says whether now is the
+ * time, -1 if not, else how many were held back since the last one.
+ * Zero-initialized; callers share it across threads.
+ */
+struct log_limit {
+	int64_t next_us;		/* atomic: monotonic time of the next */
+	int64_t held_back;		/* atomic */
+};
+
+#define LOG_LIMIT_EVERY_US (60 * 1000000LL)
+
+int64_t log_limit_pass(struct log_limit *l);
 
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)

@@ -963,6 +963,9 @@ PY
 	run open_many "$MNT/AAPL" 200
 	[[ "$output" == *" ENFILE" ]]
 	log_has "the daemon is out of file descriptors"
+	# said once a minute, not once an open
+	for i in 1 2 3; do open_many "$MNT/AAPL" 200 >/dev/null; done
+	[ "$(grep -c 'out of file descriptors' "$TEST_DIR/daemon.log")" = 1 ]
 	[ "$(open_many "$MNT/AAPL" 10)" = "10 OK" ]
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$(key_of f1).parquet"
 	fsck_clean
