@@ -204,9 +204,13 @@ static int check_options(const struct mount_opts *mo, struct ffs_options *o)
 	if (mo->gc_older_than &&
 	    parse_duration(mo->gc_older_than, &o->gc_older_than_us) < 0)
 		return bad_value("gc_older_than", mo->gc_older_than, dur);
+	/* a pass more often than a second would be all the daemon does */
 	if (mo->gc_interval &&
-	    parse_duration(mo->gc_interval, &o->gc_interval_us) < 0)
-		return bad_value("gc_interval", mo->gc_interval, dur);
+	    (parse_duration(mo->gc_interval, &o->gc_interval_us) < 0 ||
+	     (o->gc_interval_us > 0 && o->gc_interval_us < US_PER_SEC)))
+		return bad_value("gc_interval", mo->gc_interval,
+				 "0, or a duration of at least 1s such as "
+				 "30s, 15m or 12h, at most 5200w");
 	if (mo->lock_timeout &&
 	    parse_duration(mo->lock_timeout, &o->lock_timeout_us) < 0)
 		return bad_value("lock_timeout", mo->lock_timeout, dur);
@@ -281,7 +285,7 @@ static void mount_help(void)
 	       "    compress_level=N       zstd level, 1-22 (3)\n"
 	       "    frame_cache=SIZE       decompressed frames kept (64M)\n"
 	       "    gc_older_than=DUR      remove entries unread this long (4w)\n"
-	       "    gc_interval=DUR        GC thread period, 0 disables (1h)\n"
+	       "    gc_interval=DUR        GC thread period >= 1s, 0 disables (1h)\n"
 	       "    gc_max_size=SIZE       LRU quota on stored bytes (none)\n"
 	       "    lock_timeout=DUR       wait for an in-flight entry (30s)\n"
 	       "    hash=full|footer       what SHA-256 covers (full)\n"

@@ -214,6 +214,9 @@ teardown() {
 	run "$FEATUREFS" "$STORE" "$MNT" -f -o gc_interval=soon
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"invalid gc_interval=soon"* ]]
+	run "$FEATUREFS" "$STORE" "$MNT" -f -o gc_interval=500ms
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"invalid gc_interval=500ms: expected 0, or a duration of at least 1s"* ]]
 	run "$FEATUREFS" "$STORE" "$MNT" -f -o passthrough=always
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"invalid passthrough=always: expected auto or off"* ]]
