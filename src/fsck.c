@@ -232,9 +232,9 @@ int fsck_open_object(struct fsck *f, const char *rel, struct stat *st)
 	if (dirfd < 0)
 		return dirfd;
 	fd = openat(dirfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	rc = -errno;
+	rc = fd < 0 ? -errno : 0;
 	close(dirfd);
-	if (fd < 0)
+	if (rc < 0)
 		return rc;
 	if (fstat(fd, st) < 0) {
 		rc = -errno;
