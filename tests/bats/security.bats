@@ -70,7 +70,7 @@ publish_one() {
 	[ "$(ls "$MNT")" = AAPL ]
 	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
 	grep -q '^allow_other = no$' "$MNT/.featurefs/config"
-	! grep -q "allow_other" /proc/self/mountinfo
+	! grep " $MNT " /proc/self/mountinfo | grep -q allow_other
 }
 
 @test "allow_other with default_permissions: others read 0644 entries, may not change anything" {
