@@ -24,8 +24,10 @@ static int absolute_unresolved(const char *path, char *out, size_t len)
 	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
 	    dlen >= sizeof(dir))
 		return -EINVAL;
-	snprintf(dir, sizeof(dir), "%.*s", (int)dlen,
-		 dlen ? path : (path[0] == '/' ? "/" : "."));
+	if (dlen)
+		snprintf(dir, sizeof(dir), "%.*s", (int)dlen, path);
+	else
+		snprintf(dir, sizeof(dir), "%s", path[0] == '/' ? "/" : ".");
 	if (!realpath(dir, real))
 		return -errno;
 	if (snprintf(out, len, "%s/%s", strcmp(real, "/") ? real : "",

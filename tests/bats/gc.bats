@@ -238,9 +238,12 @@ gc_started() {
 	# named by its mountpoint too: found without asking the mount
 	run "$FEATUREFS" ls "$MNT"
 	ls_status=$status
+	# and by a bare relative name
+	ls_rel_status=$(cd "$TEST_DIR" && timeout 20 "$FEATUREFS" ls mnt >/dev/null 2>&1; echo $?)
 	run "$FEATUREFS" stats --json "$MNT"
 	kill -CONT "$DAEMON_PID"
 	[ "$ls_status" -eq 0 ]
+	[ "$ls_rel_status" -eq 0 ]
 	[ "$gc_status" -eq 1 ]
 	[[ "$gc_output" == *"(pid $DAEMON_PID) is stopped and cannot answer: continue it (kill -CONT $DAEMON_PID)"* ]]
 	# stats falls back to the manifest, and says that it did
