@@ -162,6 +162,30 @@ PY
 	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
 }
 
+@test "docs/computing-once.md's bash recipe publishes valid content and reports invalid content" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet" 1000
+	# the recipe as the document gives it, on this mount
+	sed -n '/^```bash$/,/^```$/p' "$FEATUREFS_SOURCE/docs/computing-once.md" |
+		sed '1d;$d' | sed "s|/features/|$MNT/|" >"$TEST_DIR/recipe.bash"
+	grep -q 'compute_features >&3' "$TEST_DIR/recipe.bash"
+	good=$(key_of recipe-good) bad=$(key_of recipe-bad)
+	run env key="$good" bash -c "compute_features() { cat '$DATA/a.parquet'; }
+		$(cat "$TEST_DIR/recipe.bash")"
+	[ "$status" -eq 0 ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$good.parquet"
+	run env key="$bad" bash -c "compute_features() { echo not parquet; }
+		$(cat "$TEST_DIR/recipe.bash")"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not published: invalid Parquet"* ]]
+	[ ! -e "$MNT/AAPL/$bad.parquet" ]
+	# a second run of the good one reads what the first computed
+	run env key="$good" bash -c "compute_features() { exit 3; }
+		$(cat "$TEST_DIR/recipe.bash")"
+	[ "$status" -eq 0 ]
+}
+
 @test "lock_timeout: readers get ETIMEDOUT; the writer still publishes later" {
 	mount_store -o lock_timeout=2s
 	mkdir "$MNT/AAPL"
