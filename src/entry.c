@@ -888,13 +888,16 @@ int writer_truncate(struct writer *w, uint64_t size)
 
 /* A write through a descriptor still open after a rename published its
  * file: EPERM, logged once per file.  w->mu held. */
-static int refuse_late_write(struct writer *w, struct handle *h,
-			     const char *op)
+static int refuse_late_write(struct ffs *ffs, struct writer *w,
+			     struct handle *h, const char *op)
 {
 	if (!w->late_write_logged)
 		log_info("%s %s: published by a rename, immutable now", op,
 			 h->node->hkey);
 	w->late_write_logged = 1;
+	/* the kernel put the refused bytes in the file's page cache before
+	 * it asked: drop them, or maps of it would show them */
+	ffs->hooks->inval_inode(ffs, h->node);
 	return -EPERM;
 }
 
@@ -993,7 +996,7 @@ ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 		return -EBADF;
 	pthread_mutex_lock(&w->mu);
 	if (w->published) {
-		rc = refuse_late_write(w, h, "write");
+		rc = refuse_late_write(ffs, w, h, "write");
 		goto out;
 	}
 	rc = writer_unseal(ffs, h->node, w);
@@ -2122,7 +2125,7 @@ int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 	w = h->w;
 	pthread_mutex_lock(&w->mu);
 	if (w->published) {
-		rc = refuse_late_write(w, h, "fallocate");
+		rc = refuse_late_write(ffs, w, h, "fallocate");
 		goto out;
 	}
 	rc = writer_unseal(ffs, h->node, w);

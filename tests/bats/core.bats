@@ -768,18 +768,29 @@ PY
 	# a descriptor open across the rename that published its file writes
 	# no more
 	run python3 - "$MNT/AAPL" "$K2" "$DATA/a.parquet" <<'PY'
-import errno, os, sys
+import errno, mmap, os, sys, time
 d, key, src = sys.argv[1:]
+data = open(src, "rb").read()
 fd = os.open(f"{d}/.open", os.O_CREAT | os.O_WRONLY, 0o644)
-os.write(fd, open(src, "rb").read())
+os.write(fd, data)
+reader = os.open(f"{d}/.open", os.O_RDONLY)
+m = mmap.mmap(reader, 0, prot=mmap.PROT_READ)
+assert m[:] == data  # its pages mapped
 os.rename(f"{d}/.open", f"{d}/{key}.parquet")
+time.sleep(0.5)  # what the rename has the kernel drop is dropped
 for _ in range(2):
     try:
-        os.pwrite(fd, b"x", 0)
+        os.pwrite(fd, b"x" * 8192, 4096)
     except OSError as e:
         print(errno.errorcode[e.errno])
+    # the refused bytes the kernel had cached go (the notice is queued)
+    for _ in range(300):
+        if m[:] == data:
+            break
+        time.sleep(0.1)
+    print("map", "intact" if m[:] == data else "shows refused bytes")
 PY
-	[ "$output" = "$(printf 'EPERM\nEPERM')" ]
+	[ "$output" = "$(printf 'EPERM\nmap intact\nEPERM\nmap intact')" ]
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet"
 	log_has "write AAPL/$K2.parquet: published by a rename, immutable now"
 	[ "$(grep -c 'published by a rename' "$TEST_DIR/daemon.log")" = 1 ]
