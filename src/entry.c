@@ -2044,7 +2044,7 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 {
 	pid_t caller = 0;
 	struct writer *w;
-	int rc;
+	int rc, co_writer = 0;
 
 	switch (n->kind) {
 	case NODE_ROOT:
@@ -2091,6 +2091,16 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 	if ((r->valid & (SETATTR_SIZE | SETATTR_MODE)) &&
 	    n->kind == NODE_ENTRY && !(h && h->kind == HANDLE_WRITER))
 		caller = proc_tgid_of(r->pid);
+	/* fchmod(2) carries no handle: a process that holds the entry open
+	 * for writing (a child given the writer's descriptor) may set the
+	 * mode, as it may write */
+	if (caller && (r->valid & SETATTR_MODE) && !(r->valid & SETATTR_SIZE) &&
+	    __atomic_load_n(&n->w, __ATOMIC_RELAXED)) {
+		char suffix[NODE_HKEY_MAX + 2];
+
+		snprintf(suffix, sizeof(suffix), "/%s", n->hkey);
+		co_writer = proc_tree_writes_file(caller, n->st_ino, suffix);
+	}
 	for (;;) {
 		pthread_mutex_lock(&ffs->lock);
 		w = n->w;
@@ -2102,7 +2112,7 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 		writer_ref(w);
 		pthread_mutex_unlock(&ffs->lock);
 		pthread_mutex_lock(&w->mu);
-		rc = setattr_writer(ffs, n, w, caller, r);
+		rc = setattr_writer(ffs, n, w, co_writer ? 0 : caller, r);
 		pthread_mutex_unlock(&w->mu);
 		writer_unref(w);
 		/* published while we waited for it: it is an entry now */
