@@ -14,7 +14,8 @@
  * aside: on a filesystem its own entries filled, removing a row needs
  * room in the WAL before the row's object can go, so a removal that
  * finds the disk full gives the reserve up and tries again.  The reserve
- * is made again once a checkpoint succeeds with room to spare.
+ * is made again, when there is room for it twice over, by the next claim
+ * (before the new entry can take the space) or checkpoint.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -230,6 +231,8 @@ struct manifest_sqlite {
 	char *path;
 	char *reserve_path;		/* STORE/manifest.reserve, when rw */
 	pthread_mutex_t reserve_mu;	/* making and giving up the reserve */
+	int reserve_missing;		/* atomic: to be made when there is
+					 * room again */
 	int read_only;
 	int damaged;			/* atomic: SQLite found it corrupt */
 	struct lock_table *locks;
@@ -678,13 +681,13 @@ static void reserve_make(struct manifest_sqlite *ms)
 	struct statvfs vfs;
 	struct stat st;
 	off_t size;
-	int fd;
+	int fd, made;
 
 	if (!ms->reserve_path)
 		return;
 	pthread_mutex_lock(&ms->reserve_mu);
-	if (stat(ms->reserve_path, &st) == 0 ||
-	    statvfs(ms->path, &vfs) < 0)
+	made = stat(ms->reserve_path, &st) == 0;
+	if (made || statvfs(ms->path, &vfs) < 0)
 		goto out;
 	size = (off_t)((uint64_t)vfs.f_blocks * vfs.f_frsize / 16);
 	if (size > RESERVE_BYTES)
@@ -695,10 +698,12 @@ static void reserve_make(struct manifest_sqlite *ms)
 		  0600);
 	if (fd < 0)
 		goto out;
-	if (posix_fallocate(fd, 0, size) != 0 || fsync(fd) < 0)
+	made = posix_fallocate(fd, 0, size) == 0 && fsync(fd) == 0;
+	if (!made)
 		unlink(ms->reserve_path);
 	close(fd);
 out:
+	__atomic_store_n(&ms->reserve_missing, !made, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&ms->reserve_mu);
 }
 
@@ -712,6 +717,7 @@ static int reserve_release(struct manifest_sqlite *ms)
 		return 0;
 	pthread_mutex_lock(&ms->reserve_mu);
 	released = unlink(ms->reserve_path) == 0;
+	__atomic_store_n(&ms->reserve_missing, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&ms->reserve_mu);
 	if (released)
 		log_warn("manifest %s: the filesystem is full: gave up the "
@@ -1077,6 +1083,12 @@ static int locked_insert(struct manifest *m, const struct manifest_entry *e,
 
 static int sqlite_claim(struct manifest *m, const struct manifest_entry *e)
 {
+	struct manifest_sqlite *ms = ms_of(m);
+
+	/* space that removals freed goes to the reserve before new entries
+	 * take it */
+	if (__atomic_load_n(&ms->reserve_missing, __ATOMIC_RELAXED))
+		reserve_make(ms);
 	return locked_insert(m, e, 1);
 }
 
