@@ -432,7 +432,8 @@ static int prefer_sealed(struct store *s, const struct manifest_entry *e,
 	return 0;
 }
 
-/* Whether tmp/`name` is the sealed file of a row kept in `b`. */
+/* Whether tmp/`name` is the sealed file of a row kept in `b`: the loop
+ * below clears `sealed_tmp` of every row it does not keep. */
 static int sealed_kept(const struct batch *b, const char *name)
 {
 	size_t i;
@@ -464,7 +465,8 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 
 		if (manifest_writer_of_mount(e->writer, live_mount_id) ||
 		    dry_run) {
-			/* the sweep leaves tmp/ of the live mount alone */
+			/* not settled here, so not kept (the sweep leaves
+			 * the live mount's tmp/ alone anyway) */
 			e->sealed_tmp[0] = '\0';
 			if (dry_run)
 				res->rows_removed++;
