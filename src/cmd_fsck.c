@@ -111,11 +111,6 @@ static void on_finding(void *arg, const struct fsck_finding *x)
 	sb_release(&sb);
 }
 
-static const char *plural(int64_t n, const char *one, const char *many)
-{
-	return n == 1 ? one : many;
-}
-
 static void print_summary(const struct store *s, const struct fsck_result *r,
 			  int verify, int status)
 {

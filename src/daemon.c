@@ -18,6 +18,7 @@
 #include "ffs.h"
 #include "frame_cache.h"
 #include "log.h"
+#include "strbuf.h"
 
 #define FLUSH_INTERVAL_US 1000000
 #define HEARTBEAT_INTERVAL_US (10 * 1000000)
@@ -187,12 +188,15 @@ int daemon_gc_pass(struct ffs *ffs, const struct gc_options *o,
 	if (rc < 0)
 		log_err("gc: pass failed: %s", strerror(-rc));
 	else if (res->removed_entries || res->tmp_removed || res->rows_removed)
-		log_info("gc: removed %lld entries (%lld bytes), %lld tmp "
-			 "files, %lld dead writers' rows in %.3fs",
+		log_info("gc: removed %lld %s (%lld bytes), %lld tmp %s, "
+			 "%lld dead writers' %s in %.3fs",
 			 (long long)res->removed_entries,
+			 plural(res->removed_entries, "entry", "entries"),
 			 (long long)res->removed_bytes,
 			 (long long)res->tmp_removed,
+			 plural(res->tmp_removed, "file", "files"),
 			 (long long)res->rows_removed,
+			 plural(res->rows_removed, "row", "rows"),
 			 (double)res->duration_us / 1e6);
 	return rc;
 }

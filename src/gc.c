@@ -660,9 +660,12 @@ void gc_result_release(struct gc_result *res)
 void gc_render_text(struct strbuf *sb, const struct gc_result *r,
 		    const struct gc_options *o)
 {
-	sb_addf(sb, "%s %lld entries (%lld bytes)%s\n",
+	sb_addf(sb, "%s %lld %s (%lld %s)%s\n",
 		o->dry_run ? "would remove" : "removed",
-		(long long)r->removed_entries, (long long)r->removed_bytes,
+		(long long)r->removed_entries,
+		plural(r->removed_entries, "entry", "entries"),
+		(long long)r->removed_bytes,
+		plural(r->removed_bytes, "byte", "bytes"),
 		r->interrupted ? ", interrupted" : "");
 	if (r->stored_before >= 0)
 		sb_addf(sb, "stored bytes %lld -> %lld\n",

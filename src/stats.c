@@ -225,6 +225,7 @@ void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 	size_t *order, i;
 	int64_t hits, misses;
 	int any, k;
+	uint64_t gc_runs, gc_removed;
 
 	stats_total_figures(r, &hits, &misses);
 	sb_addf(sb, "store          %s\n", r->store);
@@ -290,9 +291,13 @@ void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 					(unsigned long long)n);
 		}
 		sb_adds(sb, any ? "\n" : "none\n");
-		sb_addf(sb, "gc             %llu runs, removed %llu entries (",
-			(unsigned long long)CTR_GET(c->gc.runs),
-			(unsigned long long)CTR_GET(c->gc.removed_entries));
+		gc_runs = CTR_GET(c->gc.runs);
+		gc_removed = CTR_GET(c->gc.removed_entries);
+		sb_addf(sb, "gc             %llu %s, removed %llu %s (",
+			(unsigned long long)gc_runs,
+			plural((int64_t)gc_runs, "run", "runs"),
+			(unsigned long long)gc_removed,
+			plural((int64_t)gc_removed, "entry", "entries"));
 		sb_bytes(sb, (int64_t)CTR_GET(c->gc.removed_bytes));
 		sb_addf(sb, "), %llu busy skipped, %llu tmp files removed; "
 			    "last run ",

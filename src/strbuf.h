@@ -42,4 +42,10 @@ void sb_json_str(struct strbuf *sb, const char *s);
  * cannot break down. */
 void sb_iso_time(struct strbuf *sb, int64_t us, const char *none);
 
+/* The noun for a count in a message: `one` when n is 1, else `many`. */
+static inline const char *plural(int64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
 #endif

@@ -445,11 +445,11 @@ stall_gc_invalidation() {
 	looker=$!
 	# GC removes the entry; the invalidation of its name waits
 	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
-		log_has "gc: removed 1 entries" && break
+		log_has "gc: removed 1 entry" && break
 		sleep 0.1
 	done
 	log_has "stalling at lookup"
-	log_has "gc: removed 1 entries"
+	log_has "gc: removed 1 entry"
 }
 
 # daemon_gone_looker_freed: the daemon is gone and the stalled client got

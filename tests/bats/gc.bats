@@ -151,7 +151,7 @@ rows() {
 	[ "$(rows)" = 0 ]
 	[ "$(try_errno "os.stat('$MNT/AAPL/$k.parquet')")" = ENOENT ]
 	[ "$(stats_get "['gc']['runs']")" -ge 1 ]
-	grep -q '^gc  .*removed 1 entries' "$MNT/.featurefs/stats"
+	grep -q '^gc  .*removed 1 entry' "$MNT/.featurefs/stats"
 }
 
 @test "gc on an unmounted store locks it and collects" {
