@@ -616,18 +616,34 @@ static int resolve_compression(struct ffs *ffs)
  * Every read the daemon serves (passthrough off or unavailable, as on
  * kernels before 6.9), every write in flight and every scratch file holds
  * a descriptor: take the hard limit, as servers do, rather than the 1024
- * that mount(8) and systemd leave as the soft one.
+ * that mount(8) and systemd leave as the soft one.  A limit too low to
+ * open the store and serve anything is refused here, by name, rather
+ * than by whichever open comes first.
  */
-static void raise_nofile_limit(void)
+#define NOFILE_MIN 64
+
+static int raise_nofile_limit(void)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
-		return;
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-		log_warn("raising the open-file limit to %llu: %s",
-			 (unsigned long long)rl.rlim_max, strerror(errno));
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 0;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			log_warn("raising the open-file limit to %llu: %s",
+				 (unsigned long long)rl.rlim_max,
+				 strerror(errno));
+			getrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	if (rl.rlim_cur < NOFILE_MIN) {
+		log_err("the open-file limit is %llu: a mount needs at least "
+			"%d (ulimit -n, LimitNOFILE=)",
+			(unsigned long long)rl.rlim_cur, NOFILE_MIN);
+		return -EMFILE;
+	}
+	return 0;
 }
 
 static int register_mount(struct ffs *ffs)
@@ -874,7 +890,8 @@ int cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	log_set_debug(cmd.debug);
-	raise_nofile_limit();
+	if (raise_nofile_limit() < 0)
+		goto out;
 	if (fs_check_args(&args) < 0) {
 		ret = EXIT_USAGE;
 		goto out;

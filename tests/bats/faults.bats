@@ -946,7 +946,7 @@ except OSError as e:
 PY
 }
 
-@test "open files: the daemon takes its hard limit; out of descriptors, opens get ENFILE and the mount goes on" {
+@test "open files: the daemon takes its hard limit; out of descriptors, opens get ENFILE and the mount goes on; too low a limit is refused" {
 	command -v prlimit >/dev/null || skip "no prlimit"
 	make_parquet "$DATA/a.parquet" 1000
 	# the soft limit mount(8) and systemd leave is 1024: it caps nothing
@@ -968,6 +968,12 @@ PY
 	[ "$(grep -c 'out of file descriptors' "$TEST_DIR/daemon.log")" = 1 ]
 	[ "$(open_many "$MNT/AAPL" 10)" = "10 OK" ]
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$(key_of f1).parquet"
+	unmount_store
+	# a limit too low to serve anything is refused at once, by name
+	run prlimit --nofile=12:12 "$FEATUREFS" "$STORE" "$MNT" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the open-file limit is 12: a mount needs at least 64 (ulimit -n, LimitNOFILE=)"* ]]
+	! mountpoint -q "$MNT"
 	fsck_clean
 }
 
