@@ -67,6 +67,8 @@ int cmd_init(int argc, char **argv)
 		log_err("init: %s is not empty", argv[optind]);
 		return 1;
 	}
+	if (rc == -EINVAL)
+		return 1; /* store_init() said why */
 	if (rc < 0) {
 		log_err("init: %s: %s", argv[optind], strerror(-rc));
 		return 1;

@@ -458,7 +458,9 @@ static int open_store(const char *path, const char *mountpoint,
 					? "none"
 					: compress_mode_name(compress));
 		if (rc < 0) {
-			log_err("initialize store %s: %s", path, strerror(-rc));
+			if (rc != -EINVAL) /* else store_init() said why */
+				log_err("initialize store %s: %s", path,
+					strerror(-rc));
 			return rc;
 		}
 		if (!realpath(path, made))

@@ -159,10 +159,46 @@ void store_unmake(const char *path, int with_dir)
 		log_warn("store %s: left in place: %s", path, strerror(errno));
 }
 
+/* Whether the directory that would hold `path` lies in a store: 1 with
+ * that store's root in `outer` (PATH_MAX bytes), else 0.  A store inside
+ * another would be scanned by its fsck and GC, and its files moved or
+ * removed as theirs. */
+static int store_enclosing(const char *path, char *outer)
+{
+	char dir[PATH_MAX], conf[PATH_MAX + sizeof("/" STORE_CONF)];
+	char objects[PATH_MAX + sizeof("/objects")];
+	struct stat st;
+	char *slash;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return 0;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		slash[slash == dir] = '\0'; /* "/x" -> "/" */
+	if (!realpath(dir, outer))
+		return 0; /* mkdir() says why */
+	for (;;) {
+		snprintf(conf, sizeof(conf), "%s/" STORE_CONF,
+			 strcmp(outer, "/") ? outer : "");
+		snprintf(objects, sizeof(objects), "%s/objects",
+			 strcmp(outer, "/") ? outer : "");
+		if (stat(conf, &st) == 0 && S_ISREG(st.st_mode) &&
+		    stat(objects, &st) == 0 && S_ISDIR(st.st_mode))
+			return 1;
+		slash = strrchr(outer, '/');
+		if (!slash || strcmp(outer, "/") == 0)
+			return 0;
+		slash[slash == outer] = '\0';
+	}
+}
+
 int store_init(const char *path, const char *manifest,
 	       const char *compression)
 {
 	static const char *const dirs[] = { "objects", "tmp", "lost+found" };
+	char outer[PATH_MAX];
 	struct store_conf c;
 	int root_fd = -1, rc, i;
 
@@ -171,6 +207,12 @@ int store_init(const char *path, const char *manifest,
 		return -EEXIST;
 	if (rc < 0)
 		return rc;
+	if (store_enclosing(path, outer)) {
+		log_err("%s would be inside the featurefs store %s, whose fsck "
+			"and gc would take its files for their own; put it "
+			"elsewhere", path, outer);
+		return -EINVAL;
+	}
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

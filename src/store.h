@@ -62,7 +62,8 @@ struct store {
  * `manifest` is the manifest URI to record ("sqlite"), `compression` the
  * compression of new objects ("none", "zstd", "auto").  Fails with -EEXIST
  * when `path` already holds a store, -ENOTEMPTY when it holds anything
- * else.  Idempotent over a half-finished init (crash during init).
+ * else, -EINVAL (logged here) when it lies inside another store.
+ * Idempotent over a half-finished init (crash during init).
  */
 int store_init(const char *path, const char *manifest,
 	       const char *compression);

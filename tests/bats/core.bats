@@ -43,6 +43,25 @@ teardown() {
 	[[ "$output" == *"not empty"* ]]
 }
 
+@test "a store is not made inside another, by init or by a mount" {
+	"$FEATUREFS" init "$STORE" >/dev/null
+	mkdir "$STORE/objects/AAPL"
+	for inner in "$STORE/inner" "$STORE/objects/AAPL/inner"; do
+		run "$FEATUREFS" init "$inner"
+		[ "$status" -eq 1 ]
+		[ "$output" = "featurefs: $inner would be inside the featurefs store $STORE, whose fsck and gc would take its files for their own; put it elsewhere" ]
+		[ ! -e "$inner" ]
+	done
+	run "$FEATUREFS" "$STORE/objects/AAPL/inner" "$MNT" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"would be inside the featurefs store $STORE,"* ]]
+	[ ! -e "$STORE/objects/AAPL/inner" ]
+	! mountpoint -q "$MNT"
+	# beside it is fine
+	run "$FEATUREFS" init "$TEST_DIR/beside"
+	[ "$status" -eq 0 ]
+}
+
 @test "a non-empty directory that is not a store is not mounted" {
 	mkdir -p "$STORE" && echo data >"$STORE/precious"
 	run "$FEATUREFS" "$STORE" "$MNT" -f
