@@ -1567,6 +1567,7 @@ static void forget_removed(void *arg, const struct manifest_entry *e)
 	snprintf(name, sizeof(name), "%s" ENTRY_SUFFIX, key);
 	snprintf(hkey, sizeof(hkey), "%s/%s", symbol, name);
 	pthread_mutex_lock(&ffs->lock);
+	ffs->rows_changed++;
 	n = htab_get(ffs->names, hkey);
 	if (n && n->kind == NODE_ENTRY && !n->w) {
 		node_unlink(ffs, n);
@@ -1976,6 +1977,7 @@ static int setattr_published(struct ffs *ffs, struct node *n,
 		    : 0;
 	if (rc == 0) {
 		pthread_mutex_lock(&ffs->lock);
+		ffs->rows_changed++;
 		if (a.set & MANIFEST_SET_MODE)
 			n->mode = a.mode;
 		if (a.set & MANIFEST_SET_MTIME)

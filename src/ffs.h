@@ -206,6 +206,9 @@ struct ffs {
 	struct waiter *waiters;
 	struct handle *open_handles;	/* handed to the kernel, not released */
 	uint64_t inflight;		/* entries being written */
+	uint64_t rows_changed;		/* bumped as a published entry's row
+					 * goes or changes: a listing read
+					 * before is not trusted for it */
 	struct recent_miss {		/* misses counted lately, by name id */
 		uint64_t id;
 		int64_t at_us;		/* monotonic */
@@ -298,13 +301,21 @@ struct dirent_item {
 	uint32_t mode;
 };
 
-/* Snapshot the listing of directory `dir` (without "." and ".."). */
-int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dirent_item **out,
-		 size_t *count);
-void ffs_free_listing(struct dirent_item *items, size_t count);
-/* ffs_lookup() of a listed name, without asking the manifest again for
- * a published entry (readdirplus); -ENOENT when it went meanwhile. */
+/* A directory's names (without "." and ".."), as ffs_list_dir() read
+ * them. */
+struct dir_listing {
+	struct dirent_item *items;
+	size_t count;
+	uint64_t rows_changed;	/* ffs->rows_changed before the rows */
+};
+
+int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dir_listing *out);
+void ffs_free_listing(struct dir_listing *l);
+/* ffs_lookup() of `item` of listing `l` (readdirplus): a published entry
+ * comes from the listing's row when no row has gone or changed since it
+ * was read, else from the manifest again (-ENOENT when it went). */
 int ffs_lookup_listed(struct ffs *ffs, struct node *dir,
+		      const struct dir_listing *l,
 		      const struct dirent_item *item, struct node **out);
 
 /* The longest names-table key, "sym/.dir/name", with its NUL. */

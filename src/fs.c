@@ -74,8 +74,7 @@ struct fs_waiter {
  * reader that has read it goes back to the start (rewinddir), so that
  * names removed or added before the rewind are not shown or missed. */
 struct dir_handle {
-	struct dirent_item *items;
-	size_t count;
+	struct dir_listing listing;
 	int read;	/* a readdir has been answered from this listing */
 	struct dir_handle *prev, *next;	/* fs_state.dirs */
 };
@@ -755,7 +754,7 @@ static void dir_release(struct fs_state *fs, struct dir_handle *d)
 	if (d->next)
 		d->next->prev = d->prev;
 	pthread_mutex_unlock(&fs->mu);
-	ffs_free_listing(d->items, d->count);
+	ffs_free_listing(&d->listing);
 	free(d);
 }
 
@@ -770,7 +769,7 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = ffs_list_dir(ffs, ffs_node(ffs, ino), &d->items, &d->count);
+	rc = ffs_list_dir(ffs, ffs_node(ffs, ino), &d->listing);
 	if (rc < 0) {
 		free(d);
 		fuse_reply_err(req, -rc);
@@ -799,22 +798,21 @@ static void reply_listing(fuse_req_t req, struct ffs *ffs, struct node *dir,
 		return;
 	}
 	if (off == 0 && d->read) {
-		struct dirent_item *items;
-		size_t count;
-		int rc = ffs_list_dir(ffs, dir, &items, &count);
+		struct dir_listing again;
+		int rc = ffs_list_dir(ffs, dir, &again);
 
 		if (rc < 0) {
 			free(buf);
 			fuse_reply_err(req, -rc);
 			return;
 		}
-		ffs_free_listing(d->items, d->count);
-		d->items = items;
-		d->count = count;
+		ffs_free_listing(&d->listing);
+		d->listing = again;
 	}
 	d->read = 1;
-	for (i = off; i < (off_t)d->count + 2; i++) {
-		const struct dirent_item *it = i < 2 ? NULL : &d->items[i - 2];
+	for (i = off; i < (off_t)d->listing.count + 2; i++) {
+		const struct dirent_item *it =
+			i < 2 ? NULL : &d->listing.items[i - 2];
 		const char *name = it ? it->name : i == 0 ? "." : "..";
 		struct node *n = NULL;
 
@@ -826,10 +824,11 @@ static void reply_listing(fuse_req_t req, struct ffs *ffs, struct node *dir,
 						name, &e.attr, i + 1);
 		} else {
 			/* "." and ".." go without attributes (ino 0) */
-			if (it && ffs_lookup_listed(ffs, dir, it, &n) == 0) {
+			if (it && ffs_lookup_listed(ffs, dir, &d->listing, it,
+						      &n) == 0) {
 				ffs_getattr(ffs, n, &e.attr, &timeout);
 				e.ino = nodeid_of(ffs, n);
-							e.attr_timeout = timeout;
+				e.attr_timeout = timeout;
 				e.entry_timeout = ffs_entry_timeout(n);
 			}
 			len = fuse_add_direntry_plus(req, buf + used,

@@ -875,8 +875,7 @@ static int list_entry_cb(void *arg, const struct manifest_entry *e)
 	return 0;
 }
 
-int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dirent_item **out,
-		 size_t *count)
+int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dir_listing *out)
 {
 	struct listing l = { 0 };
 	struct manifest_query q = { 0 };
@@ -884,6 +883,7 @@ int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dirent_item **out,
 	size_t i;
 	int rc = 0;
 
+	out->rows_changed = 0;
 	switch (dir->kind) {
 	case NODE_ROOT:
 		rc = manifest_symbol_list(ffs->manifest, 0, list_symbol_cb, &l);
@@ -900,6 +900,7 @@ int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dirent_item **out,
 		 * in between is in one or the other, never in neither */
 		l.dir = dir->hkey;
 		pthread_mutex_lock(&ffs->lock);
+		out->rows_changed = ffs->rows_changed;
 		for (c = dir->transient; c; c = c->next_child)
 			listing_add(&l, c->name,
 				    c->kind == NODE_SCRATCH_DIR ? S_IFDIR
@@ -929,15 +930,18 @@ int ffs_list_dir(struct ffs *ffs, struct node *dir, struct dirent_item **out,
 	if (rc == 0)
 		rc = l.err;
 	if (rc < 0) {
-		ffs_free_listing(l.items, l.count);
+		struct dir_listing failed = { l.items, l.count, 0 };
+
+		ffs_free_listing(&failed);
 		return rc;
 	}
-	*out = l.items;
-	*count = l.count;
+	out->items = l.items;
+	out->count = l.count;
 	return 0;
 }
 
 int ffs_lookup_listed(struct ffs *ffs, struct node *dir,
+		      const struct dir_listing *l,
 		      const struct dirent_item *item, struct node **out)
 {
 	char key[KEY_MAX + 1];
@@ -948,6 +952,12 @@ int ffs_lookup_listed(struct ffs *ffs, struct node *dir,
 		return ffs_lookup(ffs, dir, item->name, out);
 	pthread_mutex_lock(&ffs->lock);
 	n = node_find_locked(ffs, dir, item->name);
+	if (!n && ffs->rows_changed != l->rows_changed) {
+		/* its row may be gone: the kernel would keep a removed
+		 * name for a day */
+		pthread_mutex_unlock(&ffs->lock);
+		return ffs_lookup(ffs, dir, item->name, out);
+	}
 	if (!n) {
 		n = node_add_locked(ffs, NODE_ENTRY, dir, item->name);
 		if (!n) {
@@ -970,11 +980,13 @@ int ffs_lookup_listed(struct ffs *ffs, struct node *dir,
 	return 0;
 }
 
-void ffs_free_listing(struct dirent_item *items, size_t count)
+void ffs_free_listing(struct dir_listing *l)
 {
 	size_t i;
 
-	for (i = 0; i < count; i++)
-		free(items[i].name);
-	free(items);
+	for (i = 0; i < l->count; i++)
+		free(l->items[i].name);
+	free(l->items);
+	l->items = NULL;
+	l->count = 0;
 }

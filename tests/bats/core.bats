@@ -295,6 +295,40 @@ print(sorted(os.listdir(fd)), sorted(os.listdir(top)))
 	[ "${lines[1]}" = "['$K2.parquet'] ['AAPL', 'MSFT']" ]
 }
 
+@test "an entry removed while a listing is read is not brought back by the rest of it (readdirplus)" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	# the listing is read at opendir; the names it hands the kernel
+	# after the removal carry attributes (readdirplus) and would stay
+	# cached for a day
+	run python3 -c "
+import errno, os, shutil, sys
+d, src = sys.argv[1] + '/AAPL', sys.argv[2]
+data = open(src, 'rb').read()
+names = ['%016x.parquet' % i for i in range(300)]
+for name in names:
+    with open(os.path.join(d, name), 'xb') as f:
+        f.write(data)
+it = os.scandir(d)
+for _ in range(100):
+    next(it)
+os.unlink(os.path.join(d, names[250]))
+os.unlink(os.path.join(d, names[8]))  # a request between the reads
+rest = [e.name for e in it]
+try:
+    os.stat(os.path.join(d, names[250]))
+    print('stat: exists')
+except FileNotFoundError:
+    print('stat: ENOENT')
+shutil.copyfile(src, os.path.join(d, names[250]))
+print('copied', names[250] in os.listdir(d), len(os.listdir(d)))
+" "$MNT" "$DATA/a.parquet"
+	[ "$status" = 0 ]
+	[ "${lines[0]}" = "stat: ENOENT" ]
+	[ "${lines[1]}" = "copied True 299" ]
+}
+
 @test "a listing right after close() always holds the entry, whether in flight or published" {
 	mount_store
 	mkdir "$MNT/AAPL"
