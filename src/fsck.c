@@ -868,7 +868,8 @@ static void manifest_error(struct fsck *f, int rc, const char *detail)
 	else if (rc == -EPROTO)
 		snprintf(e, len, "%s is not at schema version %d, the one "
 			 "this featurefs uses; nothing was changed (a mount "
-			 "migrates an older one)",
+			 "migrates an older one; a newer one needs a newer "
+			 "featurefs)",
 			 db, MANIFEST_SCHEMA_VERSION);
 	else if (rc == -EXDEV)
 		snprintf(e, len, "%s belongs to another store; nothing was "

@@ -574,7 +574,8 @@ static int migrate(struct manifest_sqlite *ms)
 		goto fail;
 	if (version > MIGRATIONS) {
 		log_err("manifest %s: schema version %d is newer than this "
-			"featurefs knows (%d)", ms->path, version, MIGRATIONS);
+			"featurefs knows (%d): use a newer featurefs", ms->path,
+			version, MIGRATIONS);
 		rc = -EPROTO;
 		goto fail;
 	}
@@ -959,6 +960,11 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 				 " NULL AS sealed_tmp FROM main.entries",
 				 version == 2 ? " NULL AS ctime_ns," : "");
 			rc = exec_sql(ms, sql, "read an older schema");
+		} else if (rc == 0 && version > MIGRATIONS) {
+			log_err("manifest %s: schema version %d is newer than "
+				"this featurefs knows (%d): use a newer featurefs",
+				path, version, MIGRATIONS);
+			rc = -EPROTO;
 		} else if (rc == 0 && version != MIGRATIONS) {
 			log_err("manifest %s: schema version %d, this featurefs "
 				"expects %d (mount the store once to migrate)",

@@ -1067,6 +1067,22 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	[ "$(stats_get "['entries']")" = 3 ]
 }
 
+@test "a manifest of a newer schema is refused with the advice that fits it" {
+	mount_store
+	unmount_store
+	sqlite3 "$STORE/manifest.db" "update schema_version set version = 99"
+	for cmd in stats ls; do
+		run "$FEATUREFS" $cmd "$STORE"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"schema version 99 is newer than this featurefs knows (4): use a newer featurefs"* ]]
+		[[ "$output" != *"mount the store once"* ]]
+	done
+	run "$FEATUREFS" "$STORE" "$MNT" -f
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"schema version 99 is newer than this featurefs knows (4): use a newer featurefs"* ]]
+	[ "$(manifest_sql 'select version from schema_version')" = 99 ]
+}
+
 @test "unmount discards an unfinished write" {
 	mount_store
 	mkdir "$MNT/AAPL"
