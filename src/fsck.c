@@ -854,9 +854,10 @@ static int lock_store(struct fsck *f)
 /* Say why the manifest cannot be used; `detail` may be "". */
 static void manifest_error(struct fsck *f, int rc, const char *detail)
 {
+	/* another manifest's URI is not echoed: it may hold a secret */
 	const char *db = strcmp(f->s->conf.manifest, "sqlite") == 0
 				 ? "manifest.db"
-				 : f->s->conf.manifest;
+				 : "the manifest named in store.conf";
 	char *e = f->res->error;
 	size_t len = sizeof(f->res->error);
 

@@ -4,8 +4,10 @@
  * A new backend is one file defining a `struct manifest_ops` and one line
  * in `backends` below.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -34,21 +36,46 @@ int manifest_open(const char *uri, const struct manifest_open_args *args,
 {
 	const struct manifest_ops *ops = backend_for(uri);
 
+	/* the options are checked before a store records them; this is
+	 * for a store.conf edited by hand */
+	if (manifest_uri_has_password(uri)) {
+		log_err("manifest: the store's store.conf names a manifest "
+			"with a password, which is refused; move it to "
+			"~/.pgpass, PGPASSFILE or a service file");
+		return -EACCES;
+	}
 	if (ops)
 		return ops->open(uri, args, out);
 	return manifest_uri_check(uri);
+}
+
+/* 1 when `uri` can be shown in a message: a bare word (a mistyped
+ * kind), nothing a connection string or its secret could be. */
+static int uri_is_plain_word(const char *uri)
+{
+	size_t n = strspn(uri, "abcdefghijklmnopqrstuvwxyz"
+			       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+
+	return n > 0 && n <= 32 && uri[n] == '\0';
 }
 
 int manifest_uri_check(const char *uri)
 {
 	if (backend_for(uri))
 		return 0;
-	if (strncmp(uri, "postgres", 8) == 0 || strncmp(uri, "service=", 8) == 0)
-		log_err("manifest %s: this featurefs has no PostgreSQL backend "
-			"yet; use manifest=sqlite", uri);
-	else
+	/* a URI is not echoed: libpq finds passwords in more spellings
+	 * than manifest_uri_has_password() knows */
+	if (strncmp(uri, "postgres", 8) == 0 || strchr(uri, '='))
+		log_err("manifest: a PostgreSQL URI or connection string, and "
+			"this featurefs has no PostgreSQL backend yet; use "
+			"manifest=sqlite");
+	else if (uri_is_plain_word(uri))
 		log_err("manifest %s: unknown manifest kind (expected sqlite)",
 			uri);
+	else
+		log_err("manifest: unknown manifest kind (expected sqlite; "
+			"the value given is not shown, as it may hold a "
+			"secret)");
 	return -EPROTONOSUPPORT;
 }
 
@@ -86,16 +113,41 @@ int manifest_writer_of_mount(const char *writer, const char *mount_id)
 	       (m[6 + len] == '\0' || m[6 + len] == ' ');
 }
 
+static int hex_digit(char c)
+{
+	return isdigit((unsigned char)c) ? c - '0'
+					 : tolower((unsigned char)c) - 'a' + 10;
+}
+
 int manifest_uri_has_password(const char *uri)
 {
-	const char *scheme = strstr(uri, "://"), *at, *colon;
+	char *flat = malloc(strlen(uri) + 1), *o;
+	const char *p, *scheme, *at, *colon;
+	int found;
 
-	if (strstr(uri, "password="))
-		return 1;
-	if (!scheme)
-		return 0;
-	scheme += 3;
-	at = strchr(scheme, '@');
-	colon = strchr(scheme, ':');
-	return at && colon && colon < at;
+	if (!flat)
+		return 1; /* refused: nothing could check it */
+	/* as libpq reads keywords: a URI's %XX decoded, blanks around a
+	 * conninfo's '=' allowed, case kept only in values */
+	for (p = uri, o = flat; *p; p++) {
+		if (*p == '%' && isxdigit((unsigned char)p[1]) &&
+		    isxdigit((unsigned char)p[2])) {
+			*o++ = (char)tolower(hex_digit(p[1]) * 16 +
+					     hex_digit(p[2]));
+			p += 2;
+		} else if (!isspace((unsigned char)*p)) {
+			*o++ = (char)tolower((unsigned char)*p);
+		}
+	}
+	*o = '\0';
+	found = strstr(flat, "password=") != NULL;
+	scheme = strstr(flat, "://");
+	if (!found && scheme) {
+		scheme += 3;
+		at = strchr(scheme, '@');
+		colon = strchr(scheme, ':');
+		found = at && colon && colon < at;
+	}
+	free(flat);
+	return found;
 }

@@ -185,6 +185,9 @@ no_secret() {
 		'postgres://app:hunter2pw@db.example:5432/features?sslmode=require' \
 		'postgresql://db.example/features?password=hunter2pw' \
 		'host=db.example password=hunter2pw dbname=features' \
+		'host=db.example password = hunter2pw dbname=features' \
+		'postgresql://db.example/features?%70assword=hunter2pw' \
+		'postgresql://app:hunter2pw%40x@db.example/features' \
 		'service=features password=hunter2pw'; do
 		run "$FEATUREFS" "$STORE" "$MNT" -f -o "manifest=$uri"
 		echo "$uri: $status $output" >&2
@@ -203,6 +206,29 @@ no_secret() {
 	mount_store
 	! grep -qi 'password' "$MNT/.featurefs/config"
 	grep -q '^manifest = sqlite$' "$MNT/.featurefs/config"
+}
+
+@test "a password put in store.conf by hand is refused by every command and echoed by none" {
+	"$FEATUREFS" init "$STORE" >/dev/null
+	sed -i 's|^manifest = .*|manifest = postgresql://app:hunter2pw@db.example/features|' "$STORE/store.conf"
+	for cmd in ls stats fsck "gc --dry-run"; do
+		run "$FEATUREFS" $cmd "$STORE"
+		echo "$cmd: $status $output" >&2
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"store.conf names a manifest with a password, which is refused"* ]]
+		[[ "$output" != *hunter2pw* ]]
+	done
+	run "$FEATUREFS" "$STORE" "$MNT" -f
+	[ "$status" -ne 0 ]
+	[[ "$output" != *hunter2pw* ]]
+	! mountpoint -q "$MNT"
+	# nor is a connection string without one, which might spell it
+	# in a way not recognised
+	sed -i 's|^manifest = .*|manifest = host=db.example passwrd=hunter2pw|' "$STORE/store.conf"
+	run "$FEATUREFS" ls "$STORE"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"no PostgreSQL backend"* ]]
+	[[ "$output" != *hunter2pw* ]]
 }
 
 @test "a manifest URI with a password or of an unknown kind given to the mount of a new store creates nothing" {
