@@ -54,6 +54,7 @@ struct mount_opts {
 	char *hash;
 	char *passthrough;
 	char *metrics;
+	char *pool_min, *pool_max;	/* SPEC's, for PostgreSQL: refused */
 	int ro;
 	int allow_other;
 	int default_permissions;
@@ -102,6 +103,8 @@ static const struct fuse_opt mount_opt_spec[] = {
 	OPT("hash=%s", hash),
 	OPT("passthrough=%s", passthrough),
 	OPT("metrics=%s", metrics),
+	OPT("pool_min=%s", pool_min),
+	OPT("pool_max=%s", pool_max),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW), /* the last of ro and rw wins */
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -201,6 +204,13 @@ static int check_options(const struct mount_opts *mo, struct ffs_options *o)
 	const char *dur = "a duration such as 30s, 15m, 12h or 4w, at most 5200w";
 
 	options_defaults(o);
+	if (mo->pool_min || mo->pool_max) {
+		log_err("%s=: the size of a PostgreSQL connection pool, and "
+			"this featurefs has no PostgreSQL backend (SQLite "
+			"needs no pool): leave it out",
+			mo->pool_min ? "pool_min" : "pool_max");
+		return -EINVAL;
+	}
 	if (mo->gc_older_than &&
 	    parse_duration(mo->gc_older_than, &o->gc_older_than_us) < 0)
 		return bad_value("gc_older_than", mo->gc_older_than, dur);
@@ -986,6 +996,8 @@ out:
 	free(mo.hash);
 	free(mo.passthrough);
 	free(mo.metrics);
+	free(mo.pool_min);
+	free(mo.pool_max);
 	fuse_opt_free_args(&args);
 	/* a store this mount made is not left behind by its failure (a busy
 	 * metrics port, options the kernel refuses) */

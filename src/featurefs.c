@@ -208,6 +208,14 @@ int main(int argc, char **argv)
 	}
 	if (c)
 		return c->run(argc - 1, argv + 1);
+	/* SPEC's command for PostgreSQL stores, which this featurefs does
+	 * not serve: say so rather than mount a store of that name */
+	if (strcmp(argv[1], "migrate") == 0 && access(argv[1], F_OK) < 0) {
+		fprintf(stderr, "featurefs: 'migrate' is not provided: this "
+				"featurefs has no PostgreSQL backend to move a "
+				"manifest to (a store of that name: ./migrate)\n");
+		return EXIT_USAGE;
+	}
 	c = mistyped_command(argv[1]);
 	if (c) {
 		fprintf(stderr, "featurefs: '%s' is not a command; did you mean "

@@ -226,6 +226,13 @@ teardown() {
 	run "$FEATUREFS" "$STORE" "$MNT" -f -o compress=lz4
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"invalid compress=lz4: expected none, zstd or auto"* ]]
+	# SPEC's options and command for PostgreSQL say why they are missing
+	run "$FEATUREFS" "$STORE" "$MNT" -f -o pool_min=2,pool_max=16
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"pool_min=: the size of a PostgreSQL connection pool, and this featurefs has no PostgreSQL backend"* ]]
+	run bash -c 'cd "$1" && "$2" migrate --to postgresql://db/x "$3"' _ "$TEST_DIR" "$FEATUREFS" "$STORE"
+	[ "$status" -eq 2 ]
+	[[ "$output" == "featurefs: 'migrate' is not provided: this featurefs has no PostgreSQL backend"* ]]
 	[ ! -e "$STORE" ]
 	run "$FEATUREFS" init "$STORE" --compress lz4
 	[ "$status" -eq 2 ]
