@@ -132,6 +132,7 @@ static void *ticker_main(void *arg)
 		if (now >= next_beat && !ffs->store->read_only_fs) {
 			manifest_mount_heartbeat(ffs->manifest,
 						 ffs->store->mount_id, now_us());
+			entry_drop_stale_claims(ffs);
 			next_beat = now + HEARTBEAT_INTERVAL_US;
 		}
 		if (now >= next_slo) {
@@ -296,6 +297,7 @@ void daemon_stop(struct ffs *ffs)
 	 * expire whatever is left (answers go nowhere once unmounted) */
 	entry_expire_waiters(ffs, INT64_MAX);
 	entry_release_all(ffs);
+	entry_drop_stale_claims(ffs);
 	if (daemon_flush_access(ffs) < 0)
 		log_err("unmount: could not flush access records");
 }

@@ -369,6 +369,48 @@ static void kept_supersede(struct ffs *ffs, const char *symbol,
 	free(k);
 }
 
+/* 1 when a closed write of symbol/key is kept (gc_drop_stale_claims()). */
+static int kept_has(void *arg, const char *symbol, const char *key)
+{
+	struct ffs *ffs = arg;
+	char name[LOCK_NAME_MAX + 1];
+	int kept;
+
+	snprintf(name, sizeof(name), "%s/%s", symbol, key);
+	pthread_mutex_lock(&ffs->lock);
+	kept = htab_get(ffs->kept, name) != NULL;
+	pthread_mutex_unlock(&ffs->lock);
+	return kept;
+}
+
+/* Give up the claim of symbol/key.  A manifest that refuses (locked, a
+ * full disk) leaves its row behind, taken over by the key's next claim
+ * meanwhile, and dropped by entry_drop_stale_claims() later. */
+static void abandon_claim(struct ffs *ffs, const char *symbol,
+			  const char *key)
+{
+	if (manifest_abandon(ffs->manifest, symbol, key) < 0)
+		__atomic_store_n(&ffs->stale_claims, 1, __ATOMIC_RELAXED);
+}
+
+void entry_drop_stale_claims(struct ffs *ffs)
+{
+	int64_t dropped = 0;
+	int rc;
+
+	if (!__atomic_exchange_n(&ffs->stale_claims, 0, __ATOMIC_RELAXED))
+		return;
+	rc = gc_drop_stale_claims(ffs->manifest, ffs->store->mount_id,
+				  kept_has, ffs, &dropped);
+	if (rc < 0)
+		__atomic_store_n(&ffs->stale_claims, 1, __ATOMIC_RELAXED);
+	if (dropped)
+		log_info("dropped the rows of %lld discarded %s that the "
+			 "manifest could not drop at the time",
+			 (long long)dropped,
+			 plural(dropped, "write", "writes"));
+}
+
 /* ---- create and open ------------------------------------------------ */
 
 int entry_create(struct ffs *ffs, struct node *parent, const char *name,
@@ -482,7 +524,7 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 	return 0;
 fail_claimed:
 	if (kind == NAME_ENTRY)
-		manifest_abandon(ffs->manifest, parent->name, key);
+		abandon_claim(ffs, parent->name, key);
 fail:
 	store_tmp_unlink(ffs->store, w->tmpname);
 	writer_unref(w);
@@ -1390,7 +1432,7 @@ static void discard_entry(struct ffs *ffs, struct node *n, struct writer *w,
 			 "it", n->hkey, w->tmpname);
 	} else {
 		store_tmp_unlink(ffs->store, w->tmpname);
-		manifest_abandon(ffs->manifest, n->parent->name, n->key);
+		abandon_claim(ffs, n->parent->name, n->key);
 	}
 	pthread_mutex_lock(&ffs->lock);
 	ffs->inflight--;
@@ -1788,7 +1830,7 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 			}
 		}
 		if (rc < 0) {
-			manifest_abandon(ffs->manifest, newparent->name, key);
+			abandon_claim(ffs, newparent->name, key);
 			log_warn("rename to %s/%s: not published: %s",
 				 newparent->name, newname, w->why_detail);
 		}

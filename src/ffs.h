@@ -206,6 +206,8 @@ struct ffs {
 	struct waiter *waiters;
 	struct handle *open_handles;	/* handed to the kernel, not released */
 	uint64_t inflight;		/* entries being written */
+	int stale_claims;		/* atomic: an abandon failed, see
+					 * entry_drop_stale_claims() */
 	uint64_t rows_changed;		/* bumped as a published entry's row
 					 * goes or changes: a listing read
 					 * before is not trusted for it */
@@ -509,6 +511,11 @@ void entry_discard_all(struct ffs *ffs);
 /* Close every handle the kernel did not release (unmount, after the
  * session loop ended and entry_discard_all()). */
 void entry_release_all(struct ffs *ffs);
+
+/* Drop the rows of discarded writes that the manifest refused to drop
+ * at the time (ffs->stale_claims says there are some); called by the
+ * ticker, and at unmount. */
+void entry_drop_stale_claims(struct ffs *ffs);
 
 /* Hand out the effective options, as /.featurefs/config shows them. */
 void ffs_render_config(struct ffs *ffs, struct strbuf *sb);

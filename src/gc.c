@@ -444,6 +444,36 @@ static int sealed_kept(const struct batch *b, const char *name)
 	return 0;
 }
 
+int gc_drop_stale_claims(struct manifest *m, const char *mount_id,
+			 int (*kept)(void *arg, const char *symbol,
+				     const char *key),
+			 void *arg, int64_t *dropped)
+{
+	struct manifest_query q = { 0 };
+	struct batch b = { NULL, 0 };
+	size_t i;
+	int rc, drc;
+
+	q.states = 1u << ENTRY_WRITING;
+	rc = manifest_list(m, &q, collect_writing, &b);
+	for (i = 0; rc == 0 && i < b.n; i++) {
+		const struct manifest_entry *e = &b.rows[i];
+
+		if (!manifest_writer_of_mount(e->writer, mount_id) ||
+		    kept(arg, e->symbol, e->key))
+			continue;
+		drc = manifest_remove(m, e->symbol, e->key, ENTRY_WRITING);
+		if (drc == 0) {
+			manifest_release(m, e->symbol, e->key);
+			(*dropped)++;
+		} else if (drc != -EBUSY && drc != -ENOENT) {
+			rc = drc; /* the manifest still refuses */
+		}
+	}
+	free(b.rows);
+	return rc;
+}
+
 int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 			    const char *live_mount_id, int dry_run,
 			    struct gc_result *res)

@@ -105,6 +105,19 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 			    const char *live_mount_id, int dry_run,
 			    struct gc_result *res);
 
+/*
+ * Remove the `writing` rows of live mount `mount_id` that no write holds
+ * any more: their key lock is free (a claim holds it until its publish
+ * or abandon) and `kept` says 0 (a closed write kept for the next mount
+ * is 1).  They are the rows of writes discarded while the manifest
+ * refused to drop them (locked, or on a full disk).  Counts them in
+ * `*dropped`.
+ */
+int gc_drop_stale_claims(struct manifest *m, const char *mount_id,
+			 int (*kept)(void *arg, const char *symbol,
+				     const char *key),
+			 void *arg, int64_t *dropped);
+
 /* Build a published row for the valid object at `relpath` (adoption),
  * compressed or not; its SHA-256 (a read of every byte) only when
  * `with_sha256`, as a check needs none.  -EIO with `why` filled when it

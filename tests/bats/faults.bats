@@ -1009,6 +1009,58 @@ PY
 	fsck_clean
 }
 
+# close_while_locked PATH: write an entry and close it while another
+# process holds the manifest; prints what close() returned.
+close_while_locked() {
+	python3 - "$1" "$DATA/a.parquet" "$TEST_DIR" >"$TEST_DIR/w.out" <<'PY' &
+import errno, os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, open(sys.argv[2], 'rb').read())
+open(sys.argv[3] + '/written', 'w').close()
+while not os.path.exists(sys.argv[3] + '/locked'):
+    time.sleep(0.05)
+try:
+    os.close(fd)
+    print("close ok")
+except OSError as e:
+    print("close", errno.errorcode[e.errno])
+PY
+	local writer=$! i
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		[ -e "$TEST_DIR/written" ] && break
+		sleep 0.1
+	done
+	lock_manifest
+	touch "$TEST_DIR/locked"
+	wait "$writer"
+	release_manifest
+	rm -f "$TEST_DIR/locked" "$TEST_DIR/written" "$TEST_DIR/locker.in"
+	cat "$TEST_DIR/w.out"
+}
+
+@test "a write closed while the manifest is locked: close() fails, and its row goes once the lock does" {
+	make_parquet "$DATA/a.parquet" 2000 1
+	mount_store
+	mkdir "$MNT/AAPL"
+	[ "$(close_while_locked "$MNT/AAPL/$K.parquet")" = "close EIO" ]
+	log_has "abandon entry: database is locked"
+	[ ! -e "$MNT/AAPL/$K.parquet" ]
+	# the ticker drops the row the manifest would not drop then
+	for i in $(seq 300); do
+		log_has "dropped the rows of 1 discarded write" && break
+		sleep 0.1
+	done
+	log_has "dropped the rows of 1 discarded write that the manifest could not drop at the time"
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
+	[ "$(write_entry "$MNT/AAPL/$K.parquet" "$DATA/a.parquet")" = ok ]
+	# and at an unmount that comes first
+	K2=$(key_of second)
+	[ "$(close_while_locked "$MNT/AAPL/$K2.parquet")" = "close EIO" ]
+	unmount_store
+	[ "$(manifest_sql "select count(*) from entries where state = 'writing'")" = 0 ]
+	fsck_clean
+}
+
 # ---- the daemon under valgrind -----------------------------------------
 
 @test "valgrind: mount, create, read, fail, rename, unlink, gc, unmount: no definite leaks, clean exit" {
