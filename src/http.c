@@ -171,7 +171,8 @@ static enum MHD_Result reply_ready(struct MHD_Connection *c, struct ffs *ffs)
 	control_health(ffs, &h);
 	if (!h.manifest)
 		return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-				  "not ready: the manifest does not answer\n");
+				  "not ready: the manifest does not answer, or "
+				  "refuses writes\n");
 	if (!h.storage)
 		return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 				  "not ready: the store cannot take a new "

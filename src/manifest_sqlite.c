@@ -235,6 +235,12 @@ struct manifest_sqlite {
 					 * room again */
 	int read_only;
 	int damaged;			/* atomic: SQLite found it corrupt */
+	int writes_failing;		/* atomic: the last write failed for
+					 * the database's sake (locked, full,
+					 * I/O), not for its rows' */
+	dev_t file_dev;			/* manifest.db as opened: the health */
+	ino_t file_ino;			/* tells when it is gone or replaced */
+	int file_gone;			/* atomic: that was said */
 	struct lock_table *locks;
 	sqlite3_stmt *stmt[ST_COUNT];
 };
@@ -342,8 +348,11 @@ static int step_done(struct manifest_sqlite *ms, sqlite3_stmt *st,
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		if ((rc & 0xff) == SQLITE_CONSTRAINT)
 			return -EEXIST;
+		__atomic_store_n(&ms->writes_failing, 1, __ATOMIC_RELAXED);
 		return sqlite_fail(ms, what, rc);
 	}
+	if (!sqlite3_stmt_readonly(st))
+		__atomic_store_n(&ms->writes_failing, 0, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -887,6 +896,7 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 	extern const struct manifest_ops manifest_sqlite_ops;
 	struct manifest_sqlite *ms;
 	char path[PATH_MAX], uri_buf[3 * PATH_MAX + 32];
+	struct stat st;
 	int flags, rc, i, version;
 
 	(void)uri;
@@ -1007,6 +1017,10 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 			 args->store_root);
 		ms->reserve_path = strdup(path);
 		reserve_make(ms);
+	}
+	if (stat(ms->path, &st) == 0) {
+		ms->file_dev = st.st_dev;
+		ms->file_ino = st.st_ino;
 	}
 	*out = &ms->base;
 	return 0;
@@ -1554,6 +1568,25 @@ static int sqlite_check(struct manifest *m, char *detail, size_t len)
 	return rc;
 }
 
+/* 1 when manifest.db is no longer the file this manifest opened (moved
+ * away, removed or replaced under the mount): what it records is lost
+ * when it closes.  Said once. */
+static int file_gone(struct manifest_sqlite *ms)
+{
+	struct stat st;
+
+	if (!ms->file_ino ||
+	    (stat(ms->path, &st) == 0 && st.st_dev == ms->file_dev &&
+	     st.st_ino == ms->file_ino))
+		return 0;
+	if (!__atomic_exchange_n(&ms->file_gone, 1, __ATOMIC_RELAXED))
+		log_err("manifest %s was removed or replaced under the mount: "
+			"what is recorded from now on is lost at the unmount; "
+			"unmount, put the file back, and mount again",
+			ms->path);
+	return 1;
+}
+
 static int sqlite_schema_version(struct manifest *m, int *version)
 {
 	struct manifest_sqlite *ms = ms_of(m);
@@ -1562,8 +1595,11 @@ static int sqlite_schema_version(struct manifest *m, int *version)
 	pthread_mutex_lock(&ms->mu);
 	rc = read_schema_version(ms, version);
 	pthread_mutex_unlock(&ms->mu);
-	/* the health's probe: a damaged manifest is not healthy */
-	if (rc == 0 && __atomic_load_n(&ms->damaged, __ATOMIC_RELAXED))
+	/* the health's probe: a manifest that is damaged, gone, or whose
+	 * last write failed (locked, full) is not healthy */
+	if (rc == 0 && (__atomic_load_n(&ms->damaged, __ATOMIC_RELAXED) ||
+			__atomic_load_n(&ms->writes_failing, __ATOMIC_RELAXED) ||
+			file_gone(ms)))
 		rc = -EIO;
 	return rc;
 }
@@ -1615,6 +1651,11 @@ static int sqlite_mount_heartbeat(struct manifest *m, const char *id,
 	pthread_mutex_lock(&ms->mu);
 	rc = exec_sql(ms, sql, "heartbeat");
 	pthread_mutex_unlock(&ms->mu);
+	/* a write of its own: the health learns that writes failed, or
+	 * work again, even while nothing else writes */
+	__atomic_store_n(&ms->writes_failing, rc < 0, __ATOMIC_RELAXED);
+	if (rc == 0 && file_gone(ms))
+		rc = -ESTALE;
 	return rc;
 }
 

@@ -977,7 +977,7 @@ PY
 	fsck_clean
 }
 
-@test "manifest locked past the busy timeout: creates fail clearly and leave nothing; reads go on; creates resume" {
+@test "manifest locked past the busy timeout: creates fail clearly and leave nothing; reads go on; the health says so; creates resume" {
 	make_parquet "$DATA/a.parquet" 2000 1
 	mount_store
 	mkdir "$MNT/AAPL"
@@ -998,11 +998,21 @@ PY
 		cmp "$DATA/a.parquet" "$MNT/AAPL/$ka.parquet"
 	done
 	kill -0 "$DAEMON_PID"
+	# and the health says the manifest refuses writes
+	grep -q '"manifest": "error"' "$MNT/.featurefs/health"
 	release_manifest
 	[ "$(manifest_sql "select count(*) from meta where name = 'locker'")" = 0 ]
 	[ "$(write_entry "$MNT/AAPL/$K.parquet" "$DATA/a.parquet")" = ok ]
 	wait_published "$MNT/AAPL/$K.parquet"
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	grep -q '"manifest": "ok"' "$MNT/.featurefs/health"
+	# a manifest moved away under the mount: what is recorded now
+	# would be lost at the unmount, and the health says so
+	mv "$STORE/manifest.db" "$STORE/manifest.db.moved"
+	grep -q '"manifest": "error"' "$MNT/.featurefs/health"
+	log_has "manifest .*manifest.db was removed or replaced under the mount"
+	mv "$STORE/manifest.db.moved" "$STORE/manifest.db"
+	grep -q '"manifest": "ok"' "$MNT/.featurefs/health"
 	unmount_store
 	# the reads made under the lock were recorded once it was gone
 	[ "$(manifest_sql "select access_count >= 3 from entries where key = '$ka'")" = 1 ]
