@@ -24,6 +24,7 @@
 #define HEARTBEAT_INTERVAL_US (10 * 1000000)
 #define GC_FIRST_DELAY_US (2 * 1000000)
 #define SPARE_CPUS_MAX 4
+#define UNMOUNT_FLUSH_RETRIES 2
 
 struct symbol_delta {
 	struct symbol_counters *ctr;
@@ -282,6 +283,8 @@ int daemon_start(struct ffs *ffs)
 
 void daemon_stop(struct ffs *ffs)
 {
+	int rc, tries;
+
 	__atomic_store_n(&ffs->stopping, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&ffs->tick_mu);
 	pthread_cond_broadcast(&ffs->tick_cond);
@@ -298,6 +301,16 @@ void daemon_stop(struct ffs *ffs)
 	entry_expire_waiters(ffs, INT64_MAX);
 	entry_release_all(ffs);
 	entry_drop_stale_claims(ffs);
-	if (daemon_flush_access(ffs) < 0)
-		log_err("unmount: could not flush access records");
+	/* the last chance for the reads since the last flush: a manifest
+	 * locked past its busy timeout gets a little longer */
+	for (tries = 0; (rc = daemon_flush_access(ffs)) < 0; tries++) {
+		if (tries == UNMOUNT_FLUSH_RETRIES) {
+			log_err("unmount: could not flush access records (%s): "
+				"the reads since the last flush go unrecorded",
+				strerror(-rc));
+			break;
+		}
+		log_warn("unmount: flushing access records failed (%s); "
+			 "trying again", strerror(-rc));
+	}
 }

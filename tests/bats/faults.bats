@@ -1071,6 +1071,26 @@ PY
 	fsck_clean
 }
 
+@test "an unmount while the manifest is locked keeps trying to record the reads" {
+	make_parquet "$DATA/a.parquet" 2000 1
+	mount_store
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	wait_published "$MNT/AAPL/$K.parquet"
+	for i in 1 2 3; do cat "$MNT/AAPL/$K.parquet" >/dev/null; done
+	lock_manifest
+	fusermount3 -u "$MNT"
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		log_has "unmount: flushing access records failed" && break
+		sleep 0.1
+	done
+	log_has "unmount: flushing access records failed (Input/output error); trying again"
+	release_manifest
+	wait_daemon_gone
+	! log_has "go unrecorded"
+	[ "$(manifest_sql "select access_count >= 3 from entries where key = '$K'")" = 1 ]
+}
+
 # ---- the daemon under valgrind -----------------------------------------
 
 @test "valgrind: mount, create, read, fail, rename, unlink, gc, unmount: no definite leaks, clean exit" {
