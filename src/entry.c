@@ -2174,8 +2174,14 @@ int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 
 	if (!h || h->kind != HANDLE_WRITER)
 		return h && h->kind == HANDLE_OBJECT ? -EPERM : -EBADF;
-	if (mode & ~FALLOC_FL_KEEP_SIZE)
+	/* what moves bytes (collapse, insert) is not for a file written
+	 * in order; what zeroes them is passed on */
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
+		     FALLOC_FL_ZERO_RANGE)) {
+		log_info("fallocate %s: mode 0x%x is not supported", h->node->hkey,
+			 (unsigned)mode);
 		return -EOPNOTSUPP;
+	}
 	w = h->w;
 	pthread_mutex_lock(&w->mu);
 	if (w->published) {
@@ -2187,7 +2193,14 @@ int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 		goto out;
 	if (fallocate(w->fd, mode, off, len) < 0) {
 		rc = -errno;
-	} else if (!(mode & FALLOC_FL_KEEP_SIZE) && end > w->size) {
+		log_info("fallocate %s: %s", h->node->hkey, strerror(-rc));
+		goto out;
+	}
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		w->hash_broken = 1; /* bytes already hashed changed */
+		w->gen++;
+	}
+	if (!(mode & FALLOC_FL_KEEP_SIZE) && end > w->size) {
 		CTR_SET(w->size, end);
 		w->hash_broken = 1;
 		w->gen++;

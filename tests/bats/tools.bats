@@ -192,6 +192,21 @@ fd = entry("fallocate")
 os.posix_fallocate(fd, 0, n)
 os.write(fd, data)
 os.close(fd)
+# bytes written, then zeroed and written again (a hole punched, a
+# range zeroed): what was hashed on the way changed under it
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long,
+                           ctypes.c_long]
+PUNCH_HOLE, ZERO_RANGE, KEEP_SIZE = 0x02, 0x10, 0x01
+at, size = n // 4, n // 4
+for name, mode in (("punch", PUNCH_HOLE | KEEP_SIZE), ("zero", ZERO_RANGE)):
+    fd = entry(name, os.O_RDWR)
+    os.write(fd, data)
+    assert libc.fallocate(fd, mode, at, size) == 0, os.strerror(ctypes.get_errno())
+    assert os.pread(fd, size, at) == b"\0" * size
+    os.pwrite(fd, data[at:at + size], at)
+    os.close(fd)
 # too much written, then cut back
 fd = entry("overshoot")
 os.write(fd, data + b"\0" * 70000)
@@ -263,8 +278,8 @@ os.close(fd)
 PY
 	sum=$(sha256sum <"$f" | cut -d' ' -f1)
 	for w in backwards holefirst writev append truncfirst fallocate \
-		 overshoot rdwr mmap mapfirst child dup direct copyrange \
-		 sendfile splice forked; do
+		 punch zero overshoot rdwr mmap mapfirst child dup direct \
+		 copyrange sendfile splice forked; do
 		g=$MNT/MSFT/$w-writes.parquet
 		cmp "$f" "$g" || { echo "$w: content differs"; false; }
 		[ "$(manifest_sql "select state || ' ' || sha256 from entries where key = '$w-writes'")" = "published $sum" ] ||
