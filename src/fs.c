@@ -529,14 +529,26 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, EPERM);
 }
 
+/* Say which change `rc` refused when it failed for the store's sake (the
+ * manifest, the disk), not the caller's: the line the manifest or the
+ * store logged names neither the operation nor the path. */
+static int said_why(int rc, const char *op, const struct node *dir,
+		    const char *name)
+{
+	if (rc == -EIO || rc == -ENOSPC || rc == -EDQUOT)
+		log_warn("%s %s%s%s: %s", op, dir->hkey ? dir->hkey : "",
+			 dir->hkey ? "/" : "", name, strerror(-rc));
+	return rc;
+}
+
 static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
 	struct ffs *ffs = ffs_of(req);
-	struct node *n;
+	struct node *dir = ffs_node(ffs, parent), *n;
 	int rc;
 
-	rc = ffs_mkdir(ffs, ffs_node(ffs, parent), name, mode, &n);
+	rc = said_why(ffs_mkdir(ffs, dir, name, mode, &n), "mkdir", dir, name);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -546,15 +558,19 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ffs *ffs = ffs_of(req);
+	struct node *dir = ffs_node(ffs, parent);
 
-	fuse_reply_err(req, -ffs_rmdir(ffs, ffs_node(ffs, parent), name));
+	fuse_reply_err(req, -said_why(ffs_rmdir(ffs, dir, name), "rmdir", dir,
+				      name));
 }
 
 static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ffs *ffs = ffs_of(req);
+	struct node *dir = ffs_node(ffs, parent);
 
-	fuse_reply_err(req, -entry_unlink(ffs, ffs_node(ffs, parent), name));
+	fuse_reply_err(req, -said_why(entry_unlink(ffs, dir, name), "unlink",
+				      dir, name));
 }
 
 static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -562,10 +578,12 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      unsigned int flags)
 {
 	struct ffs *ffs = ffs_of(req);
+	struct node *dir = ffs_node(ffs, parent);
 
-	fuse_reply_err(req, -entry_rename(ffs, ffs_node(ffs, parent), name,
-					  ffs_node(ffs, newparent), newname,
-					  flags));
+	fuse_reply_err(req, -said_why(entry_rename(ffs, dir, name,
+						   ffs_node(ffs, newparent),
+						   newname, flags),
+				      "rename", dir, name));
 }
 
 static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,

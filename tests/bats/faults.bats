@@ -605,6 +605,9 @@ enospc_write() {
 	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
 	[ -z "$(ls -A "$STORE/tmp")" ]
 	cmp "$DATA/small.parquet" "$MNT/AAPL/$ks.parquet"
+	# a refused change names itself in the log
+	! mkdir "$MNT/MSFT"
+	log_has "mkdir MSFT: No space left on device"
 	# a commit SQLite rolled back itself is not rolled back again
 	! log_has "cannot rollback"
 	rm "$SMALL/filler"
