@@ -2178,8 +2178,8 @@ int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 	 * in order; what zeroes them is passed on */
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
 		     FALLOC_FL_ZERO_RANGE)) {
-		log_info("fallocate %s: mode 0x%x is not supported", h->node->hkey,
-			 (unsigned)mode);
+		log_info("fallocate %s: mode 0x%x is not supported",
+			 h->node->hkey, (unsigned)mode);
 		return -EOPNOTSUPP;
 	}
 	w = h->w;

@@ -208,9 +208,10 @@ struct ffs {
 	uint64_t inflight;		/* entries being written */
 	int stale_claims;		/* atomic: an abandon failed, see
 					 * entry_drop_stale_claims() */
-	uint64_t rows_changed;		/* bumped as a published entry's row
-					 * goes or changes: a listing read
-					 * before is not trusted for it */
+	uint64_t rows_changed;		/* under lock, bumped as a published
+					 * entry's row goes or changes: a
+					 * listing read before is not
+					 * trusted for it */
 	struct recent_miss {		/* misses counted lately, by name id */
 		uint64_t id;
 		int64_t at_us;		/* monotonic */
