@@ -131,9 +131,11 @@ void control_health(struct ffs *ffs, struct metrics_health *h)
 {
 	struct statvfs vfs;
 	struct stat root;
-	int version;
+	int rc = manifest_health(ffs->manifest);
 
-	h->manifest = manifest_schema_version(ffs->manifest, &version) == 0;
+	/* a read-only mount takes no entries: failing writes (its access
+	 * records) leave it ready */
+	h->manifest = rc == 0 || (rc == -EBUSY && ffs->opt.read_only);
 	/* a store directory removed under the mount has no links left:
 	 * what is written there is lost at unmount */
 	h->storage = fstat(ffs->store->root_fd, &root) == 0 &&

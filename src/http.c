@@ -257,7 +257,11 @@ int http_start(struct ffs *ffs)
 	if (ffs->http_fd < 0)
 		return 0;
 	d = MHD_start_daemon(
-		MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		/* a thread per connection: a scrape waiting on the store
+		 * holds up no liveness probe */
+		MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			MHD_USE_ERROR_LOG,
+		0, NULL, NULL,
 		answer, ffs, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, ffs,
 		MHD_OPTION_LISTEN_SOCKET, ffs->http_fd,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX,

@@ -166,7 +166,9 @@ struct manifest_ops {
 	 * publish() or abandon() of the same key. */
 	int (*claim)(struct manifest *m, const struct manifest_entry *e);
 	/* Turn the caller's `writing` row into `published` with e's
-	 * metadata, and release the key lock. */
+	 * metadata, and release the key lock.  On failure the caller
+	 * still holds it, for abandon() or release(): until its write is
+	 * kept or dropped, no sweep may take the row. */
 	int (*publish)(struct manifest *m, const struct manifest_entry *e);
 	/* Delete the caller's `writing` row and release the key lock. */
 	int (*abandon)(struct manifest *m, const char *symbol,
@@ -210,6 +212,11 @@ struct manifest_ops {
 	/* Database self-check; 0 when sound, -EIO with `detail` when not. */
 	int (*check)(struct manifest *m, char *detail, size_t len);
 	int (*schema_version)(struct manifest *m, int *version);
+	/* The health's probe, which must never wait on a writer: 0, -EIO
+	 * (unreadable, damaged), -ESTALE (its file gone under the mount:
+	 * what it records is lost) or -EBUSY (its last write failed:
+	 * locked, full; reads go on). */
+	int (*health)(struct manifest *m);
 
 	int (*mount_register)(struct manifest *m,
 			      const struct manifest_mount *mt);
@@ -420,6 +427,11 @@ static inline int manifest_check(struct manifest *m, char *detail, size_t len)
 static inline int manifest_schema_version(struct manifest *m, int *version)
 {
 	return m->ops->schema_version(m, version);
+}
+
+static inline int manifest_health(struct manifest *m)
+{
+	return m->ops->health(m);
 }
 
 static inline int manifest_mount_register(struct manifest *m,

@@ -1128,7 +1128,8 @@ static int sqlite_publish(struct manifest *m, const struct manifest_entry *e)
 	bind_entry(st, e);
 	rc = step_change(ms, st, "publish entry", -ENOENT);
 	pthread_mutex_unlock(&ms->mu);
-	lock_table_release(ms->locks, lock_id_entry(e->symbol, e->key));
+	if (rc == 0)
+		lock_table_release(ms->locks, lock_id_entry(e->symbol, e->key));
 	return rc;
 }
 
@@ -1595,13 +1596,31 @@ static int sqlite_schema_version(struct manifest *m, int *version)
 	pthread_mutex_lock(&ms->mu);
 	rc = read_schema_version(ms, version);
 	pthread_mutex_unlock(&ms->mu);
-	/* the health's probe: a manifest that is damaged, gone, or whose
-	 * last write failed (locked, full) is not healthy */
-	if (rc == 0 && (__atomic_load_n(&ms->damaged, __ATOMIC_RELAXED) ||
-			__atomic_load_n(&ms->writes_failing, __ATOMIC_RELAXED) ||
-			file_gone(ms)))
-		rc = -EIO;
 	return rc;
+}
+
+static int sqlite_health(struct manifest *m)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	pthread_mutex_t *mu = ms->scan_db == ms->db ? &ms->mu : &ms->scan_mu;
+	int rc = SQLITE_OK;
+
+	/* a read on the scan connection, which a write lock (ours while
+	 * it waits out the busy timeout, or another process's) does not
+	 * hold up under WAL; a scan under way answers already */
+	if (pthread_mutex_trylock(mu) == 0) {
+		rc = sqlite3_exec(ms->scan_db,
+				  "SELECT max(version) FROM schema_version",
+				  NULL, NULL, NULL);
+		pthread_mutex_unlock(mu);
+	}
+	if (rc != SQLITE_OK || __atomic_load_n(&ms->damaged, __ATOMIC_RELAXED))
+		return -EIO;
+	if (file_gone(ms))
+		return -ESTALE;
+	if (__atomic_load_n(&ms->writes_failing, __ATOMIC_RELAXED))
+		return -EBUSY;
+	return 0;
 }
 
 static int sqlite_mount_register(struct manifest *m,
@@ -1758,6 +1777,7 @@ const struct manifest_ops manifest_sqlite_ops = {
 	.totals = sqlite_totals,
 	.check = sqlite_check,
 	.schema_version = sqlite_schema_version,
+	.health = sqlite_health,
 	.mount_register = sqlite_mount_register,
 	.mount_heartbeat = sqlite_mount_heartbeat,
 	.mount_unregister = sqlite_mount_unregister,
