@@ -24,7 +24,7 @@
 #define HEARTBEAT_INTERVAL_US (10 * 1000000)
 #define GC_FIRST_DELAY_US (2 * 1000000)
 #define SPARE_CPUS_MAX 4
-#define UNMOUNT_FLUSH_RETRIES 2
+#define UNMOUNT_WRITE_RETRIES 2
 
 struct symbol_delta {
 	struct symbol_counters *ctr;
@@ -283,7 +283,7 @@ int daemon_start(struct ffs *ffs)
 
 void daemon_stop(struct ffs *ffs)
 {
-	int rc, tries;
+	int rc, drc, tries;
 
 	__atomic_store_n(&ffs->stopping, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&ffs->tick_mu);
@@ -300,17 +300,22 @@ void daemon_stop(struct ffs *ffs)
 	 * expire whatever is left (answers go nowhere once unmounted) */
 	entry_expire_waiters(ffs, INT64_MAX);
 	entry_release_all(ffs);
-	entry_drop_stale_claims(ffs);
-	/* the last chance for the reads since the last flush: a manifest
-	 * locked past its busy timeout gets a little longer */
-	for (tries = 0; (rc = daemon_flush_access(ffs)) < 0; tries++) {
-		if (tries == UNMOUNT_FLUSH_RETRIES) {
-			log_err("unmount: could not flush access records (%s): "
-				"the reads since the last flush go unrecorded",
-				strerror(-rc));
+	/* the last writes (the reads since the last flush, the rows of
+	 * discarded writes the manifest refused to drop): a manifest locked
+	 * past its busy timeout gets a little longer */
+	for (tries = 0;; tries++) {
+		rc = daemon_flush_access(ffs);
+		drc = entry_drop_stale_claims(ffs);
+		if ((rc == 0 && drc == 0) || tries == UNMOUNT_WRITE_RETRIES)
 			break;
-		}
-		log_warn("unmount: flushing access records failed (%s); "
-			 "trying again", strerror(-rc));
+		log_warn("unmount: writing to the manifest failed (%s); "
+			 "trying again", strerror(rc < 0 ? -rc : -drc));
 	}
+	if (rc < 0)
+		log_err("unmount: could not flush access records (%s): the "
+			"reads since the last flush go unrecorded",
+			strerror(-rc));
+	if (drc < 0)
+		log_err("unmount: could not drop the rows of discarded writes "
+			"(%s): the next mount drops them", strerror(-drc));
 }

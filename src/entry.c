@@ -393,13 +393,13 @@ static void abandon_claim(struct ffs *ffs, const char *symbol,
 		__atomic_store_n(&ffs->stale_claims, 1, __ATOMIC_RELAXED);
 }
 
-void entry_drop_stale_claims(struct ffs *ffs)
+int entry_drop_stale_claims(struct ffs *ffs)
 {
 	int64_t dropped = 0;
 	int rc;
 
 	if (!__atomic_exchange_n(&ffs->stale_claims, 0, __ATOMIC_RELAXED))
-		return;
+		return 0;
 	rc = gc_drop_stale_claims(ffs->manifest, ffs->store->mount_id,
 				  kept_has, ffs, &dropped);
 	if (rc < 0)
@@ -409,6 +409,7 @@ void entry_drop_stale_claims(struct ffs *ffs)
 			 "manifest could not drop at the time",
 			 (long long)dropped,
 			 plural(dropped, "write", "writes"));
+	return rc;
 }
 
 /* ---- create and open ------------------------------------------------ */
@@ -1554,21 +1555,25 @@ void entry_discard_all(struct ffs *ffs)
 		if (!n)
 			break;
 		if (n->kind == NODE_ENTRY) {
-			int mine, sealed;
+			int mine;
 
 			pthread_mutex_lock(&w->mu);
+			if (w->sealed && !w->published && !w->abandoned) {
+				/* close() accepted it, and no write reaches
+				 * it any more (a descriptor still open, or
+				 * a release the session ended before):
+				 * published now, or kept if that fails */
+				finish_entry(ffs, n, w);
+				writer_detach(ffs, n, w);
+				writer_unref(w);
+				continue;
+			}
 			mine = writer_abandon_locked(w);
-			sealed = w->sealed;
 			pthread_mutex_unlock(&w->mu);
-			/* a sealed one was closed, another descriptor still
-			 * open: what close() accepted is kept */
 			if (mine)
 				discard_entry(ffs, n, w, LOAD_ABANDONED,
-					      sealed ? "unmounted while a "
-						       "descriptor was open"
-						     : "unmounted before its "
-						       "writer closed it",
-					      sealed);
+					      "unmounted before its writer "
+					      "closed it", 0);
 		} else {
 			store_tmp_unlink(ffs->store, w->tmpname);
 			pthread_mutex_lock(&ffs->lock);

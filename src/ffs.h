@@ -515,8 +515,9 @@ void entry_release_all(struct ffs *ffs);
 
 /* Drop the rows of discarded writes that the manifest refused to drop
  * at the time (ffs->stale_claims says there are some); called by the
- * ticker, and at unmount. */
-void entry_drop_stale_claims(struct ffs *ffs);
+ * ticker, and at unmount.  0, or the error of a manifest that still
+ * refuses (tried again next time). */
+int entry_drop_stale_claims(struct ffs *ffs);
 
 /* Hand out the effective options, as /.featurefs/config shows them. */
 void ffs_render_config(struct ffs *ffs, struct strbuf *sb);

@@ -1097,6 +1097,21 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	[ -z "$(ls -A "$STORE/objects/AAPL" 2>/dev/null)" ]
 }
 
+@test "a whole entry closed after a lazy unmount is published by it" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	exec 5>"$MNT/AAPL/$K1.parquet"
+	cat "$DATA/a.parquet" >&5
+	fusermount3 -uz "$MNT"
+	exec 5>&-
+	wait_daemon_gone
+	[ "$(manifest_sql "select state from entries")" = published ]
+	cmp "$DATA/a.parquet" "$STORE/objects/AAPL/$K1.parquet"
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	"$FEATUREFS" fsck -n "$STORE"
+}
+
 @test "/.featurefs holds stats, stats.json, config and health, read-only and unlisted" {
 	mount_store -o lock_timeout=2s,gc_older_than=2w
 	mkdir "$MNT/AAPL"
