@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <linux/magic.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -904,6 +905,10 @@ int cmd_mount(int argc, char **argv)
 	log_set_debug(cmd.debug);
 	if (raise_nofile_limit() < 0)
 		goto out;
+	/* a write past a file-size limit (ulimit -f, LimitFSIZE=) fails
+	 * with EFBIG, refused as any full disk is, rather than killing
+	 * the mount */
+	signal(SIGXFSZ, SIG_IGN);
 	if (fs_check_args(&args) < 0) {
 		ret = EXIT_USAGE;
 		goto out;

@@ -981,6 +981,27 @@ PY
 	fsck_clean
 }
 
+@test "a write past the daemon's file-size limit fails with EFBIG; the mount goes on" {
+	make_parquet "$DATA/big.parquet" 800000 3
+	make_parquet "$DATA/a.parquet" 1000 1
+	[ "$(stat -c %s "$DATA/big.parquet")" -gt $((8 << 20)) ]
+	prlimit --fsize=$((8 << 20)) "$FEATUREFS" "$STORE" "$MNT" -f \
+		-o gc_interval=0 >>"$TEST_DIR/daemon.log" 2>&1 3>&- &
+	DAEMON_PID=$!
+	wait_mounted
+	mkdir "$MNT/AAPL"
+	run write_entry "$MNT/AAPL/$K.parquet" "$DATA/big.parquet"
+	[ "$output" = "write EFBIG" ]
+	log_has "discard AAPL/$K.parquet: a write failed: File too large"
+	kill -0 "$DAEMON_PID"
+	K2=$(key_of small)
+	[ "$(write_entry "$MNT/AAPL/$K2.parquet" "$DATA/a.parquet")" = ok ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet"
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	unmount_store
+	fsck_clean
+}
+
 @test "manifest locked past the busy timeout: creates fail clearly and leave nothing; reads go on; the health says so; creates resume" {
 	make_parquet "$DATA/a.parquet" 2000 1
 	mount_store
