@@ -847,13 +847,23 @@ int entry_read_fd(struct ffs *ffs, struct handle *h, size_t size, off_t off)
 	return fd;
 }
 
-static void log_corrupt_frame(const struct handle *h, off_t off, ssize_t rc,
-			      const char *why)
+/* Say why a read of compressed entry `h` failed: a corrupt frame each
+ * time, no memory for one once a minute (a flood of reads meets it). */
+static void log_frame_failure(struct ffs *ffs, const struct handle *h,
+			      off_t off, ssize_t rc, const char *why)
 {
+	int64_t held_back;
+
 	if (rc == -EIO)
 		log_err("read %s at %lld: a corrupt compressed frame: %s; "
 			"fsck --verify checks it", h->node->hkey,
 			(long long)off, why);
+	if (rc != -ENOMEM || (held_back = log_limit_pass(&ffs->nomem_log)) < 0)
+		return;
+	log_err("read %s at %lld: no memory to decompress a frame into (the "
+		"daemon's memory limit; a smaller -o frame_cache= needs less)"
+		"%s", h->node->hkey, (long long)off,
+		held_back ? "; more such refusals held back" : "");
 }
 
 ssize_t entry_read_frames(struct ffs *ffs, struct handle *h, size_t size,
@@ -869,7 +879,7 @@ ssize_t entry_read_frames(struct ffs *ffs, struct handle *h, size_t size,
 			    &why);
 	if (n == -E2BIG)
 		return -ENOTSUP;
-	log_corrupt_frame(h, off, n, why);
+	log_frame_failure(ffs, h, off, n, why);
 	if (n > 0)
 		CTR_ADD(ffs->ctr.bytes_read, (uint64_t)n);
 	return n;
@@ -897,7 +907,7 @@ ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 
 			n = frame_cache_pread(ffs->frames, h->z, buf, size,
 					      (uint64_t)off, &why);
-			log_corrupt_frame(h, off, n, why);
+			log_frame_failure(ffs, h, off, n, why);
 		} else {
 			fd = handle_fd(ffs, h);
 			if (fd < 0)

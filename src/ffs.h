@@ -255,6 +255,7 @@ struct ffs {
 	char metrics_bound[64];		/* "ADDR:PORT" bound, "" when off */
 	struct log_limit http_log;	/* libmicrohttpd's lines */
 	struct log_limit nofd_log;	/* out of descriptors (entry.c) */
+	struct log_limit nomem_log;	/* no memory for a frame (entry.c) */
 	struct slo_window slo;		/* /slo's five minutes (daemon.c) */
 };
 

@@ -43,6 +43,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "frame_cache.h"
 #include "htab.h"
 
@@ -314,16 +315,21 @@ static void buf_put_locked(struct frame_cache *fc, int cls, void *buf)
 }
 
 /* CHUNK_SIZE bytes at a CHUNK_SIZE boundary, which a transparent huge
- * page can back, or NULL. */
+ * page can back; short of address space for that, anywhere; or NULL. */
 static void *chunk_map(void)
 {
 	size_t len = 2 * (size_t)CHUNK_SIZE;
 	char *p, *a;
 
+	if (fault_inject("frame_chunk") < 0)
+		return NULL; /* as under a memory limit */
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
+	if (p == MAP_FAILED) {
+		p = mmap(NULL, CHUNK_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
 	a = (char *)(((uintptr_t)p + CHUNK_SIZE - 1) &
 		     ~(uintptr_t)(CHUNK_SIZE - 1));
 	if (a > p)
@@ -369,6 +375,22 @@ static void evict_read_locked(struct frame_cache *fc, int cls)
 	}
 }
 
+/* No memory for a new chunk (a daemon under a memory limit): drop the
+ * least recently used frames of class `cls` nobody reads now until one
+ * frees its buffer. */
+static void evict_class_locked(struct frame_cache *fc, int cls)
+{
+	struct cached_frame *f = fc->tail, *prev;
+
+	for (; f && !fc->free_bufs[cls]; f = prev) {
+		prev = f->prev;
+		if (f->refs || f->cls != cls)
+			continue;
+		fc->evictions++;
+		unlink_locked(fc, f);
+	}
+}
+
 /* A buffer of class `cls`: a reused one, one of a frame read whole, or
  * one of a new chunk (mapped outside the lock), or NULL. */
 static void *buf_get(struct frame_cache *fc, int cls)
@@ -389,7 +411,13 @@ static void *buf_get(struct frame_cache *fc, int cls)
 	c = malloc(sizeof(*c));
 	if (!c || !(c->mem = chunk_map())) {
 		free(c);
-		return NULL;
+		pthread_mutex_lock(&fc->mu);
+		evict_class_locked(fc, cls);
+		buf = fc->free_bufs[cls];
+		if (buf)
+			fc->free_bufs[cls] = *(void **)buf;
+		pthread_mutex_unlock(&fc->mu);
+		return buf;
 	}
 	pthread_mutex_lock(&fc->mu);
 	c->next = fc->chunks;

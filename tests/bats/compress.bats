@@ -259,6 +259,28 @@ assert fc["evictions"] > 0 and fc["bytes"] <= 16 << 20, fc
 PY
 }
 
+@test "no memory for a frame: ENOMEM for the read, said once a minute; the mount goes on" {
+	[ -n "${FEATUREFS_FAULT_INJECTION:-}" ] || skip "needs -Dfault_injection=true"
+	make_parquet "$DATA/a.parquet" 200000 5
+	mount_store -o compress=zstd
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(getfattr --only-values -n user.featurefs.state "$MNT/AAPL/$K1.parquet")" = published ]
+	unmount_store
+	# every new chunk of frame buffers fails, as under a memory limit
+	FEATUREFS_FAULT="frame_chunk=ENOMEM@1+" mount_store
+	for i in 1 2 3; do
+		run cat "$MNT/AAPL/$K1.parquet"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"Cannot allocate memory"* ]]
+	done
+	log_has "read AAPL/$K1.parquet at 0: no memory to decompress a frame into"
+	[ "$(grep -c 'no memory to decompress' "$TEST_DIR/daemon.log")" = 1 ]
+	unmount_store
+	mount_store
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+}
+
 @test "many readers at once, frames read ahead and evicted under them: every byte right" {
 	make_parquet "$DATA/a.parquet" 500000 4 # ~6 MB: six frames
 	sum=$(sha256sum <"$DATA/a.parquet")
