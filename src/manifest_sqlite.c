@@ -271,12 +271,57 @@ static int sqlite_to_errno(int rc)
 	}
 }
 
-/* Log a failed call once and return its errno. */
+/* Why a call that failed opening or writing a file (SQLite's CANTOPEN,
+ * IOERR, FULL, READONLY) did: the filesystem's state when it explains
+ * it (SQLite retries a failed open read-only, so its errno is then that
+ * retry's), else the system's errno when it names a cause; 0 if neither.
+ * `why` is set with it. */
+static int os_cause(struct manifest_sqlite *ms, int rc, int sys,
+		    const char **why)
+{
+	struct statvfs vfs;
+
+	switch (rc & 0xff) {
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_FULL:
+	case SQLITE_READONLY:
+		break;
+	default:
+		return 0;
+	}
+	if (statvfs(ms->path, &vfs) == 0) {
+		*why = "its filesystem is read-only";
+		if (vfs.f_flag & ST_RDONLY)
+			return -EROFS;
+		*why = "its filesystem has no free inodes";
+		if (vfs.f_files && vfs.f_ffree == 0)
+			return -ENOSPC;
+		*why = "its filesystem is full";
+		if (vfs.f_bfree == 0)
+			return -ENOSPC;
+	}
+	*why = strerror(sys);
+	if (sys == ENOSPC || sys == EDQUOT || sys == EROFS || sys == EACCES ||
+	    sys == EMFILE || sys == ENFILE)
+		return -sys;
+	return 0;
+}
+
+/* Log a failed call once, with the reason the system gives, and return
+ * its errno. */
 static int fail_on(struct manifest_sqlite *ms, sqlite3 *db, const char *what,
 		   int rc)
 {
-	log_err("manifest %s: %s: %s", ms->path, what,
-		db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	const char *why = NULL;
+	int cause = os_cause(ms, rc, db ? sqlite3_system_errno(db) : 0, &why);
+
+	if (cause)
+		log_err("manifest %s: %s: %s (%s)", ms->path, what,
+			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), why);
+	else
+		log_err("manifest %s: %s: %s", ms->path, what,
+			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	/* a damaged file fails on its damaged pages only: say once what it
 	 * means, and let the health say it from now on */
 	if (((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB) &&
@@ -285,7 +330,7 @@ static int fail_on(struct manifest_sqlite *ms, sqlite3 *db, const char *what,
 			"fails until it is restored from a backup, or rebuilt "
 			"(move it aside, mount, unmount, fsck -p adopts the "
 			"objects)", ms->path);
-	return sqlite_to_errno(rc);
+	return cause ? cause : sqlite_to_errno(rc);
 }
 
 static int sqlite_fail(struct manifest_sqlite *ms, const char *what, int rc)
@@ -393,16 +438,9 @@ static int tx_commit(struct manifest_sqlite *ms)
 static int exec_sql(struct manifest_sqlite *ms, const char *sql,
 		    const char *what)
 {
-	char *msg = NULL;
-	int rc = sqlite3_exec(ms->db, sql, NULL, NULL, &msg);
+	int rc = sqlite3_exec(ms->db, sql, NULL, NULL, NULL);
 
-	if (rc != SQLITE_OK) {
-		log_err("manifest %s: %s: %s", ms->path, what,
-			msg ? msg : sqlite3_errstr(rc));
-		sqlite3_free(msg);
-		return sqlite_to_errno(rc);
-	}
-	return 0;
+	return rc == SQLITE_OK ? 0 : fail_on(ms, ms->db, what, rc);
 }
 
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)

@@ -619,6 +619,34 @@ enospc_write() {
 	fsck_clean
 }
 
+@test "a store's filesystem out of inodes: every command says so, and all is well once some are free" {
+	small_store 64m,nr_inodes=40
+	make_parquet "$DATA/small.parquet" 1000 1
+	mount_store
+	mkdir "$MNT/AAPL"
+	cp "$DATA/small.parquet" "$MNT/AAPL/$K.parquet"
+	wait_published "$MNT/AAPL/$K.parquet"
+	unmount_store
+	# the WAL went with the unmount: SQLite cannot make it again
+	i=0
+	while touch "$SMALL/fill$i" 2>/dev/null; do i=$((i + 1)); done
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" -eq 8 ]
+	[[ "$output" == *"(its filesystem has no free inodes)"* ]]
+	[[ "$output" == *"cannot use manifest.db: No space left on device"* ]]
+	run "$FEATUREFS" stats "$STORE"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"(its filesystem has no free inodes)"* ]]
+	run "$FEATUREFS" "$STORE" "$MNT" -f -o gc_interval=0
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"(its filesystem has no free inodes)"* ]]
+	rm -f "$SMALL"/fill*
+	mount_store
+	cmp "$DATA/small.parquet" "$MNT/AAPL/$K.parquet"
+	unmount_store
+	fsck_clean
+}
+
 @test "a store its own entries filled: rm and gc free it, with the manifest's reserve" {
 	small_store 24m
 	make_parquet "$DATA/big.parquet" 200000 4
