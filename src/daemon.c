@@ -21,6 +21,7 @@
 #include "strbuf.h"
 
 #define FLUSH_INTERVAL_US 1000000
+#define FLUSH_BACKOFF_MAX_US (60 * 1000000)
 #define HEARTBEAT_INTERVAL_US (10 * 1000000)
 #define GC_FIRST_DELAY_US (2 * 1000000)
 #define SPARE_CPUS_MAX 4
@@ -119,6 +120,7 @@ static void *ticker_main(void *arg)
 {
 	struct ffs *ffs = arg;
 	int64_t next_flush = mono_us() + FLUSH_INTERVAL_US;
+	int64_t flush_every = FLUSH_INTERVAL_US;
 	int64_t next_beat = mono_us() + HEARTBEAT_INTERVAL_US;
 	int64_t next_slo = mono_us() + SLO_SAMPLE_US;
 
@@ -127,8 +129,16 @@ static void *ticker_main(void *arg)
 
 		deadline = entry_expire_waiters(ffs, now);
 		if (now >= next_flush) {
-			daemon_flush_access(ffs);
-			next_flush = now + FLUSH_INTERVAL_US;
+			/* a manifest that keeps failing (locked, an I/O
+			 * error) is tried, and logged, less and less often,
+			 * down to once a minute; the records wait in memory */
+			if (daemon_flush_access(ffs) < 0)
+				flush_every = flush_every * 2 > FLUSH_BACKOFF_MAX_US
+						      ? FLUSH_BACKOFF_MAX_US
+						      : flush_every * 2;
+			else
+				flush_every = FLUSH_INTERVAL_US;
+			next_flush = now + flush_every;
 		}
 		if (now >= next_beat && !ffs->store->read_only_fs) {
 			manifest_mount_heartbeat(ffs->manifest,
