@@ -25,6 +25,7 @@
 #include "slo.h"
 
 #define CONNECTIONS_MAX 128	/* scrapers at once */
+#define HTTP_THREADS 4		/* each polls its share of them */
 #define CONNECTIONS_PER_IP 8	/* ... from one address */
 #define IDLE_TIMEOUT_S 10	/* a client that sends nothing is dropped */
 
@@ -257,12 +258,11 @@ int http_start(struct ffs *ffs)
 	if (ffs->http_fd < 0)
 		return 0;
 	d = MHD_start_daemon(
-		/* a thread per connection: a scrape waiting on the store
-		 * holds up no liveness probe */
-		MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-			MHD_USE_ERROR_LOG,
-		0, NULL, NULL,
+		MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 		answer, ffs, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, ffs,
+		/* a scrape waiting on the store holds up its thread's
+		 * connections only: the others take liveness probes */
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
 		MHD_OPTION_LISTEN_SOCKET, ffs->http_fd,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT,

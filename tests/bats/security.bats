@@ -315,8 +315,8 @@ assert reply.split(b" ")[1] == b"200", reply[:80]
 for s in slow:
     s.close()  # each hangs up mid-request
 PY
-	# once the server has seen them hang up (a thread each), the
-	# address may connect again
+	# once the server's threads have seen them hang up, the address
+	# may connect again
 	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
 		curl -sf "http://127.0.0.1:$port/health/live" >/dev/null && break
 		sleep 0.1
