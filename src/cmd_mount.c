@@ -478,8 +478,11 @@ static int open_store(const char *path, const char *mountpoint,
 			made[0] = '\0';
 		log_info("initialized a new store at %s", path);
 	}
-	if (rc > 0)
+	if (rc > 0) {
+		if (store_check_not_nested(path) < 0)
+			return -EINVAL; /* it said why */
 		rc = store_remake_layout(path);
+	}
 	if (rc < 0) {
 		log_err("store %s: %s", path, strerror(-rc));
 		return rc;
@@ -604,7 +607,7 @@ static int check_manifest_option(const struct ffs *ffs)
 
 	if (ffs->opt.manifest && strcmp(ffs->opt.manifest, conf) != 0) {
 		log_err("manifest=%s disagrees with store.conf (manifest = %s)",
-			ffs->opt.manifest, conf);
+			ffs->opt.manifest, manifest_uri_shown(conf));
 		return -EINVAL;
 	}
 	return 0;

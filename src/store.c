@@ -159,46 +159,79 @@ void store_unmake(const char *path, int with_dir)
 		log_warn("store %s: left in place: %s", path, strerror(errno));
 }
 
-/* Whether the directory that would hold `path` lies in a store: 1 with
- * that store's root in `outer` (PATH_MAX bytes), else 0.  A store inside
- * another would be scanned by its fsck and GC, and its files moved or
- * removed as theirs. */
-static int store_enclosing(const char *path, char *outer)
+/* Cut the last component off absolute path `p`; 0 at "/". */
+static int path_up(char *p)
 {
-	char dir[PATH_MAX], conf[PATH_MAX + sizeof("/" STORE_CONF)];
+	char *slash = strrchr(p, '/');
+
+	if (!slash || strcmp(p, "/") == 0)
+		return 0;
+	slash[slash == p] = '\0'; /* "/x" -> "/" */
+	return 1;
+}
+
+/* 1 when directory `dir` (a real path) is the root of a store. */
+static int is_store_root(const char *dir)
+{
+	char conf[PATH_MAX + sizeof("/" STORE_CONF)];
 	char objects[PATH_MAX + sizeof("/objects")];
 	struct stat st;
-	char *slash;
 
-	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
-		return 0;
-	slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else
-		slash[slash == dir] = '\0'; /* "/x" -> "/" */
-	if (!realpath(dir, outer))
-		return 0; /* mkdir() says why */
-	for (;;) {
-		snprintf(conf, sizeof(conf), "%s/" STORE_CONF,
-			 strcmp(outer, "/") ? outer : "");
-		snprintf(objects, sizeof(objects), "%s/objects",
-			 strcmp(outer, "/") ? outer : "");
-		if (stat(conf, &st) == 0 && S_ISREG(st.st_mode) &&
-		    stat(objects, &st) == 0 && S_ISDIR(st.st_mode))
-			return 1;
-		slash = strrchr(outer, '/');
-		if (!slash || strcmp(outer, "/") == 0)
+	snprintf(conf, sizeof(conf), "%s/" STORE_CONF,
+		 strcmp(dir, "/") ? dir : "");
+	snprintf(objects, sizeof(objects), "%s/objects",
+		 strcmp(dir, "/") ? dir : "");
+	return stat(conf, &st) == 0 && S_ISREG(st.st_mode) &&
+	       stat(objects, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Whether `path` (made or not; through links, with trailing slashes)
+ * lies in another store: 1 with that store's root in `outer` (PATH_MAX
+ * bytes), else 0. */
+static int store_enclosing(const char *path, char *outer)
+{
+	char dir[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (realpath(path, outer)) {
+		if (!path_up(outer)) /* it exists: look above it */
 			return 0;
-		slash[slash == outer] = '\0';
+	} else {
+		if (len >= sizeof(dir))
+			return 0;
+		memcpy(dir, path, len + 1);
+		while (len > 1 && dir[len - 1] == '/')
+			dir[--len] = '\0';
+		if (!strchr(dir, '/'))
+			snprintf(dir, sizeof(dir), ".");
+		else
+			path_up(dir);
+		if (!realpath(dir, outer))
+			return 0; /* mkdir() says why */
 	}
+	do {
+		if (is_store_root(outer))
+			return 1;
+	} while (path_up(outer));
+	return 0;
+}
+
+int store_check_not_nested(const char *path)
+{
+	char outer[PATH_MAX];
+
+	if (!store_enclosing(path, outer))
+		return 0;
+	log_err("%s is inside the featurefs store %s, whose fsck and gc "
+		"would take its files for their own; put it elsewhere", path,
+		outer);
+	return -EINVAL;
 }
 
 int store_init(const char *path, const char *manifest,
 	       const char *compression)
 {
 	static const char *const dirs[] = { "objects", "tmp", "lost+found" };
-	char outer[PATH_MAX];
 	struct store_conf c;
 	int root_fd = -1, rc, i;
 
@@ -207,12 +240,9 @@ int store_init(const char *path, const char *manifest,
 		return -EEXIST;
 	if (rc < 0)
 		return rc;
-	if (store_enclosing(path, outer)) {
-		log_err("%s would be inside the featurefs store %s, whose fsck "
-			"and gc would take its files for their own; put it "
-			"elsewhere", path, outer);
-		return -EINVAL;
-	}
+	rc = store_check_not_nested(path);
+	if (rc < 0)
+		return rc;
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -340,9 +370,17 @@ static int read_conf(int root_fd, const char *root, struct store_conf *c)
 				break;
 		if (i == sizeof(fields) / sizeof(fields[0])) {
 			/* a newer featurefs may add keys; format guards
-			 * the ones that matter */
-			log_warn("open store %s: %s:%d: unknown key \"%s\" "
-				 "ignored", root, STORE_CONF, lineno, key);
+			 * the ones that matter.  Not echoed unless a word:
+			 * a hand-edited line may hold a secret. */
+			if (strspn(key, "abcdefghijklmnopqrstuvwxyz_0123456789") ==
+			    strlen(key))
+				log_warn("open store %s: %s:%d: unknown key "
+					 "\"%s\" ignored", root, STORE_CONF,
+					 lineno, key);
+			else
+				log_warn("open store %s: %s:%d: an unknown key "
+					 "(not a word, not shown) ignored",
+					 root, STORE_CONF, lineno);
 			continue;
 		}
 		if (seen[i]) {

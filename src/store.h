@@ -68,6 +68,10 @@ struct store {
 int store_init(const char *path, const char *manifest,
 	       const char *compression);
 
+/* -EINVAL (logged) when `path`, made or not, lies inside another store,
+ * whose fsck and GC would take its files for their own; else 0. */
+int store_check_not_nested(const char *path);
+
 /* 1 when `path` holds store.conf, 0 when it is missing or an empty (or
  * half-initialized) directory, -ENOTEMPTY when it holds something else. */
 int store_probe(const char *path);

@@ -46,16 +46,26 @@ teardown() {
 @test "a store is not made inside another, by init or by a mount" {
 	"$FEATUREFS" init "$STORE" >/dev/null
 	mkdir "$STORE/objects/AAPL"
-	for inner in "$STORE/inner" "$STORE/objects/AAPL/inner"; do
+	ln -s "$STORE/objects/AAPL" "$TEST_DIR/link"
+	for inner in "$STORE/inner" "$STORE/objects/AAPL/inner" \
+		"$STORE/inner/" "$TEST_DIR/link"; do
 		run "$FEATUREFS" init "$inner"
 		[ "$status" -eq 1 ]
-		[ "$output" = "featurefs: $inner would be inside the featurefs store $STORE, whose fsck and gc would take its files for their own; put it elsewhere" ]
-		[ ! -e "$inner" ]
+		[ "$output" = "featurefs: $inner is inside the featurefs store $STORE, whose fsck and gc would take its files for their own; put it elsewhere" ]
+		[ ! -e "$STORE/inner" ]
 	done
-	run "$FEATUREFS" "$STORE/objects/AAPL/inner" "$MNT" -f
+	run "$FEATUREFS" "$STORE/objects/AAPL/inner/" "$MNT" -f
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"would be inside the featurefs store $STORE,"* ]]
+	[[ "$output" == *"is inside the featurefs store $STORE,"* ]]
 	[ ! -e "$STORE/objects/AAPL/inner" ]
+	! mountpoint -q "$MNT"
+	# nor is a store made inside one before this check mounted
+	mv "$STORE/store.conf" "$TEST_DIR/conf"
+	"$FEATUREFS" init "$STORE/objects/AAPL/old" >/dev/null
+	mv "$TEST_DIR/conf" "$STORE/store.conf"
+	run "$FEATUREFS" "$STORE/objects/AAPL/old" "$MNT" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is inside the featurefs store $STORE,"* ]]
 	! mountpoint -q "$MNT"
 	# beside it is fine
 	run "$FEATUREFS" init "$TEST_DIR/beside"
