@@ -49,14 +49,14 @@ int manifest_open(const char *uri, const struct manifest_open_args *args,
 	return manifest_uri_check(uri);
 }
 
-/* 1 when `uri` can be shown in a message: a bare word (a mistyped
- * kind), nothing a connection string or its secret could be. */
-static int uri_is_plain_word(const char *uri)
+const char *manifest_uri_shown(const char *uri)
 {
 	size_t n = strspn(uri, "abcdefghijklmnopqrstuvwxyz"
 			       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
 
-	return n > 0 && n <= 32 && uri[n] == '\0';
+	return n > 0 && n <= 32 && uri[n] == '\0'
+		       ? uri
+		       : "(a URI, not shown: it may hold a secret)";
 }
 
 int manifest_uri_check(const char *uri)
@@ -69,13 +69,9 @@ int manifest_uri_check(const char *uri)
 		log_err("manifest: a PostgreSQL URI or connection string, and "
 			"this featurefs has no PostgreSQL backend yet; use "
 			"manifest=sqlite");
-	else if (uri_is_plain_word(uri))
-		log_err("manifest %s: unknown manifest kind (expected sqlite)",
-			uri);
 	else
-		log_err("manifest: unknown manifest kind (expected sqlite; "
-			"the value given is not shown, as it may hold a "
-			"secret)");
+		log_err("manifest %s: unknown manifest kind (expected sqlite)",
+			manifest_uri_shown(uri));
 	return -EPROTONOSUPPORT;
 }
 

@@ -292,6 +292,10 @@ int manifest_open(const char *uri, const struct manifest_open_args *args,
 const char *manifest_backend_name(const struct manifest *m);
 /* 0 when a backend serves `uri`; -EPROTONOSUPPORT (logged) otherwise. */
 int manifest_uri_check(const char *uri);
+/* `uri` as a message may show it: itself when a bare word (a kind, or a
+ * mistyped one), else a placeholder, as libpq finds passwords in more
+ * spellings than manifest_uri_has_password() knows. */
+const char *manifest_uri_shown(const char *uri);
 
 /* 1 when `uri` carries a password (user:pass@ or password=), which is
  * never accepted: secrets belong in ~/.pgpass or a service file. */

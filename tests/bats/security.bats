@@ -222,6 +222,15 @@ no_secret() {
 	[ "$status" -ne 0 ]
 	[[ "$output" != *hunter2pw* ]]
 	! mountpoint -q "$MNT"
+	run "$FEATUREFS" "$STORE" "$MNT" -f -o manifest=sqlite
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"disagrees with store.conf"* ]]
+	[[ "$output" != *hunter2pw* ]]
+	# nor a stray line holding one
+	echo 'postgresql://app:hunter2pw@db.example/features?password=x' >>"$STORE/store.conf"
+	run "$FEATUREFS" ls "$STORE"
+	[[ "$output" == *"an unknown key (not a word, not shown) ignored"* ]]
+	[[ "$output" != *hunter2pw* ]]
 	# nor is a connection string without one, which might spell it
 	# in a way not recognised
 	sed -i 's|^manifest = .*|manifest = host=db.example passwrd=hunter2pw|' "$STORE/store.conf"
