@@ -150,7 +150,13 @@ static void *ticker_main(void *arg)
 			slo_sample(&ffs->slo, &ffs->ctr);
 			next_slo = now + SLO_SAMPLE_US;
 		}
+		/* the flush's back-off delays neither the heartbeat nor
+		 * the SLO samples */
 		wake = next_flush;
+		if (next_beat < wake)
+			wake = next_beat;
+		if (next_slo < wake)
+			wake = next_slo;
 		if (deadline && deadline < wake)
 			wake = deadline;
 		tick_wait(ffs, wake);
