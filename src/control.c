@@ -2,11 +2,8 @@
  * control.c - content of /.featurefs/{stats,stats.json,config,health}.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -129,21 +126,12 @@ void ffs_render_config(struct ffs *ffs, struct strbuf *sb)
 
 void control_health(struct ffs *ffs, struct metrics_health *h)
 {
-	struct statvfs vfs;
-	struct stat root;
 	int rc = manifest_health(ffs->manifest);
 
 	/* a read-only mount takes no entries: failing writes (its access
 	 * records) leave it ready */
 	h->manifest = rc == 0 || (rc == -EBUSY && ffs->opt.read_only);
-	/* a store directory removed under the mount has no links left:
-	 * what is written there is lost at unmount */
-	h->storage = fstat(ffs->store->root_fd, &root) == 0 &&
-		     root.st_nlink > 0 &&
-		     (ffs->opt.read_only ||
-		      (faccessat(ffs->store->tmp_fd, ".", W_OK, AT_EACCESS) == 0 &&
-		       fstatvfs(ffs->store->tmp_fd, &vfs) == 0 &&
-		       vfs.f_bavail > 0));
+	h->storage = store_health(ffs->store, !ffs->opt.read_only) == 0;
 	h->gc = ffs->opt.gc_interval_us > 0 && !ffs->opt.read_only;
 }
 

@@ -617,6 +617,40 @@ int store_check_one_fs(const struct store *s)
 	return -EXDEV;
 }
 
+int store_health(const struct store *s, int writable)
+{
+	struct statvfs vfs;
+	struct stat root;
+	int fd;
+
+	/* a store directory removed under the mount has no links left:
+	 * what is written there is lost at unmount */
+	if (fstat(s->root_fd, &root) < 0)
+		return -errno;
+	if (root.st_nlink == 0)
+		return -ENOENT;
+	if (!writable)
+		return 0;
+	if (faccessat(s->tmp_fd, ".", W_OK, AT_EACCESS) < 0)
+		return -errno;
+	if (fstatvfs(s->tmp_fd, &vfs) < 0)
+		return -errno;
+	if (vfs.f_bavail == 0)
+		return -ENOSPC;
+	/* a filesystem that stopped taking writes after an error (ext4's
+	 * errors=remount-ro) still passes both: make a file, unnamed, as
+	 * a write does */
+	fd = openat(s->tmp_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno == EIO || errno == EROFS || errno == ENOSPC ||
+	    errno == EDQUOT)
+		return -errno;
+	return 0; /* no O_TMPFILE there, or out of descriptors: no verdict */
+}
+
 void store_holder_describe(const struct store *s,
 			   const struct store_holder *holder, char *buf,
 			   size_t len)

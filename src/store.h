@@ -111,6 +111,11 @@ void store_unlock(struct store *s);
  * when one of them leads elsewhere (a symbolic link to another disk). */
 int store_check_one_fs(const struct store *s);
 
+/* 0 when the store can hold what a mount writes: its directory still
+ * linked and, if `writable`, tmp/ writable with room and a new file made
+ * there; else the negative errno that says why not. */
+int store_health(const struct store *s, int writable);
+
 /* Who `holder` of `s`'s lock is, for a message: "pid N (featurefs
  * ROLE)", or another program's flock(2) when the lock file holds no
  * featurefs record (read-only media hold none: another featurefs). */

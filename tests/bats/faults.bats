@@ -27,7 +27,7 @@ teardown() {
 	teardown_store
 	if [ -n "${SMALL:-}" ]; then
 		umount "$SMALL" 2>/dev/null || umount -l "$SMALL" 2>/dev/null || true
-		rm -rf "$SMALL"
+		rm -rf "$SMALL" "$SMALL.img"
 	fi
 }
 
@@ -522,6 +522,23 @@ small_store() {
 	STORE=$SMALL/store
 }
 
+# ext4_store: put STORE on a fresh ext4 image mounted errors=remount-ro,
+# and set EXT4_DEV to its device's name in /sys/fs/ext4/.
+ext4_store() {
+	SMALL=$(mktemp -d "${TMPDIR:-/tmp}/featurefs-small.XXXXXX")
+	truncate -s 64M "$SMALL.img"
+	mkfs.ext4 -q -F "$SMALL.img" >/dev/null 2>&1 &&
+		mount -o loop,errors=remount-ro "$SMALL.img" "$SMALL" || {
+		rm -rf "$SMALL" "$SMALL.img"
+		SMALL=
+		skip "cannot mount an ext4 image here"
+	}
+	EXT4_DEV=$(basename "$(findmnt -no SOURCE "$SMALL")")
+	[ -w "/sys/fs/ext4/$EXT4_DEV/trigger_fs_error" ] ||
+		skip "no trigger_fs_error for $EXT4_DEV"
+	STORE=$SMALL/store
+}
+
 # fill_to FREE_KIB: a filler file on the store's filesystem leaves about
 # FREE_KIB KiB free.
 fill_to() {
@@ -695,6 +712,24 @@ enospc_write() {
 	rm "$SMALL/filler"
 	[ "$(http_get /health/ready)" = "200 text/plain; charset=utf-8 None" ]
 	grep -qx 'featurefs_health_status{component="storage"} 1' "$MNT/.featurefs/metrics"
+}
+
+@test "a store whose filesystem stops taking writes after an error: the storage health says so, reads go on" {
+	ext4_store
+	make_parquet "$DATA/a.parquet" 2000 1
+	mount_store -o metrics=127.0.0.1:0
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	wait_published "$MNT/AAPL/$K.parquet"
+	[ "$(http_get /health/ready)" = "200 text/plain; charset=utf-8 None" ]
+	# ext4 turns itself read-only, but says rw, and statvfs has room
+	echo 1 >"/sys/fs/ext4/$EXT4_DEV/trigger_fs_error"
+	[ "$(http_get /health/ready)" = "503 text/plain; charset=utf-8 None" ]
+	grep -q 'not ready: the store cannot take a new entry' "$TEST_DIR/body"
+	[ "$(python3 -c "import json; print(json.load(open('$MNT/.featurefs/health'))['components']['storage'])")" = error ]
+	grep -qx 'featurefs_health_status{component="storage"} 0' "$MNT/.featurefs/metrics"
+	[ "$(http_get /health/live)" = "200 text/plain; charset=utf-8 None" ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
 }
 
 @test "injected ENOSPC at fsync and at the rename: the errno, or the write kept for the next mount; never a partial entry" {
