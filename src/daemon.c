@@ -144,6 +144,7 @@ static void *ticker_main(void *arg)
 			manifest_mount_heartbeat(ffs->manifest,
 						 ffs->store->mount_id, now_us());
 			entry_drop_stale_claims(ffs);
+			entry_publish_kept(ffs);
 			next_beat = now + HEARTBEAT_INTERVAL_US;
 		}
 		if (now >= next_slo) {
@@ -316,6 +317,7 @@ void daemon_stop(struct ffs *ffs)
 	 * expire whatever is left (answers go nowhere once unmounted) */
 	entry_expire_waiters(ffs, INT64_MAX);
 	entry_release_all(ffs);
+	entry_publish_kept(ffs); /* a last try: else the next mount's */
 	/* the last writes (the reads since the last flush, the rows of
 	 * discarded writes the manifest refused to drop): a manifest locked
 	 * past its busy timeout gets a little longer */

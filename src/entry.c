@@ -347,40 +347,65 @@ static void kept_add(struct ffs *ffs, const char *symbol, const char *key,
 		free(k);
 }
 
-/* A claim of symbol/key took over its row: the tmp file kept for it is
- * no write's any more, and goes. */
-static void kept_supersede(struct ffs *ffs, const char *symbol,
-			   const char *key)
+/* The tmp file kept for symbol/key, if it is tmp/`tmpname` (any name
+ * when NULL); NULL if none.  ffs->lock held. */
+static struct kept_tmp *kept_get_locked(struct ffs *ffs, const char *symbol,
+					const char *key, const char *tmpname)
 {
 	char name[LOCK_NAME_MAX + 1];
 	struct kept_tmp *k;
 
 	snprintf(name, sizeof(name), "%s/%s", symbol, key);
-	pthread_mutex_lock(&ffs->lock);
 	k = htab_get(ffs->kept, name);
+	return k && (!tmpname || strcmp(k->tmpname, tmpname) == 0) ? k : NULL;
+}
+
+/* Whether tmp/`tmpname` (any, when NULL) is kept for symbol/key. */
+static int kept_is(struct ffs *ffs, const char *symbol, const char *key,
+		   const char *tmpname)
+{
+	int kept;
+
+	pthread_mutex_lock(&ffs->lock);
+	kept = kept_get_locked(ffs, symbol, key, tmpname) != NULL;
+	pthread_mutex_unlock(&ffs->lock);
+	return kept;
+}
+
+/* Take the tmp file kept for symbol/key (if it is tmp/`tmpname`, any
+ * when NULL) out of ffs->kept: the caller frees it; NULL if none is. */
+static struct kept_tmp *kept_take(struct ffs *ffs, const char *symbol,
+				  const char *key, const char *tmpname)
+{
+	struct kept_tmp *k;
+
+	pthread_mutex_lock(&ffs->lock);
+	k = kept_get_locked(ffs, symbol, key, tmpname);
 	if (k)
 		htab_del(ffs->kept, k->key, k);
 	pthread_mutex_unlock(&ffs->lock);
+	return k;
+}
+
+/* A claim of symbol/key took over its row: the tmp file kept for it is
+ * no write's any more, and goes. */
+static void kept_supersede(struct ffs *ffs, const char *symbol,
+			   const char *key)
+{
+	struct kept_tmp *k = kept_take(ffs, symbol, key, NULL);
+
 	if (!k)
 		return;
 	store_tmp_unlink(ffs->store, k->tmpname);
 	log_info("%s: a new write of the key replaces tmp/%s, kept since its "
-		 "publish failed", name, k->tmpname);
+		 "publish failed", k->key, k->tmpname);
 	free(k);
 }
 
 /* 1 when a closed write of symbol/key is kept (gc_drop_stale_claims()). */
 static int kept_has(void *arg, const char *symbol, const char *key)
 {
-	struct ffs *ffs = arg;
-	char name[LOCK_NAME_MAX + 1];
-	int kept;
-
-	snprintf(name, sizeof(name), "%s/%s", symbol, key);
-	pthread_mutex_lock(&ffs->lock);
-	kept = htab_get(ffs->kept, name) != NULL;
-	pthread_mutex_unlock(&ffs->lock);
-	return kept;
+	return kept_is(arg, symbol, key, NULL);
 }
 
 /* Give up the claim of symbol/key.  A manifest that refuses (locked, a
@@ -1416,6 +1441,124 @@ static int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 	return 0;
 }
 
+/*
+ * Publish kept write symbol/key (kept_add()) now: claim its row back,
+ * check tmp/`tmpname` again, install it as written and publish the row,
+ * as the next mount's recovery would.  1 when published; 0 when it is no
+ * longer this mount's to publish, and is dropped; else a negative errno,
+ * and it stays kept for the next try.
+ */
+static int publish_kept(struct ffs *ffs, const char *symbol, const char *key,
+			const char *tmpname)
+{
+	const char *gone = "its row went, or moved on to another write";
+	struct manifest_entry row, e;
+	struct kept_tmp *k;
+	char why[256];
+	int rc;
+
+	rc = fault_inject("publish_kept");
+	if (rc == 0)
+		rc = manifest_get(ffs->manifest, symbol, key, &row);
+	if (rc == 0 && (row.state != ENTRY_WRITING ||
+			strcmp(row.sealed_tmp, tmpname) != 0))
+		rc = -ENOENT;
+	if (rc == 0) {
+		rc = manifest_claim(ffs->manifest, &row);
+		if (rc == -EEXIST)
+			return -EBUSY; /* a claim of the key in progress */
+	}
+	if (rc == -ENOENT)
+		goto drop;
+	if (rc < 0)
+		return rc;
+	/* the key is held now, so no claim can take the file out of
+	 * ffs->kept; one that took the row over before has done so */
+	if (!kept_is(ffs, symbol, key, tmpname)) {
+		abandon_claim(ffs, symbol, key);
+		return 0;
+	}
+	rc = gc_describe_sealed(ffs->store, &row, 1, &e, why, sizeof(why));
+	if (rc < 0) {
+		abandon_claim(ffs, symbol, key);
+		gone = why;
+		goto drop;
+	}
+	rc = store_object_install(ffs->store, tmpname, symbol, key);
+	if (rc == -EEXIST && quarantine_orphan(ffs, &e) == 0)
+		rc = store_object_install(ffs->store, tmpname, symbol, key);
+	if (rc == 0) {
+		e.mode = row.mode;
+		e.mtime_ns = row.mtime_ns;
+		e.ctime_ns = row.ctime_ns;
+		snprintf(e.writer, sizeof(e.writer), "%s", row.writer);
+		rc = fault_inject("manifest_publish");
+		if (rc == 0)
+			rc = manifest_publish(ffs->manifest, &e);
+		if (rc < 0)
+			store_object_unlink(ffs->store, e.path);
+	}
+	if (rc < 0) {
+		manifest_release(ffs->manifest, symbol, key);
+		return rc;
+	}
+	free(kept_take(ffs, symbol, key, tmpname));
+	store_tmp_unlink(ffs->store, tmpname); /* the object has it */
+	CTR_ADD(ffs->ctr.publishes, 1);
+	log_info("published %s/%s, kept since its publish failed: the "
+		 "manifest takes it now", symbol, key);
+	return 1;
+drop:
+	k = kept_take(ffs, symbol, key, tmpname);
+	if (k) {
+		store_tmp_unlink(ffs->store, tmpname);
+		log_warn("%s/%s: tmp/%s, kept since its publish failed, is "
+			 "given up: %s", symbol, key, tmpname, gone);
+		free(k);
+	}
+	return 0;
+}
+
+static void kept_collect(void *arg, void *value)
+{
+	struct kept_tmp **next = arg;
+
+	*(*next)++ = *(struct kept_tmp *)value;
+}
+
+int entry_publish_kept(struct ffs *ffs)
+{
+	struct kept_tmp *todo, *next;
+	size_t n, i;
+	int rc = 0, one;
+
+	pthread_mutex_lock(&ffs->lock);
+	n = htab_count(ffs->kept);
+	todo = n ? malloc(n * sizeof(*todo)) : NULL;
+	next = todo;
+	if (todo)
+		htab_each(ffs->kept, kept_collect, &next);
+	pthread_mutex_unlock(&ffs->lock);
+	if (!todo)
+		return n ? -ENOMEM : 0;
+	for (i = 0; i < n; i++) {
+		char symbol[SYMBOL_MAX + 1];
+		char *slash = strchr(todo[i].key, '/');
+
+		if (!slash)
+			continue;
+		snprintf(symbol, sizeof(symbol), "%.*s",
+			 (int)(slash - todo[i].key), todo[i].key);
+		one = publish_kept(ffs, symbol, slash + 1, todo[i].tmpname);
+		if (one < 0 && one != -EBUSY) {
+			rc = one; /* the rest would meet the same refusal */
+			break;
+		}
+	}
+	free(todo);
+	return rc;
+}
+
 /* Claim the discard of `w`: 1 when the caller is the one to discard it,
  * 0 when it is published or discarded already.  w->mu held. */
 static int writer_abandon_locked(struct writer *w)
@@ -1439,8 +1582,9 @@ static void discard_entry(struct ffs *ffs, struct node *n, struct writer *w,
 		kept_add(ffs, n->parent->name, n->key, w->tmpname);
 		manifest_release(ffs->manifest, n->parent->name, n->key);
 		log_warn("%s: its writer's close() returned 0: tmp/%s stays, "
-			 "with its row, and the next mount or fsck -p publishes "
-			 "it", n->hkey, w->tmpname);
+			 "with its row, and is published once the manifest and "
+			 "the store take it (by this mount, the next, or fsck "
+			 "-p)", n->hkey, w->tmpname);
 	} else {
 		store_tmp_unlink(ffs->store, w->tmpname);
 		abandon_claim(ffs, n->parent->name, n->key);

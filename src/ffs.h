@@ -520,6 +520,12 @@ void entry_release_all(struct ffs *ffs);
  * refuses (tried again next time). */
 int entry_drop_stale_claims(struct ffs *ffs);
 
+/* Publish the closed writes whose publish failed (kept for the next
+ * mount), now that the manifest and the store may take them; called by
+ * the ticker, and at unmount.  0, or the failure that stopped it (what
+ * is left stays kept, and is tried again next time). */
+int entry_publish_kept(struct ffs *ffs);
+
 /* Hand out the effective options, as /.featurefs/config shows them. */
 void ffs_render_config(struct ffs *ffs, struct strbuf *sb);
 

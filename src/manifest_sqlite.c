@@ -165,14 +165,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 		   " FROM entries WHERE symbol = ?1 AND key = ?2",
 	/* A `writing` row of this very writer whose key lock is free (the
 	 * caller holds it now) is a claim whose abandon failed (a full
-	 * disk): it is taken over rather than blocking the key. */
+	 * disk), or a closed write kept since its publish failed, claimed
+	 * again to publish it: it is taken over rather than blocking the
+	 * key. */
 	[ST_INSERT] = "INSERT INTO entries (" ENTRY_COLUMNS ") VALUES "
 		      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
 		      " ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
 		      " ON CONFLICT (symbol, key) DO UPDATE SET"
 		      " path = excluded.path, state = excluded.state,"
 		      " created_ts = excluded.created_ts, mode = excluded.mode,"
-		      " sealed_tmp = NULL"
+		      " sealed_tmp = excluded.sealed_tmp"
 		      " WHERE entries.state = 'writing'"
 		      " AND entries.writer = excluded.writer",
 	[ST_PUBLISH] = "UPDATE entries SET path = ?3, state = 'published',"

@@ -846,14 +846,15 @@ PY
 	require_faults
 	make_parquet "$DATA/a.parquet" 20000 1
 	make_parquet "$DATA/b.parquet" 2000 1
-	FEATUREFS_FAULT="manifest_publish=EIO@1" mount_store
+	# publish_kept: the mount does not try it again (next test)
+	FEATUREFS_FAULT="manifest_publish=EIO@1,publish_kept=EAGAIN" mount_store
 	mkdir "$MNT/AAPL"
 	[ "$(write_entry "$MNT/AAPL/$K.parquet" "$DATA/a.parquet")" = ok ]
 	wait_kept "$K"
 	[ "$(try_errno "open('$MNT/AAPL/$K.parquet', 'rb')")" = ENOENT ]
 	[ ! -e "$STORE/objects/AAPL/$K.parquet" ]
 	log_has "discard AAPL/$K.parquet: manifest: Input/output error"
-	log_has "AAPL/$K.parquet: its writer's close() returned 0: tmp/.* stays, with its row, and the next mount or fsck -p publishes it"
+	log_has "AAPL/$K.parquet: its writer's close() returned 0: tmp/.* stays, with its row, and is published once the manifest and the store take it (by this mount, the next, or fsck -p)"
 	unmount_store
 	fsck_clean
 	mount_store
@@ -863,7 +864,7 @@ PY
 	# write takes the row over, and is what the next mount keeps
 	K2=$(key_of second)
 	unmount_store
-	FEATUREFS_FAULT="manifest_publish=EIO@1" mount_store
+	FEATUREFS_FAULT="manifest_publish=EIO@1,publish_kept=EAGAIN" mount_store
 	[ "$(write_entry "$MNT/AAPL/$K2.parquet" "$DATA/a.parquet")" = ok ]
 	wait_kept "$K2"
 	[ "$(write_entry "$MNT/AAPL/$K2.parquet" "$DATA/b.parquet")" = ok ]
@@ -877,6 +878,45 @@ PY
 	[ "$status" -eq 0 ]
 	mount_store
 	cmp "$DATA/b.parquet" "$MNT/AAPL/$K2.parquet"
+	nothing_in_tmp
+}
+
+@test "a write kept after its publish failed is published by the mount once the manifest takes it" {
+	require_faults
+	make_parquet "$DATA/a.parquet" 20000 1
+	FEATUREFS_FAULT="manifest_publish=EIO@1" mount_store
+	mkdir "$MNT/AAPL"
+	[ "$(write_entry "$MNT/AAPL/$K.parquet" "$DATA/a.parquet")" = ok ]
+	# the ticker tries it again within a heartbeat (10 s)
+	for ((i = 0; i < 300; i++)); do
+		[ -e "$MNT/AAPL/$K.parquet" ] && break
+		sleep 0.1
+	done
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	log_has "discard AAPL/$K.parquet: manifest: Input/output error"
+	log_has "published AAPL/$K, kept since its publish failed: the manifest takes it now"
+	[ "$(manifest_sql "select state from entries where key = '$K'")" = published ]
+	nothing_in_tmp
+	unmount_store
+	run "$FEATUREFS" fsck -n "$STORE"
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	mount_store
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+}
+
+@test "a kept write whose publish still fails at unmount is left for the next mount" {
+	require_faults
+	make_parquet "$DATA/a.parquet" 20000 1
+	# the first publish, and the tries of the ticker and the unmount
+	FEATUREFS_FAULT="manifest_publish=EIO@1+" mount_store
+	mkdir "$MNT/AAPL"
+	[ "$(write_entry "$MNT/AAPL/$K.parquet" "$DATA/a.parquet")" = ok ]
+	wait_kept "$K"
+	unmount_store
+	[ "$(manifest_sql "select state from entries where key = '$K' and sealed_tmp is not null")" = writing ]
+	mount_store
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
 	nothing_in_tmp
 }
 
