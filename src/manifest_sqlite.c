@@ -273,6 +273,28 @@ static int sqlite_to_errno(int rc)
 	}
 }
 
+/* Whether the directory of `path` takes no new file for being
+ * read-only, though statvfs says it is not: ext4 that an error turned
+ * read-only (errors=remount-ro) says rw. */
+static int dir_turned_read_only(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	int fd;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s",
+			 slash == path ? 1 : (int)(slash - path), path);
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	return errno == EROFS;
+}
+
 /* Why a call that failed opening or writing a file (SQLite's CANTOPEN,
  * IOERR, FULL, READONLY) did: the filesystem's state when it explains
  * it (SQLite retries a failed open read-only, so its errno is then that
@@ -302,6 +324,9 @@ static int os_cause(struct manifest_sqlite *ms, int rc, int sys,
 		*why = "its filesystem is full";
 		if (vfs.f_bfree == 0)
 			return -ENOSPC;
+		*why = "its filesystem turned read-only after an error";
+		if (dir_turned_read_only(ms->path))
+			return -EROFS;
 	}
 	*why = strerror(sys);
 	if (sys == ENOSPC || sys == EDQUOT || sys == EROFS || sys == EACCES ||

@@ -730,6 +730,10 @@ enospc_write() {
 	grep -qx 'featurefs_health_status{component="storage"} 0' "$MNT/.featurefs/metrics"
 	[ "$(http_get /health/live)" = "200 text/plain; charset=utf-8 None" ]
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	# what the store refuses says why
+	[ "$(try_errno "os.mkdir('$MNT/MSFT')")" = EROFS ]
+	[ "$(try_errno "open('$MNT/AAPL/$(key_of new).parquet', 'xb')")" = EROFS ]
+	log_has "manifest .*(its filesystem turned read-only after an error)"
 }
 
 @test "injected ENOSPC at fsync and at the rename: the errno, or the write kept for the next mount; never a partial entry" {
