@@ -125,7 +125,12 @@ int cli_open_store(const char *path, struct store **out)
 	}
 	if (mounted)
 		path = store;
-	if (store_probe(path) != 1) {
+	rc = store_probe(path);
+	if (rc < 0 && rc != -ENOTEMPTY) {
+		log_err("store %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (rc != 1) {
 		log_err("%s is not a featurefs store (no store.conf)", path);
 		return -ENOENT;
 	}

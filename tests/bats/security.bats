@@ -478,3 +478,17 @@ except OSError as e:
 	[[ "$output" == *"store.conf: not a regular file"* ]]
 	! mountpoint -q "$MNT"
 }
+
+@test "a store another uid cannot enter: its commands say so, not that there is no store" {
+	"$FEATUREFS" init "$STORE" >/dev/null
+	setpriv --reuid=nobody --regid=nogroup --clear-groups "$FEATUREFS" --version >/dev/null 3>&- ||
+		skip "nobody cannot run $FEATUREFS"
+	for cmd in "fsck -n" stats ls gc; do
+		run setpriv --reuid=nobody --regid=nogroup --clear-groups \
+			"$FEATUREFS" $cmd "$STORE" 3>&-
+		echo "$cmd: $status $output" >&2
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"store $STORE: Permission denied"* ]]
+		[[ "$output" != *"not a featurefs store"* ]]
+	done
+}
