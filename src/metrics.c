@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,9 +56,16 @@ static void sample_int(struct strbuf *sb, const char *name, const char *label,
 static void sample_real(struct strbuf *sb, const char *name,
 			const char *label, const char *value, double v)
 {
+	char text[32];
+
+	/* the shortest of 15 or 17 digits that reads back as `v`: a
+	 * timestamp in seconds keeps its microseconds, 0.1 stays 0.1 */
+	snprintf(text, sizeof(text), "%.15g", v);
+	if (strtod(text, NULL) != v)
+		snprintf(text, sizeof(text), "%.17g", v);
 	sb_addf(sb, "featurefs_%s", name);
 	labels_open(sb, label, value);
-	sb_addf(sb, "%s %.9g\n", label ? "}" : "", v);
+	sb_addf(sb, "%s %s\n", label ? "}" : "", text);
 }
 
 /* A whole-mount counter or gauge: its family and its one sample. */

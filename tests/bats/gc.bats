@@ -51,6 +51,18 @@ rows() {
 	[ "$(try_errno "open('$MNT/AAPL/$a.parquet', 'rb')")" = ENOENT ]
 	[ "$(ls "$MNT/AAPL")" = "$b.parquet" ]
 	[ "$(stats_get "['gc']['removed_entries']")" = 2 ]
+	# the metric says when the pass ran as stats.json does, to the
+	# microsecond (not rounded to 9 digits, seconds off)
+	python3 - "$MNT/.featurefs" <<'PY'
+import datetime, json, sys
+d = sys.argv[1]
+iso = json.load(open(d + "/stats.json"))["gc"]["last_run"]
+when = datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+for line in open(d + "/metrics"):
+    if line.startswith("featurefs_gc_last_run_timestamp_seconds "):
+        metric = float(line.split()[1])
+assert abs(metric - when) < 1e-5, (metric, when, iso)
+PY
 }
 
 @test "a reader holding an entry reads to the end while GC removes it" {
