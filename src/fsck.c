@@ -47,6 +47,7 @@ static const char *const kind_names[FSCK_KIND_COUNT] = {
 	[FSCK_STALE_TMP] = "stale_tmp",
 	[FSCK_SYMBOL_MISSING] = "symbol_missing",
 	[FSCK_EMPTY_SYMBOL_DIR] = "empty_symbol_dir",
+	[FSCK_USAGE_MISMATCH] = "usage_mismatch",
 	[FSCK_ORPHAN] = "orphan",
 	[FSCK_INVALID_ORPHAN] = "invalid_orphan",
 	[FSCK_STRAY] = "stray",
@@ -863,8 +864,9 @@ static void manifest_error(struct fsck *f, int rc, const char *detail)
 
 	if (rc == -EIO)
 		snprintf(e, len, "%s is corrupt or unreadable%s%s; nothing was "
-			 "changed: restore it from a backup or rebuild it "
-			 "(sqlite3 .recover), then run fsck again",
+			 "changed: restore it from a backup, or move it aside "
+			 "with its -wal and -shm, mount and unmount once, and "
+			 "run fsck -p, which adopts the objects",
 			 db, detail[0] ? ": " : "", detail);
 	else if (rc == -EPROTO)
 		snprintf(e, len, "%s is not at schema version %d, the one "
@@ -937,6 +939,7 @@ int fsck_run(struct store *s, const struct fsck_options *o, fsck_report_fn fn,
 		{ "published entries", check_published },
 		{ "symbols", fsck_check_symbols },
 		{ "objects", fsck_check_objects },
+		{ "usage", fsck_check_usage },
 	};
 	const char *step = "setup";
 	size_t i;

@@ -41,6 +41,7 @@ enum fsck_kind {
 	FSCK_STALE_TMP,		/* a tmp file of a writer that is gone */
 	FSCK_SYMBOL_MISSING,	/* entries or objects of a symbol with no row */
 	FSCK_EMPTY_SYMBOL_DIR,	/* empty objects/<symbol>/ with no row */
+	FSCK_USAGE_MISMATCH,	/* a symbol's kept totals are not its rows' */
 	FSCK_ORPHAN,		/* valid object without a row */
 	FSCK_INVALID_ORPHAN,	/* invalid object without a row */
 	FSCK_STRAY,		/* a name in objects/ that is not an object */

@@ -78,6 +78,10 @@ int fsck_quarantine(struct fsck *f, const char *rel, const char *name_from,
 		    char *dest, size_t len);
 
 int fsck_check_symbols(struct fsck *f);
+/* Each symbol's kept totals (entries, bytes: what stats, the metrics
+ * and the GC quota read) against what its rows add up to; run last, on
+ * the repaired rows. */
+int fsck_check_usage(struct fsck *f);
 int fsck_check_objects(struct fsck *f);
 
 #endif

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -203,6 +204,66 @@ out:
 	htab_free_values(r.valid);
 	fsck_names_release(&r.malformed);
 	fsck_names_release(&dirs);
+	return rc;
+}
+
+struct usage_mismatch {
+	char symbol[SYMBOL_MAX + 1];
+	struct manifest_usage kept, summed;
+};
+
+struct usage_mismatches {
+	struct usage_mismatch *v;
+	size_t n;
+};
+
+static int add_usage_mismatch(void *arg, const char *symbol,
+			      const struct manifest_usage *kept,
+			      const struct manifest_usage *summed)
+{
+	struct usage_mismatches *l = arg;
+	struct usage_mismatch *v;
+
+	v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	snprintf(v[l->n].symbol, sizeof(v[l->n].symbol), "%s", symbol);
+	v[l->n].kept = *kept;
+	v[l->n].summed = *summed;
+	l->n++;
+	return 0;
+}
+
+int fsck_check_usage(struct fsck *f)
+{
+	struct usage_mismatches l = { NULL, 0 };
+	struct fsck_finding x;
+	size_t i;
+	int rc;
+
+	/* listed first, repaired after: the list reads in one snapshot */
+	rc = manifest_usage_check(f->m, add_usage_mismatch, &l);
+	for (i = 0; rc == 0 && i < l.n; i++) {
+		const struct usage_mismatch *u = &l.v[i];
+
+		fsck_finding_set(&x, FSCK_USAGE_MISMATCH, FSCK_PREEN,
+				 u->symbol, NULL, NULL,
+				 "its totals say %lld published (%lld bytes "
+				 "stored) and %lld in flight; its rows hold "
+				 "%lld (%lld bytes) and %lld",
+				 (long long)u->kept.entries,
+				 (long long)u->kept.stored_bytes,
+				 (long long)u->kept.writing,
+				 (long long)u->summed.entries,
+				 (long long)u->summed.stored_bytes,
+				 (long long)u->summed.writing);
+		if (fsck_may_repair(f, &x))
+			fsck_repaired(&x, manifest_usage_recount(f->m, u->symbol),
+				      "totals recounted");
+		fsck_report(f, &x);
+	}
+	free(l.v);
 	return rc;
 }
 

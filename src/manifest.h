@@ -96,6 +96,15 @@ struct manifest_symbol {
 	int64_t stored_bytes;		/* published */
 };
 
+/* A symbol's usage: what its symbols row keeps, or what its entries add
+ * up to. */
+struct manifest_usage {
+	int64_t entries;		/* published */
+	int64_t writing;
+	int64_t file_bytes;		/* logical, published */
+	int64_t stored_bytes;		/* published */
+};
+
 struct manifest_totals {
 	int64_t entries;		/* published */
 	int64_t writing;
@@ -139,6 +148,9 @@ struct manifest_query {
  * by manifest_list().  It must not call back into the manifest. */
 typedef int (*manifest_row_fn)(void *arg, const struct manifest_entry *e);
 typedef int (*manifest_symbol_fn)(void *arg, const struct manifest_symbol *s);
+typedef int (*manifest_usage_fn)(void *arg, const char *symbol,
+				 const struct manifest_usage *kept,
+				 const struct manifest_usage *summed);
 
 struct manifest_open_args {
 	const char *store_root;	/* absolute path of STORE */
@@ -209,6 +221,12 @@ struct manifest_ops {
 			   manifest_symbol_fn fn, void *arg);
 
 	int (*totals)(struct manifest *m, struct manifest_totals *out);
+	/* fsck: `fn` for each symbol whose kept usage is not what its
+	 * entries add up to (one consistent read); then a symbol's usage
+	 * set to what they add up to (-ENOENT: no such row). */
+	int (*usage_check)(struct manifest *m, manifest_usage_fn fn,
+			   void *arg);
+	int (*usage_recount)(struct manifest *m, const char *symbol);
 	/* Database self-check; 0 when sound, -EIO with `detail` when not. */
 	int (*check)(struct manifest *m, char *detail, size_t len);
 	int (*schema_version)(struct manifest *m, int *version);
@@ -421,6 +439,18 @@ static inline int manifest_totals(struct manifest *m,
 				  struct manifest_totals *out)
 {
 	return m->ops->totals(m, out);
+}
+
+static inline int manifest_usage_check(struct manifest *m,
+				       manifest_usage_fn fn, void *arg)
+{
+	return m->ops->usage_check(m, fn, arg);
+}
+
+static inline int manifest_usage_recount(struct manifest *m,
+					 const char *symbol)
+{
+	return m->ops->usage_recount(m, symbol);
 }
 
 static inline int manifest_check(struct manifest *m, char *detail, size_t len)

@@ -60,6 +60,19 @@
 	"   'published' THEN " r ".stored_size_bytes ELSE 0 END"              \
 	" WHERE symbol = " r ".symbol;"
 
+/* A symbol's usage (entries, writing, file_bytes, stored_bytes) as its
+ * entries add it up, over the rows selected; USAGE_OF(row): of the
+ * symbols row `row`.  What the triggers below keep. */
+#define USAGE_SUMS                                                         \
+	"coalesce(sum(state = 'published'), 0),"                             \
+	" coalesce(sum(state = 'writing'), 0),"                              \
+	" coalesce(sum(CASE WHEN state = 'published'"                        \
+	"   THEN file_size_bytes END), 0),"                                   \
+	" coalesce(sum(CASE WHEN state = 'published'"                        \
+	"   THEN stored_size_bytes END), 0)"
+#define USAGE_OF(row)                                                      \
+	"(SELECT " USAGE_SUMS " FROM entries e WHERE e.symbol = " row ".symbol)"
+
 /* Numbered migrations; schema_version holds how many have run. */
 static const char *const migrations[] = {
 	/* 1: the initial schema */
@@ -110,13 +123,7 @@ static const char *const migrations[] = {
 	"ALTER TABLE symbols ADD COLUMN file_bytes INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE symbols ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;"
 	"UPDATE symbols SET (entries, writing, file_bytes, stored_bytes) ="
-	"  (SELECT coalesce(sum(state = 'published'), 0),"
-	"     coalesce(sum(state = 'writing'), 0),"
-	"     coalesce(sum(CASE WHEN state = 'published'"
-	"       THEN file_size_bytes END), 0),"
-	"     coalesce(sum(CASE WHEN state = 'published'"
-	"       THEN stored_size_bytes END), 0)"
-	"   FROM entries e WHERE e.symbol = symbols.symbol);"
+	USAGE_OF("symbols") ";"
 	"CREATE TRIGGER symbol_usage_insert AFTER INSERT ON entries BEGIN "
 	USAGE_CHANGE("+", "NEW") " END;"
 	"CREATE TRIGGER symbol_usage_delete AFTER DELETE ON entries BEGIN "
@@ -1418,21 +1425,6 @@ out:
 	return rc;
 }
 
-static int sqlite_symbol_create(struct manifest *m, const char *symbol)
-{
-	struct manifest_sqlite *ms = ms_of(m);
-	sqlite3_stmt *st;
-	int rc;
-
-	pthread_mutex_lock(&ms->mu);
-	st = stmt(ms, ST_SYMBOL_ENSURE);
-	sqlite3_bind_text(st, 1, symbol, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now_us());
-	rc = step_change(ms, st, "create symbol", -EEXIST);
-	pthread_mutex_unlock(&ms->mu);
-	return rc;
-}
-
 /* Run `sql` with `symbol` bound to ?1 and no result rows; caller holds mu. */
 static int exec_with_symbol(struct manifest_sqlite *ms, const char *sql,
 			    const char *symbol, int *changes)
@@ -1453,6 +1445,96 @@ static int exec_with_symbol(struct manifest_sqlite *ms, const char *sql,
 	sqlite3_finalize(st);
 	return rc;
 }
+
+#define RECOUNT_SQL                                                    \
+	"UPDATE symbols SET (entries, writing, file_bytes, stored_bytes) = " \
+	USAGE_OF("symbols") " WHERE symbol = ?1"
+
+static int sqlite_symbol_create(struct manifest *m, const char *symbol)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&ms->mu);
+	st = stmt(ms, ST_SYMBOL_ENSURE);
+	sqlite3_bind_text(st, 1, symbol, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now_us());
+	rc = step_change(ms, st, "create symbol", -EEXIST);
+	/* a row made again for entries whose row was lost starts from
+	 * what they add up to (the triggers only move it from there) */
+	if (rc == 0)
+		rc = exec_with_symbol(ms, RECOUNT_SQL, symbol, NULL);
+	pthread_mutex_unlock(&ms->mu);
+	return rc;
+}
+
+static int sqlite_usage_recount(struct manifest *m, const char *symbol)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	int changed = 0, rc;
+
+	pthread_mutex_lock(&ms->mu);
+	rc = exec_with_symbol(ms, RECOUNT_SQL, symbol, &changed);
+	pthread_mutex_unlock(&ms->mu);
+	return rc == 0 && changed == 0 ? -ENOENT : rc;
+}
+
+static int sqlite_usage_check(struct manifest *m, manifest_usage_fn fn,
+			      void *arg)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
+	int rc;
+
+	/* one read, one snapshot: a mount's writes meanwhile move both
+	 * sides together */
+	db = scan_begin(ms);
+	rc = sqlite3_prepare_v2(
+		db,
+		"WITH u (symbol, e, w, f, b) AS (SELECT symbol, " USAGE_SUMS
+		"  FROM entries GROUP BY symbol)"
+		" SELECT s.symbol, s.entries, s.writing, s.file_bytes,"
+		" s.stored_bytes, coalesce(u.e, 0), coalesce(u.w, 0),"
+		" coalesce(u.f, 0), coalesce(u.b, 0)"
+		" FROM symbols s LEFT JOIN u USING (symbol)"
+		" WHERE (s.entries, s.writing, s.file_bytes, s.stored_bytes)"
+		"  != (coalesce(u.e, 0), coalesce(u.w, 0), coalesce(u.f, 0),"
+		"      coalesce(u.b, 0))"
+		" ORDER BY s.symbol",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = fail_on(ms, db, "prepare usage check", rc);
+		goto out;
+	}
+	for (rc = 0; rc == 0;) {
+		struct manifest_usage kept, summed;
+		int step = sqlite3_step(st);
+
+		if (step == SQLITE_DONE)
+			break;
+		if (step != SQLITE_ROW) {
+			rc = fail_on(ms, db, "usage check", step);
+			break;
+		}
+		kept.entries = sqlite3_column_int64(st, 1);
+		kept.writing = sqlite3_column_int64(st, 2);
+		kept.file_bytes = sqlite3_column_int64(st, 3);
+		kept.stored_bytes = sqlite3_column_int64(st, 4);
+		summed.entries = sqlite3_column_int64(st, 5);
+		summed.writing = sqlite3_column_int64(st, 6);
+		summed.file_bytes = sqlite3_column_int64(st, 7);
+		summed.stored_bytes = sqlite3_column_int64(st, 8);
+		rc = fn(arg, (const char *)sqlite3_column_text(st, 0), &kept,
+			&summed);
+	}
+out:
+	sqlite3_finalize(st);
+	scan_end(ms);
+	return rc;
+}
+
 
 static int sqlite_symbol_remove(struct manifest *m, const char *symbol)
 {
@@ -1840,6 +1922,8 @@ const struct manifest_ops manifest_sqlite_ops = {
 	.symbol_get = sqlite_symbol_get,
 	.symbol_list = sqlite_symbol_list,
 	.totals = sqlite_totals,
+	.usage_check = sqlite_usage_check,
+	.usage_recount = sqlite_usage_recount,
 	.check = sqlite_check,
 	.schema_version = sqlite_schema_version,
 	.health = sqlite_health,

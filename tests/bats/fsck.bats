@@ -432,11 +432,31 @@ assert all(f["corrected"] for f in d["findings"]), d' "$TEST_DIR/out"
 	fsck_run -p "$STORE"
 	[ "$status" -eq 1 ]
 	[ "$(manifest_sql "select symbol from symbols")" = AAPL ]
+	# made again, the row counts the entries it finds
+	[ "$(manifest_sql "select entries, stored_bytes from symbols")" = "2|$(manifest_sql "select sum(stored_size_bytes) from entries")" ]
 	[ ! -e "$STORE/objects/GONE" ]
 	fsck_run -n "$STORE"
 	[ "$status" -eq 0 ]
 	mount_store
 	[ "$(ls "$MNT")" = AAPL ]
+	[ "$(stats_get "['entries']")" = 2 ]
+}
+
+@test "a symbol's totals that are not what its rows add up to are found, and recounted by -p" {
+	make_store
+	local bytes
+	bytes=$(manifest_sql "select sum(stored_size_bytes) from entries")
+	# what stats, the metrics and the GC quota read: 10 GiB for 2 entries
+	sqlite3 "$STORE/manifest.db" "update symbols set entries = 100, stored_bytes = 10737418240"
+	fsck_run -n "$STORE"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"fsck: AAPL: its totals say 100 published (10737418240 bytes stored) and 0 in flight; its rows hold 2 ($bytes bytes) and 0 (left; run fsck -p)"* ]]
+	fsck_run -p --json "$STORE"
+	[ "$status" -eq 1 ]
+	python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert d['counts']['by_kind'] == {'usage_mismatch': 1}, d" "$output"
+	[ "$(manifest_sql "select entries, stored_bytes from symbols")" = "2|$bytes" ]
+	fsck_run -n "$STORE"
+	[ "$status" -eq 0 ]
 }
 
 @test "stale tmp files of an unmounted store are removed by -p" {
