@@ -743,7 +743,8 @@ static unsigned long current_ms_flags(const char *mountpoint)
 
 static int remount_store(const struct mount_opts *mo, const char *mountpoint)
 {
-	char path[PATH_MAX + 32], line[256];
+	char path[PATH_MAX + 32], line[PATH_MAX + 16], mounted[PATH_MAX];
+	char given[PATH_MAX];
 	int daemon_ro = -1;
 	struct statfs sfs;
 	unsigned long flags;
@@ -757,10 +758,22 @@ static int remount_store(const struct mount_opts *mo, const char *mountpoint)
 			fclose(f);
 		return -EINVAL;
 	}
-	while (fgets(line, sizeof(line), f))
+	mounted[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
 		if (strncmp(line, "ro = ", 5) == 0)
 			daemon_ro = strcmp(line + 5, "yes\n") == 0;
+		if (strncmp(line, "store = ", 8) == 0)
+			snprintf(mounted, sizeof(mounted), "%.*s",
+				 (int)strcspn(line + 8, "\n"), line + 8);
+	}
 	fclose(f);
+	/* the store named is the one mounted there (mount(8) names it as
+	 * /proc/mounts does), not another the caller meant */
+	if (!realpath(mo->store, given) || strcmp(given, mounted) != 0) {
+		log_err("remount %s: it serves store %s, not %s", mountpoint,
+			mounted, mo->store);
+		return -EINVAL;
+	}
 	/* MS_REMOUNT sets the flags it is given and clears the others: what
 	 * the options do not name keeps its value, as with mount(8) */
 	flags = (current_ms_flags(mountpoint) & ~mo->ms_cleared) | mo->ms_flags;

@@ -128,6 +128,14 @@ teardown() {
 	[[ "$(findmnt -n -o OPTIONS "$MNT")" == ro,noexec,* ]]
 	"$INSTALLED_BIN/featurefs" "$STORE" "$MNT" -o remount,rw
 	[[ "$(findmnt -n -o OPTIONS "$MNT")" == rw,noexec,* ]]
+	# naming another store, or none that exists, changes nothing
+	mkdir "$TEST_DIR/other"
+	for other in "$TEST_DIR/other" "$TEST_DIR/missing"; do
+		run "$INSTALLED_BIN/featurefs" "$other" "$MNT" -o remount,ro
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"remount $MNT: it serves store $STORE, not $other"* ]]
+		[[ "$(findmnt -n -o OPTIONS "$MNT")" == rw,noexec,* ]]
+	done
 	cp "$DATA/a.parquet" "$MNT/AAPL/$(key_of b).parquet"
 	[ "$(sed -n 's/^pid=//p' "$STORE/store.lock")" = "$pid" ]
 	umount "$MNT"
