@@ -122,6 +122,7 @@ static void *ticker_main(void *arg)
 	int64_t next_flush = mono_us() + FLUSH_INTERVAL_US;
 	int64_t flush_every = FLUSH_INTERVAL_US;
 	int64_t next_beat = mono_us() + HEARTBEAT_INTERVAL_US;
+	int64_t beat_every = HEARTBEAT_INTERVAL_US;
 	int64_t next_slo = mono_us() + SLO_SAMPLE_US;
 
 	while (!is_stopping(ffs)) {
@@ -141,11 +142,20 @@ static void *ticker_main(void *arg)
 			next_flush = now + flush_every;
 		}
 		if (now >= next_beat && !ffs->store->read_only_fs) {
-			manifest_mount_heartbeat(ffs->manifest,
-						 ffs->store->mount_id, now_us());
-			entry_drop_stale_claims(ffs);
-			entry_publish_kept(ffs);
-			next_beat = now + HEARTBEAT_INTERVAL_US;
+			/* backs off as the flush does: what follows it
+			 * writes to the manifest too */
+			if (manifest_mount_heartbeat(ffs->manifest,
+						     ffs->store->mount_id,
+						     now_us()) < 0) {
+				beat_every = beat_every * 2 > FLUSH_BACKOFF_MAX_US
+						     ? FLUSH_BACKOFF_MAX_US
+						     : beat_every * 2;
+			} else {
+				beat_every = HEARTBEAT_INTERVAL_US;
+				entry_drop_stale_claims(ffs);
+				entry_publish_kept(ffs);
+			}
+			next_beat = now + beat_every;
 		}
 		if (now >= next_slo) {
 			slo_sample(&ffs->slo, &ffs->ctr);
@@ -317,7 +327,8 @@ void daemon_stop(struct ffs *ffs)
 	 * expire whatever is left (answers go nowhere once unmounted) */
 	entry_expire_waiters(ffs, INT64_MAX);
 	entry_release_all(ffs);
-	entry_publish_kept(ffs); /* a last try: else the next mount's */
+	entry_publish_kept(ffs); /* a last try */
+	entry_report_kept(ffs);
 	/* the last writes (the reads since the last flush, the rows of
 	 * discarded writes the manifest refused to drop): a manifest locked
 	 * past its busy timeout gets a little longer */

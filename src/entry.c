@@ -1551,12 +1551,37 @@ int entry_publish_kept(struct ffs *ffs)
 			 (int)(slash - todo[i].key), todo[i].key);
 		one = publish_kept(ffs, symbol, slash + 1, todo[i].tmpname);
 		if (one < 0 && one != -EBUSY) {
+			int64_t held_back = log_limit_pass(&ffs->kept_log);
+
+			if (held_back >= 0)
+				log_warn("%s: tmp/%s, kept since its publish "
+					 "failed, is still refused: %s%s",
+					 todo[i].key, todo[i].tmpname,
+					 strerror(-one),
+					 held_back ? " (and more since)" : "");
 			rc = one; /* the rest would meet the same refusal */
 			break;
 		}
 	}
 	free(todo);
 	return rc;
+}
+
+static void kept_report(void *arg, void *value)
+{
+	const struct kept_tmp *k = value;
+
+	(void)arg;
+	log_warn("%s: tmp/%s, kept since its publish failed, is left with "
+		 "its row for the next mount, or fsck -p, to publish",
+		 k->key, k->tmpname);
+}
+
+void entry_report_kept(struct ffs *ffs)
+{
+	pthread_mutex_lock(&ffs->lock);
+	htab_each(ffs->kept, kept_report, NULL);
+	pthread_mutex_unlock(&ffs->lock);
 }
 
 /* Claim the discard of `w`: 1 when the caller is the one to discard it,
@@ -1789,21 +1814,31 @@ int entry_remove_batch(struct ffs *ffs, const struct manifest_entry *rows,
 			      forget_removed, ffs);
 }
 
-/* Unlink scratch node `n`; lock held, dropped. */
+/* Unlink scratch node `n`; lock held, dropped.  Its tmp file goes
+ * first: a store that refuses it (turned read-only) keeps the name, and
+ * the error is returned. */
 static int remove_scratch_locked(struct ffs *ffs, struct node *n)
 {
 	struct writer *w = n->w;
+	int rc;
 
 	/* all under the lock: once it drops, a forget may free the node */
+	if (w) {
+		rc = store_tmp_unlink(ffs->store, w->tmpname);
+		if (rc < 0 && rc != -ENOENT) {
+			pthread_mutex_unlock(&ffs->lock);
+			log_err("unlink %s: tmp/%s: %s", n->hkey, w->tmpname,
+				strerror(-rc));
+			return rc;
+		}
+	}
 	/* the node's reference, now ours */
 	__atomic_store_n(&n->w, NULL, __ATOMIC_RELAXED);
 	node_unlink(ffs, n);
 	node_release_locked(ffs, n);
 	pthread_mutex_unlock(&ffs->lock);
-	if (w) {
-		store_tmp_unlink(ffs->store, w->tmpname);
+	if (w)
 		writer_unref(w);
-	}
 	return 0;
 }
 
@@ -1847,8 +1882,10 @@ int entry_expire_scratch(struct ffs *ffs, int64_t idle_us, int dry_run)
 				 "%llds", n->hkey,
 				 (long long)((now - n->w->touched_us) / 1000000));
 			ffs->hooks->inval_entry(ffs, n->parent, n->name);
-			remove_scratch_locked(ffs, n); /* drops the lock */
 			found = 1;
+			/* drops the lock; a store that refuses ends the pass */
+			if (remove_scratch_locked(ffs, n) < 0)
+				return count - 1;
 			break;
 		}
 		if (!found)
@@ -2096,7 +2133,9 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 		return -EISDIR;
 	}
 	if (target) {
-		remove_scratch_locked(ffs, target);
+		rc = remove_scratch_locked(ffs, target);
+		if (rc < 0)
+			return rc;
 		pthread_mutex_lock(&ffs->lock);
 	}
 	rc = node_rename(ffs, n, newparent, newname);

@@ -256,6 +256,7 @@ struct ffs {
 	struct log_limit http_log;	/* libmicrohttpd's lines */
 	struct log_limit nofd_log;	/* out of descriptors (entry.c) */
 	struct log_limit nomem_log;	/* no memory for a frame (entry.c) */
+	struct log_limit kept_log;	/* a kept write still refused */
 	struct slo_window slo;		/* /slo's five minutes (daemon.c) */
 };
 
@@ -525,6 +526,9 @@ int entry_drop_stale_claims(struct ffs *ffs);
  * the ticker, and at unmount.  0, or the failure that stopped it (what
  * is left stays kept, and is tried again next time). */
 int entry_publish_kept(struct ffs *ffs);
+
+/* Log each kept write left for the next mount (at unmount). */
+void entry_report_kept(struct ffs *ffs);
 
 /* Hand out the effective options, as /.featurefs/config shows them. */
 void ffs_render_config(struct ffs *ffs, struct strbuf *sb);

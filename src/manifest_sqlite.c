@@ -172,9 +172,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 		   " FROM entries WHERE symbol = ?1 AND key = ?2",
 	/* A `writing` row of this very writer whose key lock is free (the
 	 * caller holds it now) is a claim whose abandon failed (a full
-	 * disk), or a closed write kept since its publish failed, claimed
-	 * again to publish it: it is taken over rather than blocking the
-	 * key. */
+	 * disk), or a closed write kept since its publish failed: it is
+	 * taken over rather than blocking the key.  A claim naming a closed
+	 * file (to publish it again) takes over only the row naming it. */
 	[ST_INSERT] = "INSERT INTO entries (" ENTRY_COLUMNS ") VALUES "
 		      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
 		      " ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
@@ -183,7 +183,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 		      " created_ts = excluded.created_ts, mode = excluded.mode,"
 		      " sealed_tmp = excluded.sealed_tmp"
 		      " WHERE entries.state = 'writing'"
-		      " AND entries.writer = excluded.writer",
+		      " AND entries.writer = excluded.writer"
+		      " AND (excluded.sealed_tmp IS NULL"
+		      "  OR entries.sealed_tmp IS excluded.sealed_tmp)",
 	[ST_PUBLISH] = "UPDATE entries SET path = ?3, state = 'published',"
 		       " start_ts = ?5, end_ts = ?6, rows = ?7,"
 		       " file_size_bytes = ?8, stored_size_bytes = ?9,"

@@ -721,6 +721,7 @@ enospc_write() {
 	mkdir "$MNT/AAPL"
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
 	wait_published "$MNT/AAPL/$K.parquet"
+	echo partial >"$MNT/AAPL/.scratch"
 	[ "$(http_get /health/ready)" = "200 text/plain; charset=utf-8 None" ]
 	# ext4 turns itself read-only, but says rw, and statvfs has room
 	echo 1 >"/sys/fs/ext4/$EXT4_DEV/trigger_fs_error"
@@ -730,6 +731,10 @@ enospc_write() {
 	grep -qx 'featurefs_health_status{component="storage"} 0' "$MNT/.featurefs/metrics"
 	[ "$(http_get /health/live)" = "200 text/plain; charset=utf-8 None" ]
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	# a scratch file the store cannot remove stays, and rm says so
+	[ "$(try_errno "os.unlink('$MNT/AAPL/.scratch')")" = EROFS ]
+	[ -e "$MNT/AAPL/.scratch" ]
+	log_has "unlink AAPL/.scratch: tmp/.*: Read-only file system"
 	# what the store refuses says why
 	[ "$(try_errno "os.mkdir('$MNT/MSFT')")" = EROFS ]
 	[ "$(try_errno "open('$MNT/AAPL/$(key_of new).parquet', 'xb')")" = EROFS ]
@@ -918,6 +923,8 @@ PY
 	[ "$(write_entry "$MNT/AAPL/$K.parquet" "$DATA/a.parquet")" = ok ]
 	wait_kept "$K"
 	unmount_store
+	log_has "AAPL/$K: tmp/.*, kept since its publish failed, is still refused: Input/output error"
+	log_has "AAPL/$K: tmp/.*, kept since its publish failed, is left with its row for the next mount, or fsck -p, to publish"
 	[ "$(manifest_sql "select state from entries where key = '$K' and sealed_tmp is not null")" = writing ]
 	mount_store
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
