@@ -1369,6 +1369,19 @@ static int quarantine_orphan(struct ffs *ffs, const struct manifest_entry *e)
 	return rc;
 }
 
+/* Move tmp/`tmpname` into objects/ as entry `e`'s object; an orphan in
+ * its place goes to lost+found/ first (quarantine_orphan()). */
+static int install_object(struct ffs *ffs, const char *tmpname,
+			  const struct manifest_entry *e)
+{
+	int rc = store_object_install(ffs->store, tmpname, e->symbol, e->key);
+
+	if (rc == -EEXIST && quarantine_orphan(ffs, e) == 0)
+		rc = store_object_install(ffs->store, tmpname, e->symbol,
+					  e->key);
+	return rc;
+}
+
 /*
  * Publish checked writer `w` (the key is claimed) as <symbol>/<key>, then
  * make node `n` that published entry.  On failure nothing is left in
@@ -1389,13 +1402,8 @@ static int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 	if (rc == 0) {
 		compressed = compress_writer(ffs, w, &e, ztmp, sizeof(ztmp));
 		step = "install";
-		rc = store_object_install(ffs->store,
-					  compressed > 0 ? ztmp : w->tmpname,
-					  symbol->name, key);
-		if (rc == -EEXIST && quarantine_orphan(ffs, &e) == 0)
-			rc = store_object_install(
-				ffs->store, compressed > 0 ? ztmp : w->tmpname,
-				symbol->name, key);
+		rc = install_object(ffs, compressed > 0 ? ztmp : w->tmpname,
+				    &e);
 		if (rc == -ENOSPC || rc == -EDQUOT)
 			why = LOAD_NOSPACE;
 	}
@@ -1484,9 +1492,7 @@ static int publish_kept(struct ffs *ffs, const char *symbol, const char *key,
 		gone = why;
 		goto drop;
 	}
-	rc = store_object_install(ffs->store, tmpname, symbol, key);
-	if (rc == -EEXIST && quarantine_orphan(ffs, &e) == 0)
-		rc = store_object_install(ffs->store, tmpname, symbol, key);
+	rc = install_object(ffs, tmpname, &e);
 	if (rc == 0) {
 		e.mode = row.mode;
 		e.mtime_ns = row.mtime_ns;
