@@ -249,13 +249,15 @@ int fsck_check_usage(struct fsck *f)
 
 		fsck_finding_set(&x, FSCK_USAGE_MISMATCH, FSCK_PREEN,
 				 u->symbol, NULL, NULL,
-				 "its totals say %lld published (%lld bytes "
-				 "stored) and %lld in flight; its rows hold "
-				 "%lld (%lld bytes) and %lld",
+				 "its totals say %lld published (%lld bytes, "
+				 "%lld stored) and %lld in flight; its rows "
+				 "hold %lld (%lld bytes, %lld stored) and %lld",
 				 (long long)u->kept.entries,
+				 (long long)u->kept.file_bytes,
 				 (long long)u->kept.stored_bytes,
 				 (long long)u->kept.writing,
 				 (long long)u->summed.entries,
+				 (long long)u->summed.file_bytes,
 				 (long long)u->summed.stored_bytes,
 				 (long long)u->summed.writing);
 		if (fsck_may_repair(f, &x))

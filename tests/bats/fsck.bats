@@ -446,11 +446,16 @@ assert all(f["corrected"] for f in d["findings"]), d' "$TEST_DIR/out"
 	make_store
 	local bytes
 	bytes=$(manifest_sql "select sum(stored_size_bytes) from entries")
-	# what stats, the metrics and the GC quota read: 10 GiB for 2 entries
-	sqlite3 "$STORE/manifest.db" "update symbols set entries = 100, stored_bytes = 10737418240"
+	# only the logical bytes off: both halves must still differ
+	sqlite3 "$STORE/manifest.db" "update symbols set file_bytes = 7"
 	fsck_run -n "$STORE"
 	[ "$status" -eq 4 ]
-	[[ "$output" == *"fsck: AAPL: its totals say 100 published (10737418240 bytes stored) and 0 in flight; its rows hold 2 ($bytes bytes) and 0 (left; run fsck -p)"* ]]
+	[[ "$output" == *"fsck: AAPL: its totals say 2 published (7 bytes, $bytes stored) and 0 in flight; its rows hold 2 ($bytes bytes, $bytes stored) and 0 (left; run fsck -p)"* ]]
+	# what stats, the metrics and the GC quota read: 10 GiB for 2 entries
+	sqlite3 "$STORE/manifest.db" "update symbols set entries = 100, file_bytes = $bytes, stored_bytes = 10737418240"
+	fsck_run -n "$STORE"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"fsck: AAPL: its totals say 100 published ($bytes bytes, 10737418240 stored) and 0 in flight; its rows hold 2 ($bytes bytes, $bytes stored) and 0 (left; run fsck -p)"* ]]
 	fsck_run -p --json "$STORE"
 	[ "$status" -eq 1 ]
 	python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert d['counts']['by_kind'] == {'usage_mismatch': 1}, d" "$output"
