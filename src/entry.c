@@ -676,10 +676,37 @@ static int compressed_open(struct ffs *ffs, struct node *n,
 	return rc;
 }
 
+static int writer_unseal(struct ffs *ffs, struct node *n, struct writer *w);
+
+/* Add a write handle to `n`'s writer `w`, whose reference the caller
+ * took for it, emptying the file for O_TRUNC.  -EEXIST when a publish
+ * took the file meanwhile (a rename's object is this very file: a
+ * truncate would empty an entry), -ESTALE when it went; on failure the
+ * handle is given back with entry_release_writer_ref(). */
+static int writer_open_handle(struct ffs *ffs, struct node *n,
+			      struct writer *w, int flags)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&w->mu);
+	w->handles++;
+	if (w->published || w->abandoned ||
+	    __atomic_load_n(&n->w, __ATOMIC_RELAXED) != w) {
+		rc = w->published ? -EEXIST : -ESTALE;
+	} else if (flags & O_TRUNC) {
+		rc = writer_unseal(ffs, n, w);
+		if (rc == 0)
+			rc = writer_truncate(w, 0);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
 int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	       struct handle **h)
 {
 	int writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	char suffix[NODE_HKEY_MAX + 2];
 	enum handle_kind kind = HANDLE_OBJECT;
 	struct writer *w = NULL;
 	struct zobject *z = NULL;
@@ -725,24 +752,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 			}
 			writer_ref(w); /* the handle's */
 			pthread_mutex_unlock(&ffs->lock);
-			pthread_mutex_lock(&w->mu);
-			w->handles++;
-			/* a rename may have published it meanwhile (its object
-			 * is this very file: a truncate would empty an entry),
-			 * or GC removed it: as if the open came after */
-			if (w->published ||
-			    __atomic_load_n(&n->w, __ATOMIC_RELAXED) != w) {
-				rc = w->published ? -EEXIST : -ESTALE;
-				w->handles--;
-				pthread_mutex_unlock(&w->mu);
-				writer_unref(w);
-				return rc;
-			}
-			if (flags & O_TRUNC)
-				rc = writer_truncate(w, 0);
-			else
-				rc = 0;
-			pthread_mutex_unlock(&w->mu);
+			rc = writer_open_handle(ffs, n, w, flags);
 			kind = HANDLE_WRITER;
 			goto made;
 		}
@@ -760,11 +770,28 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		pthread_mutex_unlock(&ffs->lock);
 		return writing ? -ESTALE : -ENOENT;
 	}
+	if (writing && w) {
+		writer_ref(w); /* the handle's, if it may have one */
+		pthread_mutex_unlock(&ffs->lock);
+		snprintf(suffix, sizeof(suffix), "/%s", n->hkey);
+		if (proc_writes_file(proc_tgid_of(pid), n->st_ino, suffix)) {
+			/* a process writing it opens it again (a tool given
+			 * /dev/stdout, which is the entry): the same write */
+			rc = writer_open_handle(ffs, n, w, flags);
+			kind = HANDLE_WRITER;
+			goto made;
+		}
+		writer_unref(w);
+		log_info("open %s for writing: in flight, written by another "
+			 "process (EEXIST: read it once it is published)",
+			 n->hkey);
+		return -EEXIST;
+	}
 	if (writing) {
 		pthread_mutex_unlock(&ffs->lock);
-		log_debug("open %s/%s for writing: exists (entries are "
-			  "written once, by their creator)",
-			  n->parent->name, n->name);
+		log_info("open %s for writing: published, and entries are "
+			 "immutable (EEXIST: remove it to write it again)",
+			 n->hkey);
 		return -EEXIST;
 	}
 	if (w) {

@@ -263,6 +263,11 @@ static pid_t tree_find_writer(pid_t tgid, uint64_t ino, const char *suffix,
 	return 0;
 }
 
+int proc_writes_file(pid_t tgid, uint64_t ino, const char *suffix)
+{
+	return fds_write_file(tgid, ino, suffix);
+}
+
 int proc_tree_writes_file(pid_t tgid, uint64_t ino, const char *suffix)
 {
 	return tree_find_writer(tgid, ino, suffix, 1) != 0;

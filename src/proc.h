@@ -26,6 +26,11 @@ int proc_mount_at(const char *mountpoint, char *maj_min, char *fstype,
  * when it is not, or /proc cannot tell. */
 int proc_is_stopped(pid_t pid);
 
+/* Whether process `tgid` itself holds the file with inode `ino` and a
+ * path ending in `suffix` ("/SYMBOL/NAME") through a writable
+ * descriptor.  A process whose /proc cannot be read does not. */
+int proc_writes_file(pid_t tgid, uint64_t ino, const char *suffix);
+
 /* Whether process `tgid` or a descendant of it still holds the file with
  * inode `ino` and a path ending in `suffix` ("/SYMBOL/NAME") open for
  * writing: a writable descriptor, or a shared writable map.  A process

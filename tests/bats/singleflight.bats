@@ -184,6 +184,60 @@ PY
 	run env key="$good" bash -c "compute_features() { exit 3; }
 		$(cat "$TEST_DIR/recipe.bash")"
 	[ "$status" -eq 0 ]
+	# DuckDB told to write to /dev/stdout opens the claimed entry again:
+	# it holds it for writing, so that is the same write, not a second
+	local duck
+	duck=$(key_of recipe-duck)
+	run env key="$duck" bash -c "compute_features() { node '$FEATUREFS_TOOLS/duck.mjs' make /dev/stdout --rows 1000 --seed 1; }
+		$(cat "$TEST_DIR/recipe.bash")"
+	[ "$status" -eq 0 ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$duck.parquet"
+}
+
+@test "a process holding an entry in flight for writing may open it again; no other process may" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet" 1000
+	local k1 k2
+	k1=$(key_of reopen-one) k2=$(key_of reopen-two)
+	# /proc/self/fd/N is the entry: a new open of it, truncating
+	run python3 - "$MNT/AAPL/$k1.parquet" "$DATA/a.parquet" <<'PY'
+import os, sys, subprocess
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, b"junk that the truncating open drops")
+again = os.open("/proc/self/fd/%d" % fd, os.O_WRONLY | os.O_TRUNC)
+os.write(again, open(sys.argv[2], "rb").read())
+# another process that does not hold it: EEXIST
+r = subprocess.run(["python3", "-c", "import os, sys; os.open(sys.argv[1], os.O_WRONLY)", sys.argv[1]],
+                   stderr=subprocess.PIPE, text=True)
+print("other:", r.returncode, "File exists" in r.stderr)
+os.close(again)
+os.close(fd)
+PY
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"other: 1 True"* ]]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$k1.parquet"
+	log_has "open AAPL/$k1.parquet for writing: in flight, written by another process (EEXIST"
+	# a published entry stays closed to writes, with a line that says why
+	run python3 -c "open('$MNT/AAPL/$k1.parquet', 'wb')"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"File exists"* ]]
+	log_has "open AAPL/$k1.parquet for writing: published, and entries are immutable (EEXIST"
+	# the second open's close in a child the writer started publishes
+	# nothing early: the writer's own close does
+	python3 - "$MNT/AAPL/$k2.parquet" "$DATA/a.parquet" <<'PY'
+import os, sys, subprocess
+data = open(sys.argv[2], "rb").read()
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.set_inheritable(fd, True)
+subprocess.run(["python3", "-c", "import os, sys; f = os.open('/proc/self/fd/%s' % sys.argv[1], os.O_WRONLY);"
+                " os.write(f, sys.stdin.buffer.read()); os.close(f)", str(fd)],
+               input=data, close_fds=False, check=True)
+assert os.path.getsize(sys.argv[1]) == len(data)
+os.close(fd)
+PY
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$k2.parquet"
+	[ "$(manifest_sql "select state from entries where key = '$k2'")" = published ]
 }
 
 @test "lock_timeout: readers get ETIMEDOUT; the writer still publishes later" {
