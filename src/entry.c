@@ -500,12 +500,14 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 		e.mode = w->mode;
 		snprintf(e.writer, sizeof(e.writer), "%s", ffs->writer_id);
 		rc = manifest_claim(ffs->manifest, &e);
-		if (rc < 0) {
-			if (rc != -EEXIST)
-				log_err("claim %s/%s: %s", e.symbol, e.key,
-					strerror(-rc));
+		if (rc == -EEXIST && !(flags & O_EXCL))
+			log_info("create %s/%s: the entry exists, published or "
+				 "in flight (EEXIST)", e.symbol, name);
+		else if (rc < 0 && rc != -EEXIST)
+			log_err("claim %s/%s: %s", e.symbol, e.key,
+				strerror(-rc));
+		if (rc < 0)
 			goto fail;
-		}
 		kept_supersede(ffs, e.symbol, e.key);
 	}
 	pthread_mutex_lock(&ffs->lock);
@@ -2040,6 +2042,10 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 	claim.mode = w->mode;
 	snprintf(claim.writer, sizeof(claim.writer), "%s", ffs->writer_id);
 	rc = manifest_claim(ffs->manifest, &claim);
+	if (rc == -EEXIST)
+		log_info("rename %s to %s/%s: the entry exists, and entries "
+			 "are immutable (EEXIST: remove it first)", n->hkey,
+			 newparent->name, newname);
 	if (rc == 0) {
 		kept_supersede(ffs, claim.symbol, claim.key);
 		struct node *oldparent = n->parent;
@@ -2115,10 +2121,17 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 				 oldname, newparent->hkey, newname);
 			return -EPERM;
 		}
-		log_info("rename %s/%s to %s/%s: entries are immutable, one "
-			 "is moved by copying it (EXDEV)", oldparent->hkey,
-			 oldname, newparent->hkey, newname);
-		return -EXDEV;
+		pthread_mutex_lock(&ffs->lock);
+		target = node_find_locked(ffs, newparent, newname);
+		rc = target && target->linked ? -EEXIST : -EXDEV;
+		pthread_mutex_unlock(&ffs->lock);
+		log_info("rename %s/%s to %s/%s: %s", oldparent->hkey, oldname,
+			 newparent->hkey, newname,
+			 rc == -EEXIST ? "the entry exists, and entries are "
+					 "immutable (EEXIST: remove it first)"
+				       : "entries are immutable, one is moved "
+					 "by copying it (EXDEV)");
+		return rc;
 	}
 	if (kind < 0) {
 		log_info("rename to %s/%s: not <key>.parquet nor a scratch "

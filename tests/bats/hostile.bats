@@ -350,6 +350,18 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 	[ "$(ls "$STORE/objects")" = AAPL ]
 	[ "$(ls "$STORE/objects/AAPL")" = "$k.parquet" ]
 	[ "$(find "$STORE" -type l | wc -l)" = 0 ]
+	log_has "rename AAPL/.upload to AAPL/$k.parquet: the entry exists, and entries are immutable (EEXIST"
+	# an entry renamed onto another is EEXIST too, not a move by copy:
+	# mv says "File exists" rather than replace an immutable entry
+	k2=$(key_of other)
+	cp "$DATA/good.parquet" "$MNT/AAPL/$k2.parquet"
+	[ "$(errno_of "os.rename(b'AAPL/$k2.parquet', b'AAPL/$k.parquet')")" = EEXIST ]
+	log_has "rename AAPL/$k2.parquet to AAPL/$k.parquet: the entry exists, and entries are immutable (EEXIST"
+	run mv "$MNT/AAPL/$k2.parquet" "$MNT/AAPL/$k.parquet"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"File exists"* ]]
+	cmp "$DATA/good.parquet" "$MNT/AAPL/$k2.parquet"
+	[ "$(manifest_sql "select count(*) from entries")" = 2 ]
 }
 
 @test "xattr names: unknown, over-long and oddly spelled names are ENODATA; none can be set" {
