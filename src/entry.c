@@ -1256,17 +1256,31 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	return rc;
 }
 
+/* fsync(2) of a file being written.  An entry whose first bytes are
+ * not Parquet's is refused with EIO: its close will discard it, and a
+ * database or log kept at a key name must not take its fsync() as
+ * "safe on disk". */
 int entry_fsync(struct ffs *ffs, struct handle *h, int datasync)
 {
+	struct writer *w = h->w;
+	uint8_t head[4];
 	int rc = 0;
 
 	(void)ffs;
 	if (h->kind != HANDLE_WRITER)
 		return 0;
-	pthread_mutex_lock(&h->w->mu);
-	if (datasync ? fdatasync(h->w->fd) : fsync(h->w->fd))
+	pthread_mutex_lock(&w->mu);
+	if (h->node->kind == NODE_ENTRY &&
+	    pread(w->fd, head, sizeof(head), 0) == (ssize_t)sizeof(head) &&
+	    parquet_head_refutes(head)) {
+		log_info("fsync %s: it does not begin with PAR1, so it is not "
+			 "Parquet and its close will discard it (EIO)",
+			 h->node->hkey);
+		rc = -EIO;
+	} else if (datasync ? fdatasync(w->fd) : fsync(w->fd)) {
 		rc = -errno;
-	pthread_mutex_unlock(&h->w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
 	return rc;
 }
 

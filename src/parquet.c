@@ -905,6 +905,13 @@ out:
 	return rc;
 }
 
+int parquet_head_refutes(const uint8_t head[4])
+{
+	static const uint8_t zeros[4];
+
+	return memcmp(head, "PAR1", 4) != 0 && memcmp(head, zeros, 4) != 0;
+}
+
 int parquet_validate_fd(int fd, uint64_t size, struct parquet_info *info,
 			struct parquet_error *err, uint8_t **footer_out)
 {

@@ -50,6 +50,14 @@ int parquet_parse_footer(const uint8_t *buf, size_t len,
 			 struct parquet_info *info, struct parquet_error *err);
 
 /*
+ * Whether `head`, the first 4 bytes of a file still being written, rule
+ * it out as a file featurefs publishes, whatever comes later: not the
+ * leading "PAR1", and not zeros, which a write out of order may still
+ * fill in.
+ */
+int parquet_head_refutes(const uint8_t head[4]);
+
+/*
  * Validate the file open on `fd` whose size is `size`: magic at both ends,
  * footer length, footer parse.  Reads with pread(2) only (the descriptor's
  * offset is not used).  Returns 0, -EIO for invalid content (`err` says

@@ -44,6 +44,34 @@ load_failures() {
 	log_has "discard AAPL/$K.parquet: .*(not_parquet)"
 }
 
+@test "fsync of an entry that does not begin as Parquet is EIO, as its close will be" {
+	# a database kept at a key name must not take fsync() for "safe"
+	[ "$(try_errno "fd = os.open('$MNT/AAPL/$K.parquet', os.O_WRONLY|os.O_CREAT|os.O_EXCL, 0o644)
+os.write(fd, b'SQLite format 3' + bytes(4096))
+os.fsync(fd)")" = EIO ]
+	log_has "fsync AAPL/$K.parquet: it does not begin with PAR1, so it is not Parquet"
+	nothing_left
+	run duck_sql "ATTACH '$MNT/AAPL/$K.parquet' AS d; CREATE TABLE d.t AS SELECT 42 AS x; CHECKPOINT d"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"fsync"* ]]
+	nothing_left
+	# Parquet under way, in order or not, and scratch files: as anywhere
+	local k2 k3
+	k2=$(key_of in-order) k3=$(key_of out-of-order)
+	[ "$(try_errno "data = open('$DATA/good.parquet', 'rb').read()
+fd = os.open('$MNT/AAPL/$k2.parquet', os.O_WRONLY|os.O_CREAT|os.O_EXCL, 0o644)
+os.write(fd, data[:4096]); os.fsync(fd); os.write(fd, data[4096:]); os.fsync(fd)
+os.close(fd)
+fd = os.open('$MNT/AAPL/$k3.parquet', os.O_WRONLY|os.O_CREAT|os.O_EXCL, 0o644)
+os.pwrite(fd, data[4096:], 4096); os.fsync(fd); os.pwrite(fd, data[:4096], 0)
+os.close(fd)
+fd = os.open('$MNT/AAPL/.notes', os.O_WRONLY|os.O_CREAT|os.O_EXCL, 0o644)
+os.write(fd, b'any text'); os.fsync(fd)
+os.close(fd)")" = OK ]
+	cmp "$DATA/good.parquet" "$MNT/AAPL/$k2.parquet"
+	cmp "$DATA/good.parquet" "$MNT/AAPL/$k3.parquet"
+}
+
 @test "garbage stored through a map after its descriptor closed: discarded at release, logged" {
 	# the close comes before the bytes, so it cannot report them: the
 	# discard at the last release is logged and counted instead
