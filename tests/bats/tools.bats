@@ -503,8 +503,11 @@ PY
 	[ "$output" = '{"n":"6800"}' ]
 	run duck_sql "SELECT max(price) AS m FROM read_parquet('$MNT/AAPL/$k.parquet')"
 	[ "$output" = '{"m":"7498.5"}' ]
-	# an entry is written once: DuckDB cannot overwrite it
+	# an entry is written once: DuckDB cannot overwrite it, and says
+	# why (it renames tmp_<key>.parquet over it: EEXIST, not EXDEV)
 	run duck_sql "COPY (SELECT 1 AS x) TO '$MNT/AAPL/$k.parquet' (FORMAT parquet)"
 	[ "$status" -ne 0 ]
+	[[ "$output" == *"File exists"* ]]
 	[ "$(manifest_sql "select rows from entries where key='$k'")" = 5000 ]
+	[ ! -e "$MNT/AAPL/tmp_$k.parquet" ]
 }
