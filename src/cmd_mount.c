@@ -980,7 +980,7 @@ int cmd_mount(int argc, char **argv)
 	notify = -1;
 	served = 1;
 	/* forked once the terminal is let go of, which it would hold */
-	rc = watchdog_start(watchdog_connection(mp, NULL));
+	rc = watchdog_start(watchdog_connection(&ffs.mounted_as));
 	if (rc < 0)
 		log_warn("no watchdog: %s (a killed daemon may leave the "
 			 "mount hanging until umount -f)", strerror(-rc));

@@ -678,6 +678,25 @@ static int compressed_open(struct ffs *ffs, struct node *n,
 	return rc;
 }
 
+/* Node `n` as /proc shows it to the processes that use this mount (a
+ * descriptor of another mount, or of an earlier mount of this store, is
+ * not it); the name is kept in `p`. */
+struct node_in_proc {
+	struct proc_file file;
+	char suffix[NODE_HKEY_MAX + 2];
+};
+
+static const struct proc_file *node_in_proc(struct ffs *ffs,
+					    const struct node *n,
+					    struct node_in_proc *p)
+{
+	p->file.mount = ffs->mounted_as.id ? &ffs->mounted_as : NULL;
+	p->file.ino = n->st_ino;
+	p->file.suffix = p->suffix;
+	snprintf(p->suffix, sizeof(p->suffix), "/%s", n->hkey);
+	return &p->file;
+}
+
 static int writer_unseal(struct ffs *ffs, struct node *n, struct writer *w);
 
 /* Add a write handle to `n`'s writer `w`, whose reference the caller
@@ -708,7 +727,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	       struct handle **h)
 {
 	int writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
-	char suffix[NODE_HKEY_MAX + 2];
+	struct node_in_proc in_proc;
 	enum handle_kind kind = HANDLE_OBJECT;
 	struct writer *w = NULL;
 	struct zobject *z = NULL;
@@ -775,8 +794,8 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	if (writing && w) {
 		writer_ref(w); /* the handle's, if it may have one */
 		pthread_mutex_unlock(&ffs->lock);
-		snprintf(suffix, sizeof(suffix), "/%s", n->hkey);
-		if (proc_writes_file(proc_tgid_of(pid), n->st_ino, suffix)) {
+		if (proc_writes_file(proc_tgid_of(pid),
+				     node_in_proc(ffs, n, &in_proc))) {
 			/* a process writing it opens it again (a tool given
 			 * /dev/stdout, which is the entry): the same write */
 			rc = writer_open_handle(ffs, n, w, flags);
@@ -1196,7 +1215,7 @@ static void discard_entry(struct ffs *ffs, struct node *n, struct writer *w,
 
 int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 {
-	char suffix[LOCK_NAME_MAX + 16];
+	struct node_in_proc in_proc;
 	struct writer *w = h->w;
 	int rc = 0, bad_content, mine;
 
@@ -1237,8 +1256,8 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	 * writing, more content is to come: it is checked at release, where
 	 * a discard is logged; a failed write or fsync is reported now */
 	if (bad_content) {
-		snprintf(suffix, sizeof(suffix), "/%s", h->node->hkey);
-		if (proc_tree_writes_file(w->tgid, h->node->st_ino, suffix)) {
+		if (proc_tree_writes_file(w->tgid,
+					  node_in_proc(ffs, h->node, &in_proc))) {
 			log_debug("close %s: %s; still open for writing, "
 				  "checked at release", h->node->hkey,
 				  w->why_detail);
@@ -2020,15 +2039,14 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 {
 	struct manifest_entry claim;
 	struct writer *w = n->w; /* pinned by the caller */
-	char suffix[NODE_HKEY_MAX + 1];
+	struct node_in_proc in_proc;
 	pid_t mapper;
 	int rc;
 
 	/* the kernel holds a shared map's stores until it writes them back:
 	 * published now, the entry would miss them, or change under its
 	 * readers when they come */
-	snprintf(suffix, sizeof(suffix), "/%s", n->hkey);
-	mapper = proc_tree_maps_file(w->tgid, n->st_ino, suffix);
+	mapper = proc_tree_maps_file(w->tgid, node_in_proc(ffs, n, &in_proc));
 	if (mapper) {
 		log_warn("rename %s to %s/%s: process %ld still maps it shared "
 			 "and writable, so its stores may not have reached "
@@ -2398,10 +2416,10 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 	 * mode, as it may write */
 	if (caller && (r->valid & SETATTR_MODE) && !(r->valid & SETATTR_SIZE) &&
 	    __atomic_load_n(&n->w, __ATOMIC_RELAXED)) {
-		char suffix[NODE_HKEY_MAX + 2];
+		struct node_in_proc in_proc;
 
-		snprintf(suffix, sizeof(suffix), "/%s", n->hkey);
-		co_writer = proc_tree_writes_file(caller, n->st_ino, suffix);
+		co_writer = proc_tree_writes_file(caller,
+						  node_in_proc(ffs, n, &in_proc));
 	}
 	for (;;) {
 		pthread_mutex_lock(&ffs->lock);

@@ -29,6 +29,7 @@
 #include "manifest.h"
 #include "options.h"
 #include "parquet.h"
+#include "proc.h"
 #include "slo.h"
 #include "stats.h"
 #include "store.h"
@@ -186,6 +187,9 @@ struct ffs {
 	struct manifest *manifest;
 	char writer_id[MANIFEST_WRITER_MAX];
 	char *mountpoint;
+	/* that mount as /proc shows it; set once mounted (the id 0 until
+	 * then: the files of every mount are taken as ours) */
+	struct proc_mount mounted_as;
 	uid_t uid;
 	gid_t gid;
 	int64_t mounted_ts;

@@ -1013,13 +1013,13 @@ static const struct ffs_hooks fs_hooks = {
  * the smaller of it and INIT's answer, fs_init).  Best effort: without
  * it reads are only slower.
  */
-static void set_readahead(const char *maj_min)
+static void set_readahead(const struct proc_mount *m)
 {
 	char path[64];
 	int fd;
 
-	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb",
-		 maj_min);
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
+		 m->major, m->minor);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || dprintf(fd, "%d\n", READAHEAD_KB) < 0)
 		log_debug("readahead of %s: %s (reads through the daemon "
@@ -1051,7 +1051,6 @@ int fs_check_args(const struct fuse_args *args)
 int fs_mount(struct ffs *ffs, struct fuse_args *args, const char *mountpoint)
 {
 	struct fs_state *fs = calloc(1, sizeof(*fs));
-	char maj_min[32];
 	int rc;
 
 	if (!fs)
@@ -1072,9 +1071,11 @@ int fs_mount(struct ffs *ffs, struct fuse_args *args, const char *mountpoint)
 		return -EIO;
 	}
 	fs->mounted = 1;
-	fs->conn = watchdog_connection(mountpoint, maj_min);
+	/* from /proc/self/mountinfo, never from the mount itself */
+	proc_mount_at(mountpoint, &ffs->mounted_as, NULL, NULL);
+	fs->conn = watchdog_connection(&ffs->mounted_as);
 	if (fs->conn)
-		set_readahead(maj_min);
+		set_readahead(&ffs->mounted_as);
 	if (ffs->opt.passthrough && passthrough_install(ffs, fs->se) < 0)
 		return -EIO;
 	rc = fuse_set_signal_handlers(fs->se);

@@ -7,7 +7,11 @@
  * (subprocess.Popen(stdout=f) and then f.close()), a dup, or a shared
  * writable map (numpy.memmap closes its descriptor once the map is made).
  * Those are read from /proc here: when a close finds the content
- * invalid, and (maps only) when a rename publishes a scratch file.
+ * invalid, when a process opens an entry in flight for writing, and
+ * (maps only) when a rename publishes a scratch file.  A descriptor or
+ * map counts only on the mount asked about: the same name on another
+ * mount, or on an earlier mount of the store, has the same inode
+ * number.
  * Reading /proc never reaches a filesystem: links and maps are names the
  * kernel keeps.  So is /proc/self/mountinfo, which says what is mounted
  * where without asking a mount whose daemon may not answer.
@@ -40,8 +44,8 @@ static void mountinfo_unescape(char *s)
 	*out = '\0';
 }
 
-int proc_mount_at(const char *mountpoint, char *maj_min, char *fstype,
-		  char *source)
+int proc_mount_at(const char *mountpoint, struct proc_mount *m,
+		  char *fstype, char *source)
 {
 	char *line = NULL;
 	size_t cap = 0;
@@ -51,12 +55,14 @@ int proc_mount_at(const char *mountpoint, char *maj_min, char *fstype,
 	if (!f)
 		return 0;
 	while (getline(&line, &cap, f) > 0) {
-		char mm[32], mp[PATH_MAX + 1], type[64], src[PATH_MAX + 1];
+		char mp[PATH_MAX + 1], type[64], src[PATH_MAX + 1];
+		struct proc_mount here;
 		const char *tail;
 
 		/* "id parent maj:min root mountpoint opts [optional...] -
 		 * fstype source superopts": the last mount there is on top */
-		if (sscanf(line, "%*s %*s %31s %*s %4096s", mm, mp) != 2)
+		if (sscanf(line, "%d %*s %u:%u %*s %4096s", &here.id,
+			   &here.major, &here.minor, mp) != 4)
 			continue;
 		mountinfo_unescape(mp);
 		tail = strstr(line, " - ");
@@ -65,8 +71,8 @@ int proc_mount_at(const char *mountpoint, char *maj_min, char *fstype,
 			continue;
 		mountinfo_unescape(src);
 		found = 1;
-		if (maj_min)
-			snprintf(maj_min, 32, "%s", mm);
+		if (m)
+			*m = here;
 		if (fstype)
 			snprintf(fstype, 64, "%s", type);
 		if (source)
@@ -127,21 +133,53 @@ static int ends_with(const char *s, size_t len, const char *suffix)
 	return len >= slen && memcmp(s + len - slen, suffix, slen) == 0;
 }
 
-/* Whether descriptor `name` of a process (its /proc fd and fdinfo
+/* Whether mount `id`, as process `pid` sees it, is mount `m`: the same
+ * mount, or one of the same device (a bind mount, or its copy in the
+ * process's mount namespace).  A mount detached since (a lazy unmount)
+ * is no longer listed, and only the same mount matches it. */
+static int mount_is(pid_t pid, int id, const struct proc_mount *m)
+{
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+	FILE *f;
+
+	if (!m || id == m->id)
+		return 1;
+	snprintf(path, sizeof(path), "/proc/%ld/mountinfo", (long)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (!found && getline(&line, &cap, f) > 0) {
+		struct proc_mount here;
+
+		if (sscanf(line, "%d %*s %u:%u", &here.id, &here.major,
+			   &here.minor) == 3 && here.id == id)
+			found = here.major == m->major && here.minor == m->minor
+					? 1
+					: -1;
+	}
+	free(line);
+	fclose(f);
+	return found > 0;
+}
+
+/* Whether descriptor `name` of process `pid` (its /proc fd and fdinfo
  * directories open as `fd_dir` and `info_dir`) is open for writing on
- * the file.  fdinfo's "ino:" line is checked where the kernel has it. */
-static int fd_writes_file(int fd_dir, int info_dir, const char *name,
-			  uint64_t ino, const char *suffix)
+ * file `pf`.  fdinfo's "ino:" and "mnt_id:" lines are checked where the
+ * kernel has them. */
+static int fd_writes_file(pid_t pid, int fd_dir, int info_dir,
+			  const char *name, const struct proc_file *pf)
 {
 	char target[PATH_MAX], line[128];
-	unsigned long long fd_ino = ino;
+	unsigned long long fd_ino = pf->ino;
 	unsigned int flags = 0;
-	int info, found_flags = 0;
+	int info, found_flags = 0, mnt_id = pf->mount ? pf->mount->id : 0;
 	ssize_t len;
 	FILE *f;
 
 	len = readlinkat(fd_dir, name, target, sizeof(target) - 1);
-	if (len <= 0 || !ends_with(target, (size_t)len, suffix))
+	if (len <= 0 || !ends_with(target, (size_t)len, pf->suffix))
 		return 0;
 	info = openat(info_dir, name, O_RDONLY | O_CLOEXEC);
 	if (info < 0)
@@ -154,15 +192,16 @@ static int fd_writes_file(int fd_dir, int info_dir, const char *name,
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "flags: %o", &flags) == 1)
 			found_flags = 1;
-		else
-			sscanf(line, "ino: %llu", &fd_ino);
+		else if (sscanf(line, "ino: %llu", &fd_ino) != 1)
+			sscanf(line, "mnt_id: %d", &mnt_id);
 	}
 	fclose(f);
-	return found_flags && (flags & O_ACCMODE) != O_RDONLY && fd_ino == ino;
+	return found_flags && (flags & O_ACCMODE) != O_RDONLY &&
+	       fd_ino == pf->ino && mount_is(pid, mnt_id, pf->mount);
 }
 
-/* Whether process `pid` has a writable descriptor on the file. */
-static int fds_write_file(pid_t pid, uint64_t ino, const char *suffix)
+/* Whether process `pid` has a writable descriptor on file `pf`. */
+static int fds_write_file(pid_t pid, const struct proc_file *pf)
 {
 	char path[64];
 	int info_dir, found = 0;
@@ -177,17 +216,18 @@ static int fds_write_file(pid_t pid, uint64_t ino, const char *suffix)
 	info_dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	while (info_dir >= 0 && !found && (d = readdir(fds)))
 		found = d->d_name[0] != '.' &&
-			fd_writes_file(dirfd(fds), info_dir, d->d_name, ino,
-				       suffix);
+			fd_writes_file(pid, dirfd(fds), info_dir, d->d_name,
+				       pf);
 	if (info_dir >= 0)
 		close(info_dir);
 	closedir(fds);
 	return found;
 }
 
-/* Whether process `pid` maps the file shared and writable
- * ("start-end perms offset dev inode   path" in /proc/PID/maps). */
-static int maps_write_file(pid_t pid, uint64_t ino, const char *suffix)
+/* Whether process `pid` maps file `pf` shared and writable
+ * ("start-end perms offset dev inode   path" in /proc/PID/maps, the
+ * device in hexadecimal). */
+static int maps_write_file(pid_t pid, const struct proc_file *pf)
 {
 	char path[64], *line = NULL;
 	size_t cap = 0;
@@ -200,14 +240,20 @@ static int maps_write_file(pid_t pid, uint64_t ino, const char *suffix)
 		return 0;
 	while (!found && getline(&line, &cap, f) > 0) {
 		unsigned long long map_ino;
+		unsigned major, minor;
 		char perms[8];
 		int at = 0;
 
-		if (sscanf(line, "%*s %7s %*s %*s %llu %n", perms, &map_ino,
-			   &at) < 2 || at == 0 || strlen(perms) < 4)
+		if (sscanf(line, "%*s %7s %*s %x:%x %llu %n", perms, &major,
+			   &minor, &map_ino, &at) < 4 || at == 0 ||
+		    strlen(perms) < 4)
 			continue;
-		found = perms[1] == 'w' && perms[3] == 's' && map_ino == ino &&
-			ends_with(line + at, strcspn(line + at, "\n"), suffix);
+		found = perms[1] == 'w' && perms[3] == 's' &&
+			map_ino == pf->ino &&
+			(!pf->mount || (major == pf->mount->major &&
+					minor == pf->mount->minor)) &&
+			ends_with(line + at, strcspn(line + at, "\n"),
+				  pf->suffix);
 	}
 	free(line);
 	fclose(f);
@@ -247,7 +293,7 @@ static size_t add_children(pid_t pid, pid_t *pids, size_t n, size_t max)
 /* The pid of the first process of `tgid`'s tree that maps the file
  * shared and writable, or (with `fds`) has a writable descriptor on it;
  * 0 when none does. */
-static pid_t tree_find_writer(pid_t tgid, uint64_t ino, const char *suffix,
+static pid_t tree_find_writer(pid_t tgid, const struct proc_file *pf,
 			      int fds)
 {
 	pid_t pids[PROC_TREE_MAX];
@@ -255,25 +301,25 @@ static pid_t tree_find_writer(pid_t tgid, uint64_t ino, const char *suffix,
 
 	pids[0] = tgid;
 	for (i = 0; i < n; i++) {
-		if ((fds && fds_write_file(pids[i], ino, suffix)) ||
-		    maps_write_file(pids[i], ino, suffix))
+		if ((fds && fds_write_file(pids[i], pf)) ||
+		    maps_write_file(pids[i], pf))
 			return pids[i];
 		n = add_children(pids[i], pids, n, PROC_TREE_MAX);
 	}
 	return 0;
 }
 
-int proc_writes_file(pid_t tgid, uint64_t ino, const char *suffix)
+int proc_writes_file(pid_t tgid, const struct proc_file *pf)
 {
-	return fds_write_file(tgid, ino, suffix);
+	return fds_write_file(tgid, pf);
 }
 
-int proc_tree_writes_file(pid_t tgid, uint64_t ino, const char *suffix)
+int proc_tree_writes_file(pid_t tgid, const struct proc_file *pf)
 {
-	return tree_find_writer(tgid, ino, suffix, 1) != 0;
+	return tree_find_writer(tgid, pf, 1) != 0;
 }
 
-pid_t proc_tree_maps_file(pid_t tgid, uint64_t ino, const char *suffix)
+pid_t proc_tree_maps_file(pid_t tgid, const struct proc_file *pf)
 {
-	return tree_find_writer(tgid, ino, suffix, 0);
+	return tree_find_writer(tgid, pf, 0);
 }

@@ -15,31 +15,46 @@
  * cannot tell. */
 pid_t proc_tgid_of(pid_t pid);
 
+/* A mount as /proc names it: its id, and its device, which its bind
+ * mounts and its copies in other mount namespaces share (a new FUSE
+ * mount, of the same store or another, has a device of its own). */
+struct proc_mount {
+	int id;
+	unsigned major, minor;
+};
+
+/* A file of a mount as /proc shows it in a process: reached through
+ * `mount` (NULL: any), inode `ino`, a path ending in `suffix`
+ * ("/SYMBOL/NAME"). */
+struct proc_file {
+	const struct proc_mount *mount;
+	uint64_t ino;
+	const char *suffix;
+};
+
 /* What /proc/self/mountinfo says of the newest mount at `mountpoint`
  * (absolute, as the kernel shows it), never asking the mount itself: its
- * device "major:minor" (32 bytes), type (64) and source (PATH_MAX + 1),
- * each when not NULL.  1 when there is one, else 0. */
-int proc_mount_at(const char *mountpoint, char *maj_min, char *fstype,
-		  char *source);
+ * id and device, type (64 bytes) and source (PATH_MAX + 1), each when
+ * not NULL.  1 when there is one, else 0. */
+int proc_mount_at(const char *mountpoint, struct proc_mount *m,
+		  char *fstype, char *source);
 
 /* Whether process `pid` is stopped (SIGSTOP, or a debugger's stop); 0
  * when it is not, or /proc cannot tell. */
 int proc_is_stopped(pid_t pid);
 
-/* Whether process `tgid` itself holds the file with inode `ino` and a
- * path ending in `suffix` ("/SYMBOL/NAME") through a writable
+/* Whether process `tgid` itself holds file `f` through a writable
  * descriptor.  A process whose /proc cannot be read does not. */
-int proc_writes_file(pid_t tgid, uint64_t ino, const char *suffix);
+int proc_writes_file(pid_t tgid, const struct proc_file *f);
 
-/* Whether process `tgid` or a descendant of it still holds the file with
- * inode `ino` and a path ending in `suffix` ("/SYMBOL/NAME") open for
- * writing: a writable descriptor, or a shared writable map.  A process
- * whose /proc cannot be read counts as not holding it. */
-int proc_tree_writes_file(pid_t tgid, uint64_t ino, const char *suffix);
+/* Whether process `tgid` or a descendant of it still holds file `f` open
+ * for writing: a writable descriptor, or a shared writable map.  A
+ * process whose /proc cannot be read counts as not holding it. */
+int proc_tree_writes_file(pid_t tgid, const struct proc_file *f);
 
 /* The first process of that tree that maps the file shared and writable
  * (stores through such a map reach the daemon only when written back),
  * or 0. */
-pid_t proc_tree_maps_file(pid_t tgid, uint64_t ino, const char *suffix);
+pid_t proc_tree_maps_file(pid_t tgid, const struct proc_file *f);
 
 #endif

@@ -31,18 +31,10 @@
 #define GRACE_US (3 * 1000000)
 #define POLL_US 100000
 
-unsigned watchdog_connection(const char *mountpoint, char *maj_min)
+unsigned watchdog_connection(const struct proc_mount *m)
 {
-	char dev[32];
-	unsigned major = 0, minor = 0;
-
-	if (proc_mount_at(mountpoint, dev, NULL, NULL) != 1 ||
-	    sscanf(dev, "%u:%u", &major, &minor) != 2)
-		return 0;
-	if (maj_min)
-		snprintf(maj_min, 32, "%s", dev);
 	/* the kernel's dev_t: minor in the low 20 bits */
-	return major << 20 | minor;
+	return m->id ? m->major << 20 | m->minor : 0;
 }
 
 int watchdog_abort(unsigned conn)

@@ -14,11 +14,11 @@
 #ifndef FEATUREFS_WATCHDOG_H
 #define FEATUREFS_WATCHDOG_H
 
-/* The FUSE connection of the newest mount at `mountpoint` (its device
- * number: the name under /sys/fs/fuse/connections), from
- * /proc/self/mountinfo, never from the mount itself; 0 if none.
- * `maj_min` (32 bytes) gets it as "major:minor" when not NULL. */
-unsigned watchdog_connection(const char *mountpoint, char *maj_min);
+#include "proc.h"
+
+/* The FUSE connection of mount `m` (its device number: the name under
+ * /sys/fs/fuse/connections); 0 when `m` is not known. */
+unsigned watchdog_connection(const struct proc_mount *m);
 
 /* Abort FUSE connection `conn`: every request waiting on it fails with
  * ENOTCONN.  Mounts fusectl first if it is not and we may.  0 or -errno. */

@@ -11,6 +11,8 @@ setup() {
 }
 
 teardown() {
+	# the second mount of a test that makes one
+	[ -z "${TEST_DIR:-}" ] || fusermount3 -uz "$TEST_DIR/mnt2" 2>/dev/null || true
 	teardown_store
 }
 
@@ -238,6 +240,44 @@ os.close(fd)
 PY
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$k2.parquet"
 	[ "$(manifest_sql "select state from entries where key = '$k2'")" = published ]
+}
+
+@test "writing the same name on another mount is no key to an entry in flight here" {
+	mount_store
+	mkdir "$MNT/AAPL" "$TEST_DIR/mnt2"
+	"$FEATUREFS" "$TEST_DIR/store2" "$TEST_DIR/mnt2" -f -o gc_interval=0 \
+		>>"$TEST_DIR/daemon2.log" 2>&1 3>&- &
+	local i pid2=$!
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		mountpoint -q "$TEST_DIR/mnt2" && break
+		sleep 0.1
+	done
+	mkdir "$TEST_DIR/mnt2/AAPL"
+	# the same name has the same inode number on both mounts
+	run python3 - "$MNT/AAPL/$K.parquet" "$TEST_DIR/mnt2/AAPL/$K.parquet" <<'PY'
+import errno, os, subprocess, sys
+here, there = sys.argv[1:]
+mine = os.open(there, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+other = subprocess.Popen(["python3", "-c", "import os, sys; os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL);"
+                          " print('claimed', flush=True); sys.stdin.read()", here],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+assert other.stdout.readline() == "claimed\n"
+try:
+    os.open(here, os.O_WRONLY | os.O_TRUNC)
+    print("joined")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+other.stdin.close()
+other.wait()
+try:
+    os.close(mine)  # empty: EIO
+except OSError:
+    pass
+PY
+	fusermount3 -u "$TEST_DIR/mnt2"
+	wait "$pid2" || true
+	[ "$output" = EEXIST ]
+	log_has "open AAPL/$K.parquet for writing: in flight, written by another process (EEXIST"
 }
 
 @test "lock_timeout: readers get ETIMEDOUT; the writer still publishes later" {

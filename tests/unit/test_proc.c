@@ -1,14 +1,16 @@
 /*
  * test_proc.c - what /proc tells about a writer's process tree: a child
  * holding the file open for writing, or mapping it shared and writable,
- * counts; a reading descriptor, a private map or another file does not.
- * And whether a process is stopped.
+ * counts; a reading descriptor, a private map, another file or the same
+ * file on another mount does not.  And whether a process is stopped.
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,26 +54,50 @@ static pid_t child_holding(const char *path, enum hold how)
 	return pid;
 }
 
-/* proc_tree_writes_file() (or, with `maps_only`, whether
- * proc_tree_maps_file() names the child) while a child holds `path`. */
-static int tree_writes(const char *path, enum hold how, const char *suffix,
-		       int maps_only)
+/* The mount `path` is on, as /proc names it. */
+static struct proc_mount mount_of(const char *path)
 {
+	struct proc_mount m = { 0, 0, 0 };
+	char info[64], line[128];
+	struct stat st;
+	FILE *f;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return m;
+	snprintf(info, sizeof(info), "/proc/self/fdinfo/%d", fd);
+	f = fopen(info, "r");
+	while (f && fgets(line, sizeof(line), f))
+		sscanf(line, "mnt_id: %d", &m.id);
+	if (f)
+		fclose(f);
+	close(fd);
+	m.major = major(st.st_dev);
+	m.minor = minor(st.st_dev);
+	return m;
+}
+
+/* proc_tree_writes_file() (or, with `maps_only`, whether
+ * proc_tree_maps_file() names the child) while a child holds `path`,
+ * asked of it on `mount`. */
+static int tree_writes(const char *path, const struct proc_mount *mount,
+		       enum hold how, const char *suffix, int maps_only)
+{
+	struct proc_file pf = { mount, 0, suffix };
 	struct stat st;
 	pid_t child;
 	int found;
 
 	if (stat(path, &st) < 0)
 		return -1;
+	pf.ino = (uint64_t)st.st_ino;
 	child = child_holding(path, how);
 	if (child < 0)
 		return -1;
 	if (maps_only)
-		found = proc_tree_maps_file(getpid(), (uint64_t)st.st_ino,
-					    suffix) == child;
+		found = proc_tree_maps_file(getpid(), &pf) == child;
 	else
-		found = proc_tree_writes_file(getpid(), (uint64_t)st.st_ino,
-					      suffix);
+		found = proc_tree_writes_file(getpid(), &pf);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 	return found;
@@ -105,6 +131,9 @@ static void check_stopped(void)
 int main(void)
 {
 	char dir[] = "/tmp/featurefs-test-proc-XXXXXX", sym[64], path[96];
+	const char *name = "/AAPL/0123456789abcdef.parquet";
+	struct proc_mount here, bound, other;
+	struct proc_file nobody = { NULL, 1, name };
 	int fd;
 
 	CHECK(mkdtemp(dir) != NULL);
@@ -116,29 +145,37 @@ int main(void)
 	CHECK(ftruncate(fd, 4096) == 0);
 	close(fd);
 
+	here = mount_of(path);
+	CHECK(here.id > 0);
+	/* a bind mount, or the mount's copy in another namespace: another
+	 * id, the same device; another mount: another device */
+	bound = here;
+	bound.id = here.id + 1000000;
+	other = bound;
+	other.minor = here.minor + 1;
+
 	CHECK_INT(proc_tgid_of(getpid()), getpid());
-	CHECK_INT(tree_writes(path, HOLD_WRITE_FD,
-			      "/AAPL/0123456789abcdef.parquet", 0), 1);
-	CHECK_INT(tree_writes(path, HOLD_SHARED_MAP,
-			      "/AAPL/0123456789abcdef.parquet", 0), 1);
-	CHECK_INT(tree_writes(path, HOLD_READ_FD,
-			      "/AAPL/0123456789abcdef.parquet", 0), 0);
-	CHECK_INT(tree_writes(path, HOLD_PRIVATE_MAP,
-			      "/AAPL/0123456789abcdef.parquet", 0), 0);
+	CHECK_INT(tree_writes(path, &here, HOLD_WRITE_FD, name, 0), 1);
+	CHECK_INT(tree_writes(path, &here, HOLD_SHARED_MAP, name, 0), 1);
+	CHECK_INT(tree_writes(path, &here, HOLD_READ_FD, name, 0), 0);
+	CHECK_INT(tree_writes(path, &here, HOLD_PRIVATE_MAP, name, 0), 0);
+	CHECK_INT(tree_writes(path, &bound, HOLD_WRITE_FD, name, 0), 1);
+	CHECK_INT(tree_writes(path, &bound, HOLD_SHARED_MAP, name, 0), 1);
+	CHECK_INT(tree_writes(path, NULL, HOLD_WRITE_FD, name, 0), 1);
+	/* the same inode and name on another mount is another file */
+	CHECK_INT(tree_writes(path, &other, HOLD_WRITE_FD, name, 0), 0);
+	CHECK_INT(tree_writes(path, &other, HOLD_SHARED_MAP, name, 0), 0);
 	/* the same inode under another name is another file */
-	CHECK_INT(tree_writes(path, HOLD_WRITE_FD,
+	CHECK_INT(tree_writes(path, &here, HOLD_WRITE_FD,
 			      "/MSFT/0123456789abcdef.parquet", 0), 0);
 	/* a rename looks at shared writable maps only, and names the mapper */
-	CHECK_INT(tree_writes(path, HOLD_SHARED_MAP,
-			      "/AAPL/0123456789abcdef.parquet", 1), 1);
-	CHECK_INT(tree_writes(path, HOLD_WRITE_FD,
-			      "/AAPL/0123456789abcdef.parquet", 1), 0);
-	CHECK_INT(tree_writes(path, HOLD_PRIVATE_MAP,
-			      "/AAPL/0123456789abcdef.parquet", 1), 0);
+	CHECK_INT(tree_writes(path, &here, HOLD_SHARED_MAP, name, 1), 1);
+	CHECK_INT(tree_writes(path, &here, HOLD_WRITE_FD, name, 1), 0);
+	CHECK_INT(tree_writes(path, &here, HOLD_PRIVATE_MAP, name, 1), 0);
 	check_stopped();
 	/* nobody: the parent holds nothing itself */
-	CHECK_INT(proc_tree_writes_file(getpid(), 1,
-					"/AAPL/0123456789abcdef.parquet"), 0);
+	CHECK_INT(proc_tree_writes_file(getpid(), &nobody), 0);
+	CHECK_INT(proc_writes_file(getpid(), &nobody), 0);
 
 	unlink(path);
 	rmdir(sym);
