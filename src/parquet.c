@@ -907,9 +907,13 @@ out:
 
 int parquet_head_refutes(const uint8_t head[4])
 {
-	static const uint8_t zeros[4];
+	static const uint8_t magic[4] = { 'P', 'A', 'R', '1' };
+	int i;
 
-	return memcmp(head, "PAR1", 4) != 0 && memcmp(head, zeros, 4) != 0;
+	for (i = 0; i < 4; i++)
+		if (head[i] != 0 && head[i] != magic[i])
+			return 1;
+	return 0;
 }
 
 int parquet_validate_fd(int fd, uint64_t size, struct parquet_info *info,

@@ -51,9 +51,9 @@ int parquet_parse_footer(const uint8_t *buf, size_t len,
 
 /*
  * Whether `head`, the first 4 bytes of a file still being written, rule
- * it out as a file featurefs publishes, whatever comes later: not the
- * leading "PAR1", and not zeros, which a write out of order may still
- * fill in.
+ * it out as a file featurefs publishes, whatever comes later: a byte
+ * that is not the leading "PAR1"'s, nor a zero, which may be a hole
+ * that a write out of order still fills in.
  */
 int parquet_head_refutes(const uint8_t head[4]);
 

@@ -952,6 +952,19 @@ static void test_bounds(void)
 	free(file.buf);
 }
 
+/* What the first bytes of a file being written say before it is done. */
+static void test_head(void)
+{
+	CHECK_INT(parquet_head_refutes((const uint8_t *)"PAR1"), 0);
+	/* holes a write out of order has not filled in yet */
+	CHECK_INT(parquet_head_refutes((const uint8_t *)"\0\0\0\0"), 0);
+	CHECK_INT(parquet_head_refutes((const uint8_t *)"\0\0R1"), 0);
+	CHECK_INT(parquet_head_refutes((const uint8_t *)"PA\0\0"), 0);
+	CHECK_INT(parquet_head_refutes((const uint8_t *)"SQLi"), 1);
+	CHECK_INT(parquet_head_refutes((const uint8_t *)"PARE"), 1);
+	CHECK_INT(parquet_head_refutes((const uint8_t *)"\0\0\0\x01"), 1);
+}
+
 int main(void)
 {
 	test_valid();
@@ -963,5 +976,6 @@ int main(void)
 	test_mutations();
 	test_fd();
 	test_bounds();
+	test_head();
 	return unit_report();
 }
