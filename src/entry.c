@@ -472,8 +472,9 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 		return kind;
 	}
 	if (kind == NAME_ENTRY && (flags & O_ACCMODE) == O_RDONLY) {
-		/* a second write-open of a claimed key is EEXIST, even to
-		 * its creator: this claim could only block the key and fail */
+		/* a second write-open of a claimed key is EEXIST to a process
+		 * with no writable descriptor of it, this creator included:
+		 * the claim could only block the key and fail */
 		log_info("create %s/%s: opened read-only, an entry could never "
 			 "be written (a lock file belongs on a scratch name)",
 			 parent->hkey, name);
