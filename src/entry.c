@@ -1219,6 +1219,7 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	struct node_in_proc in_proc;
 	struct writer *w = h->w;
 	int rc = 0, bad_content, mine;
+	pid_t closer;
 
 	if (h->kind != HANDLE_WRITER || h->node->kind != NODE_ENTRY)
 		return 0;
@@ -1226,13 +1227,25 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	 * child writing to its parent's file): the writer may not be done,
 	 * and the last close is checked at release anyway.  But the child
 	 * may have written it all (Popen(stdout=f)): valid content is sealed
-	 * now, as its close() returns 0. */
-	if (proc_tgid_of(pid) != w->tgid) {
+	 * now, as its close() returns 0.  And when nothing else holds the
+	 * file for writing (the writer closed first), invalid content is
+	 * reported to this last close; release discards it. */
+	closer = proc_tgid_of(pid);
+	if (closer != w->tgid) {
 		pthread_mutex_lock(&w->mu);
-		if (!w->abandoned && !w->published && writer_check(ffs, w) == 0)
+		if (!w->abandoned && !w->published &&
+		    (rc = writer_check(ffs, w)) == 0)
 			writer_seal_late(ffs, h->node, w);
+		bad_content = rc < 0 && load_failure_is_content(w->why);
 		pthread_mutex_unlock(&w->mu);
-		return 0;
+		if (!bad_content ||
+		    proc_tree_writes_file(w->tgid,
+					  node_in_proc(ffs, h->node, &in_proc)) ||
+		    proc_writes_file(closer, &in_proc.file))
+			return 0;
+		log_info("close %s: %s; no other process writes it (EIO)",
+			 h->node->hkey, w->why_detail);
+		return rc;
 	}
 	pthread_mutex_lock(&w->mu);
 	if (!w->abandoned && !w->published)

@@ -72,6 +72,35 @@ os.close(fd)")" = OK ]
 	cmp "$DATA/good.parquet" "$MNT/AAPL/$k3.parquet"
 }
 
+@test "invalid content written by a child after its parent closed: the child's close gets EIO" {
+	# the parent's close comes first, with the child still holding the
+	# file: 0; the child's close is then the last, and is told
+	run python3 - "$MNT/AAPL/$K.parquet" <<'PY'
+import os, subprocess, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+child = subprocess.Popen(["python3", "-c", """
+import errno, os, sys
+sys.stdin.read()
+os.write(%d, b"symbol,price\\nAAPL,1\\n" * 10)
+try:
+    os.close(%d)
+    print("child OK")
+except OSError as e:
+    print("child", errno.errorcode[e.errno])
+""" % (fd, fd)], pass_fds=(fd,), stdin=subprocess.PIPE, text=True)
+os.close(fd)
+print("parent OK", flush=True)
+child.stdin.close()
+child.wait()
+PY
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "parent OK" ]
+	[ "${lines[1]}" = "child EIO" ]
+	log_has "close AAPL/$K.parquet: .*no other process writes it (EIO)"
+	log_has "discard AAPL/$K.parquet: .*(not_parquet)"
+	nothing_left
+}
+
 @test "garbage stored through a map after its descriptor closed: discarded at release, logged" {
 	# the close comes before the bytes, so it cannot report them: the
 	# discard at the last release is logged and counted instead
