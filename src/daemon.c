@@ -21,11 +21,18 @@
 #include "strbuf.h"
 
 #define FLUSH_INTERVAL_US 1000000
-#define FLUSH_BACKOFF_MAX_US (60 * 1000000)
+#define BACKOFF_MAX_US (60 * 1000000)
 #define HEARTBEAT_INTERVAL_US (10 * 1000000)
 #define GC_FIRST_DELAY_US (2 * 1000000)
 #define SPARE_CPUS_MAX 4
 #define UNMOUNT_WRITE_RETRIES 2
+
+/* The next interval after a failed try of what runs every `us`: twice
+ * as long, up to a minute. */
+static int64_t backoff(int64_t us)
+{
+	return us * 2 > BACKOFF_MAX_US ? BACKOFF_MAX_US : us * 2;
+}
 
 struct symbol_delta {
 	struct symbol_counters *ctr;
@@ -134,9 +141,7 @@ static void *ticker_main(void *arg)
 			 * error) is tried, and logged, less and less often,
 			 * down to once a minute; the records wait in memory */
 			if (daemon_flush_access(ffs) < 0)
-				flush_every = flush_every * 2 > FLUSH_BACKOFF_MAX_US
-						      ? FLUSH_BACKOFF_MAX_US
-						      : flush_every * 2;
+				flush_every = backoff(flush_every);
 			else
 				flush_every = FLUSH_INTERVAL_US;
 			next_flush = now + flush_every;
@@ -147,9 +152,7 @@ static void *ticker_main(void *arg)
 			if (manifest_mount_heartbeat(ffs->manifest,
 						     ffs->store->mount_id,
 						     now_us()) < 0) {
-				beat_every = beat_every * 2 > FLUSH_BACKOFF_MAX_US
-						     ? FLUSH_BACKOFF_MAX_US
-						     : beat_every * 2;
+				beat_every = backoff(beat_every);
 			} else {
 				beat_every = HEARTBEAT_INTERVAL_US;
 				entry_drop_stale_claims(ffs);
