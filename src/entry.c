@@ -517,7 +517,7 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 		/* scratch names are claimed here, under the lock */
 		pthread_mutex_unlock(&ffs->lock);
 		rc = -EEXIST;
-		goto fail;
+		goto fail_claimed;
 	}
 	n = node_new(ffs, kind == NAME_ENTRY ? NODE_ENTRY : NODE_SCRATCH,
 		     parent, name);
@@ -1210,7 +1210,8 @@ static int load_failure_is_content(enum load_failure why)
 	       why == LOAD_ENCRYPTED;
 }
 
-static int writer_abandon_locked(struct writer *w);
+static int writer_abandon_locked(struct ffs *ffs, struct node *n,
+				 struct writer *w);
 static void discard_entry(struct ffs *ffs, struct node *n, struct writer *w,
 			  enum load_failure why, const char *detail, int keep);
 
@@ -1282,7 +1283,7 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	/* it can never be published: its name goes now, not at release,
 	 * so that the writer's retry finds the key free */
 	pthread_mutex_lock(&w->mu);
-	mine = writer_abandon_locked(w);
+	mine = writer_abandon_locked(ffs, h->node, w);
 	pthread_mutex_unlock(&w->mu);
 	if (mine)
 		discard_entry(ffs, h->node, w, w->why, w->why_detail, 0);
@@ -1666,18 +1667,27 @@ void entry_report_kept(struct ffs *ffs)
 	pthread_mutex_unlock(&ffs->lock);
 }
 
-/* Claim the discard of `w`: 1 when the caller is the one to discard it,
- * 0 when it is published or discarded already.  w->mu held. */
-static int writer_abandon_locked(struct writer *w)
+/* Claim the discard of `w`, the writer of entry `n`: 1 when the caller
+ * is the one to discard it, 0 when it is published or discarded already.
+ * The name goes at once, under the same hold of ffs->lock, so that no
+ * lookup finds a write being discarded (an open that met it gets ESTALE,
+ * and the kernel's second look must not meet it again).  w->mu held. */
+static int writer_abandon_locked(struct ffs *ffs, struct node *n,
+				 struct writer *w)
 {
 	if (w->published || w->abandoned)
 		return 0;
+	pthread_mutex_lock(&ffs->lock);
 	__atomic_store_n(&w->abandoned, 1, __ATOMIC_RELAXED);
+	ffs->inflight--;
+	node_unlink(ffs, n);
+	pthread_mutex_unlock(&ffs->lock);
 	pthread_cond_broadcast(&w->settled);
 	return 1;
 }
 
-/* Drop in-flight entry `n`: tmp data, claim, name; readers get ENOENT.
+/* Drop in-flight entry `n`, whose name is gone: tmp data and claim;
+ * waiting readers get ENOENT.
  * With `keep` (its writer's close() returned 0 on content it sealed, and
  * this mount could not publish it), the tmp file and its row stay for
  * the next mount's recovery, or fsck -p, to publish.  Only the caller
@@ -1696,10 +1706,6 @@ static void discard_entry(struct ffs *ffs, struct node *n, struct writer *w,
 		store_tmp_unlink(ffs->store, w->tmpname);
 		abandon_claim(ffs, n->parent->name, n->key);
 	}
-	pthread_mutex_lock(&ffs->lock);
-	ffs->inflight--;
-	node_unlink(ffs, n);
-	pthread_mutex_unlock(&ffs->lock);
 	wake_waiters(ffs, n, -ENOENT);
 	ffs->hooks->inval_entry(ffs, n->parent, n->name);
 	count_failure(ffs, why, n->parent->name, n->name, detail);
@@ -1719,7 +1725,7 @@ static void finish_entry(struct ffs *ffs, struct node *n, struct writer *w)
 	}
 	if (rc < 0)
 		/* ours to discard: w->mu was held throughout */
-		__atomic_store_n(&w->abandoned, 1, __ATOMIC_RELAXED);
+		writer_abandon_locked(ffs, n, w);
 	pthread_cond_broadcast(&w->settled);
 	pthread_mutex_unlock(&w->mu);
 	if (rc == 0) {
@@ -1829,7 +1835,7 @@ void entry_discard_all(struct ffs *ffs)
 				writer_unref(w);
 				continue;
 			}
-			mine = writer_abandon_locked(w);
+			mine = writer_abandon_locked(ffs, n, w);
 			pthread_mutex_unlock(&w->mu);
 			if (mine)
 				discard_entry(ffs, n, w, LOAD_ABANDONED,
@@ -2010,7 +2016,7 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 		writer_ref(w); /* its last release may free it meanwhile */
 		pthread_mutex_unlock(&ffs->lock);
 		pthread_mutex_lock(&w->mu);
-		mine = writer_abandon_locked(w);
+		mine = writer_abandon_locked(ffs, n, w);
 		published = w->published;
 		pthread_mutex_unlock(&w->mu);
 		if (mine)

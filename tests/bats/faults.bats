@@ -1231,6 +1231,53 @@ PY
 	fsck_clean
 }
 
+@test "an entry in flight unlinked while the manifest is locked: its writer's open by name gets ENOENT, not ESTALE" {
+	make_parquet "$DATA/a.parquet" 2000 1
+	mount_store
+	mkdir "$MNT/AAPL"
+	# the unlink waits on the manifest to drop the row, its name still
+	# there; the writer's own open of the name joins its write until the
+	# unlink abandons it, then finds nothing
+	python3 - "$MNT/AAPL/$K.parquet" "$TEST_DIR" >"$TEST_DIR/w.out" <<'PY' &
+import errno, os, sys, time
+path, d = sys.argv[1], sys.argv[2]
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, b"PAR1")
+open(d + '/written', 'w').close()
+while not os.path.exists(d + '/locked'):
+    time.sleep(0.05)
+unlinker = os.fork()
+if unlinker == 0:
+    try:
+        os.unlink(path)
+    finally:
+        os._exit(0)
+for _ in range(600):
+    try:
+        os.close(os.open(path, os.O_WRONLY))
+    except OSError as e:
+        print("open", errno.errorcode[e.errno])
+        break
+    time.sleep(0.05)
+os.waitpid(unlinker, 0)
+os.close(fd)
+PY
+	local writer=$! i
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		[ -e "$TEST_DIR/written" ] && break
+		sleep 0.1
+	done
+	lock_manifest
+	touch "$TEST_DIR/locked"
+	wait "$writer" || true
+	release_manifest
+	cat "$TEST_DIR/w.out"
+	[ "$(cat "$TEST_DIR/w.out")" = "open ENOENT" ]
+	[ ! -e "$MNT/AAPL/$K.parquet" ]
+	unmount_store
+	fsck_clean
+}
+
 @test "an unmount while the manifest is locked keeps trying to record the reads" {
 	make_parquet "$DATA/a.parquet" 2000 1
 	mount_store
