@@ -4,6 +4,7 @@
 #ifndef FEATUREFS_CLOCK_H
 #define FEATUREFS_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -62,6 +63,25 @@ static inline struct timespec ns_to_timespec(int64_t ns)
 		ts.tv_nsec += 1000000000;
 	}
 	return ts;
+}
+
+/* A condition variable whose timed waits take a deadline on mono_us()'s
+ * clock (mono_deadline()): a step of the wall clock neither stretches
+ * nor cuts them short. */
+static inline void cond_init_monotonic(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+/* mono_us() deadline `us`, for a cond_init_monotonic() wait. */
+static inline struct timespec mono_deadline(int64_t us)
+{
+	return ns_to_timespec(us * 1000);
 }
 
 #endif

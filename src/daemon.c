@@ -105,21 +105,19 @@ static int is_stopping(struct ffs *ffs)
 	return __atomic_load_n(&ffs->stopping, __ATOMIC_RELAXED);
 }
 
-/* Sleep on tick_cond until `deadline_mono` (µs) or a signal. */
-static void tick_wait(struct ffs *ffs, int64_t deadline_mono)
+/* Sleep on tick_cond until `deadline_mono` (µs) or a broadcast.  With
+ * `kick` (the ticker's ffs->tick_kick), return at once if it is set,
+ * clearing it: a waiter came with an earlier deadline. */
+static void tick_wait(struct ffs *ffs, int64_t deadline_mono, int *kick)
 {
-	int64_t now = mono_us(), wall;
-	struct timespec ts;
+	struct timespec ts = mono_deadline(deadline_mono);
 
-	if (deadline_mono <= now)
-		return;
-	/* tick_cond uses CLOCK_REALTIME; convert the interval */
-	wall = now_us() + (deadline_mono - now);
-	ts.tv_sec = wall / 1000000;
-	ts.tv_nsec = (wall % 1000000) * 1000;
 	pthread_mutex_lock(&ffs->tick_mu);
-	if (!is_stopping(ffs))
+	if (!is_stopping(ffs) && !(kick && *kick) &&
+	    deadline_mono > mono_us())
 		pthread_cond_timedwait(&ffs->tick_cond, &ffs->tick_mu, &ts);
+	if (kick)
+		*kick = 0;
 	pthread_mutex_unlock(&ffs->tick_mu);
 }
 
@@ -173,7 +171,7 @@ static void *ticker_main(void *arg)
 			wake = next_slo;
 		if (deadline && deadline < wake)
 			wake = deadline;
-		tick_wait(ffs, wake);
+		tick_wait(ffs, wake, &ffs->tick_kick);
 	}
 	return NULL;
 }
@@ -250,7 +248,7 @@ static void *gc_main(void *arg)
 			gc_result_release(&res);
 			next = mono_us() + ffs->opt.gc_interval_us;
 		}
-		tick_wait(ffs, next);
+		tick_wait(ffs, next, NULL);
 	}
 	return NULL;
 }

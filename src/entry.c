@@ -71,7 +71,7 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 	if (!w)
 		return -ENOMEM;
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->settled, NULL);
+	cond_init_monotonic(&w->settled);
 	w->refs = 1;
 	w->fd = -1;
 	w->sha = EVP_MD_CTX_new();
@@ -228,8 +228,11 @@ int entry_wait(struct ffs *ffs, struct waiter *w)
 	}
 	pthread_mutex_unlock(&ffs->lock);
 	if (signal) {
+		/* the GC thread sleeps on tick_cond too: wake both, and
+		 * leave word in case the ticker is not asleep yet */
 		pthread_mutex_lock(&ffs->tick_mu);
-		pthread_cond_signal(&ffs->tick_cond);
+		ffs->tick_kick = 1;
+		pthread_cond_broadcast(&ffs->tick_cond);
 		pthread_mutex_unlock(&ffs->tick_mu);
 	}
 	return rc;
@@ -1741,15 +1744,8 @@ static void finish_entry(struct ffs *ffs, struct node *n, struct writer *w)
 
 void writer_wait_closed(struct writer *w, int64_t us)
 {
-	struct timespec until;
+	struct timespec until = mono_deadline(mono_us() + us);
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += us / 1000000;
-	until.tv_nsec += (us % 1000000) * 1000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
 	while (!w->published && !w->abandoned && w->closed &&
 	       w->closed_gen == w->gen)
 		if (pthread_cond_timedwait(&w->settled, &w->mu, &until) ==

@@ -241,6 +241,8 @@ struct ffs {
 	pthread_t ctl_thread;
 	pthread_mutex_t tick_mu;	/* with tick_cond: wakes the threads */
 	pthread_cond_t tick_cond;
+	int tick_kick;			/* with tick_mu: a waiter's deadline
+					 * came, the ticker must look again */
 	pthread_mutex_t gc_mu;		/* one GC pass at a time */
 	int stopping;			/* atomic */
 	int ticker_started;

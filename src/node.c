@@ -328,7 +328,7 @@ int ffs_init(struct ffs *ffs)
 	slo_window_init(&ffs->slo);
 	/* reads through the daemon: large ones save round trips */
 	ffs->blksize = 1 << 20;
-	pthread_cond_init(&ffs->tick_cond, NULL);
+	cond_init_monotonic(&ffs->tick_cond);
 	rc = htab_new(&ffs->names);
 	if (rc == 0)
 		rc = htab_new(&ffs->kept);
