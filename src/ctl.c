@@ -21,6 +21,7 @@
 #include "control.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "fault.h"
 #include "ffs.h"
 #include "log.h"
 #include "proc.h"
@@ -29,6 +30,8 @@
 #define CTL_TIMEOUT_S 5
 /* how long a command waits on a daemon that is stopped */
 #define CTL_STOPPED_S 5
+/* how long accept() waits for descriptors to come back */
+#define CTL_ACCEPT_RETRY_MS 100
 
 static void socket_addr(int root_fd, struct sockaddr_un *sa)
 {
@@ -38,10 +41,12 @@ static void socket_addr(int root_fd, struct sockaddr_un *sa)
 		 root_fd, CTL_SOCKET);
 }
 
+/* Send all `len` bytes on socket `fd`: 0 or -errno (-EPIPE, not SIGPIPE,
+ * when the peer has closed). */
 static int write_all(int fd, const char *p, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -250,28 +255,79 @@ static void start_client(struct ffs *ffs, int fd)
 	client_done(ffs);
 }
 
+/* accept(2) a connection on the control socket (a test may fail it). */
+static int accept_client(struct ffs *ffs)
+{
+	int rc = fault_inject("ctl_accept");
+
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	return accept4(ffs->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+/* Out of descriptors, a connection would wait in the socket's queue,
+ * its command with it: give up the spare descriptor to accept it, answer
+ * -EMFILE, and take the spare again.  -errno when that cannot be done. */
+static int refuse_client(struct ffs *ffs)
+{
+	char answer[16];
+	int fd, rc = 0;
+
+	if (ffs->ctl_spare_fd < 0)
+		ffs->ctl_spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (ffs->ctl_spare_fd < 0)
+		return -errno;
+	close(ffs->ctl_spare_fd);
+	fd = accept_client(ffs);
+	if (fd >= 0) {
+		snprintf(answer, sizeof(answer), "%d\n", -EMFILE);
+		write_all(fd, answer, strlen(answer));
+		close(fd);
+	} else {
+		rc = -errno;
+	}
+	ffs->ctl_spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return rc;
+}
+
 static void *ctl_main(void *arg)
 {
 	struct ffs *ffs = arg;
-	struct pollfd p[2];
+	struct pollfd p[2] = {
+		{ .fd = ffs->ctl_fd, .events = POLLIN },
+		{ .fd = ffs->ctl_wake[0], .events = POLLIN },
+	};
 
-	p[0].fd = ffs->ctl_fd;
-	p[0].events = POLLIN;
-	p[1].fd = ffs->ctl_wake[0];
-	p[1].events = POLLIN;
 	for (;;) {
 		int fd;
 
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("control socket: poll: %s; maintenance "
+				"commands reach this mount no more",
+				strerror(errno));
 			break;
+		}
 		if (p[1].revents)
 			break;
 		if (!(p[0].revents & POLLIN))
 			continue;
-		fd = accept4(ffs->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
+		fd = accept_client(ffs);
+		if (fd >= 0) {
+			start_client(ffs, fd);
 			continue;
-		start_client(ffs, fd);
+		}
+		if (errno == EMFILE || errno == ENFILE) {
+			ffs_log_out_of_fds(ffs, "control socket: accept");
+			/* else the connection stays queued, and poll() says
+			 * so at once: wait for descriptors to come back (or
+			 * for the stop) instead of spinning */
+			if (refuse_client(ffs) < 0)
+				poll(&p[1], 1, CTL_ACCEPT_RETRY_MS);
+		}
 	}
 	return NULL;
 }
@@ -295,6 +351,7 @@ int ctl_start(struct ffs *ffs)
 			CTL_SOCKET, strerror(-rc));
 		return rc;
 	}
+	ffs->ctl_spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	rc = pthread_create(&ffs->ctl_thread, NULL, ctl_main, ffs);
 	if (rc != 0)
 		return -rc;
@@ -319,6 +376,10 @@ void ctl_stop(struct ffs *ffs)
 		close(ffs->ctl_fd);
 		unlinkat(ffs->store->root_fd, CTL_SOCKET, 0);
 		ffs->ctl_fd = -1;
+	}
+	if (ffs->ctl_spare_fd >= 0) {
+		close(ffs->ctl_spare_fd);
+		ffs->ctl_spare_fd = -1;
 	}
 	if (ffs->ctl_wake[0] >= 0) {
 		close(ffs->ctl_wake[0]);
@@ -348,7 +409,9 @@ static int ctl_request(struct store *s, pid_t daemon, const char *req,
 		goto out;
 	}
 	rc = write_all(fd, req, strlen(req));
-	if (rc < 0)
+	/* a daemon refusing the connection (out of descriptors) answers
+	 * and closes without reading the request */
+	if (rc < 0 && rc != -EPIPE)
 		goto out;
 	p.fd = fd;
 	p.events = POLLIN;

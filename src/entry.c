@@ -49,7 +49,7 @@ static int fd_errno(int rc)
 
 /* Say that the daemon ran out of descriptors for `what` (an open, a tmp
  * file): once a minute, as a flood of opens would repeat it for each. */
-static void log_out_of_fds(struct ffs *ffs, const char *what)
+void ffs_log_out_of_fds(struct ffs *ffs, const char *what)
 {
 	int64_t held_back = log_limit_pass(&ffs->nofd_log);
 
@@ -87,7 +87,7 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 		rc = fd_errno(rc);
 		snprintf(what, sizeof(what), "create tmp/%s file", kind);
 		if (rc == -ENFILE)
-			log_out_of_fds(ffs, what);
+			ffs_log_out_of_fds(ffs, what);
 		else
 			log_err("%s: %s", what, strerror(-rc));
 		goto fail;
@@ -630,7 +630,7 @@ static int object_open(struct ffs *ffs, struct node *n)
 		char what[STORE_REL_MAX + 8];
 
 		snprintf(what, sizeof(what), "open %s", rel);
-		log_out_of_fds(ffs, what);
+		ffs_log_out_of_fds(ffs, what);
 	} else if (fd == -EINVAL) {
 		log_err("open %s: its object %s is not a regular file (a "
 			"symbolic link, a FIFO, a directory); fsck -y "

@@ -25,7 +25,8 @@
  *   after_rename      the object is in place, the row still says writing
  *   manifest_publish  just before the row is flipped to published
  * and, on a read-open: backing_open (a passthrough backing file); and
- * lookup, each LOOKUP request.
+ * lookup, each LOOKUP request; ctl_accept, each accept(2) of a
+ * maintenance command's connection to the control socket.
  * Tests: tests/bats/faults.bats, tests/bats/compress.bats.
  */
 #ifndef FEATUREFS_FAULT_H

@@ -250,6 +250,8 @@ struct ffs {
 	int ctl_started;
 	int ctl_fd;			/* listening control socket */
 	int ctl_wake[2];		/* pipe that stops the ctl thread */
+	int ctl_spare_fd;		/* given up to refuse a connection
+					 * when out of descriptors */
 	pthread_mutex_t ctl_mu;		/* with ctl_idle: */
 	pthread_cond_t ctl_idle;
 	unsigned ctl_clients;		/* requests being served */
@@ -388,6 +390,10 @@ struct handle {
 	struct zobject *z;	/* HANDLE_OBJECT of a compressed object */
 	struct handle *armed_next;	/* passthrough.c's armed replies */
 };
+
+/* Log that `what` failed for want of descriptors (EMFILE, ENFILE), at most
+ * once a period (ffs->nofd_log), with how many were held back. */
+void ffs_log_out_of_fds(struct ffs *ffs, const char *what);
 
 /*
  * Create `name` in symbol directory `parent`: a scratch file, or the claim

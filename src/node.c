@@ -324,6 +324,7 @@ int ffs_init(struct ffs *ffs)
 	pthread_mutex_init(&ffs->ctl_mu, NULL);
 	pthread_cond_init(&ffs->ctl_idle, NULL);
 	ffs->ctl_fd = ffs->ctl_wake[0] = ffs->ctl_wake[1] = -1;
+	ffs->ctl_spare_fd = -1;
 	ffs->http_fd = -1;
 	slo_window_init(&ffs->slo);
 	/* reads through the daemon: large ones save round trips */

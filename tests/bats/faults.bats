@@ -1095,6 +1095,21 @@ PY
 	fsck_clean
 }
 
+@test "out of descriptors, a maintenance command is told so at once" {
+	# accept() fails as it does when the daemon is out of them
+	FEATUREFS_FAULT=ctl_accept=EMFILE@1 mount_store
+	run "$FEATUREFS" stats "$MNT"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"cannot reach the mount of $STORE (pid $DAEMON_PID): Too many open files; figures from the manifest"* ]]
+	log_has "control socket: accept: the daemon is out of file descriptors"
+	# the spare descriptor is back: the next command is served
+	run "$FEATUREFS" stats "$MNT"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"cannot reach"* ]]
+	unmount_store
+}
+
 @test "a write past the daemon's file-size limit fails with EFBIG; the mount goes on" {
 	make_parquet "$DATA/big.parquet" 800000 3
 	make_parquet "$DATA/a.parquet" 1000 1
