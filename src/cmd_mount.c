@@ -831,9 +831,11 @@ static int detach(void)
 		return -errno;
 	pid = fork();
 	if (pid < 0) {
+		int rc = -errno;
+
 		close(pipefd[0]);
 		close(pipefd[1]);
-		return -errno;
+		return rc;
 	}
 	if (pid > 0) {
 		close(pipefd[1]);

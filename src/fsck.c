@@ -113,8 +113,9 @@ int fsck_list_dir(int dirfd, struct fsck_names *out)
 		return -errno;
 	d = fdopendir(fd);
 	if (!d) {
+		rc = -errno;
 		close(fd);
-		return -errno;
+		return rc;
 	}
 	while (rc == 0 && (de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))

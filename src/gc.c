@@ -593,8 +593,9 @@ static int count_orphans(const struct gc_env *env, struct gc_result *res)
 		return -errno;
 	top = fdopendir(fd);
 	if (!top) {
+		rc = -errno;
 		close(fd);
-		return -errno;
+		return rc;
 	}
 	rewinddir(top);
 	while (rc == 0 && (sd = readdir(top))) {

@@ -91,17 +91,36 @@ int store_probe(const char *path)
 	return rc;
 }
 
-static void new_uuid(char out[37])
+/* `n` bytes from the kernel's generator: 0, or -errno (logged, with
+ * `what` the bytes are for). */
+static int random_bytes(unsigned char *buf, size_t n, const char *what)
 {
-	unsigned char b[16];
 	size_t got = 0;
 
-	while (got < sizeof(b)) {
-		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
+	while (got < n) {
+		ssize_t r = getrandom(buf + got, n - got, 0);
 
-		if (n > 0)
-			got += (size_t)n;
+		if (r < 0 && errno != EINTR) {
+			int rc = -errno;
+
+			log_err("%s: no random bytes: %s", what,
+				strerror(-rc));
+			return rc;
+		}
+		if (r > 0)
+			got += (size_t)r;
 	}
+	return 0;
+}
+
+/* A version 4 UUID for a new store: 0 or -errno (logged). */
+static int new_uuid(char out[37])
+{
+	unsigned char b[16];
+	int rc = random_bytes(b, sizeof(b), "store uuid");
+
+	if (rc < 0)
+		return rc;
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 	snprintf(out, 37,
@@ -109,6 +128,7 @@ static void new_uuid(char out[37])
 		 "%02x%02x%02x%02x%02x%02x",
 		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
 		 b[10], b[11], b[12], b[13], b[14], b[15]);
+	return 0;
 }
 
 static int write_conf(int root_fd, const struct store_conf *c)
@@ -256,7 +276,9 @@ int store_init(const char *path, const char *manifest,
 	}
 	memset(&c, 0, sizeof(c));
 	c.format = STORE_FORMAT;
-	new_uuid(c.uuid);
+	rc = new_uuid(c.uuid);
+	if (rc < 0)
+		goto out;
 	snprintf(c.manifest, sizeof(c.manifest), "%s", manifest);
 	snprintf(c.compression, sizeof(c.compression), "%s", compression);
 	rc = write_conf(root_fd, &c);
@@ -466,10 +488,9 @@ int store_open(const char *path, struct store **out)
 			rc == -ENOENT ? " (a mount makes it again)" : "");
 		goto fail;
 	}
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-		rc = -EIO;
+	rc = random_bytes(rnd, sizeof(rnd), "mount id");
+	if (rc < 0)
 		goto fail;
-	}
 	for (i = 0; i < (int)sizeof(rnd); i++)
 		snprintf(s->mount_id + 2 * i, 3, "%02x", rnd[i]);
 	*out = s;
@@ -541,10 +562,9 @@ int store_lock_update(struct store *s, const char *role,
 		     mountpoint ? mountpoint : "");
 	if (n < 0 || n >= (int)sizeof(text))
 		return -ENAMETOOLONG;
-	if (ftruncate(s->lock_fd, 0) < 0 ||
-	    pwrite(s->lock_fd, text, (size_t)n, 0) != n)
+	if (ftruncate(s->lock_fd, 0) < 0)
 		return -errno;
-	return 0;
+	return pwrite_full(s->lock_fd, text, (size_t)n, 0);
 }
 
 /* Open store.lock with `flags`, never through a link and only if it is
