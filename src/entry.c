@@ -47,6 +47,12 @@ static int fd_errno(int rc)
 	return rc == -EMFILE ? -ENFILE : rc;
 }
 
+int ffs_refuse_read_only(const char *op, const char *name)
+{
+	log_info("%s %s: the mount serves reads only (EROFS)", op, name);
+	return -EROFS;
+}
+
 /* Say that the daemon ran out of descriptors for `what` (an open, a tmp
  * file): once a minute, as a flood of opens would repeat it for each. */
 void ffs_log_out_of_fds(struct ffs *ffs, const char *what)
@@ -460,7 +466,7 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 		return parent->kind == NODE_ROOT ? -EPERM : -EACCES;
 	}
 	if (ffs->opt.read_only)
-		return -EROFS;
+		return ffs_refuse_read_only("create", name);
 	kind = node_child_kind(parent, name, key);
 	if (kind < 0 && parent->kind == NODE_SCRATCH_DIR) {
 		log_info("create %s/%s: name longer than %d bytes",
@@ -773,7 +779,8 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		if (writing) {
 			if (ffs->opt.read_only) {
 				pthread_mutex_unlock(&ffs->lock);
-				return -EROFS;
+				return ffs_refuse_read_only("open for writing",
+							    n->hkey);
 			}
 			writer_ref(w); /* the handle's */
 			pthread_mutex_unlock(&ffs->lock);
@@ -1988,10 +1995,17 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 
 	if (parent->kind == NODE_CONTROL_DIR)
 		return control_refuse("unlink", name, -EPERM);
-	if (!node_holds_files(parent))
+	if (!node_holds_files(parent)) {
+		log_info("unlink %s: %s", name,
+			 parent->kind == NODE_ROOT
+				 ? "a symbol directory is removed with rmdir "
+				   "(EISDIR)"
+				 : "only files in symbol directories are "
+				   "removed (EPERM)");
 		return parent->kind == NODE_ROOT ? -EISDIR : -EPERM;
+	}
 	if (ffs->opt.read_only)
-		return -EROFS;
+		return ffs_refuse_read_only("unlink", name);
 	kind = node_child_kind(parent, name, key);
 	if (kind < 0)
 		return -ENOENT;
@@ -2143,7 +2157,7 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 	    name_check_symbol(oldname) == 0 &&
 	    name_check_symbol(newname) == 0) {
 		if (ffs->opt.read_only)
-			return -EROFS;
+			return ffs_refuse_read_only("rename", oldname);
 		log_info("rename %s to %s: a symbol directory is moved by "
 			 "copying it (EXDEV)", oldname, newname);
 		return -EXDEV;
@@ -2156,7 +2170,7 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 		return -EPERM;
 	}
 	if (ffs->opt.read_only)
-		return -EROFS;
+		return ffs_refuse_read_only("rename", oldname);
 	kind = node_child_kind(newparent, newname, key);
 	if (node_child_kind(oldparent, oldname, oldkey) == NAME_ENTRY) {
 		/* mv copies on EXDEV, then unlinks: a copy under a scratch
@@ -2464,8 +2478,13 @@ int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 	uint64_t end = (uint64_t)off + (uint64_t)len;
 	int rc;
 
+	if (h && h->kind == HANDLE_OBJECT) {
+		log_info("fallocate %s: published entries are immutable "
+			 "(EPERM)", h->node->hkey);
+		return -EPERM;
+	}
 	if (!h || h->kind != HANDLE_WRITER)
-		return h && h->kind == HANDLE_OBJECT ? -EPERM : -EBADF;
+		return -EBADF;
 	/* what moves bytes (collapse, insert) is not for a file written
 	 * in order; what zeroes them is passed on */
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |

@@ -391,6 +391,11 @@ struct handle {
 	struct handle *armed_next;	/* passthrough.c's armed replies */
 };
 
+/* Refuse `op` of `name` on a mount that serves reads only (-o ro, or a
+ * store on read-only media): logged, -EROFS.  The kernel refuses most
+ * such changes of an ro mount before they come here. */
+int ffs_refuse_read_only(const char *op, const char *name);
+
 /* Log that `what` failed for want of descriptors (EMFILE, ENFILE), at most
  * once a period (ffs->nofd_log), with how many were held back. */
 void ffs_log_out_of_fds(struct ffs *ffs, const char *what);

@@ -669,10 +669,13 @@ static int mkdir_scratch(struct ffs *ffs, struct node *parent,
 {
 	struct node *n;
 
-	if (strlen(name) > NAME_BYTES_MAX)
+	if (strlen(name) > NAME_BYTES_MAX) {
+		log_info("mkdir %s/%s: name longer than %d bytes", parent->hkey,
+			 name, NAME_BYTES_MAX);
 		return -ENAMETOOLONG;
+	}
 	if (ffs->opt.read_only)
-		return -EROFS;
+		return ffs_refuse_read_only("mkdir", name);
 	pthread_mutex_lock(&ffs->lock);
 	if (node_find_locked(ffs, parent, name)) {
 		pthread_mutex_unlock(&ffs->lock);
@@ -716,7 +719,7 @@ int ffs_mkdir(struct ffs *ffs, struct node *parent, const char *name,
 		return rc;
 	}
 	if (ffs->opt.read_only)
-		return -EROFS;
+		return ffs_refuse_read_only("mkdir", name);
 	rc = manifest_symbol_create(ffs->manifest, name);
 	if (rc < 0)
 		return rc;
@@ -741,7 +744,7 @@ static int rmdir_scratch(struct ffs *ffs, struct node *parent,
 			 n->hkey);
 		rc = -ENOTEMPTY;
 	} else if (ffs->opt.read_only)
-		rc = -EROFS;
+		rc = ffs_refuse_read_only("rmdir", n->hkey);
 	if (rc == 0) {
 		node_unlink(ffs, n);
 		node_release_locked(ffs, n);
