@@ -99,7 +99,7 @@ int cmd_gc(int argc, char **argv)
 		goto out;
 	}
 	if (!older_given)
-		o.older_than_us = 4 * 7 * 24 * 3600 * US_PER_SEC;
+		o.older_than_us = GC_OLDER_THAN_DEFAULT_US;
 	if (!o.dry_run) {
 		memset(&holder, 0, sizeof(holder));
 		rc = store_lock(s, "gc", NULL, &holder);

@@ -4,6 +4,7 @@
  * A NAME is SYMBOL/KEY, or a path ending in SYMBOL/KEY.parquet (an
  * entry under a mount): the id is that of "SYMBOL/KEY" either way.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,28 +12,28 @@
 #include "lock.h"
 #include "names.h"
 
-/* The symbol and key `name` gives; 0, or -1 when it names no entry. */
+/* The symbol and key `name` gives; 0, or -EINVAL when it names no entry. */
 static int entry_of(const char *name, char *symbol, char *key)
 {
 	const char *file = strrchr(name, '/'), *dir;
 	size_t len;
 
 	if (!file || file == name)
-		return -1;
+		return -EINVAL;
 	for (dir = file; dir > name && dir[-1] != '/'; dir--)
 		;
 	len = (size_t)(file - dir);
 	if (len > SYMBOL_MAX)
-		return -1;
+		return -EINVAL;
 	memcpy(symbol, dir, len);
 	symbol[len] = '\0';
 	file++;
 	if (name_check_symbol(symbol) < 0)
-		return -1;
+		return -EINVAL;
 	if (name_parse_child(file, key) == NAME_ENTRY)
 		return 0;
 	if (strlen(file) > KEY_MAX || name_check_key(file) < 0)
-		return -1;
+		return -EINVAL;
 	strcpy(key, file);
 	return 0;
 }

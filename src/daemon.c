@@ -1,10 +1,9 @@
 /*
  * daemon.c - the threads of a mounted store besides FUSE's: the ticker
  * (access flushes at most every second, waiter timeouts, heartbeat,
- * /slo's samples) and
- * the GC thread (every gc_interval, first shortly after mount), and the
- * frame cache's threads that decompress ahead of readers, one per spare
- * CPU.
+ * /slo's samples), the GC thread (every gc_interval, first shortly after
+ * mount), the control socket's (ctl.c), and the frame cache's threads
+ * that decompress ahead of readers, one per spare CPU.
  */
 #include <errno.h>
 #include <sched.h>

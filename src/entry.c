@@ -1,8 +1,9 @@
 /*
  * entry.c - the life of an entry (SPEC §3): claim on create, streamed
- * writes and hashing, validation on close, publish or discard on the last
- * release, readers waiting for an in-flight key, unlink, rename of a
- * scratch file into place, and the few attribute changes allowed.
+ * writes and hashing, validation on close, publish on the last release
+ * (discard as soon as it can never be published: on close, unlink or a
+ * failed publish), readers waiting for an in-flight key, unlink, rename
+ * of a scratch file into place, and the few attribute changes allowed.
  *
  * Publish order is what makes a crash harmless: fsync the tmp file,
  * link it into objects/ (never over an existing object), then flip the
@@ -448,6 +449,31 @@ int entry_drop_stale_claims(struct ffs *ffs)
 
 /* ---- create and open ------------------------------------------------ */
 
+/* Start manifest row `e` of `symbol`/`key` in `state`. */
+static void row_init(struct manifest_entry *e, const char *symbol,
+		     const char *key, enum entry_state state)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->symbol, sizeof(e->symbol), "%s", symbol);
+	snprintf(e->key, sizeof(e->key), "%s", key);
+	store_object_relpath(symbol, key, e->path, sizeof(e->path));
+	e->state = state;
+}
+
+/* Claim `symbol`/`key` for writer `w` (SPEC §3 step 2), its row made in
+ * `e`: manifest_claim()'s result, -EEXIST when the key is taken. */
+static int claim_key(struct ffs *ffs, const struct writer *w,
+		     const char *symbol, const char *key, int64_t created_ts,
+		     struct manifest_entry *e)
+{
+	row_init(e, symbol, key, ENTRY_WRITING);
+	e->rows = -1;
+	e->created_ts = created_ts;
+	e->mode = w->mode;
+	snprintf(e->writer, sizeof(e->writer), "%s", ffs->writer_id);
+	return manifest_claim(ffs->manifest, e);
+}
+
 int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 		 pid_t pid, int flags, mode_t mode, struct node **out,
 		 struct handle **h)
@@ -500,16 +526,7 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 		return rc;
 	}
 	if (kind == NAME_ENTRY) {
-		memset(&e, 0, sizeof(e));
-		snprintf(e.symbol, sizeof(e.symbol), "%s", parent->name);
-		snprintf(e.key, sizeof(e.key), "%s", key);
-		store_object_relpath(e.symbol, e.key, e.path, sizeof(e.path));
-		e.state = ENTRY_WRITING;
-		e.rows = -1;
-		e.created_ts = w->created_ts;
-		e.mode = w->mode;
-		snprintf(e.writer, sizeof(e.writer), "%s", ffs->writer_id);
-		rc = manifest_claim(ffs->manifest, &e);
+		rc = claim_key(ffs, w, parent->name, key, w->created_ts, &e);
 		if (rc == -EEXIST && !(flags & O_EXCL))
 			log_info("create %s/%s: the entry exists, published or "
 				 "in flight (EEXIST)", e.symbol, name);
@@ -733,6 +750,24 @@ static int writer_open_handle(struct ffs *ffs, struct node *n,
 	return rc;
 }
 
+/* Open /.featurefs file `n`: a snapshot of its text, read-only. */
+static int open_control_file(struct ffs *ffs, struct node *n, int writing,
+			     struct handle **h)
+{
+	if (writing)
+		return control_refuse("open for writing", n->name, -EACCES);
+	*h = handle_new(HANDLE_CONTROL, n, NULL, -1);
+	if (!*h)
+		return -ENOMEM;
+	(*h)->text = control_snapshot(ffs, n->control, &(*h)->len);
+	if (!(*h)->text) {
+		free(*h);
+		return -ENOMEM;
+	}
+	handle_track(ffs, *h);
+	return 0;
+}
+
 int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	       struct handle **h)
 {
@@ -748,19 +783,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	nkind = node_kind(n);
 	switch (nkind) {
 	case NODE_CONTROL_FILE:
-		if (writing)
-			return control_refuse("open for writing", n->name,
-					      -EACCES);
-		*h = handle_new(HANDLE_CONTROL, n, NULL, -1);
-		if (!*h)
-			return -ENOMEM;
-		(*h)->text = control_snapshot(ffs, n->control, &(*h)->len);
-		if (!(*h)->text) {
-			free(*h);
-			return -ENOMEM;
-		}
-		handle_track(ffs, *h);
-		return 0;
+		return open_control_file(ffs, n, writing, h);
 	case NODE_SCRATCH:
 	case NODE_ENTRY:
 		break;
@@ -788,12 +811,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 			kind = HANDLE_WRITER;
 			goto made;
 		}
-		fd = writer_dup(w);
-		pthread_mutex_unlock(&ffs->lock);
-		kind = HANDLE_TMP_READ;
-		w = NULL;
-		rc = fd < 0 ? fd : 0;
-		goto made;
+		goto read_tmp;
 	}
 	if (!n->linked) {
 		/* removed since the kernel looked the name up: gone, for a
@@ -836,12 +854,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 			return -EINPROGRESS;
 		}
 		/* the writer reading back what it wrote */
-		fd = writer_dup(w);
-		pthread_mutex_unlock(&ffs->lock);
-		kind = HANDLE_TMP_READ;
-		w = NULL;
-		rc = fd < 0 ? fd : 0;
-		goto made;
+		goto read_tmp;
 	}
 	if (n->state != ENTRY_PUBLISHED) {
 		pthread_mutex_unlock(&ffs->lock);
@@ -866,6 +879,14 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	}
 	count_hit(ffs, n, flags);
 	rc = 0;
+	goto made;
+read_tmp:
+	/* ffs->lock held: what writer `w` has written so far */
+	fd = writer_dup(w);
+	pthread_mutex_unlock(&ffs->lock);
+	kind = HANDLE_TMP_READ;
+	w = NULL;
+	rc = fd < 0 ? fd : 0;
 made:
 	if (rc == 0) {
 		*h = handle_new(kind, n, w, fd);
@@ -1337,11 +1358,7 @@ static int describe_writer(struct ffs *ffs, struct writer *w,
 {
 	int rc;
 
-	memset(e, 0, sizeof(*e));
-	snprintf(e->symbol, sizeof(e->symbol), "%s", symbol);
-	snprintf(e->key, sizeof(e->key), "%s", key);
-	store_object_relpath(symbol, key, e->path, sizeof(e->path));
-	e->state = ENTRY_PUBLISHED;
+	row_init(e, symbol, key, ENTRY_PUBLISHED);
 	e->has_ts = w->info.has_ts;
 	e->start_ts = w->info.start_ts_us;
 	e->end_ts = w->info.end_ts_us;
@@ -2094,16 +2111,7 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 			 w->why_detail, load_failure_name(w->why));
 		return rc;
 	}
-	memset(&claim, 0, sizeof(claim));
-	snprintf(claim.symbol, sizeof(claim.symbol), "%s", newparent->name);
-	snprintf(claim.key, sizeof(claim.key), "%s", key);
-	store_object_relpath(claim.symbol, key, claim.path, sizeof(claim.path));
-	claim.state = ENTRY_WRITING;
-	claim.rows = -1;
-	claim.created_ts = now_us();
-	claim.mode = w->mode;
-	snprintf(claim.writer, sizeof(claim.writer), "%s", ffs->writer_id);
-	rc = manifest_claim(ffs->manifest, &claim);
+	rc = claim_key(ffs, w, newparent->name, key, now_us(), &claim);
 	if (rc == -EEXIST)
 		log_info("rename %s to %s/%s: the entry exists, and entries "
 			 "are immutable (EEXIST: remove it first)", n->hkey,

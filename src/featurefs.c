@@ -184,6 +184,7 @@ int cmd_help(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const struct command *c;
+	char name[32];
 
 	if (argc < 2) {
 		print_overview(stderr);
@@ -198,11 +199,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	c = command_find(argv[1]);
+	/* what getopt's messages start with, "featurefs gc: ..." */
 	if (c && strcmp(c->name, "mount") != 0) {
-		/* what getopt's messages start with: static, since argv
-		 * outlives this block */
-		static char name[32];
-
 		snprintf(name, sizeof(name), "featurefs %s", c->name);
 		argv[1] = name;
 	}

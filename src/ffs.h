@@ -349,6 +349,8 @@ static inline int node_holds_files(const struct node *n)
 	return n->kind == NODE_SYMBOL || n->kind == NODE_SCRATCH_DIR;
 }
 
+/* A new node of `kind`, named `name` in `parent`, not yet linked into
+ * the namespace (node_link()); NULL when out of memory.  Lock held. */
 struct node *node_new(struct ffs *ffs, enum node_kind kind,
 		      struct node *parent, const char *name);
 int node_link(struct ffs *ffs, struct node *n);		/* lock held */
@@ -391,9 +393,9 @@ struct handle {
 	struct handle *armed_next;	/* passthrough.c's armed replies */
 };
 
-/* Refuse `op` of `name` on a mount that serves reads only (-o ro, or a
- * store on read-only media): logged, -EROFS.  The kernel refuses most
- * such changes of an ro mount before they come here. */
+/* Refuse `op` of `name` on a mount that serves reads only (-o ro, which
+ * a store on read-only media must have): logged, -EROFS.  The kernel
+ * refuses most such changes of an ro mount before they come here. */
 int ffs_refuse_read_only(const char *op, const char *name);
 
 /* Log that `what` failed for want of descriptors (EMFILE, ENFILE), at most
@@ -414,9 +416,10 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 
 /*
  * Open an existing file.  For a published entry read-only: a hit.  For a
- * write-open of an entry: -EEXIST.  For an in-flight entry read-only from
- * another process: -EINPROGRESS, and the caller queues a waiter with
- * entry_wait().
+ * write-open of an entry: -EEXIST, unless the process already holds that
+ * entry in flight open for writing (it joins the same write).  For an
+ * in-flight entry read-only from another process: -EINPROGRESS, and the
+ * caller queues a waiter with entry_wait().
  */
 int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	       struct handle **h);
@@ -431,6 +434,7 @@ int64_t entry_expire_waiters(struct ffs *ffs, int64_t now_mono);
 /* Called by the FUSE side once a woken waiter's open was answered. */
 void entry_wait_done(struct ffs *ffs, struct waiter *w, int err);
 
+/* pread(2) through handle `h`: bytes read (0 at the end), or -errno. */
 ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 		   off_t off);
 /* For a read of a published object: the descriptor to splice `size`
@@ -443,10 +447,16 @@ int entry_read_fd(struct ffs *ffs, struct handle *h, size_t size, off_t off);
  * or a read that entry_read() serves. */
 ssize_t entry_read_frames(struct ffs *ffs, struct handle *h, size_t size,
 			  off_t off, struct frame_span *span);
+/* pwrite(2) through write handle `h`: bytes written, or -errno (-EPERM
+ * once a rename or the last close published what it wrote). */
 ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 		    size_t size, off_t off);
-/* close(2) of one descriptor by process `pid`: validate and fsync the
- * entry when its creator closes it; -EIO if not Parquet. */
+/* close(2) of one descriptor by process `pid`: an entry in flight is
+ * checked and, valid, sealed (fsynced; its close returns 0); a failed
+ * write or fsync is returned (-ENOSPC, -EIO), and content that is not
+ * Parquet is -EIO to the writer's last close, or to a last close by
+ * anyone when no other process writes it, and discarded at once.  While
+ * another descriptor may still write it, it is judged at release. */
 int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid);
 int entry_fsync(struct ffs *ffs, struct handle *h, int datasync);
 /* Last close of a handle: publish or discard a finished writer. */
@@ -490,6 +500,11 @@ struct setattr_req {
 #define SETATTR_ATIME 16
 #define SETATTR_MTIME 32
 
+/* chmod, chown, truncate and utimes of `n`, through handle `h` when the
+ * kernel gives one (NULL: by path); 0 or -errno, refusals logged.
+ * Directories keep their mode (0755) and owner; a published entry takes
+ * new times, and a new mode from the process that wrote it only; an
+ * entry in flight is its writer's to change; control files: -EPERM. */
 int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 		  const struct setattr_req *r);
 
@@ -507,6 +522,9 @@ int writer_truncate(struct writer *w, uint64_t size);
  * sees it.  w->mu held. */
 void writer_wait_closed(struct writer *w, int64_t us);
 
+/* fallocate(2) through write handle `h`: reserving, punching holes and
+ * zeroing (-EOPNOTSUPP for other modes); -EPERM on a published entry,
+ * -EBADF on any other handle. */
 int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 		    off_t len);
 

@@ -74,6 +74,15 @@ struct gc_env {
 	size_t batch;
 };
 
+/*
+ * One GC pass: entries idle past o->older_than_us (least recently used
+ * first), then, over o->max_size, more until 90% of it is left; then dead
+ * writers' rows and tmp files, and with o->scan_orphans a count of
+ * objects without a row.  `res` (zeroed by the caller; release it with
+ * gc_result_release()) counts what was done, a failure included: 0 or
+ * the first -errno, after which the pass goes no further.  A stop
+ * (env->stop) ends it early with res->interrupted set.
+ */
 int gc_pass(const struct gc_env *env, const struct gc_options *o,
 	    struct gc_result *res);
 void gc_result_release(struct gc_result *res);

@@ -1,8 +1,8 @@
 /*
  * manifest.c - choosing a manifest backend from its URI.
  *
- * A new backend is one file defining a `struct manifest_ops` and one line
- * in `backends` below.
+ * A new backend is one file defining a `struct manifest_ops`, declared in
+ * manifest.h, and one line in `backends` below.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -13,8 +13,6 @@
 
 #include "log.h"
 #include "manifest.h"
-
-extern const struct manifest_ops manifest_sqlite_ops;
 
 static const struct manifest_ops *const backends[] = {
 	&manifest_sqlite_ops,

@@ -301,6 +301,9 @@ static inline void manifest_timer_stop(const struct manifest *m,
 		m->observe(m->observe_arg, what, mono_us() - t0);
 }
 
+/* The backends, one file each: manifest_sqlite.c. */
+extern const struct manifest_ops manifest_sqlite_ops;
+
 /*
  * Open the manifest named by `uri` ("sqlite" or a backend's URI) with the
  * backend that accepts it.  -EPROTONOSUPPORT (logged) when none does.

@@ -967,7 +967,6 @@ static int check_regular(const char *path)
 static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		       struct manifest **out)
 {
-	extern const struct manifest_ops manifest_sqlite_ops;
 	struct manifest_sqlite *ms;
 	char path[PATH_MAX], uri_buf[3 * PATH_MAX + 32];
 	struct stat st;

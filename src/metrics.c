@@ -133,6 +133,7 @@ struct symbol_rows {
 	struct histogram other_wait;
 };
 
+/* Order and group `r`'s symbols for labelling: 0, or -ENOMEM. */
 static int symbol_rows_make(const struct stats_report *r,
 			    struct symbol_rows *rows)
 {
@@ -141,7 +142,7 @@ static int symbol_rows_make(const struct stats_report *r,
 	memset(rows, 0, sizeof(*rows));
 	rows->order = stats_sorted_symbols(r);
 	if (!rows->order)
-		return -1;
+		return -ENOMEM;
 	for (i = 0; i < r->nsymbols; i++) {
 		size_t k = rows->order[i];
 		int64_t h, m;
@@ -322,6 +323,7 @@ void metrics_render(struct strbuf *sb, const struct stats_report *r,
 {
 	struct symbol_rows rows;
 	int64_t hits, misses;
+	int rc;
 
 	family(sb, "build_info", "gauge", "The featurefs version serving.");
 	sample_int(sb, "build_info", "version", FEATUREFS_VERSION, 1);
@@ -353,13 +355,14 @@ void metrics_render(struct strbuf *sb, const struct stats_report *r,
 		    "(0 before any).",
 		    hits + misses ? (double)hits / (double)(hits + misses)
 				  : 0.0);
-	if (symbol_rows_make(r, &rows) == 0) {
+	rc = symbol_rows_make(r, &rows);
+	if (rc == 0) {
 		symbol_counts(sb, r, &rows, 1);
 		symbol_counts(sb, r, &rows, 0);
 		symbol_waits(sb, r, &rows);
 		free(rows.order);
 	} else if (!sb->err) {
-		sb->err = -ENOMEM; /* the reader gets ENOMEM, not half a scrape */
+		sb->err = rc; /* the reader gets ENOMEM, not half a scrape */
 	}
 	if (r->live)
 		live_figures(sb, r);

@@ -10,7 +10,7 @@
 void options_defaults(struct ffs_options *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->gc_older_than_us = 4 * 7 * 24 * 3600 * US_PER_SEC;
+	o->gc_older_than_us = GC_OLDER_THAN_DEFAULT_US;
 	o->gc_interval_us = 3600 * US_PER_SEC;
 	o->lock_timeout_us = 30 * US_PER_SEC;
 	o->hash = HASH_FULL;

@@ -14,6 +14,8 @@
 #include "strbuf.h"
 
 #define US_PER_SEC 1000000LL
+/* gc_older_than, for a mount and for `featurefs gc` alike: 4w */
+#define GC_OLDER_THAN_DEFAULT_US (4 * 7 * 24 * 3600 * US_PER_SEC)
 
 enum hash_mode {
 	HASH_FULL = 0,	 /* SHA-256 of every logical byte, streamed */
