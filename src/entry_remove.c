@@ -1,0 +1,399 @@
+/*
+ * entry_remove.c - names that go or move: unlink(2) of a published entry
+ * (its row, then its object), of one in flight (discarded) or of a
+ * scratch file; GC's removal of published entries and expiry of idle
+ * scratch files; and rename(2), which moves a scratch file, or publishes
+ * it when renamed to <key>.parquet.  Part of the entry module (entry.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "control.h"
+#include "entry_int.h"
+#include "ffs.h"
+#include "gc.h"
+#include "htab.h"
+#include "log.h"
+#include "names.h"
+#include "proc.h"
+
+/* an unlink that meets a GC pass removing the same entry waits this long
+ * for it, in steps */
+#define UNLINK_BUSY_TRIES 200
+#define UNLINK_BUSY_WAIT_US 10000
+
+/* gc_remove_rows() callback: the row and object of published entry `e`
+ * are gone; forget its node and tell the kernel. */
+static void forget_removed(void *arg, const struct manifest_entry *e)
+{
+	struct ffs *ffs = arg;
+	const char *symbol = e->symbol, *key = e->key;
+	char name[KEY_MAX + ENTRY_SUFFIX_LEN + 1];
+	char hkey[LOCK_NAME_MAX + ENTRY_SUFFIX_LEN + 2];
+	struct node *sym, *n;
+
+	snprintf(name, sizeof(name), "%s" ENTRY_SUFFIX, key);
+	snprintf(hkey, sizeof(hkey), "%s/%s", symbol, name);
+	pthread_mutex_lock(&ffs->lock);
+	ffs->rows_changed++;
+	n = htab_get(ffs->names, hkey);
+	if (n && n->kind == NODE_ENTRY && !n->w) {
+		node_unlink(ffs, n);
+		node_release_locked(ffs, n);
+	}
+	sym = htab_get(ffs->names, symbol);
+	pthread_mutex_unlock(&ffs->lock);
+	CTR_ADD(ffs->ctr.unlinks, 1);
+	/* only its node id is used: the symbol may be gone by now */
+	if (sym)
+		ffs->hooks->inval_entry(ffs, sym, name);
+}
+
+int entry_remove_batch(struct ffs *ffs, const struct manifest_entry *rows,
+		       size_t n, int *results)
+{
+	return gc_remove_rows(ffs->manifest, ffs->store, rows, n, results,
+			      forget_removed, ffs);
+}
+
+/* Unlink scratch node `n`; lock held, dropped.  Its tmp file goes
+ * first: a store that refuses it (turned read-only) keeps the name, and
+ * the error is returned. */
+static int remove_scratch_locked(struct ffs *ffs, struct node *n)
+{
+	struct writer *w = n->w;
+	int rc;
+
+	/* all under the lock: once it drops, a forget may free the node */
+	if (w) {
+		rc = store_tmp_unlink(ffs->store, w->tmpname);
+		if (rc < 0 && rc != -ENOENT) {
+			pthread_mutex_unlock(&ffs->lock);
+			log_err("unlink %s: tmp/%s: %s", n->hkey, w->tmpname,
+				strerror(-rc));
+			return rc;
+		}
+	}
+	/* the node's reference, now ours */
+	__atomic_store_n(&n->w, NULL, __ATOMIC_RELAXED);
+	node_unlink(ffs, n);
+	node_release_locked(ffs, n);
+	pthread_mutex_unlock(&ffs->lock);
+	if (w)
+		writer_unref(w);
+	return 0;
+}
+
+int entry_expire_scratch(struct ffs *ffs, int64_t idle_us, int dry_run)
+{
+	int64_t now = mono_us();
+	struct node *n;
+	int count = 0, found;
+
+	do {
+		found = 0;
+		pthread_mutex_lock(&ffs->lock);
+		for (n = ffs->all; n; n = n->next_all) {
+			if (n->kind == NODE_SCRATCH_DIR && n->linked &&
+			    !n->children && now - n->touched_us >= idle_us) {
+				/* no tmp file: not counted */
+				if (dry_run)
+					continue;
+				log_info("gc: removing empty scratch directory "
+					 "%s, unused for %llds", n->hkey,
+					 (long long)((now - n->touched_us) /
+						     1000000));
+				ffs->hooks->inval_entry(ffs, n->parent,
+							n->name);
+				node_unlink(ffs, n);
+				node_release_locked(ffs, n);
+				pthread_mutex_unlock(&ffs->lock);
+				found = 1;
+				break;
+			}
+			/* handles is written under w->mu: a racy read only
+			 * delays a removal to the next pass */
+			if (n->kind != NODE_SCRATCH || !n->linked || !n->w ||
+			    n->opens || n->renaming || CTR_GET(n->w->handles) ||
+			    now - CTR_GET(n->w->touched_us) < idle_us)
+				continue;
+			count++;
+			if (dry_run)
+				continue;
+			log_info("gc: removing scratch file %s, unused for "
+				 "%llds", n->hkey,
+				 (long long)((now - n->w->touched_us) / 1000000));
+			ffs->hooks->inval_entry(ffs, n->parent, n->name);
+			found = 1;
+			/* drops the lock; a store that refuses ends the pass */
+			if (remove_scratch_locked(ffs, n) < 0)
+				return count - 1;
+			break;
+		}
+		if (!found)
+			pthread_mutex_unlock(&ffs->lock);
+	} while (found);
+	return count;
+}
+
+int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
+{
+	struct manifest_entry e;
+	char key[KEY_MAX + 1];
+	struct node *n;
+	struct writer *w;
+	int kind, removed, rc, tries;
+
+	if (parent->kind == NODE_CONTROL_DIR)
+		return control_refuse("unlink", name, -EPERM);
+	if (!node_holds_files(parent)) {
+		log_info("unlink %s: %s", name,
+			 parent->kind == NODE_ROOT
+				 ? "a symbol directory is removed with rmdir "
+				   "(EISDIR)"
+				 : "only files in symbol directories are "
+				   "removed (EPERM)");
+		return parent->kind == NODE_ROOT ? -EISDIR : -EPERM;
+	}
+	if (ffs->opt.read_only)
+		return ffs_refuse_read_only("unlink", name);
+	kind = node_child_kind(parent, name, key);
+	if (kind < 0)
+		return -ENOENT;
+	pthread_mutex_lock(&ffs->lock);
+	n = node_find_locked(ffs, parent, name);
+	if (n && n->kind == NODE_SCRATCH)
+		return remove_scratch_locked(ffs, n);
+	if (n && n->kind == NODE_SCRATCH_DIR) {
+		pthread_mutex_unlock(&ffs->lock);
+		return -EISDIR;
+	}
+	if (n && n->w) {
+		/* an in-flight entry: abandon it, as unlinking a file that
+		 * is still being written discards what it would become */
+		int mine, published;
+
+		w = n->w;
+		writer_ref(w); /* its last release may free it meanwhile */
+		pthread_mutex_unlock(&ffs->lock);
+		pthread_mutex_lock(&w->mu);
+		mine = writer_abandon_locked(ffs, n, w);
+		published = w->published;
+		pthread_mutex_unlock(&w->mu);
+		if (mine)
+			discard_entry(ffs, n, w, LOAD_ABANDONED,
+				      "unlinked while being written", 0);
+		writer_unref(w);
+		if (!published)
+			return mine ? 0 : -ENOENT;
+		/* published while we waited for it: unlink the entry */
+	} else {
+		pthread_mutex_unlock(&ffs->lock);
+	}
+	if (kind == NAME_SCRATCH)
+		return -ENOENT;
+	for (tries = 0;; tries++) {
+		rc = manifest_get(ffs->manifest, parent->name, key, &e);
+		if (rc == 0 && e.state != ENTRY_PUBLISHED)
+			rc = -ENOENT;
+		if (rc < 0)
+			return rc;
+		rc = entry_remove_batch(ffs, &e, 1, &removed);
+		if (rc == 0)
+			rc = removed;
+		if (rc != -EBUSY || tries == UNLINK_BUSY_TRIES)
+			break;
+		/* a GC pass removes it right now: once it is done, the row
+		 * is gone (ENOENT, which rm -f takes as done) or free */
+		usleep(UNLINK_BUSY_WAIT_US);
+	}
+	if (rc == -EBUSY)
+		log_info("unlink %s/%s: busy (being removed elsewhere)",
+			 parent->name, name);
+	return rc;
+}
+
+/* Publish scratch node `n` under `newname` in `newparent`. */
+static int publish_scratch(struct ffs *ffs, struct node *n,
+			   struct node *newparent, const char *newname,
+			   const char *key)
+{
+	struct manifest_entry claim;
+	struct writer *w = n->w; /* pinned by the caller */
+	struct node_in_proc in_proc;
+	pid_t mapper;
+	int rc;
+
+	/* the kernel holds a shared map's stores until it writes them back:
+	 * published now, the entry would miss them, or change under its
+	 * readers when they come */
+	mapper = proc_tree_maps_file(w->tgid, node_in_proc(ffs, n, &in_proc));
+	if (mapper) {
+		log_warn("rename %s to %s/%s: process %ld still maps it shared "
+			 "and writable, so its stores may not have reached "
+			 "featurefs; refused (EBUSY): munmap it first",
+			 n->hkey, newparent->name, newname, (long)mapper);
+		return -EBUSY;
+	}
+	pthread_mutex_lock(&w->mu);
+	rc = writer_check(ffs, w);
+	if (rc < 0) {
+		pthread_mutex_unlock(&w->mu);
+		CTR_ADD(ffs->ctr.load_failures[w->why], 1);
+		log_warn("rename %s to %s/%s: not published: %s (%s)",
+			 n->hkey, newparent->name, newname,
+			 w->why_detail, load_failure_name(w->why));
+		return rc;
+	}
+	rc = claim_key(ffs, w, newparent->name, key, now_us(), &claim);
+	if (rc == -EEXIST)
+		log_info("rename %s to %s/%s: the entry exists, and entries "
+			 "are immutable (EEXIST: remove it first)", n->hkey,
+			 newparent->name, newname);
+	if (rc == 0) {
+		kept_supersede(ffs, claim.symbol, claim.key);
+		struct node *oldparent = n->parent;
+		char *oldname = strdup(n->name);
+
+		pthread_mutex_lock(&ffs->lock);
+		rc = oldname ? node_rename(ffs, n, newparent, newname) : -ENOMEM;
+		pthread_mutex_unlock(&ffs->lock);
+		if (rc == 0) {
+			rc = publish_writer(ffs, n, w, newparent, key);
+			if (rc < 0) {
+				/* a failed rename changes nothing: the scratch
+				 * file keeps its name and its tmp file */
+				pthread_mutex_lock(&ffs->lock);
+				node_rename(ffs, n, oldparent, oldname);
+				pthread_mutex_unlock(&ffs->lock);
+			}
+		}
+		if (rc < 0) {
+			abandon_claim(ffs, newparent->name, key);
+			log_warn("rename to %s/%s: not published: %s",
+				 newparent->name, newname, w->why_detail);
+		}
+		free(oldname);
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (rc == 0)
+		ffs->hooks->inval_inode(ffs, n);
+	return rc;
+}
+
+int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
+		 struct node *newparent, const char *newname,
+		 unsigned int flags)
+{
+	char key[KEY_MAX + 1], oldkey[KEY_MAX + 1];
+	struct node *n, *target;
+	int kind, rc;
+
+	if (flags & ~RENAME_NOREPLACE) {
+		log_info("rename %s to %s: %s is not supported", oldname,
+			 newname, flags & RENAME_EXCHANGE ? "RENAME_EXCHANGE"
+							  : "RENAME_WHITEOUT");
+		return -EINVAL;
+	}
+	if (oldparent->kind == NODE_ROOT && newparent->kind == NODE_ROOT &&
+	    name_check_symbol(oldname) == 0 &&
+	    name_check_symbol(newname) == 0) {
+		if (ffs->opt.read_only)
+			return ffs_refuse_read_only("rename", oldname);
+		log_info("rename %s to %s: a symbol directory is moved by "
+			 "copying it (EXDEV)", oldname, newname);
+		return -EXDEV;
+	}
+	if (!node_holds_files(oldparent) || !node_holds_files(newparent)) {
+		log_info("rename %s/%s to %s/%s: only scratch files in symbol "
+			 "directories can be renamed",
+			 oldparent->hkey ? oldparent->hkey : "", oldname,
+			 newparent->hkey ? newparent->hkey : "", newname);
+		return -EPERM;
+	}
+	if (ffs->opt.read_only)
+		return ffs_refuse_read_only("rename", oldname);
+	kind = node_child_kind(newparent, newname, key);
+	if (node_child_kind(oldparent, oldname, oldkey) == NAME_ENTRY) {
+		/* mv copies on EXDEV, then unlinks: a copy under a scratch
+		 * name would be discarded and the entry lost (a name that
+		 * is neither fails at the copy's create) */
+		if (kind >= 0 &&
+		    (newparent->kind != NODE_SYMBOL || kind != NAME_ENTRY)) {
+			log_info("rename %s/%s to %s/%s: an entry moves only "
+				 "to another <key>.parquet", oldparent->hkey,
+				 oldname, newparent->hkey, newname);
+			return -EPERM;
+		}
+		pthread_mutex_lock(&ffs->lock);
+		target = node_find_locked(ffs, newparent, newname);
+		rc = target && target->linked ? -EEXIST : -EXDEV;
+		pthread_mutex_unlock(&ffs->lock);
+		log_info("rename %s/%s to %s/%s: %s", oldparent->hkey, oldname,
+			 newparent->hkey, newname,
+			 rc == -EEXIST ? "the entry exists, and entries are "
+					 "immutable (EEXIST: remove it first)"
+				       : "entries are immutable, one is moved "
+					 "by copying it (EXDEV)");
+		return rc;
+	}
+	if (kind < 0) {
+		log_info("rename to %s/%s: not <key>.parquet nor a scratch "
+			 "name", newparent->hkey, newname);
+		return kind;
+	}
+	pthread_mutex_lock(&ffs->lock);
+	n = node_find_locked(ffs, oldparent, oldname);
+	if (n && n->kind == NODE_SCRATCH_DIR) {
+		pthread_mutex_unlock(&ffs->lock);
+		log_info("rename %s/%s: a scratch directory is moved by "
+			 "copying it (EXDEV)", oldparent->hkey, oldname);
+		return -EXDEV;
+	}
+	if (!n || n->kind != NODE_SCRATCH) {
+		pthread_mutex_unlock(&ffs->lock);
+		return -ENOENT;
+	}
+	if (kind == NAME_ENTRY) {
+		struct writer *w = n->w;
+
+		/* the kernel holds the directories' locks against an unlink;
+		 * GC's expiry of idle scratch files must be told */
+		writer_ref(w);
+		n->renaming = 1;
+		pthread_mutex_unlock(&ffs->lock);
+		rc = publish_scratch(ffs, n, newparent, newname, key);
+		pthread_mutex_lock(&ffs->lock);
+		n->renaming = 0;
+		pthread_mutex_unlock(&ffs->lock);
+		writer_unref(w);
+		return rc;
+	}
+	target = node_find_locked(ffs, newparent, newname);
+	if (target == n) {
+		pthread_mutex_unlock(&ffs->lock);
+		return 0;
+	}
+	if (target && (flags & RENAME_NOREPLACE)) {
+		pthread_mutex_unlock(&ffs->lock);
+		return -EEXIST;
+	}
+	if (target && target->kind == NODE_SCRATCH_DIR) {
+		pthread_mutex_unlock(&ffs->lock);
+		return -EISDIR;
+	}
+	if (target) {
+		rc = remove_scratch_locked(ffs, target);
+		if (rc < 0)
+			return rc;
+		pthread_mutex_lock(&ffs->lock);
+	}
+	rc = node_rename(ffs, n, newparent, newname);
+	pthread_mutex_unlock(&ffs->lock);
+	return rc;
+}

@@ -1,0 +1,139 @@
+/*
+ * entry_wait.c - readers waiting for an in-flight entry (SPEC §3): an
+ * open of it by a process other than its writer's queues a waiter (fs.c
+ * answers it), woken when the entry is published or discarded
+ * (entry_publish.c), or with ETIMEDOUT by the ticker (daemon.c) once
+ * lock_timeout passes.  Part of the entry module (entry.c).
+ */
+#include <errno.h>
+
+#include "clock.h"
+#include "entry_int.h"
+#include "ffs.h"
+#include "log.h"
+
+int entry_wait(struct ffs *ffs, struct waiter *w)
+{
+	struct node *n = w->node;
+	int rc = 0, signal = 0;
+
+	pthread_mutex_lock(&ffs->lock);
+	/* w->abandoned is written under w->mu: an atomic read suffices,
+	 * as a discard unlinks the node under ffs->lock before it wakes */
+	if (n->kind == NODE_ENTRY && n->w && n->linked &&
+	    !__atomic_load_n(&n->w->abandoned, __ATOMIC_RELAXED)) {
+		w->next = ffs->waiters;
+		w->prev = NULL;
+		if (ffs->waiters)
+			ffs->waiters->prev = w;
+		ffs->waiters = w;
+		if (!ffs->next_deadline_us ||
+		    w->deadline_us < ffs->next_deadline_us) {
+			ffs->next_deadline_us = w->deadline_us;
+			signal = 1;
+		}
+		CTR_ADD(ffs->ctr.waits, 1);
+		CTR_ADD(n->parent->ctr->waits, 1);
+	} else if (n->kind == NODE_ENTRY && !n->w && n->linked) {
+		rc = -EAGAIN;
+	} else {
+		rc = -ENOENT;
+	}
+	pthread_mutex_unlock(&ffs->lock);
+	if (signal) {
+		/* the GC thread sleeps on tick_cond too: wake both, and
+		 * leave word in case the ticker is not asleep yet */
+		pthread_mutex_lock(&ffs->tick_mu);
+		ffs->tick_kick = 1;
+		pthread_cond_broadcast(&ffs->tick_cond);
+		pthread_mutex_unlock(&ffs->tick_mu);
+	}
+	return rc;
+}
+
+static void waiter_unlink_locked(struct ffs *ffs, struct waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		ffs->waiters = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->next = w->prev = NULL;
+}
+
+int entry_cancel_wait(struct ffs *ffs, struct waiter *w)
+{
+	struct waiter *it;
+	int found = 0;
+
+	pthread_mutex_lock(&ffs->lock);
+	/* compare pointers only: `w` may already be answered and freed */
+	for (it = ffs->waiters; it; it = it->next) {
+		if (it == w) {
+			waiter_unlink_locked(ffs, w);
+			found = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ffs->lock);
+	return found;
+}
+
+/* Answer every waiter on `n` with `err` (0: published). */
+void wake_waiters(struct ffs *ffs, struct node *n, int err)
+{
+	struct waiter *it, *next, *woken = NULL;
+
+	pthread_mutex_lock(&ffs->lock);
+	for (it = ffs->waiters; it; it = next) {
+		next = it->next;
+		if (it->node != n)
+			continue;
+		waiter_unlink_locked(ffs, it);
+		it->next = woken;
+		woken = it;
+	}
+	pthread_mutex_unlock(&ffs->lock);
+	for (it = woken; it; it = next) {
+		next = it->next;
+		ffs->hooks->wake(ffs, it, err);
+	}
+}
+
+int64_t entry_expire_waiters(struct ffs *ffs, int64_t now_mono)
+{
+	struct waiter *it, *next, *expired = NULL;
+	int64_t next_deadline = 0;
+
+	pthread_mutex_lock(&ffs->lock);
+	for (it = ffs->waiters; it; it = next) {
+		next = it->next;
+		if (it->deadline_us <= now_mono) {
+			waiter_unlink_locked(ffs, it);
+			it->next = expired;
+			expired = it;
+		} else if (!next_deadline || it->deadline_us < next_deadline) {
+			next_deadline = it->deadline_us;
+		}
+	}
+	ffs->next_deadline_us = next_deadline;
+	pthread_mutex_unlock(&ffs->lock);
+	for (it = expired; it; it = next) {
+		next = it->next;
+		CTR_ADD(ffs->ctr.wait_timeouts, 1);
+		log_info("open %s/%s: still being written after lock_timeout",
+			 it->node->parent->name, it->node->name);
+		ffs->hooks->wake(ffs, it, -ETIMEDOUT);
+	}
+	return next_deadline;
+}
+
+void entry_wait_done(struct ffs *ffs, struct waiter *w, int err)
+{
+	int64_t waited = mono_us() - w->start_us;
+
+	(void)err;
+	hist_observe(&ffs->ctr.lock_wait, waited);
+	hist_observe(&w->node->parent->ctr->lock_wait, waited);
+}
