@@ -35,7 +35,7 @@
 
 /* The errno for a descriptor the daemon could not get: running out of
  * its own is ENFILE to the caller, whose limit it is not. */
-int fd_errno(int rc)
+int entry_fd_errno(int rc)
 {
 	return rc == -EMFILE ? -ENFILE : rc;
 }
@@ -83,7 +83,7 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 	if (rc < 0) {
 		char what[64];
 
-		rc = fd_errno(rc);
+		rc = entry_fd_errno(rc);
 		snprintf(what, sizeof(what), "create tmp/%s file", kind);
 		if (rc == -ENFILE)
 			ffs_log_out_of_fds(ffs, what);
@@ -226,7 +226,8 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 		return rc;
 	}
 	if (kind == NAME_ENTRY) {
-		rc = claim_key(ffs, w, parent->name, key, w->created_ts, &e);
+		rc = entry_claim_key(ffs, w, parent->name, key, w->created_ts,
+				     &e);
 		if (rc == -EEXIST && !(flags & O_EXCL))
 			log_info("create %s/%s: the entry exists, published or "
 				 "in flight (EEXIST)", e.symbol, name);
@@ -235,7 +236,7 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 				strerror(-rc));
 		if (rc < 0)
 			goto fail;
-		kept_supersede(ffs, e.symbol, e.key);
+		entry_kept_supersede(ffs, e.symbol, e.key);
 	}
 	pthread_mutex_lock(&ffs->lock);
 	n = node_find_locked(ffs, parent, name);
@@ -279,7 +280,7 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 	return 0;
 fail_claimed:
 	if (kind == NAME_ENTRY)
-		abandon_claim(ffs, parent->name, key);
+		entry_abandon_claim(ffs, parent->name, key);
 fail:
 	store_tmp_unlink(ffs->store, w->tmpname);
 	writer_unref(w);
@@ -305,7 +306,7 @@ static int writer_dup(struct writer *w)
 {
 	int fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
 
-	return fd < 0 ? fd_errno(-errno) : fd;
+	return fd < 0 ? entry_fd_errno(-errno) : fd;
 }
 
 /* Whether the manifest still holds published entry `n` as the node
@@ -341,7 +342,7 @@ static int object_open(struct ffs *ffs, struct node *n)
 	int fd;
 
 	store_object_relpath(n->parent->name, n->key, rel, sizeof(rel));
-	fd = fd_errno(store_object_open(ffs->store, rel));
+	fd = entry_fd_errno(store_object_open(ffs->store, rel));
 	if (fd == -ENOENT) {
 		/* a removal drops the row before the object */
 		if (row_is_current(ffs, n)) {
@@ -408,9 +409,9 @@ static int compressed_open(struct ffs *ffs, struct node *n,
 /* Node `n` as /proc shows it to the processes that use this mount (a
  * descriptor of another mount, or of an earlier mount of this store, is
  * not it); the name is kept in `p`. */
-const struct proc_file *node_in_proc(struct ffs *ffs,
-				     const struct node *n,
-				     struct node_in_proc *p)
+const struct proc_file *entry_node_in_proc(struct ffs *ffs,
+					   const struct node *n,
+					   struct node_in_proc *p)
 {
 	p->file.mount = ffs->mounted_as.id ? &ffs->mounted_as : NULL;
 	p->file.ino = n->st_ino;
@@ -517,7 +518,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		writer_ref(w); /* the handle's, if it may have one */
 		pthread_mutex_unlock(&ffs->lock);
 		if (proc_writes_file(proc_tgid_of(pid),
-				     node_in_proc(ffs, n, &in_proc))) {
+				     entry_node_in_proc(ffs, n, &in_proc))) {
 			/* a process writing it opens it again (a tool given
 			 * /dev/stdout, which is the entry): the same write */
 			rc = writer_open_handle(ffs, n, w, flags);
@@ -739,8 +740,8 @@ int writer_truncate(struct writer *w, uint64_t size)
 
 /* A write through a descriptor still open after a rename published its
  * file: EPERM, logged once per file.  w->mu held. */
-int refuse_late_write(struct ffs *ffs, struct writer *w,
-		      struct handle *h, const char *op)
+int entry_refuse_late_write(struct ffs *ffs, struct writer *w,
+			    struct handle *h, const char *op)
 {
 	if (!w->late_write_logged)
 		log_info("%s %s: published by a rename, immutable now", op,
@@ -764,7 +765,7 @@ ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 		return -EBADF;
 	pthread_mutex_lock(&w->mu);
 	if (w->published) {
-		rc = refuse_late_write(ffs, w, h, "write");
+		rc = entry_refuse_late_write(ffs, w, h, "write");
 		goto out;
 	}
 	rc = writer_unseal(ffs, h->node, w);

@@ -228,9 +228,10 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 	if (caller && (r->valid & SETATTR_MODE) && !(r->valid & SETATTR_SIZE) &&
 	    __atomic_load_n(&n->w, __ATOMIC_RELAXED)) {
 		struct node_in_proc in_proc;
+		const struct proc_file *file;
 
-		co_writer = proc_tree_writes_file(caller,
-						  node_in_proc(ffs, n, &in_proc));
+		file = entry_node_in_proc(ffs, n, &in_proc);
+		co_writer = proc_tree_writes_file(caller, file);
 	}
 	for (;;) {
 		pthread_mutex_lock(&ffs->lock);
@@ -277,7 +278,7 @@ int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 	w = h->w;
 	pthread_mutex_lock(&w->mu);
 	if (w->published) {
-		rc = refuse_late_write(ffs, w, h, "fallocate");
+		rc = entry_refuse_late_write(ffs, w, h, "fallocate");
 		goto out;
 	}
 	rc = writer_unseal(ffs, h->node, w);

@@ -16,7 +16,7 @@
 
 /* The errno for a descriptor the daemon could not get: running out of
  * its own is ENFILE to the caller, whose limit it is not. */
-int fd_errno(int rc);
+int entry_fd_errno(int rc);
 
 /* Node `n` as /proc shows it to the processes that use this mount (a
  * descriptor of another mount, or of an earlier mount of this store, is
@@ -26,36 +26,36 @@ struct node_in_proc {
 	char suffix[NODE_HKEY_MAX + 2];
 };
 
-const struct proc_file *node_in_proc(struct ffs *ffs,
-				     const struct node *n,
-				     struct node_in_proc *p);
+const struct proc_file *entry_node_in_proc(struct ffs *ffs,
+					   const struct node *n,
+					   struct node_in_proc *p);
 
 /* A write through a descriptor still open after a rename published its
  * file: EPERM, logged once per file.  w->mu held. */
-int refuse_late_write(struct ffs *ffs, struct writer *w,
-		      struct handle *h, const char *op);
+int entry_refuse_late_write(struct ffs *ffs, struct writer *w,
+			    struct handle *h, const char *op);
 
 /* ---- entry_wait.c --------------------------------------------------- */
 
 /* Answer every waiter on `n` with `err` (0: published). */
-void wake_waiters(struct ffs *ffs, struct node *n, int err);
+void entry_wake_waiters(struct ffs *ffs, struct node *n, int err);
 
 /* ---- entry_publish.c ------------------------------------------------ */
 
 /* A claim of symbol/key took over its row: the tmp file kept for it is
  * no write's any more, and goes. */
-void kept_supersede(struct ffs *ffs, const char *symbol, const char *key);
+void entry_kept_supersede(struct ffs *ffs, const char *symbol, const char *key);
 
 /* Give up the claim of symbol/key.  A manifest that refuses (locked, a
  * full disk) leaves its row behind, taken over by the key's next claim
  * meanwhile, and dropped by entry_drop_stale_claims() later. */
-void abandon_claim(struct ffs *ffs, const char *symbol, const char *key);
+void entry_abandon_claim(struct ffs *ffs, const char *symbol, const char *key);
 
 /* Claim `symbol`/`key` for writer `w` (SPEC §3 step 2), its row made in
  * `e`: manifest_claim()'s result, -EEXIST when the key is taken. */
-int claim_key(struct ffs *ffs, const struct writer *w,
-	      const char *symbol, const char *key, int64_t created_ts,
-	      struct manifest_entry *e);
+int entry_claim_key(struct ffs *ffs, const struct writer *w,
+		    const char *symbol, const char *key, int64_t created_ts,
+		    struct manifest_entry *e);
 
 /* The times and mode writer `w` shows, as a row takes them. */
 void writer_attrs(struct writer *w, struct manifest_attrs *a);
@@ -78,8 +78,8 @@ int writer_check(struct ffs *ffs, struct writer *w);
  * objects/, w->tmpname is still there, and the claim is the caller's to
  * settle.  w->mu held.
  */
-int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
-		   struct node *symbol, const char *key);
+int entry_publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
+			 struct node *symbol, const char *key);
 
 /* Claim the discard of `w`, the writer of entry `n`: 1 when the caller
  * is the one to discard it, 0 when it is published or discarded already.
@@ -95,7 +95,7 @@ int writer_abandon_locked(struct ffs *ffs, struct node *n,
  * this mount could not publish it), the tmp file and its row stay for
  * the next mount's recovery, or fsck -p, to publish.  Only the caller
  * that won writer_abandon_locked() calls this. */
-void discard_entry(struct ffs *ffs, struct node *n, struct writer *w,
+void entry_discard(struct ffs *ffs, struct node *n, struct writer *w,
 		   enum load_failure why, const char *detail, int keep);
 
 #endif

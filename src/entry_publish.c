@@ -5,7 +5,7 @@
  * publish); a closed write whose publish failed is kept, tried again by
  * the ticker and left for the next mount at unmount.  Part of the entry
  * module (entry.c); entry_remove.c publishes a renamed scratch file
- * through publish_writer().
+ * through entry_publish_writer().
  *
  * Publish order is what makes a crash harmless: fsync the tmp file,
  * link it into objects/ (never over an existing object), then flip the
@@ -57,7 +57,7 @@ static void count_failure(struct ffs *ffs, enum load_failure reason,
 
 /* ---- claims and kept writes ----------------------------------------- */
 
-/* A tmp file discard_entry() kept for the next mount (ffs->kept). */
+/* A tmp file entry_discard() kept for the next mount (ffs->kept). */
 struct kept_tmp {
 	char key[LOCK_NAME_MAX + 1];	/* "symbol/key": its table key */
 	char tmpname[STORE_TMP_NAME_MAX];
@@ -124,8 +124,8 @@ static struct kept_tmp *kept_take(struct ffs *ffs, const char *symbol,
 
 /* A claim of symbol/key took over its row: the tmp file kept for it is
  * no write's any more, and goes. */
-void kept_supersede(struct ffs *ffs, const char *symbol,
-		    const char *key)
+void entry_kept_supersede(struct ffs *ffs, const char *symbol,
+			  const char *key)
 {
 	struct kept_tmp *k = kept_take(ffs, symbol, key, NULL);
 
@@ -146,8 +146,8 @@ static int kept_has(void *arg, const char *symbol, const char *key)
 /* Give up the claim of symbol/key.  A manifest that refuses (locked, a
  * full disk) leaves its row behind, taken over by the key's next claim
  * meanwhile, and dropped by entry_drop_stale_claims() later. */
-void abandon_claim(struct ffs *ffs, const char *symbol,
-		   const char *key)
+void entry_abandon_claim(struct ffs *ffs, const char *symbol,
+			 const char *key)
 {
 	if (manifest_abandon(ffs->manifest, symbol, key) < 0)
 		__atomic_store_n(&ffs->stale_claims, 1, __ATOMIC_RELAXED);
@@ -185,9 +185,9 @@ static void row_init(struct manifest_entry *e, const char *symbol,
 
 /* Claim `symbol`/`key` for writer `w` (SPEC §3 step 2), its row made in
  * `e`: manifest_claim()'s result, -EEXIST when the key is taken. */
-int claim_key(struct ffs *ffs, const struct writer *w,
-	      const char *symbol, const char *key, int64_t created_ts,
-	      struct manifest_entry *e)
+int entry_claim_key(struct ffs *ffs, const struct writer *w,
+		    const char *symbol, const char *key, int64_t created_ts,
+		    struct manifest_entry *e)
 {
 	row_init(e, symbol, key, ENTRY_WRITING);
 	e->rows = -1;
@@ -324,6 +324,7 @@ static int load_failure_is_content(enum load_failure why)
 int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 {
 	struct node_in_proc in_proc;
+	const struct proc_file *file;
 	struct writer *w = h->w;
 	int rc = 0, bad_content, mine;
 	pid_t closer;
@@ -345,10 +346,11 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 			writer_seal_late(ffs, h->node, w);
 		bad_content = rc < 0 && load_failure_is_content(w->why);
 		pthread_mutex_unlock(&w->mu);
-		if (!bad_content ||
-		    proc_tree_writes_file(w->tgid,
-					  node_in_proc(ffs, h->node, &in_proc)) ||
-		    proc_writes_file(closer, &in_proc.file))
+		if (!bad_content)
+			return 0;
+		file = entry_node_in_proc(ffs, h->node, &in_proc);
+		if (proc_tree_writes_file(w->tgid, file) ||
+		    proc_writes_file(closer, file))
 			return 0;
 		log_info("close %s: %s; no other process writes it (EIO)",
 			 h->node->hkey, w->why_detail);
@@ -377,8 +379,8 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	 * writing, more content is to come: it is checked at release, where
 	 * a discard is logged; a failed write or fsync is reported now */
 	if (bad_content) {
-		if (proc_tree_writes_file(w->tgid,
-					  node_in_proc(ffs, h->node, &in_proc))) {
+		file = entry_node_in_proc(ffs, h->node, &in_proc);
+		if (proc_tree_writes_file(w->tgid, file)) {
 			log_debug("close %s: %s; still open for writing, "
 				  "checked at release", h->node->hkey,
 				  w->why_detail);
@@ -392,7 +394,7 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	mine = writer_abandon_locked(ffs, h->node, w);
 	pthread_mutex_unlock(&w->mu);
 	if (mine)
-		discard_entry(ffs, h->node, w, w->why, w->why_detail, 0);
+		entry_discard(ffs, h->node, w, w->why, w->why_detail, 0);
 	return rc;
 }
 
@@ -463,7 +465,7 @@ static int compress_writer(struct ffs *ffs, struct writer *w,
 	fd = store_tmp_create(ffs->store, "zst", ztmp, len);
 	if (fd < 0) {
 		seekable_plan_free(&plan);
-		rc = fd_errno(fd);
+		rc = entry_fd_errno(fd);
 		goto as_written;
 	}
 	rc = fault_inject("compress");
@@ -539,8 +541,8 @@ static int install_object(struct ffs *ffs, const char *tmpname,
  * objects/, w->tmpname is still there, and the claim is the caller's to
  * settle.  w->mu held.
  */
-int publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
-		   struct node *symbol, const char *key)
+int entry_publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
+			 struct node *symbol, const char *key)
 {
 	char ztmp[STORE_TMP_NAME_MAX];
 	struct manifest_entry e;
@@ -634,12 +636,12 @@ static int publish_kept(struct ffs *ffs, const char *symbol, const char *key,
 	/* the key is held now, so no claim can take the file out of
 	 * ffs->kept; one that took the row over before has done so */
 	if (!kept_is(ffs, symbol, key, tmpname)) {
-		abandon_claim(ffs, symbol, key);
+		entry_abandon_claim(ffs, symbol, key);
 		return 0;
 	}
 	rc = gc_describe_sealed(ffs->store, &row, 1, &e, why, sizeof(why));
 	if (rc < 0) {
-		abandon_claim(ffs, symbol, key);
+		entry_abandon_claim(ffs, symbol, key);
 		gone = why;
 		goto drop;
 	}
@@ -766,7 +768,7 @@ int writer_abandon_locked(struct ffs *ffs, struct node *n,
  * this mount could not publish it), the tmp file and its row stay for
  * the next mount's recovery, or fsck -p, to publish.  Only the caller
  * that won writer_abandon_locked() calls this. */
-void discard_entry(struct ffs *ffs, struct node *n, struct writer *w,
+void entry_discard(struct ffs *ffs, struct node *n, struct writer *w,
 		   enum load_failure why, const char *detail, int keep)
 {
 	if (keep) {
@@ -778,9 +780,9 @@ void discard_entry(struct ffs *ffs, struct node *n, struct writer *w,
 			 "-p)", n->hkey, w->tmpname);
 	} else {
 		store_tmp_unlink(ffs->store, w->tmpname);
-		abandon_claim(ffs, n->parent->name, n->key);
+		entry_abandon_claim(ffs, n->parent->name, n->key);
 	}
-	wake_waiters(ffs, n, -ENOENT);
+	entry_wake_waiters(ffs, n, -ENOENT);
 	ffs->hooks->inval_entry(ffs, n->parent, n->name);
 	count_failure(ffs, why, n->parent->name, n->name, detail);
 }
@@ -795,7 +797,7 @@ static void finish_entry(struct ffs *ffs, struct node *n, struct writer *w)
 	rc = writer_check(ffs, w);
 	if (rc == 0) {
 		writer_seal_late(ffs, n, w); /* while it compresses */
-		rc = publish_writer(ffs, n, w, n->parent, n->key);
+		rc = entry_publish_writer(ffs, n, w, n->parent, n->key);
 	}
 	if (rc < 0)
 		/* ours to discard: w->mu was held throughout */
@@ -804,11 +806,11 @@ static void finish_entry(struct ffs *ffs, struct node *n, struct writer *w)
 	pthread_mutex_unlock(&w->mu);
 	if (rc == 0) {
 		ffs->hooks->inval_inode(ffs, n);
-		wake_waiters(ffs, n, 0);
+		entry_wake_waiters(ffs, n, 0);
 	} else {
 		/* sealed: w->mu is no longer held, but nothing changes a
 		 * writer that is abandoned */
-		discard_entry(ffs, n, w, w->why, w->why_detail, w->sealed);
+		entry_discard(ffs, n, w, w->why, w->why_detail, w->sealed);
 		writer_detach(ffs, n, w);
 	}
 }
@@ -878,7 +880,7 @@ void entry_discard_all(struct ffs *ffs)
 			mine = writer_abandon_locked(ffs, n, w);
 			pthread_mutex_unlock(&w->mu);
 			if (mine)
-				discard_entry(ffs, n, w, LOAD_ABANDONED,
+				entry_discard(ffs, n, w, LOAD_ABANDONED,
 					      "unmounted before its writer "
 					      "closed it", 0);
 		} else {

@@ -186,7 +186,7 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 		published = w->published;
 		pthread_mutex_unlock(&w->mu);
 		if (mine)
-			discard_entry(ffs, n, w, LOAD_ABANDONED,
+			entry_discard(ffs, n, w, LOAD_ABANDONED,
 				      "unlinked while being written", 0);
 		writer_unref(w);
 		if (!published)
@@ -232,7 +232,8 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 	/* the kernel holds a shared map's stores until it writes them back:
 	 * published now, the entry would miss them, or change under its
 	 * readers when they come */
-	mapper = proc_tree_maps_file(w->tgid, node_in_proc(ffs, n, &in_proc));
+	mapper = proc_tree_maps_file(w->tgid,
+				     entry_node_in_proc(ffs, n, &in_proc));
 	if (mapper) {
 		log_warn("rename %s to %s/%s: process %ld still maps it shared "
 			 "and writable, so its stores may not have reached "
@@ -250,13 +251,13 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 			 w->why_detail, load_failure_name(w->why));
 		return rc;
 	}
-	rc = claim_key(ffs, w, newparent->name, key, now_us(), &claim);
+	rc = entry_claim_key(ffs, w, newparent->name, key, now_us(), &claim);
 	if (rc == -EEXIST)
 		log_info("rename %s to %s/%s: the entry exists, and entries "
 			 "are immutable (EEXIST: remove it first)", n->hkey,
 			 newparent->name, newname);
 	if (rc == 0) {
-		kept_supersede(ffs, claim.symbol, claim.key);
+		entry_kept_supersede(ffs, claim.symbol, claim.key);
 		struct node *oldparent = n->parent;
 		char *oldname = strdup(n->name);
 
@@ -264,7 +265,7 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 		rc = oldname ? node_rename(ffs, n, newparent, newname) : -ENOMEM;
 		pthread_mutex_unlock(&ffs->lock);
 		if (rc == 0) {
-			rc = publish_writer(ffs, n, w, newparent, key);
+			rc = entry_publish_writer(ffs, n, w, newparent, key);
 			if (rc < 0) {
 				/* a failed rename changes nothing: the scratch
 				 * file keeps its name and its tmp file */
@@ -274,7 +275,7 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 			}
 		}
 		if (rc < 0) {
-			abandon_claim(ffs, newparent->name, key);
+			entry_abandon_claim(ffs, newparent->name, key);
 			log_warn("rename to %s/%s: not published: %s",
 				 newparent->name, newname, w->why_detail);
 		}

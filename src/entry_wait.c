@@ -81,7 +81,7 @@ int entry_cancel_wait(struct ffs *ffs, struct waiter *w)
 }
 
 /* Answer every waiter on `n` with `err` (0: published). */
-void wake_waiters(struct ffs *ffs, struct node *n, int err)
+void entry_wake_waiters(struct ffs *ffs, struct node *n, int err)
 {
 	struct waiter *it, *next, *woken = NULL;
 
