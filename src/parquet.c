@@ -65,6 +65,11 @@ struct meta {
 	int64_t row_groups;
 	int has_min, has_max;
 	int64_t min, max;	/* in ts_unit */
+	int ts_unknown;		/* a row group with rows has no min or max
+				 * of ts_leaf: no range can be claimed */
+	int rg_has_min, rg_has_max;	/* of the row group being read */
+	int64_t rg_chunks;	/* its column chunks so far */
+	int chunk_has_meta;	/* the ColumnChunk being read has meta_data */
 	int in_ts_leaf;		/* the ColumnChunk being read is ts_leaf's */
 	struct bounds *bounds;	/* NULL unless they are asked for */
 	uint64_t data_end;	/* column chunks must lie in [4, data_end):
@@ -563,6 +568,8 @@ static int parse_statistics(struct tc *r, struct meta *m)
 		val[2] = val[6];
 	if (val[5].set)
 		val[1] = val[5];
+	m->rg_has_min |= val[2].set;
+	m->rg_has_max |= val[1].set;
 	if (rc == 0 && val[2].set && (!m->has_min || val[2].v < m->min)) {
 		m->has_min = 1;
 		m->min = val[2].v;
@@ -600,10 +607,10 @@ static int bounds_add(struct bounds *b, uint64_t v)
  * ColumnMetaData: statistics(12) of the timestamp leaf; where the chunk's
  * pages lie: from dictionary_page_offset(11) (when set and before the
  * data pages) or data_page_offset(9), for total_compressed_size(7)
- * bytes.  Pages outside the data (a footer kept from a longer file) are
- * refused when the data's end is known; when bounds are asked for the
- * offsets are noted, never trusted: the frames they shape cover the file
- * whatever they say.
+ * bytes.  Pages outside the data (a footer kept from a longer file), or
+ * no place given (both fields are required), are refused when the data's
+ * end is known; when bounds are asked for the offsets are noted, never
+ * trusted: the frames they shape cover the file whatever they say.
  */
 static int parse_column_meta(struct tc *r, struct meta *m)
 {
@@ -625,6 +632,13 @@ static int parse_column_meta(struct tc *r, struct meta *m)
 			rc = tc_skip(r, type);
 	}
 	tc_leave(r);
+	m->chunk_has_meta = 1;
+	if (rc == 0 && m->data_end && (data < 0 || len < 0))
+		return set_err(m->err, "bad_footer", "a column chunk of row "
+			       "group %" PRId64 " gives no %s",
+			       m->row_groups - 1,
+			       data < 0 ? "data_page_offset"
+					: "total_compressed_size");
 	if (rc < 0 || data < 0)
 		return rc;
 	start = dict > 0 && dict < data ? dict : data;
@@ -648,10 +662,20 @@ static int parse_column_meta(struct tc *r, struct meta *m)
  * only unless bounds are asked for. */
 static int parse_column_chunk(struct tc *r, struct meta *m, uint64_t i)
 {
+	int rc;
+
+	m->rg_chunks = (int64_t)i + 1;
 	m->in_ts_leaf = (int64_t)i == m->ts_leaf;
 	if (!m->in_ts_leaf && !m->bounds && !m->data_end)
 		return tc_skip_struct(r);
-	return parse_member(r, m, 3, TC_STRUCT, parse_column_meta);
+	m->chunk_has_meta = 0;
+	rc = parse_member(r, m, 3, TC_STRUCT, parse_column_meta);
+	if (rc == 0 && m->data_end && !m->chunk_has_meta)
+		rc = set_err(m->err, "bad_footer", "column chunk %" PRIu64
+			     " of row group %" PRId64 " has no metadata "
+			     "(encrypted, or kept elsewhere)", i,
+			     m->row_groups - 1);
+	return rc;
 }
 
 static int parse_columns(struct tc *r, struct meta *m)
@@ -659,11 +683,36 @@ static int parse_columns(struct tc *r, struct meta *m)
 	return parse_list(r, m, "columns", parse_column_chunk);
 }
 
-/* RowGroup: columns(1), a list<ColumnChunk> indexed like the leaves. */
+/* RowGroup: columns(1), a list<ColumnChunk> indexed like the leaves, one
+ * for each; num_rows(3). */
 static int parse_row_group(struct tc *r, struct meta *m, uint64_t i)
 {
+	int last = 0, id = 0, type = 0, rc;
+	int64_t rows = -1;
+
 	m->row_groups = (int64_t)i + 1;
-	return parse_member(r, m, 1, TC_LIST, parse_columns);
+	m->rg_chunks = 0;
+	m->rg_has_min = m->rg_has_max = 0;
+	rc = tc_enter(r);
+	while (rc >= 0 && (rc = tc_next(r, &last, &id, &type)) > 0) {
+		if (id == 1 && type == TC_LIST)
+			rc = parse_columns(r, m);
+		else if (id == 3)
+			rc = tc_int_field(r, type, 64, &rows);
+		else
+			rc = tc_skip(r, type);
+	}
+	tc_leave(r);
+	if (rc < 0)
+		return rc;
+	if (m->rg_chunks != m->leaves)
+		return set_err(m->err, "bad_footer", "row group %" PRIu64
+			       " has %" PRId64 " column chunks for %" PRId64
+			       " columns", i, m->rg_chunks, m->leaves);
+	/* rows whose timestamps nothing bounds */
+	if (rows != 0 && !(m->rg_has_min && m->rg_has_max))
+		m->ts_unknown = 1;
+	return 0;
 }
 
 /*
@@ -775,7 +824,9 @@ static int parse_footer(const uint8_t *buf, size_t len,
 	info->row_groups = m.row_groups;
 	info->columns = m.leaves;
 	info->footer_len = (uint32_t)len;
-	if (m.has_min && m.has_max) {
+	/* statistics that do not bound every row, or that contradict
+	 * themselves, give no range */
+	if (m.has_min && m.has_max && !m.ts_unknown && m.min <= m.max) {
 		info->has_ts = 1;
 		info->start_ts_us = to_us(m.min, m.ts_unit, 0);
 		info->end_ts_us = to_us(m.max, m.ts_unit, 1);

@@ -143,7 +143,8 @@ struct sel {
 };
 
 struct rg {
-	int stats;	/* 0 none, 1 min_value/max_value, 2 old min/max */
+	int stats;	/* 0 none, 1 min_value/max_value, 2 old min/max,
+			 * 3 none, and no rows either */
 	int64_t min, max;
 };
 
@@ -157,6 +158,9 @@ struct fm {
 	int omit;	/* FileMetaData field not to write */
 	int extras;	/* add unknown fields of every type */
 	int rg_first;	/* write row_groups before schema */
+	int chunk_omit;	/* ColumnChunk field (3: meta_data) or, above 3,
+			 * ColumnMetaData field not to write */
+	int chunks_short;	/* a chunk fewer than leaves per row group */
 };
 
 static void put_schema_el(struct tw *w, const struct sel *e)
@@ -191,12 +195,17 @@ static void put_schema_el(struct tw *w, const struct sel *e)
 /* Column chunk `k` of the file: CHUNK_LEN bytes at 4 + k * CHUNK_LEN,
  * the odd ones a dictionary page first. */
 #define CHUNK_LEN 16
-static void put_chunk(struct tw *w, int64_t rows, const struct rg *st, int k)
+static void put_chunk(struct tw *w, int64_t rows, const struct rg *st, int k,
+		      int omit)
 {
 	int64_t start = 4 + (int64_t)k * CHUNK_LEN;
 
 	tw_begin(w);
 	tw_int(w, 2, T_I64, 4);			/* file_offset */
+	if (omit == 3) {
+		tw_end(w);
+		return;
+	}
 	tw_field(w, 3, T_STRUCT);		/* meta_data */
 	tw_begin(w);
 	tw_int(w, 1, T_I32, P_INT64);
@@ -210,11 +219,13 @@ static void put_chunk(struct tw *w, int64_t rows, const struct rg *st, int k)
 	tw_int(w, 4, T_I32, 1);			/* codec */
 	tw_int(w, 5, T_I64, rows);
 	tw_int(w, 6, T_I64, 100);
-	tw_int(w, 7, T_I64, CHUNK_LEN);		/* total_compressed_size */
-	tw_int(w, 9, T_I64, start + (k % 2) * 8); /* data_page_offset */
+	if (omit != 7)
+		tw_int(w, 7, T_I64, CHUNK_LEN);	/* total_compressed_size */
+	if (omit != 9)
+		tw_int(w, 9, T_I64, start + (k % 2) * 8); /* data_page_offset */
 	if (k % 2)
 		tw_int(w, 11, T_I64, start);	/* dictionary_page_offset */
-	if (st && st->stats) {
+	if (st && (st->stats == 1 || st->stats == 2)) {
 		tw_field(w, 12, T_STRUCT);
 		tw_begin(w);
 		if (st->stats == 2) {
@@ -246,19 +257,20 @@ static void put_row_groups(struct tw *w, const struct fm *f)
 {
 	/* Other columns carry statistics too, which must not be used. */
 	static const struct rg decoy = { 1, -9000000000000000000, 1 << 30 };
-	int i, j, leaves = count_leaves(f);
+	int i, j, leaves = count_leaves(f), chunks = leaves - f->chunks_short;
 
 	tw_field(w, 4, T_LIST);
 	tw_list(w, T_STRUCT, (uint32_t)f->nrg);
 	for (i = 0; i < f->nrg; i++) {
 		tw_begin(w);
 		tw_field(w, 1, T_LIST);
-		tw_list(w, T_STRUCT, (uint32_t)leaves);
-		for (j = 0; j < leaves; j++)
+		tw_list(w, T_STRUCT, (uint32_t)chunks);
+		for (j = 0; j < chunks; j++)
 			put_chunk(w, f->rows, j == f->ts_leaf ? &f->rgs[i] :
-				  &decoy, i * leaves + j);
+				  &decoy, i * leaves + j, f->chunk_omit);
 		tw_int(w, 2, T_I64, 1000);
-		tw_int(w, 3, T_I64, f->rows / (f->nrg ? f->nrg : 1));
+		tw_int(w, 3, T_I64, f->rgs[i].stats == 3 ? 0 :
+			    f->rows / (f->nrg ? f->nrg : 1));
 		tw_end(w);
 	}
 }
@@ -380,7 +392,7 @@ static void test_valid(void)
 		{ 1, T2024 + 500, T2024 + 3000 },
 	};
 	struct fm f = { schema_basic, NELEM(schema_basic), 1, two, 2, 1000,
-			0, 0, 0 };
+			0, 0, 0, 0, 0 };
 	struct parquet_info info;
 	struct parquet_error err;
 
@@ -425,7 +437,7 @@ static void test_units(void)
 	static const struct rg r_ns[] = { { 1, -1500, 2500 } };
 	static const struct rg r_ns2[] = { { 1, 3000, 4000 } };
 	static const struct rg r_big[] = { { 1, INT64_MIN, INT64_MAX } };
-	struct fm f = { ms, 2, 0, r_ms, 1, 10, 0, 0, 0 };
+	struct fm f = { ms, 2, 0, r_ms, 1, 10, 0, 0, 0, 0, 0 };
 	struct parquet_info info;
 
 	CHECK_INT(parse_built(&f, &info, NULL), 0);
@@ -461,17 +473,31 @@ static void test_stats(void)
 	static const struct rg some[] = {
 		{ 0, 0, 0 }, { 1, 10, 20 }, { 0, 0, 0 },
 	};
+	static const struct rg some_empty[] = {
+		{ 3, 0, 0 }, { 1, 10, 20 }, { 3, 0, 0 },
+	};
+	static const struct rg inverted[] = { { 1, 20, 10 } };
 	static const struct rg none[] = { { 0, 0, 0 }, { 0, 0, 0 } };
 	static const struct rg old[] = { { 2, 5, 6 }, { 2, -5, 1 } };
 	struct fm f = { schema_basic, NELEM(schema_basic), 1, some, 3, 30,
-			0, 0, 0 };
+			0, 0, 0, 0, 0 };
 	struct parquet_info info;
 
+	/* rows no statistics bound: no range could cover them */
 	CHECK_INT(parse_built(&f, &info, NULL), 0);
 	CHECK_INT(info.row_groups, 3);
+	CHECK_INT(info.has_ts, 0);
+	/* empty row groups have none to give */
+	f.rgs = some_empty;
+	CHECK_INT(parse_built(&f, &info, NULL), 0);
 	CHECK_INT(info.has_ts, 1);
 	CHECK_INT(info.start_ts_us, 10);
 	CHECK_INT(info.end_ts_us, 20);
+	/* statistics that contradict themselves give none either */
+	f.rgs = inverted;
+	f.nrg = 1;
+	CHECK_INT(parse_built(&f, &info, NULL), 0);
+	CHECK_INT(info.has_ts, 0);
 
 	f.rgs = none;
 	f.nrg = 2;
@@ -533,7 +559,7 @@ static void test_schema_shapes(void)
 		{ "schema", -1, -1, C_NONE, U_NONE },
 	};
 	static const struct rg r[] = { { 1, 7000, 8000 } };
-	struct fm f = { wrong_type, NELEM(wrong_type), 2, r, 1, 5, 0, 0, 0 };
+	struct fm f = { wrong_type, NELEM(wrong_type), 2, r, 1, 5, 0, 0, 0, 0, 0 };
 	struct parquet_info info;
 	struct parquet_error err;
 
@@ -592,7 +618,7 @@ static void test_required(void)
 	};
 	static const struct rg r[] = { { 1, 1, 2 } };
 	struct fm f = { schema_basic, NELEM(schema_basic), 1, r, 1, 5, 0, 0,
-			0 };
+			0, 0, 0 };
 	struct parquet_info info;
 	struct parquet_error err;
 	char want[80];
@@ -720,7 +746,7 @@ static void test_mutations(void)
 {
 	static const struct rg two[] = { { 1, 1, 2 }, { 2, 3, 4 } };
 	struct fm f = { schema_basic, NELEM(schema_basic), 1, two, 2, 1000,
-			0, 1, 0 };
+			0, 1, 0, 0, 0 };
 	struct parquet_info info;
 	struct parquet_error err;
 	int bad_prefix = 0, odd = 0, rc;
@@ -805,7 +831,7 @@ static void test_fd(void)
 	};
 	static const char text[] = "symbol,ts,price\nAAPL,1,2\nMSFT,3,4\n";
 	struct fm f = { schema_basic, NELEM(schema_basic), 1, two, 2, 77,
-			0, 0, 0 };
+			0, 0, 0, 0, 0 };
 	struct parquet_info info;
 	struct parquet_error err;
 	struct tw footer, file;
@@ -924,7 +950,7 @@ static void test_bounds(void)
 		{ 1, T2024, T2024 + 10 }, { 1, T2024 + 5, T2024 + 99 },
 	};
 	struct fm f = { schema_basic, NELEM(schema_basic), 1, two, 2, 77,
-			0, 1, 0 };
+			0, 1, 0, 0, 0 };
 	struct tw footer, file;
 	uint64_t *b = NULL;
 	size_t n = 0, i;
@@ -952,6 +978,44 @@ static void test_bounds(void)
 	free(file.buf);
 }
 
+/* Each row group gives every column a chunk, and each chunk where its
+ * pages lie: else there is nothing to check against the data. */
+static void test_chunks(void)
+{
+	static const struct rg two[] = {
+		{ 1, T2024, T2024 + 10 }, { 1, T2024 + 5, T2024 + 99 },
+	};
+	static const struct {
+		int omit, short_by;
+		const char *says;
+	} bad[] = {
+		{ 9, 0, "row group 0 gives no data_page_offset" },
+		{ 7, 0, "row group 0 gives no total_compressed_size" },
+		{ 3, 0, "column chunk 0 of row group 0 has no metadata" },
+		{ 0, 1, "row group 0 has 2 column chunks for 3 columns" },
+	};
+	struct fm f = { schema_basic, NELEM(schema_basic), 1, two, 2, 77,
+			0, 0, 0, 0, 0 };
+	struct parquet_error err;
+	struct tw footer, file;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < NELEM(bad); i++) {
+		f.chunk_omit = bad[i].omit;
+		f.chunks_short = bad[i].short_by;
+		build(&footer, &f);
+		make_file(&file, &footer);
+		fd = memfd_with(file.buf, file.len);
+		CHECK_INT(parquet_validate_fd(fd, file.len, NULL, &err, NULL),
+			  -EIO);
+		CHECK(strstr(err.detail, bad[i].says) != NULL);
+		close(fd);
+		free(footer.buf);
+		free(file.buf);
+	}
+}
+
 /* What the first bytes of a file being written say before it is done. */
 static void test_head(void)
 {
@@ -976,6 +1040,7 @@ int main(void)
 	test_mutations();
 	test_fd();
 	test_bounds();
+	test_chunks();
 	test_head();
 	return unit_report();
 }
