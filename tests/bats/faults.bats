@@ -1034,6 +1034,20 @@ release_manifest() {
 	LOCKER_PID=
 }
 
+# lock_manifest_for PID: once writer PID has made $TEST_DIR/written, hold
+# the manifest locked while it goes on ($TEST_DIR/locked) to its end.
+lock_manifest_for() {
+	local writer=$1 i
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		[ -e "$TEST_DIR/written" ] && break
+		sleep 0.1
+	done
+	lock_manifest
+	touch "$TEST_DIR/locked"
+	wait "$writer" || true
+	release_manifest
+}
+
 # mount_nofile LIMIT: mount_store with passthrough off (each open read
 # then holds a descriptor in the daemon), the daemon started under
 # RLIMIT_NOFILE LIMIT, in prlimit's SOFT:HARD form.
@@ -1210,15 +1224,7 @@ try:
 except OSError as e:
     print("close", errno.errorcode[e.errno])
 PY
-	local writer=$! i
-	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
-		[ -e "$TEST_DIR/written" ] && break
-		sleep 0.1
-	done
-	lock_manifest
-	touch "$TEST_DIR/locked"
-	wait "$writer"
-	release_manifest
+	lock_manifest_for $!
 	rm -f "$TEST_DIR/locked" "$TEST_DIR/written" "$TEST_DIR/locker.in"
 	cat "$TEST_DIR/w.out"
 }
@@ -1277,15 +1283,7 @@ for _ in range(600):
 os.waitpid(unlinker, 0)
 os.close(fd)
 PY
-	local writer=$! i
-	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
-		[ -e "$TEST_DIR/written" ] && break
-		sleep 0.1
-	done
-	lock_manifest
-	touch "$TEST_DIR/locked"
-	wait "$writer" || true
-	release_manifest
+	lock_manifest_for $!
 	cat "$TEST_DIR/w.out"
 	[ "$(cat "$TEST_DIR/w.out")" = "open ENOENT" ]
 	[ ! -e "$MNT/AAPL/$K.parquet" ]
