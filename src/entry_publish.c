@@ -405,6 +405,7 @@ static int describe_writer(struct ffs *ffs, struct writer *w,
 			   const char *symbol, const char *key,
 			   struct manifest_entry *e)
 {
+	struct byte_source src = fd_source(&w->fd);
 	int rc;
 
 	row_init(e, symbol, key, ENTRY_PUBLISHED);
@@ -423,7 +424,7 @@ static int describe_writer(struct ffs *ffs, struct writer *w,
 	e->mode = w->mode;
 	snprintf(e->writer, sizeof(e->writer), "%s", ffs->writer_id);
 	if (ffs->opt.hash == HASH_FOOTER)
-		rc = hash_footer(w->fd, w->size, w->info.footer_len, e->sha256);
+		rc = hash_footer(&src, w->size, w->info.footer_len, e->sha256);
 	else if (!w->hash_broken && w->hashed == w->size) {
 		rc = hash_finish(w->sha, e->sha256);
 		/* the digest is final: should this publish fail, the next

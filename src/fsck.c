@@ -516,9 +516,10 @@ out:
 
 /* ---- published rows -------------------------------------------------- */
 
-/* Recompute `e`'s checksum from `fd`; 0 when it matches, 1 when not. */
+/* Recompute `e`'s checksum from `src`; 0 when it matches, 1 when not. */
 static int verify_sum(struct fsck *f, struct fsck_finding *x,
-		      const struct manifest_entry *e, int fd, uint64_t size,
+		      const struct manifest_entry *e,
+		      const struct byte_source *src, uint64_t size,
 		      const struct parquet_info *info)
 {
 	char hex[SHA256_HEX_LEN + 1];
@@ -530,9 +531,9 @@ static int verify_sum(struct fsck *f, struct fsck_finding *x,
 		return 1;
 	}
 	if (strcmp(e->hash_method, "full") == 0)
-		rc = hash_fd(fd, size, hex);
+		rc = hash_source(src, size, hex);
 	else if (strcmp(e->hash_method, "footer") == 0)
-		rc = hash_footer(fd, size, info->footer_len, hex);
+		rc = hash_footer(src, size, info->footer_len, hex);
 	else {
 		fsck_finding_set(x, FSCK_UNVERIFIABLE, FSCK_CHECK, e->symbol,
 				 e->key, e->path, "unknown hash method '%s'",
@@ -565,13 +566,32 @@ static int check_content(struct fsck *f, const struct manifest_entry *e,
 {
 	struct parquet_error perr = { NULL, "" };
 	struct parquet_info info;
+	struct seekable_reader *zr = NULL;
+	struct byte_source src = fd_source(&fd);
 	const char *why = "no seek table (not compressed)";
 	uint64_t size = stored;
-	int lfd = -1, rc, bad = 1;
+	int rc, bad = 1;
 
 	if (strcmp(e->compression, "zstd") == 0) {
-		rc = seekable_open_logical(fd, stored, f->s->tmp_fd, &lfd,
-					   &size, &why);
+		rc = seekable_reader_open(fd, stored, &zr, &why);
+		if (rc > 0) {
+			/* told from the seek table: nothing decompressed */
+			size = seekable_reader_size(zr);
+			if (size != (uint64_t)e->file_size) {
+				fsck_finding_set(x, FSCK_SIZE_MISMATCH,
+						 FSCK_YES, e->symbol, e->key,
+						 e->path, "object "
+						 "decompresses to %llu bytes, "
+						 "the row says %lld",
+						 (unsigned long long)size,
+						 (long long)e->file_size);
+				goto out;
+			}
+			rc = seekable_reader_check(zr);
+			why = zr->why;
+			if (rc == 0)
+				rc = 1;
+		}
 		if (rc <= 0) {
 			if (rc == 0 || rc == -EIO)
 				fsck_finding_set(x, FSCK_INVALID_PARQUET,
@@ -584,20 +604,11 @@ static int check_content(struct fsck *f, const struct manifest_entry *e,
 						 e->path, "cannot decompress "
 						 "the object: %s",
 						 strerror(-rc));
-			return 1;
-		}
-		fd = lfd;
-		if (size != (uint64_t)e->file_size) {
-			fsck_finding_set(x, FSCK_SIZE_MISMATCH, FSCK_YES,
-					 e->symbol, e->key, e->path,
-					 "object decompresses to %lld bytes, "
-					 "the row says %lld",
-					 (long long)size,
-					 (long long)e->file_size);
 			goto out;
 		}
+		src = seekable_reader_source(zr);
 	}
-	rc = parquet_validate_fd(fd, size, &info, &perr, NULL);
+	rc = parquet_validate(&src, size, &info, &perr, NULL);
 	if (rc == -EIO)
 		fsck_finding_set(x, FSCK_INVALID_PARQUET, FSCK_YES, e->symbol,
 				 e->key, e->path, "not valid Parquet: %s",
@@ -607,12 +618,11 @@ static int check_content(struct fsck *f, const struct manifest_entry *e,
 				 e->key, e->path, "cannot read the object: %s",
 				 strerror(-rc));
 	else if (f->o->verify)
-		bad = verify_sum(f, x, e, fd, size, &info);
+		bad = verify_sum(f, x, e, &src, size, &info);
 	else
 		bad = 0;
 out:
-	if (lfd >= 0)
-		close(lfd);
+	seekable_reader_close(zr);
 	return bad;
 }
 

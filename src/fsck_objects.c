@@ -327,6 +327,10 @@ static void orphan(struct fsck *f, const char *symbol, const char *key,
 				rc = manifest_adopt(f->m, &e);
 			fsck_repaired(&x, rc, "adopted");
 		}
+	} else if (rc != -EIO) {
+		fsck_finding_set(&x, FSCK_UNVERIFIABLE, FSCK_CHECK, symbol, key,
+				 rel, "object without a manifest row, cannot "
+				 "check it: %s", why);
 	} else {
 		fsck_finding_set(
 			&x, FSCK_INVALID_ORPHAN, FSCK_YES, symbol, key, rel,

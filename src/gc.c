@@ -227,38 +227,47 @@ int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
 }
 
 /* gc_describe_object() of the file open at `fd`. */
-static int describe_file(struct store *s, int fd, const char *symbol,
-			 const char *key, const char *relpath,
-			 int with_sha256, struct manifest_entry *e,
-			 char *why, size_t why_len)
+static int describe_file(int fd, const char *symbol, const char *key,
+			 const char *relpath, int with_sha256,
+			 struct manifest_entry *e, char *why, size_t why_len)
 {
 	struct parquet_error perr = { NULL, "" };
 	struct parquet_info info;
+	struct seekable_reader *zr = NULL;
+	struct byte_source src = fd_source(&fd);
 	const char *zwhy = NULL;
 	uint64_t size = 0;
 	struct stat st;
-	int lfd = -1, compressed = 0, rc;
+	int compressed, rc;
 
 	memset(e, 0, sizeof(*e));
 	rc = fstat(fd, &st) < 0 ? -errno : 0;
 	if (rc == 0)
-		rc = compressed = seekable_open_logical(
-			fd, (uint64_t)st.st_size, s->tmp_fd, &lfd, &size,
-			&zwhy);
-	if (rc == 0)
+		rc = seekable_reader_open(fd, (uint64_t)st.st_size, &zr,
+					  &zwhy);
+	compressed = zr != NULL;
+	if (rc == 0) {
 		size = (uint64_t)st.st_size;
-	if (rc >= 0)
-		rc = parquet_validate_fd(compressed ? lfd : fd, size, &info,
-					 &perr, NULL);
+	} else if (rc > 0) {
+		size = seekable_reader_size(zr);
+		src = seekable_reader_source(zr);
+		/* every frame must decompress: a hash reads them all */
+		rc = with_sha256 ? 0 : seekable_reader_check(zr);
+	}
+	if (rc == 0)
+		rc = parquet_validate(&src, size, &info, &perr, NULL);
 	if (rc == 0 && with_sha256)
-		rc = hash_fd(compressed ? lfd : fd, size, e->sha256);
-	if (lfd >= 0)
-		close(lfd);
+		rc = hash_source(&src, size, e->sha256);
+	if (zr && zr->why)
+		zwhy = zr->why;
+	seekable_reader_close(zr);
 	if (rc < 0) {
-		snprintf(why, why_len, "%s%s",
-			 zwhy ? "a corrupt compressed object: " : "",
-			 zwhy ? zwhy
-			      : perr.detail[0] ? perr.detail : strerror(-rc));
+		if (zwhy && rc == -EIO)
+			snprintf(why, why_len, "a corrupt compressed object: "
+				 "%s", zwhy);
+		else
+			snprintf(why, why_len, "%s",
+				 perr.detail[0] ? perr.detail : strerror(-rc));
 		return rc;
 	}
 	snprintf(e->symbol, sizeof(e->symbol), "%s", symbol);
@@ -294,7 +303,7 @@ int gc_describe_object(struct store *s, const char *symbol, const char *key,
 		snprintf(why, why_len, "%s", strerror(-fd));
 		return fd;
 	}
-	rc = describe_file(s, fd, symbol, key, relpath, with_sha256, e, why,
+	rc = describe_file(fd, symbol, key, relpath, with_sha256, e, why,
 			   why_len);
 	close(fd);
 	return rc;
@@ -329,7 +338,7 @@ int gc_describe_sealed(struct store *s, const struct manifest_entry *row,
 		return fd;
 	}
 	store_object_relpath(row->symbol, row->key, rel, sizeof(rel));
-	rc = describe_file(s, fd, row->symbol, row->key, rel, with_sha256, e,
+	rc = describe_file(fd, row->symbol, row->key, rel, with_sha256, e,
 			   why, why_len);
 	close(fd);
 	return rc;
@@ -513,6 +522,10 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 				drc = prefer_sealed(s, e, rel, drc, &adopted,
 						    why, sizeof(why), &how,
 						    &kept);
+			else if (drc < 0 && drc != -ENOENT && drc != -EIO)
+				log_warn("%s: cannot check it: %s; its "
+					 "writer's row goes, the object stays "
+					 "for fsck -p", rel, why);
 		}
 		if (kept) {
 			log_warn("%s/%s: tmp/%s and its row stay for the next "

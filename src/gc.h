@@ -130,7 +130,8 @@ int gc_drop_stale_claims(struct manifest *m, const char *mount_id,
 /* Build a published row for the valid object at `relpath` (adoption),
  * compressed or not; its SHA-256 (a read of every byte) only when
  * `with_sha256`, as a check needs none.  -EIO with `why` filled when it
- * does not validate. */
+ * does not validate; another negative errno, `why` filled too, when it
+ * could not be checked (a read error, no memory). */
 int gc_describe_object(struct store *s, const char *symbol, const char *key,
 		       const char *relpath, int with_sha256,
 		       struct manifest_entry *e, char *why, size_t why_len);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "hash.h"
 
 #define HASH_CHUNK (1 << 20)
@@ -29,8 +30,9 @@ int hash_finish(EVP_MD_CTX *ctx, char *hex)
 	return 0;
 }
 
-/* Feed bytes [off, off + len) of `fd` to `ctx`. */
-static int digest_range(EVP_MD_CTX *ctx, int fd, uint64_t off, uint64_t len)
+/* Feed bytes [off, off + len) of `src` to `ctx`. */
+static int digest_range(EVP_MD_CTX *ctx, const struct byte_source *src,
+			uint64_t off, uint64_t len)
 {
 	unsigned char *buf = malloc(HASH_CHUNK);
 	int rc = 0;
@@ -39,12 +41,10 @@ static int digest_range(EVP_MD_CTX *ctx, int fd, uint64_t off, uint64_t len)
 		return -ENOMEM;
 	while (len > 0) {
 		size_t want = len < HASH_CHUNK ? (size_t)len : HASH_CHUNK;
-		ssize_t n = pread(fd, buf, want, (off_t)off);
+		ssize_t n = src->pread(src->arg, buf, want, off);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
+			rc = n < 0 ? (int)n : -EIO;
 			break;
 		}
 		EVP_DigestUpdate(ctx, buf, (size_t)n);
@@ -55,7 +55,7 @@ static int digest_range(EVP_MD_CTX *ctx, int fd, uint64_t off, uint64_t len)
 	return rc;
 }
 
-int hash_fd(int fd, uint64_t size, char *hex)
+int hash_source(const struct byte_source *src, uint64_t size, char *hex)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	int rc;
@@ -64,14 +64,22 @@ int hash_fd(int fd, uint64_t size, char *hex)
 		return -ENOMEM;
 	rc = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ? 0 : -EIO;
 	if (rc == 0)
-		rc = digest_range(ctx, fd, 0, size);
+		rc = digest_range(ctx, src, 0, size);
 	if (rc == 0)
 		rc = hash_finish(ctx, hex);
 	EVP_MD_CTX_free(ctx);
 	return rc;
 }
 
-int hash_footer(int fd, uint64_t size, uint32_t footer_len, char *hex)
+int hash_fd(int fd, uint64_t size, char *hex)
+{
+	struct byte_source src = fd_source(&fd);
+
+	return hash_source(&src, size, hex);
+}
+
+int hash_footer(const struct byte_source *src, uint64_t size,
+		uint32_t footer_len, char *hex)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned char le[8];
@@ -86,7 +94,7 @@ int hash_footer(int fd, uint64_t size, uint32_t footer_len, char *hex)
 		le[i] = (unsigned char)(size >> (8 * i));
 	rc = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ? 0 : -EIO;
 	if (rc == 0)
-		rc = digest_range(ctx, fd, size - tail, tail);
+		rc = digest_range(ctx, src, size - tail, tail);
 	if (rc == 0 && !EVP_DigestUpdate(ctx, le, sizeof(le)))
 		rc = -EIO;
 	if (rc == 0)

@@ -14,13 +14,18 @@
 
 #include <openssl/evp.h>
 
+struct byte_source;
+
 #define SHA256_HEX_LEN 64
 
 /* Finish a streaming digest into `hex`; 0 or -EIO. */
 int hash_finish(EVP_MD_CTX *ctx, char *hex);
 /* SHA-256 of bytes [0, size) of `fd`, read with pread. */
 int hash_fd(int fd, uint64_t size, char *hex);
-/* The hash=footer digest of a file of `size` bytes. */
-int hash_footer(int fd, uint64_t size, uint32_t footer_len, char *hex);
+/* The same, of the bytes of `src` (fdio.h): a compressed object's. */
+int hash_source(const struct byte_source *src, uint64_t size, char *hex);
+/* The hash=footer digest of the `size` bytes of `src`. */
+int hash_footer(const struct byte_source *src, uint64_t size,
+		uint32_t footer_len, char *hex);
 
 #endif

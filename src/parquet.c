@@ -843,11 +843,11 @@ int parquet_parse_footer(const uint8_t *buf, size_t len,
 	return parse_footer(buf, len, info, err, NULL, 0);
 }
 
-/* pread exactly n bytes at off. */
-static int read_full(int fd, void *buf, size_t n, uint64_t off,
-		     struct parquet_error *err)
+/* Read exactly n bytes at off. */
+static int read_full(const struct byte_source *src, void *buf, size_t n,
+		     uint64_t off, struct parquet_error *err)
 {
-	ssize_t got = pread_full(fd, buf, n, off);
+	ssize_t got = src->pread(src->arg, buf, n, off);
 
 	if (got < 0) {
 		set_err(err, "io", "pread %zu bytes at offset %" PRIu64 ": %s",
@@ -866,11 +866,11 @@ static uint32_t le32(const uint8_t *p)
 	       (uint32_t)p[3] << 24;
 }
 
-/* parquet_validate_fd(), noting column chunk bounds in `bounds` unless
- * it is NULL. */
-static int validate_fd(int fd, uint64_t size, struct parquet_info *info,
-		       struct parquet_error *err, uint8_t **footer_out,
-		       struct bounds *bounds)
+/* parquet_validate(), noting column chunk bounds in `bounds` unless it
+ * is NULL. */
+static int validate(const struct byte_source *src, uint64_t size,
+		    struct parquet_info *info, struct parquet_error *err,
+		    uint8_t **footer_out, struct bounds *bounds)
 {
 	struct parquet_error local_err;
 	struct parquet_info local_info;
@@ -897,14 +897,14 @@ static int validate_fd(int fd, uint64_t size, struct parquet_info *info,
 			     " bytes is too small for Parquet", size);
 		goto out;
 	}
-	rc = read_full(fd, head, sizeof(head), 0, err);
+	rc = read_full(src, head, sizeof(head), 0, err);
 	if (rc)
 		goto out;
 	if (memcmp(head, "PAR1", 4) != 0 && memcmp(head, "PARE", 4) != 0) {
 		rc = set_err(err, "not_parquet", "no PAR1 magic at start");
 		goto out;
 	}
-	rc = read_full(fd, tail, sizeof(tail), size - sizeof(tail), err);
+	rc = read_full(src, tail, sizeof(tail), size - sizeof(tail), err);
 	if (rc)
 		goto out;
 	if (memcmp(head, "PARE", 4) == 0 || memcmp(tail + 4, "PARE", 4) == 0) {
@@ -940,7 +940,7 @@ static int validate_fd(int fd, uint64_t size, struct parquet_info *info,
 			" bytes for the footer", flen);
 		goto out;
 	}
-	rc = read_full(fd, footer, flen, size - sizeof(tail) - flen, err);
+	rc = read_full(src, footer, flen, size - sizeof(tail) - flen, err);
 	if (rc)
 		goto out;
 	rc = parse_footer(footer, flen, info, err, bounds,
@@ -967,21 +967,31 @@ int parquet_head_refutes(const uint8_t head[4])
 	return 0;
 }
 
+int parquet_validate(const struct byte_source *src, uint64_t size,
+		     struct parquet_info *info, struct parquet_error *err,
+		     uint8_t **footer_out)
+{
+	return validate(src, size, info, err, footer_out, NULL);
+}
+
 int parquet_validate_fd(int fd, uint64_t size, struct parquet_info *info,
 			struct parquet_error *err, uint8_t **footer_out)
 {
-	return validate_fd(fd, size, info, err, footer_out, NULL);
+	struct byte_source src = fd_source(&fd);
+
+	return validate(&src, size, info, err, footer_out, NULL);
 }
 
 int parquet_read_bounds(int fd, uint64_t size, uint64_t **out, size_t *n)
 {
+	struct byte_source src = fd_source(&fd);
 	struct bounds b = { 0 };
 	struct parquet_info info;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	rc = validate_fd(fd, size, &info, NULL, NULL, &b);
+	rc = validate(&src, size, &info, NULL, NULL, &b);
 	if (rc == 0)	/* where the footer begins */
 		rc = bounds_add(&b, size - 8 - info.footer_len);
 	if (rc < 0) {

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct byte_source;
+
 /* Largest footer we agree to read; a bigger declared length is refused. */
 #define PARQUET_FOOTER_MAX (64u << 20)
 
@@ -67,6 +69,10 @@ int parquet_head_refutes(const uint8_t head[4]);
  */
 int parquet_validate_fd(int fd, uint64_t size, struct parquet_info *info,
 			struct parquet_error *err, uint8_t **footer_out);
+/* The same, of the bytes of `src` (fdio.h): a compressed object's. */
+int parquet_validate(const struct byte_source *src, uint64_t size,
+		     struct parquet_info *info, struct parquet_error *err,
+		     uint8_t **footer_out);
 
 /*
  * Where the reads of a Parquet reader begin and end in the valid Parquet

@@ -4,14 +4,14 @@
  * The writer plans the frames of a finished tmp file (to begin where a
  * reader's reads do, when the caller knows where), then compresses it
  * frame by frame, on several threads when asked; the reader parses the
- * seek table once per open and decompresses single frames.
+ * seek table once per open and decompresses single frames; a check that
+ * reads a whole object (fsck, adoption) does so through a reader that
+ * holds one frame at a time.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <zstd_errors.h>
@@ -478,33 +478,15 @@ int seekable_compress(int in, const struct seekable_plan *plan, int out,
 	return rc;
 }
 
-/* An unnamed file in `dirfd`, or in memory where the filesystem has none
- * (or `dirfd` is -1). */
-static int open_unnamed(int dirfd)
+int seekable_reader_open(int fd, uint64_t stored_size,
+			 struct seekable_reader **out, const char **why)
 {
-	int fd = -1;
-
-	if (dirfd >= 0)
-		fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	/* in memory where the directory cannot hold it: no O_TMPFILE
-	 * there, or a read-only filesystem (fsck -n of a snapshot) */
-	if (dirfd < 0 || (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
-				     errno == EROFS)))
-		fd = memfd_create("featurefs-logical", MFD_CLOEXEC);
-	return fd < 0 ? -errno : fd;
-}
-
-int seekable_open_logical(int fd, uint64_t stored_size, int tmpdir_fd,
-			  int *out, uint64_t *size, const char **why)
-{
+	struct seekable_reader *r;
 	uint8_t head[4];
-	struct seek_table t;
-	struct seekable_decoder *d = NULL;
-	void *buf = NULL;
-	int lfd = -1, rc;
-	uint32_t i;
 	ssize_t n;
+	int rc;
 
+	*out = NULL;
 	n = pread_full(fd, head, sizeof(head), 0);
 	if (n < 0)
 		return (int)n;
@@ -513,38 +495,93 @@ int seekable_open_logical(int fd, uint64_t stored_size, int tmpdir_fd,
 	    (get_le32(head) != ZSTD_MAGICNUMBER &&
 	     get_le32(head) != SEEKABLE_SKIPPABLE_MAGIC))
 		return 0;
-	rc = seekable_table_read(fd, stored_size, &t, why);
-	if (rc < 0)
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->fd = fd;
+	r->cur = UINT32_MAX;
+	rc = seekable_table_read(fd, stored_size, &r->table, why);
+	if (rc < 0) {
+		free(r);
 		return rc;
-	d = seekable_decoder_new();
-	buf = malloc(SEEKABLE_FRAME_SIZE);
-	if (!d || !buf) {
-		rc = -ENOMEM;
-		goto out;
 	}
-	lfd = open_unnamed(tmpdir_fd);
-	if (lfd < 0) {
-		rc = lfd;
-		goto out;
+	r->d = seekable_decoder_new();
+	r->frame = malloc(SEEKABLE_FRAME_SIZE);
+	if (!r->d || !r->frame) {
+		seekable_reader_close(r);
+		return -ENOMEM;
 	}
-	for (i = 0; i < t.frames; i++) {
-		rc = seekable_frame_read(fd, &t, i, d, buf, why);
-		if (rc == 0)
-			rc = pwrite_full(lfd, buf,
-					(size_t)(t.doff[i + 1] - t.doff[i]),
-					t.doff[i]);
-		if (rc < 0)
-			goto out;
-	}
-	*out = lfd;
-	*size = t.doff[t.frames];
-	lfd = -1;
-	rc = 1;
-out:
-	if (lfd >= 0)
-		close(lfd);
-	seekable_decoder_free(d);
-	free(buf);
-	seekable_table_free(&t);
+	*out = r;
+	return 1;
+}
+
+uint64_t seekable_reader_size(const struct seekable_reader *r)
+{
+	return r->table.doff[r->table.frames];
+}
+
+/* Make frame `i` the one in r->frame. */
+static int reader_load(struct seekable_reader *r, uint32_t i)
+{
+	int rc;
+
+	if (r->cur == i)
+		return 0;
+	r->cur = UINT32_MAX;
+	rc = seekable_frame_read(r->fd, &r->table, i, r->d, r->frame, &r->why);
+	if (rc == 0)
+		r->cur = i;
 	return rc;
+}
+
+int seekable_reader_check(struct seekable_reader *r)
+{
+	uint32_t i;
+	int rc;
+
+	for (i = 0; i < r->table.frames; i++) {
+		rc = reader_load(r, i);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static ssize_t reader_pread(void *arg, void *buf, size_t len, uint64_t off)
+{
+	struct seekable_reader *r = arg;
+	uint64_t size = seekable_reader_size(r);
+	size_t done = 0;
+
+	while (done < len && off < size) {
+		uint32_t i = seekable_frame_of(&r->table, off);
+		uint64_t in = off - r->table.doff[i];
+		uint64_t have = r->table.doff[i + 1] - off;
+		size_t n = len - done < have ? len - done : (size_t)have;
+		int rc = reader_load(r, i);
+
+		if (rc < 0)
+			return rc;
+		memcpy((char *)buf + done, r->frame + in, n);
+		done += n;
+		off += n;
+	}
+	return (ssize_t)done;
+}
+
+struct byte_source seekable_reader_source(struct seekable_reader *r)
+{
+	struct byte_source src = { reader_pread, r };
+
+	return src;
+}
+
+void seekable_reader_close(struct seekable_reader *r)
+{
+	if (!r)
+		return;
+	seekable_decoder_free(r->d);
+	free(r->frame);
+	seekable_table_free(&r->table);
+	free(r);
 }

@@ -26,6 +26,8 @@
 
 #include <zstd.h>
 
+#include "fdio.h"
+
 #define SEEKABLE_FRAME_SIZE (1u << 20)	/* logical bytes per frame, at most */
 #define SEEKABLE_FRAME_MIN (64u << 10)	/* ... at least, where a plan can */
 #define SEEKABLE_FRAME_TAIL (1u << 10)	/* ... in the last frame, at least */
@@ -121,17 +123,38 @@ int seekable_compress(int in, const struct seekable_plan *plan, int out,
 		      int level, unsigned threads, uint64_t *stored_size);
 
 /*
- * The logical bytes of the object at `fd` (`stored_size` bytes), for
- * checks that read a whole file (fsck, adoption of an object without a
- * row).  When the object is in the seekable format (a zstd frame first,
- * the seek table last): 1, `*out` a descriptor on its bytes decompressed
- * into an unnamed file in directory `tmpdir_fd` (in memory when it is -1)
- * and `*size` their length.
- * 0 when it is not compressed (nothing set).  -EIO with *why set when it
- * is compressed but corrupt; another negative errno.
+ * A compressed object read whole by a check (fsck, adoption of an object
+ * without a row): its logical bytes decompressed a frame at a time on
+ * demand and kept nowhere else, so that an object however large it says
+ * it is takes no room in the store.  Reads in order decompress each
+ * frame once.
  */
-int seekable_open_logical(int fd, uint64_t stored_size, int tmpdir_fd,
-			  int *out, uint64_t *size, const char **why);
+struct seekable_reader {
+	int fd;			/* the caller's */
+	struct seek_table table;
+	struct seekable_decoder *d;
+	uint8_t *frame;		/* SEEKABLE_FRAME_SIZE bytes: frame `cur` */
+	uint32_t cur;		/* UINT32_MAX: none */
+	const char *why;	/* why a read failed with -EIO */
+};
+
+/*
+ * Open the object at `fd` (`stored_size` bytes) for reading.  When it is
+ * in the seekable format (a zstd frame first, the seek table last): 1 and
+ * *out set.  0 when it is not compressed (*out NULL).  -EIO with *why set
+ * when its seek table is corrupt; another negative errno.
+ */
+int seekable_reader_open(int fd, uint64_t stored_size,
+			 struct seekable_reader **out, const char **why);
+/* Its logical size, as its seek table gives it. */
+uint64_t seekable_reader_size(const struct seekable_reader *r);
+/* Decompress every frame: 0; -EIO with r->why set at the first corrupt
+ * one; another negative errno. */
+int seekable_reader_check(struct seekable_reader *r);
+/* Its logical bytes as a byte source (fdio.h); a read of a corrupt frame
+ * fails with -EIO and sets r->why. */
+struct byte_source seekable_reader_source(struct seekable_reader *r);
+void seekable_reader_close(struct seekable_reader *r);
 
 /* A libzstd error code as an errno. */
 int zstd_to_errno(size_t code);

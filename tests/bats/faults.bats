@@ -636,6 +636,66 @@ enospc_write() {
 	fsck_clean
 }
 
+# padded_zstd SOURCE OBJECT MIB: write OBJECT, Parquet file SOURCE with
+# MIB MiB of zeros before its footer (still valid: the footer locates
+# the data), in the seekable format: a few dozen bytes a MiB of zeros.
+# Prints the SHA-256 of its logical bytes.
+padded_zstd() {
+	python3 - "$@" <<'PY'
+import hashlib, struct, subprocess, sys
+src, out, mib = sys.argv[1], sys.argv[2], int(sys.argv[3])
+orig = open(src, "rb").read()
+cut = len(orig) - struct.unpack("<I", orig[-8:-4])[0] - 8
+zeros = bytes(1 << 20)
+pieces = [orig[i:min(i + len(zeros), cut)] for i in range(0, cut, len(zeros))]
+pieces += [zeros] * mib + [orig[cut:]]
+frames, table, digest = {}, b"", hashlib.sha256()
+with open(out, "wb") as f:
+    for p in pieces:
+        if id(p) not in frames:
+            frames[id(p)] = subprocess.run(["zstd", "-q", "-c", "--no-check"],
+                input=p, capture_output=True, check=True).stdout
+        f.write(frames[id(p)])
+        table += struct.pack("<II", len(frames[id(p)]), len(p))
+        digest.update(p)
+    table += struct.pack("<IBI", len(pieces), 0, 0x8F92EAB1)
+    f.write(struct.pack("<II", 0x184D2A5E, len(table)) + table)
+print(digest.hexdigest())
+PY
+}
+
+@test "fsck checks and adopts a compressed object larger than the free space, writing none of it; a row's size is checked from the seek table" {
+	small_store 64m
+	make_parquet "$DATA/a.parquet" 2000 1
+	mount_store -o compress=zstd
+	publish_file AAPL "$K" "$DATA/a.parquet"
+	unmount_store
+	[ "$(manifest_sql "select compression from entries where key = '$K'")" = zstd ]
+	# an orphan of 512 MiB, eight times what the store's filesystem holds
+	k2=$(key_of padded)
+	sum=$(padded_zstd "$DATA/a.parquet" "$STORE/objects/AAPL/$k2.parquet" 512)
+	[ "$(stat -c %s "$STORE/objects/AAPL/$k2.parquet")" -lt 100000 ]
+	run "$FEATUREFS" fsck -p "$STORE"
+	echo "$output" >&2
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"AAPL/$k2: valid object without a manifest row (adopted)"* ]]
+	[ "$(manifest_sql "select file_size_bytes, sha256 from entries where key = '$k2'")" = \
+		"$((512 * 1048576 + $(stat -c %s "$DATA/a.parquet")))|$sum" ]
+	run "$FEATUREFS" fsck -n --verify "$STORE"
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	# a row's object whose seek table gives another size: told from the
+	# table, nothing decompressed
+	size=$(stat -c %s "$DATA/a.parquet")
+	padded_zstd "$DATA/a.parquet" "$STORE/objects/AAPL/$K.parquet" 512 >/dev/null
+	sqlite3 "$STORE/manifest.db" "update entries set stored_size_bytes = $(stat -c %s "$STORE/objects/AAPL/$K.parquet") where key = '$K'"
+	run "$FEATUREFS" fsck -n "$STORE"
+	echo "$output" >&2
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"AAPL/$K: object decompresses to $((512 * 1048576 + size)) bytes, the row says $size"* ]]
+	[ -z "$(ls -A "$STORE/tmp")" ]
+}
+
 @test "a store's filesystem out of inodes: every command says so, and all is well once some are free" {
 	small_store 64m,nr_inodes=40
 	make_parquet "$DATA/small.parquet" 1000 1

@@ -202,10 +202,11 @@ static void round_trip(const unsigned char *data, size_t len)
 {
 	struct frame_cache *fc;
 	struct zobject *z = NULL;
+	struct seekable_reader *zr = NULL;
 	const char *why = NULL;
 	unsigned char *back = malloc(len + 1);
-	uint64_t stored, size;
-	int fd, lfd = -1;
+	uint64_t stored;
+	int fd;
 
 	fd = compressed(data, len, &stored);
 	CHECK_INT(zobject_open(fd, stored, len, &z, &why), 0);
@@ -219,13 +220,25 @@ static void round_trip(const unsigned char *data, size_t len)
 	CHECK_INT(frame_cache_pread(fc, z, back, len + 1, 0, &why), len);
 	CHECK(memcmp(back, data, len) == 0);
 	CHECK_INT(frame_cache_pread(fc, z, back, 10, len, &why), 0);
-	/* what fsck and adoption read: the whole logical file */
-	CHECK_INT(seekable_open_logical(fd, stored, -1, &lfd, &size, &why), 1);
-	CHECK_INT(size, len);
-	if (lfd >= 0) {
-		CHECK_INT(pread(lfd, back, len + 1, 0), len);
+	/* what fsck and adoption read: the whole logical file, in any
+	 * order, without writing it anywhere */
+	CHECK_INT(seekable_reader_open(fd, stored, &zr, &why), 1);
+	if (zr) {
+		struct byte_source src = seekable_reader_source(zr);
+
+		CHECK_INT(seekable_reader_size(zr), len);
+		CHECK_INT(seekable_reader_check(zr), 0);
+		memset(back, 0, len + 1);
+		CHECK_INT(src.pread(src.arg, back, len + 1, 0), len);
 		CHECK(memcmp(back, data, len) == 0);
-		close(lfd);
+		if (len > 10) {
+			CHECK_INT(src.pread(src.arg, back, 10, len - 10), 10);
+			CHECK(memcmp(back, data + len - 10, 10) == 0);
+			CHECK_INT(src.pread(src.arg, back, 5, 3), 5);
+			CHECK(memcmp(back, data + 3, 5) == 0);
+		}
+		CHECK_INT(src.pread(src.arg, back, 10, len), 0);
+		seekable_reader_close(zr);
 	}
 	frame_cache_free(fc);
 	zobject_close(z);
@@ -541,10 +554,11 @@ static void corruption(const unsigned char *data)
 	size_t len = 3 * MIB;
 	struct frame_cache *fc;
 	struct zobject *z = NULL;
+	struct seekable_reader *zr = NULL;
 	const char *why = NULL;
 	unsigned char *buf = malloc(len), byte;
 	uint64_t stored, mid;
-	int fd, lfd = -1;
+	int fd;
 
 	fd = compressed(data, len, &stored);
 	CHECK_INT(zobject_open(fd, stored, len, &z, &why), 0);
@@ -560,7 +574,19 @@ static void corruption(const unsigned char *data)
 	CHECK_INT(frame_cache_pread(fc, z, buf, 4096, MIB + 7, &why), -EIO);
 	CHECK(why != NULL);
 	CHECK_INT(frame_cache_pread(fc, z, buf, len, 0, &why), -EIO);
-	CHECK_INT(seekable_open_logical(fd, stored, -1, &lfd, &mid, &why), -EIO);
+	CHECK_INT(seekable_reader_open(fd, stored, &zr, &why), 1);
+	if (zr) {
+		struct byte_source src = seekable_reader_source(zr);
+
+		CHECK_INT(seekable_reader_check(zr), -EIO);
+		CHECK(zr->why != NULL);
+		zr->why = NULL;
+		CHECK_INT(src.pread(src.arg, buf, 4096, 2 * MIB + 5), 4096);
+		CHECK(memcmp(buf, data + 2 * MIB + 5, 4096) == 0);
+		CHECK_INT(src.pread(src.arg, buf, 4096, MIB + 7), -EIO);
+		CHECK(zr->why != NULL);
+		seekable_reader_close(zr);
+	}
 	zobject_close(z);
 	z = NULL;
 
@@ -656,12 +682,11 @@ int main(void)
 	/* not compressed: nothing to decompress */
 	fd = memfd_with("PAR1....PAR1", 12);
 	{
+		struct seekable_reader *zr = (void *)1;
 		const char *why;
-		uint64_t size;
-		int lfd;
 
-		CHECK_INT(seekable_open_logical(fd, 12, -1, &lfd, &size, &why),
-			  0);
+		CHECK_INT(seekable_reader_open(fd, 12, &zr, &why), 0);
+		CHECK(zr == NULL);
 	}
 	close(fd);
 	free(data);
