@@ -26,7 +26,9 @@
  *   manifest_publish  just before the row is flipped to published
  * and, on a read-open: backing_open (a passthrough backing file); and
  * lookup, each LOOKUP request; ctl_accept, each accept(2) of a
- * maintenance command's connection to the control socket.
+ * maintenance command's connection to the control socket; and
+ * recover_publish, where mount recovery or fsck -p publishes a dead
+ * writer's row.
  * Tests: tests/bats/faults.bats, tests/bats/compress.bats.
  */
 #ifndef FEATUREFS_FAULT_H

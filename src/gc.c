@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fault.h"
 #include "gc.h"
 #include "hash.h"
 #include "htab.h"
@@ -441,8 +442,9 @@ static int prefer_sealed(struct store *s, const struct manifest_entry *e,
 	return 0;
 }
 
-/* Whether tmp/`name` is the sealed file of a row kept in `b`: the loop
- * below clears `sealed_tmp` of every row it does not keep. */
+/* Whether tmp/`name` is the sealed file of a row in `b`: the loop of
+ * gc_reclaim_dead_writers() clears `sealed_tmp` of every row it does not
+ * keep. */
 static int sealed_kept(const struct batch *b, const char *name)
 {
 	size_t i;
@@ -483,19 +485,55 @@ int gc_drop_stale_claims(struct manifest *m, const char *mount_id,
 	return rc;
 }
 
+/* Remove the files in tmp/ of writers that are gone but those that the
+ * rows in `b` keep (sealed_kept()); count them in `res`. */
+static int sweep_tmp(struct store *s, const struct batch *b,
+		     const char *live_mount_id, int dry_run,
+		     struct gc_result *res)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	fd = dup(s->tmp_fd);
+	d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (live_mount_id &&
+		    strncmp(de->d_name, live_mount_id, strlen(live_mount_id)) == 0)
+			continue;
+		if (sealed_kept(b, de->d_name))
+			continue;
+		if (dry_run || remove_stale_tmp(s, de->d_name) == 0)
+			res->tmp_removed++;
+	}
+	closedir(d);
+	return 0;
+}
+
 int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 			    const char *live_mount_id, int dry_run,
 			    struct gc_result *res)
 {
 	struct manifest_query q = { 0 };
 	struct batch b = { NULL, 0 };
-	struct dirent *de;
 	size_t i;
-	DIR *d;
-	int fd, rc;
+	int rc;
 
 	q.states = 1u << ENTRY_WRITING;
 	rc = manifest_list(m, &q, collect_writing, &b);
+	/* What the dead writers had not closed can never be published: it
+	 * goes first, so that the publishes below have the room it took
+	 * (every row's closed file is kept by name until then). */
+	if (rc == 0 && !dry_run)
+		rc = sweep_tmp(s, &b, live_mount_id, dry_run, res);
 	for (i = 0; rc == 0 && i < b.n; i++) {
 		struct manifest_entry *e = &b.rows[i], adopted;
 		char why[256], rel[STORE_REL_MAX];
@@ -544,42 +582,32 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 				adopted.ctime_ns = e->ctime_ns;
 			}
 		}
-		e->sealed_tmp[0] = '\0'; /* the sweep takes it */
-		if (drc == 0 && manifest_publish(m, &adopted) == 0) {
+		if (drc == 0) {
+			drc = fault_inject("recover_publish");
+			if (drc == 0)
+				drc = manifest_publish(m, &adopted);
+			if (drc < 0) {
+				/* not dropped: a full disk, a locked
+				 * manifest, do not make it a lost write */
+				log_warn("%s/%s: cannot publish it now: %s; "
+					 "its row stays for the next recovery",
+					 e->symbol, e->key, strerror(-drc));
+				continue;
+			}
 			/* its tmp name, if any, goes with the sweep below */
+			e->sealed_tmp[0] = '\0';
 			log_info("adopted %s/%s: %s", e->symbol, e->key, how);
 			res->rows_adopted++;
 			continue;
 		}
+		e->sealed_tmp[0] = '\0'; /* the sweep takes it */
 		if (manifest_remove(m, e->symbol, e->key, ENTRY_WRITING) == 0) {
 			manifest_release(m, e->symbol, e->key);
 			res->rows_removed++;
 		}
 	}
-	if (rc < 0)
-		goto out;
-	fd = dup(s->tmp_fd);
-	d = fd < 0 ? NULL : fdopendir(fd);
-	if (!d) {
-		rc = -errno;
-		if (fd >= 0)
-			close(fd);
-		goto out;
-	}
-	rewinddir(d);
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (live_mount_id &&
-		    strncmp(de->d_name, live_mount_id, strlen(live_mount_id)) == 0)
-			continue;
-		if (sealed_kept(&b, de->d_name))
-			continue;
-		if (dry_run || remove_stale_tmp(s, de->d_name) == 0)
-			res->tmp_removed++;
-	}
-	closedir(d);
-out:
+	if (rc == 0)
+		rc = sweep_tmp(s, &b, live_mount_id, dry_run, res);
 	free(b.rows);
 	return rc;
 }

@@ -605,6 +605,65 @@ enospc_write() {
 	fsck_clean
 }
 
+@test "recovery on a full disk: the dead mount's unfinished files go first, so that its closed write is published; one it cannot publish keeps its row" {
+	[ -n "${FEATUREFS_FAULT_INJECTION:-}" ] || skip "needs a -Dfault_injection=true build"
+	small_store 16m
+	make_parquet "$DATA/a.parquet" 5000
+	FEATUREFS_FAULT=after_rename=crash@2 mount_store
+	mkdir "$MNT/AAPL"
+	k1=$(key_of first)
+	publish_file AAPL "$k1" "$DATA/a.parquet"
+	# an unfinished write takes the disk but for room for one entry
+	python3 - "$MNT/AAPL/$(key_of unfinished).parquet" "$TEST_DIR/full" <<'PY' &
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+n = 0
+try:
+    while True:
+        n += os.write(fd, bytes(65536))
+except OSError:
+    pass
+os.ftruncate(fd, n - 400000)
+open(sys.argv[2], "w").close()
+time.sleep(600)
+PY
+	holder=$!
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		[ -e "$TEST_DIR/full" ] && break
+		sleep 0.1
+	done
+	# the mount dies between putting the object in place and its row
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	wait_daemon_gone
+	kill "$holder"
+	wait "$holder" 2>/dev/null || true
+	fusermount3 -uz "$MNT" 2>/dev/null || true
+	[ "$(manifest_sql "select state from entries where key = '$K'")" = writing ]
+	fallocate -l "$(($(df --output=avail -k "$SMALL" | tail -1) * 1024))" "$SMALL/filler"
+	mount_store
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	log_has "adopted AAPL/$K"
+	unmount_store
+	rm "$SMALL/filler"
+	fsck_clean
+	# a closed write whose publish the manifest refuses at recovery
+	# keeps its row for the next one
+	K2=$(key_of second)
+	FEATUREFS_FAULT=after_rename=crash mount_store
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet"
+	wait_daemon_gone
+	fusermount3 -uz "$MNT" 2>/dev/null || true
+	FEATUREFS_FAULT=recover_publish=EIO mount_store
+	log_has "AAPL/$K2: cannot publish it now: Input/output error; its row stays for the next recovery"
+	[ ! -e "$MNT/AAPL/$K2.parquet" ]
+	[ "$(manifest_sql "select state from entries where key = '$K2'")" = writing ]
+	unmount_store
+	mount_store
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet"
+	unmount_store
+	fsck_clean
+}
+
 @test "ENOSPC with the manifest on the full disk too: creates fail cleanly, the mount survives" {
 	small_store 8m
 	make_parquet "$DATA/small.parquet" 1000 1
