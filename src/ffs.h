@@ -533,9 +533,11 @@ int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 /* Value of attribute `name` of `n`; -ENODATA when it has none. */
 int entry_xattr_get(struct ffs *ffs, struct node *n, const char *name,
 		    struct strbuf *out);
-/* Refuse to `verb` ("set" or "remove") attribute `name`, with a log line:
- * -EPERM for featurefs's own (read-only), -ENOTSUP for any other. */
-int entry_xattr_refuse(const char *verb, const char *name);
+/* Refuse to `verb` ("set" or "remove") attribute `name` of node `n`,
+ * with a log line naming both: -EPERM for featurefs's own (read-only),
+ * -ENOTSUP for any other. */
+int entry_xattr_refuse(struct ffs *ffs, struct node *n, const char *verb,
+		       const char *name);
 
 /* Remove scratch files nobody has opened or changed for `idle_us`
  * (left by a tool that died before its rename), and scratch directories

@@ -941,17 +941,21 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
-	(void)ino;
+	struct ffs *ffs = ffs_of(req);
+
 	(void)value;
 	(void)size;
 	(void)flags;
-	fuse_reply_err(req, -entry_xattr_refuse("set", name));
+	fuse_reply_err(req, -entry_xattr_refuse(ffs, ffs_node(ffs, ino), "set",
+						name));
 }
 
 static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	(void)ino;
-	fuse_reply_err(req, -entry_xattr_refuse("remove", name));
+	struct ffs *ffs = ffs_of(req);
+
+	fuse_reply_err(req, -entry_xattr_refuse(ffs, ffs_node(ffs, ino),
+						"remove", name));
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {

@@ -121,21 +121,27 @@ int entry_xattr_get(struct ffs *ffs, struct node *n, const char *name,
 	return rc;
 }
 
-int entry_xattr_refuse(const char *verb, const char *name)
+int entry_xattr_refuse(struct ffs *ffs, struct node *n, const char *verb,
+		       const char *name)
 {
 	static const char why[] =
 		"entries carry no attributes but featurefs's own";
+	char path[NAME_MAX * 2 + 2];
 
+	/* a rename may replace the node's name meanwhile */
+	pthread_mutex_lock(&ffs->lock);
+	snprintf(path, sizeof(path), "%s", n->hkey ? n->hkey : "");
+	pthread_mutex_unlock(&ffs->lock);
 	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) == 0) {
-		log_info("%s %s: featurefs attributes are read-only", verb,
-			 name);
+		log_info("%s %s on /%s: featurefs attributes are read-only",
+			 verb, name, path);
 		return -EPERM;
 	}
 	/* cp -a and mv try ACLs and security labels on every file they copy
 	 * and take ENOTSUP quietly: only a user.* name is worth info level */
 	if (strncmp(name, "user.", 5) == 0)
-		log_info("%s %s: %s", verb, name, why);
+		log_info("%s %s on /%s: %s", verb, name, path, why);
 	else
-		log_debug("%s %s: %s", verb, name, why);
+		log_debug("%s %s on /%s: %s", verb, name, path, why);
 	return -ENOTSUP;
 }

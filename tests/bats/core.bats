@@ -1285,9 +1285,9 @@ PY
 	f=$MNT/AAPL/$K1.parquet
 	[ "$(try_errno "os.setxattr('$f', 'user.featurefs.rows', b'1')")" = EPERM ]
 	[ "$(try_errno "os.setxattr('$f', 'user.other', b'1')")" = ENOTSUP ]
-	log_has "set user.other: entries carry no attributes but featurefs's own"
+	log_has "set user.other on /AAPL/$K1.parquet: entries carry no attributes but featurefs's own"
 	[ "$(try_errno "os.removexattr('$f', 'user.featurefs.rows')")" = EPERM ]
-	log_has "remove user.featurefs.rows: featurefs attributes are read-only"
+	log_has "remove user.featurefs.rows on /AAPL/$K1.parquet: featurefs attributes are read-only"
 	[ "$(getfattr --only-values -n user.featurefs.rows "$f")" = 1000 ]
 	# never read: no last access yet
 	[ "$(try_errno "os.getxattr('$f', 'user.featurefs.last_accessed')")" = ENODATA ]
