@@ -603,18 +603,16 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 		set_times_ns(st, us_to_ns(n->created_ts),
 			     us_to_ns(n->created_ts));
 		break;
-	case NODE_CONTROL_FILE: {
-		struct strbuf sb = STRBUF_INIT;
-
-		control_render(ffs, n->control, &sb);
+	case NODE_CONTROL_FILE:
+		/* size 0, as procfs says: each open reads a snapshot of its
+		 * own (read to the end, not to a size), and a size rendered
+		 * here would be another snapshot's */
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
-		st->st_size = (off_t)sb.len;
+		st->st_size = 0;
 		set_times_ns(st, now_us() * 1000, us_to_ns(ffs->mounted_ts));
-		sb_release(&sb);
 		*timeout = 0;
 		break;
-	}
 	case NODE_ENTRY:
 	case NODE_SCRATCH:
 		pthread_mutex_lock(&ffs->lock);

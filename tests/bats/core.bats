@@ -1137,6 +1137,13 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	grep -q '^lock_timeout = 2s$' "$MNT/.featurefs/config"
 	grep -q '^gc_older_than = 2w$' "$MNT/.featurefs/config"
 	python3 -c "import json; d=json.load(open('$MNT/.featurefs/health')); assert d['status'] == 'ok', d"
+	# size 0, as in /proc: each open reads a snapshot of its own to the
+	# end, whatever size another snapshot had; readers that size their
+	# buffer by st_size read it whole
+	[ "$(stat -c %s "$MNT/.featurefs/stats.json")" = 0 ]
+	node -e "JSON.parse(require('fs').readFileSync('$MNT/.featurefs/stats.json'))"
+	cp "$MNT/.featurefs/stats.json" "$DATA/copy.json"
+	python3 -c "import json; json.load(open('$DATA/copy.json'))"
 	[ "$(try_errno "open('$MNT/.featurefs/stats', 'w')")" = EACCES ]
 	[ "$(try_errno "open('$MNT/.featurefs/new', 'w')")" = EACCES ]
 	[ "$(try_errno "os.unlink('$MNT/.featurefs/stats')")" = EPERM ]

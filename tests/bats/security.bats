@@ -155,7 +155,7 @@ publish_one() {
 		[ "$out" = EPERM ] || [ "$out" = EACCES ] || [ "$out" = EISDIR ] || { echo "unlink $f: $out" >&2; false; }
 		[ "$(try_errno "os.rename('$p', '$MNT/AAPL/.stolen')")" = EPERM ]
 		[ "$(try_errno "os.setxattr('$p', 'user.featurefs.sha256', b'x')")" = EPERM ]
-		[ -s "$p" ]
+		[ -n "$(head -c 1 "$p")" ] # still there (size 0, as in /proc)
 	done
 	[ "$(try_errno "open('$MNT/.featurefs/new', 'w')")" = EACCES ]
 	out=$(try_errno "os.mkdir('$MNT/.featurefs/dir')")
