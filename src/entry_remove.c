@@ -61,9 +61,12 @@ int entry_remove_batch(struct ffs *ffs, const struct manifest_entry *rows,
 			      forget_removed, ffs);
 }
 
-/* Unlink scratch node `n`; lock held, dropped.  Its tmp file goes
+/* Unlink scratch node `n`; lock held, dropped.  Its tmp file's name goes
  * first: a store that refuses it (turned read-only) keeps the name, and
- * the error is returned. */
+ * the error is returned.  The node keeps its writer, and so its data,
+ * for the descriptors still open on it, as an unlinked file on any
+ * filesystem does: the last one's close and the kernel's forget free
+ * them. */
 static int remove_scratch_locked(struct ffs *ffs, struct node *n)
 {
 	struct writer *w = n->w;
@@ -79,13 +82,9 @@ static int remove_scratch_locked(struct ffs *ffs, struct node *n)
 			return rc;
 		}
 	}
-	/* the node's reference, now ours */
-	__atomic_store_n(&n->w, NULL, __ATOMIC_RELAXED);
 	node_unlink(ffs, n);
 	node_release_locked(ffs, n);
 	pthread_mutex_unlock(&ffs->lock);
-	if (w)
-		writer_unref(w);
 	return 0;
 }
 

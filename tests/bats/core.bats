@@ -873,6 +873,43 @@ PY
 	[ -z "$(ls -A "$STORE/tmp")" ]
 }
 
+@test "a scratch file unlinked or replaced while open stays whole for its descriptors until the last close" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	python3 - "$MNT/AAPL" <<'PY'
+import os, sys, tempfile
+d = sys.argv[1]
+# the anonymous temporary file: create, unlink, use
+f = tempfile.TemporaryFile(dir=d, prefix=".tmp")
+f.write(b"x" * 100000)
+f.seek(0)
+assert f.read() == b"x" * 100000
+assert os.fstat(f.fileno()).st_size == 100000
+assert os.fstat(f.fileno()).st_nlink == 0
+f.write(b"y")
+f.seek(100000)
+assert f.read() == b"y"
+f.close()
+# a rename over a scratch file still open: its holder reads the old one
+with open(d + "/.a", "wb") as a:
+    a.write(b"new")
+with open(d + "/.b", "wb") as b:
+    b.write(b"old file")
+held = open(d + "/.b", "rb")
+os.rename(d + "/.a", d + "/.b")
+assert held.read() == b"old file"
+assert open(d + "/.b", "rb").read() == b"new"
+held.close()
+PY
+	rm "$MNT/AAPL/.b"
+	# nothing of them is left in tmp/ once closed
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		[ -z "$(ls -A "$STORE/tmp")" ] && break
+		sleep 0.1
+	done
+	[ -z "$(ls -A "$STORE/tmp")" ]
+}
+
 @test "scratch directories: dot-named, one level, private, discarded at unmount" {
 	mount_store
 	mkdir "$MNT/AAPL"
