@@ -261,13 +261,15 @@ int daemon_recover(struct ffs *ffs)
 				     ffs->store->mount_id, 0, &res);
 	if (rc < 0)
 		log_err("recover %s: %s", ffs->store->root, strerror(-rc));
-	else if (res.rows_removed || res.rows_adopted || res.tmp_removed)
+	else if (res.rows_removed || res.rows_adopted || res.tmp_removed ||
+		 res.removals_finished)
 		log_info("recovered what earlier mounts left: %lld unfinished "
 			 "entries dropped, %lld published, %lld tmp files "
-			 "removed",
+			 "removed, %lld removals finished",
 			 (long long)res.rows_removed,
 			 (long long)res.rows_adopted,
-			 (long long)res.tmp_removed);
+			 (long long)res.tmp_removed,
+			 (long long)res.removals_finished);
 	gc_result_release(&res);
 	return rc;
 }

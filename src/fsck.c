@@ -45,6 +45,7 @@ static const char *const kind_names[FSCK_KIND_COUNT] = {
 	[FSCK_UNVERIFIABLE] = "unverifiable",
 	[FSCK_DEAD_WRITER] = "dead_writer",
 	[FSCK_STALE_TMP] = "stale_tmp",
+	[FSCK_UNFINISHED_REMOVAL] = "unfinished_removal",
 	[FSCK_SYMBOL_MISSING] = "symbol_missing",
 	[FSCK_EMPTY_SYMBOL_DIR] = "empty_symbol_dir",
 	[FSCK_USAGE_MISMATCH] = "usage_mismatch",
@@ -394,6 +395,66 @@ static int sealed_by(const struct rows *rows, const char *adoptable,
 		    strcmp(rows->v[i].sealed_tmp, name) == 0)
 			return 1;
 	return 0;
+}
+
+/* manifest_removals_list() callback: collect "<symbol>/<key>". */
+static int removal_add(void *arg, const char *symbol, const char *key)
+{
+	char name[SYMBOL_MAX + KEY_MAX + 2];
+
+	snprintf(name, sizeof(name), "%s/%s", symbol, key);
+	return fsck_names_add(arg, name);
+}
+
+/*
+ * Removals a crash cut short (manifest_remove_batch()): the row is gone
+ * and the object may not be.  Adopting it as an orphan would bring back
+ * what was removed: -p finishes the removal.  A live mount's are under
+ * way, not cut short.
+ */
+static int check_removals(struct fsck *f)
+{
+	struct fsck_names keys = { 0 };
+	struct fsck_finding x;
+	struct manifest_entry row;
+	char rel[STORE_REL_MAX];
+	int rc, fix = f->o->mode >= FSCK_PREEN;
+	size_t i;
+
+	if (f->live[0])
+		return 0;
+	rc = manifest_removals_list(f->m, removal_add, &keys);
+	for (i = 0; rc == 0 && i < keys.n; i++) {
+		char symbol[SYMBOL_MAX + 1], *key = strchr(keys.v[i], '/');
+
+		snprintf(symbol, sizeof(symbol), "%.*s",
+			 (int)(key - keys.v[i]), keys.v[i]);
+		key++;
+		store_object_relpath(symbol, key, rel, sizeof(rel));
+		if (name_check_symbol(symbol) < 0 || name_check_key(key) < 0 ||
+		    manifest_get(f->m, symbol, key, &row) != -ENOENT ||
+		    faccessat(f->s->root_fd, rel, F_OK,
+			      AT_SYMLINK_NOFOLLOW) < 0) {
+			/* nothing to finish but the note */
+			if (fix)
+				gc_finish_removal(f->s, f->m, symbol, key);
+			continue;
+		}
+		fsck_finding_set(&x, FSCK_UNFINISHED_REMOVAL, FSCK_PREEN,
+				 symbol, key, rel,
+				 "its row was removed, its object was not (a "
+				 "removal cut short)");
+		if (fix) {
+			int done = gc_finish_removal(f->s, f->m, symbol, key);
+
+			fsck_repaired(&x, done < 0 ? done : 0, "removed");
+		} else {
+			rc = htab_add_string(f->removing, keys.v[i]);
+		}
+		fsck_report(f, &x);
+	}
+	fsck_names_release(&keys);
+	return rc;
 }
 
 /*
@@ -946,6 +1007,7 @@ int fsck_run(struct store *s, const struct fsck_options *o, fsck_report_fn fn,
 		int (*run)(struct fsck *f);
 	} steps[] = {
 		{ "layout", check_layout },
+		{ "removals", check_removals },
 		{ "dead writers", check_writers },
 		{ "published entries", check_published },
 		{ "symbols", fsck_check_symbols },
@@ -964,6 +1026,8 @@ int fsck_run(struct store *s, const struct fsck_options *o, fsck_report_fn fn,
 	if (rc < 0)
 		goto out;
 	rc = htab_new(&f.dropping);
+	if (rc == 0)
+		rc = htab_new(&f.removing);
 	for (i = 0; rc == 0 && i < sizeof(steps) / sizeof(steps[0]); i++) {
 		step = steps[i].name;
 		rc = steps[i].run(&f);
@@ -975,6 +1039,7 @@ int fsck_run(struct store *s, const struct fsck_options *o, fsck_report_fn fn,
 out:
 	progress_clear(&f);
 	htab_free_values(f.dropping);
+	htab_free_values(f.removing);
 	fsck_names_release(&f.row_symbols);
 	fsck_names_release(&f.live_orphans);
 	if (f.lf_fd >= 0)

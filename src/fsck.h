@@ -39,6 +39,7 @@ enum fsck_kind {
 	FSCK_UNVERIFIABLE,	/* --verify: no usable checksum or codec */
 	FSCK_DEAD_WRITER,	/* a `writing` row whose writer is gone */
 	FSCK_STALE_TMP,		/* a tmp file of a writer that is gone */
+	FSCK_UNFINISHED_REMOVAL, /* an object whose row a removal dropped */
 	FSCK_SYMBOL_MISSING,	/* entries or objects of a symbol with no row */
 	FSCK_EMPTY_SYMBOL_DIR,	/* empty objects/<symbol>/ with no row */
 	FSCK_USAGE_MISMATCH,	/* a symbol's kept totals are not its rows' */

@@ -36,6 +36,9 @@ struct fsck {
 	/* Check mode: "<symbol>/<key>" of dead writers' rows that -p would
 	 * drop, whose objects then become orphans. */
 	struct htab *dropping;
+	/* "<symbol>/<key>" of objects reported as a removal's, which the
+	 * object scan leaves alone */
+	struct htab *removing;
 	struct fsck_names row_symbols;	/* of published rows, sorted */
 	struct fsck_names live_orphans;	/* "<symbol>/<key>" to look at
 					 * again after the walk */

@@ -385,6 +385,8 @@ static int scan_symbol_dir(struct fsck *f, const char *symbol)
 			continue;
 		}
 		snprintf(lockname, sizeof(lockname), "%s/%s", symbol, key);
+		if (htab_get(f->removing, lockname))
+			continue; /* reported as a removal's */
 		dropping = htab_get(f->dropping, lockname) != NULL;
 		if (htab_get(keys, key) && !dropping)
 			continue; /* its row was checked above */

@@ -200,13 +200,26 @@ int gc_remove_rows(struct manifest *m, struct store *s,
 	if (!removed_any)
 		goto out; /* rc: why nothing was removed, or 0 */
 	rc = 0;
+	fault_inject("remove_unlink"); /* a crash here: rows gone, not objects */
 	store_objects_unlink(s, paths, n, unlinked);
+	for (i = 0; i < n; i++) {
+		if (results[i] < 0) {
+			unlinked[i] = results[i];
+			continue;
+		}
+		if (unlinked[i] == -ENOENT)
+			unlinked[i] = 0;
+		if (unlinked[i] < 0)
+			log_err("unlink %s: %s (row removed; the next recovery "
+				"tries again)", paths[i],
+				strerror(-unlinked[i]));
+	}
+	/* done, but for the objects that are still there: should that fail,
+	 * the next recovery finds the objects gone */
+	manifest_removals_done(m, rows, n, unlinked);
 	for (i = 0; i < n; i++) {
 		if (results[i] < 0)
 			continue;
-		if (unlinked[i] < 0 && unlinked[i] != -ENOENT)
-			log_err("unlink %s: %s (row removed; fsck reports the "
-				"orphan)", paths[i], strerror(-unlinked[i]));
 		if (removed)
 			removed(arg, &rows[i]);
 		manifest_release(m, rows[i].symbol, rows[i].key);
@@ -216,6 +229,59 @@ out:
 	free(unlinked);
 	free(paths);
 	return rc;
+}
+
+int gc_finish_removal(struct store *s, struct manifest *m, const char *symbol,
+		      const char *key)
+{
+	struct manifest_entry e, row;
+	char rel[STORE_REL_MAX];
+	const char *path = rel;
+	int unlinked = 0, rc;
+
+	memset(&e, 0, sizeof(e));
+	snprintf(e.symbol, sizeof(e.symbol), "%s", symbol);
+	snprintf(e.key, sizeof(e.key), "%s", key);
+	/* a name featurefs could not have written names no object */
+	rc = row_names_ok(&e) ? manifest_get(m, symbol, key, &row) : 0;
+	if (rc == -ENOENT) {
+		store_object_relpath(symbol, key, rel, sizeof(rel));
+		store_objects_unlink(s, &path, 1, &rc);
+		if (rc == 0)
+			unlinked = 1;
+		else if (rc != -ENOENT)
+			return rc;
+	} else if (rc < 0) {
+		return rc;
+	}
+	/* rc == 0 and a row: the key lives again, and the object is its */
+	rc = manifest_removals_done(m, &e, 1, NULL);
+	return rc < 0 ? rc : unlinked;
+}
+
+struct finish_ctx {
+	struct store *s;
+	struct manifest *m;
+	struct gc_result *res;
+};
+
+/* manifest_removals_list() callback of gc_reclaim_dead_writers(). */
+static int finish_noted_removal(void *arg, const char *symbol,
+				const char *key)
+{
+	struct finish_ctx *c = arg;
+	int rc = gc_finish_removal(c->s, c->m, symbol, key);
+
+	if (rc > 0) {
+		log_info("removed %s/%s: its row had been removed, and the "
+			 "process removing it died before its object",
+			 symbol, key);
+		c->res->removals_finished++;
+	} else if (rc < 0) {
+		log_warn("%s/%s: cannot finish its removal: %s; the next "
+			 "recovery tries again", symbol, key, strerror(-rc));
+	}
+	return 0;
 }
 
 int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
@@ -527,6 +593,15 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 	size_t i;
 	int rc;
 
+	/* removals a crash cut short: before the rows, so that a key
+	 * removed and then claimed again is looked at as it is now */
+	if (!dry_run) {
+		struct finish_ctx c = { s, m, res };
+
+		rc = manifest_removals_list(m, finish_noted_removal, &c);
+		if (rc < 0)
+			return rc;
+	}
 	q.states = 1u << ENTRY_WRITING;
 	rc = manifest_list(m, &q, collect_writing, &b);
 	/* What the dead writers had not closed can never be published: it

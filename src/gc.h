@@ -47,6 +47,7 @@ struct gc_result {
 	int64_t tmp_removed;
 	int64_t rows_removed;	/* dead writers' rows dropped */
 	int64_t rows_adopted;	/* dead writers' complete objects kept */
+	int64_t removals_finished; /* objects of rows a crash had removed */
 	int64_t orphans;
 	int64_t stored_before;
 	int64_t stored_after;
@@ -126,6 +127,14 @@ int gc_drop_stale_claims(struct manifest *m, const char *mount_id,
 			 int (*kept)(void *arg, const char *symbol,
 				     const char *key),
 			 void *arg, int64_t *dropped);
+
+/* Finish the removal of symbol/key that the manifest notes as under way
+ * (manifest_remove_batch(); a crash cut it short): unlink its object
+ * unless a row holds the key again, then drop the note.  1 when an
+ * object was unlinked, 0 when there was none to unlink, or a negative
+ * errno (the note stays). */
+int gc_finish_removal(struct store *s, struct manifest *m, const char *symbol,
+		      const char *key);
 
 /* Build a published row for the valid object at `relpath` (adoption),
  * compressed or not; its SHA-256 (a read of every byte) only when

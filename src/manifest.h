@@ -27,7 +27,7 @@
 #include "names.h"
 #include "store.h"
 
-#define MANIFEST_SCHEMA_VERSION 4
+#define MANIFEST_SCHEMA_VERSION 5
 #define MANIFEST_WRITER_MAX 128
 
 enum entry_state {
@@ -244,10 +244,25 @@ struct manifest_ops {
 
 	/* remove() of many published rows in one transaction: results[i]
 	 * gets what remove() would have returned for rows[i]; the lock of
-	 * each removed row stays held until release(). */
+	 * each removed row stays held until release().  The same
+	 * transaction notes each removed key as a removal under way, so
+	 * that should the process die before its object is unlinked,
+	 * recovery finishes the removal (removals_list()) rather than
+	 * adopting the object again. */
 	int (*remove_batch)(struct manifest *m,
 			    const struct manifest_entry *rows, size_t n,
 			    int *results);
+	/* Drop the notes of rows[i] (whose results[i] is not negative;
+	 * all when `results` is NULL): their objects are unlinked. */
+	int (*removals_done)(struct manifest *m,
+			     const struct manifest_entry *rows, size_t n,
+			     const int *results);
+	/* Call `fn` for each removal noted and not done; its error stops
+	 * the walk and is returned. */
+	int (*removals_list)(struct manifest *m,
+			     int (*fn)(void *arg, const char *symbol,
+				       const char *key),
+			     void *arg);
 	/* Release the key lock a successful remove() or remove_batch()
 	 * kept. */
 	void (*release)(struct manifest *m, const char *symbol,
@@ -493,6 +508,20 @@ static inline int manifest_remove_batch(struct manifest *m,
 					size_t n, int *results)
 {
 	return m->ops->remove_batch(m, rows, n, results);
+}
+
+static inline int manifest_removals_done(struct manifest *m,
+					 const struct manifest_entry *rows,
+					 size_t n, const int *results)
+{
+	return m->ops->removals_done(m, rows, n, results);
+}
+
+static inline int manifest_removals_list(
+	struct manifest *m,
+	int (*fn)(void *arg, const char *symbol, const char *key), void *arg)
+{
+	return m->ops->removals_list(m, fn, arg);
 }
 
 static inline void manifest_release(struct manifest *m, const char *symbol,

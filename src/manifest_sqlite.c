@@ -137,6 +137,14 @@ static const char *const migrations[] = {
 	/* 4: a `writing` row whose writer closed it names the tmp file
 	 * holding its content, which recovery publishes */
 	"ALTER TABLE entries ADD COLUMN sealed_tmp TEXT;",
+	/* 5: the keys whose rows a removal dropped, in the same
+	 * transaction, until their objects are unlinked: recovery finishes
+	 * what a crash cut short instead of adopting the object again */
+	"CREATE TABLE removals ("
+	"  symbol TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  PRIMARY KEY (symbol, key)"
+	") WITHOUT ROWID;",
 };
 
 #define MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -161,6 +169,8 @@ enum stmt_id {
 	ST_SYMBOL_COUNTS,
 	ST_SET_ATTRS,
 	ST_SEAL,
+	ST_REMOVAL_ADD,
+	ST_REMOVAL_DONE,
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -212,6 +222,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 		    " mtime_ns = coalesce(?4, mtime_ns), mode = coalesce(?5, mode),"
 		    " ctime_ns = coalesce(?6, ctime_ns)"
 		    " WHERE symbol = ?1 AND key = ?2 AND state = 'writing'",
+	[ST_REMOVAL_ADD] = "INSERT OR IGNORE INTO removals (symbol, key)"
+			   " VALUES (?1, ?2)",
+	[ST_REMOVAL_DONE] = "DELETE FROM removals"
+			    " WHERE symbol = ?1 AND key = ?2",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
@@ -245,6 +259,7 @@ struct manifest_sqlite {
 	int reserve_missing;		/* atomic: to be made when there is
 					 * room again */
 	int read_only;
+	int no_removals;	/* read-only schema 2-4: no removals table */
 	int damaged;			/* atomic: SQLite found it corrupt */
 	int writes_failing;		/* atomic: the last write failed for
 					 * the database's sake (locked, full,
@@ -1043,6 +1058,10 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 				 " NULL AS sealed_tmp FROM main.entries",
 				 version == 2 ? " NULL AS ctime_ns," : "");
 			rc = exec_sql(ms, sql, "read an older schema");
+		}
+		/* and no removals table: none to finish, none to write */
+		if (rc == 0 && version >= 2 && version <= 4) {
+			ms->no_removals = 1;
 		} else if (rc == 0 && version > MIGRATIONS) {
 			log_err("manifest %s: schema version %d is newer than "
 				"this featurefs knows (%d): use a newer featurefs",
@@ -1840,8 +1859,8 @@ static int sqlite_mount_unregister(struct manifest *m, const char *id)
 }
 
 /* One transaction removing the published rows[i] whose results[i] is 0
- * (setting it -ENOENT for a row gone already); all or none.  ms->mu
- * held. */
+ * (setting it -ENOENT for a row gone already), each noted in `removals`
+ * until sqlite_removals_done(); all or none.  ms->mu held. */
 static int remove_batch_tx(struct manifest_sqlite *ms,
 			   const struct manifest_entry *rows, size_t n,
 			   int *results)
@@ -1858,8 +1877,15 @@ static int remove_batch_tx(struct manifest_sqlite *ms,
 		bind_key(st, rows[i].symbol, rows[i].key);
 		sqlite3_bind_text(st, 3, "published", -1, SQLITE_STATIC);
 		rc = step_done(ms, st, "remove entry");
-		if (rc == 0 && !sqlite3_changes(ms->db))
+		if (rc == 0 && !sqlite3_changes(ms->db)) {
 			results[i] = -ENOENT;
+			continue;
+		}
+		if (rc == 0) {
+			st = stmt(ms, ST_REMOVAL_ADD);
+			bind_key(st, rows[i].symbol, rows[i].key);
+			rc = step_done(ms, st, "note removal");
+		}
 	}
 	if (rc == 0)
 		rc = tx_commit(ms);
@@ -1903,6 +1929,78 @@ static int sqlite_remove_batch(struct manifest *m,
 	return rc;
 }
 
+static int sqlite_removals_done(struct manifest *m,
+				const struct manifest_entry *rows, size_t n,
+				const int *results)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	sqlite3_stmt *st;
+	size_t i;
+	int rc;
+
+	pthread_mutex_lock(&ms->mu);
+	do {
+		rc = tx_begin(ms);
+		for (i = 0; rc == 0 && i < n; i++) {
+			if (results && results[i] < 0)
+				continue;
+			st = stmt(ms, ST_REMOVAL_DONE);
+			bind_key(st, rows[i].symbol, rows[i].key);
+			rc = step_done(ms, st, "drop removal note");
+		}
+		if (rc == 0)
+			rc = tx_commit(ms);
+		else
+			tx_rollback(ms);
+	} while (rc == -ENOSPC && reserve_release(ms));
+	pthread_mutex_unlock(&ms->mu);
+	return rc;
+}
+
+static int sqlite_removals_list(struct manifest *m,
+				int (*fn)(void *arg, const char *symbol,
+					  const char *key),
+				void *arg)
+{
+	struct manifest_sqlite *ms = ms_of(m);
+	struct manifest_entry *keys = NULL, *p;
+	sqlite3_stmt *st = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if (ms->no_removals)
+		return 0;
+	/* collected first: `fn` may call back into the manifest */
+	pthread_mutex_lock(&ms->mu);
+	rc = sqlite3_prepare_v2(ms->db, "SELECT symbol, key FROM removals",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sqlite_fail(ms, "list removals", rc);
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n % 64 == 0) {
+			p = realloc(keys, (n + 64) * sizeof(*keys));
+			if (!p) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			keys = p;
+		}
+		column_text(st, 0, keys[n].symbol, sizeof(keys[n].symbol));
+		column_text(st, 1, keys[n].key, sizeof(keys[n].key));
+		n++;
+	}
+	rc = rc == SQLITE_DONE ? 0 : sqlite_fail(ms, "list removals", rc);
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ms->mu);
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = fn(arg, keys[i].symbol, keys[i].key);
+	free(keys);
+	return rc;
+}
+
 const struct manifest_ops manifest_sqlite_ops = {
 	.version = 1,
 	.name = "sqlite",
@@ -1932,6 +2030,8 @@ const struct manifest_ops manifest_sqlite_ops = {
 	.mount_heartbeat = sqlite_mount_heartbeat,
 	.mount_unregister = sqlite_mount_unregister,
 	.remove_batch = sqlite_remove_batch,
+	.removals_done = sqlite_removals_done,
+	.removals_list = sqlite_removals_list,
 	.release = sqlite_release,
 	.seal = sqlite_seal,
 };

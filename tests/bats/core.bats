@@ -27,7 +27,7 @@ teardown() {
 	for d in objects tmp lost+found; do
 		[ "$(stat -c %a "$STORE/$d")" = 700 ]
 	done
-	[ "$(manifest_sql 'select version from schema_version')" = 4 ]
+	[ "$(manifest_sql 'select version from schema_version')" = 5 ]
 }
 
 @test "featurefs init creates a store and refuses an existing one" {
@@ -1107,12 +1107,13 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 		alter table symbols drop column stored_bytes;
 		alter table entries drop column ctime_ns;
 		alter table entries drop column sealed_tmp;
+		drop table removals;
 		update schema_version set version = 1"
 	run "$FEATUREFS" stats "$STORE"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"schema version 1"*"mount the store once to migrate"* ]]
 	mount_store
-	[ "$(manifest_sql 'select version from schema_version')" = 4 ]
+	[ "$(manifest_sql 'select version from schema_version')" = 5 ]
 	usage_matches
 	[ "$(stats_get "['entries']")" = 3 ]
 }
@@ -1124,12 +1125,12 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	for cmd in stats ls; do
 		run "$FEATUREFS" $cmd "$STORE"
 		[ "$status" -ne 0 ]
-		[[ "$output" == *"schema version 99 is newer than this featurefs knows (4): use a newer featurefs"* ]]
+		[[ "$output" == *"schema version 99 is newer than this featurefs knows (5): use a newer featurefs"* ]]
 		[[ "$output" != *"mount the store once"* ]]
 	done
 	run "$FEATUREFS" "$STORE" "$MNT" -f
 	[ "$status" -ne 0 ]
-	[[ "$output" == *"schema version 99 is newer than this featurefs knows (4): use a newer featurefs"* ]]
+	[[ "$output" == *"schema version 99 is newer than this featurefs knows (5): use a newer featurefs"* ]]
 	[ "$(manifest_sql 'select version from schema_version')" = 99 ]
 }
 
@@ -1356,6 +1357,7 @@ PY
 	# snapshot taken then cannot be migrated, and is read as it is
 	sqlite3 "$STORE/manifest.db" "alter table entries drop column ctime_ns;
 		alter table entries drop column sealed_tmp;
+		drop table removals;
 		update schema_version set version = 2"
 	# a snapshot, a read-only export: the store as a read-only bind
 	mkdir "$TEST_DIR/ro"

@@ -755,6 +755,52 @@ PY
 	[ -z "$(ls -A "$STORE/tmp")" ]
 }
 
+@test "a crash between a removal's row and its object: the next mount or fsck -p finishes the removal, never adopts the object again" {
+	[ -n "${FEATUREFS_FAULT_INJECTION:-}" ] || skip "needs a -Dfault_injection=true build"
+	make_parquet "$DATA/a.parquet" 2000 1
+	k2=$(key_of kept)
+	mount_store
+	publish_file AAPL "$K" "$DATA/a.parquet"
+	publish_file AAPL "$k2" "$DATA/a.parquet"
+	unmount_store
+	# rm: the row goes, and the daemon dies before the object does
+	FEATUREFS_FAULT=remove_unlink=crash mount_store
+	rm "$MNT/AAPL/$K.parquet" || true
+	wait_daemon_gone
+	fusermount3 -uz "$MNT" 2>/dev/null || true
+	[ -f "$STORE/objects/AAPL/$K.parquet" ]
+	[ "$(manifest_sql "select count(*) from entries where key = '$K'")" = 0 ]
+	run "$FEATUREFS" fsck -n "$STORE"
+	echo "$output" >&2
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"AAPL/$K: its row was removed, its object was not (a removal cut short) (left; run fsck -p)"* ]]
+	[[ "$output" != *"valid object without a manifest row"* ]]
+	# the next mount finishes it
+	mount_store
+	[ ! -e "$MNT/AAPL/$K.parquet" ]
+	[ ! -e "$STORE/objects/AAPL/$K.parquet" ]
+	log_has "removed AAPL/$K: its row had been removed, and the process removing it died before its object"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$k2.parquet"
+	unmount_store
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" -eq 0 ]
+	# a GC pass cut short the same way, then fsck -p before any mount
+	FEATUREFS_FAULT=remove_unlink=crash mount_store
+	sleep 1.5
+	"$FEATUREFS" gc --older-than 1s "$MNT" || true
+	wait_daemon_gone
+	fusermount3 -uz "$MNT" 2>/dev/null || true
+	[ -f "$STORE/objects/AAPL/$k2.parquet" ]
+	run "$FEATUREFS" fsck -p "$STORE"
+	echo "$output" >&2
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"AAPL/$k2: its row was removed, its object was not (a removal cut short) (removed)"* ]]
+	[ ! -e "$STORE/objects/AAPL/$k2.parquet" ]
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" -eq 0 ]
+	[ "$(manifest_sql "select count(*) from removals")" = 0 ]
+}
+
 @test "a store's filesystem out of inodes: every command says so, and all is well once some are free" {
 	small_store 64m,nr_inodes=40
 	make_parquet "$DATA/small.parquet" 1000 1
