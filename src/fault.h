@@ -26,9 +26,11 @@
  *   manifest_publish  just before the row is flipped to published
  * and, on a read-open: backing_open (a passthrough backing file); and
  * lookup, each LOOKUP request; ctl_accept, each accept(2) of a
- * maintenance command's connection to the control socket; and
+ * maintenance command's connection to the control socket;
  * recover_publish, where mount recovery or fsck -p publishes a dead
- * writer's row.
+ * writer's row; remove_unlink, between a removal's rows and the unlink of
+ * their objects; and symbol_rmdir, between a symbol's row and its
+ * directory.
  * Tests: tests/bats/faults.bats, tests/bats/compress.bats.
  */
 #ifndef FEATUREFS_FAULT_H

@@ -584,6 +584,36 @@ static int sweep_tmp(struct store *s, const struct batch *b,
 	return 0;
 }
 
+/* Remove the empty directories of objects/ whose symbol has no row: an
+ * rmdir the process died in (the row goes first).  unlinkat() leaves
+ * any that holds something. */
+static int sweep_removed_symbols(struct store *s, struct manifest *m)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	fd = dup(s->objects_fd);
+	d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		if (de->d_type != DT_DIR ||
+		    name_check_symbol(de->d_name) < 0 ||
+		    manifest_symbol_get(m, de->d_name, NULL) != -ENOENT)
+			continue;
+		if (unlinkat(s->objects_fd, de->d_name, AT_REMOVEDIR) == 0)
+			log_info("removed objects/%s: empty, and its symbol "
+				 "had been removed", de->d_name);
+	}
+	closedir(d);
+	return 0;
+}
+
 int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 			    const char *live_mount_id, int dry_run,
 			    struct gc_result *res)
@@ -683,6 +713,8 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 	}
 	if (rc == 0)
 		rc = sweep_tmp(s, &b, live_mount_id, dry_run, res);
+	if (rc == 0 && !dry_run)
+		rc = sweep_removed_symbols(s, m);
 	free(b.rows);
 	return rc;
 }

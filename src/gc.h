@@ -104,12 +104,16 @@ int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
 		     int *results);
 
 /*
- * Settle the `writing` rows and tmp files of writers that are gone (all
- * but `live_mount_id`'s): an object that reached objects/ is validated and
- * adopted as published (the crash hit between rename and manifest update),
- * and so is the tmp file a row names as closed by its writer (the crash
- * hit after close() returned, before the publish); otherwise the row is
- * dropped.  Stale tmp files are removed.  With `dry_run`, only counts.
+ * Recovery, while nothing serves the store (before a mount serves it, or
+ * under the store lock).  Finish the removals a crash cut short
+ * (gc_finish_removal()).  Settle the `writing` rows and tmp files of
+ * writers that are gone (all but `live_mount_id`'s): an object that
+ * reached objects/ is validated and adopted as published (the crash hit
+ * between rename and manifest update), and so is the tmp file a row names
+ * as closed by its writer (the crash hit after close() returned, before
+ * the publish); otherwise the row is dropped.  Stale tmp files are
+ * removed, and the empty directories of symbols an rmdir removed.  With
+ * `dry_run`, only counts.
  */
 int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 			    const char *live_mount_id, int dry_run,

@@ -17,6 +17,7 @@
 #include "access.h"
 #include "clock.h"
 #include "control.h"
+#include "fault.h"
 #include "ffs.h"
 #include "htab.h"
 #include "lock.h"
@@ -785,6 +786,9 @@ int ffs_rmdir(struct ffs *ffs, struct node *parent, const char *name)
 	if (n)
 		node_unlink(ffs, n);
 	pthread_mutex_unlock(&ffs->lock);
+	/* a crash from here leaves an empty directory that recovery
+	 * removes (gc_reclaim_dead_writers()) */
+	fault_inject("symbol_rmdir");
 	store_symbol_dir_remove(ffs->store, name);
 	return 0;
 }

@@ -801,6 +801,29 @@ PY
 	[ "$(manifest_sql "select count(*) from removals")" = 0 ]
 }
 
+@test "a crash inside rmdir of a symbol: the next mount removes the empty directory it left" {
+	[ -n "${FEATUREFS_FAULT_INJECTION:-}" ] || skip "needs a -Dfault_injection=true build"
+	make_parquet "$DATA/a.parquet" 2000 1
+	mount_store
+	publish_file MSFT "$K" "$DATA/a.parquet"
+	rm "$MNT/MSFT/$K.parquet"
+	unmount_store
+	[ -d "$STORE/objects/MSFT" ]
+	FEATUREFS_FAULT=symbol_rmdir=crash mount_store
+	rmdir "$MNT/MSFT" || true
+	wait_daemon_gone
+	fusermount3 -uz "$MNT" 2>/dev/null || true
+	[ -d "$STORE/objects/MSFT" ]
+	[ "$(manifest_sql "select count(*) from symbols where symbol = 'MSFT'")" = 0 ]
+	mount_store
+	[ ! -e "$MNT/MSFT" ]
+	[ ! -e "$STORE/objects/MSFT" ]
+	log_has "removed objects/MSFT: empty, and its symbol had been removed"
+	unmount_store
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" -eq 0 ]
+}
+
 @test "a store's filesystem out of inodes: every command says so, and all is well once some are free" {
 	small_store 64m,nr_inodes=40
 	make_parquet "$DATA/small.parquet" 1000 1
