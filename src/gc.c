@@ -551,6 +551,23 @@ int gc_drop_stale_claims(struct manifest *m, const char *mount_id,
 	return rc;
 }
 
+/* A directory stream on a duplicate of `dirfd` (which stays the
+ * caller's), from its first entry; NULL with errno set. */
+static DIR *dir_stream(int dirfd)
+{
+	int fd = dup(dirfd), saved;
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+
+	if (!d && fd >= 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	if (d)
+		rewinddir(d);
+	return d;
+}
+
 /* Remove the files in tmp/ of writers that are gone but those that the
  * rows in `b` keep (sealed_kept()); count them in `res`. */
 static int sweep_tmp(struct store *s, const struct batch *b,
@@ -558,17 +575,10 @@ static int sweep_tmp(struct store *s, const struct batch *b,
 		     struct gc_result *res)
 {
 	struct dirent *de;
-	DIR *d;
-	int fd;
+	DIR *d = dir_stream(s->tmp_fd);
 
-	fd = dup(s->tmp_fd);
-	d = fd < 0 ? NULL : fdopendir(fd);
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	if (!d)
 		return -errno;
-	}
-	rewinddir(d);
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -590,17 +600,10 @@ static int sweep_tmp(struct store *s, const struct batch *b,
 static int sweep_removed_symbols(struct store *s, struct manifest *m)
 {
 	struct dirent *de;
-	DIR *d;
-	int fd;
+	DIR *d = dir_stream(s->objects_fd);
 
-	fd = dup(s->objects_fd);
-	d = fd < 0 ? NULL : fdopendir(fd);
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	if (!d)
 		return -errno;
-	}
-	rewinddir(d);
 	while ((de = readdir(d))) {
 		if (de->d_type != DT_DIR ||
 		    name_check_symbol(de->d_name) < 0 ||
@@ -736,16 +739,9 @@ static int count_orphans(const struct gc_env *env, struct gc_result *res)
 	DIR *top, *dir;
 	int fd, rc = 0;
 
-	fd = dup(env->store->objects_fd);
-	if (fd < 0)
+	top = dir_stream(env->store->objects_fd);
+	if (!top)
 		return -errno;
-	top = fdopendir(fd);
-	if (!top) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	rewinddir(top);
 	while (rc == 0 && (sd = readdir(top))) {
 		struct manifest_query q = { 0 };
 		struct htab *keys = NULL;
