@@ -217,22 +217,27 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 	return rc;
 }
 
-/* Publish scratch node `n` under `newname` in `newparent`. */
+/* Publish scratch node `n` under `newname` in `newparent`, a rename
+ * asked for by thread `pid`. */
 static int publish_scratch(struct ffs *ffs, struct node *n,
 			   struct node *newparent, const char *newname,
-			   const char *key)
+			   const char *key, pid_t pid)
 {
 	struct manifest_entry claim;
 	struct writer *w = n->w; /* pinned by the caller */
 	struct node_in_proc in_proc;
-	pid_t mapper;
+	const struct proc_file *f = entry_node_in_proc(ffs, n, &in_proc);
+	pid_t mapper, renamer;
 	int rc;
 
 	/* the kernel holds a shared map's stores until it writes them back:
 	 * published now, the entry would miss them, or change under its
-	 * readers when they come */
-	mapper = proc_tree_maps_file(w->tgid,
-				     entry_node_in_proc(ffs, n, &in_proc));
+	 * readers when they come.  The maps looked for are those of the
+	 * file's creator and of the renamer, and of their children. */
+	mapper = proc_tree_maps_file(w->tgid, f);
+	renamer = mapper ? 0 : proc_tgid_of(pid);
+	if (renamer > 0 && renamer != w->tgid)
+		mapper = proc_tree_maps_file(renamer, f);
 	if (mapper) {
 		log_warn("rename %s to %s/%s: process %ld still maps it shared "
 			 "and writable, so its stores may not have reached "
@@ -288,7 +293,7 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 
 int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 		 struct node *newparent, const char *newname,
-		 unsigned int flags)
+		 unsigned int flags, pid_t pid)
 {
 	char key[KEY_MAX + 1], oldkey[KEY_MAX + 1];
 	struct node *n, *target;
@@ -367,7 +372,7 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 		writer_ref(w);
 		n->renaming = 1;
 		pthread_mutex_unlock(&ffs->lock);
-		rc = publish_scratch(ffs, n, newparent, newname, key);
+		rc = publish_scratch(ffs, n, newparent, newname, key, pid);
 		pthread_mutex_lock(&ffs->lock);
 		n->renaming = 0;
 		pthread_mutex_unlock(&ffs->lock);

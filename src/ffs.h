@@ -481,7 +481,7 @@ int entry_remove_batch(struct ffs *ffs, const struct manifest_entry *rows,
  */
 int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 		 struct node *newparent, const char *newname,
-		 unsigned int flags);
+		 unsigned int flags, pid_t pid);
 
 /* Attributes to change, as FUSE's setattr gives them. */
 struct setattr_req {

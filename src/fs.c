@@ -582,7 +582,8 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	fuse_reply_err(req, -said_why(entry_rename(ffs, dir, name,
 						   ffs_node(ffs, newparent),
-						   newname, flags),
+						   newname, flags,
+						   fuse_req_ctx(req)->pid),
 				      "rename", dir, name));
 }
 

@@ -489,6 +489,27 @@ PY
 	[ "$output" = "$(printf '%s\n' 'Device or resource busy' False)" ]
 	cmp "$f" "$MNT/AAPL/$k.parquet"
 	log_has "rename AAPL/.mapped.tmp to AAPL/$k.parquet: process [0-9]* still maps it shared and writable"
+	# the same when the file is another process's: cp made it and is gone
+	k2=$(key_of mapped-by-another)
+	cp "$f" "$MNT/AAPL/.theirs.tmp"
+	run python3 - "$MNT/AAPL" "$k2" <<'PY'
+import mmap, os, sys
+d, key = sys.argv[1:]
+tmp, dst = os.path.join(d, ".theirs.tmp"), os.path.join(d, key + ".parquet")
+with open(tmp, "r+b") as f:
+    mm = mmap.mmap(f.fileno(), 0)
+mm[0:0] = b""
+try:
+    os.rename(tmp, dst)
+    print("renamed while mapped")
+except OSError as e:
+    print(os.strerror(e.errno))
+mm.close()
+os.rename(tmp, dst)
+PY
+	[ "$status" -eq 0 ]
+	[ "$output" = "Device or resource busy" ]
+	cmp "$f" "$MNT/AAPL/$k2.parquet"
 }
 
 @test "DuckDB writes an entry with COPY TO and reads the mount with a glob" {
