@@ -486,6 +486,16 @@ static int tx_commit(struct manifest_sqlite *ms)
 	return rc;
 }
 
+/* End the transaction begun: commit when `rc` (how it went) is 0, else
+ * roll back; returns how it ended. */
+static int tx_end(struct manifest_sqlite *ms, int rc)
+{
+	if (rc == 0)
+		return tx_commit(ms);
+	tx_rollback(ms);
+	return rc;
+}
+
 static int exec_sql(struct manifest_sqlite *ms, const char *sql,
 		    const char *what)
 {
@@ -1352,10 +1362,7 @@ static int sqlite_record(struct manifest *m, const struct manifest_access *a,
 		sqlite3_bind_int64(st, 3, d[i].misses);
 		rc = step_done(ms, st, "record hits");
 	}
-	if (rc == 0)
-		rc = tx_commit(ms);
-	else
-		tx_rollback(ms);
+	rc = tx_end(ms, rc);
 out:
 	pthread_mutex_unlock(&ms->mu);
 	return rc;
@@ -1574,10 +1581,7 @@ static int sqlite_symbol_remove(struct manifest *m, const char *symbol)
 				      symbol, &removed);
 	if (rc == 0 && removed == 0)
 		rc = -ENOENT;
-	if (rc == 0)
-		rc = tx_commit(ms);
-	else
-		tx_rollback(ms);
+	rc = tx_end(ms, rc);
 out:
 	pthread_mutex_unlock(&ms->mu);
 	return rc;
@@ -1887,10 +1891,7 @@ static int remove_batch_tx(struct manifest_sqlite *ms,
 			rc = step_done(ms, st, "note removal");
 		}
 	}
-	if (rc == 0)
-		rc = tx_commit(ms);
-	else
-		tx_rollback(ms);
+	rc = tx_end(ms, rc);
 	return rc;
 }
 
@@ -1948,10 +1949,7 @@ static int sqlite_removals_done(struct manifest *m,
 			bind_key(st, rows[i].symbol, rows[i].key);
 			rc = step_done(ms, st, "drop removal note");
 		}
-		if (rc == 0)
-			rc = tx_commit(ms);
-		else
-			tx_rollback(ms);
+		rc = tx_end(ms, rc);
 	} while (rc == -ENOSPC && reserve_release(ms));
 	pthread_mutex_unlock(&ms->mu);
 	return rc;
