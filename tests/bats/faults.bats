@@ -320,8 +320,7 @@ try:
 except OSError:
     pass
 PY
-	wait_daemon_gone
-	fusermount3 -uz "$MNT" 2>/dev/null || true
+	daemon_gone_detach
 	# no write can reach it after the stop: published by it
 	[ "$(manifest_sql "select state from entries where key = '$K'")" = published ]
 	mount_store
@@ -651,8 +650,7 @@ PY
 	K2=$(key_of second)
 	FEATUREFS_FAULT=after_rename=crash mount_store
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K2.parquet"
-	wait_daemon_gone
-	fusermount3 -uz "$MNT" 2>/dev/null || true
+	daemon_gone_detach
 	FEATUREFS_FAULT=recover_publish=EIO mount_store
 	log_has "AAPL/$K2: cannot publish it now: Input/output error; its row stays for the next recovery"
 	[ ! -e "$MNT/AAPL/$K2.parquet" ]
@@ -766,8 +764,7 @@ PY
 	# rm: the row goes, and the daemon dies before the object does
 	FEATUREFS_FAULT=remove_unlink=crash mount_store
 	rm "$MNT/AAPL/$K.parquet" || true
-	wait_daemon_gone
-	fusermount3 -uz "$MNT" 2>/dev/null || true
+	daemon_gone_detach
 	[ -f "$STORE/objects/AAPL/$K.parquet" ]
 	[ "$(manifest_sql "select count(*) from entries where key = '$K'")" = 0 ]
 	run "$FEATUREFS" fsck -n "$STORE"
@@ -788,8 +785,7 @@ PY
 	FEATUREFS_FAULT=remove_unlink=crash mount_store
 	sleep 1.5
 	"$FEATUREFS" gc --older-than 1s "$MNT" || true
-	wait_daemon_gone
-	fusermount3 -uz "$MNT" 2>/dev/null || true
+	daemon_gone_detach
 	[ -f "$STORE/objects/AAPL/$k2.parquet" ]
 	run "$FEATUREFS" fsck -p "$STORE"
 	echo "$output" >&2
@@ -811,8 +807,7 @@ PY
 	[ -d "$STORE/objects/MSFT" ]
 	FEATUREFS_FAULT=symbol_rmdir=crash mount_store
 	rmdir "$MNT/MSFT" || true
-	wait_daemon_gone
-	fusermount3 -uz "$MNT" 2>/dev/null || true
+	daemon_gone_detach
 	[ -d "$STORE/objects/MSFT" ]
 	[ "$(manifest_sql "select count(*) from symbols where symbol = 'MSFT'")" = 0 ]
 	mount_store

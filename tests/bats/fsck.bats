@@ -231,8 +231,7 @@ assert r['object'] == 'lost+found/AAPL.' + sys.argv[2] + '.parquet', r" \
 	FEATUREFS_FAULT=after_rename=crash mount_store
 	mkdir "$MNT/AAPL"
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet" || true
-	wait_daemon_gone # it killed itself (fault injection)
-	fusermount3 -uz "$MNT" 2>/dev/null || true
+	daemon_gone_detach # it killed itself (fault injection)
 	cmp "$DATA/a.parquet" "$STORE/objects/AAPL/$K1.parquet"
 	[ "$(manifest_sql "select state from entries where key='$K1'")" = writing ]
 	fsck_run -n "$STORE"
@@ -255,8 +254,7 @@ assert r['object'] == 'lost+found/AAPL.' + sys.argv[2] + '.parquet', r" \
 	FEATUREFS_FAULT=publish_rename=crash mount_store
 	mkdir "$MNT/AAPL"
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
-	wait_daemon_gone # it killed itself (fault injection)
-	fusermount3 -uz "$MNT" 2>/dev/null || true
+	daemon_gone_detach # it killed itself (fault injection)
 	[ ! -e "$STORE/objects/AAPL/$K1.parquet" ]
 	tmp=$(manifest_sql "select sealed_tmp from entries where key='$K1' and state='writing'")
 	cmp "$DATA/a.parquet" "$STORE/tmp/$tmp"

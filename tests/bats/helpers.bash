@@ -90,6 +90,13 @@ wait_daemon_gone() {
 	[ "$alive" -eq 0 ]
 }
 
+# daemon_gone_detach: once the daemon dies or stops by itself (a fault
+# injection, a signal), wait for it and detach the mount it left.
+daemon_gone_detach() {
+	wait_daemon_gone
+	fusermount3 -uz "$MNT" 2>/dev/null || true
+}
+
 # kill_daemon: kill -9 the daemon and clean up the dead mount.
 kill_daemon() {
 	kill -9 "$DAEMON_PID"
