@@ -945,11 +945,12 @@ int cmd_mount(int argc, char **argv)
 	    check_manifest_option(&ffs) < 0 || resolve_compression(&ffs) < 0 ||
 	    open_manifest(&ffs) < 0)
 		goto out;
-	warn_lost_rows(&ffs);
 	if (http_listen(&ffs) < 0)
 		goto out;
 	if (!ffs.opt.read_only && daemon_recover(&ffs) < 0)
 		goto out;
+	/* after recovery, which removes what a crash left half removed */
+	warn_lost_rows(&ffs);
 	if (!cmd.foreground) {
 		/* no database handle may cross the fork of daemonizing */
 		manifest_close(ffs.manifest);

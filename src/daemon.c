@@ -257,8 +257,12 @@ int daemon_recover(struct ffs *ffs)
 	struct gc_result res = { 0 };
 	int rc;
 
-	rc = gc_reclaim_dead_writers(ffs->store, ffs->manifest,
-				     ffs->store->mount_id, 0, &res);
+	/* removals first: a key removed and claimed again is then looked
+	 * at as it is now */
+	rc = gc_finish_interrupted(ffs->store, ffs->manifest, &res);
+	if (rc == 0)
+		rc = gc_reclaim_dead_writers(ffs->store, ffs->manifest,
+					     ffs->store->mount_id, 0, &res);
 	if (rc < 0)
 		log_err("recover %s: %s", ffs->store->root, strerror(-rc));
 	else if (res.rows_removed || res.rows_adopted || res.tmp_removed ||

@@ -10,7 +10,8 @@
 
 struct ffs;
 
-/* Settle what a dead mount left (rows, tmp files) before serving. */
+/* Settle what a dead mount left (rows, tmp files, removals, symbol
+ * directories) before serving. */
 int daemon_recover(struct ffs *ffs);
 int daemon_start(struct ffs *ffs);
 /* Stop the threads, discard unfinished writes, flush accesses. */

@@ -448,9 +448,9 @@ static int check_removals(struct fsck *f)
 			int done = gc_finish_removal(f->s, f->m, symbol, key);
 
 			fsck_repaired(&x, done < 0 ? done : 0, "removed");
-		} else {
-			rc = htab_add_string(f->removing, keys.v[i]);
 		}
+		/* not an orphan to adopt, whether removed now or not */
+		rc = htab_add_string(f->removing, keys.v[i]);
 		fsck_report(f, &x);
 	}
 	fsck_names_release(&keys);

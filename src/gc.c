@@ -265,7 +265,7 @@ struct finish_ctx {
 	struct gc_result *res;
 };
 
-/* manifest_removals_list() callback of gc_reclaim_dead_writers(). */
+/* manifest_removals_list() callback of gc_finish_interrupted(). */
 static int finish_noted_removal(void *arg, const char *symbol,
 				const char *key)
 {
@@ -605,7 +605,9 @@ static int sweep_removed_symbols(struct store *s, struct manifest *m)
 	if (!d)
 		return -errno;
 	while ((de = readdir(d))) {
-		if (de->d_type != DT_DIR ||
+		/* unlinkat() refuses what is not a directory, which a
+		 * filesystem without d_type does not say */
+		if ((de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) ||
 		    name_check_symbol(de->d_name) < 0 ||
 		    manifest_symbol_get(m, de->d_name, NULL) != -ENOENT)
 			continue;
@@ -626,15 +628,6 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 	size_t i;
 	int rc;
 
-	/* removals a crash cut short: before the rows, so that a key
-	 * removed and then claimed again is looked at as it is now */
-	if (!dry_run) {
-		struct finish_ctx c = { s, m, res };
-
-		rc = manifest_removals_list(m, finish_noted_removal, &c);
-		if (rc < 0)
-			return rc;
-	}
 	q.states = 1u << ENTRY_WRITING;
 	rc = manifest_list(m, &q, collect_writing, &b);
 	/* What the dead writers had not closed can never be published: it
@@ -716,9 +709,19 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 	}
 	if (rc == 0)
 		rc = sweep_tmp(s, &b, live_mount_id, dry_run, res);
-	if (rc == 0 && !dry_run)
-		rc = sweep_removed_symbols(s, m);
 	free(b.rows);
+	return rc;
+}
+
+int gc_finish_interrupted(struct store *s, struct manifest *m,
+			  struct gc_result *res)
+{
+	struct finish_ctx c = { s, m, res };
+	int rc;
+
+	rc = manifest_removals_list(m, finish_noted_removal, &c);
+	if (rc == 0)
+		rc = sweep_removed_symbols(s, m);
 	return rc;
 }
 

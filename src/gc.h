@@ -104,16 +104,12 @@ int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
 		     int *results);
 
 /*
- * Recovery, while nothing serves the store (before a mount serves it, or
- * under the store lock).  Finish the removals a crash cut short
- * (gc_finish_removal()).  Settle the `writing` rows and tmp files of
- * writers that are gone (all but `live_mount_id`'s): an object that
- * reached objects/ is validated and adopted as published (the crash hit
- * between rename and manifest update), and so is the tmp file a row names
- * as closed by its writer (the crash hit after close() returned, before
- * the publish); otherwise the row is dropped.  Stale tmp files are
- * removed, and the empty directories of symbols an rmdir removed.  With
- * `dry_run`, only counts.
+ * Settle the `writing` rows and tmp files of writers that are gone (all
+ * but `live_mount_id`'s): an object that reached objects/ is validated and
+ * adopted as published (the crash hit between rename and manifest update),
+ * and so is the tmp file a row names as closed by its writer (the crash
+ * hit after close() returned, before the publish); otherwise the row is
+ * dropped.  Stale tmp files are removed.  With `dry_run`, only counts.
  */
 int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 			    const char *live_mount_id, int dry_run,
@@ -131,6 +127,17 @@ int gc_drop_stale_claims(struct manifest *m, const char *mount_id,
 			 int (*kept)(void *arg, const char *symbol,
 				     const char *key),
 			 void *arg, int64_t *dropped);
+
+/*
+ * What a process that died left half done besides its writes, for a
+ * mount's recovery before it serves the store: the removals whose objects
+ * are still there (gc_finish_removal()), counted in `res`, and the empty
+ * directories of symbols whose row an rmdir had removed.  Only while no
+ * process serves or changes the store: a live one's removals are under
+ * way, not cut short.
+ */
+int gc_finish_interrupted(struct store *s, struct manifest *m,
+			  struct gc_result *res);
 
 /* Finish the removal of symbol/key that the manifest notes as under way
  * (manifest_remove_batch(); a crash cut it short): unlink its object

@@ -797,6 +797,39 @@ PY
 	[ "$(manifest_sql "select count(*) from removals")" = 0 ]
 }
 
+@test "a removal under way is the live mount's: its GC passes leave it alone; fsck -p that cannot finish one does not adopt its object" {
+	[ -n "${FEATUREFS_FAULT_INJECTION:-}" ] || skip "needs a -Dfault_injection=true build"
+	make_parquet "$DATA/a.parquet" 2000 1
+	FEATUREFS_FAULT=remove_unlink=stall mount_store
+	publish_file AAPL "$K" "$DATA/a.parquet"
+	timeout -s KILL 30 rm "$MNT/AAPL/$K.parquet" 2>/dev/null 3>&- &
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		log_has "stalling at remove_unlink" && break
+		sleep 0.1
+	done
+	"$FEATUREFS" gc "$MNT"
+	! log_has "the process removing it died"
+	[ -f "$STORE/objects/AAPL/$K.parquet" ]
+	kill_daemon
+	wait || true
+	# fsck -p cannot unlink it (immutable): the object stays, reported,
+	# and is not adopted as an orphan
+	chattr +i "$STORE/objects/AAPL/$K.parquet" 2>/dev/null || skip "no chattr +i here"
+	run "$FEATUREFS" fsck -p "$STORE"
+	chattr -i "$STORE/objects/AAPL/$K.parquet"
+	echo "$output" >&2
+	[[ "$output" == *"AAPL/$K: its row was removed, its object was not (a removal cut short) (left: repair failed: Operation not permitted)"* ]]
+	[[ "$output" != *"adopted"* ]]
+	[ "$(manifest_sql "select count(*) from entries where key = '$K'")" = 0 ]
+	# the next mount finishes it
+	mount_store
+	[ ! -e "$MNT/AAPL/$K.parquet" ]
+	[ ! -e "$STORE/objects/AAPL/$K.parquet" ]
+	unmount_store
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" -eq 0 ]
+}
+
 @test "a crash inside rmdir of a symbol: the next mount removes the empty directory it left" {
 	[ -n "${FEATUREFS_FAULT_INJECTION:-}" ] || skip "needs a -Dfault_injection=true build"
 	make_parquet "$DATA/a.parquet" 2000 1
@@ -814,6 +847,7 @@ PY
 	[ ! -e "$MNT/MSFT" ]
 	[ ! -e "$STORE/objects/MSFT" ]
 	log_has "removed objects/MSFT: empty, and its symbol had been removed"
+	! log_has "its rows were lost"
 	unmount_store
 	run "$FEATUREFS" fsck -n "$STORE"
 	[ "$status" -eq 0 ]

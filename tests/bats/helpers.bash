@@ -122,7 +122,10 @@ teardown_store() {
 		fusermount3 -uz "$MNT" 2>/dev/null || true
 		if [ -n "$DAEMON_PID" ]; then
 			kill "$DAEMON_PID" 2>/dev/null || true
-			wait_daemon_gone
+			# one a failed test left stalled (fault injection)
+			# does not stop on SIGTERM
+			local pid=$DAEMON_PID
+			wait_daemon_gone || { kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; } || true
 		fi
 		# a sanitizer build reports into the daemon's log: any report
 		# fails the test that caused it
