@@ -1057,21 +1057,25 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		rc = migrate(ms);
 	} else {
 		rc = read_schema_version(ms, &version);
-		/* schemas 2 and 3 lack only columns of later migrations:
-		 * read them as they are, through a view that adds those as
-		 * NULL, since a store on read-only media cannot be migrated */
-		if (rc == 0 && (version == 2 || version == 3)) {
-			char sql[160];
+		if (rc == 0 && version >= 2 && version < MIGRATIONS) {
+			/* they lack only what later migrations add, and a
+			 * store on read-only media cannot be migrated: read
+			 * them as they are, the entries of 2 and 3 through a
+			 * view that adds the missing columns as NULL; before
+			 * 5, without a removals table, nor removals to
+			 * finish */
+			if (version <= 3) {
+				char sql[160];
 
-			snprintf(sql, sizeof(sql),
-				 "CREATE TEMP VIEW entries AS SELECT *,%s"
-				 " NULL AS sealed_tmp FROM main.entries",
-				 version == 2 ? " NULL AS ctime_ns," : "");
-			rc = exec_sql(ms, sql, "read an older schema");
-		}
-		/* and no removals table: none to finish, none to write */
-		if (rc == 0 && version >= 2 && version <= 4) {
-			ms->no_removals = 1;
+				snprintf(sql, sizeof(sql),
+					 "CREATE TEMP VIEW entries AS SELECT *,"
+					 "%s NULL AS sealed_tmp FROM "
+					 "main.entries",
+					 version == 2 ? " NULL AS ctime_ns,"
+						      : "");
+				rc = exec_sql(ms, sql, "read an older schema");
+			}
+			ms->no_removals = version < 5;
 		} else if (rc == 0 && version > MIGRATIONS) {
 			log_err("manifest %s: schema version %d is newer than "
 				"this featurefs knows (%d): use a newer featurefs",
