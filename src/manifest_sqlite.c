@@ -1989,8 +1989,8 @@ static int sqlite_removals_list(struct manifest *m,
 			}
 			keys = p;
 		}
-		column_text(st, 0, keys[n].symbol, sizeof(keys[n].symbol));
-		column_text(st, 1, keys[n].key, sizeof(keys[n].key));
+		column_name(st, 0, keys[n].symbol, sizeof(keys[n].symbol));
+		column_name(st, 1, keys[n].key, sizeof(keys[n].key));
 		n++;
 	}
 	rc = rc == SQLITE_DONE ? 0 : sqlite_fail(ms, "list removals", rc);
