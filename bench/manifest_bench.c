@@ -209,13 +209,13 @@ int main(int argc, char **argv)
 		acc[i].last_ts = (int64_t)time(NULL) * 1000000;
 	}
 	t0 = now_ns();
-	rc = manifest_record(m, acc, (size_t)accesses, NULL, 0);
+	rc = manifest_record(m, acc, (size_t)accesses, NULL, 0, 0);
 	batched = now_ns() - t0;
 	if (rc < 0)
 		goto fail;
 	t0 = now_ns();
 	for (i = 0; i < accesses && rc == 0; i++)
-		rc = manifest_record(m, &acc[i], 1, NULL, 0);
+		rc = manifest_record(m, &acc[i], 1, NULL, 0, 0);
 	single = now_ns() - t0;
 	if (rc < 0)
 		goto fail;

@@ -38,7 +38,10 @@ struct symbol_delta {
 	struct manifest_symbol_delta d;
 };
 
-int daemon_flush_access(struct ffs *ffs)
+/* Write gathered access records and hit/miss counts to the manifest;
+ * `flags` as manifest_record()'s.  What fails to be written is kept for
+ * the next flush. */
+static int flush_access(struct ffs *ffs, unsigned flags)
 {
 	struct manifest_access *recs = NULL;
 	struct manifest_symbol_delta *deltas = NULL;
@@ -76,7 +79,7 @@ int daemon_flush_access(struct ffs *ffs)
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = manifest_record(ffs->manifest, recs, nrecs, deltas, nsym);
+	rc = manifest_record(ffs->manifest, recs, nrecs, deltas, nsym, flags);
 	if (rc < 0) {
 		/* keep them for the next flush; counts stay unflushed */
 		access_log_restore(ffs->access, recs, nrecs);
@@ -136,8 +139,11 @@ static void *ticker_main(void *arg)
 		if (now >= next_flush) {
 			/* a manifest that keeps failing (locked, an I/O
 			 * error) is tried, and logged, less and less often,
-			 * down to once a minute; the records wait in memory */
-			if (daemon_flush_access(ffs) < 0)
+			 * down to once a minute; the records wait in memory.
+			 * Brief: a wait for a manifest another process holds
+			 * would hold up the waiters' deadlines below, and the
+			 * stats, which wait for a flush under way */
+			if (flush_access(ffs, MANIFEST_RECORD_BRIEF) < 0)
 				flush_every = backoff(flush_every);
 			else
 				flush_every = FLUSH_INTERVAL_US;
@@ -196,7 +202,7 @@ int daemon_gc_pass(struct ffs *ffs, const struct gc_options *o,
 	int rc;
 
 	/* what was read a moment ago must count as read */
-	daemon_flush_access(ffs);
+	flush_access(ffs, 0);
 	pthread_mutex_lock(&ffs->gc_mu);
 	rc = gc_pass(&env, o, res);
 	if (rc == 0 && o->older_than_us > 0)
@@ -339,7 +345,7 @@ void daemon_stop(struct ffs *ffs)
 	 * discarded writes the manifest refused to drop): a manifest locked
 	 * past its busy timeout gets a little longer */
 	for (tries = 0;; tries++) {
-		rc = daemon_flush_access(ffs);
+		rc = flush_access(ffs, 0);
 		drc = entry_drop_stale_claims(ffs);
 		if ((rc == 0 && drc == 0) || tries == UNMOUNT_WRITE_RETRIES)
 			break;

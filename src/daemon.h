@@ -17,9 +17,6 @@ int daemon_start(struct ffs *ffs);
 /* Stop the threads, discard unfinished writes, flush accesses. */
 void daemon_stop(struct ffs *ffs);
 
-/* Write gathered access records and hit/miss counts to the manifest. */
-int daemon_flush_access(struct ffs *ffs);
-
 /* One GC pass inside the mount (thread or control socket). */
 int daemon_gc_pass(struct ffs *ffs, const struct gc_options *o,
 		   struct gc_result *res);

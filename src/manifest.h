@@ -199,10 +199,12 @@ struct manifest_ops {
 	 * there is no row. */
 	int (*set_attrs)(struct manifest *m, const char *symbol,
 			 const char *key, const struct manifest_attrs *a);
-	/* One transaction: add access counts and hits/misses. */
+	/* One transaction: add access counts and hits/misses.  With
+	 * MANIFEST_RECORD_BRIEF it waits a moment, not the busy timeout,
+	 * for a manifest another process holds: -EBUSY then. */
 	int (*record)(struct manifest *m, const struct manifest_access *a,
 		      size_t na, const struct manifest_symbol_delta *d,
-		      size_t nd);
+		      size_t nd, unsigned flags);
 	int (*list)(struct manifest *m, const struct manifest_query *q,
 		    manifest_row_fn fn, void *arg);
 
@@ -278,6 +280,7 @@ struct manifest_ops {
 };
 
 #define MANIFEST_SYMBOL_USAGE 1u
+#define MANIFEST_RECORD_BRIEF 1u
 
 /* What the wrappers below time for a manifest_set_observer() callback. */
 enum manifest_timed {
@@ -417,9 +420,9 @@ static inline int manifest_set_attrs(struct manifest *m, const char *symbol,
 static inline int manifest_record(struct manifest *m,
 				  const struct manifest_access *a, size_t na,
 				  const struct manifest_symbol_delta *d,
-				  size_t nd)
+				  size_t nd, unsigned flags)
 {
-	return m->ops->record(m, a, na, d, nd);
+	return m->ops->record(m, a, na, d, nd, flags);
 }
 
 static inline int manifest_list(struct manifest *m,

@@ -38,6 +38,8 @@
 #include "strbuf.h"
 
 #define SQLITE_BUSY_MS 5000
+/* how long a brief write (MANIFEST_RECORD_BRIEF) waits for the lock */
+#define SQLITE_BRIEF_BUSY_MS 50
 
 /* WAL pages after which a commit wakes the checkpointer: SQLite's own
  * autocheckpoint threshold, which the checkpointer replaces.  A burst of
@@ -1339,7 +1341,7 @@ static int sqlite_seal(struct manifest *m, const char *symbol,
 
 static int sqlite_record(struct manifest *m, const struct manifest_access *a,
 			 size_t na, const struct manifest_symbol_delta *d,
-			 size_t nd)
+			 size_t nd, unsigned flags)
 {
 	struct manifest_sqlite *ms = ms_of(m);
 	sqlite3_stmt *st;
@@ -1349,7 +1351,12 @@ static int sqlite_record(struct manifest *m, const struct manifest_access *a,
 	if (na == 0 && nd == 0)
 		return 0;
 	pthread_mutex_lock(&ms->mu);
+	/* under WAL only BEGIN IMMEDIATE waits for another writer */
+	if (flags & MANIFEST_RECORD_BRIEF)
+		sqlite3_busy_timeout(ms->db, SQLITE_BRIEF_BUSY_MS);
 	rc = tx_begin(ms);
+	if (flags & MANIFEST_RECORD_BRIEF)
+		sqlite3_busy_timeout(ms->db, SQLITE_BUSY_MS);
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < na && rc == 0; i++) {
