@@ -1,7 +1,7 @@
 /*
  * daemon.c - the threads of a mounted store besides FUSE's: the ticker
- * (access flushes at most every second, waiter timeouts, heartbeat,
- * /slo's samples), the GC thread (every gc_interval, first shortly after
+ * (waiter timeouts, /slo's samples), the recorder (access flushes at most
+ * every second, the heartbeat), the GC thread (every gc_interval, first shortly after
  * mount), the control socket's (ctl.c), and the frame cache's threads
  * that decompress ahead of readers, one per spare CPU.
  */
@@ -123,26 +123,49 @@ static void tick_wait(struct ffs *ffs, int64_t deadline_mono, int *kick)
 	pthread_mutex_unlock(&ffs->tick_mu);
 }
 
+/* The ticker: ends waits at their deadline (entry_wait.c) and takes
+ * /slo's samples.  It never touches the manifest, which another process
+ * may hold for seconds: the recorder below does. */
 static void *ticker_main(void *arg)
 {
 	struct ffs *ffs = arg;
-	int64_t next_flush = mono_us() + FLUSH_INTERVAL_US;
-	int64_t flush_every = FLUSH_INTERVAL_US;
-	int64_t next_beat = mono_us() + HEARTBEAT_INTERVAL_US;
-	int64_t beat_every = HEARTBEAT_INTERVAL_US;
 	int64_t next_slo = mono_us() + SLO_SAMPLE_US;
 
 	while (!is_stopping(ffs)) {
 		int64_t now = mono_us(), wake, deadline;
 
 		deadline = entry_expire_waiters(ffs, now);
+		if (now >= next_slo) {
+			slo_sample(&ffs->slo, &ffs->ctr);
+			next_slo = now + SLO_SAMPLE_US;
+		}
+		wake = next_slo;
+		if (deadline && deadline < wake)
+			wake = deadline;
+		tick_wait(ffs, wake, &ffs->tick_kick);
+	}
+	return NULL;
+}
+
+/* The recorder: what the mount writes to the manifest on its own, the
+ * access flushes and the heartbeat, and after a heartbeat the rows of
+ * discarded writes and the kept writes the manifest refused before. */
+static void *recorder_main(void *arg)
+{
+	struct ffs *ffs = arg;
+	int64_t next_flush = mono_us() + FLUSH_INTERVAL_US;
+	int64_t flush_every = FLUSH_INTERVAL_US;
+	int64_t next_beat = mono_us() + HEARTBEAT_INTERVAL_US;
+	int64_t beat_every = HEARTBEAT_INTERVAL_US;
+
+	while (!is_stopping(ffs)) {
+		int64_t now = mono_us();
+
 		if (now >= next_flush) {
 			/* a manifest that keeps failing (locked, an I/O
 			 * error) is tried, and logged, less and less often,
 			 * down to once a minute; the records wait in memory.
-			 * Brief: a wait for a manifest another process holds
-			 * would hold up the waiters' deadlines below, and the
-			 * stats, which wait for a flush under way */
+			 * Brief: the stats wait for a flush under way */
 			if (flush_access(ffs, MANIFEST_RECORD_BRIEF) < 0)
 				flush_every = backoff(flush_every);
 			else
@@ -163,20 +186,9 @@ static void *ticker_main(void *arg)
 			}
 			next_beat = now + beat_every;
 		}
-		if (now >= next_slo) {
-			slo_sample(&ffs->slo, &ffs->ctr);
-			next_slo = now + SLO_SAMPLE_US;
-		}
-		/* the flush's back-off delays neither the heartbeat nor
-		 * the SLO samples */
-		wake = next_flush;
-		if (next_beat < wake)
-			wake = next_beat;
-		if (next_slo < wake)
-			wake = next_slo;
-		if (deadline && deadline < wake)
-			wake = deadline;
-		tick_wait(ffs, wake, &ffs->tick_kick);
+		/* the flush's back-off does not delay the heartbeat */
+		tick_wait(ffs, next_flush < next_beat ? next_flush : next_beat,
+			  NULL);
 	}
 	return NULL;
 }
@@ -308,6 +320,10 @@ int daemon_start(struct ffs *ffs)
 	if (rc != 0)
 		return -rc;
 	ffs->ticker_started = 1;
+	rc = pthread_create(&ffs->recorder, NULL, recorder_main, ffs);
+	if (rc != 0)
+		return -rc;
+	ffs->recorder_started = 1;
 	if (ffs->opt.gc_interval_us > 0 && !ffs->opt.read_only) {
 		rc = pthread_create(&ffs->gc_thread, NULL, gc_main, ffs);
 		if (rc != 0)
@@ -333,7 +349,9 @@ void daemon_stop(struct ffs *ffs)
 		pthread_join(ffs->gc_thread, NULL);
 	if (ffs->ticker_started)
 		pthread_join(ffs->ticker, NULL);
-	ffs->gc_started = ffs->ticker_started = 0;
+	if (ffs->recorder_started)
+		pthread_join(ffs->recorder, NULL);
+	ffs->gc_started = ffs->ticker_started = ffs->recorder_started = 0;
 	entry_discard_all(ffs);
 	/* readers still waiting get their answer from the discard above;
 	 * expire whatever is left (answers go nowhere once unmounted) */

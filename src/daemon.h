@@ -1,7 +1,8 @@
 /*
  * daemon.h - what runs beside the FUSE loop in a mounted store: the
- * ticker (access flushes, waiter timeouts, heartbeat), the GC thread and
- * the control socket through which `featurefs gc` reaches a mount.
+ * ticker (waiter timeouts), the recorder (access flushes, heartbeat), the
+ * GC thread and the control socket through which `featurefs gc` reaches
+ * a mount.
  */
 #ifndef FEATUREFS_DAEMON_H
 #define FEATUREFS_DAEMON_H

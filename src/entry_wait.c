@@ -41,8 +41,9 @@ int entry_wait(struct ffs *ffs, struct waiter *w)
 	}
 	pthread_mutex_unlock(&ffs->lock);
 	if (signal) {
-		/* the GC thread sleeps on tick_cond too: wake both, and
-		 * leave word in case the ticker is not asleep yet */
+		/* the GC thread and the recorder sleep on tick_cond too:
+		 * wake all, and leave word in case the ticker is not
+		 * asleep yet */
 		pthread_mutex_lock(&ffs->tick_mu);
 		ffs->tick_kick = 1;
 		pthread_cond_broadcast(&ffs->tick_cond);

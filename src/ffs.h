@@ -237,6 +237,7 @@ struct ffs {
 
 	/* background threads (daemon.c, ctl.c) */
 	pthread_t ticker;
+	pthread_t recorder;
 	pthread_t gc_thread;
 	pthread_t ctl_thread;
 	pthread_mutex_t tick_mu;	/* with tick_cond: wakes the threads */
@@ -246,6 +247,7 @@ struct ffs {
 	pthread_mutex_t gc_mu;		/* one GC pass at a time */
 	int stopping;			/* atomic */
 	int ticker_started;
+	int recorder_started;
 	int gc_started;
 	int ctl_started;
 	int ctl_fd;			/* listening control socket */
@@ -554,13 +556,13 @@ void entry_release_all(struct ffs *ffs);
 
 /* Drop the rows of discarded writes that the manifest refused to drop
  * at the time (ffs->stale_claims says there are some); called by the
- * ticker, and at unmount.  0, or the error of a manifest that still
+ * recorder thread (daemon.c), and at unmount.  0, or the error of a manifest that still
  * refuses (tried again next time). */
 int entry_drop_stale_claims(struct ffs *ffs);
 
 /* Publish the closed writes whose publish failed (kept for the next
  * mount), now that the manifest and the store may take them; called by
- * the ticker, and at unmount.  0, or the failure that stopped it (what
+ * the recorder thread (daemon.c), and at unmount.  0, or the failure that stopped it (what
  * is left stays kept, and is tried again next time). */
 int entry_publish_kept(struct ffs *ffs);
 
