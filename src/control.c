@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "control.h"
+#include "fault.h"
 #include "ffs.h"
 #include "htab.h"
 #include "log.h"
@@ -65,6 +66,8 @@ int control_stats_report(struct ffs *ffs, struct stats_report *r)
 	 * half-way it would count them twice */
 	pthread_mutex_lock(&ffs->flush_mu);
 	rc = stats_collect(ffs->manifest, r);
+	if (rc == 0)
+		rc = fault_inject("stats_report");
 	if (rc < 0)
 		goto out;
 	r->symbol_live = calloc(r->nsymbols + 1, sizeof(*r->symbol_live));
@@ -83,8 +86,10 @@ int control_stats_report(struct ffs *ffs, struct stats_report *r)
 	pthread_mutex_unlock(&ffs->lock);
 out:
 	pthread_mutex_unlock(&ffs->flush_mu);
-	if (rc < 0)
+	if (rc < 0) {
+		log_warn("stats: cannot gather them: %s", strerror(-rc));
 		stats_release(r);
+	}
 	return rc;
 }
 
@@ -149,9 +154,11 @@ void control_render_stats(struct ffs *ffs, int json, struct strbuf *sb)
 {
 	struct stats_report r;
 
-	if (control_stats_report(ffs, &r) < 0) {
-		sb_adds(sb, json ? "{\"error\": \"manifest unavailable\"}\n"
-				 : "error: manifest unavailable\n");
+	int rc = control_stats_report(ffs, &r);
+
+	if (rc < 0) {
+		sb_addf(sb, json ? "{\"error\": \"%s\"}\n" : "error: %s\n",
+			strerror(-rc));
 		return;
 	}
 	if (json)

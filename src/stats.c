@@ -143,6 +143,7 @@ void stats_release(struct stats_report *r)
 	free(r->symbol_live);
 	r->symbols = NULL;
 	r->symbol_live = NULL;
+	r->nsymbols = 0; /* a released report reads as one of no symbols */
 }
 
 void stats_symbol_figures(const struct stats_report *r, size_t i,

@@ -1462,6 +1462,26 @@ PY
 	[ "$(manifest_sql "select access_count from entries")" = 4 ]
 }
 
+@test "stats that cannot be gathered: /.featurefs and /metrics say why, the mount goes on" {
+	require_faults
+	make_parquet "$DATA/a.parquet" 2000 1
+	# the second gathering fails, as an allocation would
+	FEATUREFS_FAULT="stats_report=ENOMEM@2+" mount_store -o metrics=127.0.0.1:0
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	grep -q '^featurefs_hits_total' "$MNT/.featurefs/metrics"
+	[ "$(cat "$MNT/.featurefs/stats")" = "error: Cannot allocate memory" ]
+	[ "$(cat "$MNT/.featurefs/stats.json")" = '{"error": "Cannot allocate memory"}' ]
+	# metrics keep the mount's own figures, and say the manifest failed
+	grep -q '^featurefs_uptime_seconds ' "$MNT/.featurefs/metrics"
+	[ "$(http_get /metrics)" = "200 text/plain; version=0.0.4; charset=utf-8 None" ]
+	grep -q '^featurefs_health_status{component="manifest"} 0$' "$TEST_DIR/body"
+	log_has "stats: cannot gather them: Cannot allocate memory"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	kill -0 "$DAEMON_PID"
+	unmount_store
+}
+
 # close_while_locked PATH: write an entry and close it while another
 # process holds the manifest; prints what close() returned.
 close_while_locked() {
