@@ -560,9 +560,15 @@ static int check_writers(struct fsck *f)
 		fsck_finding_set(&x, FSCK_STALE_TMP, FSCK_PREEN, NULL, NULL,
 				 rel, "tmp file of a writer that is gone");
 		if (fix) {
-			int left = !gone(f->s->tmp_fd, dead_tmp.v[i]);
+			/* the sweep above removed it, or logged why not:
+			 * one more try tells the errno */
+			int left = gone(f->s->tmp_fd, dead_tmp.v[i])
+					   ? 0
+					   : store_tmp_unlink(f->s,
+							      dead_tmp.v[i]);
 
-			fsck_repaired(&x, left ? -EBUSY : 0, "removed");
+			fsck_repaired(&x, left == -ENOENT ? 0 : left,
+				      "removed");
 		}
 		fsck_report(f, &x);
 	}

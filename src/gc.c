@@ -426,14 +426,17 @@ static int collect_writing(void *arg, const struct manifest_entry *e)
 	return 0;
 }
 
-/* Remove stale tmp/<name>.  featurefs never makes a directory there: one
- * (planted, or an operator's) is moved to lost+found/, not deleted with
- * whatever it holds. */
-static int remove_stale_tmp(struct store *s, const char *name)
+/* Remove stale tmp/<name>, saying why not when `report`.  featurefs
+ * never makes a directory there: one (planted, or an operator's) is moved
+ * to lost+found/, not deleted with whatever it holds. */
+static int remove_stale_tmp(struct store *s, const char *name, int report)
 {
 	char rel[NAME_MAX + 8], dest[STORE_REL_MAX + 32];
 	int rc = store_tmp_unlink(s, name);
 
+	if (rc < 0 && rc != -EISDIR && rc != -ENOENT && report)
+		log_err("tmp/%s: a file of a writer that is gone; cannot "
+			"remove it: %s", name, strerror(-rc));
 	if (rc != -EISDIR)
 		return rc;
 	snprintf(rel, sizeof(rel), "tmp/%s", name);
@@ -443,7 +446,7 @@ static int remove_stale_tmp(struct store *s, const char *name)
 	if (rc == 0)
 		log_warn("%s: a directory, where featurefs makes none: moved "
 			 "it to %s", rel, dest);
-	else
+	else if (report)
 		log_err("%s: a directory, where featurefs makes none; moving "
 			"it to lost+found/ failed: %s", rel, strerror(-rc));
 	return rc;
@@ -569,9 +572,11 @@ static DIR *dir_stream(int dirfd)
 }
 
 /* Remove the files in tmp/ of writers that are gone but those that the
- * rows in `b` keep (sealed_kept()); count them in `res`. */
+ * rows in `b` keep (sealed_kept()); count them in `res`.  A sweep that is
+ * not `last` of its pass leaves what it cannot remove to the last one to
+ * try again, and to say why not. */
 static int sweep_tmp(struct store *s, const struct batch *b,
-		     const char *live_mount_id, int dry_run,
+		     const char *live_mount_id, int dry_run, int last,
 		     struct gc_result *res)
 {
 	struct dirent *de;
@@ -587,7 +592,7 @@ static int sweep_tmp(struct store *s, const struct batch *b,
 			continue;
 		if (sealed_kept(b, de->d_name))
 			continue;
-		if (dry_run || remove_stale_tmp(s, de->d_name) == 0)
+		if (dry_run || remove_stale_tmp(s, de->d_name, last) == 0)
 			res->tmp_removed++;
 	}
 	closedir(d);
@@ -634,7 +639,7 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 	 * goes first, so that the publishes below have the room it took
 	 * (every row's closed file is kept by name until then). */
 	if (rc == 0 && !dry_run)
-		rc = sweep_tmp(s, &b, live_mount_id, dry_run, res);
+		rc = sweep_tmp(s, &b, live_mount_id, 0, 0, res);
 	for (i = 0; rc == 0 && i < b.n; i++) {
 		struct manifest_entry *e = &b.rows[i], adopted;
 		char why[256], rel[STORE_REL_MAX];
@@ -708,7 +713,7 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 		}
 	}
 	if (rc == 0)
-		rc = sweep_tmp(s, &b, live_mount_id, dry_run, res);
+		rc = sweep_tmp(s, &b, live_mount_id, dry_run, 1, res);
 	free(b.rows);
 	return rc;
 }

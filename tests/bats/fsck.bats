@@ -481,6 +481,21 @@ assert all(f["corrected"] for f in d["findings"]), d' "$TEST_DIR/out"
 	[ "$status" -eq 0 ]
 }
 
+@test "a stale tmp file -p cannot remove: the reason the system gives, said once" {
+	make_store
+	t=0123456789abcdef.7.entry
+	echo partial >"$STORE/tmp/$t"
+	chattr +i "$STORE/tmp/$t" 2>/dev/null || skip "no immutable files here"
+	fsck_run -p "$STORE"
+	chattr -i "$STORE/tmp/$t"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"fsck: tmp/$t: tmp file of a writer that is gone (left: repair failed: Operation not permitted)"* ]]
+	[ "$(grep -c "tmp/$t: a file of a writer that is gone; cannot remove it: Operation not permitted" <<<"$output")" = 1 ]
+	fsck_run -p "$STORE"
+	[ "$status" -eq 1 ]
+	[ -z "$(ls -A "$STORE/tmp")" ]
+}
+
 @test "usage errors exit 16; a missing store exits 8" {
 	fsck_run -n -p "$STORE"
 	[ "$status" -eq 16 ]
