@@ -65,9 +65,14 @@ static void record(struct gc_result *res, const struct gc_options *o,
 		(long long)e->stored_size, why);
 }
 
+static int row_names_ok(const struct manifest_entry *e)
+{
+	return name_check_symbol(e->symbol) == 0 && name_check_key(e->key) == 0;
+}
+
 /* How many of the `n` candidates the pass should take: all, unless the
  * quota is reached before.  The estimate assumes every removal works;
- * one that does not leaves the next batch to make up for it. */
+ * for one that does not, the pass takes the candidates after them. */
 static size_t batch_take(const struct manifest_entry *rows, size_t n,
 			 int64_t stored, int64_t target)
 {
@@ -92,7 +97,7 @@ static int remove_matching(const struct gc_env *env, const struct gc_options *o,
 	struct batch b = { NULL, 0 };
 	char after_symbol[SYMBOL_MAX + 1], after_key[KEY_MAX + 1];
 	int *results = NULL;
-	size_t i, take;
+	size_t i, from, take;
 	int rc = 0;
 
 	b.rows = malloc(per_batch * sizeof(*b.rows));
@@ -111,27 +116,37 @@ static int remove_matching(const struct gc_env *env, const struct gc_options *o,
 		rc = manifest_list(env->manifest, q, batch_add, &b);
 		if (rc < 0 || b.n == 0)
 			break;
-		take = batch_take(b.rows, b.n, *stored, target);
-		if (take == 0)
-			break;
-		if (!o->dry_run) {
-			rc = env->remove(env->arg, b.rows, take, results);
-			if (rc < 0)
-				break;
-		}
-		for (i = 0; i < take; i++) {
-			const struct manifest_entry *e = &b.rows[i];
+		/* the quota may be met half-way through the batch on paper;
+		 * what failed to go is made up for by the rows after */
+		for (from = 0; from < b.n; from += take) {
+			struct manifest_entry *rows = b.rows + from;
 
-			if (!o->dry_run && results[i] == -EBUSY)
-				res->skipped_busy++;
-			if (!o->dry_run && results[i] < 0)
-				continue;
-			res->removed_entries++;
-			res->removed_bytes += e->stored_size;
-			*stored -= e->stored_size;
-			record(res, o, e, why);
+			take = batch_take(rows, b.n - from, *stored, target);
+			if (take == 0)
+				goto out;
+			if (!o->dry_run) {
+				rc = env->remove(env->arg, rows, take, results);
+				if (rc < 0)
+					goto out;
+			}
+			for (i = 0; i < take; i++) {
+				/* a dry run can tell of the rows a pass
+				 * leaves alone (gc_remove_rows()) */
+				if (o->dry_run)
+					results[i] = row_names_ok(&rows[i])
+							     ? 0
+							     : -EINVAL;
+				if (results[i] == -EBUSY)
+					res->skipped_busy++;
+				if (results[i] < 0)
+					continue;
+				res->removed_entries++;
+				res->removed_bytes += rows[i].stored_size;
+				*stored -= rows[i].stored_size;
+				record(res, o, &rows[i], why);
+			}
 		}
-		if (take < b.n || b.n < per_batch)
+		if (b.n < per_batch)
 			break;
 		/* continue after the last row seen: removed or skipped */
 		snprintf(after_symbol, sizeof(after_symbol), "%s",
@@ -151,11 +166,6 @@ out:
 
 /* 1 when row `e` names an object featurefs could have written: its
  * object is objects/<symbol>/<key>.parquet, whatever its path says. */
-static int row_names_ok(const struct manifest_entry *e)
-{
-	return name_check_symbol(e->symbol) == 0 && name_check_key(e->key) == 0;
-}
-
 int gc_remove_rows(struct manifest *m, struct store *s,
 		   const struct manifest_entry *rows, size_t n, int *results,
 		   void (*removed)(void *arg, const struct manifest_entry *e),
@@ -511,6 +521,25 @@ static int prefer_sealed(struct store *s, const struct manifest_entry *e,
 	return 0;
 }
 
+/* Whether the loop below would publish dead writer row `e` rather than
+ * drop it: its object at `rel`, or the file its writer closed, is valid
+ * (what a dry run tells; it moves nothing). */
+static int dead_writer_publishable(struct store *s,
+				   const struct manifest_entry *e,
+				   const char *rel)
+{
+	struct manifest_entry found;
+	char why[256];
+
+	if (!row_names_ok(e))
+		return 0;
+	if (gc_describe_object(s, e->symbol, e->key, rel, 0, &found, why,
+			       sizeof(why)) == 0)
+		return 1;
+	return e->sealed_tmp[0] &&
+	       gc_describe_sealed(s, e, 0, &found, why, sizeof(why)) == 0;
+}
+
 /* Whether tmp/`name` is the sealed file of a row in `b`: the loop of
  * gc_reclaim_dead_writers() clears `sealed_tmp` of every row it does not
  * keep. */
@@ -646,18 +675,23 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 		const char *how = NULL;
 		int drc = -EINVAL, kept = 0;
 
-		if (manifest_writer_of_mount(e->writer, live_mount_id) ||
-		    dry_run) {
-			/* not settled here, so not kept (the sweep leaves
-			 * the live mount's tmp/ alone anyway) */
+		store_object_relpath(e->symbol, e->key, rel, sizeof(rel));
+		if (manifest_writer_of_mount(e->writer, live_mount_id)) {
+			/* in flight: not settled here, so not kept (the
+			 * sweep leaves the live mount's tmp/ alone anyway) */
 			e->sealed_tmp[0] = '\0';
-			if (dry_run)
+			continue;
+		}
+		if (dry_run) {
+			if (dead_writer_publishable(s, e, rel))
+				res->rows_adopted++;
+			else
 				res->rows_removed++;
+			e->sealed_tmp[0] = '\0'; /* as the loop leaves it */
 			continue;
 		}
 		/* publish() turns the writing row into the published one
 		 * in one statement: no moment without a row */
-		store_object_relpath(e->symbol, e->key, rel, sizeof(rel));
 		if (row_names_ok(e)) {
 			drc = gc_describe_object(s, e->symbol, e->key, rel, 1,
 						 &adopted, why, sizeof(why));

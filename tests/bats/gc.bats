@@ -102,6 +102,26 @@ PY
 	[ "$(rows)" = $((6 - n)) ]
 }
 
+@test "quota: a row GC leaves alone does not count as freed; the rows after it make up for it" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	for n in e1 e2 e3; do publish AAPL $n 1000 >/dev/null; done
+	unmount_store
+	one=$(stat -c %s "$DATA/e1.parquet")
+	# the oldest row of all is one no pass removes (a malformed key)
+	sqlite3 "$STORE/manifest.db" "INSERT INTO entries (symbol, key, path, state, file_size_bytes, stored_size_bytes, created_ts) VALUES ('AAPL', 'bad/key', 'objects/AAPL/bad/key.parquet', 'published', $one, $one, 1)"
+	# 90% of 3.5 entries: one valid entry must go
+	quota=$((one * 7 / 2))
+	run "$FEATUREFS" gc --older-than 0 --max-size "$quota" --dry-run --json "$STORE"
+	[ "$status" -eq 0 ]
+	python3 -c "import json,sys; d=json.load(sys.stdin); assert d['removed_entries'] == 1 and 'bad/key' not in [e['key'] for e in d['entries']], d" <<<"$output"
+	out=$("$FEATUREFS" gc --older-than 0 --max-size "$quota" --json "$STORE" 2>"$TEST_DIR/gc.err")
+	python3 -c "import json,sys; d=json.load(sys.stdin); assert d['removed_entries'] == 1 and d['stored_bytes_after'] <= $quota * 9 // 10, d" <<<"$out"
+	grep -q "1 rows with malformed names left alone" "$TEST_DIR/gc.err"
+	[ "$(rows)" = 3 ]
+	[ "$(manifest_sql "select count(*) from entries where key = 'bad/key'")" = 1 ]
+}
+
 @test "gc through a mount takes the mount's quota unless told, and --max-size 0 leaves it out" {
 	mount_store -o gc_max_size=1K
 	mkdir "$MNT/AAPL"
@@ -150,6 +170,29 @@ PY
 	"$FEATUREFS" ls --json "$STORE" >"$TEST_DIR/after"
 	cmp "$TEST_DIR/before" "$TEST_DIR/after"
 	[ "$(ls "$MNT/AAPL" | wc -l)" = 2 ]
+}
+
+@test "--dry-run counts dead writers' rows as a pass would: a write in flight is none, a complete object is adopted" {
+	require_faults
+	make_parquet "$DATA/a.parquet"
+	# a dead writer whose object was in place: a pass adopts it
+	FEATUREFS_FAULT="after_rename=crash" mount_store
+	mkdir "$MNT/AAPL"
+	write_entry "$MNT/AAPL/$(key_of dead).parquet" "$DATA/a.parquet" || true
+	daemon_gone_detach
+	run "$FEATUREFS" gc --older-than 4w --dry-run --json "$STORE"
+	[ "$status" -eq 0 ]
+	python3 -c "import json,sys; d=json.load(sys.stdin); assert (d['rows_removed'], d['rows_adopted']) == (0, 1), d" <<<"$output"
+	[ "$(manifest_sql "select state from entries")" = writing ]
+	# the mount's own write in flight is no dead writer's
+	mount_store
+	k=$(key_of inflight)
+	exec 5>"$MNT/AAPL/$k.parquet"
+	head -c 100 /dev/zero >&5
+	run "$FEATUREFS" gc --older-than 4w --dry-run --json "$MNT"
+	[ "$status" -eq 0 ]
+	python3 -c "import json,sys; d=json.load(sys.stdin); assert (d['rows_removed'], d['rows_adopted']) == (0, 0), d" <<<"$output"
+	exec 5>&-
 }
 
 @test "the GC thread removes idle entries on its own" {
