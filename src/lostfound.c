@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fdio.h"
 #include "log.h"
 #include "lostfound.h"
 #include "strbuf.h"
@@ -118,15 +119,14 @@ static void row_json(struct strbuf *sb, const struct manifest_entry *e,
 /* Create `name` in `dirfd` holding `sb`, fsynced; nothing left on error. */
 static int write_new_file(int dirfd, const char *name, const struct strbuf *sb)
 {
-	int fd, rc = 0;
+	int fd, rc;
 
 	if (sb->err)
 		return sb->err;
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	if (write(fd, sb_str(sb), sb->len) != (ssize_t)sb->len)
-		rc = errno ? -errno : -EIO;
+	rc = pwrite_full(fd, sb_str(sb), sb->len, 0);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
 	close(fd);
