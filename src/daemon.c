@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "fault.h"
 #include "ffs.h"
 #include "frame_cache.h"
 #include "log.h"
@@ -79,7 +80,10 @@ static int flush_access(struct ffs *ffs, unsigned flags)
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = manifest_record(ffs->manifest, recs, nrecs, deltas, nsym, flags);
+	rc = fault_inject("access_flush");
+	if (rc == 0)
+		rc = manifest_record(ffs->manifest, recs, nrecs, deltas, nsym,
+				     flags);
 	if (rc < 0) {
 		/* keep them for the next flush; counts stay unflushed */
 		access_log_restore(ffs->access, recs, nrecs);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "clock.h"
 #include "control.h"
 #include "entry_int.h"
@@ -54,11 +55,21 @@ static void forget_removed(void *arg, const struct manifest_entry *e)
 		ffs->hooks->inval_entry(ffs, sym, name);
 }
 
+/* gc_remove_rows() callback: whether published entry `e` was read since
+ * the last access flush, which a GC pass makes before it lists rows (the
+ * row it was listed by does not say so): it is not idle. */
+static int read_since_flush(void *arg, const struct manifest_entry *e)
+{
+	struct ffs *ffs = arg;
+
+	return access_log_pending(ffs->access, e->symbol, e->key, NULL) > 0;
+}
+
 int entry_remove_batch(struct ffs *ffs, const struct manifest_entry *rows,
 		       size_t n, int *results)
 {
 	return gc_remove_rows(ffs->manifest, ffs->store, rows, n, results,
-			      forget_removed, ffs);
+			      read_since_flush, forget_removed, ffs);
 }
 
 /* Unlink scratch node `n`; lock held, dropped.  Its tmp file's name goes

@@ -168,6 +168,7 @@ out:
  * object is objects/<symbol>/<key>.parquet, whatever its path says. */
 int gc_remove_rows(struct manifest *m, struct store *s,
 		   const struct manifest_entry *rows, size_t n, int *results,
+		   int (*in_use)(void *arg, const struct manifest_entry *e),
 		   void (*removed)(void *arg, const struct manifest_entry *e),
 		   void *arg)
 {
@@ -180,21 +181,26 @@ int gc_remove_rows(struct manifest *m, struct store *s,
 	rc = paths && unlinked && rel ? 0 : -ENOMEM;
 	if (rc < 0)
 		goto out;
-	/* each run of well-formed rows in one transaction: a row of an
-	 * edited manifest is fsck's to judge, and its path is not trusted */
+	/* each run of rows to remove in one transaction: a row of an edited
+	 * manifest is fsck's to judge, and its path is not trusted */
 	for (i = 0; i < n; i = j) {
-		for (j = i; j < n && row_names_ok(&rows[j]); j++)
-			;
+		for (j = i; j < n; j++) {
+			if (!row_names_ok(&rows[j]))
+				results[j] = -EINVAL;
+			else if (in_use && in_use(arg, &rows[j]))
+				results[j] = -EBUSY;
+			else
+				continue;
+			break;
+		}
 		if (j > i && rc == 0)
 			rc = manifest_remove_batch(m, rows + i, j - i,
 						   results + i);
 		if (rc < 0) /* -ENOMEM: this run and the rest stay */
 			for (; i < j; i++)
 				results[i] = rc;
-		if (j < n) {
-			results[j++] = -EINVAL;
+		if (j < n && results[j++] == -EINVAL)
 			malformed++;
-		}
 	}
 	if (malformed)
 		log_warn("gc: %zu rows with malformed names left alone; fsck "
@@ -300,7 +306,7 @@ int gc_remove_direct(void *arg, const struct manifest_entry *rows, size_t n,
 	const struct gc_env *env = arg;
 
 	return gc_remove_rows(env->manifest, env->store, rows, n, results,
-			      NULL, NULL);
+			      NULL, NULL, NULL);
 }
 
 /* gc_describe_object() of the file open at `fd`. */

@@ -90,12 +90,14 @@ void gc_result_release(struct gc_result *res);
 
 /* Remove published entries as gc_env.remove does: rows first (results[i]
  * as there; -EINVAL for a row with a malformed symbol or key, left for
- * fsck), then the removed rows' objects at objects/<symbol>/<key>.parquet,
- * several at a time (a failed unlink is logged: fsck finds the orphan);
- * then for each removed row call `removed` (if not NULL) and release its
- * key lock.  A negative errno when nothing was removed because of it. */
+ * fsck; -EBUSY for one `in_use` says is, if not NULL), then the removed
+ * rows' objects at objects/<symbol>/<key>.parquet, several at a time (a
+ * failed unlink is logged: fsck finds the orphan); then for each removed
+ * row call `removed` (if not NULL) and release its key lock.  A negative
+ * errno when nothing was removed because of it. */
 int gc_remove_rows(struct manifest *m, struct store *s,
 		   const struct manifest_entry *rows, size_t n, int *results,
+		   int (*in_use)(void *arg, const struct manifest_entry *e),
 		   void (*removed)(void *arg, const struct manifest_entry *e),
 		   void *arg);
 

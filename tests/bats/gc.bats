@@ -65,6 +65,24 @@ assert abs(metric - when) < 1e-5, (metric, when, iso)
 PY
 }
 
+@test "an entry read since the last access flush is not idle to a pass, though its row says so" {
+	require_faults
+	mount_store
+	mkdir "$MNT/AAPL"
+	a=$(publish AAPL a)
+	b=$(publish AAPL b)
+	unmount_store
+	# every flush fails, as while another process holds the manifest
+	FEATUREFS_FAULT="access_flush=EIO@1+" mount_store
+	sleep 2
+	cat "$MNT/AAPL/$a.parquet" >/dev/null
+	run "$FEATUREFS" gc --older-than 1s --json "$MNT"
+	[ "$status" -eq 0 ]
+	python3 -c "import json,sys; d=json.load(sys.stdin); assert d['removed_entries'] == 1 and d['skipped_busy'] == 1, d" <<<"$output"
+	[ "$(manifest_sql "select key from entries")" = "$a" ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$a.parquet"
+}
+
 @test "a reader holding an entry reads to the end while GC removes it" {
 	mount_store
 	mkdir "$MNT/AAPL"
