@@ -1495,14 +1495,20 @@ static int sqlite_symbol_create(struct manifest *m, const char *symbol)
 	int rc;
 
 	pthread_mutex_lock(&ms->mu);
+	rc = tx_begin(ms);
+	if (rc < 0)
+		goto out;
 	st = stmt(ms, ST_SYMBOL_ENSURE);
 	sqlite3_bind_text(st, 1, symbol, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, now_us());
 	rc = step_change(ms, st, "create symbol", -EEXIST);
 	/* a row made again for entries whose row was lost starts from
-	 * what they add up to (the triggers only move it from there) */
+	 * what they add up to (the triggers only move it from there), in
+	 * the same transaction: never a row with totals of nothing */
 	if (rc == 0)
 		rc = exec_with_symbol(ms, RECOUNT_SQL, symbol, NULL);
+	rc = tx_end(ms, rc);
+out:
 	pthread_mutex_unlock(&ms->mu);
 	return rc;
 }
