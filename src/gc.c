@@ -166,6 +166,42 @@ out:
 
 /* 1 when row `e` names an object featurefs could have written: its
  * object is objects/<symbol>/<key>.parquet, whatever its path says. */
+/* Make the unlinks of removed rows' objects (unlinked[i] == 0) durable,
+ * one fsync a symbol directory: their removal notes go next, and a note
+ * dropped over an unlink that a power loss undid would bring the entry
+ * back as an orphan.  A directory that fails keeps its rows' notes
+ * (unlinked[i] set to why), for the next recovery to finish. */
+static void sync_unlinks(struct store *s, const struct manifest_entry *rows,
+			 size_t n, int *unlinked)
+{
+	struct htab *synced;
+	size_t i, j;
+	int rc;
+
+	if (htab_new(&synced) < 0)
+		synced = NULL; /* each row's directory, then */
+	for (i = 0; i < n; i++) {
+		if (unlinked[i] < 0 ||
+		    (synced && htab_get(synced, rows[i].symbol)))
+			continue;
+		if (synced && htab_add_string(synced, rows[i].symbol) < 0) {
+			htab_free_values(synced);
+			synced = NULL;
+		}
+		rc = store_symbol_dir_sync(s, rows[i].symbol);
+		if (rc == 0)
+			continue;
+		log_err("gc: fsync of objects/%s: %s; the next recovery "
+			"finishes its removals again", rows[i].symbol,
+			strerror(-rc));
+		for (j = i; j < n; j++)
+			if (unlinked[j] == 0 &&
+			    strcmp(rows[j].symbol, rows[i].symbol) == 0)
+				unlinked[j] = rc;
+	}
+	htab_free_values(synced);
+}
+
 int gc_remove_rows(struct manifest *m, struct store *s,
 		   const struct manifest_entry *rows, size_t n, int *results,
 		   int (*in_use)(void *arg, const struct manifest_entry *e),
@@ -230,6 +266,7 @@ int gc_remove_rows(struct manifest *m, struct store *s,
 				"tries again)", paths[i],
 				strerror(-unlinked[i]));
 	}
+	sync_unlinks(s, rows, n, unlinked);
 	/* done, but for the objects that are still there: should that fail,
 	 * the next recovery finds the objects gone */
 	manifest_removals_done(m, rows, n, unlinked);
@@ -266,6 +303,10 @@ int gc_finish_removal(struct store *s, struct manifest *m, const char *symbol,
 		if (rc == 0)
 			unlinked = 1;
 		else if (rc != -ENOENT)
+			return rc;
+		/* the unlink on disk before the note goes (sync_unlinks()) */
+		rc = store_symbol_dir_sync(s, symbol);
+		if (rc < 0)
 			return rc;
 	} else if (rc < 0) {
 		return rc;

@@ -984,6 +984,19 @@ void store_objects_unlink(struct store *s, const char *const *paths,
 		pthread_join(helpers[i], NULL);
 }
 
+int store_symbol_dir_sync(struct store *s, const char *symbol)
+{
+	int fd = dir_open_nofollow(s->objects_fd, symbol), rc;
+
+	if (fd < 0)
+		return fd == -ENOENT ? 0 : fd;
+	rc = fault_inject("symbol_dir_sync");
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 void store_symbol_dir_remove(struct store *s, const char *symbol)
 {
 	if (unlinkat(s->objects_fd, symbol, AT_REMOVEDIR) < 0 &&

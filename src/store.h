@@ -174,6 +174,9 @@ int store_object_unlink(struct store *s, const char *relpath);
  * spread over many directories, would otherwise wait for each in turn. */
 void store_objects_unlink(struct store *s, const char *const *paths,
 			  size_t n, int *rcs);
+/* fsync objects/<symbol>/ (0 when there is none): makes its unlinks
+ * durable. */
+int store_symbol_dir_sync(struct store *s, const char *symbol);
 /* Remove objects/<symbol>/ if it is empty (quietly keeps it otherwise). */
 void store_symbol_dir_remove(struct store *s, const char *symbol);
 

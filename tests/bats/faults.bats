@@ -797,6 +797,25 @@ PY
 	[ "$(manifest_sql "select count(*) from removals")" = 0 ]
 }
 
+@test "a removal whose directory cannot be synced keeps its note: the next mount finishes it" {
+	require_faults
+	make_parquet "$DATA/a.parquet" 2000 1
+	mount_store
+	publish_file AAPL "$K" "$DATA/a.parquet"
+	unmount_store
+	FEATUREFS_FAULT=symbol_dir_sync=EIO mount_store
+	rm "$MNT/AAPL/$K.parquet"
+	[ ! -e "$MNT/AAPL/$K.parquet" ]
+	[ ! -e "$STORE/objects/AAPL/$K.parquet" ]
+	log_has "gc: fsync of objects/AAPL: Input/output error; the next recovery finishes its removals again"
+	[ "$(manifest_sql "select count(*) from removals where key = '$K'")" = 1 ]
+	unmount_store
+	mount_store
+	[ "$(manifest_sql "select count(*) from removals")" = 0 ]
+	unmount_store
+	fsck_clean
+}
+
 @test "a removal under way is the live mount's: its GC passes leave it alone; fsck -p that cannot finish one does not adopt its object" {
 	[ -n "${FEATUREFS_FAULT_INJECTION:-}" ] || skip "needs a -Dfault_injection=true build"
 	make_parquet "$DATA/a.parquet" 2000 1
