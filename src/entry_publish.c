@@ -268,6 +268,29 @@ int writer_unseal(struct ffs *ffs, struct node *n, struct writer *w)
 }
 
 /*
+ * Whether the `size` bytes at `fd` have a hole: a range no write reached,
+ * as a writer leaves that wrote its footer first (a download in parts)
+ * and died before the middle.  Such a file is what no writer finished,
+ * whatever its footer says: -EIO with `perr` saying where.  Holes show a
+ * block at a time, and not at all on a filesystem without SEEK_HOLE.
+ */
+static int check_no_hole(int fd, uint64_t size, struct parquet_error *perr)
+{
+	off_t hole = lseek(fd, 0, SEEK_HOLE), data;
+
+	if (hole < 0 || (uint64_t)hole >= size)
+		return 0;
+	data = lseek(fd, hole, SEEK_DATA);
+	if (data < 0 || (uint64_t)data > size)
+		data = (off_t)size;
+	perr->reason = "truncated";
+	snprintf(perr->detail, sizeof(perr->detail),
+		 "bytes %lld to %lld were never written (a hole)",
+		 (long long)hole, (long long)data - 1);
+	return -EIO;
+}
+
+/*
  * Validate and fsync the writer's data unless nothing changed since the
  * last check.  0 when publishable; -EIO when not Parquet (w->why says
  * why); another errno when the data could not be made durable.  w->mu held.
@@ -291,6 +314,8 @@ int writer_check(struct ffs *ffs, struct writer *w)
 	rc = fault_inject("validate");
 	if (rc == 0)
 		rc = parquet_validate_fd(w->fd, w->size, &w->info, &perr, NULL);
+	if (rc == 0)
+		rc = check_no_hole(w->fd, w->size, &perr);
 	if (rc == 0) {
 		rc = store_fsync(w->fd);
 		if (rc < 0)
