@@ -133,6 +133,22 @@ static int ends_with(const char *s, size_t len, const char *suffix)
 	return len >= slen && memcmp(s + len - slen, suffix, slen) == 0;
 }
 
+#define DELETED_MARK " (deleted)"
+
+/* Whether the name the kernel gives an open file (a descriptor's link, a
+ * map's path) is one of the file that ends with `suffix`: with " (deleted)"
+ * too, which it adds once the dentry is unhashed (an invalidation of the
+ * name, as much as an unlink) though the file is still that one. */
+static int names_file(const char *s, size_t len, const char *suffix)
+{
+	size_t mark = sizeof(DELETED_MARK) - 1;
+
+	if (ends_with(s, len, suffix))
+		return 1;
+	return ends_with(s, len, DELETED_MARK) &&
+	       ends_with(s, len - mark, suffix);
+}
+
 /* Whether mount `id`, as process `pid` sees it, is mount `m`: the same
  * mount, or one of the same device (a bind mount, or its copy in the
  * process's mount namespace).  A mount detached since (a lazy unmount)
@@ -179,7 +195,7 @@ static int fd_writes_file(pid_t pid, int fd_dir, int info_dir,
 	FILE *f;
 
 	len = readlinkat(fd_dir, name, target, sizeof(target) - 1);
-	if (len <= 0 || !ends_with(target, (size_t)len, pf->suffix))
+	if (len <= 0 || !names_file(target, (size_t)len, pf->suffix))
 		return 0;
 	info = openat(info_dir, name, O_RDONLY | O_CLOEXEC);
 	if (info < 0)
@@ -252,8 +268,8 @@ static int maps_write_file(pid_t pid, const struct proc_file *pf)
 			map_ino == pf->ino &&
 			(!pf->mount || (major == pf->mount->major &&
 					minor == pf->mount->minor)) &&
-			ends_with(line + at, strcspn(line + at, "\n"),
-				  pf->suffix);
+			names_file(line + at, strcspn(line + at, "\n"),
+				   pf->suffix);
 	}
 	free(line);
 	fclose(f);

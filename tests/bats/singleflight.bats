@@ -242,6 +242,54 @@ PY
 	[ "$(manifest_sql "select state from entries where key = '$k2'")" = published ]
 }
 
+@test "a claimant that moves its descriptor (dup2, close) while others stat the name keeps its claim" {
+	make_parquet "$DATA/a.parquet"
+	mount_store
+	mkdir "$MNT/AAPL"
+	python3 -c "
+import hashlib
+print(' '.join(hashlib.sha256(b'moved%d' % i).hexdigest() for i in range(200)))" >"$TEST_DIR/keys"
+	# what waiting workers and ls -l do; a lookup that races the claim
+	# has the name invalidated, and /proc then shows the claimant's
+	# descriptor as "... (deleted)"
+	for i in 1 2 3 4; do
+		python3 - "$MNT/AAPL" "$TEST_DIR/stop" "$TEST_DIR/keys" <<'PY' 3>&- &
+import os, sys
+d, stop, keys = sys.argv[1], sys.argv[2], open(sys.argv[3]).read().split()
+while not os.path.exists(stop):
+    for k in keys:
+        try:
+            os.stat(os.path.join(d, k + ".parquet"))
+        except OSError:
+            pass
+PY
+		STATTERS+=($!)
+	done
+	# as bash does for `exec 3>"$f"` with fd 3 taken
+	run python3 - "$MNT/AAPL" "$DATA/a.parquet" "$TEST_DIR/keys" <<'PY'
+import os, sys
+d, src, kf = sys.argv[1:]
+data = open(src, "rb").read()
+bad = []
+for k in open(kf).read().split():
+    fd = os.open(os.path.join(d, k + ".parquet"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.dup2(fd, 9)
+    try:
+        os.close(fd)
+        os.write(9, data)
+        os.close(9)
+    except OSError as e:
+        bad.append("%s %s" % (k, e))
+print(len(bad), bad[:3])
+PY
+	touch "$TEST_DIR/stop"
+	wait "${STATTERS[@]}"
+	echo "$output" >&2
+	[ "$output" = "0 []" ]
+	! log_has "discard"
+	[ "$(manifest_sql "select count(*) from entries where state = 'published'")" = 200 ]
+}
+
 @test "writing the same name on another mount is no key to an entry in flight here" {
 	mount_store
 	mkdir "$MNT/AAPL" "$TEST_DIR/mnt2"
