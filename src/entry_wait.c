@@ -121,10 +121,20 @@ int64_t entry_expire_waiters(struct ffs *ffs, int64_t now_mono)
 	ffs->next_deadline_us = next_deadline;
 	pthread_mutex_unlock(&ffs->lock);
 	for (it = expired; it; it = next) {
+		int64_t held_back = log_limit_pass(&ffs->timeout_log);
+
 		next = it->next;
 		CTR_ADD(ffs->ctr.wait_timeouts, 1);
-		log_info("open %s/%s: still being written after lock_timeout",
-			 it->node->parent->name, it->node->name);
+		/* readers retrying a short lock_timeout would repeat it */
+		if (held_back == 0)
+			log_info("open %s/%s: still being written after "
+				 "lock_timeout", it->node->parent->name,
+				 it->node->name);
+		else if (held_back > 0)
+			log_info("open %s/%s: still being written after "
+				 "lock_timeout (and %lld more timeouts in the "
+				 "last minute)", it->node->parent->name,
+				 it->node->name, (long long)held_back);
 		ffs->hooks->wake(ffs, it, -ETIMEDOUT);
 	}
 	return next_deadline;

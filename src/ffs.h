@@ -267,6 +267,7 @@ struct ffs {
 	struct log_limit nofd_log;	/* out of descriptors (entry.c) */
 	struct log_limit nomem_log;	/* no memory for a frame (entry.c) */
 	struct log_limit kept_log;	/* a kept write still refused */
+	struct log_limit timeout_log;	/* waits ended at lock_timeout */
 	struct slo_window slo;		/* /slo's five minutes (daemon.c) */
 };
 

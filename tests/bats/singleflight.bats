@@ -341,7 +341,8 @@ PY
 	exec 5>&-
 	wait_published "$MNT/AAPL/$K.parquet"
 	cmp "$DATA/src.parquet" "$MNT/AAPL/$K.parquet"
-	log_has "still being written after lock_timeout"
+	# said once a minute, as readers retrying would repeat it
+	[ "$(grep -c "still being written after lock_timeout" "$TEST_DIR/daemon.log")" = 1 ]
 }
 
 @test "a waiting reader can be interrupted" {
