@@ -363,6 +363,16 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	 * now, as its close() returns 0.  And when nothing else holds the
 	 * file for writing (the writer closed first), invalid content is
 	 * reported to this last close; release discards it. */
+	pthread_mutex_lock(&w->mu);
+	rc = w->abandoned ? -EIO : 0;
+	pthread_mutex_unlock(&w->mu);
+	if (rc < 0) {
+		/* close() returns 0 only for what is published, or kept to
+		 * be: whoever closes a discarded write learns it was */
+		log_info("close %s: its write was discarded: %s (EIO)",
+			 h->node->hkey, w->why_detail);
+		return rc;
+	}
 	closer = proc_tgid_of(pid);
 	if (closer != w->tgid) {
 		pthread_mutex_lock(&w->mu);

@@ -193,11 +193,15 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 		pthread_mutex_unlock(&ffs->lock);
 		pthread_mutex_lock(&w->mu);
 		mine = writer_abandon_locked(ffs, n, w);
+		if (mine) { /* what its writer's next close says */
+			w->why = LOAD_ABANDONED;
+			snprintf(w->why_detail, sizeof(w->why_detail),
+				 "unlinked while being written");
+		}
 		published = w->published;
 		pthread_mutex_unlock(&w->mu);
 		if (mine)
-			entry_discard(ffs, n, w, LOAD_ABANDONED,
-				      "unlinked while being written", 0);
+			entry_discard(ffs, n, w, w->why, w->why_detail, 0);
 		writer_unref(w);
 		if (!published)
 			return mine ? 0 : -ENOENT;

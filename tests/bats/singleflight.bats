@@ -345,6 +345,44 @@ PY
 	[ "$(grep -c "still being written after lock_timeout" "$TEST_DIR/daemon.log")" = 1 ]
 }
 
+@test "an O_NONBLOCK open of an entry in flight gets EAGAIN at once" {
+	mount_store -o lock_timeout=10m
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/src.parquet" 1000
+	exec 5>"$MNT/AAPL/$K.parquet"
+	head -c 10 "$DATA/src.parquet" >&5
+	[ "$(try_errno "os.open('$MNT/AAPL/$K.parquet', os.O_RDONLY | os.O_NONBLOCK)")" = EAGAIN ]
+	log_has "open AAPL/$K.parquet: still being written, and the open would not wait (O_NONBLOCK: EAGAIN)"
+	tail -c +11 "$DATA/src.parquet" >&5
+	exec 5>&-
+	[ "$(try_errno "os.open('$MNT/AAPL/$K.parquet', os.O_RDONLY | os.O_NONBLOCK)")" = OK ]
+}
+
+@test "a write another process unlinks: every close of it says EIO, as nothing is published" {
+	make_parquet "$DATA/src.parquet" 1000
+	mount_store
+	mkdir "$MNT/AAPL"
+	run python3 - "$MNT/AAPL/$K.parquet" "$DATA/src.parquet" <<'PY'
+import errno, os, subprocess, sys
+p, src = sys.argv[1:]
+data = open(src, "rb").read()
+fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+dup = os.dup(fd)
+os.write(fd, data[:100])
+subprocess.run(["rm", "-f", p], check=True)
+os.write(fd, data[100:])
+for f in (dup, fd):
+    try:
+        os.close(f)
+        print("0")
+    except OSError as e:
+        print(errno.errorcode[e.errno])
+PY
+	[ "$output" = "$(printf 'EIO\nEIO')" ]
+	log_has "close AAPL/$K.parquet: its write was discarded: unlinked while being written (EIO)"
+	[ ! -e "$MNT/AAPL/$K.parquet" ]
+}
+
 @test "a waiting reader can be interrupted" {
 	mount_store -o lock_timeout=10m
 	mkdir "$MNT/AAPL"
