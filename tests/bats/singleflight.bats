@@ -186,6 +186,21 @@ PY
 	run env key="$good" bash -c "compute_features() { exit 3; }
 		$(cat "$TEST_DIR/recipe.bash")"
 	[ "$status" -eq 0 ]
+	# a worker that waits for a writer that fails computes the key
+	local again
+	again=$(key_of recipe-again)
+	exec 5>"$MNT/AAPL/$again.parquet"
+	env key="$again" bash -c "compute_features() { cat '$DATA/a.parquet'; }
+		$(cat "$TEST_DIR/recipe.bash")" 5>&- &
+	waiter=$!
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		[ "$(stats_get "['singleflight']['waits']")" = 1 ] && break
+		sleep 0.1
+	done
+	echo not parquet >&5
+	exec 5>&- || true
+	wait "$waiter"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$again.parquet"
 	# DuckDB told to write to /dev/stdout opens the claimed entry again:
 	# it holds it for writing, so that is the same write, not a second
 	local duck
