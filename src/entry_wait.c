@@ -6,11 +6,49 @@
  * lock_timeout passes.  Part of the entry module (entry.c).
  */
 #include <errno.h>
+#include <string.h>
 
 #include "clock.h"
 #include "entry_int.h"
 #include "ffs.h"
 #include "log.h"
+
+/* How soon after a signal ended a wait its retry must come to take it
+ * up (a retry loop's, as Python's for EINTR) */
+#define RESUME_WINDOW_US 1000000
+
+/* Give `w` the start and deadline of the wait a signal ended that it
+ * retries, if any: 1 if so.  ffs->lock held. */
+static int resume_interrupted_locked(struct ffs *ffs, struct waiter *w)
+{
+	struct interrupted_wait *iw;
+	unsigned i;
+
+	for (i = 0; i < INTERRUPTED_WAITS; i++) {
+		iw = &ffs->interrupted[i];
+		if (iw->pid != w->pid || iw->st_ino != w->node->st_ino ||
+		    w->start_us - iw->at_us > RESUME_WINDOW_US)
+			continue;
+		w->deadline_us -= w->start_us - iw->start_us;
+		w->start_us = iw->start_us;
+		memset(iw, 0, sizeof(*iw));
+		return 1;
+	}
+	return 0;
+}
+
+void entry_wait_interrupted(struct ffs *ffs, struct waiter *w)
+{
+	struct interrupted_wait *iw;
+
+	pthread_mutex_lock(&ffs->lock);
+	iw = &ffs->interrupted[ffs->interrupted_next++ % INTERRUPTED_WAITS];
+	iw->pid = w->pid;
+	iw->st_ino = w->node->st_ino;
+	iw->start_us = w->start_us;
+	iw->at_us = mono_us();
+	pthread_mutex_unlock(&ffs->lock);
+}
 
 int entry_wait(struct ffs *ffs, struct waiter *w)
 {
@@ -22,6 +60,11 @@ int entry_wait(struct ffs *ffs, struct waiter *w)
 	 * as a discard unlinks the node under ffs->lock before it wakes */
 	if (n->kind == NODE_ENTRY && n->w && n->linked &&
 	    !__atomic_load_n(&n->w->abandoned, __ATOMIC_RELAXED)) {
+		/* a retry after EINTR is the same wait, counted once */
+		if (!resume_interrupted_locked(ffs, w)) {
+			CTR_ADD(ffs->ctr.waits, 1);
+			CTR_ADD(n->parent->ctr->waits, 1);
+		}
 		w->next = ffs->waiters;
 		w->prev = NULL;
 		if (ffs->waiters)
@@ -32,8 +75,6 @@ int entry_wait(struct ffs *ffs, struct waiter *w)
 			ffs->next_deadline_us = w->deadline_us;
 			signal = 1;
 		}
-		CTR_ADD(ffs->ctr.waits, 1);
-		CTR_ADD(n->parent->ctr->waits, 1);
 	} else if (n->kind == NODE_ENTRY && !n->w && n->linked) {
 		rc = -EAGAIN;
 	} else {
@@ -121,7 +162,7 @@ int64_t entry_expire_waiters(struct ffs *ffs, int64_t now_mono)
 	ffs->next_deadline_us = next_deadline;
 	pthread_mutex_unlock(&ffs->lock);
 	for (it = expired; it; it = next) {
-		int64_t held_back = log_limit_pass(&ffs->timeout_log);
+		int64_t held_back = log_limit_pass(&ffs->wait_log);
 
 		next = it->next;
 		CTR_ADD(ffs->ctr.wait_timeouts, 1);

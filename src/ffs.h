@@ -56,7 +56,19 @@ struct waiter {
 	int64_t deadline_us;		/* monotonic */
 	void *req;			/* the FUSE side's request */
 	int flags;			/* open(2) flags */
+	pid_t pid;			/* the thread that opens */
 };
+
+/* A wait a caught signal ended (EINTR), which the same thread's open
+ * of the same entry, retried at once, takes up with its start. */
+struct interrupted_wait {
+	pid_t pid;
+	uint64_t st_ino;		/* the entry's name */
+	int64_t start_us;		/* monotonic, of the wait */
+	int64_t at_us;			/* monotonic, of the signal */
+};
+
+#define INTERRUPTED_WAITS 32
 
 /*
  * Data being written: an in-flight entry or a scratch file.  A writer is
@@ -208,6 +220,8 @@ struct ffs {
 					 * its counters; live or removed */
 	struct node *all;		/* every allocated node */
 	struct waiter *waiters;
+	struct interrupted_wait interrupted[INTERRUPTED_WAITS];
+	unsigned interrupted_next;	/* the slot to fill next */
 	struct handle *open_handles;	/* handed to the kernel, not released */
 	uint64_t inflight;		/* entries being written */
 	int stale_claims;		/* atomic: an abandon failed, see
@@ -267,7 +281,8 @@ struct ffs {
 	struct log_limit nofd_log;	/* out of descriptors (entry.c) */
 	struct log_limit nomem_log;	/* no memory for a frame (entry.c) */
 	struct log_limit kept_log;	/* a kept write still refused */
-	struct log_limit timeout_log;	/* waits ended at lock_timeout */
+	struct log_limit wait_log;	/* waits ended at lock_timeout, and
+					 * opens that would not wait */
 	struct slo_window slo;		/* /slo's five minutes (daemon.c) */
 };
 
@@ -427,8 +442,13 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	       struct handle **h);
 /* Queue `w` on its node: 0 queued; -EAGAIN the entry is published now
- * (open again); -ENOENT it is gone. */
+ * (open again); -ENOENT it is gone.  A wait of the same thread on the
+ * same entry that a signal ended a moment ago goes on: `w` takes its
+ * start and deadline. */
 int entry_wait(struct ffs *ffs, struct waiter *w);
+/* A caught signal ended queued wait `w` (removed by entry_cancel_wait()):
+ * remembered for the open's retry, in place of entry_wait_done(). */
+void entry_wait_interrupted(struct ffs *ffs, struct waiter *w);
 /* Remove `w` if still queued: 1 removed (the caller answers it), 0 not. */
 int entry_cancel_wait(struct ffs *ffs, struct waiter *w);
 /* Answer every waiter whose deadline passed with -ETIMEDOUT; returns the

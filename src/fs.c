@@ -297,7 +297,7 @@ static void waiter_interrupted(fuse_req_t req, void *data)
 	/* `fw` is only compared until entry_cancel_wait() proves it live */
 	if (!entry_cancel_wait(ffs, &fw->w))
 		return;
-	entry_wait_done(ffs, &fw->w, -EINTR);
+	entry_wait_interrupted(ffs, &fw->w);
 	fuse_reply_err(req, EINTR);
 	free(fw);
 }
@@ -336,6 +336,7 @@ static void wait_for_entry(fuse_req_t req, struct ffs *ffs, struct node *n,
 	fw->fi = *fi;
 	fw->w.node = n;
 	fw->w.flags = fi->flags;
+	fw->w.pid = fuse_req_ctx(req)->pid;
 	fw->w.start_us = mono_us();
 	fw->w.deadline_us = fw->w.start_us + ffs->opt.lock_timeout_us;
 	fw->w.req = req;

@@ -411,6 +411,36 @@ PY
 	exec 5>&-
 }
 
+@test "a reader that catches signals while it waits still times out at lock_timeout, counted once" {
+	mount_store -o lock_timeout=2s
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/src.parquet" 1000
+	exec 5>"$MNT/AAPL/$K.parquet"
+	head -c 10 "$DATA/src.parquet" >&5
+	# each signal ends the wait with EINTR, and Python opens again
+	python3 - "$MNT/AAPL/$K.parquet" >"$TEST_DIR/reader" 2>&1 3>&- 5>&- <<'PY' &
+import errno, signal, sys
+signal.signal(signal.SIGALRM, lambda s, f: None)
+signal.setitimer(signal.ITIMER_REAL, 0.3, 0.3)
+try:
+    open(sys.argv[1], "rb")
+    print("opened")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+PY
+	reader=$!
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		kill -0 "$reader" 2>/dev/null || break
+		sleep 0.1
+	done
+	tail -c +11 "$DATA/src.parquet" >&5
+	exec 5>&-
+	wait "$reader"
+	[ "$(cat "$TEST_DIR/reader")" = ETIMEDOUT ]
+	[ "$(stats_get "['singleflight']['waits']")" = 1 ]
+	[ "$(stats_get "['singleflight']['timeouts']")" = 1 ]
+}
+
 @test "16 keys, 5 racing workers each: one computation per key, nothing lost" {
 	mount_store
 	mkdir "$MNT/AAPL"
