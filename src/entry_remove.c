@@ -272,9 +272,9 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 	}
 	rc = entry_claim_key(ffs, w, newparent->name, key, now_us(), &claim);
 	if (rc == -EEXIST)
-		log_info("rename %s to %s/%s: the entry exists, and entries "
-			 "are immutable (EEXIST: remove it first)", n->hkey,
-			 newparent->name, newname);
+		log_info("rename %s to %s/%s: the key is published or being "
+			 "written, and entries are immutable (EEXIST)",
+			 n->hkey, newparent->name, newname);
 	if (rc == 0) {
 		entry_kept_supersede(ffs, claim.symbol, claim.key);
 		struct node *oldparent = n->parent;

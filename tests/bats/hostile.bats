@@ -350,7 +350,7 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 	[ "$(ls "$STORE/objects")" = AAPL ]
 	[ "$(ls "$STORE/objects/AAPL")" = "$k.parquet" ]
 	[ "$(find "$STORE" -type l | wc -l)" = 0 ]
-	log_has "rename AAPL/.upload to AAPL/$k.parquet: the entry exists, and entries are immutable (EEXIST"
+	log_has "rename AAPL/.upload to AAPL/$k.parquet: the key is published or being written, and entries are immutable (EEXIST"
 	# an entry renamed onto another is EEXIST too, not a move by copy:
 	# mv says "File exists" rather than replace an immutable entry
 	k2=$(key_of other)
