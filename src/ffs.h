@@ -308,8 +308,9 @@ void ffs_forget(struct ffs *ffs, struct node *n, uint64_t nlookup);
 /* Fill `st`; `timeout` gets how long the kernel may cache it (seconds). */
 int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 		double *timeout);
-/* Seconds the kernel may cache the name -> node binding of `n`. */
-double ffs_entry_timeout(const struct node *n);
+/* Seconds the kernel may cache the name -> node binding of `n`, whose
+ * attributes it may cache `attr_timeout` (ffs_getattr()). */
+double ffs_entry_timeout(const struct node *n, double attr_timeout);
 
 /* A symbol at the root, or a scratch directory (a dot-name) in one. */
 int ffs_mkdir(struct ffs *ffs, struct node *parent, const char *name,

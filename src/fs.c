@@ -243,7 +243,7 @@ static void reply_entry(fuse_req_t req, struct ffs *ffs, struct node *n)
 	ffs_getattr(ffs, n, &e.attr, &timeout);
 	e.ino = nodeid_of(ffs, n);
 	e.attr_timeout = timeout;
-	e.entry_timeout = ffs_entry_timeout(n);
+	e.entry_timeout = ffs_entry_timeout(n, timeout);
 	if (fuse_reply_entry(req, &e) == -ENOENT)
 		ffs_forget(ffs, n, 1); /* the kernel never got it */
 }
@@ -608,7 +608,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	ffs_getattr(ffs, n, &e.attr, &timeout);
 	e.ino = nodeid_of(ffs, n);
 	e.attr_timeout = timeout;
-	e.entry_timeout = ffs_entry_timeout(n);
+	e.entry_timeout = ffs_entry_timeout(n, timeout);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	passthrough_open(ffs, h); /* counts the writer's handle */
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
@@ -849,7 +849,7 @@ static void reply_listing(fuse_req_t req, struct ffs *ffs, struct node *dir,
 				ffs_getattr(ffs, n, &e.attr, &timeout);
 				e.ino = nodeid_of(ffs, n);
 				e.attr_timeout = timeout;
-				e.entry_timeout = ffs_entry_timeout(n);
+				e.entry_timeout = ffs_entry_timeout(n, timeout);
 			}
 			len = fuse_add_direntry_plus(req, buf + used,
 						     size - used, name, &e,

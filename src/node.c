@@ -644,10 +644,15 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 	return 0;
 }
 
-double ffs_entry_timeout(const struct node *n)
+double ffs_entry_timeout(const struct node *n, double attr_timeout)
 {
 	switch (node_kind(n)) {
 	case NODE_ENTRY:
+		/* in flight (attributes not cached), the name may go at any
+		 * moment, a discard's invalidation coming a moment later:
+		 * looked up each time, so that a stat() after the close
+		 * that discarded it says ENOENT */
+		return attr_timeout;
 	case NODE_SCRATCH:
 	case NODE_SCRATCH_DIR:
 	case NODE_SYMBOL:
