@@ -822,6 +822,41 @@ static int add_key(void *arg, const struct manifest_entry *e)
 }
 
 /* Count objects without a row, one symbol directory at a time. */
+struct noted_key {
+	const char *symbol, *key;
+	int found;
+};
+
+/* manifest_removals_list() callback: whether the key asked is noted. */
+static int is_noted(void *arg, const char *symbol, const char *key)
+{
+	struct noted_key *nk = arg;
+
+	if (strcmp(symbol, nk->symbol) == 0 && strcmp(key, nk->key) == 0)
+		nk->found = 1;
+	return 0;
+}
+
+/* Whether objects/<symbol>/<key>.parquet (`name` in `dirfd`), which had
+ * no row when the walk listed the symbol's rows, is an orphan: not the
+ * object of a claim made since (a row now), of a removal under way (a
+ * note, until the object is gone), nor gone.  Asked in that order, as
+ * those change in the other. */
+static int still_orphan(const struct gc_env *env, int dirfd,
+			const char *name, const char *symbol, const char *key)
+{
+	struct noted_key nk = { symbol, key, 0 };
+	struct manifest_entry row;
+	struct stat st;
+
+	if (manifest_get(env->manifest, symbol, key, &row) != -ENOENT)
+		return 0;
+	if (manifest_removals_list(env->manifest, is_noted, &nk) < 0 ||
+	    nk.found)
+		return 0;
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 static int count_orphans(const struct gc_env *env, struct gc_result *res)
 {
 	struct dirent *sd, *od;
@@ -854,7 +889,9 @@ static int count_orphans(const struct gc_env *env, struct gc_result *res)
 		while (rc == 0 && (od = readdir(dir))) {
 			if (key_of_object(od->d_name, key) < 0)
 				continue;
-			if (!htab_get(keys, key)) {
+			if (!htab_get(keys, key) &&
+			    still_orphan(env, dirfd(dir), od->d_name,
+					 sd->d_name, key)) {
 				res->orphans++;
 				log_info("gc: objects/%s/%s has no manifest row "
 					 "(fsck -p adopts it)", sd->d_name,
