@@ -65,6 +65,8 @@ static void record(struct gc_result *res, const struct gc_options *o,
 		(long long)e->stored_size, why);
 }
 
+/* 1 when row `e` names an object featurefs could have written: its
+ * object is objects/<symbol>/<key>.parquet, whatever its path says. */
 static int row_names_ok(const struct manifest_entry *e)
 {
 	return name_check_symbol(e->symbol) == 0 && name_check_key(e->key) == 0;
@@ -164,8 +166,6 @@ out:
 	return rc;
 }
 
-/* 1 when row `e` names an object featurefs could have written: its
- * object is objects/<symbol>/<key>.parquet, whatever its path says. */
 /* Make the unlinks of removed rows' objects (unlinked[i] == 0) durable,
  * one fsync a symbol directory: their removal notes go next, and a note
  * dropped over an unlink that a power loss undid would bring the entry
