@@ -1,9 +1,9 @@
 /*
  * daemon.c - the threads of a mounted store besides FUSE's: the ticker
  * (waiter timeouts, /slo's samples), the recorder (access flushes at most
- * every second, the heartbeat), the GC thread (every gc_interval, first shortly after
- * mount), the control socket's (ctl.c), and the frame cache's threads
- * that decompress ahead of readers, one per spare CPU.
+ * every second, the heartbeat), the GC thread (every gc_interval, first
+ * shortly after mount), the control socket's (ctl.c), and the frame
+ * cache's threads that decompress ahead of readers, one per spare CPU.
  */
 #include <errno.h>
 #include <sched.h>

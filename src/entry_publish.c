@@ -3,9 +3,9 @@
  * validation and the seal on close, publish on the last release, discard
  * as soon as it can never be published (on close, unlink or a failed
  * publish); a closed write whose publish failed is kept, tried again by
- * the recorder thread and left for the next mount at unmount.  Part of the entry
- * module (entry.c); entry_remove.c publishes a renamed scratch file
- * through entry_publish_writer().
+ * the recorder thread and left for the next mount at unmount.  Part of
+ * the entry module (entry.c); entry_remove.c publishes a renamed scratch
+ * file through entry_publish_writer().
  *
  * Publish order is what makes a crash harmless: fsync the tmp file,
  * link it into objects/ (never over an existing object), then flip the
