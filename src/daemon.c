@@ -217,8 +217,10 @@ int daemon_gc_pass(struct ffs *ffs, const struct gc_options *o,
 	struct gc_counters *g = &ffs->ctr.gc;
 	int rc;
 
-	/* what was read a moment ago must count as read */
-	flush_access(ffs, 0);
+	/* what was read a moment ago must count as read; reads a manifest
+	 * held elsewhere does not take now stay in the access log, where
+	 * the removal looks too (read_since_flush()), so no wait here */
+	flush_access(ffs, MANIFEST_RECORD_BRIEF);
 	pthread_mutex_lock(&ffs->gc_mu);
 	rc = gc_pass(&env, o, res);
 	if (rc == 0 && o->older_than_us > 0)
