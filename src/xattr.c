@@ -138,10 +138,19 @@ int entry_xattr_refuse(struct ffs *ffs, struct node *n, const char *verb,
 		return -EPERM;
 	}
 	/* cp -a and mv try ACLs and security labels on every file they copy
-	 * and take ENOTSUP quietly: only a user.* name is worth info level */
-	if (strncmp(name, "user.", 5) == 0)
-		log_info("%s %s on /%s: %s", verb, name, path, why);
-	else
+	 * and take ENOTSUP quietly: only a user.* name is worth info level,
+	 * once a minute (rsync -X tries it on every file) */
+	if (strncmp(name, "user.", 5) != 0) {
 		log_debug("%s %s on /%s: %s", verb, name, path, why);
+	} else {
+		int64_t held_back = log_limit_pass(&ffs->xattr_log);
+
+		if (held_back == 0)
+			log_info("%s %s on /%s: %s", verb, name, path, why);
+		else if (held_back > 0)
+			log_info("%s %s on /%s: %s (and %lld more such refusals "
+				 "in the last minute)", verb, name, path, why,
+				 (long long)held_back);
+	}
 	return -ENOTSUP;
 }

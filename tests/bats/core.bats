@@ -1331,6 +1331,9 @@ PY
 	[ "$(try_errno "os.setxattr('$f', 'user.featurefs.rows', b'1')")" = EPERM ]
 	[ "$(try_errno "os.setxattr('$f', 'user.other', b'1')")" = ENOTSUP ]
 	log_has "set user.other on /AAPL/$K1.parquet: entries carry no attributes but featurefs's own"
+	# rsync -X tries it on every file: said once a minute
+	[ "$(try_errno "os.setxattr('$f', 'user.other2', b'1')")" = ENOTSUP ]
+	! log_has "set user.other2"
 	[ "$(try_errno "os.removexattr('$f', 'user.featurefs.rows')")" = EPERM ]
 	log_has "remove user.featurefs.rows on /AAPL/$K1.parquet: featurefs attributes are read-only"
 	[ "$(getfattr --only-values -n user.featurefs.rows "$f")" = 1000 ]
