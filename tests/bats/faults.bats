@@ -1607,15 +1607,22 @@ if unlinker == 0:
         os.unlink(path)
     finally:
         os._exit(0)
+def close(f):
+    # a close of the write once the unlink discarded it says so
+    try:
+        os.close(f)
+    except OSError as e:
+        assert e.errno == errno.EIO, e
 for _ in range(600):
     try:
-        os.close(os.open(path, os.O_WRONLY))
+        f = os.open(path, os.O_WRONLY)
     except OSError as e:
         print("open", errno.errorcode[e.errno])
         break
+    close(f)
     time.sleep(0.05)
 os.waitpid(unlinker, 0)
-os.close(fd)
+close(fd)
 PY
 	lock_manifest_for $!
 	cat "$TEST_DIR/w.out"
