@@ -346,23 +346,43 @@ static int load_failure_is_content(enum load_failure why)
 	       why == LOAD_ENCRYPTED;
 }
 
+/* The creator of in-flight entry `n` is dying of signal `sig` with it
+ * open: what it wrote was cut short, even where no hole shows, and is
+ * discarded, unless it is what an earlier close of it accepted.  The
+ * dying close's result. */
+static int writer_killed(struct ffs *ffs, struct node *n, struct writer *w,
+			 int sig)
+{
+	int mine;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->closed && w->closed_gen == w->gen) {
+		pthread_mutex_unlock(&w->mu);
+		return 0;
+	}
+	mine = writer_abandon_locked(ffs, n, w);
+	if (mine) {
+		w->why = LOAD_TRUNCATED;
+		snprintf(w->why_detail, sizeof(w->why_detail),
+			 "its writer was killed (signal %d) before it closed "
+			 "it", sig);
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (mine)
+		entry_discard(ffs, n, w, w->why, w->why_detail, 0);
+	return -EIO;
+}
+
 int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 {
 	struct node_in_proc in_proc;
 	const struct proc_file *file;
 	struct writer *w = h->w;
-	int rc = 0, bad_content, mine;
+	int rc = 0, bad_content, mine, sig;
 	pid_t closer;
 
 	if (h->kind != HANDLE_WRITER || h->node->kind != NODE_ENTRY)
 		return 0;
-	/* A close in another process shuts an inherited descriptor (a shell
-	 * child writing to its parent's file): the writer may not be done,
-	 * and the last close is checked at release anyway.  But the child
-	 * may have written it all (Popen(stdout=f)): valid content is sealed
-	 * now, as its close() returns 0.  And when nothing else holds the
-	 * file for writing (the writer closed first), invalid content is
-	 * reported to this last close; release discards it. */
 	pthread_mutex_lock(&w->mu);
 	rc = w->abandoned ? -EIO : 0;
 	pthread_mutex_unlock(&w->mu);
@@ -374,6 +394,17 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 		return rc;
 	}
 	closer = proc_tgid_of(pid);
+	/* only the creator's death: a child killed with an inherited
+	 * descriptor may never have written to it */
+	if (closer == w->tgid && (sig = proc_killed_by(pid)) != 0)
+		return writer_killed(ffs, h->node, w, sig);
+	/* A close in another process shuts an inherited descriptor (a shell
+	 * child writing to its parent's file): the writer may not be done,
+	 * and the last close is checked at release anyway.  But the child
+	 * may have written it all (Popen(stdout=f)): valid content is sealed
+	 * now, as its close() returns 0.  And when nothing else holds the
+	 * file for writing (the writer closed first), invalid content is
+	 * reported to this last close; release discards it. */
 	if (closer != w->tgid) {
 		pthread_mutex_lock(&w->mu);
 		if (!w->abandoned && !w->published &&

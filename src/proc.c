@@ -83,24 +83,57 @@ int proc_mount_at(const char *mountpoint, struct proc_mount *m,
 	return found;
 }
 
-int proc_is_stopped(pid_t pid)
+/* The fields of /proc/PID/stat after "pid (comm) " in `buf` (`len`
+ * bytes): the state first.  NULL when it cannot be read. */
+static const char *stat_fields(pid_t pid, char *buf, size_t len)
 {
-	char path[64], buf[512], *state;
+	char path[64], *paren;
 	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
+		return NULL;
+	n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return NULL;
 	buf[n] = '\0';
-	/* "pid (comm) S ...": comm may hold anything, ')' included */
-	state = strrchr(buf, ')');
-	return state && (state[2] == 'T' || state[2] == 't');
+	/* comm may hold anything, ')' included */
+	paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' ? paren + 2 : NULL;
+}
+
+int proc_is_stopped(pid_t pid)
+{
+	char buf[1024];
+	const char *f = stat_fields(pid, buf, sizeof(buf));
+
+	return f && (f[0] == 'T' || f[0] == 't');
+}
+
+#define PF_EXITING 0x00000004 /* the kernel's flag of a dying task */
+
+int proc_killed_by(pid_t pid)
+{
+	unsigned long long flags = 0;
+	char buf[1024];
+	const char *f = stat_fields(pid, buf, sizeof(buf));
+	int field, code = 0;
+
+	/* from the state (field 3): flags is field 9, exit_code field 52,
+	 * which the kernel sets as a task starts to exit, before it closes
+	 * the task's files */
+	for (field = 3; f && *f; field++) {
+		if (field == 9)
+			flags = strtoull(f, NULL, 10);
+		else if (field == 52)
+			code = atoi(f);
+		f = strchr(f, ' ');
+		f = f ? f + 1 : NULL;
+	}
+	return (flags & PF_EXITING) ? (code & 0x7f) : 0;
 }
 
 /* Processes looked at in one writer's tree, the writer included. */

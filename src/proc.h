@@ -43,6 +43,10 @@ int proc_mount_at(const char *mountpoint, struct proc_mount *m,
  * when it is not, or /proc cannot tell. */
 int proc_is_stopped(pid_t pid);
 
+/* The signal thread `pid` is dying of, if it is exiting because one
+ * killed it (its close of a file while it dies says so); 0 otherwise. */
+int proc_killed_by(pid_t pid);
+
 /* Whether process `tgid` itself holds file `f` through a writable
  * descriptor.  A process whose /proc cannot be read does not. */
 int proc_writes_file(pid_t tgid, const struct proc_file *f);

@@ -548,6 +548,41 @@ PY
 	fsck_clean
 }
 
+@test "a writer killed before it closed its entry: discarded, whole or not; one that exits without closing publishes" {
+	make_parquet "$DATA/new.parquet" 2000 3
+	mount_store
+	mkdir "$MNT/AAPL"
+	k2=$(key_of exits)
+	# every byte written, then the writer dies of a signal
+	python3 - "$MNT/AAPL/$K.parquet" "$DATA/new.parquet" "$TEST_DIR/written" <<'PY' &
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, open(sys.argv[2], 'rb').read())
+open(sys.argv[3], 'w').close()
+time.sleep(600)
+PY
+	writer=$!
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		[ -e "$TEST_DIR/written" ] && break
+		sleep 0.1
+	done
+	kill -9 "$writer"
+	wait "$writer" || true
+	wait_discarded "$K"
+	log_has "discard AAPL/$K.parquet: its writer was killed (signal 9) before it closed it"
+	# the same, and exit(0) closes it: published
+	python3 - "$MNT/AAPL/$k2.parquet" "$DATA/new.parquet" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, open(sys.argv[2], 'rb').read())
+os._exit(0)
+PY
+	wait_published "$MNT/AAPL/$k2.parquet"
+	cmp "$DATA/new.parquet" "$MNT/AAPL/$k2.parquet"
+	unmount_store
+	fsck_clean
+}
+
 # ---- a full store ----------------------------------------------------
 
 # small_store SIZE: put STORE on a fresh tmpfs of SIZE (outside TEST_DIR,
