@@ -543,14 +543,6 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 			pthread_mutex_unlock(&ffs->lock);
 			return -ENOENT;
 		}
-		if (tgid != w->tgid && (flags & O_NONBLOCK)) {
-			pthread_mutex_unlock(&ffs->lock);
-			if (log_limit_pass(&ffs->wait_log) >= 0)
-				log_info("open %s: still being written, and the "
-					 "open would not wait (O_NONBLOCK: "
-					 "EAGAIN)", n->hkey);
-			return -EAGAIN;
-		}
 		if (tgid != w->tgid) {
 			pthread_mutex_unlock(&ffs->lock);
 			return -EINPROGRESS;

@@ -281,8 +281,7 @@ struct ffs {
 	struct log_limit nofd_log;	/* out of descriptors (entry.c) */
 	struct log_limit nomem_log;	/* no memory for a frame (entry.c) */
 	struct log_limit kept_log;	/* a kept write still refused */
-	struct log_limit wait_log;	/* waits ended at lock_timeout, and
-					 * opens that would not wait */
+	struct log_limit wait_log;	/* waits ended at lock_timeout */
 	struct log_limit xattr_log;	/* user.* attributes refused */
 	struct slo_window slo;		/* /slo's five minutes (daemon.c) */
 };

@@ -387,19 +387,6 @@ PY
 	[ "$(grep -c "still being written after lock_timeout" "$TEST_DIR/daemon.log")" = 1 ]
 }
 
-@test "an O_NONBLOCK open of an entry in flight gets EAGAIN at once" {
-	mount_store -o lock_timeout=10m
-	mkdir "$MNT/AAPL"
-	make_parquet "$DATA/src.parquet" 1000
-	exec 5>"$MNT/AAPL/$K.parquet"
-	head -c 10 "$DATA/src.parquet" >&5
-	[ "$(try_errno "os.open('$MNT/AAPL/$K.parquet', os.O_RDONLY | os.O_NONBLOCK)")" = EAGAIN ]
-	log_has "open AAPL/$K.parquet: still being written, and the open would not wait (O_NONBLOCK: EAGAIN)"
-	tail -c +11 "$DATA/src.parquet" >&5
-	exec 5>&-
-	[ "$(try_errno "os.open('$MNT/AAPL/$K.parquet', os.O_RDONLY | os.O_NONBLOCK)")" = OK ]
-}
-
 @test "a write another process unlinks: every close of it says EIO, as nothing is published" {
 	make_parquet "$DATA/src.parquet" 1000
 	mount_store
