@@ -356,7 +356,7 @@ static int writer_killed(struct ffs *ffs, struct node *n, struct writer *w,
 	int mine;
 
 	pthread_mutex_lock(&w->mu);
-	if (w->closed && w->closed_gen == w->gen) {
+	if (w->accepted && w->accepted_gen == w->gen) {
 		pthread_mutex_unlock(&w->mu);
 		return 0;
 	}
@@ -408,8 +408,11 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	if (closer != w->tgid) {
 		pthread_mutex_lock(&w->mu);
 		if (!w->abandoned && !w->published &&
-		    (rc = writer_check(ffs, w)) == 0)
+		    (rc = writer_check(ffs, w)) == 0) {
 			writer_seal_late(ffs, h->node, w);
+			w->accepted = 1;
+			w->accepted_gen = w->gen;
+		}
 		bad_content = rc < 0 && load_failure_is_content(w->why);
 		pthread_mutex_unlock(&w->mu);
 		if (!bad_content)
@@ -434,8 +437,8 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 			 "recording it as closed: %s", strerror(-rc));
 	}
 	if (rc == 0) {
-		w->closed = 1;
-		w->closed_gen = w->gen;
+		w->closed = w->accepted = 1;
+		w->closed_gen = w->accepted_gen = w->gen;
 	}
 	bad_content = rc < 0 && load_failure_is_content(w->why);
 	pthread_mutex_unlock(&w->mu);

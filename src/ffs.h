@@ -89,6 +89,9 @@ struct writer {
 	uint64_t valid_gen;		/* gen at the last check */
 	uint64_t closed_gen;		/* gen at the writer's last valid close */
 	int closed;			/* ... which it made */
+	uint64_t accepted_gen;		/* gen at the last close that returned
+					 * 0 on valid content, in any process */
+	int accepted;			/* ... which one made */
 	int sealed;			/* its row names tmpname as holding
 					 * the content now (writer_seal) */
 	pthread_cond_t settled;		/* published or abandoned: with mu */

@@ -546,7 +546,7 @@ PY
 	fsck_clean
 }
 
-@test "a writer killed before it closed its entry: discarded, whole or not; one that exits without closing publishes" {
+@test "a writer killed before it closed its entry: discarded, whole or not, unless a child's close accepted it; one that exits without closing publishes" {
 	make_parquet "$DATA/new.parquet" 2000 3
 	mount_store
 	mkdir "$MNT/AAPL"
@@ -577,6 +577,17 @@ os._exit(0)
 PY
 	wait_published "$MNT/AAPL/$k2.parquet"
 	cmp "$DATA/new.parquet" "$MNT/AAPL/$k2.parquet"
+	# a child wrote it all through the descriptor it was given, and its
+	# close returned 0: that content stands when the creator is killed
+	k3=$(key_of child)
+	python3 - "$MNT/AAPL/$k3.parquet" "$DATA/new.parquet" <<'PY' || true
+import os, signal, subprocess, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+subprocess.run(["cat", sys.argv[2]], stdout=fd, check=True)
+os.kill(os.getpid(), signal.SIGTERM)
+PY
+	wait_published "$MNT/AAPL/$k3.parquet"
+	cmp "$DATA/new.parquet" "$MNT/AAPL/$k3.parquet"
 	unmount_store
 	fsck_clean
 }
