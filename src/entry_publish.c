@@ -378,22 +378,27 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	struct node_in_proc in_proc;
 	const struct proc_file *file;
 	struct writer *w = h->w;
-	int rc = 0, bad_content, mine, sig;
+	int rc = 0, bad_content, mine, sig, abandoned, own_unlink;
 	pid_t closer;
 
 	if (h->kind != HANDLE_WRITER || h->node->kind != NODE_ENTRY)
 		return 0;
+	closer = proc_tgid_of(pid);
 	pthread_mutex_lock(&w->mu);
-	rc = w->abandoned ? -EIO : 0;
+	abandoned = w->abandoned;
+	own_unlink = w->unlinked_by > 0 && w->unlinked_by == closer;
 	pthread_mutex_unlock(&w->mu);
-	if (rc < 0) {
+	if (abandoned) {
 		/* close() returns 0 only for what is published, or kept to
-		 * be: whoever closes a discarded write learns it was */
+		 * be: whoever closes a discarded write learns it was, but
+		 * for the process that unlinked it, which knows (a writer
+		 * cleaning up after a failure, then leaving its `with`) */
+		if (own_unlink)
+			return 0;
 		log_info("close %s: its write was discarded: %s (EIO)",
 			 h->node->hkey, w->why_detail);
-		return rc;
+		return -EIO;
 	}
-	closer = proc_tgid_of(pid);
 	/* only the creator's death: a child killed with an inherited
 	 * descriptor may never have written to it */
 	if (closer == w->tgid && (sig = proc_killed_by(pid)) != 0)

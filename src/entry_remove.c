@@ -151,7 +151,8 @@ int entry_expire_scratch(struct ffs *ffs, int64_t idle_us, int dry_run)
 	return count;
 }
 
-int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
+int entry_unlink(struct ffs *ffs, struct node *parent, const char *name,
+		 pid_t pid)
 {
 	struct manifest_entry e;
 	char key[KEY_MAX + 1];
@@ -197,6 +198,7 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name)
 			w->why = LOAD_ABANDONED;
 			snprintf(w->why_detail, sizeof(w->why_detail),
 				 "unlinked while being written");
+			w->unlinked_by = proc_tgid_of(pid);
 		}
 		published = w->published;
 		pthread_mutex_unlock(&w->mu);

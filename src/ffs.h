@@ -104,6 +104,7 @@ struct writer {
 	int handles;			/* open write handles */
 	int64_t touched_us;		/* atomic: last use, monotonic */
 	int abandoned;			/* unlinked or discarded: never publish */
+	pid_t unlinked_by;		/* ... by an unlink from this process */
 	int published;			/* renamed into place: read-only now */
 	int late_write_logged;		/* a write refused since: logged */
 	int64_t created_ts;
@@ -490,7 +491,8 @@ int entry_fsync(struct ffs *ffs, struct handle *h, int datasync);
 void entry_release(struct ffs *ffs, struct handle *h);
 
 /* Remove an entry or scratch file by name (unlink(2) and GC). */
-int entry_unlink(struct ffs *ffs, struct node *parent, const char *name);
+int entry_unlink(struct ffs *ffs, struct node *parent, const char *name,
+		 pid_t pid);
 /*
  * Remove published entries on behalf of GC: the manifest rows first (in
  * one transaction; results[i] is -EBUSY for a row whose lock is held and

@@ -570,8 +570,9 @@ static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct ffs *ffs = ffs_of(req);
 	struct node *dir = ffs_node(ffs, parent);
 
-	fuse_reply_err(req, -said_why(entry_unlink(ffs, dir, name), "unlink",
-				      dir, name));
+	fuse_reply_err(req, -said_why(entry_unlink(ffs, dir, name,
+						   fuse_req_ctx(req)->pid),
+				      "unlink", dir, name));
 }
 
 static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,

@@ -412,6 +412,27 @@ PY
 	[ ! -e "$MNT/AAPL/$K.parquet" ]
 }
 
+@test "a writer that unlinks its own entry in flight (cleaning up a failure) closes it with 0" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	run python3 - "$MNT/AAPL/$K.parquet" <<'PY'
+import os, sys
+p = sys.argv[1]
+with open(p, "wb") as f:
+    f.write(b"partial")
+    f.flush()
+    os.remove(p)
+print("closed")
+PY
+	[ "$status" -eq 0 ]
+	[ "$output" = closed ]
+	[ ! -e "$MNT/AAPL/$K.parquet" ]
+	# and the key is free again
+	make_parquet "$DATA/src.parquet" 1000
+	cp "$DATA/src.parquet" "$MNT/AAPL/$K.parquet"
+	cmp "$DATA/src.parquet" "$MNT/AAPL/$K.parquet"
+}
+
 @test "a waiting reader can be interrupted" {
 	mount_store -o lock_timeout=10m
 	mkdir "$MNT/AAPL"
