@@ -1,6 +1,7 @@
 /*
  * access.c - the in-memory access log: tables from "<symbol>/<key>" to
- * (count, last access), swapped out whole at each flush.  The log is cut
+ * (count, last access), swapped out whole at each flush, and kept as
+ * pending until the flush has written them.  The log is cut
  * into shards by a hash of the name, each with its own mutex, so readers
  * of different entries do not queue on one lock.
  */
@@ -23,6 +24,7 @@ struct access_rec {
 struct access_shard {
 	pthread_mutex_t mu;
 	struct htab *table;
+	struct htab *in_hand;		/* taken by a flush not settled yet */
 };
 
 struct access_log {
@@ -58,6 +60,7 @@ void access_log_free(struct access_log *a)
 		return;
 	for (i = 0; i < ACCESS_SHARDS; i++) {
 		htab_free_values(a->shard[i].table);
+		htab_free_values(a->shard[i].in_hand);
 		pthread_mutex_destroy(&a->shard[i].mu);
 	}
 	free(a);
@@ -137,7 +140,6 @@ static void take_rec(void *arg, void *value)
 	struct access_rec *r = value;
 
 	t->out[t->n++] = r->a;
-	free(r);
 }
 
 int access_log_take(struct access_log *a, struct manifest_access **out,
@@ -173,16 +175,18 @@ int access_log_take(struct access_log *a, struct manifest_access **out,
 		}
 		t.out = p;
 		t.alloc += count;
-		old = s->table;
+		old = s->in_hand;
+		s->in_hand = s->table;
 		s->table = fresh;
 		__atomic_sub_fetch(&a->count, count, __ATOMIC_RELAXED);
+		htab_each(s->in_hand, take_rec, &t);
 		pthread_mutex_unlock(&s->mu);
-		htab_each(old, take_rec, &t);
-		htab_free(old);
+		htab_free_values(old); /* a take never settled */
 	}
 	if (rc < 0) {
 		/* out of memory half-way: put back what was taken */
 		access_log_restore(a, t.out, t.n);
+		access_log_settle(a);
 		free(t.out);
 		return rc;
 	}
@@ -201,24 +205,45 @@ void access_log_restore(struct access_log *a,
 		    recs[i].last_ts);
 }
 
+void access_log_settle(struct access_log *a)
+{
+	struct htab *done;
+	int i;
+
+	for (i = 0; i < ACCESS_SHARDS; i++) {
+		pthread_mutex_lock(&a->shard[i].mu);
+		done = a->shard[i].in_hand;
+		a->shard[i].in_hand = NULL;
+		pthread_mutex_unlock(&a->shard[i].mu);
+		htab_free_values(done);
+	}
+}
+
 int64_t access_log_pending(struct access_log *a, const char *symbol,
 			   const char *key, int64_t *last_ts)
 {
 	char name[LOCK_NAME_MAX + 1];
 	struct access_shard *s;
 	struct access_rec *r;
-	int64_t count = 0;
+	int64_t count = 0, last = 0;
+	int i;
 
 	snprintf(name, sizeof(name), "%s/%s", symbol, key);
 	s = shard_of(a, name);
 	pthread_mutex_lock(&s->mu);
-	r = htab_get(s->table, name);
-	if (r) {
-		count = r->a.count;
-		if (last_ts)
-			*last_ts = r->a.last_ts;
+	for (i = 0; i < 2; i++) {
+		struct htab *t = i == 0 ? s->table : s->in_hand;
+
+		r = t ? htab_get(t, name) : NULL;
+		if (r) {
+			count += r->a.count;
+			if (r->a.last_ts > last)
+				last = r->a.last_ts;
+		}
 	}
 	pthread_mutex_unlock(&s->mu);
+	if (last_ts && count)
+		*last_ts = last;
 	return count;
 }
 

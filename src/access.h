@@ -23,7 +23,9 @@ void access_log_free(struct access_log *a);
 int access_log_add(struct access_log *a, const char *symbol, const char *key,
 		   int64_t ts);
 
-/* Move everything gathered into a malloc()ed array (NULL when empty). */
+/* Copy everything gathered into a malloc()ed array (NULL when empty)
+ * and empty the log; what was taken still counts as pending until
+ * access_log_settle(). */
 int access_log_take(struct access_log *a, struct manifest_access **out,
 		    size_t *n);
 
@@ -31,7 +33,12 @@ int access_log_take(struct access_log *a, struct manifest_access **out,
 void access_log_restore(struct access_log *a,
 			const struct manifest_access *recs, size_t n);
 
-/* Accesses of <symbol>/<key> not flushed yet, and the latest of them. */
+/* The records taken last are written (or restored): no longer pending
+ * as taken. */
+void access_log_settle(struct access_log *a);
+
+/* Accesses of <symbol>/<key> not flushed yet (gathered, or taken by a
+ * flush not settled), and the latest of them. */
 int64_t access_log_pending(struct access_log *a, const char *symbol,
 			   const char *key, int64_t *last_ts);
 

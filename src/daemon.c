@@ -99,6 +99,7 @@ static int flush_access(struct ffs *ffs, unsigned flags)
 	if (nrecs || nsym)
 		CTR_ADD(ffs->ctr.access_flushes, 1);
 out:
+	access_log_settle(ffs->access);
 	pthread_mutex_unlock(&ffs->flush_mu);
 	free(recs);
 	free(sd);

@@ -1566,6 +1566,31 @@ PY
 	[ "$(manifest_sql "select access_count from entries")" = 4 ]
 }
 
+@test "a GC pass while another process holds the manifest: entries read whose records wait to be written are in use" {
+	make_parquet "$DATA/a.parquet" 1000 1
+	mount_store
+	for k in a b c; do
+		publish_file AAPL "$(key_of $k)" "$DATA/a.parquet"
+	done
+	sleep 2
+	lock_manifest
+	# b and c are read now: their records wait in the daemon, taken by
+	# the recorder's flush while the pass's removal waits for the lock
+	cat "$MNT/AAPL/$(key_of b).parquet" "$MNT/AAPL/$(key_of c).parquet" >/dev/null
+	"$FEATUREFS" gc --older-than 1s --json "$MNT" >"$TEST_DIR/gc.json" 2>&1 3>&- &
+	gc=$!
+	sleep 2.5
+	release_manifest
+	wait "$gc"
+	cat "$TEST_DIR/gc.json" >&2
+	[ ! -e "$MNT/AAPL/$(key_of a).parquet" ]
+	for k in b c; do
+		cmp "$DATA/a.parquet" "$MNT/AAPL/$(key_of $k).parquet"
+	done
+	unmount_store
+	fsck_clean
+}
+
 @test "stats that cannot be gathered: /.featurefs and /metrics say why, the mount goes on" {
 	require_faults
 	make_parquet "$DATA/a.parquet" 2000 1
