@@ -406,9 +406,26 @@ static int compressed_open(struct ffs *ffs, struct node *n,
 	return rc;
 }
 
+/* Whether an earlier life of entry `n`'s name, unlinked or discarded, is
+ * still open for writing somewhere: a descriptor of it shows the same
+ * inode number as `n`, and its name marked " (deleted)", as `n`'s own
+ * do once its name is invalidated.  Lock held. */
+static int earlier_life_open_locked(struct ffs *ffs, const struct node *n)
+{
+	const struct node *o;
+
+	if (!CTR_GET(ffs->abandoned_open))
+		return 0;
+	for (o = ffs->all; o; o = o->next_all)
+		if (o != n && !o->linked && o->w && o->st_ino == n->st_ino &&
+		    CTR_GET(o->w->handles) > 0 && strcmp(o->hkey, n->hkey) == 0)
+			return 1;
+	return 0;
+}
+
 /* Node `n` as /proc shows it to the processes that use this mount (a
  * descriptor of another mount, or of an earlier mount of this store, is
- * not it); the name is kept in `p`. */
+ * not it); the name is kept in `p`.  ffs->lock not held. */
 const struct proc_file *entry_node_in_proc(struct ffs *ffs,
 					   const struct node *n,
 					   struct node_in_proc *p)
@@ -417,6 +434,12 @@ const struct proc_file *entry_node_in_proc(struct ffs *ffs,
 	p->file.ino = n->st_ino;
 	p->file.suffix = p->suffix;
 	snprintf(p->suffix, sizeof(p->suffix), "/%s", n->hkey);
+	p->file.deleted_is_other = 0;
+	if (node_kind(n) == NODE_ENTRY) {
+		pthread_mutex_lock(&ffs->lock);
+		p->file.deleted_is_other = earlier_life_open_locked(ffs, n);
+		pthread_mutex_unlock(&ffs->lock);
+	}
 	return &p->file;
 }
 

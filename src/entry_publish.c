@@ -830,6 +830,10 @@ int writer_abandon_locked(struct ffs *ffs, struct node *n,
 		return 0;
 	pthread_mutex_lock(&ffs->lock);
 	__atomic_store_n(&w->abandoned, 1, __ATOMIC_RELAXED);
+	if (w->handles > 0) {
+		w->open_abandoned = 1;
+		CTR_ADD(ffs->abandoned_open, 1);
+	}
 	ffs->inflight--;
 	node_unlink(ffs, n);
 	pthread_mutex_unlock(&ffs->lock);
@@ -912,6 +916,10 @@ void entry_release_writer_ref(struct ffs *ffs, struct node *n,
 	finish = last && !w->abandoned && !w->published &&
 		 n->kind == NODE_ENTRY;
 	abandoned = last && w->abandoned;
+	if (last && w->open_abandoned) {
+		w->open_abandoned = 0;
+		CTR_ADD(ffs->abandoned_open, -1);
+	}
 	if (finish) {
 		finish_entry(ffs, n, w);
 	} else {

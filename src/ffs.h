@@ -105,6 +105,8 @@ struct writer {
 	int64_t touched_us;		/* atomic: last use, monotonic */
 	int abandoned;			/* unlinked or discarded: never publish */
 	pid_t unlinked_by;		/* ... by an unlink from this process */
+	int open_abandoned;		/* abandoned with handles open: counted
+					 * in ffs->abandoned_open */
 	int published;			/* renamed into place: read-only now */
 	int late_write_logged;		/* a write refused since: logged */
 	int64_t created_ts;
@@ -228,6 +230,8 @@ struct ffs {
 	unsigned interrupted_next;	/* the slot to fill next */
 	struct handle *open_handles;	/* handed to the kernel, not released */
 	uint64_t inflight;		/* entries being written */
+	int abandoned_open;		/* atomic: writers abandoned while
+					 * handles were open, until they close */
 	int stale_claims;		/* atomic: an abandon failed, see
 					 * entry_drop_stale_claims() */
 	uint64_t rows_changed;		/* under lock, bumped as a published

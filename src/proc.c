@@ -169,17 +169,17 @@ static int ends_with(const char *s, size_t len, const char *suffix)
 #define DELETED_MARK " (deleted)"
 
 /* Whether the name the kernel gives an open file (a descriptor's link, a
- * map's path) is one of the file that ends with `suffix`: with " (deleted)"
- * too, which it adds once the dentry is unhashed (an invalidation of the
- * name, as much as an unlink) though the file is still that one. */
-static int names_file(const char *s, size_t len, const char *suffix)
+ * map's path) is one of file `pf`: its suffix, or that and " (deleted)",
+ * which the kernel adds once the dentry is unhashed (an invalidation of
+ * the name, as much as an unlink) though the file is still that one. */
+static int names_file(const char *s, size_t len, const struct proc_file *pf)
 {
 	size_t mark = sizeof(DELETED_MARK) - 1;
 
-	if (ends_with(s, len, suffix))
+	if (ends_with(s, len, pf->suffix))
 		return 1;
-	return ends_with(s, len, DELETED_MARK) &&
-	       ends_with(s, len - mark, suffix);
+	return !pf->deleted_is_other && ends_with(s, len, DELETED_MARK) &&
+	       ends_with(s, len - mark, pf->suffix);
 }
 
 /* Whether mount `id`, as process `pid` sees it, is mount `m`: the same
@@ -228,7 +228,7 @@ static int fd_writes_file(pid_t pid, int fd_dir, int info_dir,
 	FILE *f;
 
 	len = readlinkat(fd_dir, name, target, sizeof(target) - 1);
-	if (len <= 0 || !names_file(target, (size_t)len, pf->suffix))
+	if (len <= 0 || !names_file(target, (size_t)len, pf))
 		return 0;
 	info = openat(info_dir, name, O_RDONLY | O_CLOEXEC);
 	if (info < 0)
@@ -301,8 +301,7 @@ static int maps_write_file(pid_t pid, const struct proc_file *pf)
 			map_ino == pf->ino &&
 			(!pf->mount || (major == pf->mount->major &&
 					minor == pf->mount->minor)) &&
-			names_file(line + at, strcspn(line + at, "\n"),
-				   pf->suffix);
+			names_file(line + at, strcspn(line + at, "\n"), pf);
 	}
 	free(line);
 	fclose(f);

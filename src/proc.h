@@ -25,11 +25,15 @@ struct proc_mount {
 
 /* A file of a mount as /proc shows it in a process: reached through
  * `mount` (NULL: any), inode `ino`, a path ending in `suffix`
- * ("/SYMBOL/NAME"). */
+ * ("/SYMBOL/NAME"), with " (deleted)" after it too (the kernel adds it
+ * once the name is invalidated) unless `deleted_is_other`: an earlier
+ * life of the name, with the same inode number, is open too, and it is
+ * the one so marked. */
 struct proc_file {
 	const struct proc_mount *mount;
 	uint64_t ino;
 	const char *suffix;
+	int deleted_is_other;
 };
 
 /* What /proc/self/mountinfo says of the newest mount at `mountpoint`

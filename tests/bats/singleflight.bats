@@ -332,6 +332,45 @@ PY
 	[ "$(manifest_sql "select count(*) from entries where state = 'published'")" = 200 ]
 }
 
+@test "a descriptor kept on an earlier, discarded life of a key is no write of its next life" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	run python3 - "$MNT/AAPL/$K.parquet" <<'PY'
+import errno, os, subprocess, sys
+p = sys.argv[1]
+def attempt(f):
+    try:
+        f()
+        return "0"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+# life 1, removed by another process while its descriptor stays open
+old = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(old, b"old bytes")
+subprocess.run(["rm", "-f", p], check=True)
+# life 2, claimed by another process: this one may not join it
+b = subprocess.Popen([sys.executable, "-c", """
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, b"PAR1" + b"B" * 100)
+print("claimed", flush=True)
+sys.stdin.read()
+""", p], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+assert b.stdout.readline().strip() == "claimed"
+print("join", attempt(lambda: os.open(p, os.O_WRONLY)))
+b.kill(); b.wait()
+# life 3, its own: invalid content gets EIO at close, the old descriptor
+# being no writer of it that may still finish it
+fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, b"not parquet")
+print("close", attempt(lambda: os.close(fd)))
+print("old", attempt(lambda: os.close(old)))
+PY
+	echo "$output" >&2
+	[ "$output" = "$(printf 'join EEXIST\nclose EIO\nold EIO')" ]
+	[ ! -e "$MNT/AAPL/$K.parquet" ]
+}
+
 @test "writing the same name on another mount is no key to an entry in flight here" {
 	mount_store
 	mkdir "$MNT/AAPL" "$TEST_DIR/mnt2"

@@ -83,7 +83,7 @@ static struct proc_mount mount_of(const char *path)
 static int tree_writes(const char *path, const struct proc_mount *mount,
 		       enum hold how, const char *suffix, int maps_only)
 {
-	struct proc_file pf = { mount, 0, suffix };
+	struct proc_file pf = { mount, 0, suffix, 0 };
 	struct stat st;
 	pid_t child;
 	int found;
@@ -100,6 +100,32 @@ static int tree_writes(const char *path, const struct proc_mount *mount,
 		found = proc_tree_writes_file(getpid(), &pf);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
+	return found;
+}
+
+/* proc_writes_file() of a descriptor this process holds on `path` once
+ * `path` is unlinked, its name marked " (deleted)" then, told that such a
+ * name is another file's (`deleted_is_other`) or not.  `path` is made
+ * again, a new file, for the checks after. */
+static int unlinked_writes(const char *path, const struct proc_mount *mount,
+			   const char *suffix, int deleted_is_other)
+{
+	struct proc_file pf = { mount, 0, suffix, deleted_is_other };
+	int fd = open(path, O_RDWR), again, found = -1;
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || unlink(path) < 0)
+		goto out;
+	pf.ino = (uint64_t)st.st_ino;
+	found = proc_writes_file(getpid(), &pf);
+	again = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (again < 0)
+		found = -1;
+	else
+		close(again);
+out:
+	if (fd >= 0)
+		close(fd);
 	return found;
 }
 
@@ -133,7 +159,7 @@ int main(void)
 	char dir[] = "/tmp/featurefs-test-proc-XXXXXX", sym[64], path[96];
 	const char *name = "/AAPL/0123456789abcdef.parquet";
 	struct proc_mount here, bound, other;
-	struct proc_file nobody = { NULL, 1, name };
+	struct proc_file nobody = { NULL, 1, name, 0 };
 	int fd;
 
 	CHECK(mkdtemp(dir) != NULL);
@@ -172,6 +198,10 @@ int main(void)
 	CHECK_INT(tree_writes(path, &here, HOLD_SHARED_MAP, name, 1), 1);
 	CHECK_INT(tree_writes(path, &here, HOLD_WRITE_FD, name, 1), 0);
 	CHECK_INT(tree_writes(path, &here, HOLD_PRIVATE_MAP, name, 1), 0);
+	/* a name marked deleted is the file's, unless an earlier life of
+	 * the name may be the one so marked */
+	CHECK_INT(unlinked_writes(path, &here, name, 0), 1);
+	CHECK_INT(unlinked_writes(path, &here, name, 1), 0);
 	check_stopped();
 	/* nobody: the parent holds nothing itself */
 	CHECK_INT(proc_tree_writes_file(getpid(), &nobody), 0);
