@@ -17,16 +17,19 @@
  * up (a retry loop's, as Python's for EINTR) */
 #define RESUME_WINDOW_US 1000000
 
-/* Give `w` the start and deadline of the wait a signal ended that it
- * retries, if any: 1 if so.  ffs->lock held. */
-static int resume_interrupted_locked(struct ffs *ffs, struct waiter *w)
+/* Give `w`, a wait for writer `wr`, the start and deadline of the wait
+ * for that same write a signal ended that it retries, if any: 1 if so.
+ * ffs->lock held. */
+static int resume_interrupted_locked(struct ffs *ffs, struct waiter *w,
+				     const struct writer *wr)
 {
 	struct interrupted_wait *iw;
 	unsigned i;
 
 	for (i = 0; i < INTERRUPTED_WAITS; i++) {
 		iw = &ffs->interrupted[i];
-		if (iw->pid != w->pid || iw->st_ino != w->node->st_ino ||
+		if (!iw->pid || iw->pid != w->pid ||
+		    strcmp(iw->life, wr->tmpname) != 0 ||
 		    w->start_us - iw->at_us > RESUME_WINDOW_US)
 			continue;
 		w->deadline_us -= w->start_us - iw->start_us;
@@ -42,11 +45,17 @@ void entry_wait_interrupted(struct ffs *ffs, struct waiter *w)
 	struct interrupted_wait *iw;
 
 	pthread_mutex_lock(&ffs->lock);
-	iw = &ffs->interrupted[ffs->interrupted_next++ % INTERRUPTED_WAITS];
-	iw->pid = w->pid;
-	iw->st_ino = w->node->st_ino;
-	iw->start_us = w->start_us;
-	iw->at_us = mono_us();
+	/* a thread outside the mount's pid namespace has no pid to tell it
+	 * by; a write published meanwhile has no wait to take up */
+	if (w->pid && w->node->w) {
+		iw = &ffs->interrupted[ffs->interrupted_next++ %
+				       INTERRUPTED_WAITS];
+		iw->pid = w->pid;
+		snprintf(iw->life, sizeof(iw->life), "%s",
+			 w->node->w->tmpname);
+		iw->start_us = w->start_us;
+		iw->at_us = mono_us();
+	}
 	pthread_mutex_unlock(&ffs->lock);
 }
 
@@ -61,7 +70,7 @@ int entry_wait(struct ffs *ffs, struct waiter *w)
 	if (n->kind == NODE_ENTRY && n->w && n->linked &&
 	    !__atomic_load_n(&n->w->abandoned, __ATOMIC_RELAXED)) {
 		/* a retry after EINTR is the same wait, counted once */
-		if (!resume_interrupted_locked(ffs, w)) {
+		if (!resume_interrupted_locked(ffs, w, n->w)) {
 			CTR_ADD(ffs->ctr.waits, 1);
 			CTR_ADD(n->parent->ctr->waits, 1);
 		}

@@ -63,7 +63,8 @@ struct waiter {
  * of the same entry, retried at once, takes up with its start. */
 struct interrupted_wait {
 	pid_t pid;
-	uint64_t st_ino;		/* the entry's name */
+	char life[STORE_TMP_NAME_MAX];	/* the write waited for: its tmp
+					 * file's name, one per life */
 	int64_t start_us;		/* monotonic, of the wait */
 	int64_t at_us;			/* monotonic, of the signal */
 };
