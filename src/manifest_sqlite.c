@@ -1820,7 +1820,11 @@ static int sqlite_mount_register(struct manifest *m,
 
 	pthread_mutex_lock(&ms->mu);
 	/* A SQLite store has one mount at a time (the store lock): any
-	 * other row is left by a mount that died. */
+	 * other row is left by a mount that died.  One transaction: a
+	 * failed insert leaves the old rows. */
+	rc = tx_begin(ms);
+	if (rc < 0)
+		goto out;
 	rc = exec_sql(ms, "DELETE FROM mounts", "clear stale mounts");
 	if (rc < 0)
 		goto out;
@@ -1841,6 +1845,8 @@ static int sqlite_mount_register(struct manifest *m,
 	rc = step_done(ms, st, "register mount");
 out:
 	sqlite3_finalize(st);
+	if (!sqlite3_get_autocommit(ms->db))
+		rc = tx_end(ms, rc);
 	pthread_mutex_unlock(&ms->mu);
 	return rc;
 }
