@@ -112,6 +112,7 @@ static void writer_free(struct writer *w)
 	if (w->fd >= 0)
 		close(w->fd);
 	EVP_MD_CTX_free(w->sha);
+	coverage_free(&w->covered);
 	pthread_cond_destroy(&w->settled);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
@@ -749,6 +750,7 @@ int writer_truncate(struct writer *w, uint64_t size)
 
 	if (ftruncate(w->fd, (off_t)size) < 0)
 		return -errno;
+	coverage_truncate(&w->covered, size);
 	if (size == 0)
 		w->write_err = 0; /* rewritten from scratch */
 	if (size != w->hashed)
@@ -807,6 +809,7 @@ ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 	} else {
 		w->hash_broken = 1;
 	}
+	coverage_add(&w->covered, (uint64_t)off, size);
 	end = (uint64_t)off + size;
 	if (end > w->size)
 		CTR_SET(w->size, end);

@@ -290,6 +290,8 @@ int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 		goto out;
 	}
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		/* zeros the writer asked for: written, if as a hole */
+		coverage_add(&w->covered, (uint64_t)off, (uint64_t)len);
 		w->hash_broken = 1; /* bytes already hashed changed */
 		w->gen++;
 	}

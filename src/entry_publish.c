@@ -268,25 +268,36 @@ int writer_unseal(struct ffs *ffs, struct node *n, struct writer *w)
 }
 
 /*
- * Whether the `size` bytes at `fd` have a hole: a range no write reached,
- * as a writer leaves that wrote its footer first (a download in parts)
- * and died before the middle.  Such a file is what no writer finished,
- * whatever its footer says: -EIO with `perr` saying where.  Holes show a
- * block at a time, and not at all on a filesystem without SEEK_HOLE.
+ * Whether writer `w`'s bytes have a hole: a range no write reached, as a
+ * writer leaves that wrote its footer first (a download in parts) and
+ * died before the middle, or a sparse copy.  Such a file is what no
+ * writer finished, whatever its footer says: -EIO with `perr` saying
+ * where.  The writes seen tell, to the byte; where they were too
+ * scattered to keep, SEEK_HOLE does, a block at a time (and not at all
+ * on a filesystem without it, or where zeros written are stored as a
+ * hole).
  */
-static int check_no_hole(int fd, uint64_t size, struct parquet_error *perr)
+static int check_no_hole(struct writer *w, struct parquet_error *perr)
 {
-	off_t hole = lseek(fd, 0, SEEK_HOLE), data;
+	uint64_t from = 0, to = 0;
+	off_t hole, data;
+	int whole = coverage_whole(&w->covered, w->size, &from, &to);
 
-	if (hole < 0 || (uint64_t)hole >= size)
+	if (whole < 0) {
+		hole = lseek(w->fd, 0, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole >= w->size)
+			return 0;
+		data = lseek(w->fd, hole, SEEK_DATA);
+		from = (uint64_t)hole;
+		to = data < 0 || (uint64_t)data > w->size ? w->size
+							  : (uint64_t)data;
+	} else if (whole) {
 		return 0;
-	data = lseek(fd, hole, SEEK_DATA);
-	if (data < 0 || (uint64_t)data > size)
-		data = (off_t)size;
+	}
 	perr->reason = "truncated";
 	snprintf(perr->detail, sizeof(perr->detail),
-		 "bytes %lld to %lld were never written (a hole)",
-		 (long long)hole, (long long)data - 1);
+		 "bytes %llu to %llu were never written (a hole)",
+		 (unsigned long long)from, (unsigned long long)to - 1);
 	return -EIO;
 }
 
@@ -315,7 +326,7 @@ int writer_check(struct ffs *ffs, struct writer *w)
 	if (rc == 0)
 		rc = parquet_validate_fd(w->fd, w->size, &w->info, &perr, NULL);
 	if (rc == 0)
-		rc = check_no_hole(w->fd, w->size, &perr);
+		rc = check_no_hole(w, &perr);
 	if (rc == 0) {
 		rc = store_fsync(w->fd);
 		if (rc < 0)

@@ -24,6 +24,7 @@
 
 #include <openssl/evp.h>
 
+#include "coverage.h"
 #include "frame_cache.h"
 #include "log.h"
 #include "manifest.h"
@@ -85,6 +86,7 @@ struct writer {
 	uint64_t hashed;
 	int hash_broken;		/* out-of-order write: rehash at publish */
 	int write_err;			/* first failed write (-errno): never publish */
+	struct coverage covered;	/* the ranges writes reached */
 	uint64_t size;			/* atomic: read by getattr */
 	uint64_t gen;			/* bumped by every change */
 	uint64_t valid_gen;		/* gen at the last check */

@@ -546,6 +546,39 @@ PY
 	fsck_clean
 }
 
+@test "zeros a writer asked for are written, though the store keeps them as a hole: published" {
+	make_parquet "$DATA/new.parquet" 200000 3
+	mount_store
+	mkdir "$MNT/AAPL"
+	# the same on a plain file and on the entry: the whole file, made
+	# durable, then 64 KiB of it zeroed (ext4 reports that as a hole,
+	# as ZFS does zeros written to a compressed dataset)
+	run python3 - "$DATA/plain.parquet" "$MNT/AAPL/$K.parquet" "$DATA/new.parquet" <<'PY'
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+FALLOC_FL_ZERO_RANGE = 0x10
+data = open(sys.argv[3], "rb").read()
+off = (len(data) // 2) & ~4095
+for p in sys.argv[1:3]:
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(fd, data)
+    os.fsync(fd)
+    if libc.fallocate(fd, FALLOC_FL_ZERO_RANGE, off, 65536) != 0:
+        print("fallocate", errno.errorcode[ctypes.get_errno()])
+    try:
+        os.close(fd)
+        print("0")
+    except OSError as e:
+        print(errno.errorcode[e.errno])
+PY
+	echo "$output" >&2
+	[ "$output" = "$(printf '0\n0')" ]
+	cmp "$DATA/plain.parquet" "$MNT/AAPL/$K.parquet"
+	unmount_store
+	fsck_clean
+}
+
 @test "a writer killed before it closed its entry: discarded, whole or not, unless a child's close accepted it; one that exits without closing publishes" {
 	make_parquet "$DATA/new.parquet" 2000 3
 	mount_store

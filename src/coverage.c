@@ -1,0 +1,122 @@
+/*
+ * coverage.c - the byte ranges of a file that writes reached (see
+ * coverage.h).  Writers append in order nearly always: the new span then
+ * extends the last one, in constant time.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "coverage.h"
+
+/* The index of the first span that ends at or after `off`: the first
+ * one a write at `off` may touch. */
+static size_t first_touching(const struct coverage *c, uint64_t off)
+{
+	size_t lo = 0, hi = c->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->span[mid][1] < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void lose(struct coverage *c)
+{
+	free(c->span);
+	c->span = NULL;
+	c->n = c->cap = 0;
+	c->lost = 1;
+}
+
+void coverage_add(struct coverage *c, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len;
+	size_t i, j;
+
+	if (c->lost || len == 0)
+		return;
+	if (c->n && c->span[c->n - 1][0] <= off &&
+	    off <= c->span[c->n - 1][1]) {
+		/* the common case: an append to, or a rewrite in, the end */
+		if (end > c->span[c->n - 1][1])
+			c->span[c->n - 1][1] = end;
+		return;
+	}
+	i = first_touching(c, off);
+	/* spans i..j-1 touch [off, end): they merge into one */
+	for (j = i; j < c->n && c->span[j][0] <= end; j++)
+		;
+	if (j > i) {
+		if (c->span[i][0] < off)
+			off = c->span[i][0];
+		if (c->span[j - 1][1] > end)
+			end = c->span[j - 1][1];
+		c->span[i][0] = off;
+		c->span[i][1] = end;
+		memmove(&c->span[i + 1], &c->span[j],
+			(c->n - j) * sizeof(*c->span));
+		c->n -= j - i - 1;
+		return;
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 4;
+		void *p;
+
+		if (cap > COVERAGE_MAX_SPANS ||
+		    !(p = realloc(c->span, cap * sizeof(*c->span)))) {
+			lose(c);
+			return;
+		}
+		c->span = p;
+		c->cap = cap;
+	}
+	memmove(&c->span[i + 1], &c->span[i], (c->n - i) * sizeof(*c->span));
+	c->span[i][0] = off;
+	c->span[i][1] = end;
+	c->n++;
+}
+
+void coverage_truncate(struct coverage *c, uint64_t size)
+{
+	if (size == 0) {
+		/* emptied (O_TRUNC): known again, whatever was lost */
+		free(c->span);
+		c->span = NULL;
+		c->n = c->cap = 0;
+		c->lost = 0;
+		return;
+	}
+	while (c->n && c->span[c->n - 1][0] >= size)
+		c->n--;
+	if (c->n && c->span[c->n - 1][1] > size)
+		c->span[c->n - 1][1] = size;
+}
+
+int coverage_whole(const struct coverage *c, uint64_t size, uint64_t *from,
+		   uint64_t *to)
+{
+	if (c->lost)
+		return -1;
+	if (size == 0 || (c->n && c->span[0][0] == 0 && c->span[0][1] >= size))
+		return 1;
+	if (!c->n || c->span[0][0] > 0) {
+		*from = 0;
+		*to = c->n && c->span[0][0] < size ? c->span[0][0] : size;
+	} else {
+		*from = c->span[0][1];
+		*to = c->n > 1 && c->span[1][0] < size ? c->span[1][0] : size;
+	}
+	return 0;
+}
+
+void coverage_free(struct coverage *c)
+{
+	free(c->span);
+	c->span = NULL;
+	c->n = c->cap = 0;
+}
