@@ -219,7 +219,10 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name,
 			rc = -ENOENT;
 		if (rc < 0)
 			return rc;
-		rc = entry_remove_batch(ffs, &e, 1, &removed);
+		/* the user's unlink: read or not, it goes (its readers
+		 * keep their descriptors), unlike an idle entry GC takes */
+		rc = gc_remove_rows(ffs->manifest, ffs->store, &e, 1,
+				    &removed, NULL, forget_removed, ffs);
 		if (rc == 0)
 			rc = removed;
 		if (rc != -EBUSY || tries == UNLINK_BUSY_TRIES)

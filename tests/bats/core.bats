@@ -542,6 +542,42 @@ for make in (lambda: os.open('$K1.parquet', os.O_CREAT | os.O_WRONLY),
 	cmp "$DATA/a.parquet" "$g"
 }
 
+@test "unlink of an entry read without pause: it goes, as any open file does" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet" 1000
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	wait_published "$MNT/AAPL/$K1.parquet"
+	# a job opens it again and again: its reads always wait to be
+	# recorded, which makes it busy to GC, never to a user's rm
+	python3 - "$MNT/AAPL/$K1.parquet" "$TEST_DIR/reading" <<'PY' 3>&- &
+import os, sys
+n = 0
+while True:
+    try:
+        with open(sys.argv[1], "rb") as f:
+            f.read(4)
+    except FileNotFoundError:
+        break
+    n += 1
+    if n == 100:
+        open(sys.argv[2], "w").close()
+PY
+	reader=$!
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		[ -e "$TEST_DIR/reading" ] && break
+		sleep 0.1
+	done
+	run rm "$MNT/AAPL/$K1.parquet"
+	kill "$reader" 2>/dev/null || true
+	wait "$reader" || true
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	[ ! -e "$MNT/AAPL/$K1.parquet" ]
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
+	! log_has "busy"
+}
+
 @test "unlink removes the row and object while a reader keeps reading" {
 	mount_store
 	mkdir "$MNT/AAPL"
