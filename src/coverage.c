@@ -3,6 +3,7 @@
  * coverage.h).  Writers append in order nearly always: the new span then
  * extends the last one, in constant time.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,6 +112,39 @@ int coverage_whole(const struct coverage *c, uint64_t size, uint64_t *from,
 		*from = c->span[0][1];
 		*to = c->n > 1 && c->span[1][0] < size ? c->span[1][0] : size;
 	}
+	return 0;
+}
+
+int coverage_gaps(const struct coverage *c, uint64_t size,
+		  uint64_t (**gaps)[2], size_t *n)
+{
+	uint64_t at = 0, (*g)[2];
+	size_t i, k = 0;
+
+	*gaps = NULL;
+	*n = 0;
+	if (c->lost)
+		return -EINVAL;
+	g = malloc((c->n + 1) * sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	for (i = 0; i <= c->n && at < size; i++) {
+		uint64_t next = i < c->n && c->span[i][0] < size ? c->span[i][0]
+								 : size;
+
+		if (next > at) {
+			g[k][0] = at;
+			g[k++][1] = next;
+		}
+		if (i < c->n)
+			at = c->span[i][1];
+	}
+	if (k == 0) {
+		free(g);
+		return 0;
+	}
+	*gaps = g;
+	*n = k;
 	return 0;
 }
 

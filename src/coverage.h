@@ -32,6 +32,11 @@ void coverage_truncate(struct coverage *c, uint64_t size);
  * no write reached is [*from, *to)), -1 when the coverage is lost. */
 int coverage_whole(const struct coverage *c, uint64_t size, uint64_t *from,
 		   uint64_t *to);
+/* The ranges of [0, size) no write reached, in order: a malloc()ed
+ * array of *n [start, end) pairs (NULL when none).  0, -ENOMEM, or
+ * -EINVAL when the coverage is lost. */
+int coverage_gaps(const struct coverage *c, uint64_t size,
+		  uint64_t (**gaps)[2], size_t *n);
 void coverage_free(struct coverage *c);
 
 #endif

@@ -267,23 +267,90 @@ int writer_unseal(struct ffs *ffs, struct node *n, struct writer *w)
 	return 0;
 }
 
+/* The ranges no write reached, and which of them lie inside a page's
+ * payload (parquet_walk_pages). */
+struct gap_walk {
+	uint64_t (*gap)[2];
+	size_t n;
+	unsigned char *inside;
+};
+
+static int mark_gaps_in_payload(void *arg, uint64_t off, uint64_t hlen,
+				uint64_t payload)
+{
+	struct gap_walk *g = arg;
+	uint64_t start = off + hlen, end = start + payload;
+	size_t lo = 0, hi = g->n;
+
+	while (lo < hi) { /* the first gap at or after the payload's start */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (g->gap[mid][0] < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < g->n && g->gap[lo][1] <= end; lo++)
+		g->inside[lo] = 1;
+	return 0;
+}
+
+/*
+ * The first range of writer `w`'s file that no write reached and that is
+ * not inside a page's payload, in [*from, *to): 1 if there is one, 0 if
+ * every one is (zeros a sparse copy left unwritten, as `cp` does of a
+ * source the filesystem stores sparse), or a negative errno.
+ */
+static int gap_outside_payloads(struct writer *w, uint64_t *from,
+				uint64_t *to)
+{
+	struct parquet_error perr;
+	struct gap_walk g = { NULL, 0, NULL };
+	size_t i;
+	int rc;
+
+	rc = coverage_gaps(&w->covered, w->size, &g.gap, &g.n);
+	if (rc < 0 || g.n == 0)
+		goto out;
+	g.inside = calloc(g.n, 1);
+	if (!g.inside) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = parquet_walk_pages(w->fd, w->size, mark_gaps_in_payload, &g,
+				&perr);
+	if (rc < 0 && rc != -EIO)
+		goto out;
+	/* pages that do not walk: a header in a gap, zeros */
+	for (i = 0, rc = 0; i < g.n && !rc; i++)
+		if (!g.inside[i]) {
+			*from = g.gap[i][0];
+			*to = g.gap[i][1];
+			rc = 1;
+		}
+out:
+	free(g.gap);
+	free(g.inside);
+	return rc;
+}
+
 /*
  * Whether writer `w`'s bytes have a hole: a range no write reached, as a
  * writer leaves that wrote its footer first (a download in parts) and
- * died before the middle, or a sparse copy.  Such a file is what no
- * writer finished, whatever its footer says: -EIO with `perr` saying
- * where.  The writes seen tell, to the byte; where they were too
- * scattered to keep, SEEK_HOLE does, a block at a time (and not at all
- * on a filesystem without it, or where zeros written are stored as a
- * hole).
+ * died before the middle.  Such a file is what no writer finished,
+ * whatever its footer says: -EIO with `perr` saying where.  The writes
+ * seen tell, to the byte; a range inside a page's payload is zeros a
+ * sparse copy skipped, and passes: every page header, the footer and the
+ * magic must have been written.  Where the writes were too scattered to
+ * keep, SEEK_HOLE tells, a block at a time, and any hole is refused.
  */
 static int check_no_hole(struct writer *w, struct parquet_error *perr)
 {
 	uint64_t from = 0, to = 0;
 	off_t hole, data;
-	int whole = coverage_whole(&w->covered, w->size, &from, &to);
+	int rc = coverage_whole(&w->covered, w->size, &from, &to);
 
-	if (whole < 0) {
+	if (rc < 0) {
 		hole = lseek(w->fd, 0, SEEK_HOLE);
 		if (hole < 0 || (uint64_t)hole >= w->size)
 			return 0;
@@ -291,8 +358,12 @@ static int check_no_hole(struct writer *w, struct parquet_error *perr)
 		from = (uint64_t)hole;
 		to = data < 0 || (uint64_t)data > w->size ? w->size
 							  : (uint64_t)data;
-	} else if (whole) {
+	} else if (rc) {
 		return 0;
+	} else {
+		rc = gap_outside_payloads(w, &from, &to);
+		if (rc <= 0)
+			return rc; /* none, or a failed read */
 	}
 	perr->reason = "truncated";
 	snprintf(perr->detail, sizeof(perr->detail),

@@ -4,9 +4,11 @@
  * A small reader for Thrift's compact protocol decodes the FileMetaData at
  * the end of the file: row count, leaf columns, row groups, and the min/max
  * statistics of the first timestamp column; asked for them, where each
- * column chunk's bytes lie (compression frames follow them).  It nests at
- * most TC_DEPTH_MAX deep, trusts no declared size beyond the bytes left,
- * and allocates nothing but that list of offsets.
+ * column chunk's bytes lie (compression frames follow them), or where its
+ * pages lie, by their headers (the ranges a sparse copy may leave
+ * unwritten).  It nests at most TC_DEPTH_MAX deep, trusts no declared
+ * size beyond the bytes left, and allocates nothing but that list of
+ * offsets and a buffer for page headers.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +23,13 @@
 
 /* Structs, lists and maps nested deeper than this are refused. */
 #define TC_DEPTH_MAX 64
+
+/* Bytes read for a page header: first, and at most. */
+#define PAGE_HEADER_GUESS 4096
+#define PAGE_HEADER_MAX (1u << 20)
+/* Pages walked at most in a file (a hostile one of tiny pages would
+ * cost a read each). */
+#define PAGES_WALKED_MAX (1u << 20)
 
 /*
  * Compact protocol types, as in the low nibble of a field header.  In a
@@ -82,11 +91,13 @@ struct stat_val {
 	int64_t v;
 };
 
-/* Where column chunks begin and end, when asked for (parquet_read_bounds). */
+/* Where column chunks begin and end, when asked for (parquet_read_bounds),
+ * or with `pairs` each one's start and length (parquet_walk_pages). */
 struct bounds {
 	uint64_t *v;
 	size_t n, cap;
 	int full;		/* PARQUET_BOUNDS_MAX reached: the rest dropped */
+	int pairs;
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -653,7 +664,9 @@ static int parse_column_meta(struct tc *r, struct meta *m)
 	if (!m->bounds)
 		return 0;
 	rc = bounds_add(m->bounds, (uint64_t)start);
-	if (rc == 0 && len > 0 && len <= INT64_MAX - start)
+	if (rc == 0 && m->bounds->pairs)
+		rc = bounds_add(m->bounds, len > 0 ? (uint64_t)len : 0);
+	else if (rc == 0 && len > 0 && len <= INT64_MAX - start)
 		rc = bounds_add(m->bounds, (uint64_t)(start + len));
 	return rc;
 }
@@ -980,6 +993,98 @@ int parquet_validate_fd(int fd, uint64_t size, struct parquet_info *info,
 	struct byte_source src = fd_source(&fd);
 
 	return validate(&src, size, info, err, footer_out, NULL);
+}
+
+/* PageHeader: compressed_page_size(3), the payload that follows it.
+ * The header's length in *hlen: 0, or -EIO when `len` bytes at `buf` do
+ * not begin with one (or end before it does). */
+static int parse_page_header(const uint8_t *buf, size_t len, size_t *hlen,
+			     int64_t *payload, struct parquet_error *err)
+{
+	struct tc r = { .buf = buf, .len = len, .err = err };
+	int last = 0, id = 0, type = 0, rc;
+
+	*payload = -1;
+	while ((rc = tc_next(&r, &last, &id, &type)) > 0) {
+		rc = id == 3 ? tc_int_field(&r, type, 32, payload)
+			     : tc_skip(&r, type);
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0 && *payload < 0)
+		rc = -EIO;
+	*hlen = r.pos;
+	return rc;
+}
+
+/* Walk the pages of the column chunk of `len` bytes at `start`, at most
+ * *budget of them, which it counts down. */
+static int walk_chunk(const struct byte_source *src, uint64_t start,
+		      uint64_t len, uint8_t *buf, unsigned *budget,
+		      parquet_page_fn *fn, void *arg,
+		      struct parquet_error *err)
+{
+	uint64_t off = start, end = start + len, left;
+	size_t want, hlen = 0;
+	int64_t payload = -1;
+	int rc = 0;
+
+	while (rc == 0 && off < end) {
+		if ((*budget)-- == 0)
+			return set_err(err, "bad_footer", "more than %u pages "
+				       "to walk", PAGES_WALKED_MAX);
+		left = end - off;
+		/* most headers are tens of bytes; long statistics may make
+		 * one larger, read whole on a second try */
+		want = left < PAGE_HEADER_GUESS ? (size_t)left : PAGE_HEADER_GUESS;
+		rc = read_full(src, buf, want, off, err);
+		if (rc == 0 &&
+		    parse_page_header(buf, want, &hlen, &payload, err) < 0 &&
+		    want < left) {
+			want = left < PAGE_HEADER_MAX ? (size_t)left
+						      : PAGE_HEADER_MAX;
+			rc = read_full(src, buf, want, off, err);
+			if (rc == 0 && parse_page_header(buf, want, &hlen,
+							 &payload, err) < 0)
+				payload = -1;
+		}
+		if (rc == 0 && (payload < 0 ||
+				(uint64_t)payload > left - hlen))
+			rc = set_err(err, "truncated", "no page of its column "
+				     "chunk (bytes %" PRIu64 " to %" PRIu64
+				     ") begins at byte %" PRIu64, start,
+				     end - 1, off);
+		if (rc == 0)
+			rc = fn(arg, off, hlen, (uint64_t)payload);
+		off += hlen + (uint64_t)payload;
+	}
+	return rc;
+}
+
+int parquet_walk_pages(int fd, uint64_t size, parquet_page_fn *fn, void *arg,
+		       struct parquet_error *err)
+{
+	struct byte_source src = fd_source(&fd);
+	struct bounds b = { .pairs = 1 };
+	struct parquet_info info;
+	unsigned budget = PAGES_WALKED_MAX;
+	uint8_t *buf = NULL;
+	size_t i;
+	int rc;
+
+	rc = validate(&src, size, &info, err, NULL, &b);
+	if (rc == 0 && b.full)
+		rc = set_err(err, "bad_footer", "more column chunks than the "
+			     "%u whose pages can be walked",
+			     PARQUET_BOUNDS_MAX / 2);
+	if (rc == 0 && !(buf = malloc(PAGE_HEADER_MAX)))
+		rc = -ENOMEM;
+	for (i = 0; rc == 0 && i + 1 < b.n; i += 2)
+		rc = walk_chunk(&src, b.v[i], b.v[i + 1], buf, &budget, fn,
+				arg, err);
+	free(buf);
+	free(b.v);
+	return rc;
 }
 
 int parquet_read_bounds(int fd, uint64_t size, uint64_t **out, size_t *n)

@@ -84,4 +84,20 @@ int parquet_validate(const struct byte_source *src, uint64_t size,
  */
 int parquet_read_bounds(int fd, uint64_t size, uint64_t **out, size_t *n);
 
+/* A page of a column chunk: its header's `hlen` bytes at `off`, then its
+ * `payload` bytes.  Nonzero stops the walk, which returns it. */
+typedef int parquet_page_fn(void *arg, uint64_t off, uint64_t hlen,
+			    uint64_t payload);
+
+/*
+ * Walk every page of every column chunk of the valid Parquet file at `fd`
+ * (`size` bytes), from each chunk's first page by the sizes the headers
+ * give, calling `fn` for each.  -EIO (`err` says why) when the file is not
+ * valid Parquet, or a chunk's pages do not fill it: a header that does not
+ * parse, a page past its chunk's end; another negative errno when a read
+ * failed; or what `fn` returned.
+ */
+int parquet_walk_pages(int fd, uint64_t size, parquet_page_fn *fn, void *arg,
+		       struct parquet_error *err);
+
 #endif

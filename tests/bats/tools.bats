@@ -40,6 +40,34 @@ same_tree() {
 	(cd "$MNT/AAPL" && sha256sum -c "$TEST_DIR/sums")
 }
 
+@test "cp and rsync -S of a sparse source: the holes they leave inside pages are zeros, published" {
+	# uncompressed, with a run of zeros in a page, stored sparse (as a
+	# filesystem that keeps zero blocks as holes stores it)
+	duck_sql "COPY (SELECT i AS id, CASE WHEN i < 400000 THEN 0 ELSE i END AS z FROM range(500000) t(i)) TO '$DATA/z.parquet' (FORMAT parquet, COMPRESSION 'uncompressed')"
+	cp --sparse=never "$DATA/z.parquet" "$DATA/sparse.parquet"
+	fallocate --dig-holes "$DATA/sparse.parquet"
+	[ "$(stat -c %b "$DATA/sparse.parquet")" -lt "$(stat -c %b "$DATA/z.parquet")" ]
+	cp "$DATA/sparse.parquet" "$MNT/AAPL/$(key_of sparse1).parquet"
+	cmp "$DATA/z.parquet" "$MNT/AAPL/$(key_of sparse1).parquet"
+	rsync -S "$DATA/sparse.parquet" "$MNT/AAPL/$(key_of sparse2).parquet"
+	cmp "$DATA/z.parquet" "$MNT/AAPL/$(key_of sparse2).parquet"
+	# a page header no write reached is a hole still: refused
+	run python3 - "$MNT/AAPL/$(key_of header).parquet" "$DATA/z.parquet" <<'PY'
+import errno, os, sys
+data = open(sys.argv[2], "rb").read()
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.pwrite(fd, data[:4], 0)
+os.pwrite(fd, data[4096:], 4096)
+try:
+    os.close(fd)
+    print("0")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+PY
+	[ "$output" = EIO ]
+	log_has "bytes 4 to 4095 were never written (a hole)"
+}
+
 @test "cp -p keeps mode and times, cp -r copies a tree of symbols" {
 	f=$(ls "$DATA"/src/AAPL/*.parquet | head -1)
 	chmod 640 "$f"

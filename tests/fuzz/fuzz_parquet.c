@@ -2,7 +2,8 @@
  * fuzz_parquet.c - libFuzzer target for the Parquet footer parser.
  *
  * Each input is parsed as a bare FileMetaData and, written to a memfd, as
- * a whole file, whose column chunk bounds then plan compression frames.
+ * a whole file, whose column chunk bounds then plan compression frames,
+ * and whose pages are walked by their headers.
  * Seeds: tests/fuzz/corpus/parquet/ (footers and small
  * files written by DuckDB).
  */
@@ -57,6 +58,27 @@ static void check_frames(int fd, size_t size)
 	free(cuts);
 }
 
+/* A page walked lies in the file, whatever its headers say. */
+static int check_page(void *arg, uint64_t off, uint64_t hlen,
+		      uint64_t payload)
+{
+	size_t size = *(const size_t *)arg;
+
+	if (hlen == 0 || off > size || hlen > size - off ||
+	    payload > size - off - hlen)
+		abort();
+	return 0;
+}
+
+static void check_walk(int fd, size_t size)
+{
+	struct parquet_error err = { NULL, "" };
+	int rc = parquet_walk_pages(fd, size, check_page, &size, &err);
+
+	if (rc != 0 && (rc != -EIO || err.reason == NULL))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int fd = -1;
@@ -83,7 +105,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc != 0 && footer != NULL)
 		abort();
 	free(footer);
-	if (rc == 0)
+	if (rc == 0) {
 		check_frames(fd, size);
+		check_walk(fd, size);
+	}
 	return 0;
 }

@@ -1,8 +1,10 @@
 /*
  * test_coverage.c - the ranges writes reached: appends, writes out of
- * order that meet, rewrites, truncation, the first range never written,
- * and a coverage too scattered to keep, which says so.
+ * order that meet, rewrites, truncation, the first range never written and
+ * all of them, and a coverage too scattered to keep, which says so.
  */
+#include <stdlib.h>
+
 #include "coverage.h"
 #include "unit.h"
 
@@ -74,6 +76,30 @@ int main(void)
 	/* a gap past the size asked about does not count */
 	CHECK_INT(whole(&c, 150, gap), 1);
 	coverage_free(&c);
+
+	/* the ranges no write reached, in order, up to the size */
+	{
+		uint64_t (*g)[2];
+		size_t n;
+
+		coverage_add(&c, 100, 100);
+		coverage_add(&c, 300, 100);
+		CHECK_INT(coverage_gaps(&c, 500, &g, &n), 0);
+		CHECK_INT(n, 3);
+		CHECK(g[0][0] == 0 && g[0][1] == 100);
+		CHECK(g[1][0] == 200 && g[1][1] == 300);
+		CHECK(g[2][0] == 400 && g[2][1] == 500);
+		free(g);
+		CHECK_INT(coverage_gaps(&c, 350, &g, &n), 0);
+		CHECK_INT(n, 2);
+		CHECK(g[1][0] == 200 && g[1][1] == 300);
+		free(g);
+		coverage_add(&c, 0, 500);
+		CHECK_INT(coverage_gaps(&c, 500, &g, &n), 0);
+		CHECK_INT(n, 0);
+		CHECK(g == NULL);
+		coverage_free(&c);
+	}
 
 	/* every other byte, past the spans kept: lost, until emptied */
 	for (i = 0; i < 2 * COVERAGE_MAX_SPANS + 2; i += 2)
