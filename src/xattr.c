@@ -26,17 +26,9 @@ static const char *const xattr_names[] = {
 };
 
 /* Append attribute `attr` of row `e` to `out`; -ENODATA if it has none. */
-static int render_attr(struct ffs *ffs, const struct manifest_entry *e,
-		       const char *attr, struct strbuf *out)
+static int render_attr(const struct manifest_entry *e, const char *attr,
+		       struct strbuf *out)
 {
-	int64_t last = e->last_accessed_ts, count = e->access_count, pending_ts = 0;
-
-	if (e->state == ENTRY_PUBLISHED) {
-		count += access_log_pending(ffs->access, e->symbol, e->key,
-					    &pending_ts);
-		if (pending_ts > last)
-			last = pending_ts;
-	}
 	if (strcmp(attr, "state") == 0)
 		sb_adds(out, e->state == ENTRY_PUBLISHED ? "published"
 							 : "writing");
@@ -48,10 +40,10 @@ static int render_attr(struct ffs *ffs, const struct manifest_entry *e,
 		sb_adds(out, e->sha256);
 	else if (strcmp(attr, "rows") == 0)
 		sb_addf(out, "%lld", (long long)e->rows);
-	else if (strcmp(attr, "last_accessed") == 0 && last > 0)
-		sb_iso_time(out, last, "");
+	else if (strcmp(attr, "last_accessed") == 0 && e->last_accessed_ts > 0)
+		sb_iso_time(out, e->last_accessed_ts, "");
 	else if (strcmp(attr, "access_count") == 0)
-		sb_addf(out, "%lld", (long long)count);
+		sb_addf(out, "%lld", (long long)e->access_count);
 	else if (strcmp(attr, "compression") == 0)
 		sb_adds(out, e->compression);
 	else if (strcmp(attr, "stored_size") == 0)
@@ -65,12 +57,14 @@ static int render_attr(struct ffs *ffs, const struct manifest_entry *e,
 	return out->err;
 }
 
-/* The manifest view of node `n`, which must be an entry. */
+/* The manifest view of node `n`, which must be an entry, with the reads
+ * not written to it yet. */
 static int describe_node(struct ffs *ffs, struct node *n,
 			 struct manifest_entry *e)
 {
+	int64_t pending_ts = 0;
 	struct writer *w;
-	int writing = 0, linked;
+	int writing = 0, linked, rc;
 
 	if (node_kind(n) != NODE_ENTRY)
 		return -ENODATA;
@@ -96,9 +90,18 @@ static int describe_node(struct ffs *ffs, struct node *n,
 		e->created_ts = n->created_ts;
 		return 0;
 	}
-	return manifest_get(ffs->manifest, n->parent->name, n->key, e) == 0
-		       ? 0
-		       : -ENODATA;
+	/* a flush under way has its reads in the row or in the log, never
+	 * in both: seen half-way, they would count twice */
+	pthread_mutex_lock(&ffs->flush_mu);
+	rc = manifest_get(ffs->manifest, n->parent->name, n->key, e);
+	if (rc == 0 && e->state == ENTRY_PUBLISHED) {
+		e->access_count += access_log_pending(ffs->access, e->symbol,
+						      e->key, &pending_ts);
+		if (pending_ts > e->last_accessed_ts)
+			e->last_accessed_ts = pending_ts;
+	}
+	pthread_mutex_unlock(&ffs->flush_mu);
+	return rc == 0 ? 0 : -ENODATA;
 }
 
 int entry_xattr_get(struct ffs *ffs, struct node *n, const char *name,
@@ -117,7 +120,7 @@ int entry_xattr_get(struct ffs *ffs, struct node *n, const char *name,
 		return -ENODATA;
 	rc = describe_node(ffs, n, &e);
 	if (rc == 0)
-		rc = render_attr(ffs, &e, name, out);
+		rc = render_attr(&e, name, out);
 	return rc;
 }
 
