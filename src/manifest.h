@@ -245,8 +245,10 @@ struct manifest_ops {
 	int (*mount_unregister)(struct manifest *m, const char *id);
 
 	/* remove() of many published rows in one transaction: results[i]
-	 * gets what remove() would have returned for rows[i]; the lock of
-	 * each removed row stays held until release().  The same
+	 * gets what remove() would have returned for rows[i], or -EBUSY
+	 * when its access_count is no longer what rows[i] says (read
+	 * since it was listed: not idle to GC; an unlink looks again).
+	 * The lock of each removed row stays held until release().  The same
 	 * transaction notes each removed key as a removal under way, so
 	 * that should the process die before its object is unlinked,
 	 * recovery finishes the removal (removals_list()) rather than

@@ -166,6 +166,7 @@ enum stmt_id {
 	ST_ABANDON,
 	ST_REMOVE,
 	ST_REMOVE_STATE,
+	ST_REMOVE_UNREAD,
 	ST_SYMBOL_ENSURE,
 	ST_ACCESS,
 	ST_SYMBOL_COUNTS,
@@ -210,6 +211,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REMOVE] = "DELETE FROM entries WHERE symbol = ?1 AND key = ?2",
 	[ST_REMOVE_STATE] = "DELETE FROM entries"
 			    " WHERE symbol = ?1 AND key = ?2 AND state = ?3",
+	/* a published row as it was listed: read since, it is in use */
+	[ST_REMOVE_UNREAD] = "DELETE FROM entries WHERE symbol = ?1 AND key = ?2"
+			     " AND state = 'published' AND access_count = ?3",
 	[ST_SYMBOL_ENSURE] = "INSERT OR IGNORE INTO symbols (symbol, created_ts)"
 			     " VALUES (?1, ?2)",
 	[ST_ACCESS] = "UPDATE entries SET access_count = access_count + ?3,"
@@ -1885,9 +1889,34 @@ static int sqlite_mount_unregister(struct manifest *m, const char *id)
 	return rc;
 }
 
-/* One transaction removing the published rows[i] whose results[i] is 0
- * (setting it -ENOENT for a row gone already), each noted in `removals`
- * until sqlite_removals_done(); all or none.  ms->mu held. */
+/* -EBUSY when the published row of `e`'s key is there still (read since
+ * `e` was listed), else -ENOENT.  ms->mu held. */
+static int row_kept_why(struct manifest_sqlite *ms,
+			const struct manifest_entry *e)
+{
+	sqlite3_stmt *st = stmt(ms, ST_GET);
+	int rc;
+
+	bind_key(st, e->symbol, e->key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *state = sqlite3_column_text(st, 3);
+
+		rc = state && strcmp((const char *)state, "published") == 0
+			     ? -EBUSY
+			     : -ENOENT;
+	}
+	else
+		rc = rc == SQLITE_DONE ? -ENOENT : sqlite_fail(ms, "get entry",
+							       rc);
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* One transaction removing the published rows[i] whose results[i] is 0,
+ * if not read since they were listed (setting it -ENOENT for a row gone
+ * already, -EBUSY for one read), each noted in `removals` until
+ * sqlite_removals_done(); all or none.  ms->mu held. */
 static int remove_batch_tx(struct manifest_sqlite *ms,
 			   const struct manifest_entry *rows, size_t n,
 			   int *results)
@@ -1900,12 +1929,14 @@ static int remove_batch_tx(struct manifest_sqlite *ms,
 	for (i = 0; rc == 0 && i < n; i++) {
 		if (results[i] < 0)
 			continue;
-		st = stmt(ms, ST_REMOVE_STATE);
+		st = stmt(ms, ST_REMOVE_UNREAD);
 		bind_key(st, rows[i].symbol, rows[i].key);
-		sqlite3_bind_text(st, 3, "published", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, rows[i].access_count);
 		rc = step_done(ms, st, "remove entry");
 		if (rc == 0 && !sqlite3_changes(ms->db)) {
-			results[i] = -ENOENT;
+			rc = row_kept_why(ms, &rows[i]);
+			results[i] = rc;
+			rc = rc == -EBUSY || rc == -ENOENT ? 0 : rc;
 			continue;
 		}
 		if (rc == 0) {

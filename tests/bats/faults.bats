@@ -1624,6 +1624,37 @@ PY
 	fsck_clean
 }
 
+@test "a GC quota pass: an entry read after it listed its rows, and written meanwhile, is not removed" {
+	make_parquet "$DATA/a.parquet" 1000 1
+	mount_store
+	for k in a b c d; do
+		publish_file AAPL "$(key_of $k)" "$DATA/a.parquet"
+		sleep 0.05
+	done
+	sleep 1.5
+	size=$(manifest_sql "select max(stored_size_bytes) from entries")
+	lock_manifest
+	# b's read waits in the daemon: busy to the pass, whose removal of a
+	# then waits for the lock; c is read after the pass listed its rows,
+	# and its read is written once the lock goes, before the pass gets
+	# to c
+	cat "$MNT/AAPL/$(key_of b).parquet" >/dev/null
+	sleep 1
+	"$FEATUREFS" gc --max-size $((size * 25 / 9)) --json "$MNT" >"$TEST_DIR/gc.json" 2>&1 3>&- &
+	gc=$!
+	sleep 0.5
+	cat "$MNT/AAPL/$(key_of c).parquet" >/dev/null
+	sleep 2
+	release_manifest
+	wait "$gc" || true
+	cat "$TEST_DIR/gc.json" >&2
+	for k in b c; do
+		cmp "$DATA/a.parquet" "$MNT/AAPL/$(key_of $k).parquet"
+	done
+	unmount_store
+	fsck_clean
+}
+
 @test "stats that cannot be gathered: /.featurefs and /metrics say why, the mount goes on" {
 	require_faults
 	make_parquet "$DATA/a.parquet" 2000 1
