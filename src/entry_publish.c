@@ -460,7 +460,7 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	struct node_in_proc in_proc;
 	const struct proc_file *file;
 	struct writer *w = h->w;
-	int rc = 0, bad_content, mine, sig, abandoned, own_unlink;
+	int rc = 0, bad_content, mine, sig, abandoned, own_unlink, i;
 	pid_t closer;
 
 	if (h->kind != HANDLE_WRITER || h->node->kind != NODE_ENTRY)
@@ -468,13 +468,15 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	closer = proc_tgid_of(pid);
 	pthread_mutex_lock(&w->mu);
 	abandoned = w->abandoned;
-	own_unlink = w->unlinked_by > 0 && w->unlinked_by == closer;
+	for (i = 0, own_unlink = 0; closer > 0 && i < WRITER_UNLINKERS; i++)
+		own_unlink |= w->unlinked_by[i] == closer;
 	pthread_mutex_unlock(&w->mu);
 	if (abandoned) {
 		/* close() returns 0 only for what is published, or kept to
 		 * be: whoever closes a discarded write learns it was, but
-		 * for the process that unlinked it, which knows (a writer
-		 * cleaning up after a failure, then leaving its `with`) */
+		 * for the process that unlinked it, or started the one that
+		 * did, which knows (a writer cleaning up after a failure,
+		 * itself or with `rm`, then leaving its `with`) */
 		if (own_unlink)
 			return 0;
 		log_info("close %s: its write was discarded: %s (EIO)",

@@ -151,6 +151,19 @@ int entry_expire_scratch(struct ffs *ffs, int64_t idle_us, int dry_run)
 	return count;
 }
 
+/* Note in `w` the process of thread `pid`, which unlinks it, and those
+ * that started it.  w->mu held. */
+static void unlinked_by(struct writer *w, pid_t pid)
+{
+	int i;
+
+	for (i = 0, pid = proc_tgid_of(pid); i < WRITER_UNLINKERS && pid > 1;
+	     i++) {
+		w->unlinked_by[i] = pid;
+		pid = proc_parent_of(pid);
+	}
+}
+
 int entry_unlink(struct ffs *ffs, struct node *parent, const char *name,
 		 pid_t pid)
 {
@@ -198,7 +211,7 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name,
 			w->why = LOAD_ABANDONED;
 			snprintf(w->why_detail, sizeof(w->why_detail),
 				 "unlinked while being written");
-			w->unlinked_by = proc_tgid_of(pid);
+			unlinked_by(w, pid);
 		}
 		published = w->published;
 		pthread_mutex_unlock(&w->mu);

@@ -77,6 +77,10 @@ struct interrupted_wait {
  * referenced by its node (while node->w points to it), by each write
  * handle and by short-lived pins; the last writer_unref() frees it.
  */
+/* Processes a writer notes of an unlink of it: the unlinker and those
+ * that started it. */
+#define WRITER_UNLINKERS 4
+
 struct writer {
 	pthread_mutex_t mu;
 	int refs;			/* atomic */
@@ -107,7 +111,9 @@ struct writer {
 	int handles;			/* open write handles */
 	int64_t touched_us;		/* atomic: last use, monotonic */
 	int abandoned;			/* unlinked or discarded: never publish */
-	pid_t unlinked_by;		/* ... by an unlink from this process */
+	/* ... by an unlink from the first of these processes, started by
+	 * the next ones (0: none) */
+	pid_t unlinked_by[WRITER_UNLINKERS];
 	int open_abandoned;		/* abandoned with handles open: counted
 					 * in ffs->abandoned_open */
 	int published;			/* renamed into place: read-only now */

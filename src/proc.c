@@ -139,24 +139,37 @@ int proc_killed_by(pid_t pid)
 /* Processes looked at in one writer's tree, the writer included. */
 #define PROC_TREE_MAX 256
 
-pid_t proc_tgid_of(pid_t pid)
+/* Field `name` ("Tgid:") of /proc/PID/status, or `dflt` when /proc
+ * cannot tell. */
+static pid_t status_field(pid_t pid, const char *name, pid_t dflt)
 {
 	char path[64], line[128];
-	pid_t tgid = pid;
+	size_t len = strlen(name);
+	pid_t v = dflt;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
 	f = fopen(path, "re");
 	if (!f)
-		return pid;
+		return dflt;
 	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "Tgid:", 5) == 0) {
-			tgid = (pid_t)atol(line + 5);
+		if (strncmp(line, name, len) == 0) {
+			v = (pid_t)atol(line + len);
 			break;
 		}
 	}
 	fclose(f);
-	return tgid;
+	return v;
+}
+
+pid_t proc_tgid_of(pid_t pid)
+{
+	return status_field(pid, "Tgid:", pid);
+}
+
+pid_t proc_parent_of(pid_t pid)
+{
+	return status_field(pid, "PPid:", 0);
 }
 
 static int ends_with(const char *s, size_t len, const char *suffix)

@@ -15,6 +15,9 @@
  * cannot tell. */
 pid_t proc_tgid_of(pid_t pid);
 
+/* The parent of process `pid`; 0 when /proc cannot tell. */
+pid_t proc_parent_of(pid_t pid);
+
 /* A mount as /proc names it: its id, and its device, which its bind
  * mounts and its copies in other mount namespaces share (a new FUSE
  * mount, of the same store or another, has a device of its own). */

@@ -451,16 +451,20 @@ PY
 	[ ! -e "$MNT/AAPL/$K.parquet" ]
 }
 
-@test "a writer that unlinks its own entry in flight (cleaning up a failure) closes it with 0" {
+@test "a writer that unlinks its own entry in flight (cleaning up a failure), or has rm do it, closes it with 0" {
 	mount_store
 	mkdir "$MNT/AAPL"
 	run python3 - "$MNT/AAPL/$K.parquet" <<'PY'
-import os, sys
+import os, subprocess, sys
 p = sys.argv[1]
 with open(p, "wb") as f:
     f.write(b"partial")
     f.flush()
     os.remove(p)
+with open(p, "wb") as f:
+    f.write(b"partial")
+    f.flush()
+    subprocess.run(["rm", "-f", p], check=True)
 print("closed")
 PY
 	[ "$status" -eq 0 ]
