@@ -181,6 +181,7 @@ int main(void)
 	other.minor = here.minor + 1;
 
 	CHECK_INT(proc_tgid_of(getpid()), getpid());
+	CHECK_INT(proc_parent_of(getpid()), getppid());
 	CHECK_INT(tree_writes(path, &here, HOLD_WRITE_FD, name, 0), 1);
 	CHECK_INT(tree_writes(path, &here, HOLD_SHARED_MAP, name, 0), 1);
 	CHECK_INT(tree_writes(path, &here, HOLD_READ_FD, name, 0), 0);
