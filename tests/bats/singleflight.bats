@@ -360,14 +360,15 @@ assert b.stdout.readline().strip() == "claimed"
 print("join", attempt(lambda: os.open(p, os.O_WRONLY)))
 b.kill(); b.wait()
 # life 3, its own: invalid content gets EIO at close, the old descriptor
-# being no writer of it that may still finish it
+# being no writer of it that may still finish it (the old one's close
+# is 0: this process had rm remove it)
 fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 os.write(fd, b"not parquet")
 print("close", attempt(lambda: os.close(fd)))
 print("old", attempt(lambda: os.close(old)))
 PY
 	echo "$output" >&2
-	[ "$output" = "$(printf 'join EEXIST\nclose EIO\nold EIO')" ]
+	[ "$output" = "$(printf 'join EEXIST\nclose EIO\nold 0')" ]
 	[ ! -e "$MNT/AAPL/$K.parquet" ]
 }
 
@@ -430,14 +431,19 @@ PY
 	make_parquet "$DATA/src.parquet" 1000
 	mount_store
 	mkdir "$MNT/AAPL"
-	run python3 - "$MNT/AAPL/$K.parquet" "$DATA/src.parquet" <<'PY'
-import errno, os, subprocess, sys
-p, src = sys.argv[1:]
+	# the remover is no process the writer started: it could not know
+	python3 - "$MNT/AAPL/$K.parquet" "$DATA/src.parquet" "$TEST_DIR" >"$TEST_DIR/out" <<'PY' &
+import errno, os, sys, time
+p, src, d = sys.argv[1:]
 data = open(src, "rb").read()
 fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 dup = os.dup(fd)
 os.write(fd, data[:100])
-subprocess.run(["rm", "-f", p], check=True)
+open(d + "/written", "w").close()
+for _ in range(600):
+    if not os.path.exists(p):
+        break
+    time.sleep(0.05)
 os.write(fd, data[100:])
 for f in (dup, fd):
     try:
@@ -446,7 +452,14 @@ for f in (dup, fd):
     except OSError as e:
         print(errno.errorcode[e.errno])
 PY
-	[ "$output" = "$(printf 'EIO\nEIO')" ]
+	writer=$!
+	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
+		[ -e "$TEST_DIR/written" ] && break
+		sleep 0.1
+	done
+	rm -f "$MNT/AAPL/$K.parquet"
+	wait "$writer"
+	[ "$(cat "$TEST_DIR/out")" = "$(printf 'EIO\nEIO')" ]
 	log_has "close AAPL/$K.parquet: its write was discarded: unlinked while being written (EIO)"
 	[ ! -e "$MNT/AAPL/$K.parquet" ]
 }
