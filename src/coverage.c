@@ -39,7 +39,12 @@ void coverage_add(struct coverage *c, uint64_t off, uint64_t len)
 	uint64_t end = off + len;
 	size_t i, j;
 
-	if (c->lost || len == 0)
+	if (len == 0)
+		return;
+	if (off < c->last_end)
+		c->out_of_order = 1;
+	c->last_end = end;
+	if (c->lost)
 		return;
 	if (c->n && c->span[c->n - 1][0] <= off &&
 	    off <= c->span[c->n - 1][1]) {
@@ -89,9 +94,12 @@ void coverage_truncate(struct coverage *c, uint64_t size)
 		free(c->span);
 		c->span = NULL;
 		c->n = c->cap = 0;
-		c->lost = 0;
+		c->lost = c->out_of_order = 0;
+		c->last_end = 0;
 		return;
 	}
+	if (size < c->last_end)
+		c->last_end = size;
 	while (c->n && c->span[c->n - 1][0] >= size)
 		c->n--;
 	if (c->n && c->span[c->n - 1][1] > size)
@@ -151,6 +159,5 @@ int coverage_gaps(const struct coverage *c, uint64_t size,
 void coverage_free(struct coverage *c)
 {
 	free(c->span);
-	c->span = NULL;
-	c->n = c->cap = 0;
+	*c = (struct coverage)COVERAGE_INIT;
 }

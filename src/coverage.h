@@ -11,18 +11,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Spans kept at most: past them (a writer scattering tiny writes), or
- * out of memory, the coverage is lost and says so. */
-#define COVERAGE_MAX_SPANS 4096
+/* Spans kept at most (16 bytes each): past them (a writer scattering
+ * tiny writes), or out of memory, the coverage is lost and says so. */
+#define COVERAGE_MAX_SPANS 65536
 
 struct coverage {
 	uint64_t (*span)[2];		/* [start, end), sorted, disjoint,
 					 * not touching */
 	size_t n, cap;
 	int lost;			/* unknown from here on */
+	int out_of_order;		/* a write began before the end of the
+					 * one before it */
+	uint64_t last_end;		/* the end of the last write */
 };
 
-#define COVERAGE_INIT { NULL, 0, 0, 0 }
+#define COVERAGE_INIT { NULL, 0, 0, 0, 0, 0 }
 
 /* Bytes [off, off + len) were written. */
 void coverage_add(struct coverage *c, uint64_t off, uint64_t len);
@@ -37,6 +40,7 @@ int coverage_whole(const struct coverage *c, uint64_t size, uint64_t *from,
  * -EINVAL when the coverage is lost. */
 int coverage_gaps(const struct coverage *c, uint64_t size,
 		  uint64_t (**gaps)[2], size_t *n);
+/* Free the spans; `c` is empty and known again. */
 void coverage_free(struct coverage *c);
 
 #endif

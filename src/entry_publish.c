@@ -299,7 +299,10 @@ static int mark_gaps_in_payload(void *arg, uint64_t off, uint64_t hlen,
  * The first range of writer `w`'s file that no write reached and that is
  * not inside a page's payload, in [*from, *to): 1 if there is one, 0 if
  * every one is (zeros a sparse copy left unwritten, as `cp` does of a
- * source the filesystem stores sparse), or a negative errno.
+ * source the filesystem stores sparse), or a negative errno.  A copy
+ * writes in order, skipping holes; a writer that wrote out of order (a
+ * download in parts) may have missed a part inside a page: its first
+ * gap is one.
  */
 static int gap_outside_payloads(struct writer *w, uint64_t *from,
 				uint64_t *to)
@@ -312,6 +315,12 @@ static int gap_outside_payloads(struct writer *w, uint64_t *from,
 	rc = coverage_gaps(&w->covered, w->size, &g.gap, &g.n);
 	if (rc < 0 || g.n == 0)
 		goto out;
+	if (w->covered.out_of_order) {
+		*from = g.gap[0][0];
+		*to = g.gap[0][1];
+		rc = 1;
+		goto out;
+	}
 	g.inside = calloc(g.n, 1);
 	if (!g.inside) {
 		rc = -ENOMEM;

@@ -28,8 +28,10 @@
 #define PAGE_HEADER_GUESS 4096
 #define PAGE_HEADER_MAX (1u << 20)
 /* Pages walked at most in a file (a hostile one of tiny pages would
- * cost a read each). */
+ * cost a read each), and bytes read at most, in multiples of its size
+ * (a hostile footer may give one chunk many times over). */
 #define PAGES_WALKED_MAX (1u << 20)
+#define WALK_READ_FACTOR 16
 
 /*
  * Compact protocol types, as in the low nibble of a field header.  In a
@@ -995,6 +997,25 @@ int parquet_validate_fd(int fd, uint64_t size, struct parquet_info *info,
 	return validate(&src, size, info, err, footer_out, NULL);
 }
 
+/* What a walk may still do. */
+struct walk_budget {
+	unsigned pages;
+	uint64_t bytes;
+};
+
+/* read_full() of a walk, counted against its budget. */
+static int walk_read(const struct byte_source *src, uint8_t *buf, size_t n,
+		     uint64_t off, struct walk_budget *budget,
+		     struct parquet_error *err)
+{
+	if (n > budget->bytes)
+		return set_err(err, "bad_footer", "its pages would take more "
+			       "than %u times its size to walk",
+			       WALK_READ_FACTOR);
+	budget->bytes -= n;
+	return read_full(src, buf, n, off, err);
+}
+
 /* PageHeader: compressed_page_size(3), the payload that follows it.
  * The header's length in *hlen: 0, or -EIO when `len` bytes at `buf` do
  * not begin with one (or end before it does). */
@@ -1017,10 +1038,10 @@ static int parse_page_header(const uint8_t *buf, size_t len, size_t *hlen,
 	return rc;
 }
 
-/* Walk the pages of the column chunk of `len` bytes at `start`, at most
- * *budget of them, which it counts down. */
+/* Walk the pages of the column chunk of `len` bytes at `start`, within
+ * `budget`, which it counts down. */
 static int walk_chunk(const struct byte_source *src, uint64_t start,
-		      uint64_t len, uint8_t *buf, unsigned *budget,
+		      uint64_t len, uint8_t *buf, struct walk_budget *budget,
 		      parquet_page_fn *fn, void *arg,
 		      struct parquet_error *err)
 {
@@ -1030,20 +1051,20 @@ static int walk_chunk(const struct byte_source *src, uint64_t start,
 	int rc = 0;
 
 	while (rc == 0 && off < end) {
-		if ((*budget)-- == 0)
+		if (budget->pages-- == 0)
 			return set_err(err, "bad_footer", "more than %u pages "
 				       "to walk", PAGES_WALKED_MAX);
 		left = end - off;
 		/* most headers are tens of bytes; long statistics may make
 		 * one larger, read whole on a second try */
 		want = left < PAGE_HEADER_GUESS ? (size_t)left : PAGE_HEADER_GUESS;
-		rc = read_full(src, buf, want, off, err);
+		rc = walk_read(src, buf, want, off, budget, err);
 		if (rc == 0 &&
 		    parse_page_header(buf, want, &hlen, &payload, err) < 0 &&
 		    want < left) {
 			want = left < PAGE_HEADER_MAX ? (size_t)left
 						      : PAGE_HEADER_MAX;
-			rc = read_full(src, buf, want, off, err);
+			rc = walk_read(src, buf, want, off, budget, err);
 			if (rc == 0 && parse_page_header(buf, want, &hlen,
 							 &payload, err) < 0)
 				payload = -1;
@@ -1067,7 +1088,9 @@ int parquet_walk_pages(int fd, uint64_t size, parquet_page_fn *fn, void *arg,
 	struct byte_source src = fd_source(&fd);
 	struct bounds b = { .pairs = 1 };
 	struct parquet_info info;
-	unsigned budget = PAGES_WALKED_MAX;
+	struct walk_budget budget = {
+		PAGES_WALKED_MAX, WALK_READ_FACTOR * size + 2 * PAGE_HEADER_MAX
+	};
 	uint8_t *buf = NULL;
 	size_t i;
 	int rc;

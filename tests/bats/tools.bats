@@ -51,6 +51,22 @@ same_tree() {
 	cmp "$DATA/z.parquet" "$MNT/AAPL/$(key_of sparse1).parquet"
 	rsync -S "$DATA/sparse.parquet" "$MNT/AAPL/$(key_of sparse2).parquet"
 	cmp "$DATA/z.parquet" "$MNT/AAPL/$(key_of sparse2).parquet"
+	# a part no write reached, inside a page, of a file written out of
+	# order (a download in parts) is a hole: refused
+	run python3 - "$MNT/AAPL/$(key_of parts).parquet" "$DATA/z.parquet" <<'PY'
+import errno, os, sys
+data = open(sys.argv[2], "rb").read()
+zeros = data.index(bytes(65536))
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.pwrite(fd, data[zeros + 32768:], zeros + 32768)
+os.pwrite(fd, data[:zeros], 0)
+try:
+    os.close(fd)
+    print("0")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+PY
+	[ "$output" = EIO ]
 	# a page header no write reached is a hole still: refused
 	run python3 - "$MNT/AAPL/$(key_of header).parquet" "$DATA/z.parquet" <<'PY'
 import errno, os, sys

@@ -39,10 +39,20 @@ int main(void)
 	CHECK_STR(gap, "1000-1001");
 	coverage_free(&c);
 
+	/* appends and skips are in order; a cut then writes after it too */
+	CHECK_INT(c.out_of_order, 0);
+	coverage_add(&c, 0, 100);
+	coverage_add(&c, 200, 100);
+	coverage_truncate(&c, 250);
+	coverage_add(&c, 250, 10);
+	CHECK_INT(c.out_of_order, 0);
+	coverage_truncate(&c, 0);
+
 	/* the end, then the start, as a download in parts: the middle is
 	 * missing until it comes, overlapping both */
 	coverage_add(&c, 700, 300);
 	coverage_add(&c, 0, 100);
+	CHECK_INT(c.out_of_order, 1);
 	CHECK_INT(c.n, 2);
 	CHECK_INT(whole(&c, 1000, gap), 0);
 	CHECK_STR(gap, "100-700");
