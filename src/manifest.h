@@ -246,8 +246,9 @@ struct manifest_ops {
 
 	/* remove() of many published rows in one transaction: results[i]
 	 * gets what remove() would have returned for rows[i], or -EBUSY
-	 * when its access_count is no longer what rows[i] says (read
-	 * since it was listed: not idle to GC; an unlink looks again).
+	 * when its access_count or created_ts is no longer what rows[i]
+	 * says (read, or written again, since it was listed: not idle to
+	 * GC; an unlink looks again).
 	 * The lock of each removed row stays held until release().  The same
 	 * transaction notes each removed key as a removal under way, so
 	 * that should the process die before its object is unlinked,

@@ -211,9 +211,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REMOVE] = "DELETE FROM entries WHERE symbol = ?1 AND key = ?2",
 	[ST_REMOVE_STATE] = "DELETE FROM entries"
 			    " WHERE symbol = ?1 AND key = ?2 AND state = ?3",
-	/* a published row as it was listed: read since, it is in use */
+	/* a published row as it was listed: read since, it is in use; and
+	 * one written again since is another entry */
 	[ST_REMOVE_UNREAD] = "DELETE FROM entries WHERE symbol = ?1 AND key = ?2"
-			     " AND state = 'published' AND access_count = ?3",
+			     " AND state = 'published' AND access_count = ?3"
+			     " AND created_ts = ?4",
 	[ST_SYMBOL_ENSURE] = "INSERT OR IGNORE INTO symbols (symbol, created_ts)"
 			     " VALUES (?1, ?2)",
 	[ST_ACCESS] = "UPDATE entries SET access_count = access_count + ?3,"
@@ -1932,6 +1934,7 @@ static int remove_batch_tx(struct manifest_sqlite *ms,
 		st = stmt(ms, ST_REMOVE_UNREAD);
 		bind_key(st, rows[i].symbol, rows[i].key);
 		sqlite3_bind_int64(st, 3, rows[i].access_count);
+		sqlite3_bind_int64(st, 4, rows[i].created_ts);
 		rc = step_done(ms, st, "remove entry");
 		if (rc == 0 && !sqlite3_changes(ms->db)) {
 			rc = row_kept_why(ms, &rows[i]);
