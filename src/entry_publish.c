@@ -348,10 +348,11 @@ out:
  * writer leaves that wrote its footer first (a download in parts) and
  * died before the middle.  Such a file is what no writer finished,
  * whatever its footer says: -EIO with `perr` saying where.  The writes
- * seen tell, to the byte; a range inside a page's payload is zeros a
- * sparse copy skipped, and passes: every page header, the footer and the
- * magic must have been written.  Where the writes were too scattered to
- * keep, SEEK_HOLE tells, a block at a time, and any hole is refused.
+ * seen tell, to the byte; in a file written in order, a range inside a
+ * page's payload is zeros a sparse copy skipped, and passes: every page
+ * header, the footer and the magic must have been written.  Where the
+ * writes were too scattered to keep, SEEK_HOLE tells, a block at a time,
+ * and any hole is refused.
  */
 static int check_no_hole(struct writer *w, struct parquet_error *perr)
 {
