@@ -299,15 +299,15 @@ static int mark_gaps_in_payload(void *arg, uint64_t off, uint64_t hlen,
  * The first range of writer `w`'s file that no write reached and that is
  * not inside a page's payload, in [*from, *to): 1 if there is one, 0 if
  * every one is (zeros a sparse copy left unwritten, as `cp` does of a
- * source the filesystem stores sparse), or a negative errno.  A copy
- * writes in order, skipping holes; a writer that wrote out of order (a
- * download in parts) may have missed a part inside a page: its first
- * gap is one.
+ * source the filesystem stores sparse), or a negative errno, with
+ * `perr` saying which read failed.  A copy writes in order, skipping
+ * holes; a writer that wrote out of order (a download in parts) may have
+ * missed a part inside a page: its first gap is one.
  */
 static int gap_outside_payloads(struct writer *w, uint64_t *from,
-				uint64_t *to)
+				uint64_t *to, struct parquet_error *perr)
 {
-	struct parquet_error perr;
+	struct parquet_error walk_err = { "io", "" };
 	struct gap_walk g = { NULL, 0, NULL };
 	size_t i;
 	int rc;
@@ -326,10 +326,14 @@ static int gap_outside_payloads(struct writer *w, uint64_t *from,
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = parquet_walk_pages(w->fd, w->size, mark_gaps_in_payload, &g,
-				&perr);
-	if (rc < 0 && rc != -EIO)
+	rc = fault_inject("page_walk");
+	if (rc == 0)
+		rc = parquet_walk_pages(w->fd, w->size, mark_gaps_in_payload,
+					&g, &walk_err);
+	if (rc < 0 && (rc != -EIO || strcmp(walk_err.reason, "io") == 0)) {
+		*perr = walk_err; /* the disk failed, not the content */
 		goto out;
+	}
 	/* pages that do not walk: a header in a gap, zeros */
 	for (i = 0, rc = 0; i < g.n && !rc; i++)
 		if (!g.inside[i]) {
@@ -371,7 +375,7 @@ static int check_no_hole(struct writer *w, struct parquet_error *perr)
 	} else if (rc) {
 		return 0;
 	} else {
-		rc = gap_outside_payloads(w, &from, &to);
+		rc = gap_outside_payloads(w, &from, &to, perr);
 		if (rc <= 0)
 			return rc; /* none, or a failed read */
 	}

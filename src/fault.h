@@ -16,6 +16,8 @@
  * Points, in the order a write meets them:
  *   tmp_write         each write(2) into the tmp file
  *   validate          the Parquet check at close (before it runs)
+ *   page_walk         the walk of its pages, for a file written in order
+ *                     with ranges no write reached (a sparse copy)
  *   tmp_fsync         the fsync of the tmp file once it validated
  *   seal              recording in the row that the tmp file holds what
  *                     close() accepted

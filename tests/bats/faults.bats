@@ -579,6 +579,23 @@ PY
 	fsck_clean
 }
 
+@test "a read failing in the page walk of a sparse copy: EIO from the disk, not a hole" {
+	require_faults
+	duck_sql "COPY (SELECT i AS id, CASE WHEN i < 400000 THEN 0 ELSE i END AS z FROM range(500000) t(i)) TO '$DATA/z.parquet' (FORMAT parquet, COMPRESSION 'uncompressed')"
+	cp --sparse=always "$DATA/z.parquet" "$DATA/sparse.parquet"
+	FEATUREFS_FAULT=page_walk=EIO mount_store
+	mkdir "$MNT/AAPL"
+	run cp "$DATA/sparse.parquet" "$MNT/AAPL/$K.parquet"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Input/output error"* ]]
+	wait_discarded "$K"
+	log_has "discard AAPL/$K.parquet: .*Input/output error (io)"
+	! log_has "never written (a hole)"
+	[ "$(stats_get "['load_failures']['io']")" = 1 ]
+	unmount_store
+	fsck_clean
+}
+
 @test "a writer killed before it closed its entry: discarded, whole or not, unless a child's close accepted it; one that exits without closing publishes" {
 	make_parquet "$DATA/new.parquet" 2000 3
 	mount_store
