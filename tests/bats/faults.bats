@@ -514,33 +514,13 @@ daemon_gone_looker_freed() {
 	# the end (footer and all) and the start, as a download in parts
 	# writes them; the middle never comes (a writer killed meanwhile is
 	# discarded for that alone: see below)
-	run python3 - "$MNT/AAPL/$K.parquet" "$DATA/new.parquet" <<'PY'
-import errno, os, sys
-data = open(sys.argv[2], 'rb').read()
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-tail = len(data) - 300000
-os.pwrite(fd, data[tail:], tail)
-os.pwrite(fd, data[:100000], 0)
-try:
-    os.close(fd)
-    print("0")
-except OSError as e:
-    print(errno.errorcode[e.errno])
-PY
-	[ "$output" = EIO ]
+	PARTS="-300000: :100000" run write_entry "$MNT/AAPL/$K.parquet" "$DATA/new.parquet"
+	[ "$output" = "close EIO" ]
 	wait_discarded "$K"
 	log_has "discard AAPL/$K.parquet: bytes [0-9]* to [0-9]* were never written (a hole)"
 	# the same parts, the middle too: published as written
-	python3 - "$MNT/AAPL/$K.parquet" "$DATA/new.parquet" <<'PY'
-import os, sys
-data = open(sys.argv[2], 'rb').read()
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-tail = len(data) - 300000
-os.pwrite(fd, data[tail:], tail)
-os.pwrite(fd, data[:100000], 0)
-os.pwrite(fd, data[100000:tail], 100000)
-os.close(fd)
-PY
+	PARTS="-300000: :100000 100000:-300000" run write_entry "$MNT/AAPL/$K.parquet" "$DATA/new.parquet"
+	[ "$output" = ok ]
 	cmp "$DATA/new.parquet" "$MNT/AAPL/$K.parquet"
 	unmount_store
 	fsck_clean

@@ -184,12 +184,16 @@ publish_file() {
 # chunks, close; prints "ok", or "<call> <ERRNO>" for the first failing
 # call (open, write, close).  With HOLE=N in the environment the file is
 # sparse instead: SOURCE's first 4 bytes at 0, the rest at offset N
-# (cheap to declare a huge size without writing it).
+# (cheap to declare a huge size without writing it).  With PARTS="A:B
+# C:D ..." only those slices of SOURCE (Python's: "-300000:" is the
+# last 300000 bytes) are written, each at its own offset, in that order,
+# as a download in parts writes them.
 write_entry() {
 	python3 - "$1" "$2" <<'PY'
 import errno, os, sys
 path, src = sys.argv[1:]
 hole = int(os.environ.get("HOLE", "0"))
+parts = os.environ.get("PARTS", "").split()
 step = "open"
 try:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -198,6 +202,11 @@ try:
         data = open(src, "rb").read()
         os.pwrite(fd, data[:4], 0)
         os.pwrite(fd, data[4:], hole)
+    elif parts:
+        data = open(src, "rb").read()
+        for part in parts:
+            s = slice(*(int(x) if x else None for x in part.split(":")))
+            os.pwrite(fd, data[s], s.indices(len(data))[0])
     else:
         with open(src, "rb") as f:
             while True:

@@ -53,34 +53,12 @@ same_tree() {
 	cmp "$DATA/z.parquet" "$MNT/AAPL/$(key_of sparse2).parquet"
 	# a part no write reached, inside a page, of a file written out of
 	# order (a download in parts) is a hole: refused
-	run python3 - "$MNT/AAPL/$(key_of parts).parquet" "$DATA/z.parquet" <<'PY'
-import errno, os, sys
-data = open(sys.argv[2], "rb").read()
-zeros = data.index(bytes(65536))
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-os.pwrite(fd, data[zeros + 32768:], zeros + 32768)
-os.pwrite(fd, data[:zeros], 0)
-try:
-    os.close(fd)
-    print("0")
-except OSError as e:
-    print(errno.errorcode[e.errno])
-PY
-	[ "$output" = EIO ]
+	zeros=$(python3 -c 'import sys; print(open(sys.argv[1], "rb").read().index(bytes(65536)))' "$DATA/z.parquet")
+	PARTS="$((zeros + 32768)): :$zeros" run write_entry "$MNT/AAPL/$(key_of parts).parquet" "$DATA/z.parquet"
+	[ "$output" = "close EIO" ]
 	# a page header no write reached is a hole still: refused
-	run python3 - "$MNT/AAPL/$(key_of header).parquet" "$DATA/z.parquet" <<'PY'
-import errno, os, sys
-data = open(sys.argv[2], "rb").read()
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-os.pwrite(fd, data[:4], 0)
-os.pwrite(fd, data[4096:], 4096)
-try:
-    os.close(fd)
-    print("0")
-except OSError as e:
-    print(errno.errorcode[e.errno])
-PY
-	[ "$output" = EIO ]
+	PARTS=":4 4096:" run write_entry "$MNT/AAPL/$(key_of header).parquet" "$DATA/z.parquet"
+	[ "$output" = "close EIO" ]
 	log_has "bytes 4 to 4095 were never written (a hole)"
 }
 
