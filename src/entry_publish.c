@@ -276,12 +276,16 @@ struct gap_walk {
 };
 
 static int mark_gaps_in_payload(void *arg, uint64_t off, uint64_t hlen,
-				uint64_t payload)
+				uint64_t payload, int compressed)
 {
 	struct gap_walk *g = arg;
 	uint64_t start = off + hlen, end = start + payload;
 	size_t lo = 0, hi = g->n;
 
+	/* a compressor never leaves a block of zeros: a gap there is bytes
+	 * the writer skipped, which would not decode */
+	if (compressed)
+		return 0;
 	while (lo < hi) { /* the first gap at or after the payload's start */
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -297,9 +301,9 @@ static int mark_gaps_in_payload(void *arg, uint64_t off, uint64_t hlen,
 
 /*
  * The first range of writer `w`'s file that no write reached and that is
- * not inside a page's payload, in [*from, *to): 1 if there is one, 0 if
- * every one is (zeros a sparse copy left unwritten, as `cp` does of a
- * source the filesystem stores sparse), or a negative errno, with
+ * not inside an uncompressed page's payload, in [*from, *to): 1 if there
+ * is one, 0 if every one is (zeros a sparse copy left unwritten, as `cp`
+ * does of a source the filesystem stores sparse), or a negative errno, with
  * `perr` saying which read failed.  A copy writes in order, skipping
  * holes; a writer that wrote out of order (a download in parts) may have
  * missed a part inside a page: its first gap is one.
@@ -352,9 +356,10 @@ out:
  * writer leaves that wrote its footer first (a download in parts) and
  * died before the middle.  Such a file is what no writer finished,
  * whatever its footer says: -EIO with `perr` saying where.  The writes
- * seen tell, to the byte; in a file written in order, a range inside a
- * page's payload is zeros a sparse copy skipped, and passes: every page
- * header, the footer and the magic must have been written.  Where the
+ * seen tell, to the byte; in a file written in order, a range inside an
+ * uncompressed page's payload is zeros a sparse copy skipped, and
+ * passes: every page header, the footer and the magic must have been
+ * written.  Where the
  * writes were too scattered to keep, SEEK_HOLE tells, a block at a time,
  * and any hole is refused.
  */

@@ -32,6 +32,8 @@
  * (a hostile footer may give one chunk many times over). */
 #define PAGES_WALKED_MAX (1u << 20)
 #define WALK_READ_FACTOR 16
+/* CompressionCodec: pages stored as they are */
+#define PARQUET_UNCOMPRESSED 0
 
 /*
  * Compact protocol types, as in the low nibble of a field header.  In a
@@ -94,12 +96,13 @@ struct stat_val {
 };
 
 /* Where column chunks begin and end, when asked for (parquet_read_bounds),
- * or with `pairs` each one's start and length (parquet_walk_pages). */
+ * or with `chunks` each one's start, length and codec, three words a
+ * chunk (parquet_walk_pages). */
 struct bounds {
 	uint64_t *v;
 	size_t n, cap;
 	int full;		/* PARQUET_BOUNDS_MAX reached: the rest dropped */
-	int pairs;
+	int chunks;
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -620,14 +623,15 @@ static int bounds_add(struct bounds *b, uint64_t v)
  * ColumnMetaData: statistics(12) of the timestamp leaf; where the chunk's
  * pages lie: from dictionary_page_offset(11) (when set and before the
  * data pages) or data_page_offset(9), for total_compressed_size(7)
- * bytes.  Pages outside the data (a footer kept from a longer file), or
- * no place given (both fields are required), are refused when the data's
- * end is known; when bounds are asked for the offsets are noted, never
- * trusted: the frames they shape cover the file whatever they say.
+ * bytes, and their codec(4).  Pages outside the data (a footer kept from
+ * a longer file), or no place given (both fields are required), are
+ * refused when the data's end is known; when bounds are asked for the
+ * offsets are noted, never trusted: the frames they shape cover the file
+ * whatever they say.
  */
 static int parse_column_meta(struct tc *r, struct meta *m)
 {
-	int64_t len = -1, data = -1, dict = -1, start;
+	int64_t len = -1, data = -1, dict = -1, codec = 0, start;
 	int last = 0, id = 0, type = 0, rc;
 	int where = m->bounds || m->data_end;
 
@@ -641,6 +645,8 @@ static int parse_column_meta(struct tc *r, struct meta *m)
 			rc = tc_int_field(r, type, 64, &data);
 		else if (id == 11 && where)
 			rc = tc_int_field(r, type, 64, &dict);
+		else if (id == 4 && where)
+			rc = tc_int_field(r, type, 32, &codec);
 		else
 			rc = tc_skip(r, type);
 	}
@@ -666,9 +672,11 @@ static int parse_column_meta(struct tc *r, struct meta *m)
 	if (!m->bounds)
 		return 0;
 	rc = bounds_add(m->bounds, (uint64_t)start);
-	if (rc == 0 && m->bounds->pairs)
+	if (rc == 0 && m->bounds->chunks) {
 		rc = bounds_add(m->bounds, len > 0 ? (uint64_t)len : 0);
-	else if (rc == 0 && len > 0 && len <= INT64_MAX - start)
+		if (rc == 0)
+			rc = bounds_add(m->bounds, (uint64_t)codec);
+	} else if (rc == 0 && len > 0 && len <= INT64_MAX - start)
 		rc = bounds_add(m->bounds, (uint64_t)(start + len));
 	return rc;
 }
@@ -1016,19 +1024,42 @@ static int walk_read(const struct byte_source *src, uint8_t *buf, size_t n,
 	return read_full(src, buf, n, off, err);
 }
 
-/* PageHeader: compressed_page_size(3), the payload that follows it.
- * The header's length in *hlen: 0, or -EIO when `len` bytes at `buf` do
- * not begin with one (or end before it does). */
+/* DataPageHeaderV2: is_compressed(7), true unless it says false. */
+static int parse_page_header_v2(struct tc *r, int *compressed)
+{
+	int last = 0, id = 0, type = 0, rc;
+
+	rc = tc_enter(r);
+	while (rc >= 0 && (rc = tc_next(r, &last, &id, &type)) > 0) {
+		if (id == 7 && type == TC_FALSE)
+			*compressed = 0;
+		else
+			rc = tc_skip(r, type);
+	}
+	tc_leave(r);
+	return rc;
+}
+
+/* PageHeader: compressed_page_size(3), the payload that follows it, and
+ * whether a data_page_header_v2(8) says its values are not compressed
+ * (*compressed, else left as it is).  The header's length in *hlen: 0,
+ * or -EIO when `len` bytes at `buf` do not begin with one (or end before
+ * it does). */
 static int parse_page_header(const uint8_t *buf, size_t len, size_t *hlen,
-			     int64_t *payload, struct parquet_error *err)
+			     int64_t *payload, int *compressed,
+			     struct parquet_error *err)
 {
 	struct tc r = { .buf = buf, .len = len, .err = err };
 	int last = 0, id = 0, type = 0, rc;
 
 	*payload = -1;
 	while ((rc = tc_next(&r, &last, &id, &type)) > 0) {
-		rc = id == 3 ? tc_int_field(&r, type, 32, payload)
-			     : tc_skip(&r, type);
+		if (id == 3)
+			rc = tc_int_field(&r, type, 32, payload);
+		else if (id == 8 && type == TC_STRUCT)
+			rc = parse_page_header_v2(&r, compressed);
+		else
+			rc = tc_skip(&r, type);
 		if (rc < 0)
 			break;
 	}
@@ -1038,19 +1069,20 @@ static int parse_page_header(const uint8_t *buf, size_t len, size_t *hlen,
 	return rc;
 }
 
-/* Walk the pages of the column chunk of `len` bytes at `start`, within
- * `budget`, which it counts down. */
+/* Walk the pages of the column chunk of `len` bytes at `start`, stored
+ * with `codec`, within `budget`, which it counts down. */
 static int walk_chunk(const struct byte_source *src, uint64_t start,
-		      uint64_t len, uint8_t *buf, struct walk_budget *budget,
-		      parquet_page_fn *fn, void *arg,
-		      struct parquet_error *err)
+		      uint64_t len, uint64_t codec, uint8_t *buf,
+		      struct walk_budget *budget, parquet_page_fn *fn,
+		      void *arg, struct parquet_error *err)
 {
 	uint64_t off = start, end = start + len, left;
 	size_t want, hlen = 0;
 	int64_t payload = -1;
-	int rc = 0;
+	int compressed, rc = 0;
 
 	while (rc == 0 && off < end) {
+		compressed = codec != PARQUET_UNCOMPRESSED;
 		if (budget->pages-- == 0)
 			return set_err(err, "bad_footer", "more than %u pages "
 				       "to walk", PAGES_WALKED_MAX);
@@ -1060,13 +1092,15 @@ static int walk_chunk(const struct byte_source *src, uint64_t start,
 		want = left < PAGE_HEADER_GUESS ? (size_t)left : PAGE_HEADER_GUESS;
 		rc = walk_read(src, buf, want, off, budget, err);
 		if (rc == 0 &&
-		    parse_page_header(buf, want, &hlen, &payload, err) < 0 &&
+		    parse_page_header(buf, want, &hlen, &payload, &compressed,
+				      err) < 0 &&
 		    want < left) {
 			want = left < PAGE_HEADER_MAX ? (size_t)left
 						      : PAGE_HEADER_MAX;
 			rc = walk_read(src, buf, want, off, budget, err);
 			if (rc == 0 && parse_page_header(buf, want, &hlen,
-							 &payload, err) < 0)
+							 &payload, &compressed,
+							 err) < 0)
 				payload = -1;
 		}
 		if (rc == 0 && (payload < 0 ||
@@ -1076,7 +1110,7 @@ static int walk_chunk(const struct byte_source *src, uint64_t start,
 				     ") begins at byte %" PRIu64, start,
 				     end - 1, off);
 		if (rc == 0)
-			rc = fn(arg, off, hlen, (uint64_t)payload);
+			rc = fn(arg, off, hlen, (uint64_t)payload, compressed);
 		off += hlen + (uint64_t)payload;
 	}
 	return rc;
@@ -1086,7 +1120,7 @@ int parquet_walk_pages(int fd, uint64_t size, parquet_page_fn *fn, void *arg,
 		       struct parquet_error *err)
 {
 	struct byte_source src = fd_source(&fd);
-	struct bounds b = { .pairs = 1 };
+	struct bounds b = { .chunks = 1 };
 	struct parquet_info info;
 	struct walk_budget budget = {
 		PAGES_WALKED_MAX, WALK_READ_FACTOR * size + 2 * PAGE_HEADER_MAX
@@ -1099,12 +1133,12 @@ int parquet_walk_pages(int fd, uint64_t size, parquet_page_fn *fn, void *arg,
 	if (rc == 0 && b.full)
 		rc = set_err(err, "bad_footer", "more column chunks than the "
 			     "%u whose pages can be walked",
-			     PARQUET_BOUNDS_MAX / 2);
+			     PARQUET_BOUNDS_MAX / 3);
 	if (rc == 0 && !(buf = malloc(PAGE_HEADER_MAX)))
 		rc = -ENOMEM;
-	for (i = 0; rc == 0 && i + 1 < b.n; i += 2)
-		rc = walk_chunk(&src, b.v[i], b.v[i + 1], buf, &budget, fn,
-				arg, err);
+	for (i = 0; rc == 0 && i + 2 < b.n; i += 3)
+		rc = walk_chunk(&src, b.v[i], b.v[i + 1], b.v[i + 2], buf,
+				&budget, fn, arg, err);
 	free(buf);
 	free(b.v);
 	return rc;

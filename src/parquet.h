@@ -85,9 +85,10 @@ int parquet_validate(const struct byte_source *src, uint64_t size,
 int parquet_read_bounds(int fd, uint64_t size, uint64_t **out, size_t *n);
 
 /* A page of a column chunk: its header's `hlen` bytes at `off`, then its
- * `payload` bytes.  Nonzero stops the walk, which returns it. */
+ * `payload` bytes, `compressed` when its chunk's codec compresses its
+ * values.  Nonzero stops the walk, which returns it. */
 typedef int parquet_page_fn(void *arg, uint64_t off, uint64_t hlen,
-			    uint64_t payload);
+			    uint64_t payload, int compressed);
 
 /*
  * Walk every page of every column chunk of the valid Parquet file at `fd`

@@ -60,8 +60,9 @@ static void check_frames(int fd, size_t size)
 
 /* A page walked lies in the file, whatever its headers say. */
 static int check_page(void *arg, uint64_t off, uint64_t hlen,
-		      uint64_t payload)
+		      uint64_t payload, int compressed)
 {
+	(void)compressed;
 	size_t size = *(const size_t *)arg;
 
 	if (hlen == 0 || off > size || hlen > size - off ||

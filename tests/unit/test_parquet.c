@@ -790,8 +790,10 @@ static int memfd_with(const void *p, size_t n)
 	return fd;
 }
 
-/* A whole file: magic, some "column data", footer, length, magic. */
-static void make_file(struct tw *file, const struct tw *footer)
+/* A whole file: magic, 100 bytes of "column data" (`data`, or bytes 0 to
+ * 99), footer, length, magic. */
+static void make_file_with(struct tw *file, const struct tw *footer,
+			   const uint8_t *data)
 {
 	uint8_t len[4];
 	int i;
@@ -799,12 +801,17 @@ static void make_file(struct tw *file, const struct tw *footer)
 	memset(file, 0, sizeof(*file));
 	tw_raw(file, "PAR1", 4);
 	for (i = 0; i < 100; i++)
-		tw_byte(file, (uint8_t)i);
+		tw_byte(file, data ? data[i] : (uint8_t)i);
 	tw_raw(file, footer->buf, footer->len);
 	for (i = 0; i < 4; i++)
 		len[i] = (uint8_t)(footer->len >> (8 * i));
 	tw_raw(file, len, 4);
 	tw_raw(file, "PAR1", 4);
+}
+
+static void make_file(struct tw *file, const struct tw *footer)
+{
+	make_file_with(file, footer, NULL);
 }
 
 static int validate_bytes(const void *p, size_t n, uint64_t size,
@@ -1016,6 +1023,79 @@ static void test_chunks(void)
 	}
 }
 
+struct walked {
+	uint64_t off, hlen, payload;
+	int compressed;
+};
+
+static int note_page(void *arg, uint64_t off, uint64_t hlen,
+		     uint64_t payload, int compressed)
+{
+	struct walked *w = arg;
+
+	while (w->hlen) /* the first free slot */
+		w++;
+	*w = (struct walked){ off, hlen, payload, compressed };
+	return 0;
+}
+
+/* The pages of each column chunk (put_chunk's: 16 bytes each, a
+ * dictionary page first in the odd ones, codec SNAPPY), by their
+ * headers; a v2 data page may say its values are not compressed. */
+static void test_walk(void)
+{
+	static const struct rg one[] = { { 1, T2024, T2024 + 10 } };
+	static const uint8_t pages[48] = {
+		/* chunk 0: DataPageHeaderV2, is_compressed false; 6 bytes */
+		0x15, 0x06, 0x15, 0x0c, 0x15, 0x0c, 0x5c, 0x72, 0x00, 0x00,
+		1, 2, 3, 4, 5, 6,
+		/* chunk 1: a dictionary page and a data page, 1 byte each */
+		0x15, 0x04, 0x15, 0x02, 0x15, 0x02, 0x00, 7,
+		0x15, 0x00, 0x15, 0x02, 0x15, 0x02, 0x00, 8,
+		/* chunk 2: a data page of 9 bytes */
+		0x15, 0x00, 0x15, 0x12, 0x15, 0x12, 0x00,
+		1, 2, 3, 4, 5, 6, 7, 8, 9,
+	};
+	static const struct walked want[] = {
+		{ 4, 10, 6, 0 }, { 20, 7, 1, 1 }, { 28, 7, 1, 1 }, { 36, 7, 9, 1 },
+	};
+	struct fm f = { schema_basic, NELEM(schema_basic), 1, one, 1, 77,
+			0, 0, 0, 0, 0 };
+	struct walked got[NELEM(want) + 1];
+	struct parquet_error err;
+	struct tw footer, file;
+	uint8_t data[100] = { 0 };
+	size_t i;
+	int fd;
+
+	memcpy(data, pages, sizeof(pages));
+	build(&footer, &f);
+	make_file_with(&file, &footer, data);
+	fd = memfd_with(file.buf, file.len);
+	memset(got, 0, sizeof(got));
+	CHECK_INT(parquet_walk_pages(fd, file.len, note_page, got, &err), 0);
+	for (i = 0; i < NELEM(want); i++) {
+		CHECK_INT(got[i].off, want[i].off);
+		CHECK_INT(got[i].hlen, want[i].hlen);
+		CHECK_INT(got[i].payload, want[i].payload);
+		CHECK_INT(got[i].compressed, want[i].compressed);
+	}
+	CHECK_INT(got[NELEM(want)].hlen, 0);
+	close(fd);
+	free(file.buf);
+	/* a page past its chunk's end */
+	data[5] = 0x0e;
+	make_file_with(&file, &footer, data);
+	fd = memfd_with(file.buf, file.len);
+	memset(got, 0, sizeof(got));
+	CHECK_INT(parquet_walk_pages(fd, file.len, note_page, got, &err),
+		  -EIO);
+	CHECK(strstr(err.detail, "no page of its column chunk") != NULL);
+	close(fd);
+	free(footer.buf);
+	free(file.buf);
+}
+
 /* What the first bytes of a file being written say before it is done. */
 static void test_head(void)
 {
@@ -1041,6 +1121,7 @@ int main(void)
 	test_fd();
 	test_bounds();
 	test_chunks();
+	test_walk();
 	test_head();
 	return unit_report();
 }
