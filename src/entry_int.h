@@ -81,6 +81,23 @@ int writer_check(struct ffs *ffs, struct writer *w);
 int entry_publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 			 struct node *symbol, const char *key);
 
+/*
+ * Whether the published entry <symbol>/<key> holds the very bytes of
+ * checked writer `w`: 0 with its row in `e` if so; -EEXIST if it holds
+ * other bytes or is not published; another negative errno when a read
+ * failed.  w->mu held.
+ */
+int entry_same_as_published(struct ffs *ffs, struct writer *w,
+			    const char *symbol, const char *key,
+			    struct manifest_entry *e);
+
+/* Make node `n`, of writer `w` that holds the bytes of published entry
+ * `e` (entry_same_as_published()), that entry, its name in place: w's
+ * tmp file goes, the entry takes w's modification time and keeps the
+ * rest.  w->mu held. */
+void entry_publish_same(struct ffs *ffs, struct node *n, struct writer *w,
+			struct manifest_entry *e);
+
 /* Claim the discard of `w`, the writer of entry `n`: 1 when the caller
  * is the one to discard it, 0 when it is published or discarded already.
  * The name goes at once, under the same hold of ffs->lock, so that no

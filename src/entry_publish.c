@@ -719,6 +719,80 @@ static int install_object(struct ffs *ffs, const char *tmpname,
  * objects/, w->tmpname is still there, and the claim is the caller's to
  * settle.  w->mu held.
  */
+/* Node `n` of writer `w` names published entry `e` now, whose content
+ * w's tmp file held: that file goes, and `n` is the entry, whose mode
+ * process `tgid` may still set (0: none).  w->mu held. */
+static void writer_became_entry(struct ffs *ffs, struct node *n,
+				struct writer *w,
+				const struct manifest_entry *e, pid_t tgid)
+{
+	w->published = 1;
+	store_tmp_unlink(ffs->store, w->tmpname); /* the object has it */
+	pthread_mutex_lock(&ffs->lock);
+	if (n->kind == NODE_ENTRY)
+		ffs->inflight--;
+	node_set_published(ffs, n, e);
+	n->writer_tgid = tgid;
+	pthread_mutex_unlock(&ffs->lock);
+	writer_unref(w); /* the node's; the caller holds another */
+}
+
+int entry_same_as_published(struct ffs *ffs, struct writer *w,
+			    const char *symbol, const char *key,
+			    struct manifest_entry *e)
+{
+	char hex[SHA256_HEX_LEN + 1], why[256];
+	struct manifest_entry obj;
+	int rc;
+
+	rc = manifest_get(ffs->manifest, symbol, key, e);
+	if (rc < 0)
+		return rc == -ENOENT ? -EEXIST : rc; /* a claim under way */
+	if (e->state != ENTRY_PUBLISHED || (uint64_t)e->file_size != w->size)
+		return -EEXIST;
+	rc = hash_fd(w->fd, w->size, hex);
+	if (rc < 0)
+		return rc;
+	if (strcmp(e->hash_method, "full") == 0)
+		return strcmp(hex, e->sha256) == 0 ? 0 : -EEXIST;
+	/* the row's checksum is not of every byte: the object's is */
+	rc = gc_describe_object(ffs->store, symbol, key, e->path, 1, &obj, why,
+				sizeof(why));
+	if (rc < 0) {
+		log_warn("%s/%s: reading its object: %s", symbol, key, why);
+		return rc;
+	}
+	return strcmp(hex, obj.sha256) == 0 ? 0 : -EEXIST;
+}
+
+void entry_publish_same(struct ffs *ffs, struct node *n, struct writer *w,
+			struct manifest_entry *e)
+{
+	struct manifest_attrs a = { MANIFEST_SET_MTIME, w->mtime_ns, 0,
+				    now_us() * 1000 };
+	int rc;
+
+	/* the time is the file's that took the name, as a rename gives
+	 * it (rsync set it on its temporary file, and looks at it next
+	 * time); the mode stays, as it does for any chmod but its writer's */
+	if (w->mtime_ns != e->mtime_ns) {
+		rc = manifest_set_attrs(ffs->manifest, e->symbol, e->key, &a);
+		if (rc < 0) {
+			log_warn("%s/%s: setting its time: %s", e->symbol,
+				 e->key, strerror(-rc));
+		} else {
+			e->mtime_ns = a.mtime_ns;
+			e->ctime_ns = a.ctime_ns;
+			pthread_mutex_lock(&ffs->lock);
+			ffs->rows_changed++;
+			pthread_mutex_unlock(&ffs->lock);
+		}
+	}
+	writer_became_entry(ffs, n, w, e, 0);
+	log_debug("%s: its bytes are those published as %s/%s already, "
+		  "which stays", w->tmpname, e->symbol, e->key);
+}
+
 int entry_publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 			 struct node *symbol, const char *key)
 {
@@ -763,15 +837,7 @@ int entry_publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 		w->why = why;
 		return rc;
 	}
-	w->published = 1;
-	store_tmp_unlink(ffs->store, w->tmpname); /* the object has it */
-	pthread_mutex_lock(&ffs->lock);
-	if (n->kind == NODE_ENTRY)
-		ffs->inflight--;
-	node_set_published(ffs, n, &e);
-	n->writer_tgid = w->tgid;
-	pthread_mutex_unlock(&ffs->lock);
-	writer_unref(w); /* the node's; the caller holds another */
+	writer_became_entry(ffs, n, w, &e, w->tgid);
 	CTR_ADD(ffs->ctr.publishes, 1);
 	hist_observe(&ffs->ctr.publish, mono_us() - start);
 	log_debug("published %s/%s (%lld bytes, %lld stored, %s, %lld rows)",

@@ -250,18 +250,25 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name,
 	return rc;
 }
 
-/* Publish scratch node `n` under `newname` in `newparent`, a rename
- * asked for by thread `pid`. */
+/*
+ * Publish scratch node `n` under `newname` in `newparent`, a rename
+ * asked for by thread `pid` with `flags`.  A key published already is
+ * EEXIST (entries are immutable) unless it holds the very bytes of the
+ * scratch file and the rename may replace: then the rename replaces the
+ * entry with itself, and the scratch file goes (rsync -a again after a
+ * touch, two atomic writes of one key).
+ */
 static int publish_scratch(struct ffs *ffs, struct node *n,
 			   struct node *newparent, const char *newname,
-			   const char *key, pid_t pid)
+			   const char *key, unsigned int flags, pid_t pid)
 {
 	struct manifest_entry claim;
 	struct writer *w = n->w; /* pinned by the caller */
 	struct node_in_proc in_proc;
 	const struct proc_file *f = entry_node_in_proc(ffs, n, &in_proc);
+	struct node *target;
 	pid_t mapper, renamer;
-	int rc;
+	int same = 0, rc;
 
 	/* the kernel holds a shared map's stores until it writes them back:
 	 * published now, the entry would miss them, or change under its
@@ -289,19 +296,41 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 		return rc;
 	}
 	rc = entry_claim_key(ffs, w, newparent->name, key, now_us(), &claim);
+	if (rc == -EEXIST && !(flags & RENAME_NOREPLACE)) {
+		rc = entry_same_as_published(ffs, w, newparent->name, key,
+					     &claim);
+		same = rc == 0;
+		if (rc < 0 && rc != -EEXIST)
+			log_warn("rename %s to %s/%s: comparing it with the "
+				 "published entry: %s", n->hkey,
+				 newparent->name, newname, strerror(-rc));
+	}
 	if (rc == -EEXIST)
-		log_info("rename %s to %s/%s: the key is published or being "
-			 "written, and entries are immutable (EEXIST)",
+		log_info("rename %s to %s/%s: the key is being written, or "
+			 "published with other bytes, and entries are "
+			 "immutable (EEXIST)",
 			 n->hkey, newparent->name, newname);
 	if (rc == 0) {
-		entry_kept_supersede(ffs, claim.symbol, claim.key);
 		struct node *oldparent = n->parent;
 		char *oldname = strdup(n->name);
 
+		if (!same)
+			entry_kept_supersede(ffs, claim.symbol, claim.key);
 		pthread_mutex_lock(&ffs->lock);
-		rc = oldname ? node_rename(ffs, n, newparent, newname) : -ENOMEM;
+		target = node_find_locked(ffs, newparent, newname);
+		if (same && target && target->w)
+			rc = -EEXIST; /* removed and being written again */
+		else if (same && target) {
+			node_unlink(ffs, target);
+			node_release_locked(ffs, target);
+		}
+		if (rc == 0)
+			rc = oldname ? node_rename(ffs, n, newparent, newname)
+				     : -ENOMEM;
 		pthread_mutex_unlock(&ffs->lock);
-		if (rc == 0) {
+		if (rc == 0 && same)
+			entry_publish_same(ffs, n, w, &claim);
+		else if (rc == 0) {
 			rc = entry_publish_writer(ffs, n, w, newparent, key);
 			if (rc < 0) {
 				/* a failed rename changes nothing: the scratch
@@ -311,7 +340,7 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 				pthread_mutex_unlock(&ffs->lock);
 			}
 		}
-		if (rc < 0) {
+		if (rc < 0 && !same) {
 			entry_abandon_claim(ffs, newparent->name, key);
 			log_warn("rename to %s/%s: not published: %s",
 				 newparent->name, newname, w->why_detail);
@@ -405,7 +434,8 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 		writer_ref(w);
 		n->renaming = 1;
 		pthread_mutex_unlock(&ffs->lock);
-		rc = publish_scratch(ffs, n, newparent, newname, key, pid);
+		rc = publish_scratch(ffs, n, newparent, newname, key, flags,
+				     pid);
 		pthread_mutex_lock(&ffs->lock);
 		n->renaming = 0;
 		pthread_mutex_unlock(&ffs->lock);

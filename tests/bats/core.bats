@@ -485,7 +485,7 @@ for make in (lambda: os.open('$K1.parquet', os.O_CREAT | os.O_WRONLY),
 }
 
 @test "hash=footer hashes the footer and the length" {
-	mount_store -o hash=footer
+	mount_store -o hash=footer,compress=zstd
 	mkdir "$MNT/AAPL"
 	make_parquet "$DATA/a.parquet" 500
 	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
@@ -494,6 +494,16 @@ for make in (lambda: os.open('$K1.parquet', os.O_CREAT | os.O_WRONLY),
 	flen=$(python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read(); print(struct.unpack('<I', d[-8:-4])[0])" "$DATA/a.parquet")
 	want=$( { tail -c $((flen + 8)) "$DATA/a.parquet"; python3 -c "import struct,sys; sys.stdout.buffer.write(struct.pack('<Q', $size))"; } | sha256sum | cut -c1-64)
 	[ "$(manifest_sql "select hash_method || ' ' || sha256 from entries where key='$K1'")" = "footer $want" ]
+	# a rename onto the key of a file with its footer but a byte of
+	# its data changed is not the same file: the object's bytes tell
+	python3 -c "import sys; d=bytearray(open(sys.argv[1],'rb').read()); d[100]^=1; open(sys.argv[2],'wb').write(d)" "$DATA/a.parquet" "$DATA/b.parquet"
+	cp "$DATA/b.parquet" "$MNT/AAPL/.b"
+	[ "$(try_errno "os.rename('$MNT/AAPL/.b', '$MNT/AAPL/$K1.parquet')")" = EEXIST ]
+	cp "$DATA/a.parquet" "$MNT/AAPL/.a"
+	[ "$(try_errno "os.rename('$MNT/AAPL/.a', '$MNT/AAPL/$K1.parquet')")" = OK ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	[ "$(ls -A "$MNT/AAPL")" = "$(printf '.b\n%s' "$K1.parquet")" ]
+	[ "$(manifest_sql "select compression from entries where key='$K1'")" = zstd ]
 }
 
 @test "published entries are immutable; their times may be set" {
@@ -859,9 +869,13 @@ PY
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 	run ls -A "$MNT/AAPL"
 	[ "$output" = "$K1.parquet" ]
-	# entries are never replaced, and never renamed: EXDEV asks for a copy
-	cp "$DATA/a.parquet" "$MNT/AAPL/.again"
+	# entries are never replaced by other bytes, and never renamed:
+	# EXDEV asks for a copy
+	make_parquet "$DATA/b.parquet" 1000 2
+	cp "$DATA/b.parquet" "$MNT/AAPL/.again"
 	[ "$(try_errno "os.rename('$MNT/AAPL/.again', '$MNT/AAPL/$K1.parquet')")" = EEXIST ]
+	log_has "rename AAPL/.again to AAPL/$K1.parquet: the key is being written, or published with other bytes, and entries are immutable (EEXIST)"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 	[ "$(try_errno "os.rename('$MNT/AAPL/$K1.parquet', '$MNT/AAPL/$K2.parquet')")" = EXDEV ]
 	[ "$(try_errno "os.rename('$MNT/AAPL/.again', '$MNT/AAPL/x.csv')")" = EINVAL ]
 	# invalid content is not published and the scratch file stays

@@ -330,7 +330,8 @@ create() {
 	[ "$(errno_of "os.rename(b'AAPL', b'.AAPL')")" = EPERM ]
 	[ "$(errno_of "os.rename(b'AAPL', b'MSFT/AAPL')")" = EPERM ]
 	[ "$(errno_of "os.rename(b'AAPL/$k.parquet', b'.featurefs/stats')")" = EPERM ]
-	cp "$DATA/good.parquet" "$MNT/AAPL/.upload"
+	make_parquet "$DATA/other.parquet" 1000 2
+	cp "$DATA/other.parquet" "$MNT/AAPL/.upload"
 	[ "$(errno_of "os.rename(b'AAPL/.upload', b'$k.parquet')")" = EPERM ]
 	[ "$(errno_of "os.rename(b'AAPL/.upload', b'.featurefs/x')")" = EPERM ]
 	[ "$(errno_of "os.rename(b'AAPL/.upload', b'AAPL/$k.parquet')")" = EEXIST ]
@@ -345,12 +346,12 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 	log_has "rename .upload to $k.parquet: RENAME_EXCHANGE is not supported"
 	# what was refused changed nothing
 	cmp "$DATA/good.parquet" "$MNT/AAPL/$k.parquet"
-	cmp "$DATA/good.parquet" "$MNT/AAPL/.upload"
+	cmp "$DATA/other.parquet" "$MNT/AAPL/.upload"
 	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
 	[ "$(ls "$STORE/objects")" = AAPL ]
 	[ "$(ls "$STORE/objects/AAPL")" = "$k.parquet" ]
 	[ "$(find "$STORE" -type l | wc -l)" = 0 ]
-	log_has "rename AAPL/.upload to AAPL/$k.parquet: the key is published or being written, and entries are immutable (EEXIST"
+	log_has "rename AAPL/.upload to AAPL/$k.parquet: the key is being written, or published with other bytes, and entries are immutable (EEXIST"
 	# an entry renamed onto another is EEXIST too, not a move by copy:
 	# mv says "File exists" rather than replace an immutable entry
 	k2=$(key_of other)

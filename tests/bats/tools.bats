@@ -328,6 +328,27 @@ PY
 	[ "$status" -eq 0 ]
 	! grep -q '^>f' <<<"$output"
 	[ "$(manifest_sql "select count(*) from entries where state='published'")" = 6 ]
+	# sources touched: rsync sends them again and renames each onto
+	# its entry, which holds those bytes: the entry stays and takes the
+	# time, so the run after finds everything up to date
+	touch -d '2021-05-06 07:08:09' "$DATA"/src/AAPL/*.parquet
+	run rsync -aX "$DATA/src/" "$MNT/"
+	[ "$status" -eq 0 ]
+	same_tree "$DATA/src" "$MNT"
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	f=$DATA/src/AAPL/$(key_of a1).parquet
+	[ "$(stat -c %Y "$MNT/AAPL/$(basename "$f")")" = "$(stat -c %Y "$f")" ]
+	run rsync -aiX "$DATA/src/" "$MNT/"
+	[ "$status" -eq 0 ]
+	! grep -q '^>f' <<<"$output"
+	# other bytes under a published key: refused, the entry stays
+	cp "$DATA/src/MSFT/$(key_of m1).parquet" "$f"
+	run rsync -aX "$DATA/src/" "$MNT/"
+	[ "$status" -eq 23 ]
+	[[ "$output" == *"File exists"* ]]
+	cmp "$DATA/src/AAPL/$(key_of a2).parquet" "$MNT/AAPL/$(key_of a2).parquet"
+	! cmp -s "$f" "$MNT/AAPL/$(basename "$f")"
+	[ -z "$(ls -A "$STORE/tmp")" ]
 }
 
 # The real aws client against a local read-only S3 endpoint: it downloads
@@ -489,6 +510,33 @@ os.replace(tmp, os.path.join(d, key + ".parquet"))
 PY
 	cmp "$f" "$MNT/AAPL/$k.parquet"
 	[ "$(ls -A "$MNT/AAPL")" = "$k.parquet" ]
+	# a second job that computed the same key: the same bytes replace
+	# the entry with itself; other bytes, or RENAME_NOREPLACE, EEXIST
+	g=$(ls "$DATA"/src/MSFT/*.parquet | head -1)
+	run python3 - "$MNT/AAPL" "$k" "$f" "$g" <<'PY'
+import ctypes, errno, os, sys
+d, key, same, other = sys.argv[1:]
+libc = ctypes.CDLL(None, use_errno=True)
+dst = os.path.join(d, key + ".parquet")
+for src, how in ((same, "replace"), (other, "replace"), (same, "noreplace")):
+    tmp = os.path.join(d, ".job.tmp")
+    with open(tmp, "wb") as out:
+        out.write(open(src, "rb").read())
+    try:
+        if how == "replace":
+            os.replace(tmp, dst)
+        elif libc.renameat2(-100, tmp.encode(), -100, dst.encode(), 1) < 0:
+            raise OSError(ctypes.get_errno(), "renameat2")
+        print("0")
+    except OSError as e:
+        print(errno.errorcode[e.errno])
+        os.unlink(tmp)
+PY
+	[ "$output" = "$(printf '0\nEEXIST\nEEXIST')" ]
+	cmp "$f" "$MNT/AAPL/$k.parquet"
+	[ "$(ls -A "$MNT/AAPL")" = "$k.parquet" ]
+	[ -z "$(ls -A "$STORE/tmp")" ]
+	[ "$(manifest_sql "select count(*) from entries where key='$k'")" = 1 ]
 }
 
 @test "a scratch file mapped shared is renamed into place once unmapped, never while mapped" {
