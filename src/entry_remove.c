@@ -262,7 +262,7 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 			   struct node *newparent, const char *newname,
 			   const char *key, unsigned int flags, pid_t pid)
 {
-	struct manifest_entry claim;
+	struct manifest_entry row; /* claimed, or published with its bytes */
 	struct writer *w = n->w; /* pinned by the caller */
 	struct node_in_proc in_proc;
 	const struct proc_file *f = entry_node_in_proc(ffs, n, &in_proc);
@@ -295,10 +295,10 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 			 w->why_detail, load_failure_name(w->why));
 		return rc;
 	}
-	rc = entry_claim_key(ffs, w, newparent->name, key, now_us(), &claim);
+	rc = entry_claim_key(ffs, w, newparent->name, key, now_us(), &row);
 	if (rc == -EEXIST && !(flags & RENAME_NOREPLACE)) {
 		rc = entry_same_as_published(ffs, w, newparent->name, key,
-					     &claim);
+					     &row);
 		same = rc == 0;
 		if (rc < 0 && rc != -EEXIST)
 			log_warn("rename %s to %s/%s: comparing it with the "
@@ -315,7 +315,7 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 		char *oldname = strdup(n->name);
 
 		if (!same)
-			entry_kept_supersede(ffs, claim.symbol, claim.key);
+			entry_kept_supersede(ffs, row.symbol, row.key);
 		pthread_mutex_lock(&ffs->lock);
 		target = node_find_locked(ffs, newparent, newname);
 		if (same && target && target->w)
@@ -329,7 +329,7 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 				     : -ENOMEM;
 		pthread_mutex_unlock(&ffs->lock);
 		if (rc == 0 && same)
-			entry_publish_same(ffs, n, w, &claim);
+			entry_publish_same(ffs, n, w, &row);
 		else if (rc == 0) {
 			rc = entry_publish_writer(ffs, n, w, newparent, key);
 			if (rc < 0) {
