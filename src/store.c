@@ -248,6 +248,28 @@ int store_check_not_nested(const char *path)
 	return -EINVAL;
 }
 
+/* An empty directory made a store is its owner's alone (0700), as one
+ * featurefs creates: whoever can write it can replace the cache. */
+static int store_make_private(int root_fd, const char *path)
+{
+	struct stat st;
+
+	if (fstat(root_fd, &st) < 0)
+		return -errno;
+	if ((st.st_mode & 07777) == 0700)
+		return 0;
+	if (fchmod(root_fd, 0700) < 0) {
+		int rc = -errno;
+
+		log_err("%s: cannot make it private (0700) for a store: %s",
+			path, strerror(-rc));
+		return rc;
+	}
+	log_info("%s: mode %04o set to 0700, as a store's", path,
+		 (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
 int store_init(const char *path, const char *manifest,
 	       const char *compression)
 {
@@ -268,6 +290,9 @@ int store_init(const char *path, const char *manifest,
 	root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
 		return -errno;
+	rc = store_make_private(root_fd, path);
+	if (rc < 0)
+		goto out;
 	for (i = 0; i < 3; i++) {
 		if (mkdirat(root_fd, dirs[i], 0700) < 0 && errno != EEXIST) {
 			rc = -errno;

@@ -41,6 +41,12 @@ teardown() {
 	run "$FEATUREFS" init "$TEST_DIR/full"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"not empty"* ]]
+	# an empty directory open to all becomes the owner's alone
+	mkdir -m 1777 "$TEST_DIR/open"
+	run "$FEATUREFS" init "$TEST_DIR/open"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"mode 1777 set to 0700"* ]]
+	[ "$(stat -c %a "$TEST_DIR/open")" = 700 ]
 }
 
 @test "a store is not made inside another, by init or by a mount" {
