@@ -24,6 +24,8 @@ struct command {
 extern const struct command commands[];
 
 int cmd_mount(int argc, char **argv);
+/* Print the table of mount options (-o), with their defaults. */
+void mount_options_help(void);
 int cmd_init(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_gc(int argc, char **argv);

@@ -285,10 +285,9 @@ static int check_options(const struct mount_opts *mo, struct ffs_options *o)
 	return 0;
 }
 
-static void mount_help(void)
+void mount_options_help(void)
 {
-	printf("usage: featurefs STORE MOUNTPOINT [-o OPTIONS] [-f] [-d] [-s]\n\n"
-	       "featurefs options (-o):\n"
+	printf("featurefs options (-o):\n"
 	       "    manifest=sqlite        manifest backend (store.conf's)\n"
 	       "    compress=none|zstd|auto compression of new objects\n"
 	       "                           (store.conf's, none for a new store;\n"
@@ -305,9 +304,20 @@ static void mount_help(void)
 	       "                           (off; ADDR 127.0.0.1 when left out)\n"
 	       "    ro                     serve reads only (needed for a store on\n"
 	       "                           a read-only filesystem)\n"
+	       "    rw                     reads and writes (the default; the last\n"
+	       "                           of ro and rw wins)\n"
 	       "    remount                (mount -o remount) change ro/rw,\n"
 	       "                           noexec, nosuid, nodev, atime flags\n"
-	       "                           of a mounted store\n\n");
+	       "                           of a mounted store\n"
+	       "    allow_other, default_permissions, and libfuse's own options;\n"
+	       "    relatime and the other access-time flags are ignored\n");
+}
+
+static void mount_help(void)
+{
+	printf("usage: featurefs STORE MOUNTPOINT [-o OPTIONS] [-f] [-d] [-s]\n\n");
+	mount_options_help();
+	printf("\n");
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }

@@ -49,7 +49,7 @@ const struct command commands[] = {
 	{ "stats", cmd_stats, "[--json] STORE|MOUNTPOINT",
 	  "entries, bytes, hits and misses per symbol, GC and lock figures",
 	  "  --json   print JSON instead of text\n" },
-	{ "ls", cmd_ls, "[--symbol S] [--json] STORE",
+	{ "ls", cmd_ls, "[--symbol S] [--json] STORE|MOUNTPOINT",
 	  "list manifest rows, for scripts",
 	  "  --symbol S   only entries of symbol S\n"
 	  "  --json       print a JSON array\n" },
@@ -155,16 +155,10 @@ int cli_help(const char *name)
 	       c->summary);
 	if (*c->help)
 		printf("\noptions:\n%s", c->help);
-	if (strcmp(c->name, "mount") == 0)
-		printf("\nmount options (-o): manifest=sqlite, "
-		       "compress=none|zstd|auto, compress_level=N,\n"
-		       "frame_cache=SIZE, gc_older_than=DUR, "
-		       "gc_interval=DUR, gc_max_size=SIZE,\n"
-		       "lock_timeout=DUR, hash=full|footer,\n"
-		       "passthrough=auto|off, metrics=[ADDR:]PORT, ro, "
-		       "allow_other, default_permissions,\nlibfuse's own "
-		       "options; relatime and the other access-time flags "
-		       "are ignored.\n");
+	if (strcmp(c->name, "mount") == 0) {
+		printf("\n");
+		mount_options_help();
+	}
 	return 0;
 }
 

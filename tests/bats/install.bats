@@ -186,7 +186,8 @@ teardown() {
 		"$FEATUREFS" help "$c" >/dev/null
 	done
 	# every mount option featurefs help lists is in the manual
-	opts=$("$FEATUREFS" help mount | sed -n '/mount options/,$p' | grep -o '[a-z_]*=' | tr -d '=')
+	opts=$("$FEATUREFS" help mount | sed -n '/featurefs options (-o)/,$p' | grep -o '[a-z_]*=' | tr -d '=')
+	[ "$(wc -w <<<"$opts")" -ge 11 ]
 	for o in $opts; do
 		grep -q "^\.It Cm $o" "$man" || { echo "man lacks option $o"; false; }
 	done
