@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # monitoring.bats - docs/monitoring: the Prometheus rules load, their unit
 # tests prove each alert fires and stays quiet where it should, every
-# alert has its runbook section, and the dashboard and the rules name only
-# metrics a mount exports.
+# alert has its runbook section, the dashboard and the rules name only
+# metrics a mount exports, and metrics.md names every one it exports.
 
 load helpers
 
@@ -33,6 +33,20 @@ teardown() {
 		n=$((n + 1))
 	done
 	[ "$n" -eq 6 ]
+}
+
+@test "docs/monitoring/metrics.md names every family a mount exports, and every load failure reason" {
+	mount_store
+	local name n=0
+	for name in $(sed -n 's/^# TYPE \(featurefs_[a-z_]*\) .*/\1/p' "$MNT/.featurefs/metrics"); do
+		grep -q "^| \`$name\` |" "$MON/metrics.md" || { echo "metrics.md lacks $name"; false; }
+		n=$((n + 1))
+	done
+	[ "$n" -ge 40 ]
+	[ "$(grep -c '^| `featurefs_' "$MON/metrics.md")" -eq "$n" ]
+	for name in $(sed -n 's/^featurefs_load_failures_total{reason="\([a-z_]*\)"}.*/\1/p' "$MNT/.featurefs/metrics"); do
+		grep -q "^| \`$name\` |" "$MON/metrics.md" || { echo "metrics.md lacks reason $name"; false; }
+	done
 }
 
 @test "the dashboard parses and names only metrics a mount exports or the rules record" {
