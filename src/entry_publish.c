@@ -713,12 +713,6 @@ static int install_object(struct ffs *ffs, const char *tmpname,
 	return rc;
 }
 
-/*
- * Publish checked writer `w` (the key is claimed) as <symbol>/<key>, then
- * make node `n` that published entry.  On failure nothing is left in
- * objects/, w->tmpname is still there, and the claim is the caller's to
- * settle.  w->mu held.
- */
 /* Node `n` of writer `w` names published entry `e` now, whose content
  * w's tmp file held: that file goes, and `n` is the entry, whose mode
  * process `tgid` may still set (0: none).  w->mu held. */
@@ -793,6 +787,12 @@ void entry_publish_same(struct ffs *ffs, struct node *n, struct writer *w,
 		  "which stays", w->tmpname, e->symbol, e->key);
 }
 
+/*
+ * Publish checked writer `w` (the key is claimed) as <symbol>/<key>, then
+ * make node `n` that published entry.  On failure nothing is left in
+ * objects/, w->tmpname is still there, and the claim is the caller's to
+ * settle.  w->mu held.
+ */
 int entry_publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 			 struct node *symbol, const char *key)
 {
