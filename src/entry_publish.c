@@ -267,128 +267,145 @@ int writer_unseal(struct ffs *ffs, struct node *n, struct writer *w)
 	return 0;
 }
 
-/* The ranges no write reached, and which of them lie inside a page's
- * payload (parquet_walk_pages). */
+/* A run of zeros this long never comes out of a compressor: in a
+ * compressed page, a range that long no write reached is a part its
+ * writer skipped, not zeros a sparse writer left unwritten. */
+#define COMPRESSED_ZEROS_MAX 64
+
+/* The ranges of a file no write reached, and the first one refused:
+ * [from, to), none while `to` is 0. */
 struct gap_walk {
 	uint64_t (*gap)[2];
 	size_t n;
-	unsigned char *inside;
+	uint64_t from, to;
 };
 
-static int mark_gaps_in_payload(void *arg, uint64_t off, uint64_t hlen,
-				uint64_t payload, int compressed)
+/* parquet_walk_pages() callback: note a range no write reached of at
+ * least COMPRESSED_ZEROS_MAX bytes inside a compressed page's payload,
+ * and stop there (1). */
+static int find_skipped_in_compressed(void *arg, uint64_t off, uint64_t hlen,
+				      uint64_t payload, int compressed)
 {
 	struct gap_walk *g = arg;
-	uint64_t start = off + hlen, end = start + payload;
+	uint64_t start = off + hlen, end = start + payload, from, to;
 	size_t lo = 0, hi = g->n;
 
-	/* a compressor never leaves a block of zeros: a gap there is bytes
-	 * the writer skipped, which would not decode */
-	if (compressed)
+	if (!compressed)
 		return 0;
-	while (lo < hi) { /* the first gap at or after the payload's start */
+	while (lo < hi) { /* the first gap that ends after the start */
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (g->gap[mid][0] < start)
+		if (g->gap[mid][1] <= start)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	for (; lo < g->n && g->gap[lo][1] <= end; lo++)
-		g->inside[lo] = 1;
+	for (; lo < g->n && g->gap[lo][0] < end; lo++) {
+		from = g->gap[lo][0] > start ? g->gap[lo][0] : start;
+		to = g->gap[lo][1] < end ? g->gap[lo][1] : end;
+		if (to - from >= COMPRESSED_ZEROS_MAX) {
+			g->from = from;
+			g->to = to;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The holes the filesystem reports in the first `size` bytes of `fd`, a
+ * block at a time, as coverage_gaps() gives ranges: for a writer whose
+ * writes were too scattered to keep.  At most COVERAGE_MAX_SPANS. */
+static int holes_by_seek(int fd, uint64_t size, uint64_t (**gaps)[2],
+			 size_t *n)
+{
+	uint64_t (*v)[2] = NULL;
+	off_t hole, data = 0;
+	size_t cap = 0;
+
+	*n = 0;
+	while (*n < COVERAGE_MAX_SPANS) {
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole >= size)
+			break;
+		data = lseek(fd, hole, SEEK_DATA);
+		if (*n == cap) {
+			void *p = realloc(v, (cap = cap ? 2 * cap : 16) *
+						     sizeof(*v));
+
+			if (!p) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = p;
+		}
+		v[*n][0] = (uint64_t)hole;
+		v[*n][1] = data < 0 || (uint64_t)data > size ? size
+							     : (uint64_t)data;
+		if (v[(*n)++][1] == size)
+			break;
+	}
+	*gaps = v;
 	return 0;
 }
 
 /*
- * The first range of writer `w`'s file that no write reached and that is
- * not inside an uncompressed page's payload, in [*from, *to): 1 if there
- * is one, 0 if every one is (zeros a sparse copy left unwritten, as `cp`
- * does of a source the filesystem stores sparse), or a negative errno, with
- * `perr` saying which read failed.  A copy writes in order, skipping
- * holes; a writer that wrote out of order (a download in parts) may have
- * missed a part inside a page: its first gap is one.
- */
-static int gap_outside_payloads(struct writer *w, uint64_t *from,
-				uint64_t *to, struct parquet_error *perr)
-{
-	struct parquet_error walk_err = { "io", "" };
-	struct gap_walk g = { NULL, 0, NULL };
-	size_t i;
-	int rc;
-
-	rc = coverage_gaps(&w->covered, w->size, &g.gap, &g.n);
-	if (rc < 0 || g.n == 0)
-		goto out;
-	if (w->covered.out_of_order) {
-		*from = g.gap[0][0];
-		*to = g.gap[0][1];
-		rc = 1;
-		goto out;
-	}
-	g.inside = calloc(g.n, 1);
-	if (!g.inside) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = fault_inject("page_walk");
-	if (rc == 0)
-		rc = parquet_walk_pages(w->fd, w->size, mark_gaps_in_payload,
-					&g, &walk_err);
-	if (rc < 0 && (rc != -EIO || strcmp(walk_err.reason, "io") == 0)) {
-		*perr = walk_err; /* the disk failed, not the content */
-		goto out;
-	}
-	/* pages that do not walk: a header in a gap, zeros */
-	for (i = 0, rc = 0; i < g.n && !rc; i++)
-		if (!g.inside[i]) {
-			*from = g.gap[i][0];
-			*to = g.gap[i][1];
-			rc = 1;
-		}
-out:
-	free(g.gap);
-	free(g.inside);
-	return rc;
-}
-
-/*
- * Whether writer `w`'s bytes have a hole: a range no write reached, as a
- * writer leaves that wrote its footer first (a download in parts) and
- * died before the middle.  Such a file is what no writer finished,
- * whatever its footer says: -EIO with `perr` saying where.  The writes
- * seen tell, to the byte; in a file written in order, a range inside an
- * uncompressed page's payload is zeros a sparse copy skipped, and
- * passes: every page header, the footer and the magic must have been
- * written.  Where the
- * writes were too scattered to keep, SEEK_HOLE tells, a block at a time,
- * and any hole is refused.
+ * Whether writer `w`'s bytes have a hole: a range no write reached that
+ * is not zeros the writer meant.  A writer that wrote out of order (a
+ * download in parts) and left a range is missing a part: refused at
+ * its first gap.  A writer that wrote front to back left zeros it
+ * skipped, as sparse writers do (cp and dd conv=sparse skip zero blocks,
+ * rsync -S the zeros at the ends of each write, zstd -d zero words):
+ * what reads as zeros there is what it meant, as long as the file's
+ * pages still walk, header to header (a header no write reached would
+ * read as zeros, and not parse), and no compressed page misses a run of
+ * zeros no compressor makes.  -EIO with `perr` saying where, or the
+ * read's error.  The writes seen tell the ranges, to the byte; where
+ * they were too scattered to keep, SEEK_HOLE does, a block at a time.
  */
 static int check_no_hole(struct writer *w, struct parquet_error *perr)
 {
-	uint64_t from = 0, to = 0;
-	off_t hole, data;
-	int rc = coverage_whole(&w->covered, w->size, &from, &to);
+	struct parquet_error walk_err = { "io", "" };
+	struct gap_walk g = { NULL, 0, 0, 0 };
+	uint64_t from, to;
+	int rc;
 
-	if (rc < 0) {
-		hole = lseek(w->fd, 0, SEEK_HOLE);
-		if (hole < 0 || (uint64_t)hole >= w->size)
-			return 0;
-		data = lseek(w->fd, hole, SEEK_DATA);
-		from = (uint64_t)hole;
-		to = data < 0 || (uint64_t)data > w->size ? w->size
-							  : (uint64_t)data;
-	} else if (rc) {
+	rc = coverage_whole(&w->covered, w->size, &from, &to);
+	if (rc == 1)
 		return 0;
-	} else {
-		rc = gap_outside_payloads(w, &from, &to, perr);
-		if (rc <= 0)
-			return rc; /* none, or a failed read */
+	rc = rc < 0 ? holes_by_seek(w->fd, w->size, &g.gap, &g.n)
+		    : coverage_gaps(&w->covered, w->size, &g.gap, &g.n);
+	if (rc < 0 || g.n == 0)
+		goto out;
+	if (!w->covered.out_of_order) {
+		rc = fault_inject("page_walk");
+		if (rc == 0)
+			rc = parquet_walk_pages(w->fd, w->size,
+						find_skipped_in_compressed, &g,
+						&walk_err);
+		if (rc < 0 &&
+		    (rc != -EIO || strcmp(walk_err.reason, "io") == 0)) {
+			*perr = walk_err; /* the disk failed, not the content */
+			goto out;
+		}
 	}
-	perr->reason = "truncated";
-	snprintf(perr->detail, sizeof(perr->detail),
-		 "bytes %llu to %llu were never written (a hole)",
-		 (unsigned long long)from, (unsigned long long)to - 1);
-	return -EIO;
+	/* a part not come, or pages that do not walk (a header in a gap):
+	 * the first gap is one */
+	if (w->covered.out_of_order || rc < 0) {
+		g.from = g.gap[0][0];
+		g.to = g.gap[0][1];
+	}
+	rc = 0;
+	if (g.to) {
+		perr->reason = "truncated";
+		snprintf(perr->detail, sizeof(perr->detail),
+			 "bytes %llu to %llu were never written (a hole)",
+			 (unsigned long long)g.from,
+			 (unsigned long long)g.to - 1);
+		rc = -EIO;
+	}
+out:
+	free(g.gap);
+	return rc;
 }
 
 /*

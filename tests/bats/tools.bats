@@ -40,7 +40,7 @@ same_tree() {
 	(cd "$MNT/AAPL" && sha256sum -c "$TEST_DIR/sums")
 }
 
-@test "cp and rsync -S of a sparse source: the holes they leave inside pages are zeros, published" {
+@test "cp, rsync -S and zstd -d skip zeros as they write: published; a part skipped, refused" {
 	# uncompressed, with a run of zeros in a page, stored sparse (as a
 	# filesystem that keeps zero blocks as holes stores it)
 	duck_sql "COPY (SELECT i AS id, CASE WHEN i < 400000 THEN 0 ELSE i END AS z FROM range(500000) t(i)) TO '$DATA/z.parquet' (FORMAT parquet, COMPRESSION 'uncompressed')"
@@ -51,6 +51,18 @@ same_tree() {
 	cmp "$DATA/z.parquet" "$MNT/AAPL/$(key_of sparse1).parquet"
 	rsync -S "$DATA/sparse.parquet" "$MNT/AAPL/$(key_of sparse2).parquet"
 	cmp "$DATA/z.parquet" "$MNT/AAPL/$(key_of sparse2).parquet"
+	# rsync -S skips the zero bytes at both ends of each 32 KiB it
+	# writes, in page headers and compressed pages too; zstd -d skips
+	# zero words and the high zero bytes of the footer's length
+	make_parquet "$DATA/big.parquet" 200000 2
+	rsync -S "$DATA/big.parquet" "$MNT/AAPL/$(key_of sparse3).parquet"
+	cmp "$DATA/big.parquet" "$MNT/AAPL/$(key_of sparse3).parquet"
+	make_parquet "$DATA/small.parquet" 1234 1
+	[ "$(($(stat -c %s "$DATA/small.parquet") % 8))" -ge 5 ]
+	zstd -q "$DATA/small.parquet" -o "$DATA/small.zst"
+	zstd -q -d "$DATA/small.zst" -o "$MNT/AAPL/$(key_of sparse4).parquet"
+	cmp "$DATA/small.parquet" "$MNT/AAPL/$(key_of sparse4).parquet"
+	! log_has "never written"
 	# a part no write reached, inside a page, of a file written out of
 	# order (a download in parts) is a hole: refused
 	zeros=$(python3 -c 'import sys; print(open(sys.argv[1], "rb").read().index(bytes(65536)))' "$DATA/z.parquet")
@@ -60,7 +72,7 @@ same_tree() {
 	PARTS=":4 4096:" run write_entry "$MNT/AAPL/$(key_of header).parquet" "$DATA/z.parquet"
 	[ "$output" = "close EIO" ]
 	log_has "bytes 4 to 4095 were never written (a hole)"
-	# a compressor leaves no block of zeros: a part skipped inside a
+	# a compressor makes no run of 64 zeros: a part skipped inside a
 	# compressed page, though in order, is bytes the writer missed
 	duck_sql "COPY (SELECT i AS id, hash(i) AS h FROM range(200000) t(i)) TO '$DATA/c.parquet' (FORMAT parquet, COMPRESSION 'snappy')"
 	mid=$(($(stat -c %s "$DATA/c.parquet") / 2 / 4096 * 4096))
