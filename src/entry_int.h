@@ -83,18 +83,20 @@ int entry_publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 
 /*
  * Whether the published entry <symbol>/<key> holds the very bytes of
- * checked writer `w`: 0 with its row in `e` if so; -EEXIST if it holds
- * other bytes or is not published; another negative errno when a read
- * failed.  w->mu held.
+ * checked writer `w`, its object read back: 0 with its row in `e` and
+ * the key pinned (manifest_pin(): the caller releases it) if so;
+ * -EEXIST if it holds other bytes, cannot be read, or is in flight;
+ * -ENOENT if it is gone since; another negative errno when a read of
+ * w's file failed.  w->mu held.
  */
 int entry_same_as_published(struct ffs *ffs, struct writer *w,
 			    const char *symbol, const char *key,
 			    struct manifest_entry *e);
 
-/* Make node `n`, of writer `w` that holds the bytes of published entry
- * `e` (entry_same_as_published()), that entry, its name in place: w's
- * tmp file goes, the entry takes w's modification time and keeps the
- * rest.  w->mu held. */
+/* Scratch node `n`, renamed onto published entry `e`, whose bytes its
+ * writer `w` holds (entry_same_as_published()), becomes that entry: w's
+ * tmp file goes; the entry takes w's modification time and keeps its
+ * mode, row and object.  w->mu held. */
 void entry_publish_same(struct ffs *ffs, struct node *n, struct writer *w,
 			struct manifest_entry *e);
 

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "clock.h"
 #include "entry_int.h"
 #include "fault.h"
@@ -752,53 +753,60 @@ int entry_same_as_published(struct ffs *ffs, struct writer *w,
 			    const char *symbol, const char *key,
 			    struct manifest_entry *e)
 {
-	char hex[SHA256_HEX_LEN + 1], why[256];
+	char mine[SHA256_HEX_LEN + 1], why[256];
 	struct manifest_entry obj;
 	int rc;
 
+	/* no removal of the row, nor claim of the key, until it is settled */
+	rc = manifest_pin(ffs->manifest, symbol, key);
+	if (rc < 0)
+		return rc == -EBUSY ? -EEXIST : rc; /* in flight, or going */
 	rc = manifest_get(ffs->manifest, symbol, key, e);
-	if (rc < 0)
-		return rc == -ENOENT ? -EEXIST : rc; /* a claim under way */
-	if (e->state != ENTRY_PUBLISHED || (uint64_t)e->file_size != w->size)
-		return -EEXIST;
-	rc = hash_fd(w->fd, w->size, hex);
-	if (rc < 0)
-		return rc;
-	if (strcmp(e->hash_method, "full") == 0)
-		return strcmp(hex, e->sha256) == 0 ? 0 : -EEXIST;
-	/* the row's checksum is not of every byte: the object's is */
-	rc = gc_describe_object(ffs->store, symbol, key, e->path, 1, &obj, why,
-				sizeof(why));
-	if (rc < 0) {
-		log_warn("%s/%s: reading its object: %s", symbol, key, why);
-		return rc;
+	if (rc == 0 && (e->state != ENTRY_PUBLISHED ||
+			(uint64_t)e->file_size != w->size))
+		rc = -EEXIST;
+	if (rc == 0)
+		rc = hash_fd(w->fd, w->size, mine);
+	/* the object's own bytes, not the row's word for them: a damaged
+	 * object is other bytes, and the file renamed stays */
+	if (rc == 0 && gc_describe_object(ffs->store, symbol, key, e->path, 1,
+					  &obj, why, sizeof(why)) < 0) {
+		log_warn("%s/%s: its object does not read back: %s", symbol,
+			 key, why);
+		rc = -EEXIST;
 	}
-	return strcmp(hex, obj.sha256) == 0 ? 0 : -EEXIST;
+	if (rc == 0 && strcmp(mine, obj.sha256) != 0)
+		rc = -EEXIST;
+	if (rc < 0)
+		manifest_release(ffs->manifest, symbol, key);
+	return rc;
 }
 
 void entry_publish_same(struct ffs *ffs, struct node *n, struct writer *w,
 			struct manifest_entry *e)
 {
-	struct manifest_attrs a = { MANIFEST_SET_MTIME, w->mtime_ns, 0,
-				    now_us() * 1000 };
+	struct manifest_attrs a = { MANIFEST_SET_MTIME,
+				    CTR_GET(w->mtime_ns), 0, now_us() * 1000 };
 	int rc;
 
-	/* the time is the file's that took the name, as a rename gives
-	 * it (rsync set it on its temporary file, and looks at it next
-	 * time); the mode stays, as it does for any chmod but its writer's */
-	if (w->mtime_ns != e->mtime_ns) {
-		rc = manifest_set_attrs(ffs->manifest, e->symbol, e->key, &a);
-		if (rc < 0) {
-			log_warn("%s/%s: setting its time: %s", e->symbol,
-				 e->key, strerror(-rc));
-		} else {
-			e->mtime_ns = a.mtime_ns;
-			e->ctime_ns = a.ctime_ns;
-			pthread_mutex_lock(&ffs->lock);
-			ffs->rows_changed++;
-			pthread_mutex_unlock(&ffs->lock);
-		}
+	/* a rename gives the name the renamed file's modification time
+	 * (rsync set it on its temporary file, and looks at it next time)
+	 * and a new change time; the mode stays the entry's, which only
+	 * the entry's writer may change */
+	rc = manifest_set_attrs(ffs->manifest, e->symbol, e->key, &a);
+	if (rc < 0) {
+		log_warn("%s/%s: setting its times: %s", e->symbol, e->key,
+			 strerror(-rc));
+	} else {
+		e->mtime_ns = a.mtime_ns;
+		e->ctime_ns = a.ctime_ns;
+		pthread_mutex_lock(&ffs->lock);
+		ffs->rows_changed++;
+		pthread_mutex_unlock(&ffs->lock);
 	}
+	/* written again, as it were: no GC pass takes it for idle now (an
+	 * access, not a hit) */
+	access_log_add(ffs->access, e->symbol, e->key, now_us());
 	writer_became_entry(ffs, n, w, e, 0);
 	log_debug("%s: its bytes are those published as %s/%s already, "
 		  "which stays", w->tmpname, e->symbol, e->key);

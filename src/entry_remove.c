@@ -266,7 +266,6 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 	struct writer *w = n->w; /* pinned by the caller */
 	struct node_in_proc in_proc;
 	const struct proc_file *f = entry_node_in_proc(ffs, n, &in_proc);
-	struct node *target;
 	pid_t mapper, renamer;
 	int same = 0, rc;
 
@@ -300,7 +299,10 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 		rc = entry_same_as_published(ffs, w, newparent->name, key,
 					     &row);
 		same = rc == 0;
-		if (rc < 0 && rc != -EEXIST)
+		if (rc == -ENOENT) /* removed since: the key is free */
+			rc = entry_claim_key(ffs, w, newparent->name, key,
+					     now_us(), &row);
+		else if (rc < 0 && rc != -EEXIST)
 			log_warn("rename %s to %s/%s: comparing it with the "
 				 "published entry: %s", n->hkey,
 				 newparent->name, newname, strerror(-rc));
@@ -316,17 +318,9 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 
 		if (!same)
 			entry_kept_supersede(ffs, row.symbol, row.key);
+		/* the entry's node, if any, node_rename() drops from the name */
 		pthread_mutex_lock(&ffs->lock);
-		target = node_find_locked(ffs, newparent, newname);
-		if (same && target && target->w)
-			rc = -EEXIST; /* removed and being written again */
-		else if (same && target) {
-			node_unlink(ffs, target);
-			node_release_locked(ffs, target);
-		}
-		if (rc == 0)
-			rc = oldname ? node_rename(ffs, n, newparent, newname)
-				     : -ENOMEM;
+		rc = oldname ? node_rename(ffs, n, newparent, newname) : -ENOMEM;
 		pthread_mutex_unlock(&ffs->lock);
 		if (rc == 0 && same)
 			entry_publish_same(ffs, n, w, &row);
@@ -345,6 +339,8 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 			log_warn("rename to %s/%s: not published: %s",
 				 newparent->name, newname, w->why_detail);
 		}
+		if (same)
+			manifest_release(ffs->manifest, newparent->name, key);
 		free(oldname);
 	}
 	pthread_mutex_unlock(&w->mu);

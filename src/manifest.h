@@ -268,8 +268,12 @@ struct manifest_ops {
 			     int (*fn)(void *arg, const char *symbol,
 				       const char *key),
 			     void *arg);
-	/* Release the key lock a successful remove() or remove_batch()
-	 * kept. */
+	/* Take the key lock of a published row, so that no remove() or
+	 * claim() of the key meets it until release(): -EBUSY when the key
+	 * is locked (in flight, or being removed). */
+	int (*pin)(struct manifest *m, const char *symbol, const char *key);
+	/* Release the key lock a successful remove(), remove_batch() or
+	 * pin() kept. */
 	void (*release)(struct manifest *m, const char *symbol,
 			const char *key);
 	/* Record in the caller's `writing` row that tmp/`tmpname` holds
@@ -528,6 +532,12 @@ static inline int manifest_removals_list(
 	int (*fn)(void *arg, const char *symbol, const char *key), void *arg)
 {
 	return m->ops->removals_list(m, fn, arg);
+}
+
+static inline int manifest_pin(struct manifest *m, const char *symbol,
+			       const char *key)
+{
+	return m->ops->pin(m, symbol, key);
 }
 
 static inline void manifest_release(struct manifest *m, const char *symbol,

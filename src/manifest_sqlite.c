@@ -1292,6 +1292,11 @@ static int sqlite_remove(struct manifest *m, const char *symbol,
 	return rc;
 }
 
+static int sqlite_pin(struct manifest *m, const char *symbol, const char *key)
+{
+	return lock_table_try(ms_of(m)->locks, lock_id_entry(symbol, key));
+}
+
 static void sqlite_release(struct manifest *m, const char *symbol,
 			   const char *key)
 {
@@ -2087,6 +2092,7 @@ const struct manifest_ops manifest_sqlite_ops = {
 	.remove_batch = sqlite_remove_batch,
 	.removals_done = sqlite_removals_done,
 	.removals_list = sqlite_removals_list,
+	.pin = sqlite_pin,
 	.release = sqlite_release,
 	.seal = sqlite_seal,
 };

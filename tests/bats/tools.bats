@@ -549,6 +549,12 @@ PY
 	[ "$(ls -A "$MNT/AAPL")" = "$k.parquet" ]
 	[ -z "$(ls -A "$STORE/tmp")" ]
 	[ "$(manifest_sql "select count(*) from entries where key='$k'")" = 1 ]
+	# the object's own bytes are compared, not the row's checksum: a
+	# damaged object is other bytes, and the good copy renamed stays
+	python3 -c "import sys; f = open(sys.argv[1], 'r+b'); f.seek(100); b = f.read(1); f.seek(100); f.write(bytes([b[0] ^ 1]))" "$STORE/objects/AAPL/$k.parquet"
+	cp "$f" "$MNT/AAPL/.good"
+	[ "$(try_errno "os.replace('$MNT/AAPL/.good', '$MNT/AAPL/$k.parquet')")" = EEXIST ]
+	cmp "$f" "$MNT/AAPL/.good"
 }
 
 @test "a scratch file mapped shared is renamed into place once unmapped, never while mapped" {
