@@ -258,6 +258,32 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name,
  * entry with itself, and the scratch file goes (rsync -a again after a
  * touch, two atomic writes of one key).
  */
+/* Wait for the outcome of the write of <parent>/<name> if its writer has
+ * closed it: the kernel sends the RELEASE that publishes it after close()
+ * returns, and a rename onto the key right after that close must meet
+ * the entry published (or the key free), not the write in flight.
+ * ffs->lock not held. */
+static void wait_closed_write(struct ffs *ffs, struct node *parent,
+			      const char *name)
+{
+	struct writer *w = NULL;
+	struct node *t;
+
+	pthread_mutex_lock(&ffs->lock);
+	t = node_find_locked(ffs, parent, name);
+	if (t && node_kind(t) == NODE_ENTRY && t->w) {
+		w = t->w;
+		writer_ref(w);
+	}
+	pthread_mutex_unlock(&ffs->lock);
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu); /* a publish under way holds it */
+	writer_wait_closed(w, CLOSE_WAIT_US);
+	pthread_mutex_unlock(&w->mu);
+	writer_unref(w);
+}
+
 static int publish_scratch(struct ffs *ffs, struct node *n,
 			   struct node *newparent, const char *newname,
 			   const char *key, unsigned int flags, pid_t pid)
@@ -284,6 +310,7 @@ static int publish_scratch(struct ffs *ffs, struct node *n,
 			 n->hkey, newparent->name, newname, (long)mapper);
 		return -EBUSY;
 	}
+	wait_closed_write(ffs, newparent, newname);
 	pthread_mutex_lock(&w->mu);
 	rc = writer_check(ffs, w);
 	if (rc < 0) {

@@ -560,9 +560,12 @@ void writer_unref(struct writer *w);
 int writer_truncate(struct writer *w, uint64_t size);
 /* The writer's close() returns before its RELEASE, which publishes: if
  * its last close was valid and nothing was written since, wait up to `us`
- * for the outcome, so that what it asks right after close() (a getfattr)
- * sees it.  w->mu held. */
+ * for the outcome, so that what it asks right after close() (a getfattr,
+ * a rename onto the key) sees it.  w->mu held. */
 void writer_wait_closed(struct writer *w, int64_t us);
+/* How long that wait lasts at most: a publish takes milliseconds, a
+ * writer that closed while a child holds the file open may never end */
+#define CLOSE_WAIT_US 1000000
 
 /* fallocate(2) through write handle `h`: reserving, punching holes and
  * zeroing (-EOPNOTSUPP for other modes); -EPERM on a published entry,

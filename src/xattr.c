@@ -15,9 +15,6 @@
 #include "log.h"
 
 #define XATTR_PREFIX "user.featurefs."
-/* how long an attribute read waits for the publish its writer's close()
- * started (writer_wait_closed) */
-#define CLOSE_WAIT_US 1000000
 
 static const char *const xattr_names[] = {
 	"sha256",	"rows",	       "created",    "last_accessed",

@@ -557,6 +557,36 @@ PY
 	cmp "$f" "$MNT/AAPL/.good"
 }
 
+@test "a rename of the same bytes right after the key's writer closed it succeeds" {
+	# close() returns before the release that publishes: the rename
+	# waits for that outcome, not EEXIST for a write that is over
+	make_parquet "$DATA/big.parquet" 150000 3
+	run python3 - "$DATA/big.parquet" "$MNT/AAPL" <<'PY'
+import errno, hashlib, os, sys
+src, d = sys.argv[1:]
+data = open(src, "rb").read()
+refused = 0
+for i in range(40):
+    key = hashlib.sha256(b"after-close %d" % i).hexdigest()
+    tmp = os.path.join(d, ".job.tmp")
+    with open(tmp, "wb") as out:
+        out.write(data)
+    with open(os.path.join(d, key + ".parquet"), "wb") as out:
+        out.write(data)
+    try:
+        os.rename(tmp, os.path.join(d, key + ".parquet"))
+    except OSError as e:
+        print(i, errno.errorcode[e.errno])
+        refused += 1
+        os.unlink(tmp)
+print(refused)
+PY
+	[ "$status" -eq 0 ]
+	[ "$output" = 0 ]
+	[ "$(ls -A "$MNT/AAPL" | wc -l)" -eq 40 ]
+	[ -z "$(ls -A "$STORE/tmp")" ]
+}
+
 @test "a scratch file mapped shared is renamed into place once unmapped, never while mapped" {
 	f=$(ls "$DATA"/src/AAPL/*.parquet | head -1)
 	k=$(key_of mapped)
