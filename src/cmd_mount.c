@@ -114,7 +114,7 @@ static const struct fuse_opt mount_opt_spec[] = {
 	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
 	FUSE_OPT_KEY("remount", KEY_REMOUNT),
 	/* Access-time flags of an fstab line that libfuse 3.14 does not
-	 * know (it takes atime and noatime).  featurefs keeps no atime (an
+	 * know (it takes atime and noatime).  Reads change no atime (an
 	 * entry shows its mtime; reads are recorded in the manifest), so
 	 * they change nothing and are dropped rather than refused (a
 	 * remount gives them to the kernel). */

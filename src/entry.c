@@ -95,7 +95,7 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 	w->tgid = proc_tgid_of(pid);
 	w->touched_us = mono_us();
 	w->created_ts = now_us();
-	w->mtime_ns = w->ctime_ns = us_to_ns(w->created_ts);
+	w->atime_ns = w->mtime_ns = w->ctime_ns = us_to_ns(w->created_ts);
 	w->mode = mode & 0777; /* never set-id or sticky: see docs/security.md */
 	*out = w;
 	return 0;
@@ -741,6 +741,27 @@ ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 			CTR_ADD(ffs->ctr.bytes_read, (uint64_t)n);
 		return n;
 	}
+}
+
+off_t entry_seek_data(struct ffs *ffs, struct handle *h, off_t off,
+		      int whence)
+{
+	uint64_t size;
+	off_t found;
+	int fd;
+
+	if (h->kind == HANDLE_CONTROL || h->z) {
+		size = h->kind == HANDLE_CONTROL ? h->len : h->node->size;
+		if (off < 0 || (uint64_t)off >= size)
+			return -ENXIO;
+		return whence == SEEK_DATA ? off : (off_t)size;
+	}
+	fd = h->kind == HANDLE_WRITER ? h->w->fd : handle_fd(ffs, h);
+	if (fd < 0)
+		return fd;
+	/* these take positional I/O only: the offset it moves is unused */
+	found = lseek(fd, off, whence);
+	return found < 0 ? -errno : found;
 }
 
 /* Truncate or extend the writer's data to `size`; w->mu held. */

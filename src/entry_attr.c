@@ -34,11 +34,12 @@ static void writer_seal_attrs(struct ffs *ffs, struct node *n,
 			 "failed: %s", n->hkey, strerror(-rc));
 }
 
-static int64_t requested_mtime_ns(const struct setattr_req *r)
+/* A time utimensat(2) sets: `ts`, or now for UTIME_NOW. */
+static int64_t requested_ns(const struct timespec *ts)
 {
-	if (r->mtime.tv_nsec == UTIME_NOW)
+	if (ts->tv_nsec == UTIME_NOW)
 		return now_us() * 1000;
-	return timespec_to_ns(&r->mtime);
+	return timespec_to_ns(ts);
 }
 
 /* Refuse a change to something that cannot change; a no-op is fine. */
@@ -95,7 +96,7 @@ static int setattr_published(struct ffs *ffs, struct node *n,
 		return rc;
 	if (r->valid & SETATTR_MTIME) {
 		a.set |= MANIFEST_SET_MTIME;
-		a.mtime_ns = requested_mtime_ns(r);
+		a.mtime_ns = requested_ns(&r->mtime);
 	}
 	if (!a.set)
 		return 0;
@@ -160,8 +161,10 @@ static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
 		if (n->kind == NODE_SCRATCH && fchmod(w->fd, r->mode & 0777) < 0)
 			log_debug("chmod tmp/%s: %s", w->tmpname, strerror(errno));
 	}
+	if (r->valid & SETATTR_ATIME)
+		CTR_SET(w->atime_ns, requested_ns(&r->atime));
 	if (r->valid & SETATTR_MTIME)
-		CTR_SET(w->mtime_ns, requested_mtime_ns(r));
+		CTR_SET(w->mtime_ns, requested_ns(&r->mtime));
 	CTR_SET(w->ctime_ns, now_us() * 1000);
 	/* closed already (chmod, utime after close()): what recovery
 	 * would publish takes them too */

@@ -119,6 +119,8 @@ struct writer {
 	int published;			/* renamed into place: read-only now */
 	int late_write_logged;		/* a write refused since: logged */
 	int64_t created_ts;
+	int64_t atime_ns;		/* atomic: creation, or utimens (a
+					 * scratch file's; reads keep none) */
 	int64_t mtime_ns;		/* atomic: last write, or utimens */
 	int64_t ctime_ns;		/* atomic: last change of any kind */
 	uint32_t mode;			/* atomic */
@@ -161,6 +163,7 @@ struct node {
 	int ctr_shared;
 	struct node *transient;		/* in-flight entries, scratch files
 					 * and scratch directories */
+	unsigned subdirs;		/* scratch directories among them */
 	struct node *next_symbol;	/* ffs->symbols */
 
 	/* NODE_ENTRY */
@@ -478,6 +481,12 @@ void entry_wait_done(struct ffs *ffs, struct waiter *w, int err);
 /* pread(2) through handle `h`: bytes read (0 at the end), or -errno. */
 ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 		   off_t off);
+/* lseek(2) SEEK_DATA or SEEK_HOLE (`whence`) through handle `h`: the
+ * holes of a scratch file, an entry in flight or a raw object are those
+ * of its file in the store; a compressed entry and a /.featurefs file are
+ * data throughout.  The offset, or -ENXIO at or past the end. */
+off_t entry_seek_data(struct ffs *ffs, struct handle *h, off_t off,
+		      int whence);
 /* For a read of a published object: the descriptor to splice `size`
  * bytes at `off` from (counted as read), or -ENOTSUP for a handle that
  * entry_read() copies from. */
@@ -532,6 +541,7 @@ struct setattr_req {
 	uid_t uid;
 	gid_t gid;
 	off_t size;
+	struct timespec atime;	/* tv_nsec may be UTIME_NOW */
 	struct timespec mtime;	/* tv_nsec may be UTIME_NOW */
 	pid_t pid;		/* the calling thread */
 };

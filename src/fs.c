@@ -472,8 +472,11 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	r.uid = attr->st_uid;
 	r.gid = attr->st_gid;
 	r.size = attr->st_size;
+	r.atime = attr->st_atim;
 	r.mtime = attr->st_mtim;
 	r.pid = fuse_req_ctx(req)->pid;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		r.atime.tv_nsec = UTIME_NOW;
 	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
 		r.mtime.tv_nsec = UTIME_NOW;
 	rc = entry_setattr(ffs, n, fi ? handle_of(fi) : NULL, &r);
@@ -721,6 +724,24 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
+}
+
+/* Only SEEK_DATA and SEEK_HOLE come here; the kernel answers the rest */
+static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	off_t found;
+
+	(void)ino;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	found = entry_seek_data(ffs_of(req), handle_of(fi), off, whence);
+	if (found < 0)
+		fuse_reply_err(req, (int)-found);
+	else
+		fuse_reply_lseek(req, found);
 }
 
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -984,6 +1005,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.release = fs_release,
 	.fsync = fs_fsync,
 	.fallocate = fs_fallocate,
+	.lseek = fs_lseek,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
 	.readdirplus = fs_readdirplus,

@@ -185,6 +185,8 @@ int node_link(struct ffs *ffs, struct node *n)
 			n->next_child->pprev_child = &n->next_child;
 		n->parent->transient = n;
 		n->pprev_child = &n->parent->transient;
+		if (n->kind == NODE_SCRATCH_DIR)
+			n->parent->subdirs++;
 	}
 	return 0;
 }
@@ -194,6 +196,8 @@ static void unlink_transient(struct node *n)
 {
 	if (n->kind == NODE_SYMBOL || !n->pprev_child)
 		return;
+	if (n->kind == NODE_SCRATCH_DIR)
+		n->parent->subdirs--;
 	*n->pprev_child = n->next_child;
 	if (n->next_child)
 		n->next_child->pprev_child = n->pprev_child;
@@ -576,6 +580,9 @@ static void set_times_ns(struct stat *st, int64_t mtime_ns, int64_t ctime_ns)
 int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 		double *timeout)
 {
+	struct writer *w = NULL;
+	struct stat tmp;
+
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->st_ino;
 	st->st_uid = ffs->uid;
@@ -586,7 +593,11 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 	case NODE_ROOT:
 	case NODE_SYMBOL:
 		st->st_mode = S_IFDIR | 0755;
-		st->st_nlink = n->kind == NODE_ROOT ? 1 : 2;
+		/* 1 says "not counted" (find(1) then looks in every
+		 * directory); a symbol's are its scratch directories */
+		pthread_mutex_lock(&ffs->lock);
+		st->st_nlink = n->kind == NODE_ROOT ? 1 : 2 + n->subdirs;
+		pthread_mutex_unlock(&ffs->lock);
 		set_times_ns(st, us_to_ns(ffs->mounted_ts),
 			     us_to_ns(ffs->mounted_ts));
 		break;
@@ -621,11 +632,17 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 		st->st_nlink = n->linked;
 		if (n->w) {
 			/* a writer is freed under ffs->lock only */
-			st->st_mode = S_IFREG |
-				      (CTR_GET(n->w->mode) & 07777);
-			st->st_size = (off_t)CTR_GET(n->w->size);
-			set_times_ns(st, CTR_GET(n->w->mtime_ns),
-				     CTR_GET(n->w->ctime_ns));
+			w = n->w;
+			writer_ref(w);
+			st->st_mode = S_IFREG | (CTR_GET(w->mode) & 07777);
+			st->st_size = (off_t)CTR_GET(w->size);
+			set_times_ns(st, CTR_GET(w->mtime_ns),
+				     CTR_GET(w->ctime_ns));
+			/* an entry's access time is its modification time,
+			 * in flight as once published */
+			if (n->kind == NODE_SCRATCH)
+				st->st_atim = ns_to_timespec(
+					CTR_GET(w->atime_ns));
 			*timeout = 0;
 		} else {
 			st->st_mode = S_IFREG | (n->mode & 07777);
@@ -637,9 +654,16 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 			st->st_blocks = (blkcnt_t)(n->stored_size + 511) / 512;
 		}
 		pthread_mutex_unlock(&ffs->lock);
+		if (w) {
+			/* what its tmp file holds: the holes of a sparse
+			 * file take no room (du(1), cp's sparse copies) */
+			if (fstat(w->fd, &tmp) == 0)
+				st->st_blocks = tmp.st_blocks;
+			writer_unref(w);
+		}
 		break;
 	}
-	if (!st->st_blocks)
+	if (!st->st_blocks && !w)
 		st->st_blocks = (st->st_size + 511) / 512;
 	return 0;
 }

@@ -463,6 +463,49 @@ aws_s3() {
 	(cd "$MNT/AAPL" && [ "$(pwd)" = "$MNT/AAPL" ])
 }
 
+@test "a sparse scratch file: du counts its data, SEEK_HOLE finds its holes, cp and tar copy it sparse" {
+	truncate -s 100M "$MNT/AAPL/.sparse"
+	printf x | dd of="$MNT/AAPL/.sparse" bs=1 seek=50M conv=notrunc status=none
+	[ "$(stat -c %b "$MNT/AAPL/.sparse")" -lt 1000 ]
+	[ "$(du -k "$MNT/AAPL/.sparse" | cut -f1)" -lt 500 ]
+	run python3 - "$MNT/AAPL/.sparse" <<'PY'
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+print(os.lseek(fd, 0, os.SEEK_HOLE), os.lseek(fd, 0, os.SEEK_DATA),
+      os.lseek(fd, 50 << 20, os.SEEK_HOLE) > 50 << 20)
+try:
+    os.lseek(fd, 100 << 20, os.SEEK_DATA)
+except OSError as e:
+    print(errno.errorcode[e.errno])
+PY
+	[ "$output" = "$(printf '0 52428800 True\nENXIO')" ]
+	cp "$MNT/AAPL/.sparse" "$DATA/copy"
+	cmp "$MNT/AAPL/.sparse" "$DATA/copy"
+	[ "$(du -k "$DATA/copy" | cut -f1)" -lt 500 ]
+	(cd "$MNT/AAPL" && tar -S -cf "$DATA/s.tar" .sparse)
+	[ "$(stat -c %s "$DATA/s.tar")" -lt 100000 ]
+	# a published entry is data from 0 to its size
+	f=$(ls "$DATA"/src/AAPL/*.parquet | head -1)
+	cp "$f" "$MNT/AAPL/" && wait_published "$MNT/AAPL/$(basename "$f")"
+	[ "$(py "import os; fd = os.open('$MNT/AAPL/$(basename "$f")', os.O_RDONLY); print(os.lseek(fd, 0, os.SEEK_DATA), os.lseek(fd, 0, os.SEEK_HOLE))")" = "0 $(stat -c %s "$f")" ]
+}
+
+@test "a scratch file keeps its access time; a symbol directory counts its scratch directories" {
+	echo hi >"$MNT/AAPL/.s"
+	touch -m -d '2002-02-02 UTC' "$MNT/AAPL/.s"
+	touch -a -d '2001-01-01 UTC' "$MNT/AAPL/.s"
+	[ "$(stat -c '%X %Y' "$MNT/AAPL/.s")" = "978307200 1012608000" ]
+	cat "$MNT/AAPL/.s" >/dev/null
+	touch -m -d '2003-03-03 UTC' "$MNT/AAPL/.s"
+	[ "$(stat -c %X "$MNT/AAPL/.s")" = 978307200 ]
+	[ "$(stat -c %h "$MNT/AAPL")" = 2 ]
+	mkdir "$MNT/AAPL/.a" "$MNT/AAPL/.b"
+	[ "$(stat -c %h "$MNT/AAPL")" = 4 ]
+	[ "$(find "$MNT" -type d -links 2 | sort | tr '\n' ' ')" = "$MNT/AAPL/.a $MNT/AAPL/.b $MNT/MSFT " ]
+	rmdir "$MNT/AAPL/.a"
+	[ "$(stat -c %h "$MNT/AAPL")" = 3 ]
+}
+
 # close() returns before the kernel sends RELEASE, where the publish runs:
 # a checksum read right after cp found the entry still writing, in a few
 # of every hundred tries.  An attribute read after the writer's close now
