@@ -327,11 +327,27 @@ static int dir_turned_read_only(const char *path)
 	return errno == EROFS;
 }
 
+/* Why the manifest's files refuse writes, when SQLite lost the errno of
+ * a failed write (it reads errno after other calls): the errno a check
+ * of the database and its WAL for writing gives (EPERM: immutable), or 0. */
+static int files_refuse_writes(const char *path)
+{
+	char wal[PATH_MAX];
+
+	if (access(path, W_OK) < 0)
+		return errno;
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	if (access(wal, W_OK) < 0 && errno != ENOENT)
+		return errno;
+	return 0;
+}
+
 /* Why a call that failed opening or writing a file (SQLite's CANTOPEN,
  * IOERR, FULL, READONLY) did: the filesystem's state when it explains
  * it (SQLite retries a failed open read-only, so its errno is then that
  * retry's), else the system's errno when it names a cause; 0 if neither.
- * `why` is set with it. */
+ * `why` is set with it, or to the system's word for any other errno it
+ * gave (EPERM of an immutable file: the call fails as EIO, said why). */
 static int os_cause(struct manifest_sqlite *ms, int rc, int sys,
 		    const char **why)
 {
@@ -360,7 +376,9 @@ static int os_cause(struct manifest_sqlite *ms, int rc, int sys,
 		if (dir_turned_read_only(ms->path))
 			return -EROFS;
 	}
-	*why = strerror(sys);
+	if (!sys)
+		sys = files_refuse_writes(ms->path);
+	*why = sys ? strerror(sys) : NULL;
 	if (sys == ENOSPC || sys == EDQUOT || sys == EROFS || sys == EACCES ||
 	    sys == EMFILE || sys == ENFILE)
 		return -sys;
@@ -375,7 +393,7 @@ static int fail_on(struct manifest_sqlite *ms, sqlite3 *db, const char *what,
 	const char *why = NULL;
 	int cause = os_cause(ms, rc, db ? sqlite3_system_errno(db) : 0, &why);
 
-	if (cause)
+	if (why)
 		log_err("manifest %s: %s: %s (%s)", ms->path, what,
 			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), why);
 	else
@@ -447,14 +465,19 @@ static int step_done(struct manifest_sqlite *ms, sqlite3_stmt *st,
 		return -EROFS;
 	}
 	rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		if ((rc & 0xff) == SQLITE_CONSTRAINT)
-			return -EEXIST;
-		__atomic_store_n(&ms->writes_failing, 1, __ATOMIC_RELAXED);
-		return sqlite_fail(ms, what, rc);
+		/* said before the reset, whose own I/O may take the errno */
+		int err = (rc & 0xff) == SQLITE_CONSTRAINT
+				  ? -EEXIST
+				  : sqlite_fail(ms, what, rc);
+
+		sqlite3_reset(st);
+		if (err != -EEXIST)
+			__atomic_store_n(&ms->writes_failing, 1,
+					 __ATOMIC_RELAXED);
+		return err;
 	}
+	sqlite3_reset(st);
 	if (!sqlite3_stmt_readonly(st))
 		__atomic_store_n(&ms->writes_failing, 0, __ATOMIC_RELAXED);
 	return 0;

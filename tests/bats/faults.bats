@@ -1092,6 +1092,24 @@ PY
 	log_has "manifest .*(its filesystem turned read-only after an error)"
 }
 
+@test "a manifest made immutable under the mount: writes fail with EIO and the log says why; entries stay" {
+	make_parquet "$DATA/a.parquet" 2000 1
+	mount_store
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	wait_published "$MNT/AAPL/$K.parquet"
+	chattr +i "$STORE/manifest.db" "$STORE/manifest.db-wal" 2>/dev/null ||
+		skip "no chattr +i here"
+	r=$(try_errno "open('$MNT/AAPL/$(key_of new).parquet', 'xb').close()")
+	chattr -i "$STORE/manifest.db" "$STORE/manifest.db-wal"
+	[ "$r" = EIO ]
+	# SQLite loses the errno of the failed write: it is found again
+	log_has "manifest .*: disk I/O error (Operation not permitted)"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$(key_of later).parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$(key_of later).parquet"
+}
+
 @test "injected ENOSPC at fsync and at the rename: the errno, or the write kept for the next mount; never a partial entry" {
 	require_faults
 	make_parquet "$DATA/a.parquet" 20000 1
