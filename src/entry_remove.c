@@ -250,14 +250,6 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name,
 	return rc;
 }
 
-/*
- * Publish scratch node `n` under `newname` in `newparent`, a rename
- * asked for by thread `pid` with `flags`.  A key published already is
- * EEXIST (entries are immutable) unless it holds the very bytes of the
- * scratch file and the rename may replace: then the rename replaces the
- * entry with itself, and the scratch file goes (rsync -a again after a
- * touch, two atomic writes of one key).
- */
 /* Wait for the outcome of the write of <parent>/<name> if its writer has
  * closed it: the kernel sends the RELEASE that publishes it after close()
  * returns, and a rename onto the key right after that close must meet
@@ -284,6 +276,14 @@ static void wait_closed_write(struct ffs *ffs, struct node *parent,
 	writer_unref(w);
 }
 
+/*
+ * Publish scratch node `n` under `newname` in `newparent`, a rename
+ * asked for by thread `pid` with `flags`.  A key published already is
+ * EEXIST (entries are immutable) unless it holds the very bytes of the
+ * scratch file and the rename may replace: then the rename replaces the
+ * entry with itself, and the scratch file goes (rsync -a again after a
+ * touch, two atomic writes of one key).
+ */
 static int publish_scratch(struct ffs *ffs, struct node *n,
 			   struct node *newparent, const char *newname,
 			   const char *key, unsigned int flags, pid_t pid)
