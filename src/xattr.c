@@ -125,7 +125,7 @@ int entry_xattr_refuse(struct ffs *ffs, struct node *n, const char *verb,
 		       const char *name)
 {
 	static const char why[] =
-		"entries carry no attributes but featurefs's own";
+		"files here carry no attributes but featurefs's own";
 	char path[NAME_MAX * 2 + 2];
 
 	/* a rename may replace the node's name meanwhile */

@@ -1386,7 +1386,7 @@ PY
 	f=$MNT/AAPL/$K1.parquet
 	[ "$(try_errno "os.setxattr('$f', 'user.featurefs.rows', b'1')")" = EPERM ]
 	[ "$(try_errno "os.setxattr('$f', 'user.other', b'1')")" = ENOTSUP ]
-	log_has "set user.other on /AAPL/$K1.parquet: entries carry no attributes but featurefs's own"
+	log_has "set user.other on /AAPL/$K1.parquet: files here carry no attributes but featurefs's own"
 	# rsync -X tries it on every file: said once a minute
 	[ "$(try_errno "os.setxattr('$f', 'user.other2', b'1')")" = ENOTSUP ]
 	! log_has "set user.other2"
