@@ -750,18 +750,21 @@ off_t entry_seek_data(struct ffs *ffs, struct handle *h, off_t off,
 	off_t found;
 	int fd;
 
-	if (h->kind == HANDLE_CONTROL || h->z) {
-		size = h->kind == HANDLE_CONTROL ? h->len : h->node->size;
-		if (off < 0 || (uint64_t)off >= size)
-			return -ENXIO;
-		return whence == SEEK_DATA ? off : (off_t)size;
+	(void)ffs;
+	if (h->kind == HANDLE_WRITER || h->kind == HANDLE_TMP_READ) {
+		fd = h->kind == HANDLE_WRITER ? h->w->fd : h->fd;
+		/* positional I/O only on these: the offset it moves is
+		 * unused */
+		found = lseek(fd, off, whence);
+		return found < 0 ? -errno : found;
 	}
-	fd = h->kind == HANDLE_WRITER ? h->w->fd : handle_fd(ffs, h);
-	if (fd < 0)
-		return fd;
-	/* these take positional I/O only: the offset it moves is unused */
-	found = lseek(fd, off, whence);
-	return found < 0 ? -errno : found;
+	/* a published entry is data throughout, as its st_blocks says (a
+	 * passed-through one has no descriptor here, and its name may be
+	 * another life's by now) */
+	size = h->kind == HANDLE_CONTROL ? h->len : h->node->size;
+	if (off < 0 || (uint64_t)off >= size)
+		return -ENXIO;
+	return whence == SEEK_DATA ? off : (off_t)size;
 }
 
 /* Truncate or extend the writer's data to `size`; w->mu held. */

@@ -482,9 +482,9 @@ void entry_wait_done(struct ffs *ffs, struct waiter *w, int err);
 ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 		   off_t off);
 /* lseek(2) SEEK_DATA or SEEK_HOLE (`whence`) through handle `h`: the
- * holes of a scratch file, an entry in flight or a raw object are those
- * of its file in the store; a compressed entry and a /.featurefs file are
- * data throughout.  The offset, or -ENXIO at or past the end. */
+ * holes of a scratch file or an entry in flight are those of its tmp
+ * file; a published entry and a /.featurefs file are data throughout.
+ * The offset, or -ENXIO at or past the end. */
 off_t entry_seek_data(struct ffs *ffs, struct handle *h, off_t off,
 		      int whence);
 /* For a read of a published object: the descriptor to splice `size`

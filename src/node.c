@@ -631,7 +631,8 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 		/* 0 once unlinked, for whoever still holds it open */
 		st->st_nlink = n->linked;
 		if (n->w) {
-			/* a writer is freed under ffs->lock only */
+			/* a writer is freed under ffs->lock, or once
+			 * its last reference (this one too) goes */
 			w = n->w;
 			writer_ref(w);
 			st->st_mode = S_IFREG | (CTR_GET(w->mode) & 07777);
@@ -657,8 +658,9 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 		if (w) {
 			/* what its tmp file holds: the holes of a sparse
 			 * file take no room (du(1), cp's sparse copies) */
-			if (fstat(w->fd, &tmp) == 0)
-				st->st_blocks = tmp.st_blocks;
+			st->st_blocks = fstat(w->fd, &tmp) == 0
+						? tmp.st_blocks
+						: (st->st_size + 511) / 512;
 			writer_unref(w);
 		}
 		break;

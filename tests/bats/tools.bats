@@ -484,10 +484,10 @@ PY
 	[ "$(du -k "$DATA/copy" | cut -f1)" -lt 500 ]
 	(cd "$MNT/AAPL" && tar -S -cf "$DATA/s.tar" .sparse)
 	[ "$(stat -c %s "$DATA/s.tar")" -lt 100000 ]
-	# a published entry is data from 0 to its size
+	# a published entry is data from 0 to its size, removed while open too
 	f=$(ls "$DATA"/src/AAPL/*.parquet | head -1)
 	cp "$f" "$MNT/AAPL/" && wait_published "$MNT/AAPL/$(basename "$f")"
-	[ "$(py "import os; fd = os.open('$MNT/AAPL/$(basename "$f")', os.O_RDONLY); print(os.lseek(fd, 0, os.SEEK_DATA), os.lseek(fd, 0, os.SEEK_HOLE))")" = "0 $(stat -c %s "$f")" ]
+	[ "$(py "import os; p = '$MNT/AAPL/$(basename "$f")'; fd = os.open(p, os.O_RDONLY); os.unlink(p); print(os.lseek(fd, 0, os.SEEK_DATA), os.lseek(fd, 0, os.SEEK_HOLE))")" = "0 $(stat -c %s "$f")" ]
 }
 
 @test "a scratch file keeps its access time; a symbol directory counts its scratch directories" {
