@@ -253,11 +253,15 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name,
 /* Wait for the outcome of the write of <parent>/<name> if its writer has
  * closed it: the kernel sends the RELEASE that publishes it after close()
  * returns, and a rename onto the key right after that close must meet
- * the entry published (or the key free), not the write in flight.
+ * the entry published (or the key free), not the write in flight.  Up
+ * to CLOSE_WAIT_US in all, the publish's hold of w->mu included (it
+ * compresses, fsyncs): the kernel holds the directory meanwhile.
  * ffs->lock not held. */
 static void wait_closed_write(struct ffs *ffs, struct node *parent,
 			      const char *name)
 {
+	int64_t deadline = mono_us() + CLOSE_WAIT_US;
+	struct timespec until = mono_deadline(deadline);
 	struct writer *w = NULL;
 	struct node *t;
 
@@ -270,9 +274,11 @@ static void wait_closed_write(struct ffs *ffs, struct node *parent,
 	pthread_mutex_unlock(&ffs->lock);
 	if (!w)
 		return;
-	pthread_mutex_lock(&w->mu); /* a publish under way holds it */
-	writer_wait_closed(w, CLOSE_WAIT_US);
-	pthread_mutex_unlock(&w->mu);
+	/* a publish under way holds it */
+	if (pthread_mutex_clocklock(&w->mu, CLOCK_MONOTONIC, &until) == 0) {
+		writer_wait_closed(w, deadline - mono_us());
+		pthread_mutex_unlock(&w->mu);
+	}
 	writer_unref(w);
 }
 

@@ -1092,6 +1092,27 @@ PY
 	log_has "manifest .*(its filesystem turned read-only after an error)"
 }
 
+@test "a rename onto a key whose publish is stuck gives up: EEXIST, not a hang of the directory" {
+	require_faults
+	make_parquet "$DATA/a.parquet" 20000 1
+	FEATUREFS_FAULT=compress=stall@1 mount_store -o compress=zstd
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/.scratch"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet" # its publish stalls
+	# the kernel holds the directory for the rename: a wait for the
+	# publish is bounded (a guard against a hang, not a timing)
+	r=$(timeout -s KILL "$READY_TIMEOUT" python3 -c "
+import errno, os
+try:
+    os.rename('$MNT/AAPL/.scratch', '$MNT/AAPL/$K.parquet'); print('OK')
+except OSError as e:
+    print(errno.errorcode[e.errno])" 3>&-) || true
+	[ "$r" = EEXIST ]
+	cmp "$DATA/a.parquet" "$MNT/AAPL/.scratch"
+	log_has "stalling at compress"
+	kill_daemon
+}
+
 @test "a manifest made immutable under the mount: writes fail with EIO and the log says why; entries stay" {
 	make_parquet "$DATA/a.parquet" 2000 1
 	mount_store
