@@ -347,7 +347,8 @@ static int files_refuse_writes(const char *path)
  * it (SQLite retries a failed open read-only, so its errno is then that
  * retry's), else the system's errno when it names a cause; 0 if neither.
  * `why` is set with it, or to the system's word for any other errno it
- * gave (EPERM of an immutable file: the call fails as EIO, said why). */
+ * gave, or that a check of the files for writing gives (EPERM of an
+ * immutable file: the call fails as EIO, and the log says why). */
 static int os_cause(struct manifest_sqlite *ms, int rc, int sys,
 		    const char **why)
 {
@@ -376,9 +377,14 @@ static int os_cause(struct manifest_sqlite *ms, int rc, int sys,
 		if (dir_turned_read_only(ms->path))
 			return -EROFS;
 	}
-	if (!sys)
+	if (!sys) {
+		/* for the log only: the check is of now, and by the real
+		 * uid, not the cause of the failure for sure */
 		sys = files_refuse_writes(ms->path);
-	*why = sys ? strerror(sys) : NULL;
+		*why = sys ? strerror(sys) : NULL;
+		return 0;
+	}
+	*why = strerror(sys);
 	if (sys == ENOSPC || sys == EDQUOT || sys == EROFS || sys == EACCES ||
 	    sys == EMFILE || sys == ENFILE)
 		return -sys;
