@@ -27,6 +27,8 @@
  * for it, in steps */
 #define UNLINK_BUSY_TRIES 200
 #define UNLINK_BUSY_WAIT_US 10000
+/* How often a rename looks whether a publish it waits for let go */
+#define PUBLISH_POLL_US 1000
 
 /* gc_remove_rows() callback: the row and object of published entry `e`
  * are gone; forget its node and tell the kernel. */
@@ -261,7 +263,6 @@ static void wait_closed_write(struct ffs *ffs, struct node *parent,
 			      const char *name)
 {
 	int64_t deadline = mono_us() + CLOSE_WAIT_US;
-	struct timespec until = mono_deadline(deadline);
 	struct writer *w = NULL;
 	struct node *t;
 
@@ -274,11 +275,16 @@ static void wait_closed_write(struct ffs *ffs, struct node *parent,
 	pthread_mutex_unlock(&ffs->lock);
 	if (!w)
 		return;
-	/* a publish under way holds it */
-	if (pthread_mutex_clocklock(&w->mu, CLOCK_MONOTONIC, &until) == 0) {
-		writer_wait_closed(w, deadline - mono_us());
-		pthread_mutex_unlock(&w->mu);
+	/* a publish under way holds it (polled: the thread sanitizer of
+	 * this toolchain does not know pthread_mutex_clocklock) */
+	while (pthread_mutex_trylock(&w->mu) != 0) {
+		if (mono_us() >= deadline)
+			goto out;
+		usleep(PUBLISH_POLL_US);
 	}
+	writer_wait_closed(w, deadline - mono_us());
+	pthread_mutex_unlock(&w->mu);
+out:
 	writer_unref(w);
 }
 
