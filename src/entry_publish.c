@@ -1088,6 +1088,9 @@ static void finish_entry(struct ffs *ffs, struct node *n, struct writer *w)
 	}
 }
 
+/* How often writer_lock_settled() tries for a lock held by a publish */
+#define PUBLISH_POLL_US 1000
+
 void writer_wait_closed(struct writer *w, int64_t us)
 {
 	struct timespec until = mono_deadline(mono_us() + us);
@@ -1097,6 +1100,21 @@ void writer_wait_closed(struct writer *w, int64_t us)
 		if (pthread_cond_timedwait(&w->settled, &w->mu, &until) ==
 		    ETIMEDOUT)
 			break;
+}
+
+int writer_lock_settled(struct writer *w)
+{
+	int64_t deadline = mono_us() + CLOSE_WAIT_US;
+
+	/* polled: the thread sanitizer of this toolchain does not know
+	 * pthread_mutex_clocklock */
+	while (pthread_mutex_trylock(&w->mu) != 0) {
+		if (mono_us() >= deadline)
+			return -ETIMEDOUT;
+		usleep(PUBLISH_POLL_US);
+	}
+	writer_wait_closed(w, deadline - mono_us());
+	return 0;
 }
 
 void entry_release_writer_ref(struct ffs *ffs, struct node *n,

@@ -27,8 +27,6 @@
  * for it, in steps */
 #define UNLINK_BUSY_TRIES 200
 #define UNLINK_BUSY_WAIT_US 10000
-/* How often a rename looks whether a publish it waits for let go */
-#define PUBLISH_POLL_US 1000
 
 /* gc_remove_rows() callback: the row and object of published entry `e`
  * are gone; forget its node and tell the kernel. */
@@ -255,14 +253,12 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name,
 /* Wait for the outcome of the write of <parent>/<name> if its writer has
  * closed it: the kernel sends the RELEASE that publishes it after close()
  * returns, and a rename onto the key right after that close must meet
- * the entry published (or the key free), not the write in flight.  Up
- * to CLOSE_WAIT_US in all, the publish's hold of w->mu included (it
- * compresses, fsyncs): the kernel holds the directory meanwhile.
- * ffs->lock not held. */
+ * the entry published (or the key free), not the write in flight.
+ * Bounded: the kernel holds the directory meanwhile.  ffs->lock not
+ * held. */
 static void wait_closed_write(struct ffs *ffs, struct node *parent,
 			      const char *name)
 {
-	int64_t deadline = mono_us() + CLOSE_WAIT_US;
 	struct writer *w = NULL;
 	struct node *t;
 
@@ -275,16 +271,8 @@ static void wait_closed_write(struct ffs *ffs, struct node *parent,
 	pthread_mutex_unlock(&ffs->lock);
 	if (!w)
 		return;
-	/* a publish under way holds it (polled: the thread sanitizer of
-	 * this toolchain does not know pthread_mutex_clocklock) */
-	while (pthread_mutex_trylock(&w->mu) != 0) {
-		if (mono_us() >= deadline)
-			goto out;
-		usleep(PUBLISH_POLL_US);
-	}
-	writer_wait_closed(w, deadline - mono_us());
-	pthread_mutex_unlock(&w->mu);
-out:
+	if (writer_lock_settled(w) == 0)
+		pthread_mutex_unlock(&w->mu);
 	writer_unref(w);
 }
 

@@ -485,8 +485,7 @@ ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
  * holes of a scratch file or an entry in flight are those of its tmp
  * file; a published entry and a /.featurefs file are data throughout.
  * The offset, or -ENXIO at or past the end. */
-off_t entry_seek_data(struct ffs *ffs, struct handle *h, off_t off,
-		      int whence);
+off_t entry_seek_data(struct handle *h, off_t off, int whence);
 /* For a read of a published object: the descriptor to splice `size`
  * bytes at `off` from (counted as read), or -ENOTSUP for a handle that
  * entry_read() copies from. */
@@ -576,6 +575,10 @@ void writer_wait_closed(struct writer *w, int64_t us);
 /* How long that wait lasts at most: a publish takes milliseconds, a
  * writer that closed while a child holds the file open may never end */
 #define CLOSE_WAIT_US 1000000
+/* Lock w->mu and writer_wait_closed(), CLOSE_WAIT_US in all, the hold of
+ * a publish under way included (it compresses, fsyncs: it may be stuck).
+ * 0 with w->mu held, or -ETIMEDOUT without it. */
+int writer_lock_settled(struct writer *w);
 
 /* fallocate(2) through write handle `h`: reserving, punching holes and
  * zeroing (-EOPNOTSUPP for other modes); -EPERM on a published entry,

@@ -72,11 +72,12 @@ static int describe_node(struct ffs *ffs, struct node *n,
 	linked = n->linked;
 	pthread_mutex_unlock(&ffs->lock);
 	if (w) {
-		/* closed, a publish holds w->mu until its outcome */
-		pthread_mutex_lock(&w->mu);
-		writer_wait_closed(w, CLOSE_WAIT_US);
-		writing = !w->published;
-		pthread_mutex_unlock(&w->mu);
+		/* a publish stuck past the wait is still writing */
+		writing = 1;
+		if (writer_lock_settled(w) == 0) {
+			writing = !w->published;
+			pthread_mutex_unlock(&w->mu);
+		}
 		writer_unref(w);
 	} else if (!linked) {
 		return -ENODATA; /* removed: the row is another entry's */

@@ -1092,7 +1092,7 @@ PY
 	log_has "manifest .*(its filesystem turned read-only after an error)"
 }
 
-@test "a rename onto a key whose publish is stuck gives up: EEXIST, not a hang of the directory" {
+@test "a rename onto a key whose publish is stuck gives up: EEXIST, not a hang of the directory; its state reads writing" {
 	require_faults
 	make_parquet "$DATA/a.parquet" 20000 1
 	FEATUREFS_FAULT=compress=stall@1 mount_store -o compress=zstd
@@ -1109,6 +1109,10 @@ except OSError as e:
     print(errno.errorcode[e.errno])" 3>&-) || true
 	[ "$r" = EEXIST ]
 	cmp "$DATA/a.parquet" "$MNT/AAPL/.scratch"
+	# so is an attribute read's wait for it
+	r=$(timeout -s KILL "$READY_TIMEOUT" getfattr --only-values \
+		-n user.featurefs.state "$MNT/AAPL/$K.parquet" 3>&-) || true
+	[ "$r" = writing ]
 	log_has "stalling at compress"
 	kill_daemon
 }
