@@ -93,6 +93,7 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 	}
 	w->fd = rc;
 	w->tgid = proc_tgid_of(pid);
+	w->tid = pid;
 	w->touched_us = mono_us();
 	w->created_ts = now_us();
 	w->atime_ns = w->mtime_ns = w->ctime_ns = us_to_ns(w->created_ts);
@@ -494,7 +495,6 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	enum handle_kind kind = HANDLE_OBJECT;
 	struct writer *w = NULL;
 	struct zobject *z = NULL;
-	pid_t tgid = 0;
 	enum node_kind nkind;
 	int fd = -1, backing_id = 0, rc;
 
@@ -509,11 +509,6 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		return -EISDIR;
 	}
 
-	/* who is asking matters only for an entry in flight; read /proc
-	 * before taking the namespace lock (the pointer is only a hint) */
-	if (!writing && nkind == NODE_ENTRY &&
-	    __atomic_load_n(&n->w, __ATOMIC_RELAXED))
-		tgid = proc_tgid_of(pid);
 	pthread_mutex_lock(&ffs->lock);
 	w = n->w;
 	if (n->kind == NODE_SCRATCH && w) {
@@ -567,11 +562,14 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 			pthread_mutex_unlock(&ffs->lock);
 			return -ENOENT;
 		}
-		if (tgid != w->tgid) {
+		/* the writer's thread reads back what it wrote; any other
+		 * waits, its own process's too: a thread that found the key
+		 * in flight (the single-flight protocol run in threads) is
+		 * a reader, and the data is not there yet */
+		if (pid != w->tid) {
 			pthread_mutex_unlock(&ffs->lock);
 			return -EINPROGRESS;
 		}
-		/* the writer reading back what it wrote */
 		goto read_tmp;
 	}
 	if (n->state != ENTRY_PUBLISHED) {
@@ -743,14 +741,12 @@ ssize_t entry_read(struct ffs *ffs, struct handle *h, void *buf, size_t size,
 	}
 }
 
-off_t entry_seek_data(struct ffs *ffs, struct handle *h, off_t off,
-		      int whence)
+off_t entry_seek_data(struct handle *h, off_t off, int whence)
 {
 	uint64_t size;
 	off_t found;
 	int fd;
 
-	(void)ffs;
 	if (h->kind == HANDLE_WRITER || h->kind == HANDLE_TMP_READ) {
 		fd = h->kind == HANDLE_WRITER ? h->w->fd : h->fd;
 		/* positional I/O only on these: the offset it moves is

@@ -108,6 +108,8 @@ struct writer {
 	char why_detail[200];
 	struct parquet_info info;	/* from that check */
 	pid_t tgid;			/* process that created it */
+	pid_t tid;			/* ... and its thread, the one that
+					 * reads it while in flight */
 	int handles;			/* open write handles */
 	int64_t touched_us;		/* atomic: last use, monotonic */
 	int abandoned;			/* unlinked or discarded: never publish */

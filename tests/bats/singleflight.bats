@@ -82,6 +82,45 @@ wait_for_waits() {
 	[ "$(manifest_sql "select access_count >= 31 from entries where key='$K'")" = 1 ]
 }
 
+@test "8 threads of one process that miss one key: one computes, the others wait and read it whole" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/src.parquet" 200000
+	# docs/computing-once.md's open_feature() in threads: a thread of
+	# the writer's process that finds the key in flight is a reader
+	run python3 - "$MNT/AAPL/$K.parquet" "$DATA/src.parquet" <<'PY'
+import os, sys, threading, time
+path, src = sys.argv[1], sys.argv[2]
+data = open(src, "rb").read()
+def compute(out):
+    for i in range(0, len(data), 65536):
+        out.write(data[i:i + 65536]); out.flush(); time.sleep(0.01)
+def open_feature(path, compute):
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                return open(path, "rb")
+            except FileNotFoundError:
+                continue
+        with os.fdopen(fd, "wb") as out:
+            compute(out)
+        return open(path, "rb")
+whole = []
+def run():
+    with open_feature(path, compute) as f:
+        whole.append(f.read() == data)
+threads = [threading.Thread(target=run) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(sum(whole), "of", len(whole))
+PY
+	[ "$status" -eq 0 ]
+	[ "$output" = "8 of 8" ]
+	[ "$(stats_get "['singleflight']['waits']")" -ge 1 ]
+}
+
 @test "readers park without holding threads: other keys stay served" {
 	mount_store -o lock_timeout=10m
 	mkdir "$MNT/AAPL" "$MNT/MSFT"
