@@ -40,29 +40,88 @@ static int resume_interrupted_locked(struct ffs *ffs, struct waiter *w,
 	return 0;
 }
 
+/* Put a wait of `us` on the entries of `symbol` into the lock-wait
+ * histograms.  ffs->lock held. */
+static void observe_wait_locked(struct ffs *ffs, const char *symbol,
+				int64_t us)
+{
+	struct node *s;
+
+	hist_observe(&ffs->ctr.lock_wait, us);
+	for (s = ffs->symbols; s; s = s->next_symbol)
+		if (strcmp(s->name, symbol) == 0) {
+			hist_observe(&s->ctr->lock_wait, us);
+			break;
+		}
+}
+
+/* Wait `iw` was not taken up (its process killed, say): it ended at
+ * its signal.  ffs->lock held. */
+static void end_interrupted_locked(struct ffs *ffs,
+				   struct interrupted_wait *iw)
+{
+	observe_wait_locked(ffs, iw->symbol, iw->at_us - iw->start_us);
+	memset(iw, 0, sizeof(*iw));
+}
+
+/* Have the ticker look at its deadlines again, one having come earlier:
+ * the GC thread and the recorder sleep on tick_cond too, so wake all,
+ * and leave word in case the ticker is not asleep yet. */
+static void kick_ticker(struct ffs *ffs)
+{
+	pthread_mutex_lock(&ffs->tick_mu);
+	ffs->tick_kick = 1;
+	pthread_cond_broadcast(&ffs->tick_cond);
+	pthread_mutex_unlock(&ffs->tick_mu);
+}
+
+/* Make `us` (monotonic) the ticker's next deadline if it is earlier:
+ * 1 if so, and the ticker must be kicked.  ffs->lock held. */
+static int earlier_deadline_locked(struct ffs *ffs, int64_t us)
+{
+	if (ffs->next_deadline_us && ffs->next_deadline_us <= us)
+		return 0;
+	ffs->next_deadline_us = us;
+	return 1;
+}
+
 void entry_wait_interrupted(struct ffs *ffs, struct waiter *w)
 {
 	struct interrupted_wait *iw;
+	int64_t now = mono_us();
+	int kick = 0;
 
 	pthread_mutex_lock(&ffs->lock);
 	/* a thread outside the mount's pid namespace has no pid to tell it
-	 * by; a write published meanwhile has no wait to take up */
+	 * by; a write published meanwhile has no wait to take up: either
+	 * wait ends here */
 	if (w->pid && w->node->w) {
 		iw = &ffs->interrupted[ffs->interrupted_next++ %
 				       INTERRUPTED_WAITS];
+		if (iw->pid)
+			end_interrupted_locked(ffs, iw);
 		iw->pid = w->pid;
+		snprintf(iw->symbol, sizeof(iw->symbol), "%s",
+			 w->node->parent->name);
 		snprintf(iw->life, sizeof(iw->life), "%s",
 			 w->node->w->tmpname);
 		iw->start_us = w->start_us;
-		iw->at_us = mono_us();
+		iw->at_us = now;
+		/* the ticker ends it if no retry takes it up */
+		kick = earlier_deadline_locked(ffs, now + RESUME_WINDOW_US);
+	} else {
+		observe_wait_locked(ffs, w->node->parent->name,
+				    now - w->start_us);
 	}
 	pthread_mutex_unlock(&ffs->lock);
+	if (kick)
+		kick_ticker(ffs);
 }
 
 int entry_wait(struct ffs *ffs, struct waiter *w)
 {
 	struct node *n = w->node;
-	int rc = 0, signal = 0;
+	int rc = 0, kick = 0;
 
 	pthread_mutex_lock(&ffs->lock);
 	/* w->abandoned is written under w->mu: an atomic read suffices,
@@ -79,26 +138,15 @@ int entry_wait(struct ffs *ffs, struct waiter *w)
 		if (ffs->waiters)
 			ffs->waiters->prev = w;
 		ffs->waiters = w;
-		if (!ffs->next_deadline_us ||
-		    w->deadline_us < ffs->next_deadline_us) {
-			ffs->next_deadline_us = w->deadline_us;
-			signal = 1;
-		}
+		kick = earlier_deadline_locked(ffs, w->deadline_us);
 	} else if (n->kind == NODE_ENTRY && !n->w && n->linked) {
 		rc = -EAGAIN;
 	} else {
 		rc = -ENOENT;
 	}
 	pthread_mutex_unlock(&ffs->lock);
-	if (signal) {
-		/* the GC thread and the recorder sleep on tick_cond too:
-		 * wake all, and leave word in case the ticker is not
-		 * asleep yet */
-		pthread_mutex_lock(&ffs->tick_mu);
-		ffs->tick_kick = 1;
-		pthread_cond_broadcast(&ffs->tick_cond);
-		pthread_mutex_unlock(&ffs->tick_mu);
-	}
+	if (kick)
+		kick_ticker(ffs);
 	return rc;
 }
 
@@ -155,9 +203,19 @@ void entry_wake_waiters(struct ffs *ffs, struct node *n, int err)
 int64_t entry_expire_waiters(struct ffs *ffs, int64_t now_mono)
 {
 	struct waiter *it, *next, *expired = NULL;
-	int64_t next_deadline = 0;
+	int64_t next_deadline = 0, end;
+	unsigned i;
 
 	pthread_mutex_lock(&ffs->lock);
+	for (i = 0; i < INTERRUPTED_WAITS; i++) {
+		if (!ffs->interrupted[i].pid)
+			continue;
+		end = ffs->interrupted[i].at_us + RESUME_WINDOW_US;
+		if (end <= now_mono)
+			end_interrupted_locked(ffs, &ffs->interrupted[i]);
+		else if (!next_deadline || end < next_deadline)
+			next_deadline = end;
+	}
 	for (it = ffs->waiters; it; it = next) {
 		next = it->next;
 		if (it->deadline_us <= now_mono) {

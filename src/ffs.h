@@ -64,6 +64,7 @@ struct waiter {
  * of the same entry, retried at once, takes up with its start. */
 struct interrupted_wait {
 	pid_t pid;
+	char symbol[SYMBOL_MAX + 1];	/* of the entry waited for */
 	char life[STORE_TMP_NAME_MAX];	/* the write waited for: its tmp
 					 * file's name, one per life */
 	int64_t start_us;		/* monotonic, of the wait */
@@ -470,12 +471,14 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
  * start and deadline. */
 int entry_wait(struct ffs *ffs, struct waiter *w);
 /* A caught signal ended queued wait `w` (removed by entry_cancel_wait()):
- * remembered for the open's retry, in place of entry_wait_done(). */
+ * remembered for the open's retry, in place of entry_wait_done(); one
+ * no retry takes up is counted as ended at the signal. */
 void entry_wait_interrupted(struct ffs *ffs, struct waiter *w);
 /* Remove `w` if still queued: 1 removed (the caller answers it), 0 not. */
 int entry_cancel_wait(struct ffs *ffs, struct waiter *w);
-/* Answer every waiter whose deadline passed with -ETIMEDOUT; returns the
- * next deadline (monotonic µs) or 0 when none is left. */
+/* Answer every waiter whose deadline passed with -ETIMEDOUT, and end the
+ * interrupted waits no retry took up in time; returns the next deadline
+ * of either (monotonic µs) or 0 when none is left. */
 int64_t entry_expire_waiters(struct ffs *ffs, int64_t now_mono);
 /* Called by the FUSE side once a woken waiter's open was answered. */
 void entry_wait_done(struct ffs *ffs, struct waiter *w, int err);
