@@ -737,7 +737,7 @@ static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	found = entry_seek_data(ffs_of(req), handle_of(fi), off, whence);
+	found = entry_seek_data(handle_of(fi), off, whence);
 	if (found < 0)
 		fuse_reply_err(req, (int)-found);
 	else
