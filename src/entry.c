@@ -496,7 +496,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	struct writer *w = NULL;
 	struct zobject *z = NULL;
 	enum node_kind nkind;
-	int fd = -1, backing_id = 0, rc;
+	int fd = -1, backing_id = 0, settled = 0, rc;
 
 	nkind = node_kind(n);
 	switch (nkind) {
@@ -509,6 +509,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		return -EISDIR;
 	}
 
+again:
 	pthread_mutex_lock(&ffs->lock);
 	w = n->w;
 	if (n->kind == NODE_SCRATCH && w) {
@@ -569,6 +570,17 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 		if (pid != w->tid) {
 			pthread_mutex_unlock(&ffs->lock);
 			return -EINPROGRESS;
+		}
+		if (!settled) {
+			/* right after its close(): the entry it published, a
+			 * hit like any other read of it */
+			writer_ref(w);
+			pthread_mutex_unlock(&ffs->lock);
+			if (writer_lock_settled(w) == 0)
+				pthread_mutex_unlock(&w->mu);
+			writer_unref(w);
+			settled = 1;
+			goto again;
 		}
 		goto read_tmp;
 	}

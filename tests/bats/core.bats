@@ -1055,6 +1055,27 @@ PY
 	[ "$(python3 -c "import json; d=json.load(open('$MNT/.featurefs/stats.json')); s={x['symbol']: x for x in d['symbols']}; print(s['MSFT']['misses'], s['AAPL']['hits'])")" = "5 11" ]
 }
 
+@test "a writer's read-back right after its close() is a hit of the published entry" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet" 20000
+	# close() returns before the release that publishes: the read-back
+	# meets the publish under way, and waits for it
+	python3 - "$MNT/AAPL" "$DATA/a.parquet" <<'PY'
+import hashlib, os, sys
+data = open(sys.argv[2], "rb").read()
+for i in range(20):
+    path = "%s/%s.parquet" % (sys.argv[1], hashlib.sha256(b"%d" % i).hexdigest())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(fd, data)
+    os.close(fd)
+    assert open(path, "rb").read() == data
+PY
+	[ "$(stats_get "['hits']")" = 20 ]
+	unmount_store
+	[ "$(manifest_sql "select count(*) from entries where access_count = 1")" = 20 ]
+}
+
 @test "access records are batched and reach the manifest by unmount; O_NOATIME reads leave none" {
 	mount_store
 	mkdir "$MNT/AAPL"
