@@ -55,21 +55,32 @@ static void forget_removed(void *arg, const struct manifest_entry *e)
 		ffs->hooks->inval_entry(ffs, sym, name);
 }
 
-/* gc_remove_rows() callback: whether published entry `e` was read since
- * the last access flush, which a GC pass makes before it lists rows (the
- * row it was listed by does not say so): it is not idle. */
-static int read_since_flush(void *arg, const struct manifest_entry *e)
+/* gc_remove_rows() callback: whether published entry `e` is in use, so
+ * not idle whatever its row says: read since the last access flush,
+ * which a GC pass makes before it lists rows, or held open now (a
+ * reader that opened it once and reads it for days, or maps it). */
+static int entry_in_use(void *arg, const struct manifest_entry *e)
 {
 	struct ffs *ffs = arg;
+	char hkey[LOCK_NAME_MAX + ENTRY_SUFFIX_LEN + 2];
+	struct node *n;
+	int open;
 
-	return access_log_pending(ffs->access, e->symbol, e->key, NULL) > 0;
+	if (access_log_pending(ffs->access, e->symbol, e->key, NULL) > 0)
+		return 1;
+	snprintf(hkey, sizeof(hkey), "%s/%s" ENTRY_SUFFIX, e->symbol, e->key);
+	pthread_mutex_lock(&ffs->lock);
+	n = htab_get(ffs->names, hkey);
+	open = n && n->kind == NODE_ENTRY && n->opens > 0;
+	pthread_mutex_unlock(&ffs->lock);
+	return open;
 }
 
 int entry_remove_batch(struct ffs *ffs, const struct manifest_entry *rows,
 		       size_t n, int *results)
 {
 	return gc_remove_rows(ffs->manifest, ffs->store, rows, n, results,
-			      read_since_flush, forget_removed, ffs);
+			      entry_in_use, forget_removed, ffs);
 }
 
 /* Unlink scratch node `n`; lock held, dropped.  Its tmp file's name goes

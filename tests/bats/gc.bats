@@ -83,19 +83,40 @@ PY
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$a.parquet"
 }
 
-@test "a reader holding an entry reads to the end while GC removes it" {
+@test "an entry held open is in use: GC leaves it to its reader until it is closed" {
 	mount_store
 	mkdir "$MNT/AAPL"
 	k=$(publish AAPL big 200000)
+	# opened once, then read for longer than --older-than (only an
+	# open records a read); mapped, as a reader that closed its
+	# descriptor still holds it
 	exec 6<"$MNT/AAPL/$k.parquet"
 	head -c 1000 <&6 >"$TEST_DIR/part1"
 	sleep 2
-	run "$FEATUREFS" gc --older-than 1s "$MNT"
+	run "$FEATUREFS" gc --older-than 1s --json "$MNT"
 	[ "$status" -eq 0 ]
-	[ "$(rows)" = 0 ]
+	python3 -c "import json,sys; d=json.load(sys.stdin); assert d['removed_entries'] == 0 and d['skipped_busy'] == 1, d" <<<"$output"
 	cat <&6 >"$TEST_DIR/part2"
 	exec 6<&-
 	cat "$TEST_DIR/part1" "$TEST_DIR/part2" | cmp - "$DATA/big.parquet"
+	python3 - "$MNT/AAPL/$k.parquet" "$FEATUREFS" "$MNT" <<'PY'
+import mmap, os, subprocess, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+m = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+os.close(fd)
+time.sleep(1.5)
+subprocess.run([sys.argv[2], "gc", "--older-than", "1s", sys.argv[3]],
+               check=True, stdout=subprocess.DEVNULL)
+assert os.path.exists(sys.argv[1])
+assert m[:4] == b"PAR1"
+m.close()
+PY
+	[ "$(rows)" = 1 ]
+	# closed and idle, it goes
+	sleep 1.5
+	run "$FEATUREFS" gc --older-than 1s "$MNT"
+	[ "$status" -eq 0 ]
+	[ "$(rows)" = 0 ]
 }
 
 @test "quota: least recently read entries go until under 90% of max-size" {
