@@ -524,6 +524,10 @@ assert all(f["corrected"] for f in d["findings"]), d' "$TEST_DIR/out"
 	[[ "$output" == *"(row dropped)"* ]]
 	run sh "$HELPER" -fn "$STORE"
 	[ "$status" -eq 0 ]
+	# no featurefs to run: an operational error, not the shell's 127
+	FEATUREFS=/nonexistent/featurefs run sh "$HELPER" -n "$STORE"
+	[ "$status" -eq 8 ]
+	[[ "$output" == *"cannot run /nonexistent/featurefs"* ]]
 	command -v fsck >/dev/null || skip "no fsck(8)"
 	mkdir "$TEST_DIR/bin"
 	cp "$HELPER" "$TEST_DIR/bin/fsck.featurefs"
