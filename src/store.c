@@ -275,7 +275,7 @@ int store_init(const char *path, const char *manifest,
 {
 	static const char *const dirs[] = { "objects", "tmp", "lost+found" };
 	struct store_conf c;
-	int root_fd = -1, rc, i;
+	int root_fd = -1, made = 0, made_dirs = 0, rc, fd;
 
 	rc = store_probe(path);
 	if (rc == 1)
@@ -285,20 +285,33 @@ int store_init(const char *path, const char *manifest,
 	rc = store_check_not_nested(path);
 	if (rc < 0)
 		return rc;
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+	if (mkdir(path, 0700) == 0)
+		made = 1;
+	else if (errno != EEXIST)
 		return -errno;
 	root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (root_fd < 0)
-		return -errno;
+	if (root_fd < 0) {
+		rc = -errno;
+		goto out;
+	}
 	rc = store_make_private(root_fd, path);
 	if (rc < 0)
 		goto out;
-	for (i = 0; i < 3; i++) {
-		if (mkdirat(root_fd, dirs[i], 0700) < 0 && errno != EEXIST) {
+	for (; made_dirs < 3; made_dirs++) {
+		if (mkdirat(root_fd, dirs[made_dirs], 0700) < 0 &&
+		    errno != EEXIST) {
 			rc = -errno;
 			goto out;
 		}
 	}
+	/* there from the start: a copy on read-only media has one to lock */
+	fd = openat(root_fd, STORE_LOCK,
+		    O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	close(fd);
 	memset(&c, 0, sizeof(c));
 	c.format = STORE_FORMAT;
 	rc = new_uuid(c.uuid);
@@ -308,7 +321,18 @@ int store_init(const char *path, const char *manifest,
 	snprintf(c.compression, sizeof(c.compression), "%s", compression);
 	rc = write_conf(root_fd, &c);
 out:
-	close(root_fd);
+	if (rc < 0 && made) {
+		/* what we made goes again (a directory made under a mount
+		 * that refused it its mode, say); a directory given stays */
+		if (root_fd >= 0) {
+			unlinkat(root_fd, STORE_LOCK, 0);
+			while (made_dirs-- > 0)
+				unlinkat(root_fd, dirs[made_dirs], AT_REMOVEDIR);
+		}
+		rmdir(path);
+	}
+	if (root_fd >= 0)
+		close(root_fd);
 	return rc;
 }
 
@@ -622,6 +646,14 @@ int store_lock(struct store *s, const char *role, const char *mountpoint,
 	if (s->lock_fd >= 0)
 		return 0;
 	fd = lock_file_open(s, s->read_only_fs ? O_RDONLY : O_RDWR | O_CREAT);
+	if (fd == -ENOENT && s->read_only_fs) {
+		/* a copy made without one, which cannot be made there: the
+		 * directory locks as well, holding no record */
+		fd = openat(s->root_fd, ".", O_RDONLY | O_DIRECTORY |
+						     O_CLOEXEC);
+		if (fd < 0)
+			fd = -errno;
+	}
 	if (fd < 0)
 		return fd;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {

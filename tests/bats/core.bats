@@ -34,6 +34,7 @@ teardown() {
 	run "$FEATUREFS" init "$STORE"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"initialized featurefs store"* ]]
+	[ -f "$STORE/store.lock" ] # so a copy on read-only media has one
 	run "$FEATUREFS" init "$STORE"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"already a featurefs store"* ]]
@@ -225,6 +226,10 @@ time.sleep(60)" "$STORE/store.lock" 3>&- &
 	run "$FEATUREFS" init "$MNT"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"$MNT is a featurefs mount; a store goes beside its mountpoint"* ]]
+	# under it, the symbol directory made for the store goes again
+	run "$FEATUREFS" init "$MNT/newstore"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot make it private (0700) for a store"* ]]
 	[ "$(ls "$MNT")" = AAPL ]
 	# the store moved, another put at its path: commands given the
 	# mountpoint must not act on that other store
@@ -1439,6 +1444,8 @@ PY
 		alter table entries drop column sealed_tmp;
 		drop table removals;
 		update schema_version set version = 2"
+	# copied without its lock file, which cannot be made there
+	rm "$STORE/store.lock"
 	# a snapshot, a read-only export: the store as a read-only bind
 	mkdir "$TEST_DIR/ro"
 	mount --bind "$STORE" "$TEST_DIR/ro" || skip "no bind mounts here"
