@@ -35,6 +35,7 @@ int cmd_gc(int argc, char **argv)
 	struct store *s = NULL;
 	struct gc_env env = { 0 };
 	int c, json = 0, older_given = 0, max_given = 0, rc, ret = 1;
+	int message = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -84,7 +85,7 @@ int cmd_gc(int argc, char **argv)
 		 * unless told (0 included: that rule left out) */
 		o.older_than_us = older_given ? o.older_than_us : -1;
 		o.max_size = max_given ? o.max_size : GC_MAX_SIZE_MOUNT;
-		rc = ctl_request_gc(s, holder.pid, &o, json, &out);
+		rc = ctl_request_gc(s, holder.pid, &o, json, &out, &message);
 		if (rc == -EAGAIN)
 			log_err("gc: the daemon of the mount of %s (pid %ld) is "
 				"stopped and cannot answer: continue it (kill "
@@ -94,7 +95,8 @@ int cmd_gc(int argc, char **argv)
 			log_err("gc: cannot reach the mount of %s (pid %ld): %s",
 				s->root, (long)holder.pid, strerror(-rc));
 		else
-			fputs(sb_str(&out), stdout);
+			fprintf(message ? stderr : stdout, "%s%s",
+				message ? "featurefs: " : "", sb_str(&out));
 		ret = rc < 0 ? 1 : rc;
 		goto out;
 	}

@@ -112,7 +112,7 @@ static void serve_gc(struct ffs *ffs, int fd, char *args, struct strbuf *out)
 	if (parse_gc_args(ffs, args, &o, &json) < 0) {
 		log_warn("control socket: refused a gc request whose "
 			 "arguments are not name=number");
-		sb_adds(out, "16\nbad control request\n");
+		sb_adds(out, "16 message\nbad control request\n");
 		return;
 	}
 	if (client_gone(fd)) {
@@ -122,14 +122,14 @@ static void serve_gc(struct ffs *ffs, int fd, char *args, struct strbuf *out)
 	}
 	if (ffs->opt.read_only && !o.dry_run) {
 		log_info("gc: refused through a read-only mount");
-		sb_addf(out, "1\ngc: %s is mounted read-only (-o ro): nothing "
+		sb_addf(out, "1 message\ngc: %s is mounted read-only (-o ro): nothing "
 			     "is removed through it (--dry-run lists what "
 			     "would go)\n", ffs->mountpoint);
 		return;
 	}
 	rc = daemon_gc_pass(ffs, &o, &res);
 	if (rc < 0) {
-		sb_addf(out, "1\ngc failed: %s\n", strerror(-rc));
+		sb_addf(out, "1 message\ngc failed: %s\n", strerror(-rc));
 	} else {
 		/* an interrupted pass (the mount stopping) did not finish */
 		sb_adds(out, res.interrupted ? "1\n" : "0\n");
@@ -149,7 +149,7 @@ static void serve_stats(struct ffs *ffs, char *args, struct strbuf *out)
 	if (!json && args[0] && strcmp(args, "json=0") != 0) {
 		log_warn("control socket: refused a stats request with "
 			 "arguments other than json=0|1");
-		sb_adds(out, "16\nbad control request\n");
+		sb_adds(out, "16 message\nbad control request\n");
 		return;
 	}
 	sb_adds(out, "0\n");
@@ -194,7 +194,7 @@ static void serve_client(struct ffs *ffs, int fd)
 	} else {
 		log_warn("control socket: refused a request that is neither "
 			 "gc nor stats (%zu bytes)", got);
-		sb_adds(&out, "16\nbad control request\n");
+		sb_adds(&out, "16 message\nbad control request\n");
 	}
 	if (!out.err)
 		write_all(fd, out.buf, out.len);
@@ -389,11 +389,13 @@ void ctl_stop(struct ffs *ffs)
 }
 
 /* Send request line `req` to the mount of store `s`, whose daemon is
- * `daemon`, and read its reply into `out`, status line dropped.  Returns
- * the status, -EAGAIN when the daemon stays stopped CTL_STOPPED_S seconds
- * (SIGSTOP: it would never answer), or another -errno. */
+ * `daemon`, and read its reply into `out`, status line dropped; *message
+ * (if given) says whether it is a message for stderr (a refusal) rather
+ * than the command's output.  Returns the status, -EAGAIN when the
+ * daemon stays stopped CTL_STOPPED_S seconds (SIGSTOP: it would never
+ * answer), or another -errno. */
 static int ctl_request(struct store *s, pid_t daemon, const char *req,
-		       struct strbuf *out)
+		       struct strbuf *out, int *message)
 {
 	struct sockaddr_un sa;
 	struct pollfd p;
@@ -442,6 +444,9 @@ static int ctl_request(struct store *s, pid_t daemon, const char *req,
 		rc = -EPROTO;
 		goto out;
 	}
+	if (message)
+		*message = strncmp(strpbrk(out->buf, " \n"), " message\n",
+				   9) == 0;
 	/* drop the status line */
 	memmove(out->buf, nl + 1, out->len - (size_t)(nl + 1 - out->buf) + 1);
 	out->len -= (size_t)(nl + 1 - out->buf);
@@ -452,7 +457,7 @@ out:
 }
 
 int ctl_request_gc(struct store *s, pid_t daemon, const struct gc_options *o,
-		   int json, struct strbuf *out)
+		   int json, struct strbuf *out, int *message)
 {
 	char req[CTL_LINE_MAX];
 
@@ -466,12 +471,12 @@ int ctl_request_gc(struct store *s, pid_t daemon, const struct gc_options *o,
 		snprintf(req + strlen(req), sizeof(req) - strlen(req),
 			 " max_size=%llu", (unsigned long long)o->max_size);
 	strcat(req, "\n");
-	return ctl_request(s, daemon, req, out);
+	return ctl_request(s, daemon, req, out, message);
 }
 
 int ctl_request_stats(struct store *s, pid_t daemon, int json,
 		      struct strbuf *out)
 {
 	return ctl_request(s, daemon, json ? "stats json=1\n" : "stats\n",
-			   out);
+			   out, NULL);
 }
