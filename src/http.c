@@ -26,7 +26,9 @@
 
 #define CONNECTIONS_MAX 128	/* scrapers at once */
 #define HTTP_THREADS 4		/* each polls its share of them */
-#define CONNECTIONS_PER_IP 8	/* ... from one address */
+#define CONNECTIONS_PER_IP 32	/* ... from one address: every local
+				 * client shares 127.0.0.1, and a browser
+				 * or a pooled client keeps several */
 #define IDLE_TIMEOUT_S 10	/* a client that sends nothing is dropped */
 
 int http_parse_endpoint(const char *spec, struct sockaddr_storage *ss,

@@ -283,6 +283,20 @@ assert reply == b'', reply"
 	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
 }
 
+@test "idle keep-alive connections of local clients leave /health/live answered" {
+	mount_store -o metrics=127.0.0.1:0
+	local port
+	port=$(sed -n 's/^metrics = 127.0.0.1://p' "$MNT/.featurefs/config")
+	# a browser's and a pooled client's: all from 127.0.0.1
+	python3 - "$port" <<'PY'
+import socket, sys, urllib.request
+port = int(sys.argv[1])
+idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
+r = urllib.request.urlopen("http://127.0.0.1:%d/health/live" % port, timeout=60)
+assert r.status == 200, r.status
+PY
+}
+
 @test "slow HTTP clients from one address cannot keep scrapes from others out, nor fill the log" {
 	mount_store -o metrics=127.0.0.1:0
 	local port
