@@ -61,13 +61,15 @@ struct mount_opts {
 	int default_permissions;
 	int subtype, fsname;	/* given: libfuse's, kept as they are */
 	int remount;		/* mount(8) -o remount of a mounted store */
+	char kernel_opt[32];	/* one the kernel's mount shows (user_id=):
+				 * mount(8) passes them to a remount */
 	unsigned long ms_flags;	/* the kernel's flags the options set */
 	unsigned long ms_cleared; /* ... and those they clear */
 };
 
 enum {
 	KEY_RO, KEY_RW, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS, KEY_SUBTYPE,
-	KEY_FSNAME, KEY_REMOUNT, KEY_ATIME
+	KEY_FSNAME, KEY_REMOUNT, KEY_ATIME, KEY_KERNEL
 };
 
 /* The mount(2) flags of fstab's generic options, for a remount. */
@@ -126,6 +128,11 @@ static const struct fuse_opt mount_opt_spec[] = {
 	FUSE_OPT_KEY("nodiratime", KEY_ATIME),
 	FUSE_OPT_KEY("lazytime", KEY_ATIME),
 	FUSE_OPT_KEY("nolazytime", KEY_ATIME),
+	/* what libfuse gives the kernel itself */
+	FUSE_OPT_KEY("user_id=", KEY_KERNEL),
+	FUSE_OPT_KEY("group_id=", KEY_KERNEL),
+	FUSE_OPT_KEY("rootmode=", KEY_KERNEL),
+	FUSE_OPT_KEY("fd=", KEY_KERNEL),
 	FUSE_OPT_END,
 };
 
@@ -187,6 +194,10 @@ static int mount_opt_proc(void *data, const char *arg, int key,
 		mo->remount = 1;
 		return 0;
 	case KEY_ATIME:
+		return 0;
+	case KEY_KERNEL:
+		snprintf(mo->kernel_opt, sizeof(mo->kernel_opt), "%.*s",
+			 (int)strcspn(arg, "="), arg);
 		return 0;
 	default:
 		return 1;
@@ -754,7 +765,7 @@ static unsigned long current_ms_flags(const char *mountpoint)
 static int remount_store(const struct mount_opts *mo, const char *mountpoint)
 {
 	char path[PATH_MAX + 32], line[PATH_MAX + 16], mounted[PATH_MAX];
-	char given[PATH_MAX];
+	char given[PATH_MAX], source[PATH_MAX + 1];
 	int daemon_ro = -1;
 	struct statfs sfs;
 	unsigned long flags;
@@ -777,9 +788,13 @@ static int remount_store(const struct mount_opts *mo, const char *mountpoint)
 				 (int)strcspn(line + 8, "\n"), line + 8);
 	}
 	fclose(f);
-	/* the store named is the one mounted there (mount(8) names it as
-	 * /proc/mounts does), not another the caller meant */
-	if (!realpath(mo->store, given) || strcmp(given, mounted) != 0) {
+	/* the store named is the one mounted there, not another the
+	 * caller meant; mount(8) names it as /proc/mounts does, by the
+	 * mount's fsname= when it was given one */
+	if ((!realpath(mo->store, given) || strcmp(given, mounted) != 0) &&
+	    !(mountpoint[0] == '/' &&
+	      proc_mount_at(mountpoint, NULL, NULL, source) &&
+	      strcmp(source, mo->store) == 0)) {
 		log_err("remount %s: it serves store %s, not %s", mountpoint,
 			mounted, mo->store);
 		return -EINVAL;
@@ -921,8 +936,16 @@ int cmd_mount(int argc, char **argv)
 		ret = cli_usage("mount", "STORE and MOUNTPOINT are required");
 		goto out;
 	}
-	/* a remount changes none of them, but a wrong one is still wrong */
-	if (check_options(&mo, &ffs.opt) < 0) {
+	if (mo.kernel_opt[0] && !mo.remount) {
+		log_err("-o %s=: featurefs sets it for the kernel itself",
+			mo.kernel_opt);
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	/* a remount changes none of them, but a wrong one is still wrong,
+	 * as is an option neither featurefs nor libfuse knows */
+	if (check_options(&mo, &ffs.opt) < 0 ||
+	    (mo.remount && fs_check_args(&args) < 0)) {
 		ret = EXIT_USAGE;
 		goto out;
 	}

@@ -149,6 +149,16 @@ teardown() {
 	run env PATH="$INSTALLED_BIN:$PATH" mount -o remount,ro,gc_older_than=soon "$MNT"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"invalid gc_older_than=soon"* ]]
+	# and so is one nobody knows (a typo of noexec)
+	run env PATH="$INSTALLED_BIN:$PATH" mount -o remount,noxec "$MNT"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"unknown option"* ]]
+	umount "$MNT"
+	# mount(8) names the store by the fsname= a mount was given
+	PATH=$INSTALLED_BIN:$PATH mount -t fuse.featurefs "$STORE" "$MNT" -o fsname=features-test
+	[ "$(findmnt -n -o SOURCE "$MNT")" = features-test ]
+	PATH=$INSTALLED_BIN:$PATH mount -o remount,ro "$MNT"
+	[[ "$(findmnt -n -o OPTIONS "$MNT")" == ro,* ]]
 	umount "$MNT"
 	run "$INSTALLED_BIN/featurefs" "$STORE" "$MNT" -o remount,ro
 	[ "$status" -eq 1 ]
