@@ -28,7 +28,7 @@ int cmd_stats(int argc, char **argv)
 	struct store_holder holder;
 	struct manifest *m = NULL;
 	struct store *s = NULL;
-	int c, json = 0, rc;
+	int c, json = 0, mounted, rc;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -47,7 +47,14 @@ int cmd_stats(int argc, char **argv)
 	rc = cli_open_store(argv[optind], &s);
 	if (rc < 0)
 		return 1;
-	if (cli_store_mounted(s, &holder)) {
+	mounted = cli_store_mounted(s, &holder);
+	if (mounted && s->read_only_fs) {
+		r.mountpoint = holder.mountpoint;
+		r.unanswered = 1;
+		r.why_unanswered = "a store on a read-only filesystem has no "
+				   "control socket; its live figures are in "
+				   "MOUNTPOINT/.featurefs/stats";
+	} else if (mounted) {
 		rc = ctl_request_stats(s, holder.pid, json, &sb);
 		if (rc == 0) {
 			fputs(sb_str(&sb), stdout);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/sysmacros.h>
 
 #include "proc.h"
 
@@ -44,6 +45,26 @@ static void mountinfo_unescape(char *s)
 	*out = '\0';
 }
 
+/* One line of /proc/self/mountinfo, "id parent maj:min root mountpoint
+ * opts [optional...] - fstype source superopts", into `m`, `mp` and
+ * `src` (PATH_MAX + 1 bytes each) and `type` (64): 1, or 0 if it is not
+ * one. */
+static int mountinfo_parse(const char *line, struct proc_mount *m, char *mp,
+			   char *type, char *src)
+{
+	const char *tail;
+
+	if (sscanf(line, "%d %*s %u:%u %*s %4096s", &m->id, &m->major,
+		   &m->minor, mp) != 4)
+		return 0;
+	tail = strstr(line, " - ");
+	if (!tail || sscanf(tail, " - %63s %4096s", type, src) != 2)
+		return 0;
+	mountinfo_unescape(mp);
+	mountinfo_unescape(src);
+	return 1;
+}
+
 int proc_mount_at(const char *mountpoint, struct proc_mount *m,
 		  char *fstype, char *source)
 {
@@ -57,19 +78,11 @@ int proc_mount_at(const char *mountpoint, struct proc_mount *m,
 	while (getline(&line, &cap, f) > 0) {
 		char mp[PATH_MAX + 1], type[64], src[PATH_MAX + 1];
 		struct proc_mount here;
-		const char *tail;
 
-		/* "id parent maj:min root mountpoint opts [optional...] -
-		 * fstype source superopts": the last mount there is on top */
-		if (sscanf(line, "%d %*s %u:%u %*s %4096s", &here.id,
-			   &here.major, &here.minor, mp) != 4)
+		/* the last mount there is on top */
+		if (!mountinfo_parse(line, &here, mp, type, src) ||
+		    strcmp(mp, mountpoint) != 0)
 			continue;
-		mountinfo_unescape(mp);
-		tail = strstr(line, " - ");
-		if (strcmp(mp, mountpoint) != 0 || !tail ||
-		    sscanf(tail, " - %63s %4096s", type, src) != 2)
-			continue;
-		mountinfo_unescape(src);
 		found = 1;
 		if (m)
 			*m = here;
@@ -81,6 +94,57 @@ int proc_mount_at(const char *mountpoint, struct proc_mount *m,
 	free(line);
 	fclose(f);
 	return found;
+}
+
+int proc_mount_of(const char *fstype, const char *source, char *mountpoint,
+		  size_t len)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	if (!f)
+		return 0;
+	while (getline(&line, &cap, f) > 0) {
+		char mp[PATH_MAX + 1], type[64], src[PATH_MAX + 1];
+		struct proc_mount here;
+
+		if (!mountinfo_parse(line, &here, mp, type, src) ||
+		    strcmp(type, fstype) != 0 || strcmp(src, source) != 0)
+			continue;
+		found = 1;
+		snprintf(mountpoint, len, "%s", mp);
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+pid_t proc_flock_holder(dev_t dev, ino_t ino)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	pid_t holder = 0;
+	FILE *f = fopen("/proc/locks", "re");
+
+	if (!f)
+		return 0;
+	/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a waiter's
+	 * line has " -> " after the number */
+	while (!holder && getline(&line, &cap, f) > 0) {
+		unsigned maj, min;
+		unsigned long long i;
+		long pid;
+
+		if (sscanf(line, "%*d: FLOCK %*s %*s %ld %x:%x:%llu", &pid,
+			   &maj, &min, &i) == 4 &&
+		    makedev(maj, min) == dev && (ino_t)i == ino)
+			holder = (pid_t)pid;
+	}
+	free(line);
+	fclose(f);
+	return holder;
 }
 
 /* The fields of /proc/PID/stat after "pid (comm) " in `buf` (`len`

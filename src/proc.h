@@ -46,6 +46,15 @@ struct proc_file {
 int proc_mount_at(const char *mountpoint, struct proc_mount *m,
 		  char *fstype, char *source);
 
+/* The mountpoint (`len` bytes) of the newest mount of type `fstype` whose
+ * source is `source`: 1, or 0 when there is none. */
+int proc_mount_of(const char *fstype, const char *source, char *mountpoint,
+		  size_t len);
+
+/* The process that holds a flock(2) of file `dev`:`ino`, as /proc/locks
+ * says, or 0. */
+pid_t proc_flock_holder(dev_t dev, ino_t ino);
+
 /* Whether process `pid` is stopped (SIGSTOP, or a debugger's stop); 0
  * when it is not, or /proc cannot tell. */
 int proc_is_stopped(pid_t pid);

@@ -232,8 +232,10 @@ void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 	sb_addf(sb, "store          %s\n", r->store);
 	sb_addf(sb, "manifest       %s\n", r->backend);
 	if (r->mountpoint && *r->mountpoint && r->unanswered)
-		sb_addf(sb, "mounted at     %s (its daemon is not answering: "
-			    "figures from the manifest)\n", r->mountpoint);
+		sb_addf(sb, "mounted at     %s (%s: figures from the "
+			    "manifest)\n", r->mountpoint,
+			r->why_unanswered ? r->why_unanswered
+					  : "its daemon is not answering");
 	else if (r->mountpoint && *r->mountpoint)
 		sb_addf(sb, "mounted at     %s (up %llds)\n", r->mountpoint,
 			(long long)(r->uptime_us / 1000000));

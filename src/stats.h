@@ -114,6 +114,8 @@ struct stats_report {
 	const char *mountpoint;		/* "" when not mounted */
 	int unanswered;			/* mounted, but its daemon did not
 					 * answer: no live figures */
+	const char *why_unanswered;	/* ... why, if not that it is not
+					 * answering */
 	struct manifest_totals totals;
 	struct manifest_symbol *symbols;
 	size_t nsymbols;

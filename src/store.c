@@ -23,6 +23,7 @@
 #include "fault.h"
 #include "fdio.h"
 #include "log.h"
+#include "proc.h"
 #include "store.h"
 
 #define STORE_CONF "store.conf"
@@ -574,8 +575,20 @@ static void read_holder(const struct store *s, int fd, struct store_holder *h)
 	ssize_t n;
 
 	memset(h, 0, sizeof(*h));
-	if (s->read_only_fs)
+	if (s->read_only_fs) {
+		struct stat st;
+
+		/* no record can be written there, and only a mount locks a
+		 * store there (gc and fsck's repairs refuse it): /proc
+		 * names it */
+		if (fstat(fd, &st) == 0 &&
+		    (h->pid = proc_flock_holder(st.st_dev, st.st_ino)) > 0) {
+			snprintf(h->role, sizeof(h->role), "mount");
+			proc_mount_of("fuse.featurefs", s->root, h->mountpoint,
+				      sizeof(h->mountpoint));
+		}
 		return;
+	}
 	n = pread(fd, text, sizeof(text) - 1, 0);
 	if (n <= 0)
 		return;
@@ -618,7 +631,10 @@ int store_lock_update(struct store *s, const char *role,
 
 /* Open store.lock with `flags`, never through a link and only if it is
  * a regular file: the holder record is written there, and emptied at
- * unlock, wherever a link would lead.  -EINVAL, logged, otherwise. */
+ * unlock, wherever a link would lead.  -EINVAL, logged, otherwise.  A
+ * store on a read-only filesystem copied without one, where it cannot
+ * be made, has its directory opened instead: it locks as well, holding
+ * no record. */
 static int lock_file_open(struct store *s, int flags)
 {
 	struct stat st;
@@ -626,6 +642,11 @@ static int lock_file_open(struct store *s, int flags)
 
 	fd = openat(s->root_fd, STORE_LOCK,
 		    flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == ENOENT && s->read_only_fs) {
+		fd = openat(s->root_fd, ".", O_RDONLY | O_DIRECTORY |
+						     O_CLOEXEC);
+		return fd < 0 ? -errno : fd;
+	}
 	if (fd < 0 && errno != ELOOP)
 		return -errno;
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -646,14 +667,6 @@ int store_lock(struct store *s, const char *role, const char *mountpoint,
 	if (s->lock_fd >= 0)
 		return 0;
 	fd = lock_file_open(s, s->read_only_fs ? O_RDONLY : O_RDWR | O_CREAT);
-	if (fd == -ENOENT && s->read_only_fs) {
-		/* a copy made without one, which cannot be made there: the
-		 * directory locks as well, holding no record */
-		fd = openat(s->root_fd, ".", O_RDONLY | O_DIRECTORY |
-						     O_CLOEXEC);
-		if (fd < 0)
-			fd = -errno;
-	}
 	if (fd < 0)
 		return fd;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
