@@ -276,7 +276,7 @@ int store_init(const char *path, const char *manifest,
 {
 	static const char *const dirs[] = { "objects", "tmp", "lost+found" };
 	struct store_conf c;
-	int root_fd = -1, made = 0, made_dirs = 0, rc, fd;
+	int root_fd = -1, made = 0, rc, fd, i;
 
 	rc = store_probe(path);
 	if (rc == 1)
@@ -298,16 +298,15 @@ int store_init(const char *path, const char *manifest,
 	rc = store_make_private(root_fd, path);
 	if (rc < 0)
 		goto out;
-	for (; made_dirs < 3; made_dirs++) {
-		if (mkdirat(root_fd, dirs[made_dirs], 0700) < 0 &&
-		    errno != EEXIST) {
+	for (i = 0; i < 3; i++) {
+		if (mkdirat(root_fd, dirs[i], 0700) < 0 && errno != EEXIST) {
 			rc = -errno;
 			goto out;
 		}
 	}
 	/* there from the start: a copy on read-only media has one to lock */
-	fd = openat(root_fd, STORE_LOCK,
-		    O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = openat(root_fd, STORE_LOCK, O_WRONLY | O_CREAT | O_EXCL |
+						 O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = -errno;
 		goto out;
@@ -322,18 +321,12 @@ int store_init(const char *path, const char *manifest,
 	snprintf(c.compression, sizeof(c.compression), "%s", compression);
 	rc = write_conf(root_fd, &c);
 out:
-	if (rc < 0 && made) {
-		/* what we made goes again (a directory made under a mount
-		 * that refused it its mode, say); a directory given stays */
-		if (root_fd >= 0) {
-			unlinkat(root_fd, STORE_LOCK, 0);
-			while (made_dirs-- > 0)
-				unlinkat(root_fd, dirs[made_dirs], AT_REMOVEDIR);
-		}
-		rmdir(path);
-	}
 	if (root_fd >= 0)
 		close(root_fd);
+	/* what we made goes again (a directory made under a mount that
+	 * refused it its mode, say); a directory given stays */
+	if (rc < 0)
+		store_unmake(path, made);
 	return rc;
 }
 
@@ -631,10 +624,7 @@ int store_lock_update(struct store *s, const char *role,
 
 /* Open store.lock with `flags`, never through a link and only if it is
  * a regular file: the holder record is written there, and emptied at
- * unlock, wherever a link would lead.  -EINVAL, logged, otherwise.  A
- * store on a read-only filesystem copied without one, where it cannot
- * be made, has its directory opened instead: it locks as well, holding
- * no record. */
+ * unlock, wherever a link would lead.  -EINVAL, logged, otherwise. */
 static int lock_file_open(struct store *s, int flags)
 {
 	struct stat st;
@@ -642,11 +632,6 @@ static int lock_file_open(struct store *s, int flags)
 
 	fd = openat(s->root_fd, STORE_LOCK,
 		    flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-	if (fd < 0 && errno == ENOENT && s->read_only_fs) {
-		fd = openat(s->root_fd, ".", O_RDONLY | O_DIRECTORY |
-						     O_CLOEXEC);
-		return fd < 0 ? -errno : fd;
-	}
 	if (fd < 0 && errno != ELOOP)
 		return -errno;
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -667,6 +652,12 @@ int store_lock(struct store *s, const char *role, const char *mountpoint,
 	if (s->lock_fd >= 0)
 		return 0;
 	fd = lock_file_open(s, s->read_only_fs ? O_RDONLY : O_RDWR | O_CREAT);
+	if (fd == -ENOENT && s->read_only_fs)
+		/* another path to the store may be writable, and a lock of
+		 * anything else would not keep its users out */
+		log_err("store %s: %s is missing, and cannot be made on a "
+			"read-only filesystem: copy the store with it (init "
+			"makes it)", s->root, STORE_LOCK);
 	if (fd < 0)
 		return fd;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {

@@ -1444,8 +1444,6 @@ PY
 		alter table entries drop column sealed_tmp;
 		drop table removals;
 		update schema_version set version = 2"
-	# copied without its lock file, which cannot be made there
-	rm "$STORE/store.lock"
 	# a snapshot, a read-only export: the store as a read-only bind
 	mkdir "$TEST_DIR/ro"
 	mount --bind "$STORE" "$TEST_DIR/ro" || skip "no bind mounts here"
@@ -1469,6 +1467,12 @@ PY
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"store $TEST_DIR/ro is on a read-only filesystem: mount it with -o ro"* ]]
 	! mountpoint -q "$MNT"
+	# copied without its lock file, which cannot be made there
+	mv "$STORE/store.lock" "$TEST_DIR/store.lock"
+	run timeout 20 "$FEATUREFS" "$TEST_DIR/ro" "$MNT" -f -o ro
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"store.lock is missing, and cannot be made on a read-only filesystem"* ]]
+	mv "$TEST_DIR/store.lock" "$STORE/store.lock"
 	STORE=$TEST_DIR/ro mount_store -o ro
 	log_has "store $TEST_DIR/ro is on a read-only filesystem: no access records, control socket or GC"
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
