@@ -566,8 +566,9 @@ again:
 		/* the writer's thread reads back what it wrote; any other
 		 * waits, its own process's too: a thread that found the key
 		 * in flight (the single-flight protocol run in threads) is
-		 * a reader, and the data is not there yet */
-		if (pid != w->tid) {
+		 * a reader, and the data is not there yet.  A thread outside
+		 * the mount's pid namespace (0) cannot be told apart */
+		if (pid == 0 || pid != w->tid) {
 			pthread_mutex_unlock(&ffs->lock);
 			return -EINPROGRESS;
 		}
