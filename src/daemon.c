@@ -212,6 +212,7 @@ int daemon_gc_pass(struct ffs *ffs, const struct gc_options *o,
 		.manifest = ffs->manifest,
 		.live_mount_id = ffs->store->mount_id,
 		.remove = remove_through_mount,
+		.in_use = entry_in_use,
 		.arg = ffs,
 		.stop = &ffs->stopping,
 	};
@@ -220,7 +221,7 @@ int daemon_gc_pass(struct ffs *ffs, const struct gc_options *o,
 
 	/* what was read a moment ago must count as read; reads a manifest
 	 * held elsewhere does not take now stay in the access log, where
-	 * the removal looks too (read_since_flush()), so no wait here */
+	 * the removal looks too (entry_in_use()), so no wait here */
 	flush_access(ffs, MANIFEST_RECORD_BRIEF);
 	pthread_mutex_lock(&ffs->gc_mu);
 	rc = gc_pass(&env, o, res);

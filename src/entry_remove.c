@@ -55,11 +55,7 @@ static void forget_removed(void *arg, const struct manifest_entry *e)
 		ffs->hooks->inval_entry(ffs, sym, name);
 }
 
-/* gc_remove_rows() callback: whether published entry `e` is in use, so
- * not idle whatever its row says: read since the last access flush,
- * which a GC pass makes before it lists rows, or held open now (a
- * reader that opened it once and reads it for days, or maps it). */
-static int entry_in_use(void *arg, const struct manifest_entry *e)
+int entry_in_use(void *arg, const struct manifest_entry *e)
 {
 	struct ffs *ffs = arg;
 	char hkey[LOCK_NAME_MAX + ENTRY_SUFFIX_LEN + 2];

@@ -527,6 +527,11 @@ int entry_unlink(struct ffs *ffs, struct node *parent, const char *name,
  */
 int entry_remove_batch(struct ffs *ffs, const struct manifest_entry *rows,
 		       size_t n, int *results);
+/* Whether published entry `e` is in use to GC (`arg` is the ffs), so not
+ * idle whatever its row says: read since the last access flush, which a
+ * pass makes before it lists rows, or held open now (a reader that
+ * opened it once and reads it for days, or maps it). */
+int entry_in_use(void *arg, const struct manifest_entry *e);
 
 /*
  * rename(2) in the mount. A scratch file moves, or publishes when renamed

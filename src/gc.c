@@ -72,6 +72,18 @@ static int row_names_ok(const struct manifest_entry *e)
 	return name_check_symbol(e->symbol) == 0 && name_check_key(e->key) == 0;
 }
 
+/* What a pass would make of row `e`: 0 removed, -EINVAL left for fsck
+ * (gc_remove_rows()), -EBUSY skipped as in use. */
+static int dry_run_result(const struct gc_env *env,
+			  const struct manifest_entry *e)
+{
+	if (!row_names_ok(e))
+		return -EINVAL;
+	if (env->in_use && env->in_use(env->arg, e))
+		return -EBUSY;
+	return 0;
+}
+
 /* How many of the `n` candidates the pass should take: all, unless the
  * quota is reached before.  The estimate assumes every removal works;
  * for one that does not, the pass takes the candidates after them. */
@@ -135,9 +147,8 @@ static int remove_matching(const struct gc_env *env, const struct gc_options *o,
 				/* a dry run can tell of the rows a pass
 				 * leaves alone (gc_remove_rows()) */
 				if (o->dry_run)
-					results[i] = row_names_ok(&rows[i])
-							     ? 0
-							     : -EINVAL;
+					results[i] = dry_run_result(env,
+								    &rows[i]);
 				if (results[i] == -EBUSY)
 					res->skipped_busy++;
 				if (results[i] < 0)

@@ -68,6 +68,9 @@ struct gc_env {
 	 * is 0, -EBUSY (skip: locked) or -ENOENT (gone already). */
 	int (*remove)(void *arg, const struct manifest_entry *rows, size_t n,
 		      int *results);
+	/* Whether a row is in use, so that remove() would skip it (-EBUSY):
+	 * what a dry run asks.  NULL: none is. */
+	int (*in_use)(void *arg, const struct manifest_entry *e);
 	void *arg;
 	/* Set non-zero to stop the pass early (unmount). */
 	const int *stop;

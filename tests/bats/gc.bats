@@ -93,6 +93,10 @@ PY
 	exec 6<"$MNT/AAPL/$k.parquet"
 	head -c 1000 <&6 >"$TEST_DIR/part1"
 	sleep 2
+	# a dry run says what the pass does
+	run "$FEATUREFS" gc --dry-run --older-than 1s --json "$MNT"
+	[ "$status" -eq 0 ]
+	python3 -c "import json,sys; d=json.load(sys.stdin); assert d['removed_entries'] == 0 and d['skipped_busy'] == 1, d" <<<"$output"
 	run "$FEATUREFS" gc --older-than 1s --json "$MNT"
 	[ "$status" -eq 0 ]
 	python3 -c "import json,sys; d=json.load(sys.stdin); assert d['removed_entries'] == 0 and d['skipped_busy'] == 1, d" <<<"$output"
