@@ -40,27 +40,22 @@ static int resume_interrupted_locked(struct ffs *ffs, struct waiter *w,
 	return 0;
 }
 
-/* Put a wait of `us` on the entries of `symbol` into the lock-wait
- * histograms.  ffs->lock held. */
-static void observe_wait_locked(struct ffs *ffs, const char *symbol,
-				int64_t us)
-{
-	struct node *s;
-
-	hist_observe(&ffs->ctr.lock_wait, us);
-	for (s = ffs->symbols; s; s = s->next_symbol)
-		if (strcmp(s->name, symbol) == 0) {
-			hist_observe(&s->ctr->lock_wait, us);
-			break;
-		}
-}
-
 /* Wait `iw` was not taken up (its process killed, say): it ended at
- * its signal.  ffs->lock held. */
+ * its signal, and goes into the lock-wait histograms of the mount and
+ * of its symbol (found by name: its node may be gone).  ffs->lock
+ * held. */
 static void end_interrupted_locked(struct ffs *ffs,
 				   struct interrupted_wait *iw)
 {
-	observe_wait_locked(ffs, iw->symbol, iw->at_us - iw->start_us);
+	int64_t waited = iw->at_us - iw->start_us;
+	struct node *s;
+
+	hist_observe(&ffs->ctr.lock_wait, waited);
+	for (s = ffs->symbols; s; s = s->next_symbol)
+		if (strcmp(s->name, iw->symbol) == 0) {
+			hist_observe(&s->ctr->lock_wait, waited);
+			break;
+		}
 	memset(iw, 0, sizeof(*iw));
 }
 
@@ -87,7 +82,7 @@ static int earlier_deadline_locked(struct ffs *ffs, int64_t us)
 
 void entry_wait_interrupted(struct ffs *ffs, struct waiter *w)
 {
-	struct interrupted_wait *iw;
+	struct interrupted_wait *iw = NULL;
 	int64_t now = mono_us();
 	int kick = 0;
 
@@ -109,13 +104,12 @@ void entry_wait_interrupted(struct ffs *ffs, struct waiter *w)
 		iw->at_us = now;
 		/* the ticker ends it if no retry takes it up */
 		kick = earlier_deadline_locked(ffs, now + RESUME_WINDOW_US);
-	} else {
-		observe_wait_locked(ffs, w->node->parent->name,
-				    now - w->start_us);
 	}
 	pthread_mutex_unlock(&ffs->lock);
 	if (kick)
 		kick_ticker(ffs);
+	if (!iw)
+		entry_wait_done(ffs, w, -EINTR);
 }
 
 int entry_wait(struct ffs *ffs, struct waiter *w)
