@@ -65,8 +65,13 @@ static int mountinfo_parse(const char *line, struct proc_mount *m, char *mp,
 	return 1;
 }
 
-int proc_mount_at(const char *mountpoint, struct proc_mount *m,
-		  char *fstype, char *source)
+/* The last mount in /proc/self/mountinfo (the one on top) whose
+ * mountpoint, type and source are those given, each when not NULL:
+ * 1 with its fields in `m`, `mp_out` and `src_out` (PATH_MAX + 1 bytes)
+ * and `type_out` (64), each when not NULL; 0 when there is none. */
+static int mountinfo_last(const char *mountpoint, const char *fstype,
+			  const char *source, struct proc_mount *m,
+			  char *mp_out, char *type_out, char *src_out)
 {
 	char *line = NULL;
 	size_t cap = 0;
@@ -79,46 +84,41 @@ int proc_mount_at(const char *mountpoint, struct proc_mount *m,
 		char mp[PATH_MAX + 1], type[64], src[PATH_MAX + 1];
 		struct proc_mount here;
 
-		/* the last mount there is on top */
 		if (!mountinfo_parse(line, &here, mp, type, src) ||
-		    strcmp(mp, mountpoint) != 0)
+		    (mountpoint && strcmp(mp, mountpoint) != 0) ||
+		    (fstype && strcmp(type, fstype) != 0) ||
+		    (source && strcmp(src, source) != 0))
 			continue;
 		found = 1;
 		if (m)
 			*m = here;
-		if (fstype)
-			snprintf(fstype, 64, "%s", type);
-		if (source)
-			snprintf(source, PATH_MAX + 1, "%s", src);
+		if (mp_out)
+			snprintf(mp_out, PATH_MAX + 1, "%s", mp);
+		if (type_out)
+			snprintf(type_out, 64, "%s", type);
+		if (src_out)
+			snprintf(src_out, PATH_MAX + 1, "%s", src);
 	}
 	free(line);
 	fclose(f);
 	return found;
 }
 
+int proc_mount_at(const char *mountpoint, struct proc_mount *m,
+		  char *fstype, char *source)
+{
+	return mountinfo_last(mountpoint, NULL, NULL, m, NULL, fstype, source);
+}
+
 int proc_mount_of(const char *fstype, const char *source, char *mountpoint,
 		  size_t len)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	int found = 0;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char mp[PATH_MAX + 1];
 
-	if (!f)
+	if (!mountinfo_last(NULL, fstype, source, NULL, mp, NULL, NULL))
 		return 0;
-	while (getline(&line, &cap, f) > 0) {
-		char mp[PATH_MAX + 1], type[64], src[PATH_MAX + 1];
-		struct proc_mount here;
-
-		if (!mountinfo_parse(line, &here, mp, type, src) ||
-		    strcmp(type, fstype) != 0 || strcmp(src, source) != 0)
-			continue;
-		found = 1;
-		snprintf(mountpoint, len, "%s", mp);
-	}
-	free(line);
-	fclose(f);
-	return found;
+	snprintf(mountpoint, len, "%s", mp);
+	return 1;
 }
 
 pid_t proc_flock_holder(dev_t dev, ino_t ino)
