@@ -122,9 +122,9 @@ static void serve_gc(struct ffs *ffs, int fd, char *args, struct strbuf *out)
 	}
 	if (ffs->opt.read_only && !o.dry_run) {
 		log_info("gc: refused through a read-only mount");
-		sb_addf(out, "1 message\ngc: %s is mounted read-only (-o ro): nothing "
-			     "is removed through it (--dry-run lists what "
-			     "would go)\n", ffs->mountpoint);
+		sb_addf(out, "1 message\ngc: %s is mounted read-only (-o "
+			     "ro): nothing is removed through it (--dry-run "
+			     "lists what would go)\n", ffs->mountpoint);
 		return;
 	}
 	rc = daemon_gc_pass(ffs, &o, &res);

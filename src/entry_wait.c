@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "entry_int.h"
 #include "ffs.h"
+#include "htab.h"
 #include "log.h"
 
 /* How soon after a signal ended a wait its retry must come to take it
@@ -48,14 +49,11 @@ static void end_interrupted_locked(struct ffs *ffs,
 				   struct interrupted_wait *iw)
 {
 	int64_t waited = iw->at_us - iw->start_us;
-	struct node *s;
+	struct node *s = htab_get(ffs->names, iw->symbol);
 
 	hist_observe(&ffs->ctr.lock_wait, waited);
-	for (s = ffs->symbols; s; s = s->next_symbol)
-		if (strcmp(s->name, iw->symbol) == 0) {
-			hist_observe(&s->ctr->lock_wait, waited);
-			break;
-		}
+	if (s && s->kind == NODE_SYMBOL)
+		hist_observe(&s->ctr->lock_wait, waited);
 	memset(iw, 0, sizeof(*iw));
 }
 
