@@ -28,26 +28,33 @@
 #define UNLINK_BUSY_TRIES 200
 #define UNLINK_BUSY_WAIT_US 10000
 
+/* The node of entry `e`, if the namespace holds one.  Lock held. */
+static struct node *entry_node_locked(struct ffs *ffs,
+				      const struct manifest_entry *e)
+{
+	char hkey[NODE_HKEY_MAX];
+
+	snprintf(hkey, sizeof(hkey), "%s/%s" ENTRY_SUFFIX, e->symbol, e->key);
+	return htab_get(ffs->names, hkey);
+}
+
 /* gc_remove_rows() callback: the row and object of published entry `e`
  * are gone; forget its node and tell the kernel. */
 static void forget_removed(void *arg, const struct manifest_entry *e)
 {
 	struct ffs *ffs = arg;
-	const char *symbol = e->symbol, *key = e->key;
 	char name[KEY_MAX + ENTRY_SUFFIX_LEN + 1];
-	char hkey[LOCK_NAME_MAX + ENTRY_SUFFIX_LEN + 2];
 	struct node *sym, *n;
 
-	snprintf(name, sizeof(name), "%s" ENTRY_SUFFIX, key);
-	snprintf(hkey, sizeof(hkey), "%s/%s", symbol, name);
+	snprintf(name, sizeof(name), "%s" ENTRY_SUFFIX, e->key);
 	pthread_mutex_lock(&ffs->lock);
 	ffs->rows_changed++;
-	n = htab_get(ffs->names, hkey);
+	n = entry_node_locked(ffs, e);
 	if (n && n->kind == NODE_ENTRY && !n->w) {
 		node_unlink(ffs, n);
 		node_release_locked(ffs, n);
 	}
-	sym = htab_get(ffs->names, symbol);
+	sym = htab_get(ffs->names, e->symbol);
 	pthread_mutex_unlock(&ffs->lock);
 	CTR_ADD(ffs->ctr.unlinks, 1);
 	/* only its node id is used: the symbol may be gone by now */
@@ -58,15 +65,13 @@ static void forget_removed(void *arg, const struct manifest_entry *e)
 int entry_in_use(void *arg, const struct manifest_entry *e)
 {
 	struct ffs *ffs = arg;
-	char hkey[LOCK_NAME_MAX + ENTRY_SUFFIX_LEN + 2];
 	struct node *n;
 	int open;
 
 	if (access_log_pending(ffs->access, e->symbol, e->key, NULL) > 0)
 		return 1;
-	snprintf(hkey, sizeof(hkey), "%s/%s" ENTRY_SUFFIX, e->symbol, e->key);
 	pthread_mutex_lock(&ffs->lock);
-	n = htab_get(ffs->names, hkey);
+	n = entry_node_locked(ffs, e);
 	open = n && n->kind == NODE_ENTRY && n->opens > 0;
 	pthread_mutex_unlock(&ffs->lock);
 	return open;
