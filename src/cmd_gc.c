@@ -108,9 +108,6 @@ int cmd_gc(int argc, char **argv)
 		if (rc == -EBUSY) {
 			store_holder_describe(s, &holder, who, sizeof(who));
 			log_err("gc: store %s is in use by %s", s->root, who);
-		} else if (rc < 0) {
-			log_err("gc: lock store %s: %s", s->root,
-				strerror(-rc));
 		}
 		if (rc < 0)
 			goto out;

@@ -537,8 +537,6 @@ static int open_store(const char *path, const char *mountpoint,
 			store_holder_describe(*out, &holder, who, sizeof(who));
 			log_err("store %s is in use by %s", (*out)->root, who);
 		}
-	} else if (rc < 0) {
-		log_err("lock store %s: %s", (*out)->root, strerror(-rc));
 	}
 	if (rc < 0) {
 		store_close(*out);

@@ -658,10 +658,16 @@ int store_lock(struct store *s, const char *role, const char *mountpoint,
 		log_err("store %s: %s is missing, and cannot be made on a "
 			"read-only filesystem: copy the store with it (init "
 			"makes it)", s->root, STORE_LOCK);
+	else if (fd < 0 && fd != -EINVAL) /* lock_file_open() said why */
+		log_err("store %s: open %s: %s", s->root, STORE_LOCK,
+			strerror(-fd));
 	if (fd < 0)
 		return fd;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (rc != -EBUSY)
+			log_err("store %s: lock %s: %s", s->root, STORE_LOCK,
+				strerror(-rc));
 		if (holder)
 			read_holder(s, fd, holder);
 		close(fd);
@@ -669,8 +675,11 @@ int store_lock(struct store *s, const char *role, const char *mountpoint,
 	}
 	s->lock_fd = fd;
 	rc = store_lock_update(s, role, mountpoint);
-	if (rc < 0)
+	if (rc < 0) {
+		log_err("store %s: write %s: %s", s->root, STORE_LOCK,
+			strerror(-rc));
 		store_unlock(s);
+	}
 	return rc;
 }
 

@@ -97,7 +97,7 @@ void store_close(struct store *s);
 /*
  * Take the exclusive store lock without waiting and record who holds it.
  * Returns 0, or -EBUSY with `holder` describing the current holder
- * (empty on a read-only filesystem).
+ * (empty on a read-only filesystem), or another negative errno, logged.
  */
 int store_lock(struct store *s, const char *role, const char *mountpoint,
 	       struct store_holder *holder);
