@@ -180,7 +180,8 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 	struct writer *w;
 	int rc, co_writer = 0;
 
-	switch (n->kind) {
+	/* a scratch file's kind turns to entry when it is published */
+	switch (node_kind(n)) {
 	case NODE_ROOT:
 	case NODE_SYMBOL: {
 		struct setattr_req fixed = *r;
@@ -223,7 +224,7 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 	/* who truncates or chmods an entry by path matters if it is in
 	 * flight; read /proc before taking any lock */
 	if ((r->valid & (SETATTR_SIZE | SETATTR_MODE)) &&
-	    n->kind == NODE_ENTRY && !(h && h->kind == HANDLE_WRITER))
+	    node_kind(n) == NODE_ENTRY && !(h && h->kind == HANDLE_WRITER))
 		caller = proc_tgid_of(r->pid);
 	/* fchmod(2) carries no handle: a process that holds the entry open
 	 * for writing (a child given the writer's descriptor) may set the
