@@ -492,15 +492,28 @@ static int writer_killed(struct ffs *ffs, struct node *n, struct writer *w,
 	return -EIO;
 }
 
+/* Whether writer `w` was written to since it held generation `gen`: a
+ * close that read /proc meanwhile judged content that is gone. */
+static int writer_changed_since(struct writer *w, uint64_t gen)
+{
+	int changed;
+
+	pthread_mutex_lock(&w->mu);
+	changed = w->gen != gen;
+	pthread_mutex_unlock(&w->mu);
+	return changed;
+}
+
 int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 {
 	struct node_in_proc in_proc;
 	const struct proc_file *file;
 	struct writer *w = h->w;
-	int rc = 0, bad_content, mine, sig, abandoned, own_unlink, i;
+	int rc, bad_content, mine, sig, abandoned, own_unlink, i;
+	uint64_t gen;
 	pid_t closer;
 
-	if (h->kind != HANDLE_WRITER || h->node->kind != NODE_ENTRY)
+	if (h->kind != HANDLE_WRITER || node_kind(h->node) != NODE_ENTRY)
 		return 0;
 	closer = proc_tgid_of(pid);
 	pthread_mutex_lock(&w->mu);
@@ -531,6 +544,12 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	 * now, as its close() returns 0.  And when nothing else holds the
 	 * file for writing (the writer closed first), invalid content is
 	 * reported to this last close; release discards it. */
+	/* The content is judged before /proc is read, and another holder
+	 * may finish the file and close it meanwhile (a child and its
+	 * parent closing at once): content written since is judged
+	 * again. */
+again:
+	rc = 0;
 	if (closer != w->tgid) {
 		pthread_mutex_lock(&w->mu);
 		if (!w->abandoned && !w->published &&
@@ -540,6 +559,7 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 			w->accepted_gen = w->gen;
 		}
 		bad_content = rc < 0 && load_failure_is_content(w->why);
+		gen = w->gen;
 		pthread_mutex_unlock(&w->mu);
 		if (!bad_content)
 			return 0;
@@ -547,6 +567,8 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 		if (proc_tree_writes_file(w->tgid, file) ||
 		    proc_writes_file(closer, file))
 			return 0;
+		if (writer_changed_since(w, gen))
+			goto again;
 		log_info("close %s: %s; no other process writes it (EIO)",
 			 h->node->hkey, w->why_detail);
 		return rc;
@@ -567,6 +589,7 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 		w->closed_gen = w->accepted_gen = w->gen;
 	}
 	bad_content = rc < 0 && load_failure_is_content(w->why);
+	gen = w->gen;
 	pthread_mutex_unlock(&w->mu);
 	if (rc == 0)
 		return 0;
@@ -582,10 +605,14 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 			return 0;
 		}
 	}
-	log_debug("close %s: %s", h->node->hkey, w->why_detail);
 	/* it can never be published: its name goes now, not at release,
 	 * so that the writer's retry finds the key free */
 	pthread_mutex_lock(&w->mu);
+	if (bad_content && w->gen != gen) {
+		pthread_mutex_unlock(&w->mu);
+		goto again;
+	}
+	log_debug("close %s: %s", h->node->hkey, w->why_detail);
 	mine = writer_abandon_locked(ffs, h->node, w);
 	pthread_mutex_unlock(&w->mu);
 	if (mine)
@@ -1158,7 +1185,7 @@ void entry_discard_all(struct ffs *ffs)
 		pthread_mutex_unlock(&ffs->lock);
 		if (!n)
 			break;
-		if (n->kind == NODE_ENTRY) {
+		if (node_kind(n) == NODE_ENTRY) {
 			int mine;
 
 			pthread_mutex_lock(&w->mu);
