@@ -14,10 +14,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "control.h"
 #include "ctl.h"
 #include "daemon.h"
@@ -27,6 +27,7 @@
 #include "proc.h"
 
 #define CTL_LINE_MAX 512
+/* how long a client has to send its whole request line */
 #define CTL_TIMEOUT_S 5
 /* how long a command waits on a daemon that is stopped */
 #define CTL_STOPPED_S 5
@@ -71,10 +72,15 @@ static int parse_gc_args(struct ffs *ffs, char *args, struct gc_options *o,
 	*json = 0;
 	for (word = strtok_r(args, " ", &save); word;
 	     word = strtok_r(NULL, " ", &save)) {
+		char *name = word, *value = strchr(word, '='), *end;
 		long long v;
-		char name[32];
 
-		if (sscanf(word, "%31[a-z_]=%lld", name, &v) != 2 || v < 0)
+		if (!value || value[1] < '0' || value[1] > '9')
+			return -EINVAL;
+		*value++ = '\0';
+		errno = 0;
+		v = strtoll(value, &end, 10);
+		if (*end || errno)
 			return -EINVAL;
 		if (strcmp(name, "older_than") == 0)
 			o->older_than_us = v;
@@ -156,33 +162,93 @@ static void serve_stats(struct ffs *ffs, char *args, struct strbuf *out)
 	control_render_stats(ffs, json, out);
 }
 
+/*
+ * Read client `fd`'s request line into `line` (`size` bytes), its newline
+ * dropped.  0; -ETIMEDOUT when the whole line has not come within
+ * CTL_TIMEOUT_S seconds, -ESHUTDOWN when the mount stops meanwhile (a
+ * slow client must not hold up the unmount), -E2BIG when it is too long,
+ * -EPIPE when the client closed before its newline, or another -errno.
+ */
+static int read_request(struct ffs *ffs, int fd, char *line, size_t size)
+{
+	int64_t deadline = mono_us() + CTL_TIMEOUT_S * 1000000LL;
+	struct pollfd p[2] = {
+		{ .fd = fd, .events = POLLIN },
+		/* written once at the stop, never drained */
+		{ .fd = ffs->ctl_wake[0], .events = POLLIN },
+	};
+	size_t got = 0;
+	char *nl;
+
+	for (;;) {
+		int64_t left = deadline - mono_us();
+		ssize_t n;
+		int rc;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		rc = poll(p, 2, (int)((left + 999) / 1000));
+		if (rc < 0 && errno != EINTR)
+			return -errno;
+		if (p[1].revents)
+			return -ESHUTDOWN;
+		if (rc <= 0)
+			continue;
+		n = read(fd, line + got, size - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPIPE;
+		got += (size_t)n;
+		line[got] = '\0';
+		nl = memchr(line, '\n', got);
+		if (nl) {
+			*nl = '\0';
+			return 0;
+		}
+		if (got == size - 1)
+			return -E2BIG;
+	}
+}
+
 static void serve_client(struct ffs *ffs, int fd)
 {
-	struct timeval tv = { CTL_TIMEOUT_S, 0 };
 	struct strbuf out = STRBUF_INIT;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	char line[CTL_LINE_MAX], *verb, *args;
-	size_t got = 0;
+	int rc;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
 	    (cred.uid != 0 && cred.uid != ffs->uid)) {
 		log_warn("control socket: refused uid %ld", (long)cred.uid);
 		return;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (got < sizeof(line) - 1) {
-		ssize_t n = read(fd, line + got, sizeof(line) - 1 - got);
-
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		if (memchr(line, '\n', got))
-			break;
+	rc = read_request(ffs, fd, line, sizeof(line));
+	if (rc == -ESHUTDOWN) {
+		log_info("control socket: the mount is stopping: a request "
+			 "still being sent is not served");
+		sb_addf(&out, "1 message\n%s is being unmounted\n",
+			ffs->mountpoint);
+		goto reply;
 	}
-	line[got] = '\0';
-	got = strcspn(line, "\n");
-	line[got] = '\0';
+	if (rc < 0) {
+		/* a request cut short may mean something else in full
+		 * ("gc older_than=3" of "gc older_than=3600000000") */
+		if (rc == -ETIMEDOUT)
+			log_warn("control socket: refused a request line not "
+				 "finished within %d s", CTL_TIMEOUT_S);
+		else
+			log_warn("control socket: refused a request line: %s",
+				 rc == -E2BIG   ? "too long"
+				 : rc == -EPIPE ? "the client closed before "
+						  "its end"
+						: strerror(-rc));
+		sb_adds(&out, "16 message\nbad control request\n");
+		goto reply;
+	}
 	verb = line;
 	args = line + strcspn(line, " ");
 	if (*args)
@@ -193,9 +259,10 @@ static void serve_client(struct ffs *ffs, int fd)
 		serve_stats(ffs, args, &out);
 	} else {
 		log_warn("control socket: refused a request that is neither "
-			 "gc nor stats (%zu bytes)", got);
+			 "gc nor stats (%zu bytes)", strlen(line));
 		sb_adds(&out, "16 message\nbad control request\n");
 	}
+reply:
 	if (!out.err)
 		write_all(fd, out.buf, out.len);
 	sb_release(&out);

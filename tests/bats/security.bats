@@ -283,6 +283,56 @@ assert reply == b'', reply"
 	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
 }
 
+@test "a control request cut short is refused, and a slow client does not hold up the unmount" {
+	mount_store
+	publish_one
+	# "gc older_than=3" of "gc older_than=3600000000\n", stalled: refused
+	# after the 5 s a request line has, not run with an age of 3 us
+	run python3 - "$STORE/control.sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(60)
+s.connect(sys.argv[1])
+s.sendall(b"gc older_than=3")
+print(s.recv(4096).decode())
+PY
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"bad control request"* ]]
+	log_has "control socket: refused a request line not finished within 5 s"
+	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
+	# trailing garbage in a number is no number
+	run python3 - "$STORE/control.sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(60)
+s.connect(sys.argv[1])
+s.sendall(b"gc older_than=3abc dry_run=0\n")
+print(s.recv(4096).decode())
+PY
+	[[ "$output" == *"bad control request"* ]]
+	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
+	# one byte a second: each read comes within any per-read timeout
+	python3 - "$STORE/control.sock" 3>&- <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+try:
+    for c in b"stats" * 100:
+        s.send(bytes([c]))
+        time.sleep(1)
+except OSError:
+    pass
+PY
+	local trickler=$!
+	sleep 1
+	unmount_store
+	kill "$trickler" 2>/dev/null || true
+	wait "$trickler" || true
+	# and the store is free for the next mount at once
+	mount_store
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+}
+
 @test "idle keep-alive connections of local clients leave /health/live answered" {
 	mount_store -o metrics=127.0.0.1:0
 	local port
