@@ -193,7 +193,7 @@ void control_render(struct ffs *ffs, int i, struct strbuf *sb)
 			r.backend = manifest_backend_name(ffs->manifest);
 			health.manifest = 0;
 		}
-		metrics_render(sb, &r, &health);
+		metrics_render(sb, &r, &health, &ffs->metrics_labels);
 		stats_release(&r);
 		break;
 	}

@@ -28,6 +28,7 @@
 #include "frame_cache.h"
 #include "log.h"
 #include "manifest.h"
+#include "metrics.h"
 #include "options.h"
 #include "parquet.h"
 #include "proc.h"
@@ -300,6 +301,7 @@ struct ffs {
 	int http_fd;			/* listening socket, -1: none */
 	void *http_daemon;		/* libmicrohttpd's, once serving */
 	char metrics_bound[64];		/* "ADDR:PORT" bound, "" when off */
+	struct metrics_labels metrics_labels; /* symbols labelled */
 	struct log_limit http_log;	/* libmicrohttpd's lines */
 	struct log_limit nofd_log;	/* out of descriptors (entry.c) */
 	struct log_limit nomem_log;	/* no memory for a frame (entry.c) */

@@ -5,8 +5,8 @@
  * sample of it.  Counters end in _total and durations are seconds.
  * Histograms are stats.c's fixed buckets, made cumulative as the format
  * wants, with _count equal to the +Inf bucket.  Symbols beyond
- * METRICS_SYMBOLS_MAX (those with the fewest misses) add up in
- * symbol="_other", so a store of many symbols stays a bounded scrape.
+ * METRICS_SYMBOLS_MAX add up in symbol="_other", so a store of many
+ * symbols stays a bounded scrape; which ones is struct metrics_labels'.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -133,23 +133,66 @@ struct symbol_rows {
 	struct histogram other_wait;
 };
 
+int metrics_labels_init(struct metrics_labels *l)
+{
+	int rc;
+
+	pthread_mutex_init(&l->mu, NULL);
+	rc = htab_new(&l->own);
+	if (rc == 0)
+		rc = htab_new(&l->other);
+	return rc;
+}
+
+void metrics_labels_destroy(struct metrics_labels *l)
+{
+	htab_free_values(l->own);
+	htab_free_values(l->other);
+	pthread_mutex_destroy(&l->mu);
+}
+
+/* Whether symbol `name` has a label of its own, deciding for one seen
+ * first now; `*owned` counts those of the report that have.  0 (no),
+ * 1 (yes) or -ENOMEM.  l->mu held. */
+static int label_of(struct metrics_labels *l, const char *name,
+		    size_t *owned)
+{
+	int own;
+
+	if (htab_get(l->own, name))
+		return 1;
+	if (htab_get(l->other, name))
+		return 0;
+	/* a symbol called "_other" would be taken for the rest */
+	own = *owned < METRICS_SYMBOLS_MAX && strcmp(name, OTHER_SYMBOLS);
+	if (htab_add_string(own ? l->own : l->other, name) < 0)
+		return -ENOMEM;
+	*owned += (size_t)own;
+	return own;
+}
+
 /* Order and group `r`'s symbols for labelling: 0, or -ENOMEM. */
 static int symbol_rows_make(const struct stats_report *r,
-			    struct symbol_rows *rows)
+			    struct metrics_labels *l, struct symbol_rows *rows)
 {
-	size_t i, n = 0;
+	size_t i, n = 0, owned = 0;
+	int rc = 0;
 
 	memset(rows, 0, sizeof(*rows));
 	rows->order = stats_sorted_symbols(r);
 	if (!rows->order)
 		return -ENOMEM;
-	for (i = 0; i < r->nsymbols; i++) {
+	pthread_mutex_lock(&l->mu);
+	/* those placed before count first: new ones fill what is left */
+	for (i = 0; i < r->nsymbols; i++)
+		if (htab_get(l->own, r->symbols[i].symbol))
+			owned++;
+	for (i = 0; i < r->nsymbols && rc >= 0; i++) {
 		size_t k = rows->order[i];
 		int64_t h, m;
 
-		/* a symbol called "_other" would be taken for the rest */
-		if (n < METRICS_SYMBOLS_MAX &&
-		    strcmp(r->symbols[k].symbol, OTHER_SYMBOLS) != 0) {
+		rc = label_of(l, r->symbols[k].symbol, &owned);
+		if (rc > 0) {
 			rows->order[n++] = k;
 			continue;
 		}
@@ -160,6 +203,11 @@ static int symbol_rows_make(const struct stats_report *r,
 		if (r->symbol_live)
 			hist_add(&rows->other_wait,
 				 &r->symbol_live[k].lock_wait);
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (rc < 0) {
+		free(rows->order);
+		return rc;
 	}
 	rows->shown = n;
 	return 0;
@@ -319,7 +367,8 @@ static void live_figures(struct strbuf *sb, const struct stats_report *r)
 }
 
 void metrics_render(struct strbuf *sb, const struct stats_report *r,
-		    const struct metrics_health *health)
+		    const struct metrics_health *health,
+		    struct metrics_labels *labels)
 {
 	struct symbol_rows rows;
 	int64_t hits, misses;
@@ -355,7 +404,7 @@ void metrics_render(struct strbuf *sb, const struct stats_report *r,
 		    "(0 before any).",
 		    hits + misses ? (double)hits / (double)(hits + misses)
 				  : 0.0);
-	rc = symbol_rows_make(r, &rows);
+	rc = symbol_rows_make(r, labels, &rows);
 	if (rc == 0) {
 		symbol_counts(sb, r, &rows, 1);
 		symbol_counts(sb, r, &rows, 0);

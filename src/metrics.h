@@ -9,11 +9,30 @@
 #ifndef FEATUREFS_METRICS_H
 #define FEATUREFS_METRICS_H
 
+#include <pthread.h>
+
+#include "htab.h"
 #include "stats.h"
 #include "strbuf.h"
 
 /* Symbols with labels of their own; the rest add up in symbol="_other". */
 #define METRICS_SYMBOLS_MAX 1000
+
+/*
+ * Which symbols have labels of their own, fixed for a mount's life once a
+ * scrape has placed them: a symbol moving in or out of "_other" would
+ * make that counter jump or fall between two scrapes.  The first scrape
+ * labels the METRICS_SYMBOLS_MAX with the most misses; a symbol seen
+ * later gets a label while fewer than that many labelled ones exist.
+ */
+struct metrics_labels {
+	pthread_mutex_t mu;
+	struct htab *own;	/* names with a label of their own */
+	struct htab *other;	/* names counted under "_other" */
+};
+
+int metrics_labels_init(struct metrics_labels *l);
+void metrics_labels_destroy(struct metrics_labels *l);
 
 /* How each part of the mount is, as /.featurefs/health reports it. */
 struct metrics_health {
@@ -23,8 +42,10 @@ struct metrics_health {
 				 * not ro) */
 };
 
-/* Append the exposition of report `r` (a mounted store's: r->live set). */
+/* Append the exposition of report `r` (a mounted store's: r->live set),
+ * its symbols labelled as `labels` has them. */
 void metrics_render(struct strbuf *sb, const struct stats_report *r,
-		    const struct metrics_health *health);
+		    const struct metrics_health *health,
+		    struct metrics_labels *labels);
 
 #endif

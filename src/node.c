@@ -344,6 +344,8 @@ int ffs_init(struct ffs *ffs)
 	if (rc < 0)
 		return rc;
 	rc = frame_cache_new(ffs->opt.frame_cache, &ffs->frames);
+	if (rc == 0)
+		rc = metrics_labels_init(&ffs->metrics_labels);
 	if (rc < 0)
 		return rc;
 	ffs->root.kind = NODE_ROOT;
@@ -382,6 +384,7 @@ void ffs_destroy(struct ffs *ffs)
 	htab_free_values(ffs->kept);
 	access_log_free(ffs->access);
 	frame_cache_free(ffs->frames);
+	metrics_labels_destroy(&ffs->metrics_labels);
 	free(ffs->control_files);
 	pthread_cond_destroy(&ffs->tick_cond);
 	pthread_mutex_destroy(&ffs->tick_mu);

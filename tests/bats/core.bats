@@ -1319,6 +1319,23 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	grep -q '^featurefs_misses_total{symbol="AAPL"} ' "$metrics"
 	grep -qx 'featurefs_hits_total{symbol="_other"} 0' "$metrics"
 	[ "$(grep -c 'symbol="_other"' "$metrics")" -ge 3 ]
+	# which symbols have labels stays as the first scrape made it: the
+	# misses of one under "_other" add to "_other", and move no symbol
+	# in or out (that counter would jump or fall)
+	local other before
+	other=$(seq -f 'S%04g' 0 999 | grep -vxFf <(sed -n \
+		's/^featurefs_misses_total{symbol="\(.*\)"} .*/\1/p' "$metrics") |
+		head -1)
+	[ -n "$other" ]
+	before=$(sed -n 's/^featurefs_misses_total{symbol="_other"} //p' "$metrics")
+	for i in 1 2 3 4 5; do
+		stat "$MNT/$other/$(key_of "miss$i").parquet" 2>/dev/null || true
+	done
+	cat "$MNT/.featurefs/metrics" >"$metrics"
+	grep -qx "featurefs_misses_total{symbol=\"_other\"} $((before + 5))" "$metrics"
+	! grep -q "symbol=\"$other\"" "$metrics"
+	[ "$(grep -c '^featurefs_hits_total{' "$metrics")" = 1001 ]
+	grep -qx 'featurefs_misses_total{symbol="S1000"} 1' "$metrics"
 }
 
 @test "-o metrics= serves /metrics, /health and /slo over HTTP; a bad or busy address fails the mount" {
