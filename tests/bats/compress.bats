@@ -133,7 +133,7 @@ PY
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 	cmp "$DATA/b.parquet" "$MNT/AAPL/$K2.parquet"
 	[ "$(random_preads "$MNT/AAPL/$K2.parquet" "$DATA/b.parquet" 100)" = ok ]
-	! grep -q 'where its row says' "$TEST_DIR/daemon.log"
+	refute grep -q 'where its row says' "$TEST_DIR/daemon.log"
 }
 
 @test "frames begin where column chunks and the footer do; a footer read decompresses the footer alone" {
@@ -495,7 +495,7 @@ with open(sys.argv[1], 'r+b') as f:
 		[ "$status" -ne 0 ]
 		[[ "$output" == *"invalid ${o%%=*}=${o#*=}: expected"* ]]
 	done
-	! mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT"
 	run "$FEATUREFS" init "$STORE" --compress gzip
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"--compress gzip: expected none, zstd or auto"* ]]

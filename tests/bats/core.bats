@@ -65,7 +65,7 @@ teardown() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"is inside the featurefs store $STORE,"* ]]
 	[ ! -e "$STORE/objects/AAPL/inner" ]
-	! mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT"
 	# nor is a store made inside one before this check mounted
 	mv "$STORE/store.conf" "$TEST_DIR/conf"
 	"$FEATUREFS" init "$STORE/objects/AAPL/old" >/dev/null
@@ -73,7 +73,7 @@ teardown() {
 	run "$FEATUREFS" "$STORE/objects/AAPL/old" "$MNT" -f
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"is inside the featurefs store $STORE,"* ]]
-	! mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT"
 	# beside it is fine
 	run "$FEATUREFS" init "$TEST_DIR/beside"
 	[ "$status" -eq 0 ]
@@ -128,8 +128,8 @@ teardown() {
 	run timeout 20 "$FEATUREFS" "$MNT" "$MNT/sub" -f
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"mountpoint $MNT/sub is inside the store $MNT"* ]]
-	! mountpoint -q "$MNT"
-	! mountpoint -q "$MNT/sub"
+	refute mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT/sub"
 	[ ! -e "$MNT/st" ] && [ ! -e "$MNT/store.conf" ]
 }
 
@@ -145,7 +145,7 @@ teardown() {
 	rmdir "$other"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"objects/ and tmp/ are on different filesystems; objects are installed by a hard link from tmp/"* ]]
-	! mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT"
 	# a link that stays on the filesystem is fine
 	mkdir "$TEST_DIR/objects"
 	ln -s "$TEST_DIR/objects" "$STORE/objects"
@@ -168,7 +168,7 @@ teardown() {
 		run timeout 20 "$FEATUREFS" "$STORE" "$MNT" -f
 		[ "$status" -eq 1 ]
 		[[ "$output" == *"${bad#*|}"* ]]
-		! mountpoint -q "$MNT"
+		refute mountpoint -q "$MNT"
 		# what stops the mount stops fsck, saying the same
 		run "$FEATUREFS" fsck -n "$STORE"
 		[ "$status" -eq 8 ]
@@ -191,7 +191,7 @@ teardown() {
 	run timeout 20 "$FEATUREFS" "$STORE" "$TEST_DIR/mnt2" -f
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"already mounted by pid $DAEMON_PID"* ]]
-	! mountpoint -q "$TEST_DIR/mnt2"
+	refute mountpoint -q "$TEST_DIR/mnt2"
 }
 
 @test "a store lock another program holds is named as such by gc and fsck" {
@@ -267,7 +267,7 @@ time.sleep(60)" "$STORE/store.lock" 3>&- &
 	mkdir "$MNT/AAPL"
 	umount "$MNT"
 	for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	! kill -0 "$pid" 2>/dev/null
+	refute kill -0 "$pid" 2>/dev/null
 	[ ! -s "$STORE/store.lock" ]
 }
 
@@ -596,7 +596,7 @@ PY
 	[ "$status" -eq 0 ]
 	[ ! -e "$MNT/AAPL/$K1.parquet" ]
 	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
-	! log_has "busy"
+	refute log_has "busy"
 }
 
 @test "unlink removes the row and object while a reader keeps reading" {
@@ -1333,7 +1333,7 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	done
 	cat "$MNT/.featurefs/metrics" >"$metrics"
 	grep -qx "featurefs_misses_total{symbol=\"_other\"} $((before + 5))" "$metrics"
-	! grep -q "symbol=\"$other\"" "$metrics"
+	refute grep -q "symbol=\"$other\"" "$metrics"
 	[ "$(grep -c '^featurefs_hits_total{' "$metrics")" = 1001 ]
 	grep -qx 'featurefs_misses_total{symbol="S1000"} 1' "$metrics"
 }
@@ -1413,12 +1413,12 @@ PY
 	run "$FEATUREFS" "$STORE" "$MNT" -o metrics=70000
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"invalid metrics=70000: expected [ADDR:]PORT"* ]]
-	! mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT"
 	# a duration that now plus it would overflow
 	run "$FEATUREFS" "$STORE" "$MNT" -o lock_timeout=9223372036854775807us
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"invalid lock_timeout=9223372036854775807us: expected a duration such as 30s, 15m, 12h or 4w, at most 5200w"* ]]
-	! mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT"
 }
 
 @test "extended attributes are read-only" {
@@ -1432,7 +1432,7 @@ PY
 	log_has "set user.other on /AAPL/$K1.parquet: files here carry no attributes but featurefs's own"
 	# rsync -X tries it on every file: said once a minute
 	[ "$(try_errno "os.setxattr('$f', 'user.other2', b'1')")" = ENOTSUP ]
-	! log_has "set user.other2"
+	refute log_has "set user.other2"
 	[ "$(try_errno "os.removexattr('$f', 'user.featurefs.rows')")" = EPERM ]
 	log_has "remove user.featurefs.rows on /AAPL/$K1.parquet: featurefs attributes are read-only"
 	[ "$(getfattr --only-values -n user.featurefs.rows "$f")" = 1000 ]
@@ -1465,7 +1465,7 @@ PY
 	mkdir "$TEST_DIR/ro"
 	mount --bind "$STORE" "$TEST_DIR/ro" || skip "no bind mounts here"
 	mount -o remount,bind,ro "$TEST_DIR/ro"
-	! touch "$TEST_DIR/ro/x" 2>/dev/null
+	refute touch "$TEST_DIR/ro/x" 2>/dev/null
 	run "$FEATUREFS" ls "$TEST_DIR/ro"
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 3 ]
@@ -1483,7 +1483,7 @@ PY
 	run timeout 20 "$FEATUREFS" "$TEST_DIR/ro" "$MNT" -f
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"store $TEST_DIR/ro is on a read-only filesystem: mount it with -o ro"* ]]
-	! mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT"
 	# copied without its lock file, which cannot be made there
 	mv "$STORE/store.lock" "$TEST_DIR/store.lock"
 	run timeout 20 "$FEATUREFS" "$TEST_DIR/ro" "$MNT" -f -o ro
@@ -1513,7 +1513,7 @@ PY
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"is on a read-only filesystem: nothing can be removed there"* ]]
 	unmount_store
-	! grep -q 'could not\|cannot' "$TEST_DIR/daemon.log"
+	refute grep -q 'could not\|cannot' "$TEST_DIR/daemon.log"
 	umount "$TEST_DIR/ro"
 }
 

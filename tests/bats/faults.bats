@@ -118,7 +118,7 @@ crash_at() {
 	wait_daemon_gone # the mount stays, dead, for the test
 	log_has "fault injection: crashing at $point"
 	fusermount3 -u "$MNT"
-	! mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT"
 }
 
 # The published state of KEY after recovery: "absent", or "complete" when
@@ -410,7 +410,7 @@ PY
 	# the client is not left hanging
 	wait "$writer" || true
 	cat "$TEST_DIR/writer" >&2
-	! grep -q computed "$TEST_DIR/writer"
+	refute grep -q computed "$TEST_DIR/writer"
 	fusermount3 -u "$MNT"
 	mount_store
 	[ "$(state_of "$K" "$DATA/new.parquet")" = absent ]
@@ -461,7 +461,7 @@ daemon_gone_looker_freed() {
 		wait "$looker" || true
 		false
 	fi
-	! wait "$looker" # ENOTCONN
+	refute wait "$looker" # ENOTCONN
 }
 
 @test "kill -9 while GC's invalidation waits behind an unanswered LOOKUP: the watchdog frees the mount" {
@@ -570,7 +570,7 @@ PY
 	[[ "$output" == *"Input/output error"* ]]
 	wait_discarded "$K"
 	log_has "discard AAPL/$K.parquet: .*Input/output error (io)"
-	! log_has "never written (a hole)"
+	refute log_has "never written (a hole)"
 	[ "$(stats_get "['load_failures']['io']")" = 1 ]
 	unmount_store
 	fsck_clean
@@ -796,10 +796,10 @@ PY
 	[ -z "$(ls -A "$STORE/tmp")" ]
 	cmp "$DATA/small.parquet" "$MNT/AAPL/$ks.parquet"
 	# a refused change names itself in the log
-	! mkdir "$MNT/MSFT"
+	refute mkdir "$MNT/MSFT"
 	log_has "mkdir MSFT: No space left on device"
 	# a commit SQLite rolled back itself is not rolled back again
-	! log_has "cannot rollback"
+	refute log_has "cannot rollback"
 	rm "$SMALL/filler"
 	[ "$(write_entry "$MNT/AAPL/$K.parquet" "$DATA/small.parquet")" = ok ]
 	wait_published "$MNT/AAPL/$K.parquet"
@@ -942,7 +942,7 @@ PY
 		sleep 0.1
 	done
 	"$FEATUREFS" gc "$MNT"
-	! log_has "the process removing it died"
+	refute log_has "the process removing it died"
 	[ -f "$STORE/objects/AAPL/$K.parquet" ]
 	kill_daemon
 	wait || true
@@ -981,7 +981,7 @@ PY
 	[ ! -e "$MNT/MSFT" ]
 	[ ! -e "$STORE/objects/MSFT" ]
 	log_has "removed objects/MSFT: empty, and its symbol had been removed"
-	! log_has "its rows were lost"
+	refute log_has "its rows were lost"
 	unmount_store
 	run "$FEATUREFS" fsck -n "$STORE"
 	[ "$status" -eq 0 ]
@@ -1499,7 +1499,7 @@ PY
 	run prlimit --nofile=12:12 "$FEATUREFS" "$STORE" "$MNT" -f
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"the open-file limit is 12: a mount needs at least 64 (ulimit -n, LimitNOFILE=)"* ]]
-	! mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT"
 	fsck_clean
 }
 
@@ -1821,7 +1821,7 @@ PY
 	log_has "unmount: writing to the manifest failed (Input/output error); trying again"
 	release_manifest
 	wait_daemon_gone
-	! log_has "go unrecorded"
+	refute log_has "go unrecorded"
 	[ "$(manifest_sql "select access_count >= 3 from entries where key = '$K'")" = 1 ]
 }
 
@@ -1863,7 +1863,7 @@ PY
 	cat "$TEST_DIR/valgrind.log" >&2
 	[ "$st" -eq 0 ]
 	grep -q "definitely lost: 0 bytes in 0 blocks\|All heap blocks were freed" "$TEST_DIR/valgrind.log"
-	! grep -q "Invalid read\|Invalid write\|uninitialised" "$TEST_DIR/valgrind.log"
+	refute grep -q "Invalid read\|Invalid write\|uninitialised" "$TEST_DIR/valgrind.log"
 }
 
 # read_twice_with FAULT: mount with FEATUREFS_FAULT=FAULT, publish an

@@ -242,6 +242,12 @@ except OSError as e:
 PY
 }
 
+# refute CMD...: fail when CMD succeeds.  A bare `! CMD` cannot: set -e
+# ignores a negated command's status, so a test would go on past it.
+refute() {
+	! "$@"
+}
+
 # Count lines in the daemon log matching a pattern.
 log_has() {
 	grep -q -- "$1" "$TEST_DIR/daemon.log"

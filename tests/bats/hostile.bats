@@ -499,9 +499,9 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 		done
 		cmp "$DATA/other.parquet" "$MNT/AAPL/$k.parquet"
 	done
-	! log_has "is missing"
-	! log_has "bytes where its row says"
-	! log_has "unreadable"
+	refute log_has "is missing"
+	refute log_has "bytes where its row says"
+	refute log_has "unreadable"
 	# while the row is the one the name was found by, it is EIO
 	k=$(key_of race-missing)
 	cp "$DATA/good.parquet" "$MNT/AAPL/$k.parquet"

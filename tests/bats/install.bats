@@ -58,7 +58,7 @@ teardown() {
 	pid=$(sed -n 's/^pid=//p' "$STORE/store.lock")
 	umount "$MNT"
 	for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	! kill -0 "$pid" 2>/dev/null
+	refute kill -0 "$pid" 2>/dev/null
 	[ "$(manifest_sql "select access_count from entries where key='$K'")" = 3 ]
 }
 
@@ -82,7 +82,7 @@ teardown() {
 	run env PATH="$INSTALLED_BIN:$PATH" mount -t fuse.featurefs "$STORE" "$MNT" -o gc_interval=0
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"control socket $store/control.sock: "* ]]
-	! mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT"
 }
 
 @test "an /etc/fstab line (a private fstab with mount -T) mounts the store" {
@@ -101,7 +101,7 @@ teardown() {
 	cp "$DATA/m.parquet" "$MNT/MSFT/$K.parquet"
 	cmp "$DATA/m.parquet" "$MNT/MSFT/$K.parquet"
 	umount "$MNT"
-	! mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT"
 }
 
 @test "mount -o remount,ro and back changes the kernel's flags under the same daemon" {
@@ -225,7 +225,7 @@ teardown() {
 	[ "$status" -eq 2 ]
 	[ "$output" = "featurefs: 'statz' is not a command; did you mean 'stats'? (A new store of that name: ./statz)" ]
 	[ ! -e "$TEST_DIR/statz" ]
-	! mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT"
 	run "$FEATUREFS" "$STORE" "$TEST_DIR/no-such-dir" -f
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"$TEST_DIR/no-such-dir"*"No such file or directory"* ]]
@@ -275,7 +275,7 @@ teardown() {
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"password"* ]]
 	[[ "$output" != *secret* ]]
-	! mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT"
 	run "$FEATUREFS" --version
 	[ "$status" -eq 0 ]
 	[[ "$output" == "featurefs "* ]]

@@ -70,7 +70,7 @@ publish_one() {
 	[ "$(ls "$MNT")" = AAPL ]
 	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
 	grep -q '^allow_other = no$' "$MNT/.featurefs/config"
-	! grep " $MNT " /proc/self/mountinfo | grep -q allow_other
+	refute grep -q allow_other < <(grep " $MNT " /proc/self/mountinfo)
 }
 
 @test "allow_other with default_permissions: others read 0644 entries, may not change anything" {
@@ -173,9 +173,9 @@ publish_one() {
 
 # no_secret TEXT...: none of the places a secret could land holds it.
 no_secret() {
-	! grep -rq -- "$1" "$TEST_DIR/daemon.log" "$TEST_DIR/out" 2>/dev/null
+	refute grep -rq -- "$1" "$TEST_DIR/daemon.log" "$TEST_DIR/out" 2>/dev/null
 	if [ -d "$STORE" ]; then
-		! grep -rqa -- "$1" "$STORE"
+		refute grep -rqa -- "$1" "$STORE"
 	fi
 }
 
@@ -194,7 +194,7 @@ no_secret() {
 		[ "$status" -ne 0 ]
 		[[ "$output" == *"password"*"refused"* ]]
 		[[ "$output" != *hunter2pw* ]]
-		! mountpoint -q "$MNT"
+		refute mountpoint -q "$MNT"
 		run "$FEATUREFS" init --manifest "$uri" "$TEST_DIR/other"
 		[ "$status" -ne 0 ]
 		[[ "$output" != *hunter2pw* ]]
@@ -204,7 +204,7 @@ no_secret() {
 	grep -q '^manifest = sqlite$' "$STORE/store.conf"
 	# and a mount's effective options carry no secret either
 	mount_store
-	! grep -qi 'password' "$MNT/.featurefs/config"
+	refute grep -qi 'password' "$MNT/.featurefs/config"
 	grep -q '^manifest = sqlite$' "$MNT/.featurefs/config"
 }
 
@@ -221,7 +221,7 @@ no_secret() {
 	run "$FEATUREFS" "$STORE" "$MNT" -f
 	[ "$status" -ne 0 ]
 	[[ "$output" != *hunter2pw* ]]
-	! mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT"
 	run "$FEATUREFS" "$STORE" "$MNT" -f -o manifest=sqlite
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"disagrees with store.conf"* ]]
@@ -397,7 +397,7 @@ PY
 	curl -sf "http://127.0.0.1:$port/health/live" >/dev/null
 	# libmicrohttpd's lines about them: one a minute, whole
 	[ "$(grep -c 'http: ' "$TEST_DIR/daemon.log")" -eq 1 ]
-	! grep -q '\\n$' "$TEST_DIR/daemon.log"
+	refute grep -q '\\n$' "$TEST_DIR/daemon.log"
 }
 
 @test "a hostile store: a symlink or FIFO planted as an object is not followed" {
@@ -540,7 +540,7 @@ except OSError as e:
 	run timeout 20 "$FEATUREFS" "$STORE" "$MNT" -f
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"store.conf: not a regular file"* ]]
-	! mountpoint -q "$MNT"
+	refute mountpoint -q "$MNT"
 }
 
 @test "a store another uid cannot enter: its commands say so, not that there is no store" {

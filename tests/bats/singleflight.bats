@@ -367,7 +367,7 @@ PY
 	wait "${STATTERS[@]}"
 	echo "$output" >&2
 	[ "$output" = "0 []" ]
-	! log_has "discard"
+	refute log_has "discard"
 	[ "$(manifest_sql "select count(*) from entries where state = 'published'")" = 200 ]
 }
 

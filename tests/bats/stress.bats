@@ -462,8 +462,8 @@ stress() {
 @test "and scratch-file renames, from scratch directories too: no publish ever meets the object of a row being removed" {
 	stress scratch
 	# a publish never found the object of a row being removed
-	! log_has "exists without a manifest row"
-	! log_has "had no manifest row"
+	refute log_has "exists without a manifest row"
+	refute log_has "had no manifest row"
 }
 
 # beside_gc_loop SCRIPT: three clients running SCRIPT MNT/AAPL SRC TAG 8
@@ -511,7 +511,7 @@ PY
 	beside_gc_loop "$TEST_DIR/rename.py"
 	kill -0 "$DAEMON_PID"
 	unmount_store
-	! grep -E "corrupted|double free|Sanitizer" "$TEST_DIR/daemon.log"
+	refute grep -E "corrupted|double free|Sanitizer" "$TEST_DIR/daemon.log"
 	run "$FEATUREFS" fsck -n "$STORE"
 	[ "$status" -eq 0 ]
 }
@@ -540,7 +540,7 @@ while time.time() < end:
                 sys.exit(f"unlink: {os.strerror(e.errno)}")
 PY
 	beside_gc_loop "$TEST_DIR/unlink.py"
-	! log_has "busy (being removed elsewhere)"
+	refute log_has "busy (being removed elsewhere)"
 }
 
 # clone_idle N: N more published rows cloned from the one entry of

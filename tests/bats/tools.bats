@@ -62,7 +62,7 @@ same_tree() {
 	zstd -q "$DATA/small.parquet" -o "$DATA/small.zst"
 	zstd -q -d "$DATA/small.zst" -o "$MNT/AAPL/$(key_of sparse4).parquet"
 	cmp "$DATA/small.parquet" "$MNT/AAPL/$(key_of sparse4).parquet"
-	! log_has "never written"
+	refute log_has "never written"
 	# a part no write reached, inside a page, of a file written out of
 	# order (a download in parts) is a hole: refused
 	zeros=$(python3 -c 'import sys; print(open(sys.argv[1], "rb").read().index(bytes(65536)))' "$DATA/z.parquet")
@@ -338,7 +338,7 @@ PY
 	# -X finds no attributes to remove, as none are listed
 	run rsync -aiX "$DATA/src/" "$MNT/"
 	[ "$status" -eq 0 ]
-	! grep -q '^>f' <<<"$output"
+	refute grep -q '^>f' <<<"$output"
 	[ "$(manifest_sql "select count(*) from entries where state='published'")" = 6 ]
 	# sources touched: rsync sends them again and renames each onto
 	# its entry, which holds those bytes: the entry stays and takes the
@@ -352,14 +352,14 @@ PY
 	[ "$(stat -c %Y "$MNT/AAPL/$(basename "$f")")" = "$(stat -c %Y "$f")" ]
 	run rsync -aiX "$DATA/src/" "$MNT/"
 	[ "$status" -eq 0 ]
-	! grep -q '^>f' <<<"$output"
+	refute grep -q '^>f' <<<"$output"
 	# other bytes under a published key: refused, the entry stays
 	cp "$DATA/src/MSFT/$(key_of m1).parquet" "$f"
 	run rsync -aX "$DATA/src/" "$MNT/"
 	[ "$status" -eq 23 ]
 	[[ "$output" == *"File exists"* ]]
 	cmp "$DATA/src/AAPL/$(key_of a2).parquet" "$MNT/AAPL/$(key_of a2).parquet"
-	! cmp -s "$f" "$MNT/AAPL/$(basename "$f")"
+	refute cmp -s "$f" "$MNT/AAPL/$(basename "$f")"
 	[ -z "$(ls -A "$STORE/tmp")" ]
 }
 
@@ -433,7 +433,7 @@ aws_s3() {
 	[ "$status" -eq 0 ]
 	run rsync -ai --inplace "$DATA/src/MSFT/" "$MNT/MSFT/"
 	[ "$status" -eq 0 ]
-	! grep -q '^>f' <<<"$output"
+	refute grep -q '^>f' <<<"$output"
 	same_tree "$DATA/src/MSFT" "$MNT/MSFT"
 	[ -z "$(ls -A "$STORE/tmp")" ]
 }
