@@ -188,8 +188,10 @@ void control_render(struct ffs *ffs, int i, struct strbuf *sb)
 	case CONTROL_METRICS:
 		control_health(ffs, &health);
 		if (control_stats_report(ffs, &r) < 0) {
-			/* the live figures still say the mount lives */
+			/* the live figures still say the mount lives; the
+			 * store's are left out, not shown as zeros */
 			memset(&r.totals, 0, sizeof(r.totals));
+			r.totals_unread = 1;
 			r.backend = manifest_backend_name(ffs->manifest);
 			health.manifest = 0;
 		}

@@ -366,30 +366,16 @@ static void live_figures(struct strbuf *sb, const struct stats_report *r)
 			   CTR_GET(c->load_failures[k]));
 }
 
-void metrics_render(struct strbuf *sb, const struct stats_report *r,
-		    const struct metrics_health *health,
-		    struct metrics_labels *labels)
+/* The store's figures, from the manifest: totals and per-symbol. */
+static void store_figures(struct strbuf *sb, const struct stats_report *r,
+			  struct metrics_labels *labels)
 {
 	struct symbol_rows rows;
 	int64_t hits, misses;
 	int rc;
 
-	family(sb, "build_info", "gauge", "The featurefs version serving.");
-	sample_int(sb, "build_info", "version", FEATUREFS_VERSION, 1);
-	single_real(sb, "uptime_seconds", "Time since the mount.",
-		    (double)r->uptime_us / 1e6);
-	family(sb, "health_status", "gauge",
-	       "1 when a component is healthy, 0 when not.");
-	sample_int(sb, "health_status", "component", "manifest",
-		   (uint64_t)health->manifest);
-	sample_int(sb, "health_status", "component", "storage",
-		   (uint64_t)health->storage);
-	if (health->gc)
-		sample_int(sb, "health_status", "component", "gc", 1);
 	single_int(sb, "entries", "gauge", "Published entries.",
 		   (uint64_t)r->totals.entries);
-	single_int(sb, "entries_in_flight", "gauge",
-		   "Entries being written now.", (uint64_t)r->inflight);
 	single_int(sb, "symbols", "gauge", "Symbol directories.",
 		   (uint64_t)r->totals.symbols);
 	single_int(sb, "file_bytes", "gauge",
@@ -413,6 +399,29 @@ void metrics_render(struct strbuf *sb, const struct stats_report *r,
 	} else if (!sb->err) {
 		sb->err = rc; /* the reader gets ENOMEM, not half a scrape */
 	}
+}
+
+void metrics_render(struct strbuf *sb, const struct stats_report *r,
+		    const struct metrics_health *health,
+		    struct metrics_labels *labels)
+{
+	family(sb, "build_info", "gauge", "The featurefs version serving.");
+	sample_int(sb, "build_info", "version", FEATUREFS_VERSION, 1);
+	single_real(sb, "uptime_seconds", "Time since the mount.",
+		    (double)r->uptime_us / 1e6);
+	family(sb, "health_status", "gauge",
+	       "1 when a component is healthy, 0 when not.");
+	sample_int(sb, "health_status", "component", "manifest",
+		   (uint64_t)health->manifest);
+	sample_int(sb, "health_status", "component", "storage",
+		   (uint64_t)health->storage);
+	if (health->gc)
+		sample_int(sb, "health_status", "component", "gc", 1);
+	single_int(sb, "entries_in_flight", "gauge",
+		   "Entries being written now.", (uint64_t)r->inflight);
+	/* made-up zeros would read as a store emptied */
+	if (!r->totals_unread)
+		store_figures(sb, r, labels);
 	if (r->live)
 		live_figures(sb, r);
 }

@@ -116,6 +116,8 @@ struct stats_report {
 					 * answer: no live figures */
 	const char *why_unanswered;	/* ... why, if not that it is not
 					 * answering */
+	int totals_unread;		/* the manifest failed: no totals or
+					 * symbols, only live figures */
 	struct manifest_totals totals;
 	struct manifest_symbol *symbols;
 	size_t nsymbols;

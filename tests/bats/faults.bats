@@ -1709,6 +1709,9 @@ PY
 	grep -q '^featurefs_uptime_seconds ' "$MNT/.featurefs/metrics"
 	[ "$(http_get /metrics)" = "200 text/plain; version=0.0.4; charset=utf-8 None" ]
 	grep -q '^featurefs_health_status{component="manifest"} 0$' "$TEST_DIR/body"
+	# and leave out the store's figures rather than show zeros
+	grep -q '^featurefs_publishes_total 1$' "$TEST_DIR/body"
+	refute grep -q '^featurefs_\(entries\|symbols\|file_bytes\|stored_bytes\|hit_ratio\|hits_total\|misses_total\)\b' "$TEST_DIR/body"
 	log_has "stats: cannot gather them: Cannot allocate memory"
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
 	kill -0 "$DAEMON_PID"
