@@ -137,7 +137,10 @@ void control_health(struct ffs *ffs, struct metrics_health *h)
 	 * records) leave it ready */
 	h->manifest = rc == 0 || (rc == -EBUSY && ffs->opt.read_only);
 	h->storage = store_health(ffs->store, !ffs->opt.read_only) == 0;
-	h->gc = ffs->opt.gc_interval_us > 0 && !ffs->opt.read_only;
+	if (ffs->opt.gc_interval_us > 0 && !ffs->opt.read_only)
+		h->gc = !CTR_GET(ffs->ctr.gc.last_failed);
+	else
+		h->gc = -1;
 }
 
 /* /.featurefs/health: JSON with the overall status and each component. */
@@ -147,7 +150,7 @@ static void render_health(const struct metrics_health *h, struct strbuf *sb)
 		    "\"%s\", \"storage\": \"%s\", \"gc\": \"%s\"}}\n",
 		h->manifest && h->storage ? "ok" : "error",
 		h->manifest ? "ok" : "error", h->storage ? "ok" : "error",
-		h->gc ? "ok" : "disabled");
+		h->gc > 0 ? "ok" : h->gc == 0 ? "error" : "disabled");
 }
 
 void control_render_stats(struct ffs *ffs, int json, struct strbuf *sb)

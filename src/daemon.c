@@ -224,7 +224,9 @@ int daemon_gc_pass(struct ffs *ffs, const struct gc_options *o,
 	 * the removal looks too (entry_in_use()), so no wait here */
 	flush_access(ffs, MANIFEST_RECORD_BRIEF);
 	pthread_mutex_lock(&ffs->gc_mu);
-	rc = gc_pass(&env, o, res);
+	rc = fault_inject("gc_pass");
+	if (rc == 0)
+		rc = gc_pass(&env, o, res);
 	if (rc == 0 && o->older_than_us > 0)
 		res->tmp_removed += entry_expire_scratch(ffs, o->older_than_us,
 							 o->dry_run);
@@ -240,9 +242,11 @@ int daemon_gc_pass(struct ffs *ffs, const struct gc_options *o,
 	CTR_SET(g->orphans_seen, (uint64_t)res->orphans);
 	CTR_SET(g->last_run_ts, now_us());
 	CTR_SET(g->last_duration_us, res->duration_us);
-	if (rc < 0)
+	CTR_SET(g->last_failed, rc < 0);
+	if (rc < 0) {
+		CTR_ADD(g->failures, 1);
 		log_err("gc: pass failed: %s", strerror(-rc));
-	else if (res->removed_entries || res->tmp_removed || res->rows_removed)
+	} else if (res->removed_entries || res->tmp_removed || res->rows_removed)
 		log_info("gc: removed %lld %s (%lld bytes), %lld tmp %s, "
 			 "%lld dead writers' %s in %.3fs",
 			 (long long)res->removed_entries,

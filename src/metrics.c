@@ -296,6 +296,8 @@ static const struct scalar {
 	  FIELD(access_flush_errors) },
 	{ "gc_runs_total", "counter", "Garbage-collection passes.",
 	  FIELD(gc.runs) },
+	{ "gc_failures_total", "counter",
+	  "Garbage-collection passes that failed.", FIELD(gc.failures) },
 	{ "gc_removed_entries_total", "counter",
 	  "Entries the garbage collector removed.",
 	  FIELD(gc.removed_entries) },
@@ -415,8 +417,9 @@ void metrics_render(struct strbuf *sb, const struct stats_report *r,
 		   (uint64_t)health->manifest);
 	sample_int(sb, "health_status", "component", "storage",
 		   (uint64_t)health->storage);
-	if (health->gc)
-		sample_int(sb, "health_status", "component", "gc", 1);
+	if (health->gc >= 0)
+		sample_int(sb, "health_status", "component", "gc",
+			   (uint64_t)health->gc);
 	single_int(sb, "entries_in_flight", "gauge",
 		   "Entries being written now.", (uint64_t)r->inflight);
 	/* made-up zeros would read as a store emptied */

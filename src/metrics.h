@@ -39,7 +39,8 @@ struct metrics_health {
 	int manifest;		/* 1: answers */
 	int storage;		/* 1: tmp/ writable with space left */
 	int gc;			/* 1: the GC thread runs (gc_interval > 0,
-				 * not ro) */
+				 * not ro) and the last pass did not fail;
+				 * 0: it failed; -1: no GC thread */
 };
 
 /* Append the exposition of report `r` (a mounted store's: r->live set),

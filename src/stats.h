@@ -70,6 +70,8 @@ void symbol_counters_load(struct symbol_counters *dst,
 
 struct gc_counters {
 	uint64_t runs;
+	uint64_t failures;		/* passes that failed */
+	uint64_t last_failed;		/* 1: the last pass failed */
 	uint64_t removed_entries;
 	uint64_t removed_bytes;
 	uint64_t skipped_busy;

@@ -1718,6 +1718,24 @@ PY
 	unmount_store
 }
 
+@test "a GC pass that fails: logged, counted, and the gc health is an error until one succeeds" {
+	require_faults
+	# a GC thread whose own passes come an hour apart
+	FEATUREFS_FAULT="gc_pass=EIO@1" mount_store -o gc_interval=1h
+	grep -q '"gc": "ok"' "$MNT/.featurefs/health"
+	run "$FEATUREFS" gc "$MNT"
+	[ "$status" -ne 0 ]
+	log_has "gc: pass failed: Input/output error"
+	grep -q '"gc": "error"' "$MNT/.featurefs/health"
+	grep -qx 'featurefs_health_status{component="gc"} 0' "$MNT/.featurefs/metrics"
+	grep -qx 'featurefs_gc_failures_total 1' "$MNT/.featurefs/metrics"
+	run "$FEATUREFS" gc "$MNT"
+	[ "$status" -eq 0 ]
+	grep -q '"gc": "ok"' "$MNT/.featurefs/health"
+	grep -qx 'featurefs_health_status{component="gc"} 1' "$MNT/.featurefs/metrics"
+	grep -qx 'featurefs_gc_failures_total 1' "$MNT/.featurefs/metrics"
+}
+
 # close_while_locked PATH: write an entry and close it while another
 # process holds the manifest; prints what close() returned.
 close_while_locked() {
