@@ -266,7 +266,8 @@ static const struct scalar {
 } scalars[] = {
 #define FIELD(f) offsetof(struct ffs_counters, f)
 	{ "creates_total", "counter",
-	  "Creates: claims of keys and scratch files.", FIELD(creates) },
+	  "Creates of keys (claims); scratch files are not counted.",
+	  FIELD(creates) },
 	{ "publishes_total", "counter", "Entries published.",
 	  FIELD(publishes) },
 	{ "unlinks_total", "counter", "Entries unlinked.", FIELD(unlinks) },
