@@ -35,12 +35,17 @@ static void labels_open(struct strbuf *sb, const char *label,
 		return;
 	sb_addf(sb, "{%s=\"", label);
 	for (; *value; value++) {
+		size_t n = utf8_char_len(value);
+
 		if (*value == '\\' || *value == '"')
 			sb_addf(sb, "\\%c", *value);
 		else if (*value == '\n')
 			sb_adds(sb, "\\n");
+		else if (n == 0) /* a damaged row's: the scrape stays valid */
+			sb_adds(sb, UTF8_REPLACEMENT);
 		else
-			sb_add(sb, value, 1);
+			sb_add(sb, value, n);
+		value += n ? n - 1 : 0;
 	}
 	sb_adds(sb, "\"");
 }

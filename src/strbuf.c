@@ -98,9 +98,42 @@ char *sb_detach(struct strbuf *sb, size_t *len)
 	return p;
 }
 
+size_t utf8_char_len(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t c;
+	size_t n, i;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		c = p[0] & 0x1f;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		n = 3;
+		c = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		c = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80) /* the NUL too */
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+	    (n == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	return n;
+}
+
 void sb_json_str(struct strbuf *sb, const char *s)
 {
 	const unsigned char *p;
+	size_t n;
 
 	sb_add(sb, "\"", 1);
 	for (p = (const unsigned char *)s; *p; p++) {
@@ -118,10 +151,16 @@ void sb_json_str(struct strbuf *sb, const char *s)
 			sb_add(sb, "\\t", 2);
 			break;
 		default:
-			if (*p < 0x20)
+			if (*p < 0x20) {
 				sb_addf(sb, "\\u%04x", *p);
-			else
+			} else if (*p < 0x80) {
 				sb_add(sb, (const char *)p, 1);
+			} else if ((n = utf8_char_len((const char *)p)) > 0) {
+				sb_add(sb, (const char *)p, n);
+				p += n - 1;
+			} else {
+				sb_adds(sb, UTF8_REPLACEMENT);
+			}
 		}
 	}
 	sb_add(sb, "\"", 1);

@@ -35,6 +35,12 @@ char *sb_detach(struct strbuf *sb, size_t *len);
 
 /* Append `s` as a JSON string literal, quotes and escapes included. */
 void sb_json_str(struct strbuf *sb, const char *s);
+/* The length of the UTF-8 character that NUL-terminated `s` starts with
+ * (1 to 4), or 0 when its bytes are not one: a damaged row or a path
+ * can hold any bytes, and JSON and Prometheus text take only UTF-8. */
+size_t utf8_char_len(const char *s);
+/* What stands for a byte that is not UTF-8: U+FFFD. */
+#define UTF8_REPLACEMENT "\xef\xbf\xbd"
 
 /* Append a UTC time (µs since the epoch) as ISO 8601, e.g.
  * 2026-11-25T20:31:00.123456Z; `us` <= 0 appends `none` unless it is

@@ -81,3 +81,17 @@ assert len(used) > 15, used
 print(f"{len(used)} metric names, all known")
 PY
 }
+
+@test "a symbol row that is not UTF-8 (a damaged manifest) leaves the scrape and stats.json valid" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	unmount_store
+	# a newline, a quote, a stray byte and a surrogate's encoding
+	sqlite3 "$STORE/manifest.db" "insert into symbols(symbol, created_ts, hits, misses) values (cast(x'6261645f0a22ffeda080' as text), 0, 5, 7)"
+	mount_store
+	cat "$MNT/.featurefs/metrics" >"$TEST_DIR/metrics"
+	promtool check metrics <"$TEST_DIR/metrics"
+	# each byte that is no UTF-8 character stands as U+FFFD
+	grep -qxF "featurefs_misses_total{symbol=\"bad_\\n\\\"$(printf '\xef\xbf\xbd%.0s' 1 2 3 4)\"} 7" "$TEST_DIR/metrics"
+	python3 -c 'import json, sys; json.load(open(sys.argv[1], encoding="utf-8"))' "$MNT/.featurefs/stats.json"
+}
