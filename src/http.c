@@ -230,6 +230,18 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
 			  "/health/ready or /slo\n");
 }
 
+/* libmicrohttpd's unescaping of the URL, but for a %00: the NUL would cut
+ * the path short, and /metrics%00.txt answer as /metrics.  Left escaped,
+ * such a path is no endpoint's. */
+static size_t unescape_url(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	if (strstr(s, "%00"))
+		return strlen(s);
+	return MHD_http_unescape(s);
+}
+
 /* libmicrohttpd's messages are about clients mostly (one that hung up
  * mid-request): anyone who reaches the address could fill the log with
  * them, so one a minute is logged, with how many were held back. */
@@ -270,6 +282,7 @@ int http_start(struct ffs *ffs)
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 		(unsigned)CONNECTIONS_PER_IP,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
 		MHD_OPTION_END);
 	if (!d) {
 		log_err("metrics=%s: the HTTP server did not start",

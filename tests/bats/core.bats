@@ -1372,6 +1372,9 @@ assert w["pass"] == (w["events"] == 0 or w["measured"] <= 0.01), w
 assert 0 < d["window_seconds"] < 300, d
 PY
 	[ "$(http_get /nope)" = "404 text/plain; charset=utf-8 None" ]
+	# a NUL does not cut a path short to an endpoint's
+	[ "$(http_get /metrics%00.txt)" = "404 text/plain; charset=utf-8 None" ]
+	[ "$(http_get /health%2Flive)" = "200 text/plain; charset=utf-8 None" ]
 	[ "$(http_get /metrics POST)" = "405 text/plain; charset=utf-8 GET, HEAD" ]
 	log_has "metrics and health served at http://127.0.0.1:"
 	# a store removed under its mount can take no entry that lasts
