@@ -223,7 +223,17 @@ static void serve_client(struct ffs *ffs, int fd)
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
 	    (cred.uid != 0 && cred.uid != ffs->uid)) {
-		log_warn("control socket: refused uid %ld", (long)cred.uid);
+		/* a store opened to others lets anyone connect: one line a
+		 * minute, as for HTTP clients */
+		int64_t held_back = log_limit_pass(&ffs->ctl_log);
+
+		if (held_back == 0)
+			log_warn("control socket: refused uid %ld",
+				 (long)cred.uid);
+		else if (held_back > 0)
+			log_warn("control socket: refused uid %ld (and %lld "
+				 "more such connections not logged)",
+				 (long)cred.uid, (long long)held_back);
 		return;
 	}
 	rc = read_request(ffs, fd, line, sizeof(line));
