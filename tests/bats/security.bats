@@ -283,32 +283,30 @@ assert reply == b'', reply"
 	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
 }
 
+# ctl_send TEXT: send TEXT on the control socket as it is; print the reply.
+ctl_send() {
+	python3 - "$STORE/control.sock" "$1" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(60)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode())
+print(s.recv(4096).decode())
+PY
+}
+
 @test "a control request cut short is refused, and a slow client does not hold up the unmount" {
 	mount_store
 	publish_one
 	# "gc older_than=3" of "gc older_than=3600000000\n", stalled: refused
 	# after the 5 s a request line has, not run with an age of 3 us
-	run python3 - "$STORE/control.sock" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(60)
-s.connect(sys.argv[1])
-s.sendall(b"gc older_than=3")
-print(s.recv(4096).decode())
-PY
+	run ctl_send "gc older_than=3"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"bad control request"* ]]
 	log_has "control socket: refused a request line not finished within 5 s"
 	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
 	# trailing garbage in a number is no number
-	run python3 - "$STORE/control.sock" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(60)
-s.connect(sys.argv[1])
-s.sendall(b"gc older_than=3abc dry_run=0\n")
-print(s.recv(4096).decode())
-PY
+	run ctl_send $'gc older_than=3abc dry_run=0\n'
 	[[ "$output" == *"bad control request"* ]]
 	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
 	# one byte a second: each read comes within any per-read timeout
