@@ -810,16 +810,26 @@ int ffs_rmdir(struct ffs *ffs, struct node *parent, const char *name)
 		return -ENOTEMPTY;
 	}
 	pthread_mutex_unlock(&ffs->lock);
+	/* flush_mu: the row takes its counts with it, and what this life
+	 * of the symbol counted since the last flush goes too, never into
+	 * the row of a symbol made again under the same name */
+	pthread_mutex_lock(&ffs->flush_mu);
 	rc = manifest_symbol_remove(ffs->manifest, name);
+	if (rc == 0) {
+		pthread_mutex_lock(&ffs->lock);
+		n = htab_get(ffs->names, name);
+		if (n) {
+			n->ctr->hits_flushed = CTR_GET(n->ctr->hits);
+			n->ctr->misses_flushed = CTR_GET(n->ctr->misses);
+			node_unlink(ffs, n);
+		}
+		pthread_mutex_unlock(&ffs->lock);
+	}
+	pthread_mutex_unlock(&ffs->flush_mu);
 	if (rc == -ENOTEMPTY)
 		log_info("rmdir %s: the symbol holds entries", name);
 	if (rc < 0)
 		return rc;
-	pthread_mutex_lock(&ffs->lock);
-	n = htab_get(ffs->names, name);
-	if (n)
-		node_unlink(ffs, n);
-	pthread_mutex_unlock(&ffs->lock);
 	/* a crash from here leaves an empty directory that recovery
 	 * removes (gc_reclaim_dead_writers()) */
 	fault_inject("symbol_rmdir");

@@ -95,3 +95,18 @@ PY
 	grep -qxF "featurefs_misses_total{symbol=\"bad_\\n\\\"$(printf '\xef\xbf\xbd%.0s' 1 2 3 4)\"} 7" "$TEST_DIR/metrics"
 	python3 -c 'import json, sys; json.load(open(sys.argv[1], encoding="utf-8"))' "$MNT/.featurefs/stats.json"
 }
+
+@test "a symbol removed and made again starts its counts anew, flushed or not" {
+	mount_store
+	make_parquet "$DATA/a.parquet"
+	mkdir "$MNT/X"
+	cp "$DATA/a.parquet" "$MNT/X/$K.parquet"
+	cat "$MNT/X/$K.parquet" "$MNT/X/$K.parquet" >/dev/null
+	stat "$MNT/X/$(key_of missing).parquet" 2>/dev/null || true
+	# within the second before the access flush, as a rule
+	rm "$MNT/X/$K.parquet"
+	rmdir "$MNT/X"
+	mkdir "$MNT/X"
+	unmount_store
+	[ "$(manifest_sql "select hits || ' ' || misses from symbols where symbol = 'X'")" = "0 0" ]
+}
