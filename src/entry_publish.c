@@ -537,6 +537,12 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	 * descriptor may never have written to it */
 	if (closer == w->tgid && (sig = proc_killed_by(pid)) != 0)
 		return writer_killed(ffs, h->node, w, sig);
+	/* Either close below judges the content before it reads /proc, and
+	 * another holder may finish the file and close it meanwhile (a
+	 * child and its parent closing at once): content written since is
+	 * judged again. */
+again:
+	rc = 0;
 	/* A close in another process shuts an inherited descriptor (a shell
 	 * child writing to its parent's file): the writer may not be done,
 	 * and the last close is checked at release anyway.  But the child
@@ -544,12 +550,6 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	 * now, as its close() returns 0.  And when nothing else holds the
 	 * file for writing (the writer closed first), invalid content is
 	 * reported to this last close; release discards it. */
-	/* The content is judged before /proc is read, and another holder
-	 * may finish the file and close it meanwhile (a child and its
-	 * parent closing at once): content written since is judged
-	 * again. */
-again:
-	rc = 0;
 	if (closer != w->tgid) {
 		pthread_mutex_lock(&w->mu);
 		if (!w->abandoned && !w->published &&
