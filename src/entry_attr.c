@@ -158,7 +158,7 @@ static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
 		return rc;
 	if (r->valid & SETATTR_MODE) {
 		CTR_SET(w->mode, r->mode & 0777);
-		if (n->kind == NODE_SCRATCH && fchmod(w->fd, r->mode & 0777) < 0)
+		if (node_kind(n) == NODE_SCRATCH && fchmod(w->fd, r->mode & 0777) < 0)
 			log_debug("chmod tmp/%s: %s", w->tmpname, strerror(errno));
 	}
 	if (r->valid & SETATTR_ATIME)

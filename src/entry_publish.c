@@ -516,6 +516,12 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	if (h->kind != HANDLE_WRITER || node_kind(h->node) != NODE_ENTRY)
 		return 0;
 	closer = proc_tgid_of(pid);
+	/* Either close below judges the content before it reads /proc, and
+	 * another holder may finish the file and close it meanwhile (a
+	 * child and its parent closing at once), or discard it: then all
+	 * is judged again. */
+again:
+	rc = 0;
 	pthread_mutex_lock(&w->mu);
 	abandoned = w->abandoned;
 	for (i = 0, own_unlink = 0; closer > 0 && i < WRITER_UNLINKERS; i++)
@@ -537,12 +543,6 @@ int entry_flush(struct ffs *ffs, struct handle *h, pid_t pid)
 	 * descriptor may never have written to it */
 	if (closer == w->tgid && (sig = proc_killed_by(pid)) != 0)
 		return writer_killed(ffs, h->node, w, sig);
-	/* Either close below judges the content before it reads /proc, and
-	 * another holder may finish the file and close it meanwhile (a
-	 * child and its parent closing at once): content written since is
-	 * judged again. */
-again:
-	rc = 0;
 	/* A close in another process shuts an inherited descriptor (a shell
 	 * child writing to its parent's file): the writer may not be done,
 	 * and the last close is checked at release anyway.  But the child
