@@ -156,48 +156,48 @@ void metrics_labels_destroy(struct metrics_labels *l)
 	pthread_mutex_destroy(&l->mu);
 }
 
-/* Whether symbol `name` has a label of its own, deciding for one seen
- * first now; `*owned` counts those of the report that have.  0 (no),
- * 1 (yes) or -ENOMEM.  l->mu held. */
-static int label_of(struct metrics_labels *l, const char *name,
-		    size_t *owned)
-{
-	int own;
-
-	if (htab_get(l->own, name))
-		return 1;
-	if (htab_get(l->other, name))
-		return 0;
-	/* a symbol called "_other" would be taken for the rest */
-	own = *owned < METRICS_SYMBOLS_MAX && strcmp(name, OTHER_SYMBOLS);
-	if (htab_add_string(own ? l->own : l->other, name) < 0)
-		return -ENOMEM;
-	*owned += (size_t)own;
-	return own;
-}
-
-/* Order and group `r`'s symbols for labelling: 0, or -ENOMEM. */
+/* Order and group `r`'s symbols for labelling, as `l` has placed them
+ * and placing those it has not: 0, or -ENOMEM.  `l` is made anew from
+ * the report's symbols, so that a removed one is forgotten: made again,
+ * it is placed as any new one, and the cap holds. */
 static int symbol_rows_make(const struct stats_report *r,
 			    struct metrics_labels *l, struct symbol_rows *rows)
 {
+	struct htab *own = NULL, *other = NULL;
 	size_t i, n = 0, owned = 0;
-	int rc = 0;
+	int rc;
 
 	memset(rows, 0, sizeof(*rows));
 	rows->order = stats_sorted_symbols(r);
-	if (!rows->order)
-		return -ENOMEM;
+	rc = rows->order ? htab_new(&own) : -ENOMEM;
+	if (rc == 0)
+		rc = htab_new(&other);
+	if (rc < 0)
+		goto out;
 	pthread_mutex_lock(&l->mu);
 	/* those placed before count first: new ones fill what is left */
 	for (i = 0; i < r->nsymbols; i++)
 		if (htab_get(l->own, r->symbols[i].symbol))
 			owned++;
-	for (i = 0; i < r->nsymbols && rc >= 0; i++) {
+	for (i = 0; i < r->nsymbols && rc == 0; i++) {
 		size_t k = rows->order[i];
+		const char *name = r->symbols[k].symbol;
 		int64_t h, m;
+		int labelled;
 
-		rc = label_of(l, r->symbols[k].symbol, &owned);
-		if (rc > 0) {
+		if (htab_get(l->own, name))
+			labelled = 1;
+		else if (htab_get(l->other, name))
+			labelled = 0;
+		else {
+			/* a symbol called "_other" would be taken for the
+			 * rest */
+			labelled = owned < METRICS_SYMBOLS_MAX &&
+				   strcmp(name, OTHER_SYMBOLS) != 0;
+			owned += (size_t)labelled;
+		}
+		rc = htab_add_string(labelled ? own : other, name);
+		if (labelled) {
 			rows->order[n++] = k;
 			continue;
 		}
@@ -209,13 +209,23 @@ static int symbol_rows_make(const struct stats_report *r,
 			hist_add(&rows->other_wait,
 				 &r->symbol_live[k].lock_wait);
 	}
+	if (rc == 0) {
+		htab_free_values(l->own);
+		htab_free_values(l->other);
+		l->own = own;
+		l->other = other;
+		own = other = NULL;
+	}
 	pthread_mutex_unlock(&l->mu);
+	rows->shown = n;
+out:
+	htab_free_values(own);
+	htab_free_values(other);
 	if (rc < 0) {
 		free(rows->order);
-		return rc;
+		rows->order = NULL;
 	}
-	rows->shown = n;
-	return 0;
+	return rc;
 }
 
 static void symbol_counts(struct strbuf *sb, const struct stats_report *r,

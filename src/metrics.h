@@ -19,11 +19,12 @@
 #define METRICS_SYMBOLS_MAX 1000
 
 /*
- * Which symbols have labels of their own, fixed for a mount's life once a
- * scrape has placed them: a symbol moving in or out of "_other" would
+ * Which symbols have labels of their own, kept from scrape to scrape for
+ * as long as a symbol exists: one moving in or out of "_other" would
  * make that counter jump or fall between two scrapes.  The first scrape
  * labels the METRICS_SYMBOLS_MAX with the most misses; a symbol seen
- * later gets a label while fewer than that many labelled ones exist.
+ * later (a removed one made again too) gets a label while fewer than
+ * that many labelled ones exist.
  */
 struct metrics_labels {
 	pthread_mutex_t mu;

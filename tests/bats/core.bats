@@ -1336,6 +1336,16 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	refute grep -q "symbol=\"$other\"" "$metrics"
 	[ "$(grep -c '^featurefs_hits_total{' "$metrics")" = 1001 ]
 	grep -qx 'featurefs_misses_total{symbol="S1000"} 1' "$metrics"
+	# a removed symbol is forgotten: new ones take its place, and made
+	# again it is a new one, so the cap holds
+	local gone
+	gone=$(sed -n 's/^featurefs_hits_total{symbol="\(S0[0-9]*\)"}.*/\1/p' "$metrics" | head -5)
+	(cd "$MNT" && rmdir $gone && mkdir N1 N2 N3 N4 N5)
+	cat "$MNT/.featurefs/metrics" >"$metrics"
+	grep -q '^featurefs_hits_total{symbol="N5"} 0' "$metrics"
+	(cd "$MNT" && mkdir $gone)
+	cat "$MNT/.featurefs/metrics" >"$metrics"
+	[ "$(grep -c '^featurefs_hits_total{' "$metrics")" = 1001 ]
 }
 
 @test "-o metrics= serves /metrics, /health and /slo over HTTP; a bad or busy address fails the mount" {
