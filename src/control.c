@@ -62,6 +62,10 @@ int control_stats_report(struct ffs *ffs, struct stats_report *r)
 				 ? ffs->hooks->passthrough_state(ffs)
 				 : "off";
 	r->uptime_us = mono_us() - ffs->mounted_mono_us;
+	/* live, so read even when the manifest's figures cannot be */
+	pthread_mutex_lock(&ffs->lock);
+	r->inflight = (int64_t)ffs->inflight;
+	pthread_mutex_unlock(&ffs->lock);
 	/* flush_mu: a flush moves counts from memory to the manifest; seen
 	 * half-way it would count them twice */
 	pthread_mutex_lock(&ffs->flush_mu);
@@ -76,7 +80,6 @@ int control_stats_report(struct ffs *ffs, struct stats_report *r)
 		goto out;
 	}
 	pthread_mutex_lock(&ffs->lock);
-	r->inflight = (int64_t)ffs->inflight;
 	for (i = 0; i < r->nsymbols; i++) {
 		struct node *n = htab_get(ffs->names, r->symbols[i].symbol);
 

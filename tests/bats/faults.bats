@@ -1712,6 +1712,10 @@ PY
 	# and leave out the store's figures rather than show zeros
 	grep -q '^featurefs_publishes_total 1$' "$TEST_DIR/body"
 	refute grep -q '^featurefs_\(entries\|symbols\|file_bytes\|stored_bytes\|hit_ratio\|hits_total\|misses_total\)\b' "$TEST_DIR/body"
+	# but for what the daemon knows itself: a write in flight
+	exec 5>"$MNT/AAPL/$(key_of open).parquet"
+	grep -qx 'featurefs_entries_in_flight 1' "$MNT/.featurefs/metrics"
+	exec 5>&-
 	log_has "stats: cannot gather them: Cannot allocate memory"
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
 	kill -0 "$DAEMON_PID"
