@@ -32,7 +32,7 @@ teardown() {
 		grep -q "runbook.md#${alert,,}\"" "$MON/featurefs-alerts.yml" || { echo "$alert links no runbook"; false; }
 		n=$((n + 1))
 	done
-	[ "$n" -eq 6 ]
+	[ "$n" -eq 7 ]
 }
 
 @test "docs/monitoring/metrics.md names every family a mount exports, and every load failure reason" {
