@@ -42,6 +42,22 @@ struct symbol_delta {
 /* Write gathered access records and hit/miss counts to the manifest;
  * `flags` as manifest_record()'s.  What fails to be written is kept for
  * the next flush. */
+/* Count, and say once a minute, the access records the log dropped
+ * while the manifest took none.  flush_mu held. */
+static void note_dropped(struct ffs *ffs)
+{
+	uint64_t dropped = access_log_dropped(ffs->access);
+
+	if (dropped == CTR_GET(ffs->ctr.access_dropped))
+		return;
+	CTR_SET(ffs->ctr.access_dropped, dropped);
+	if (log_limit_pass(&ffs->dropped_log) >= 0)
+		log_warn("access records: %llu dropped so far: at most %d wait "
+			 "for a manifest that takes none, and reads past them "
+			 "go unrecorded (GC may take those entries for idle)",
+			 (unsigned long long)dropped, ACCESS_PENDING_MAX);
+}
+
 static int flush_access(struct ffs *ffs, unsigned flags)
 {
 	struct manifest_access *recs = NULL;
@@ -52,6 +68,7 @@ static int flush_access(struct ffs *ffs, unsigned flags)
 	int rc;
 
 	pthread_mutex_lock(&ffs->flush_mu);
+	note_dropped(ffs);
 	rc = access_log_take(ffs->access, &recs, &nrecs);
 	if (rc < 0 || ffs->store->read_only_fs)
 		goto out; /* a store on read-only media keeps no records */

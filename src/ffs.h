@@ -304,6 +304,7 @@ struct ffs {
 	struct metrics_labels metrics_labels; /* symbols labelled */
 	struct log_limit http_log;	/* libmicrohttpd's lines */
 	struct log_limit ctl_log;	/* control socket refusals */
+	struct log_limit dropped_log;	/* access records dropped */
 	struct log_limit nofd_log;	/* out of descriptors (entry.c) */
 	struct log_limit nomem_log;	/* no memory for a frame (entry.c) */
 	struct log_limit kept_log;	/* a kept write still refused */

@@ -98,6 +98,7 @@ struct ffs_counters {
 	uint64_t load_failures[LOAD_REASONS];
 	uint64_t access_flushes;
 	uint64_t access_flush_errors;
+	uint64_t access_dropped;	/* records dropped: the log was full */
 	struct histogram lock_wait;
 	struct histogram publish;	/* release() to published */
 	struct histogram manifest_read;	/* manifest_get() */
