@@ -220,6 +220,21 @@ static void sb_bytes(struct strbuf *sb, int64_t n)
 		sb_addf(sb, "%.1f %s", v, unit[u]);
 }
 
+/* Appends s with control bytes escaped as in the log: a path is whatever
+ * bytes the operator chose, and the text report goes to a terminal. */
+static void sb_add_escaped(struct strbuf *sb, const char *s)
+{
+	char *safe = malloc(4 * strlen(s) + 1);
+
+	if (!safe) {
+		sb_adds(sb, "?");
+		return;
+	}
+	log_escape(s, safe);
+	sb_adds(sb, safe);
+	free(safe);
+}
+
 void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 {
 	const struct ffs_counters *c = r->live;
@@ -229,18 +244,22 @@ void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 	uint64_t gc_runs, gc_removed;
 
 	stats_total_figures(r, &hits, &misses);
-	sb_addf(sb, "store          %s\n", r->store);
-	sb_addf(sb, "manifest       %s\n", r->backend);
-	if (r->mountpoint && *r->mountpoint && r->unanswered)
-		sb_addf(sb, "mounted at     %s (%s: figures from the "
-			    "manifest)\n", r->mountpoint,
-			r->why_unanswered ? r->why_unanswered
-					  : "its daemon is not answering");
-	else if (r->mountpoint && *r->mountpoint)
-		sb_addf(sb, "mounted at     %s (up %llds)\n", r->mountpoint,
-			(long long)(r->uptime_us / 1000000));
-	else
-		sb_adds(sb, "mounted at     (not mounted)\n");
+	sb_adds(sb, "store          ");
+	sb_add_escaped(sb, r->store);
+	sb_addf(sb, "\nmanifest       %s\n", r->backend);
+	sb_adds(sb, "mounted at     ");
+	if (r->mountpoint && *r->mountpoint) {
+		sb_add_escaped(sb, r->mountpoint);
+		if (r->unanswered)
+			sb_addf(sb, " (%s: figures from the manifest)\n",
+				r->why_unanswered ? r->why_unanswered
+						  : "its daemon is not answering");
+		else
+			sb_addf(sb, " (up %llds)\n",
+				(long long)(r->uptime_us / 1000000));
+	} else {
+		sb_adds(sb, "(not mounted)\n");
+	}
 	sb_addf(sb, "entries        %lld published, %lld in flight\n",
 		(long long)r->totals.entries,
 		(long long)(c ? r->inflight : r->totals.writing));

@@ -96,6 +96,18 @@ PY
 	python3 -c 'import json, sys; json.load(open(sys.argv[1], encoding="utf-8"))' "$MNT/.featurefs/stats.json"
 }
 
+@test "text stats escape control bytes in the store path and the mountpoint" {
+	STORE=$TEST_DIR/$'s\ttore\e[31m'
+	MNT=$TEST_DIR/$'m\001nt'
+	mkdir -p "$MNT"
+	mount_store
+	run "$FEATUREFS" stats "$STORE"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'s\ttore\x1b[31m'* ]]
+	[[ "$output" == *'m\x01nt (up '* ]]
+	refute grep -q $'[\001\t\e]' <<<"$output"
+}
+
 @test "a symbol removed and made again starts its counts anew, flushed or not" {
 	mount_store
 	make_parquet "$DATA/a.parquet"
