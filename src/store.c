@@ -276,6 +276,7 @@ int store_init(const char *path, const char *manifest,
 {
 	static const char *const dirs[] = { "objects", "tmp", "lost+found" };
 	struct store_conf c;
+	struct stat st;
 	int root_fd = -1, made = 0, rc, fd, i;
 
 	rc = store_probe(path);
@@ -304,14 +305,21 @@ int store_init(const char *path, const char *manifest,
 			goto out;
 		}
 	}
-	/* there from the start: a copy on read-only media has one to lock */
-	fd = openat(root_fd, STORE_LOCK, O_WRONLY | O_CREAT | O_EXCL |
-						 O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* there from the start: a copy on read-only media has one to lock.
+	 * An init cut short may have left it (store_probe() let that
+	 * through); never a link or a FIFO someone put there. */
+	fd = openat(root_fd, STORE_LOCK, O_RDONLY | O_CREAT | O_NOFOLLOW |
+						 O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = -errno;
 		goto out;
 	}
+	rc = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -EINVAL;
 	close(fd);
+	if (rc == -EINVAL)
+		log_err("%s/%s is not a regular file", path, STORE_LOCK);
+	if (rc < 0)
+		goto out;
 	memset(&c, 0, sizeof(c));
 	c.format = STORE_FORMAT;
 	rc = new_uuid(c.uuid);

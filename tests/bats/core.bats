@@ -48,6 +48,16 @@ teardown() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"mode 1777 set to 0700"* ]]
 	[ "$(stat -c %a "$TEST_DIR/open")" = 700 ]
+	# what an init cut short leaves is taken up by the next one
+	mkdir -p "$TEST_DIR/cut/objects" && touch "$TEST_DIR/cut/store.lock"
+	run "$FEATUREFS" init "$TEST_DIR/cut"
+	[ "$status" -eq 0 ]
+	[ -f "$TEST_DIR/cut/store.conf" ]
+	# but never a FIFO in the lock's place
+	mkdir "$TEST_DIR/fifo" && mkfifo "$TEST_DIR/fifo/store.lock"
+	run timeout 10 "$FEATUREFS" init "$TEST_DIR/fifo"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"fifo/store.lock is not a regular file"* ]]
 }
 
 @test "a store is not made inside another, by init or by a mount" {
