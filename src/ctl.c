@@ -51,8 +51,10 @@ static int write_all(int fd, const char *p, size_t len)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n < 0)
 			return -errno;
+		if (n == 0)
+			return -EPIPE;
 		p += n;
 		len -= (size_t)n;
 	}

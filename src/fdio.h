@@ -46,6 +46,8 @@ static inline int pwrite_full(int fd, const void *buf, size_t len,
 			continue;
 		if (n < 0)
 			return -errno;
+		if (n == 0)
+			return -EIO; /* no progress, and no errno to say why */
 		done += (size_t)n;
 	}
 	return 0;

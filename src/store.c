@@ -150,8 +150,9 @@ static int write_conf(int root_fd, const struct store_conf *c)
 		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	if (write(fd, text, (size_t)n) != n || fsync(fd) < 0)
-		rc = errno ? -errno : -EIO;
+	rc = pwrite_full(fd, text, (size_t)n, 0);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
 	close(fd);
 	if (rc == 0 && renameat(root_fd, STORE_CONF ".tmp", root_fd,
 				STORE_CONF) < 0)
