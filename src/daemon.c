@@ -39,11 +39,9 @@ struct symbol_delta {
 	struct manifest_symbol_delta d;
 };
 
-/* Write gathered access records and hit/miss counts to the manifest;
- * `flags` as manifest_record()'s.  What fails to be written is kept for
- * the next flush. */
 /* Count, and say once a minute, the access records the log dropped
- * while the manifest took none.  flush_mu held. */
+ * while the manifest took none.  flush_mu held; runs with each flush,
+ * so the count and the log line are as fresh as the last flush. */
 static void note_dropped(struct ffs *ffs)
 {
 	uint64_t dropped = access_log_dropped(ffs->access);
@@ -58,6 +56,9 @@ static void note_dropped(struct ffs *ffs)
 			 (unsigned long long)dropped, ACCESS_PENDING_MAX);
 }
 
+/* Write gathered access records and hit/miss counts to the manifest;
+ * `flags` as manifest_record()'s.  What fails to be written is kept for
+ * the next flush. */
 static int flush_access(struct ffs *ffs, unsigned flags)
 {
 	struct manifest_access *recs = NULL;

@@ -201,10 +201,14 @@ struct manifest_ops {
 			 const char *key, const struct manifest_attrs *a);
 	/* One transaction: add access counts and hits/misses.  With
 	 * MANIFEST_RECORD_BRIEF it waits a moment, not the busy timeout,
-	 * for a manifest another process holds: -EBUSY then. */
+	 * for a manifest another process holds, and fails as any write
+	 * then: nothing is recorded, the caller keeps the records. */
 	int (*record)(struct manifest *m, const struct manifest_access *a,
 		      size_t na, const struct manifest_symbol_delta *d,
 		      size_t nd, unsigned flags);
+	/* Call `fn` for each row `q` selects, in its order; a nonzero
+	 * return from `fn` stops the scan and is returned.  `fn` must not
+	 * call this manifest: the scan holds its connection. */
 	int (*list)(struct manifest *m, const struct manifest_query *q,
 		    manifest_row_fn fn, void *arg);
 
