@@ -384,7 +384,7 @@ static int check_no_hole(struct writer *w, struct parquet_error *perr)
 						find_skipped_in_compressed, &g,
 						&walk_err);
 		if (rc < 0 &&
-		    (rc != -EIO || strcmp(walk_err.reason, "io") == 0)) {
+		    (rc != -EIO || !parquet_error_is_content(&walk_err))) {
 			*perr = walk_err; /* the disk failed, not the content */
 			goto out;
 		}
@@ -936,6 +936,12 @@ static int publish_kept(struct ffs *ffs, const char *symbol, const char *key,
 		return 0;
 	}
 	rc = gc_describe_sealed(ffs->store, &row, 1, &e, why, sizeof(why));
+	if (rc < 0 && !gc_describe_rules_out(rc)) {
+		/* a read that failed, no memory: not the content's fault,
+		 * so it stays kept for the next try */
+		manifest_release(ffs->manifest, symbol, key);
+		return rc;
+	}
 	if (rc < 0) {
 		entry_abandon_claim(ffs, symbol, key);
 		gone = why;

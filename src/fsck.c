@@ -635,12 +635,14 @@ static int check_content(struct fsck *f, const struct manifest_entry *e,
 	struct parquet_info info;
 	struct seekable_reader *zr = NULL;
 	struct byte_source src = fd_source(&fd);
-	const char *why = "no seek table (not compressed)";
+	const char *why = NULL; /* set for the bytes' faults only */
 	uint64_t size = stored;
 	int rc, bad = 1;
 
 	if (strcmp(e->compression, "zstd") == 0) {
 		rc = seekable_reader_open(fd, stored, &zr, &why);
+		if (rc == 0)
+			why = "no seek table (not compressed)";
 		if (rc > 0) {
 			/* told from the seek table: nothing decompressed */
 			size = seekable_reader_size(zr);
@@ -660,7 +662,8 @@ static int check_content(struct fsck *f, const struct manifest_entry *e,
 				rc = 1;
 		}
 		if (rc <= 0) {
-			if (rc == 0 || rc == -EIO)
+			/* a failed read is no verdict on the object */
+			if (rc == 0 || (rc == -EIO && why))
 				fsck_finding_set(x, FSCK_INVALID_PARQUET,
 						 FSCK_YES, e->symbol, e->key,
 						 e->path, "a corrupt compressed "
@@ -676,14 +679,14 @@ static int check_content(struct fsck *f, const struct manifest_entry *e,
 		src = seekable_reader_source(zr);
 	}
 	rc = parquet_validate(&src, size, &info, &perr, NULL);
-	if (rc == -EIO)
+	if (rc == -EIO && parquet_error_is_content(&perr))
 		fsck_finding_set(x, FSCK_INVALID_PARQUET, FSCK_YES, e->symbol,
 				 e->key, e->path, "not valid Parquet: %s",
 				 perr.detail);
 	else if (rc < 0)
 		fsck_finding_set(x, FSCK_UNVERIFIABLE, FSCK_CHECK, e->symbol,
 				 e->key, e->path, "cannot read the object: %s",
-				 strerror(-rc));
+				 perr.detail[0] ? perr.detail : strerror(-rc));
 	else if (f->o->verify)
 		bad = verify_sum(f, x, e, &src, size, &info);
 	else

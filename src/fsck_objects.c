@@ -327,7 +327,7 @@ static void orphan(struct fsck *f, const char *symbol, const char *key,
 				rc = manifest_adopt(f->m, &e);
 			fsck_repaired(&x, rc, "adopted");
 		}
-	} else if (rc != -EIO) {
+	} else if (rc != -EBADMSG) {
 		fsck_finding_set(&x, FSCK_UNVERIFIABLE, FSCK_CHECK, symbol, key,
 				 rel, "object without a manifest row, cannot "
 				 "check it: %s", why);

@@ -403,6 +403,11 @@ static int describe_file(int fd, const char *symbol, const char *key,
 		else
 			snprintf(why, why_len, "%s",
 				 perr.detail[0] ? perr.detail : strerror(-rc));
+		/* the seekable reader says why only of its bytes, the
+		 * validation names a failed read "io": those are not the
+		 * object's fault, and a caller must not treat them so */
+		if (rc == -EIO && (zwhy || parquet_error_is_content(&perr)))
+			rc = -EBADMSG;
 		return rc;
 	}
 	snprintf(e->symbol, sizeof(e->symbol), "%s", symbol);
@@ -529,8 +534,9 @@ static int remove_stale_tmp(struct store *s, const char *name, int report)
  * Anything else there (an object a lost row left behind, an invalid one)
  * goes to lost+found/, and the sealed file takes its place.  Returns what
  * is to be adopted (0 with `adopted` filled) and sets `how`; sets `kept`
- * when the sealed file is valid but could not be put in place (the
- * store's trouble, not the write's: it stays for another try).
+ * when the sealed file could not be read, or is valid but could not be
+ * put in place (the store's trouble, not the write's: it stays for
+ * another try).
  */
 static int prefer_sealed(struct store *s, const struct manifest_entry *e,
 			 const char *rel, int drc,
@@ -542,6 +548,13 @@ static int prefer_sealed(struct store *s, const struct manifest_entry *e,
 	int rc;
 
 	rc = gc_describe_sealed(s, e, 1, &sealed, why, why_len);
+	if (rc < 0 && !gc_describe_rules_out(rc)) {
+		/* unread (the disk, no memory): it may be good */
+		*kept = 1;
+		log_warn("%s/%s: its writer closed it, but it cannot be read "
+			 "now: %s", e->symbol, e->key, why);
+		return rc;
+	}
 	if (rc < 0) {
 		if (drc != 0)
 			log_warn("%s/%s: its writer closed it, but it cannot "
@@ -758,7 +771,7 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 				drc = prefer_sealed(s, e, rel, drc, &adopted,
 						    why, sizeof(why), &how,
 						    &kept);
-			else if (drc < 0 && drc != -ENOENT && drc != -EIO)
+			else if (drc < 0 && drc != -ENOENT && drc != -EBADMSG)
 				log_warn("%s: cannot check it: %s; its "
 					 "writer's row goes, the object stays "
 					 "for fsck -p", rel, why);
@@ -768,7 +781,7 @@ int gc_reclaim_dead_writers(struct store *s, struct manifest *m,
 				 "recovery", e->symbol, e->key, e->sealed_tmp);
 			continue;
 		}
-		if (drc == -EIO)
+		if (drc == -EBADMSG)
 			log_warn("%s: not valid Parquet: %s", rel, why);
 		if (drc == 0) {
 			adopted.mode = e->mode;

@@ -8,6 +8,7 @@
 #ifndef FEATUREFS_GC_H
 #define FEATUREFS_GC_H
 
+#include <errno.h>
 #include <stdint.h>
 
 #include "manifest.h"
@@ -154,9 +155,10 @@ int gc_finish_removal(struct store *s, struct manifest *m, const char *symbol,
 
 /* Build a published row for the valid object at `relpath` (adoption),
  * compressed or not; its SHA-256 (a read of every byte) only when
- * `with_sha256`, as a check needs none.  -EIO with `why` filled when it
- * does not validate; another negative errno, `why` filled too, when it
- * could not be checked (a read error, no memory). */
+ * `with_sha256`, as a check needs none.  -EBADMSG with `why` filled when
+ * it does not validate; another negative errno, `why` filled too, when it
+ * could not be checked (-EIO of a failed read, no memory): a caller keeps
+ * such an object, and reads it again later. */
 int gc_describe_object(struct store *s, const char *symbol, const char *key,
 		       const char *relpath, int with_sha256,
 		       struct manifest_entry *e, char *why, size_t why_len);
@@ -167,6 +169,14 @@ int gc_describe_object(struct store *s, const char *symbol, const char *key,
 int gc_describe_sealed(struct store *s, const struct manifest_entry *row,
 		       int with_sha256, struct manifest_entry *e, char *why,
 		       size_t why_len);
+
+/* Whether a gc_describe_*() failure `rc` rules the file out for good
+ * (invalid, not its writer's, gone), rather than that it could not be
+ * read now. */
+static inline int gc_describe_rules_out(int rc)
+{
+	return rc == -EBADMSG || rc == -EINVAL || rc == -ENOENT;
+}
 
 void gc_render_text(struct strbuf *sb, const struct gc_result *r,
 		    const struct gc_options *o);

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct byte_source;
 
@@ -42,6 +43,13 @@ struct parquet_error {
 	const char *reason;
 	char detail[160];
 };
+
+/* Whether the -EIO that filled `err` is the bytes' fault, not a read's
+ * that failed (or an allocation's): only then is the file invalid. */
+static inline int parquet_error_is_content(const struct parquet_error *err)
+{
+	return err->reason && strcmp(err->reason, "io") != 0;
+}
 
 /*
  * Parse a serialized FileMetaData (the `len` bytes that sit before the

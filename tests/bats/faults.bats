@@ -836,6 +836,34 @@ print(digest.hexdigest())
 PY
 }
 
+@test "objects that cannot be read (EIO): fsck -y says so and moves nothing; they check clean once readable" {
+	make_parquet "$DATA/a.parquet" 2000 1
+	mount_store
+	publish_file AAPL "$K" "$DATA/a.parquet"
+	unmount_store
+	k2=$(key_of compressed)
+	mount_store -o compress=zstd
+	publish_file AAPL "$k2" "$DATA/a.parquet"
+	unmount_store
+	[ "$(manifest_sql "select compression from entries where key = '$k2'")" = zstd ]
+	k3=$(key_of orphan)
+	cp "$STORE/objects/AAPL/$K.parquet" "$STORE/objects/AAPL/$k3.parquet"
+	cc -shared -fPIC -o "$TEST_DIR/eio.so" "$FEATUREFS_TOOLS/eio_objects.c" -ldl
+	run env LD_PRELOAD="$TEST_DIR/eio.so" "$FEATUREFS" fsck -y "$STORE"
+	echo "$output" >&2
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"AAPL/$K: cannot read the object: pread "*"Input/output error"* ]]
+	[[ "$output" == *"AAPL/$k2: cannot decompress the object: Input/output error"* ]]
+	[[ "$output" == *"AAPL/$k3: object without a manifest row, cannot check it: Input/output error"* ]]
+	refute grep -q "not valid Parquet\|corrupt" <<<"$output"
+	[ -z "$(ls -A "$STORE/lost+found")" ]
+	[ "$(manifest_sql "select count(*) from entries")" = 2 ]
+	run "$FEATUREFS" fsck -p "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"AAPL/$k3: valid object without a manifest row (adopted)"* ]]
+	fsck_clean
+}
+
 @test "fsck checks and adopts a compressed object larger than the free space, writing none of it; a row's size is checked from the seek table" {
 	small_store 64m
 	make_parquet "$DATA/a.parquet" 2000 1
