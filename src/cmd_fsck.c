@@ -59,15 +59,15 @@ static void json_str_or_null(struct strbuf *sb, const char *s)
 
 /* Print a report line: names found in the store are escaped as the log
  * escapes them (a name may hold a newline or an escape sequence). */
-static void print_escaped(const char *line, size_t len)
+static void print_escaped(const char *line)
 {
-	char *safe = malloc(4 * len + 1);
+	struct strbuf safe = STRBUF_INIT;
 
-	if (safe)
-		log_escape(line, safe);
-	printf("%s\n", safe ? safe : line);
+	sb_add_escaped(&safe, line);
+	printf("%s\n", safe.err ? "(a report line: out of memory)"
+				: sb_str(&safe));
 	fflush(stdout);
-	free(safe);
+	sb_release(&safe);
 }
 
 static void on_finding(void *arg, const struct fsck_finding *x)
@@ -105,7 +105,7 @@ static void on_finding(void *arg, const struct fsck_finding *x)
 				x->path[0] ? x->path : x->symbol, x->detail);
 		outcome(&sb, out, x);
 		sb_adds(&sb, ")");
-		print_escaped(sb_str(&sb), sb.len);
+		print_escaped(sb_str(&sb));
 	}
 	out->count++;
 	sb_release(&sb);

@@ -68,14 +68,10 @@ static int print_row(void *arg, const struct manifest_entry *e)
 		sb_adds(&sb, "}");
 	} else {
 		/* a damaged row's names may hold tabs or escape sequences */
-		char symbol[4 * sizeof(e->symbol)], key[4 * sizeof(e->key)];
-		char sha256[4 * sizeof(e->sha256)];
-
-		log_escape(e->symbol, symbol);
-		log_escape(e->key, key);
-		log_escape(e->sha256, sha256);
-		sb_addf(&sb, "%s\t%s\t%s\t%lld\t", symbol, key, state,
-			(long long)e->file_size);
+		sb_add_escaped(&sb, e->symbol);
+		sb_adds(&sb, "\t");
+		sb_add_escaped(&sb, e->key);
+		sb_addf(&sb, "\t%s\t%lld\t", state, (long long)e->file_size);
 		if (e->rows >= 0)
 			sb_addf(&sb, "%lld\t", (long long)e->rows);
 		else
@@ -83,8 +79,12 @@ static int print_row(void *arg, const struct manifest_entry *e)
 		sb_iso_time(&sb, e->created_ts, "-");
 		sb_adds(&sb, "\t");
 		sb_iso_time(&sb, e->last_accessed_ts, "-");
-		sb_addf(&sb, "\t%lld\t%s\n", (long long)e->access_count,
-			sha256[0] ? sha256 : "-");
+		sb_addf(&sb, "\t%lld\t", (long long)e->access_count);
+		if (e->sha256[0])
+			sb_add_escaped(&sb, e->sha256);
+		else
+			sb_adds(&sb, "-");
+		sb_adds(&sb, "\n");
 	}
 	fputs(sb_str(&sb), stdout);
 	sb_release(&sb);

@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "strbuf.h"
 
 static struct log_state {
 	int syslog;
@@ -33,22 +34,10 @@ void log_set_debug(int on)
  * sequence. */
 void log_escape(const char *in, char *out)
 {
-	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p;
 
-	for (p = (const unsigned char *)in; *p; p++) {
-		if (*p == '\\' || *p == '\n' || *p == '\t') {
-			*out++ = '\\';
-			*out++ = *p == '\n' ? 'n' : *p == '\t' ? 't' : '\\';
-		} else if (*p < 0x20 || *p == 0x7f) {
-			*out++ = '\\';
-			*out++ = 'x';
-			*out++ = hex[*p >> 4];
-			*out++ = hex[*p & 0xf];
-		} else {
-			*out++ = (char)*p;
-		}
-	}
+	for (p = (const unsigned char *)in; *p; p++)
+		out += escape_byte(*p, out);
 	*out = '\0';
 }
 

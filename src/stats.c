@@ -220,21 +220,6 @@ static void sb_bytes(struct strbuf *sb, int64_t n)
 		sb_addf(sb, "%.1f %s", v, unit[u]);
 }
 
-/* Appends s with control bytes escaped as in the log: a path is whatever
- * bytes the operator chose, and the text report goes to a terminal. */
-static void sb_add_escaped(struct strbuf *sb, const char *s)
-{
-	char *safe = malloc(4 * strlen(s) + 1);
-
-	if (!safe) {
-		sb_adds(sb, "?");
-		return;
-	}
-	log_escape(s, safe);
-	sb_adds(sb, safe);
-	free(safe);
-}
-
 void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 {
 	const struct ffs_counters *c = r->live;

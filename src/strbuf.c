@@ -46,6 +46,34 @@ void sb_adds(struct strbuf *sb, const char *s)
 	sb_add(sb, s, strlen(s));
 }
 
+size_t escape_byte(unsigned char c, char out[4])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (c == '\\' || c == '\n' || c == '\t') {
+		out[0] = '\\';
+		out[1] = c == '\n' ? 'n' : c == '\t' ? 't' : '\\';
+		return 2;
+	}
+	if (c < 0x20 || c == 0x7f) {
+		out[0] = '\\';
+		out[1] = 'x';
+		out[2] = hex[c >> 4];
+		out[3] = hex[c & 0xf];
+		return 4;
+	}
+	out[0] = (char)c;
+	return 1;
+}
+
+void sb_add_escaped(struct strbuf *sb, const char *s)
+{
+	char one[4];
+
+	for (; *s; s++)
+		sb_add(sb, one, escape_byte((unsigned char)*s, one));
+}
+
 void sb_addf(struct strbuf *sb, const char *fmt, ...)
 {
 	va_list ap;

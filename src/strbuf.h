@@ -33,6 +33,14 @@ const char *sb_str(const struct strbuf *sb);
 /* Hand the buffer to the caller (malloc()ed, NUL-terminated) and reset. */
 char *sb_detach(struct strbuf *sb, size_t *len);
 
+/* Byte `c` as the log and the text reports write it: a backslash, n or t
+ * after a backslash, \xHH for another control byte, else itself.  Its
+ * length (1 to 4) in `out`. */
+size_t escape_byte(unsigned char c, char out[4]);
+/* Append `s` with each byte as escape_byte() writes it: a name or path
+ * may hold any bytes, and a report goes to a terminal. */
+void sb_add_escaped(struct strbuf *sb, const char *s);
+
 /* Append `s` as a JSON string literal, quotes and escapes included. */
 void sb_json_str(struct strbuf *sb, const char *s);
 /* The length of the UTF-8 character that NUL-terminated `s` starts with
