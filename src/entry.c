@@ -836,8 +836,9 @@ ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 		w->gen++;
 		goto out;
 	}
-	if (!w->hash_broken && (uint64_t)off == w->hashed) {
-		EVP_DigestUpdate(w->sha, buf, size);
+	/* a hash that cannot follow is computed again at the publish */
+	if (!w->hash_broken && (uint64_t)off == w->hashed &&
+	    EVP_DigestUpdate(w->sha, buf, size)) {
 		w->hashed += size;
 	} else {
 		w->hash_broken = 1;

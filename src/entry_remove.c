@@ -99,9 +99,9 @@ static int remove_scratch_locked(struct ffs *ffs, struct node *n)
 	if (w) {
 		rc = store_tmp_unlink(ffs->store, w->tmpname);
 		if (rc < 0 && rc != -ENOENT) {
-			pthread_mutex_unlock(&ffs->lock);
 			log_err("unlink %s: tmp/%s: %s", n->hkey, w->tmpname,
 				strerror(-rc));
+			pthread_mutex_unlock(&ffs->lock);
 			return rc;
 		}
 	}

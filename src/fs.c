@@ -1084,9 +1084,13 @@ int fs_mount(struct ffs *ffs, struct fuse_args *args, const char *mountpoint)
 
 	if (!fs)
 		return -ENOMEM;
+	if (pthread_key_create(&fs->read_buf, free_read_buf) != 0) {
+		free(fs);
+		log_err("cannot create a thread key for read buffers");
+		return -EAGAIN;
+	}
 	pthread_mutex_init(&fs->mu, NULL);
 	pthread_cond_init(&fs->cond, NULL);
-	pthread_key_create(&fs->read_buf, free_read_buf);
 	ffs->fuse = fs;
 	ffs->hooks = &fs_hooks;
 	fs->se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), ffs);

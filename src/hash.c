@@ -47,7 +47,10 @@ static int digest_range(EVP_MD_CTX *ctx, const struct byte_source *src,
 			rc = n < 0 ? (int)n : -EIO;
 			break;
 		}
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		if (!EVP_DigestUpdate(ctx, buf, (size_t)n)) {
+			rc = -EIO;
+			break;
+		}
 		off += (uint64_t)n;
 		len -= (uint64_t)n;
 	}

@@ -1159,6 +1159,10 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		snprintf(path, sizeof(path), "%s/manifest.reserve",
 			 args->store_root);
 		ms->reserve_path = strdup(path);
+		if (!ms->reserve_path) {
+			rc = -ENOMEM;
+			goto fail;
+		}
 		reserve_make(ms);
 	}
 	if (stat(ms->path, &st) == 0) {
