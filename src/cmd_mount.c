@@ -1031,7 +1031,8 @@ stop:
 		manifest_mount_unregister(ffs.manifest, ffs.store->mount_id);
 	log_info("unmounted %s", mp);
 out:
-	http_stop(&ffs);
+	if (inited) /* its descriptors are -1 from ffs_init() on, not 0 */
+		http_stop(&ffs);
 	if (ffs.fuse)
 		fs_unmount(&ffs);
 	manifest_close(ffs.manifest);
