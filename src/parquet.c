@@ -1079,7 +1079,7 @@ static int walk_chunk(const struct byte_source *src, uint64_t start,
 	uint64_t off = start, end = start + len, left;
 	size_t want, hlen = 0;
 	int64_t payload = -1;
-	int compressed, rc = 0;
+	int compressed, parsed, rc = 0;
 
 	while (rc == 0 && off < end) {
 		compressed = codec != PARQUET_UNCOMPRESSED;
@@ -1091,18 +1091,22 @@ static int walk_chunk(const struct byte_source *src, uint64_t start,
 		 * one larger, read whole on a second try */
 		want = left < PAGE_HEADER_GUESS ? (size_t)left : PAGE_HEADER_GUESS;
 		rc = walk_read(src, buf, want, off, budget, err);
-		if (rc == 0 &&
-		    parse_page_header(buf, want, &hlen, &payload, &compressed,
-				      err) < 0 &&
-		    want < left) {
+		parsed = rc == 0 ? parse_page_header(buf, want, &hlen,
+						     &payload, &compressed,
+						     err)
+				 : rc;
+		if (rc == 0 && parsed < 0 && want < left) {
 			want = left < PAGE_HEADER_MAX ? (size_t)left
 						      : PAGE_HEADER_MAX;
 			rc = walk_read(src, buf, want, off, budget, err);
-			if (rc == 0 && parse_page_header(buf, want, &hlen,
-							 &payload, &compressed,
-							 err) < 0)
-				payload = -1;
+			if (rc == 0)
+				parsed = parse_page_header(buf, want, &hlen,
+							   &payload,
+							   &compressed, err);
 		}
+		/* a header that does not parse is no page, whatever it set */
+		if (rc == 0 && parsed < 0)
+			payload = -1;
 		if (rc == 0 && (payload < 0 ||
 				(uint64_t)payload > left - hlen))
 			rc = set_err(err, "truncated", "no page of its column "

@@ -1092,6 +1092,20 @@ static void test_walk(void)
 		  -EIO);
 	CHECK(strstr(err.detail, "no page of its column chunk") != NULL);
 	close(fd);
+	free(file.buf);
+	/* the last header of a chunk, read whole at once, that does not
+	 * parse after its sizes (a field of no Thrift type where its stop
+	 * byte was) is no page either */
+	data[5] = 0x0c;
+	data[38] = 0x1d;
+	make_file_with(&file, &footer, data);
+	fd = memfd_with(file.buf, file.len);
+	memset(got, 0, sizeof(got));
+	CHECK_INT(parquet_walk_pages(fd, file.len, note_page, got, &err),
+		  -EIO);
+	CHECK(strstr(err.detail, "no page of its column chunk") != NULL);
+	CHECK_INT(got[3].hlen, 0);
+	close(fd);
 	free(footer.buf);
 	free(file.buf);
 }
