@@ -294,8 +294,16 @@ int entry_fallocate(struct ffs *ffs, struct handle *h, int mode, off_t off,
 		goto out;
 	}
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
-		/* zeros the writer asked for: written, if as a hole */
-		coverage_add(&w->covered, (uint64_t)off, (uint64_t)len);
+		/* zeros the writer asked for: written, if as a hole; past
+		 * the end with KEEP_SIZE only space is reserved, and what
+		 * lands there later must still be written */
+		uint64_t zeroed = (mode & FALLOC_FL_KEEP_SIZE) && end > w->size
+					  ? w->size
+					  : end;
+
+		if (zeroed > (uint64_t)off)
+			coverage_add(&w->covered, (uint64_t)off,
+				     zeroed - (uint64_t)off);
 		w->hash_broken = 1; /* bytes already hashed changed */
 		w->gen++;
 	}

@@ -559,6 +559,37 @@ PY
 	fsck_clean
 }
 
+@test "space reserved past the end (KEEP_SIZE) is not written: a middle that never came is a hole, and EIO" {
+	make_parquet "$DATA/new.parquet" 20000 1
+	mount_store
+	mkdir "$MNT/AAPL"
+	# a download in parts that reserves the whole file first, gets its
+	# first and last parts, and never its middle
+	run python3 - "$MNT/AAPL" "$DATA/new.parquet" <<'PY'
+import ctypes, errno, hashlib, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+KEEP, PUNCH, ZERO = 0x1, 0x2, 0x10
+data = open(sys.argv[2], "rb").read()
+for mode in (PUNCH | KEEP, ZERO | KEEP):
+    p = "%s/%s.parquet" % (sys.argv[1], hashlib.sha256(b"%d" % mode).hexdigest())
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(fd, data[:5000])
+    assert libc.fallocate(fd, mode, 5000, len(data) - 5000) == 0
+    os.pwrite(fd, data[-2000:], len(data) - 2000)
+    try:
+        os.close(fd)
+        print("0", os.path.exists(p))
+    except OSError as e:
+        print(errno.errorcode[e.errno], os.path.exists(p))
+PY
+	echo "$output" >&2
+	[ "$output" = "$(printf 'EIO False\nEIO False')" ]
+	log_has "bytes 5000 to .* were never written (a hole)"
+	unmount_store
+	fsck_clean
+}
+
 @test "a read failing in the page walk of a sparse copy: EIO from the disk, not a hole" {
 	require_faults
 	duck_sql "COPY (SELECT i AS id, CASE WHEN i < 400000 THEN 0 ELSE i END AS z FROM range(500000) t(i)) TO '$DATA/z.parquet' (FORMAT parquet, COMPRESSION 'uncompressed')"
