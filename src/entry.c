@@ -94,6 +94,8 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 	w->fd = rc;
 	w->tgid = proc_tgid_of(pid);
 	w->tid = pid;
+	w->tgid_start = proc_start_time(w->tgid);
+	w->tid_start = proc_start_time(pid);
 	w->touched_us = mono_us();
 	w->created_ts = now_us();
 	w->atime_ns = w->mtime_ns = w->ctime_ns = us_to_ns(w->created_ts);
@@ -496,7 +498,7 @@ int entry_open(struct ffs *ffs, struct node *n, int flags, pid_t pid,
 	struct writer *w = NULL;
 	struct zobject *z = NULL;
 	enum node_kind nkind;
-	int fd = -1, backing_id = 0, settled = 0, rc;
+	int fd = -1, backing_id = 0, settled = 0, writer_checked = 0, rc;
 
 	nkind = node_kind(n);
 	switch (nkind) {
@@ -571,6 +573,21 @@ again:
 		if (pid == 0 || pid != w->tid) {
 			pthread_mutex_unlock(&ffs->lock);
 			return -EINPROGRESS;
+		}
+		if (!writer_checked) {
+			/* and it is that thread, not one given its id since
+			 * it ended: still the same task, and its process
+			 * (or a child) still writes the entry */
+			uint64_t start = w->tid_start;
+
+			pthread_mutex_unlock(&ffs->lock);
+			if (!proc_is_task(pid, start) ||
+			    !proc_tree_writes_file(
+				    proc_tgid_of(pid),
+				    entry_node_in_proc(ffs, n, &in_proc)))
+				return -EINPROGRESS;
+			writer_checked = 1;
+			goto again;
 		}
 		if (!settled) {
 			/* right after its close(): the entry it published, a

@@ -74,6 +74,7 @@ static int setattr_published(struct ffs *ffs, struct node *n,
 	struct manifest_attrs a = { 0 };
 	struct setattr_req fixed = *r;
 	pid_t writer;
+	uint64_t writer_start;
 	mode_t mode;
 	off_t size;
 	int rc, linked;
@@ -82,10 +83,12 @@ static int setattr_published(struct ffs *ffs, struct node *n,
 	mode = n->mode;
 	size = (off_t)n->size;
 	writer = n->writer_tgid;
+	writer_start = n->writer_start;
 	linked = n->linked;
 	pthread_mutex_unlock(&ffs->lock);
 	if ((r->valid & SETATTR_MODE) && writer &&
-	    proc_tgid_of(r->pid) == writer) {
+	    proc_tgid_of(r->pid) == writer &&
+	    proc_is_task(writer, writer_start)) {
 		fixed.valid &= ~SETATTR_MODE;
 		a.set |= MANIFEST_SET_MODE;
 		a.mode = r->mode & 0777;
@@ -134,7 +137,8 @@ static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
 	/* an entry's size is its writer's: another process's truncate(2)
 	 * would cut the data under it, and is refused as its write-open is;
 	 * and its mode is, as it is once published */
-	if (caller && caller != w->tgid) {
+	if (caller &&
+	    (caller != w->tgid || !proc_is_task(caller, w->tgid_start))) {
 		if (r->valid & SETATTR_SIZE)
 			what = "truncate";
 		else if ((r->valid & SETATTR_MODE) &&

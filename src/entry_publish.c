@@ -760,10 +760,11 @@ static int install_object(struct ffs *ffs, const char *tmpname,
 
 /* Node `n` of writer `w` names published entry `e` now, whose content
  * w's tmp file held: that file goes, and `n` is the entry, whose mode
- * process `tgid` may still set (0: none).  w->mu held. */
+ * w's process may still set when `writer_keeps_mode`.  w->mu held. */
 static void writer_became_entry(struct ffs *ffs, struct node *n,
 				struct writer *w,
-				const struct manifest_entry *e, pid_t tgid)
+				const struct manifest_entry *e,
+				int writer_keeps_mode)
 {
 	w->published = 1;
 	store_tmp_unlink(ffs->store, w->tmpname); /* the object has it */
@@ -771,7 +772,8 @@ static void writer_became_entry(struct ffs *ffs, struct node *n,
 	if (n->kind == NODE_ENTRY)
 		ffs->inflight--;
 	node_set_published(ffs, n, e);
-	n->writer_tgid = tgid;
+	n->writer_tgid = writer_keeps_mode ? w->tgid : 0;
+	n->writer_start = writer_keeps_mode ? w->tgid_start : 0;
 	pthread_mutex_unlock(&ffs->lock);
 	writer_unref(w); /* the node's; the caller holds another */
 }
@@ -889,7 +891,7 @@ int entry_publish_writer(struct ffs *ffs, struct node *n, struct writer *w,
 		w->why = why;
 		return rc;
 	}
-	writer_became_entry(ffs, n, w, &e, w->tgid);
+	writer_became_entry(ffs, n, w, &e, 1);
 	CTR_ADD(ffs->ctr.publishes, 1);
 	hist_observe(&ffs->ctr.publish, mono_us() - start);
 	log_debug("published %s/%s (%lld bytes, %lld stored, %s, %lld rows)",

@@ -112,6 +112,8 @@ struct writer {
 	pid_t tgid;			/* process that created it */
 	pid_t tid;			/* ... and its thread, the one that
 					 * reads it while in flight */
+	uint64_t tgid_start, tid_start;	/* when they started: a pid used
+					 * again later is not theirs */
 	int handles;			/* open write handles */
 	int64_t touched_us;		/* atomic: last use, monotonic */
 	int abandoned;			/* unlinked or discarded: never publish */
@@ -182,6 +184,7 @@ struct node {
 	int64_t ctime_ns;
 	uint32_t mode;
 	pid_t writer_tgid;		/* published here: who wrote it, or 0 */
+	uint64_t writer_start;		/* ... and when it started */
 
 	/* NODE_ENTRY while writing, NODE_SCRATCH always */
 	struct writer *w;

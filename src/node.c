@@ -314,6 +314,7 @@ void node_fill_published(struct node *n, const struct manifest_entry *e)
 	n->ctime_ns = e->ctime_ns ? e->ctime_ns : us_to_ns(e->created_ts);
 	n->mode = e->mode & 0777;
 	n->writer_tgid = 0;
+	n->writer_start = 0;
 	snprintf(n->key, sizeof(n->key), "%s", e->key);
 }
 

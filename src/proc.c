@@ -169,6 +169,32 @@ static const char *stat_fields(pid_t pid, char *buf, size_t len)
 	return paren && paren[1] == ' ' ? paren + 2 : NULL;
 }
 
+/* Field `field` (1-based, as proc(5) counts) of the fields stat_fields()
+ * returned, which start at field 3; NULL when there are fewer. */
+static const char *stat_field(const char *f, int field)
+{
+	int at;
+
+	for (at = 3; f && at < field; at++) {
+		f = strchr(f, ' ');
+		f = f ? f + 1 : NULL;
+	}
+	return f && *f ? f : NULL;
+}
+
+uint64_t proc_start_time(pid_t pid)
+{
+	char buf[1024];
+	const char *f = stat_field(stat_fields(pid, buf, sizeof(buf)), 22);
+
+	return f ? strtoull(f, NULL, 10) : 0;
+}
+
+int proc_is_task(pid_t pid, uint64_t start)
+{
+	return start == 0 || proc_start_time(pid) == start;
+}
+
 int proc_is_stopped(pid_t pid)
 {
 	char buf[1024];
@@ -181,23 +207,15 @@ int proc_is_stopped(pid_t pid)
 
 int proc_killed_by(pid_t pid)
 {
-	unsigned long long flags = 0;
 	char buf[1024];
 	const char *f = stat_fields(pid, buf, sizeof(buf));
-	int field, code = 0;
+	const char *flags = stat_field(f, 9), *code = stat_field(f, 52);
 
-	/* from the state (field 3): flags is field 9, exit_code field 52,
-	 * which the kernel sets as a task starts to exit, before it closes
-	 * the task's files */
-	for (field = 3; f && *f; field++) {
-		if (field == 9)
-			flags = strtoull(f, NULL, 10);
-		else if (field == 52)
-			code = atoi(f);
-		f = strchr(f, ' ');
-		f = f ? f + 1 : NULL;
-	}
-	return (flags & PF_EXITING) ? (code & 0x7f) : 0;
+	/* exit_code is set as a task starts to exit, before it closes the
+	 * task's files */
+	if (!flags || !code || !(strtoull(flags, NULL, 10) & PF_EXITING))
+		return 0;
+	return atoi(code) & 0x7f;
 }
 
 /* Processes looked at in one writer's tree, the writer included. */

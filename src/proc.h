@@ -18,6 +18,15 @@ pid_t proc_tgid_of(pid_t pid);
 /* The parent of process `pid`; 0 when /proc cannot tell. */
 pid_t proc_parent_of(pid_t pid);
 
+/* When task `pid` started (proc(5)'s starttime, in clock ticks since
+ * boot); 0 when /proc cannot tell.  With the pid, it names one task:
+ * another that is given the same pid later started later. */
+uint64_t proc_start_time(pid_t pid);
+
+/* Whether `pid` is still the task that proc_start_time() found started
+ * at `start` (0: not known then, so taken to be). */
+int proc_is_task(pid_t pid, uint64_t start);
+
 /* A mount as /proc names it: its id, and its device, which its bind
  * mounts and its copies in other mount namespaces share (a new FUSE
  * mount, of the same store or another, has a device of its own). */

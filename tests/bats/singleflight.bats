@@ -121,6 +121,47 @@ PY
 	[ "$(stats_get "['singleflight']['waits']")" -ge 1 ]
 }
 
+@test "a process given the pid of a writer that has exited is a reader: it waits for the whole entry" {
+	[ -w /proc/sys/kernel/ns_last_pid ] || skip "needs root to choose a pid"
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/src.parquet" 20000
+	# the claimant writes half, leaves its descriptor to a child that
+	# writes the rest, and exits; a new process takes its pid
+	run python3 - "$MNT/AAPL/$K.parquet" "$DATA/src.parquet" <<'PY'
+import os, subprocess, sys, time
+path, data = sys.argv[1], open(sys.argv[2], "rb").read()
+creator = os.fork()
+if creator == 0:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(fd, data[:len(data) // 2])
+    if os.fork() == 0:
+        time.sleep(2)
+        os.write(fd, data[len(data) // 2:])
+        os._exit(0)
+    os._exit(0)
+os.waitpid(creator, 0)
+reader = "import sys; print(len(open(sys.argv[1], 'rb').read()))"
+for _ in range(50):
+    with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+        f.write(str(creator - 1))
+    p = subprocess.Popen([sys.executable, "-c", reader, path],
+                         stdout=subprocess.PIPE, text=True)
+    if p.pid == creator:
+        break
+    p.kill()
+    p.wait()
+else:
+    print("no pid reuse")
+    sys.exit(0)
+print(int(p.communicate(timeout=60)[0]) == len(data))
+PY
+	echo "$output" >&2
+	[ "$output" = "no pid reuse" ] && skip "the pid was not given again"
+	[ "$output" = True ]
+	cmp "$DATA/src.parquet" "$MNT/AAPL/$K.parquet"
+}
+
 @test "readers park without holding threads: other keys stay served" {
 	mount_store -o lock_timeout=10m
 	mkdir "$MNT/AAPL" "$MNT/MSFT"
