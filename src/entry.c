@@ -485,6 +485,7 @@ static int open_control_file(struct ffs *ffs, struct node *n, int writing,
 		free(*h);
 		return -ENOMEM;
 	}
+	__atomic_store_n(&n->size, (uint64_t)(*h)->len, __ATOMIC_RELAXED);
 	handle_track(ffs, *h);
 	return 0;
 }

@@ -175,7 +175,8 @@ struct node {
 	/* NODE_ENTRY */
 	char key[KEY_MAX + 1];
 	enum entry_state state;
-	uint64_t size;			/* published: logical size */
+	uint64_t size;			/* published: logical size; a control
+					 * file: its last snapshot's (atomic) */
 	uint64_t stored_size;		/* published: bytes in objects/ */
 	int compressed;			/* published: 1 zstd seekable, -1 a
 					 * compression unknown here */

@@ -620,12 +620,15 @@ int ffs_getattr(struct ffs *ffs, struct node *n, struct stat *st,
 			     us_to_ns(n->created_ts));
 		break;
 	case NODE_CONTROL_FILE:
-		/* size 0, as procfs says: each open reads a snapshot of its
-		 * own (read to the end, not to a size), and a size rendered
-		 * here would be another snapshot's */
+		/* each open reads a snapshot of its own, to its end, not to
+		 * a size; the size is the last one's, which fstat(2) after
+		 * an open finds (one from no other open meanwhile), so that
+		 * sendfile(2) and splice(2), which read to the size through
+		 * the page cache (Python's shutil.copy), copy it whole */
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
-		st->st_size = 0;
+		st->st_size = (off_t)__atomic_load_n(&n->size,
+						     __ATOMIC_RELAXED);
 		set_times_ns(st, now_us() * 1000, us_to_ns(ffs->mounted_ts));
 		*timeout = 0;
 		break;

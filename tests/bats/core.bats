@@ -1267,13 +1267,22 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	grep -q '^lock_timeout = 2s$' "$MNT/.featurefs/config"
 	grep -q '^gc_older_than = 2w$' "$MNT/.featurefs/config"
 	python3 -c "import json; d=json.load(open('$MNT/.featurefs/health')); assert d['status'] == 'ok', d"
-	# size 0, as in /proc: each open reads a snapshot of its own to the
-	# end, whatever size another snapshot had; readers that size their
-	# buffer by st_size read it whole
-	[ "$(stat -c %s "$MNT/.featurefs/stats.json")" = 0 ]
+	# each open reads a snapshot of its own to the end; the size is the
+	# last one's, so readers that size their buffer by fstat(2) after
+	# their open, and copies by sendfile(2) or splice(2), get it whole
+	cat "$MNT/.featurefs/stats.json" >"$DATA/cat.json"
+	[ "$(stat -c %s "$MNT/.featurefs/stats.json")" = "$(stat -c %s "$DATA/cat.json")" ]
 	node -e "JSON.parse(require('fs').readFileSync('$MNT/.featurefs/stats.json'))"
 	cp "$MNT/.featurefs/stats.json" "$DATA/copy.json"
 	python3 -c "import json; json.load(open('$DATA/copy.json'))"
+	for f in stats stats.json metrics health config; do
+		python3 -c "import shutil, sys; shutil.copyfile(sys.argv[1], sys.argv[2])" \
+			"$MNT/.featurefs/$f" "$DATA/shutil.$f"
+		[ -s "$DATA/shutil.$f" ]
+		[ "$(tail -c1 "$DATA/shutil.$f" | od -An -c | tr -d ' ')" = '\n' ]
+	done
+	python3 -c "import json; json.load(open('$DATA/shutil.stats.json'))"
+	promtool check metrics <"$DATA/shutil.metrics"
 	[ "$(try_errno "open('$MNT/.featurefs/stats', 'w')")" = EACCES ]
 	[ "$(try_errno "open('$MNT/.featurefs/new', 'w')")" = EACCES ]
 	[ "$(try_errno "os.unlink('$MNT/.featurefs/stats')")" = EPERM ]
