@@ -829,6 +829,15 @@ int entry_refuse_late_write(struct ffs *ffs, struct writer *w,
 	return -EPERM;
 }
 
+/* Whether the tmp file of `w` grew past the size its writes gave it: a
+ * failed write left part of itself there.  w->mu held. */
+static int landed_past_end(struct writer *w)
+{
+	struct stat st;
+
+	return fstat(w->fd, &st) < 0 || (uint64_t)st.st_size > CTR_GET(w->size);
+}
+
 ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 		    size_t size, off_t off)
 {
@@ -849,6 +858,16 @@ ssize_t entry_write(struct ffs *ffs, struct handle *h, const void *buf,
 		goto out;
 	rc = store_pwrite(w->fd, buf, size, off);
 	if (rc < 0) {
+		/* a write past the largest file the store's filesystem
+		 * takes that left nothing behind is refused, as there; any
+		 * other failure leaves data the writer counts on missing */
+		if (rc == -EFBIG && !landed_past_end(w)) {
+			log_info("write %s at byte %lld: past the largest file "
+				 "the store takes (a file-size limit, or its "
+				 "filesystem's): refused, nothing written (EFBIG)",
+				 h->node->hkey, (long long)off);
+			goto out;
+		}
 		if (!w->write_err)
 			w->write_err = (int)rc;
 		w->gen++;
