@@ -403,8 +403,14 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 		return -EINVAL;
 	}
 	if (oldparent->kind == NODE_ROOT && newparent->kind == NODE_ROOT &&
-	    name_check_symbol(oldname) == 0 &&
-	    name_check_symbol(newname) == 0) {
+	    name_check_symbol(oldname) == 0) {
+		rc = name_check_symbol(newname);
+		if (rc < 0) {
+			/* as mkdir of that name says */
+			log_info("rename %s to %s: not a symbol name (%s)",
+				 oldname, newname, strerror(-rc));
+			return rc;
+		}
 		if (ffs->opt.read_only)
 			return ffs_refuse_read_only("rename", oldname);
 		log_info("rename %s to %s: a symbol directory is moved by "

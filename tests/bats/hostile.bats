@@ -327,7 +327,10 @@ create() {
 	[ "$(errno_of "os.rename(b'AAPL/$k.parquet', b'MSFT/x.csv')")" = EXDEV ]
 	[ "$(errno_of "os.rename(b'AAPL/$k.parquet', b'$k.parquet')")" = EPERM ]
 	[ "$(errno_of "os.rename(b'AAPL', b'AAPL2')")" = EXDEV ]
-	[ "$(errno_of "os.rename(b'AAPL', b'.AAPL')")" = EPERM ]
+	# to a name no symbol has: as mkdir of it says
+	[ "$(errno_of "os.rename(b'AAPL', b'.AAPL')")" = EINVAL ]
+	[ "$(errno_of "os.rename(b'AAPL', b'A B')")" = EINVAL ]
+	[ "$(errno_of "os.rename(b'AAPL', b'$(printf 'A%.0s' {1..65})')")" = ENAMETOOLONG ]
 	[ "$(errno_of "os.rename(b'AAPL', b'MSFT/AAPL')")" = EPERM ]
 	[ "$(errno_of "os.rename(b'AAPL/$k.parquet', b'.featurefs/stats')")" = EPERM ]
 	make_parquet "$DATA/other.parquet" 1000 2
