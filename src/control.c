@@ -23,12 +23,14 @@ enum control_file {
 	CONTROL_FILES
 };
 
-static const char *const control_names[CONTROL_FILES] = {
-	[CONTROL_STATS] = "stats",
-	[CONTROL_STATS_JSON] = "stats.json",
-	[CONTROL_CONFIG] = "config",
-	[CONTROL_HEALTH] = "health",
-	[CONTROL_METRICS] = "metrics",
+/* each file's path in the mount: its name follows the directory's */
+#define CONTROL_PATH(name) CONTROL_DIR_NAME "/" name
+static const char *const control_paths[CONTROL_FILES] = {
+	[CONTROL_STATS] = CONTROL_PATH("stats"),
+	[CONTROL_STATS_JSON] = CONTROL_PATH("stats.json"),
+	[CONTROL_CONFIG] = CONTROL_PATH("config"),
+	[CONTROL_HEALTH] = CONTROL_PATH("health"),
+	[CONTROL_METRICS] = CONTROL_PATH("metrics"),
 };
 
 size_t control_file_count(void)
@@ -36,9 +38,16 @@ size_t control_file_count(void)
 	return CONTROL_FILES;
 }
 
+const char *control_file_path(size_t i)
+{
+	return i < CONTROL_FILES ? control_paths[i] : "";
+}
+
 const char *control_file_name(size_t i)
 {
-	return i < CONTROL_FILES ? control_names[i] : "";
+	return control_file_path(i) + (i < CONTROL_FILES
+					       ? sizeof(CONTROL_DIR_NAME)
+					       : 0);
 }
 
 int control_refuse(const char *op, const char *name, int rc)

@@ -15,7 +15,10 @@ struct ffs;
 #define CONTROL_DIR_NAME ".featurefs"
 
 size_t control_file_count(void);
+/* Control file `i`'s name, and its path from the mount's root
+ * (".featurefs/stats"), which is its node's hkey. */
 const char *control_file_name(size_t i);
+const char *control_file_path(size_t i);
 
 /* Log why `op` on `name` in /.featurefs (NULL: the directory itself) is
  * refused, and return `rc`: nothing there can be changed. */

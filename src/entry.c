@@ -198,7 +198,7 @@ int entry_create(struct ffs *ffs, struct node *parent, const char *name,
 	if (ffs->opt.read_only)
 		return ffs_refuse_read_only("create", name);
 	kind = node_child_kind(parent, name, key);
-	if (kind < 0 && parent->kind == NODE_SCRATCH_DIR) {
+	if (kind == -ENAMETOOLONG && strlen(name) > NAME_BYTES_MAX) {
 		log_info("create %s/%s: name longer than %d bytes",
 			 parent->hkey, name, NAME_BYTES_MAX);
 		return kind;

@@ -417,6 +417,10 @@ int entry_rename(struct ffs *ffs, struct node *oldparent, const char *oldname,
 			 "copying it (EXDEV)", oldname, newname);
 		return -EXDEV;
 	}
+	if (oldparent->kind == NODE_CONTROL_DIR)
+		return control_refuse("rename", oldname, -EPERM);
+	if (newparent->kind == NODE_CONTROL_DIR)
+		return control_refuse("rename to", newname, -EPERM);
 	if (!node_holds_files(oldparent) || !node_holds_files(newparent)) {
 		log_info("rename %s/%s to %s/%s: only scratch files in symbol "
 			 "directories can be renamed",

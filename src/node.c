@@ -355,6 +355,7 @@ int ffs_init(struct ffs *ffs)
 	ffs->control_dir.kind = NODE_CONTROL_DIR;
 	ffs->control_dir.st_ino = 2;
 	ffs->control_dir.name = (char *)CONTROL_DIR_NAME;
+	ffs->control_dir.hkey = (char *)CONTROL_DIR_NAME; /* for the log */
 	ffs->control_files = calloc(nfiles, sizeof(struct node));
 	if (!ffs->control_files)
 		return -ENOMEM;
@@ -363,6 +364,7 @@ int ffs_init(struct ffs *ffs)
 		ffs->control_files[i].st_ino = 3 + i;
 		ffs->control_files[i].control = (int)i;
 		ffs->control_files[i].name = (char *)control_file_name(i);
+		ffs->control_files[i].hkey = (char *)control_file_path(i);
 		ffs->control_files[i].mode = 0444;
 	}
 	ffs->uid = getuid();

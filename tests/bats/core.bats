@@ -1289,8 +1289,12 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	[ "$(try_errno "os.mkdir('$MNT/.featurefs/x')")" = EPERM ]
 	[ "$(try_errno "os.rmdir('$MNT/.featurefs')")" = EPERM ]
 	[ "$(try_errno "os.chmod('$MNT/.featurefs/stats', 0o666)")" = EPERM ]
+	[ "$(try_errno "os.rename('$MNT/.featurefs/stats', '$MNT/.featurefs/s2')")" = EPERM ]
+	[ "$(try_errno "os.setxattr('$MNT/.featurefs/stats', 'user.featurefs.rows', b'1')")" = EPERM ]
 	# every refusal says why
 	log_has "open for writing .featurefs/stats: the control directory is read-only"
+	log_has "rename .featurefs/stats: the control directory is read-only"
+	log_has "set user.featurefs.rows on /.featurefs/stats: featurefs attributes are read-only"
 	log_has "create .featurefs/new: the control directory is read-only"
 	log_has "unlink .featurefs/stats: the control directory is read-only"
 	log_has "mkdir .featurefs/x: the control directory is read-only"
