@@ -760,6 +760,10 @@ static unsigned long current_ms_flags(const char *mountpoint)
 	return flags;
 }
 
+/* -o remount: the mount at `mountpoint`, which must be featurefs serving
+ * the store `mo` names, takes the flags `mo` gives (ro and rw; featurefs
+ * options keep their values, with a warning).  0, or a negative errno
+ * after a log line saying why. */
 static int remount_store(const struct mount_opts *mo, const char *mountpoint)
 {
 	char path[PATH_MAX + 32], line[PATH_MAX + 16], mounted[PATH_MAX];

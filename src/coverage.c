@@ -106,21 +106,12 @@ void coverage_truncate(struct coverage *c, uint64_t size)
 		c->span[c->n - 1][1] = size;
 }
 
-int coverage_whole(const struct coverage *c, uint64_t size, uint64_t *from,
-		   uint64_t *to)
+int coverage_whole(const struct coverage *c, uint64_t size)
 {
 	if (c->lost)
-		return -1;
-	if (size == 0 || (c->n && c->span[0][0] == 0 && c->span[0][1] >= size))
-		return 1;
-	if (!c->n || c->span[0][0] > 0) {
-		*from = 0;
-		*to = c->n && c->span[0][0] < size ? c->span[0][0] : size;
-	} else {
-		*from = c->span[0][1];
-		*to = c->n > 1 && c->span[1][0] < size ? c->span[1][0] : size;
-	}
-	return 0;
+		return -ENODATA;
+	return size == 0 ||
+	       (c->n && c->span[0][0] == 0 && c->span[0][1] >= size);
 }
 
 int coverage_gaps(const struct coverage *c, uint64_t size,

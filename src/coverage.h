@@ -31,10 +31,9 @@ struct coverage {
 void coverage_add(struct coverage *c, uint64_t off, uint64_t len);
 /* The file was cut to `size` bytes: what lies past is gone. */
 void coverage_truncate(struct coverage *c, uint64_t size);
-/* Whether [0, size) is all written: 1 if so, 0 if not (the first range
- * no write reached is [*from, *to)), -1 when the coverage is lost. */
-int coverage_whole(const struct coverage *c, uint64_t size, uint64_t *from,
-		   uint64_t *to);
+/* Whether [0, size) is all written: 1 if so, 0 if not (coverage_gaps()
+ * says where), -ENODATA when the coverage is lost. */
+int coverage_whole(const struct coverage *c, uint64_t size);
 /* The ranges of [0, size) no write reached, in order: a malloc()ed
  * array of *n [start, end) pairs (NULL when none).  0, -ENOMEM, or
  * -EINVAL when the coverage is lost. */

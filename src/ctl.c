@@ -335,15 +335,15 @@ static void start_client(struct ffs *ffs, int fd)
 }
 
 /* accept(2) a connection on the control socket (a test may fail it). */
+/* The descriptor of the next connection, or a negative errno. */
 static int accept_client(struct ffs *ffs)
 {
-	int rc = fault_inject("ctl_accept");
+	int fd = fault_inject("ctl_accept");
 
-	if (rc < 0) {
-		errno = -rc;
-		return -1;
-	}
-	return accept4(ffs->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	fd = accept4(ffs->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 /* Out of descriptors, a connection would wait in the socket's queue,
@@ -365,7 +365,7 @@ static int refuse_client(struct ffs *ffs)
 		write_all(fd, answer, strlen(answer));
 		close(fd);
 	} else {
-		rc = -errno;
+		rc = fd;
 	}
 	ffs->ctl_spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return rc;
@@ -399,7 +399,7 @@ static void *ctl_main(void *arg)
 			start_client(ffs, fd);
 			continue;
 		}
-		if (errno == EMFILE || errno == ENFILE) {
+		if (fd == -EMFILE || fd == -ENFILE) {
 			ffs_log_out_of_fds(ffs, "control socket: accept");
 			/* else the connection stays queued, and poll() says
 			 * so at once: wait for descriptors to come back (or

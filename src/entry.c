@@ -61,6 +61,11 @@ void ffs_log_out_of_fds(struct ffs *ffs, const char *what)
 			"refusals held back)", what, (long long)held_back);
 }
 
+/* A writer with one reference for thread `pid`'s create with `mode`: a
+ * new tmp file of `kind` (WRITER_KIND_*: its name's last part) and
+ * a SHA-256 under way.  0, or a negative errno, logged, with nothing
+ * left behind; on success the tmp file exists, and the caller's failure
+ * path unlinks it. */
 static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 		      mode_t mode, struct writer **out)
 {

@@ -367,10 +367,9 @@ static int check_no_hole(struct writer *w, struct parquet_error *perr)
 {
 	struct parquet_error walk_err = { "io", "" };
 	struct gap_walk g = { NULL, 0, 0, 0 };
-	uint64_t from, to;
 	int rc;
 
-	rc = coverage_whole(&w->covered, w->size, &from, &to);
+	rc = coverage_whole(&w->covered, w->size);
 	if (rc == 1)
 		return 0;
 	rc = rc < 0 ? holes_by_seek(w->fd, w->size, &g.gap, &g.n)

@@ -27,6 +27,7 @@ static struct fault_state {
 	} rule[FAULT_MAX];
 } fault_state;
 
+/* The value of the errno named `name` ("EIO"), or -EINVAL. */
 static int errno_by_name(const char *name)
 {
 	static const struct {
@@ -46,11 +47,12 @@ static int errno_by_name(const char *name)
 	for (i = 0; table[i].name; i++)
 		if (strcmp(table[i].name, name) == 0)
 			return table[i].value;
-	return -1;
+	return -EINVAL;
 }
 
 /* Parse "ACTION", "ACTION@N" (the Nth hit only) or "ACTION@N+" (the Nth
- * hit and every later one) into *err and the range of hits; 0 or -1. */
+ * hit and every later one) into *err and the range of hits: 0, or
+ * -EINVAL. */
 static int parse_action(char *action, int *err, long *first, long *last)
 {
 	char *at = strchr(action, '@'), *end;
@@ -61,13 +63,13 @@ static int parse_action(char *action, int *err, long *first, long *last)
 		*at = '\0';
 		*first = strtol(at + 1, &end, 10) - 1;
 		if (end == at + 1 || *first < 0)
-			return -1;
+			return -EINVAL;
 		if (*end == '+')
 			end++;
 		else
 			*last = *first;
 		if (*end)
-			return -1;
+			return -EINVAL;
 	}
 	if (strcmp(action, "crash") == 0)
 		*err = FAULT_CRASH;
@@ -75,7 +77,7 @@ static int parse_action(char *action, int *err, long *first, long *last)
 		*err = FAULT_STALL;
 	else
 		*err = errno_by_name(action);
-	return *err == -1 ? -1 : 0;
+	return *err == -EINVAL ? -EINVAL : 0;
 }
 
 void fault_setup(void)

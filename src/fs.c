@@ -1,7 +1,9 @@
 /*
  * fs.c - FUSE lowlevel operations: kernel requests in, store results out.
  *
- * This is the only file that speaks libfuse's request API.  Node ids are
+ * This is the only file that answers libfuse's requests (passthrough.c
+ * sits under libfuse, as its custom I/O, to add the kernel's passthrough
+ * fields to INIT and OPEN replies).  Node ids are
  * node pointers (root is 1).  Replies that reach back into the kernel on
  * their own initiative (invalidations) go through a queue served by one
  * notifier thread, because the kernel may hold the very directory lock an

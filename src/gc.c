@@ -881,6 +881,8 @@ static int still_orphan(const struct gc_env *env, int dirfd,
 	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+/* Count into res->orphans, and log, each objects/<symbol>/<key>.parquet
+ * that still_orphan(): what fsck -p would adopt.  0 or a negative errno. */
 static int count_orphans(const struct gc_env *env, struct gc_result *res)
 {
 	struct dirent *sd, *od;

@@ -862,13 +862,6 @@ int store_tmp_create(struct store *s, const char *kind, char *name,
 	return fd < 0 ? -errno : fd;
 }
 
-int store_tmp_open(struct store *s, const char *name, int flags)
-{
-	int fd = openat(s->tmp_fd, name, flags | O_CLOEXEC);
-
-	return fd < 0 ? -errno : fd;
-}
-
 int store_tmp_open_named(struct store *s, const char *name)
 {
 	if (!name[0] || name[0] == '.' || strchr(name, '/'))

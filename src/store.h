@@ -137,7 +137,6 @@ void store_object_relpath(const char *symbol, const char *key, char *buf,
  */
 int store_tmp_create(struct store *s, const char *kind, char *name,
 		     size_t len);
-int store_tmp_open(struct store *s, const char *name, int flags);
 /* Open tmp/<name> for reading, where `name` comes from a manifest row: a
  * plain name (never a path out of tmp/) of a regular file, or -EINVAL. */
 int store_tmp_open_named(struct store *s, const char *name);

@@ -24,7 +24,6 @@ void sb_add(struct strbuf *sb, const char *s, size_t n);
 void sb_adds(struct strbuf *sb, const char *s);
 void sb_addf(struct strbuf *sb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-void sb_reset(struct strbuf *sb);
 void sb_release(struct strbuf *sb);
 
 /* Return the text (never NULL; "" when empty). */

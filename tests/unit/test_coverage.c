@@ -3,19 +3,25 @@
  * order that meet, rewrites, truncation, the first range never written and
  * all of them, and a coverage too scattered to keep, which says so.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "coverage.h"
 #include "unit.h"
 
-/* coverage_whole() of `c` over `size`, with the gap as "from-to". */
+/* coverage_whole() of `c` over `size`, with the first gap coverage_gaps()
+ * gives as "from-to". */
 static int whole(const struct coverage *c, uint64_t size, char *gap)
 {
-	uint64_t from = 0, to = 0;
-	int rc = coverage_whole(c, size, &from, &to);
+	uint64_t (*gaps)[2] = NULL;
+	size_t n = 0;
+	int rc = coverage_whole(c, size);
 
-	snprintf(gap, 64, "%llu-%llu", (unsigned long long)from,
-		 (unsigned long long)to);
+	snprintf(gap, 64, "none");
+	if (rc == 0 && coverage_gaps(c, size, &gaps, &n) == 0 && n)
+		snprintf(gap, 64, "%llu-%llu", (unsigned long long)gaps[0][0],
+			 (unsigned long long)gaps[0][1]);
+	free(gaps);
 	return rc;
 }
 
@@ -115,7 +121,7 @@ int main(void)
 	for (i = 0; i < 2 * COVERAGE_MAX_SPANS + 2; i += 2)
 		coverage_add(&c, i, 1);
 	CHECK_INT(c.lost, 1);
-	CHECK_INT(whole(&c, 10, gap), -1);
+	CHECK_INT(whole(&c, 10, gap), -ENODATA);
 	coverage_truncate(&c, 0);
 	CHECK_INT(c.lost, 0);
 	coverage_add(&c, 0, 10);
