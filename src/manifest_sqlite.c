@@ -174,6 +174,8 @@ enum stmt_id {
 	ST_SEAL,
 	ST_REMOVAL_ADD,
 	ST_REMOVAL_DONE,
+	ST_HEARTBEAT,
+	ST_UNREGISTER,
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -234,6 +236,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 			   " VALUES (?1, ?2)",
 	[ST_REMOVAL_DONE] = "DELETE FROM removals"
 			    " WHERE symbol = ?1 AND key = ?2",
+	[ST_HEARTBEAT] = "UPDATE mounts SET heartbeat_ts = ?2 WHERE id = ?1",
+	[ST_UNREGISTER] = "DELETE FROM mounts WHERE id = ?1",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
@@ -1899,14 +1903,14 @@ static int sqlite_mount_heartbeat(struct manifest *m, const char *id,
 				  int64_t now)
 {
 	struct manifest_sqlite *ms = ms_of(m);
-	char sql[160];
+	sqlite3_stmt *st;
 	int rc;
 
-	snprintf(sql, sizeof(sql),
-		 "UPDATE mounts SET heartbeat_ts = %lld WHERE id = '%.16s'",
-		 (long long)now, id);
 	pthread_mutex_lock(&ms->mu);
-	rc = exec_sql(ms, sql, "heartbeat");
+	st = stmt(ms, ST_HEARTBEAT);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	rc = step_done(ms, st, "heartbeat");
 	pthread_mutex_unlock(&ms->mu);
 	/* a write of its own: the health learns that writes failed, or
 	 * work again, even while nothing else writes */
@@ -1919,12 +1923,13 @@ static int sqlite_mount_heartbeat(struct manifest *m, const char *id,
 static int sqlite_mount_unregister(struct manifest *m, const char *id)
 {
 	struct manifest_sqlite *ms = ms_of(m);
-	char sql[96];
+	sqlite3_stmt *st;
 	int rc;
 
-	snprintf(sql, sizeof(sql), "DELETE FROM mounts WHERE id = '%.16s'", id);
 	pthread_mutex_lock(&ms->mu);
-	rc = exec_sql(ms, sql, "unregister mount");
+	st = stmt(ms, ST_UNREGISTER);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = step_done(ms, st, "unregister mount");
 	pthread_mutex_unlock(&ms->mu);
 	return rc;
 }
