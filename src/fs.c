@@ -236,16 +236,24 @@ static void notifier_stop(struct fs_state *fs)
 
 /* ---- replies -------------------------------------------------------- */
 
+/* What a LOOKUP, CREATE or READDIRPLUS tells the kernel of node `n`. */
+static void fill_entry_param(struct ffs *ffs, struct node *n,
+			     struct fuse_entry_param *e)
+{
+	double timeout;
+
+	memset(e, 0, sizeof(*e));
+	ffs_getattr(ffs, n, &e->attr, &timeout);
+	e->ino = nodeid_of(ffs, n);
+	e->attr_timeout = timeout;
+	e->entry_timeout = ffs_entry_timeout(n, timeout);
+}
+
 static void reply_entry(fuse_req_t req, struct ffs *ffs, struct node *n)
 {
 	struct fuse_entry_param e;
-	double timeout;
 
-	memset(&e, 0, sizeof(e));
-	ffs_getattr(ffs, n, &e.attr, &timeout);
-	e.ino = nodeid_of(ffs, n);
-	e.attr_timeout = timeout;
-	e.entry_timeout = ffs_entry_timeout(n, timeout);
+	fill_entry_param(ffs, n, &e);
 	if (fuse_reply_entry(req, &e) == -ENOENT)
 		ffs_forget(ffs, n, 1); /* the kernel never got it */
 }
@@ -601,7 +609,6 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fuse_entry_param e;
 	struct handle *h = NULL;
 	struct node *n;
-	double timeout;
 	int rc;
 
 	rc = entry_create(ffs, ffs_node(ffs, parent), name,
@@ -610,11 +617,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	memset(&e, 0, sizeof(e));
-	ffs_getattr(ffs, n, &e.attr, &timeout);
-	e.ino = nodeid_of(ffs, n);
-	e.attr_timeout = timeout;
-	e.entry_timeout = ffs_entry_timeout(n, timeout);
+	fill_entry_param(ffs, n, &e);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	passthrough_open(ffs, h); /* counts the writer's handle */
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
@@ -834,7 +837,6 @@ static void reply_listing(fuse_req_t req, struct ffs *ffs, struct node *dir,
 	char *buf = malloc(size);
 	struct fuse_entry_param e;
 	size_t used = 0, len;
-	double timeout;
 	off_t i;
 
 	if (!buf) {
@@ -869,12 +871,8 @@ static void reply_listing(fuse_req_t req, struct ffs *ffs, struct node *dir,
 		} else {
 			/* "." and ".." go without attributes (ino 0) */
 			if (it && ffs_lookup_listed(ffs, dir, &d->listing, it,
-						      &n) == 0) {
-				ffs_getattr(ffs, n, &e.attr, &timeout);
-				e.ino = nodeid_of(ffs, n);
-				e.attr_timeout = timeout;
-				e.entry_timeout = ffs_entry_timeout(n, timeout);
-			}
+						      &n) == 0)
+				fill_entry_param(ffs, n, &e);
 			len = fuse_add_direntry_plus(req, buf + used,
 						     size - used, name, &e,
 						     i + 1);
