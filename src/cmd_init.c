@@ -64,7 +64,7 @@ int cmd_init(int argc, char **argv)
 		return 1;
 	}
 	if (rc == -ENOTEMPTY) {
-		log_err("init: %s is not empty", argv[optind]);
+		store_log_not_empty(argv[optind], "init: ");
 		return 1;
 	}
 	if (rc == -EINVAL)
@@ -81,5 +81,9 @@ int cmd_init(int argc, char **argv)
 		printf("initialized featurefs store %s (uuid %s, manifest %s)\n",
 		       s->root, s->conf.uuid, s->conf.manifest);
 	store_close(s);
+	/* a manifest that could not be made (a full disk): what this init
+	 * made goes, so that it can simply be run again */
+	if (rc < 0)
+		store_unmake(argv[optind], 0);
 	return rc < 0 ? 1 : 0;
 }

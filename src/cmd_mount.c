@@ -479,8 +479,7 @@ static int open_store(const char *path, const char *mountpoint,
 		return rc;
 	rc = store_probe(path);
 	if (rc == -ENOTEMPTY) {
-		log_err("%s is not a featurefs store (no store.conf) and is not "
-			"empty", path);
+		store_log_not_empty(path, "");
 		return rc;
 	}
 	if (rc == 0) {
@@ -489,15 +488,21 @@ static int open_store(const char *path, const char *mountpoint,
 				compress == COMPRESS_STORE
 					? "none"
 					: compress_mode_name(compress));
-		if (rc < 0) {
+		if (rc == -EEXIST) {
+			rc = 1; /* another mount or init made it meanwhile */
+		} else if (rc == -ENOTEMPTY) {
+			store_log_not_empty(path, "");
+			return rc;
+		} else if (rc < 0) {
 			if (rc != -EINVAL) /* else store_init() said why */
 				log_err("initialize store %s: %s", path,
 					strerror(-rc));
 			return rc;
+		} else {
+			if (!realpath(path, made))
+				made[0] = '\0';
+			log_info("initialized a new store at %s", path);
 		}
-		if (!realpath(path, made))
-			made[0] = '\0';
-		log_info("initialized a new store at %s", path);
 	}
 	if (rc > 0) {
 		if (store_check_not_nested(path) < 0)

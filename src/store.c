@@ -29,12 +29,18 @@
 #define STORE_CONF "store.conf"
 #define STORE_LOCK "store.lock"
 
-/* Names a half-finished init may have left; anything else makes a
- * directory "not empty" for store_probe(). */
-static const char *const layout_names[] = {
-	"objects", "tmp",	      "lost+found",	"manifest.db",
-	"manifest.db-wal", "manifest.db-shm", "manifest.reserve", STORE_LOCK,
-	STORE_CONF ".tmp", NULL,
+/* Names a half-finished init may have left, all made before store.conf;
+ * anything else makes a directory "not empty" for store_probe(). */
+static const char *const init_names[] = {
+	"objects", "tmp", "lost+found", STORE_LOCK, STORE_CONF ".tmp", NULL,
+};
+
+/* What a store made by a mount that then failed holds besides (the
+ * manifest is made after store.conf: a directory holding one without
+ * store.conf is a store that lost it, not a half-finished init). */
+static const char *const start_names[] = {
+	"manifest.db", "manifest.db-wal", "manifest.db-shm",
+	"manifest.reserve", STORE_CONF, "control.sock", NULL,
 };
 
 ssize_t store_pwrite(int fd, const void *buf, size_t len, off_t off)
@@ -55,12 +61,12 @@ int store_fsync(int fd)
 	return fsync(fd) < 0 ? -errno : 0;
 }
 
-static int is_layout_name(const char *name)
+static int is_init_name(const char *name)
 {
 	int i;
 
-	for (i = 0; layout_names[i]; i++)
-		if (strcmp(name, layout_names[i]) == 0)
+	for (i = 0; init_names[i]; i++)
+		if (strcmp(name, init_names[i]) == 0)
 			return 1;
 	return 0;
 }
@@ -83,13 +89,27 @@ int store_probe(const char *path)
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (!is_layout_name(de->d_name)) {
+		if (!is_init_name(de->d_name)) {
 			rc = -ENOTEMPTY;
 			break;
 		}
 	}
 	closedir(d);
 	return rc;
+}
+
+void store_log_not_empty(const char *path, const char *who)
+{
+	char db[PATH_MAX];
+
+	snprintf(db, sizeof(db), "%s/manifest.db", path);
+	if (access(db, F_OK) == 0)
+		log_err("%s%s holds a manifest but no store.conf: a store that "
+			"lost it; restore store.conf from a backup (nothing "
+			"was changed)", who, path);
+	else
+		log_err("%s%s is not a featurefs store (no store.conf) and is "
+			"not empty", who, path);
 }
 
 /* `n` bytes from the kernel's generator: 0, or -errno (logged, with
@@ -162,20 +182,25 @@ static int write_conf(int root_fd, const struct store_conf *c)
 	return rc;
 }
 
+/* Remove `names` from directory `root_fd`: files, and directories when
+ * empty. */
+static void unlink_names(int root_fd, const char *const *names)
+{
+	for (; *names; names++)
+		if (unlinkat(root_fd, *names, 0) < 0 && errno == EISDIR)
+			unlinkat(root_fd, *names, AT_REMOVEDIR);
+}
+
 void store_unmake(const char *path, int with_dir)
 {
-	static const char *const made[] = { STORE_CONF, "control.sock" };
-	int root_fd, i;
+	int root_fd;
 
 	root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
 		return;
-	for (i = 0; layout_names[i]; i++)
-		if (unlinkat(root_fd, layout_names[i], 0) < 0 &&
-		    errno == EISDIR)
-			unlinkat(root_fd, layout_names[i], AT_REMOVEDIR);
-	for (i = 0; i < (int)(sizeof(made) / sizeof(made[0])); i++)
-		unlinkat(root_fd, made[i], 0);
+	/* store.conf last: until it goes, no init takes this for its own */
+	unlink_names(root_fd, init_names);
+	unlink_names(root_fd, start_names);
 	close(root_fd);
 	if (with_dir && rmdir(path) < 0)
 		log_warn("store %s: left in place: %s", path, strerror(errno));
@@ -272,13 +297,53 @@ static int store_make_private(int root_fd, const char *path)
 	return 0;
 }
 
+/* How long an init waits for another init of the same directory (the
+ * flock of store.lock is held only while the layout is made). */
+#define INIT_WAIT_MS 10000
+
+/* Open store.lock under `root_fd` for init, made if missing (*made set),
+ * and flock it: two inits, or two mounts of a missing store, at once make
+ * one store.  The descriptor, or a negative errno (-EINVAL, logged, for
+ * a lock that is no regular file). */
+static int init_lock(int root_fd, const char *path, int *made)
+{
+	struct stat st;
+	int fd, waited;
+
+	fd = openat(root_fd, STORE_LOCK, O_RDWR | O_CREAT | O_EXCL |
+						 O_NOFOLLOW | O_CLOEXEC, 0600);
+	*made = fd >= 0;
+	/* never a link or a FIFO someone put there */
+	if (fd < 0 && errno == EEXIST)
+		fd = openat(root_fd, STORE_LOCK, O_RDONLY | O_NOFOLLOW |
+							 O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ELOOP ? -EINVAL : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		log_err("%s/%s is not a regular file", path, STORE_LOCK);
+		return -EINVAL;
+	}
+	for (waited = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; waited += 10) {
+		if (errno != EWOULDBLOCK || waited >= INIT_WAIT_MS) {
+			int rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+			close(fd);
+			return rc;
+		}
+		usleep(10000);
+	}
+	return fd;
+}
+
 int store_init(const char *path, const char *manifest,
 	       const char *compression)
 {
 	static const char *const dirs[] = { "objects", "tmp", "lost+found" };
+	int root_fd = -1, lock_fd = -1, made_root = 0, made_lock = 0;
+	int made_dir[3] = { 0, 0, 0 };
 	struct store_conf c;
-	struct stat st;
-	int root_fd = -1, made = 0, rc, fd, i;
+	int rc, i;
 
 	rc = store_probe(path);
 	if (rc == 1)
@@ -289,7 +354,7 @@ int store_init(const char *path, const char *manifest,
 	if (rc < 0)
 		return rc;
 	if (mkdir(path, 0700) == 0)
-		made = 1;
+		made_root = 1;
 	else if (errno != EEXIST)
 		return -errno;
 	root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -300,27 +365,25 @@ int store_init(const char *path, const char *manifest,
 	rc = store_make_private(root_fd, path);
 	if (rc < 0)
 		goto out;
+	/* there from the start: a copy on read-only media has one to lock */
+	lock_fd = init_lock(root_fd, path, &made_lock);
+	if (lock_fd < 0) {
+		rc = lock_fd;
+		goto out;
+	}
+	/* made meanwhile by the init we waited for */
+	if (faccessat(root_fd, STORE_CONF, F_OK, 0) == 0) {
+		rc = -EEXIST;
+		goto out;
+	}
 	for (i = 0; i < 3; i++) {
-		if (mkdirat(root_fd, dirs[i], 0700) < 0 && errno != EEXIST) {
+		if (mkdirat(root_fd, dirs[i], 0700) == 0)
+			made_dir[i] = 1;
+		else if (errno != EEXIST) {
 			rc = -errno;
 			goto out;
 		}
 	}
-	/* there from the start: a copy on read-only media has one to lock.
-	 * An init cut short may have left it (store_probe() let that
-	 * through); never a link or a FIFO someone put there. */
-	fd = openat(root_fd, STORE_LOCK, O_RDONLY | O_CREAT | O_NOFOLLOW |
-						 O_NONBLOCK | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	rc = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -EINVAL;
-	close(fd);
-	if (rc == -EINVAL)
-		log_err("%s/%s is not a regular file", path, STORE_LOCK);
-	if (rc < 0)
-		goto out;
 	memset(&c, 0, sizeof(c));
 	c.format = STORE_FORMAT;
 	rc = new_uuid(c.uuid);
@@ -330,12 +393,24 @@ int store_init(const char *path, const char *manifest,
 	snprintf(c.compression, sizeof(c.compression), "%s", compression);
 	rc = write_conf(root_fd, &c);
 out:
+	/* what this call made goes again (a directory made under a mount
+	 * that refused it its mode, say); nothing another made, nor a
+	 * directory given */
+	if (rc < 0 && root_fd >= 0) {
+		unlinkat(root_fd, STORE_CONF ".tmp", 0);
+		for (i = 0; i < 3; i++)
+			if (made_dir[i])
+				unlinkat(root_fd, dirs[i], AT_REMOVEDIR);
+		if (made_lock)
+			unlinkat(root_fd, STORE_LOCK, 0);
+	}
+	if (lock_fd >= 0)
+		close(lock_fd);
 	if (root_fd >= 0)
 		close(root_fd);
-	/* what we made goes again (a directory made under a mount that
-	 * refused it its mode, say); a directory given stays */
-	if (rc < 0)
-		store_unmake(path, made);
+	/* (made by this call, and filled by the init it waited for) */
+	if (rc < 0 && rc != -EEXIST && made_root && rmdir(path) < 0)
+		log_warn("store %s: left in place: %s", path, strerror(errno));
 	return rc;
 }
 
@@ -653,6 +728,18 @@ static int lock_file_open(struct store *s, int flags)
 	return fd;
 }
 
+/* Whether `fd`, just locked, is still the store's store.lock, and the
+ * store still has its store.conf. */
+static int lock_is_current(const struct store *s, int fd)
+{
+	struct stat held, named;
+
+	return fstat(fd, &held) == 0 &&
+	       fstatat(s->root_fd, STORE_LOCK, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       held.st_dev == named.st_dev && held.st_ino == named.st_ino &&
+	       faccessat(s->root_fd, STORE_CONF, F_OK, 0) == 0;
+}
+
 int store_lock(struct store *s, const char *role, const char *mountpoint,
 	       struct store_holder *holder)
 {
@@ -681,6 +768,15 @@ int store_lock(struct store *s, const char *role, const char *mountpoint,
 			read_holder(s, fd, holder);
 		close(fd);
 		return rc;
+	}
+	/* a mount that made the store and failed removes it again once it
+	 * lets go of the lock: what was locked must still be the store */
+	if (!lock_is_current(s, fd)) {
+		log_err("store %s was removed while it was being locked (a "
+			"mount that made it failed); nothing was done",
+			s->root);
+		close(fd);
+		return -ESTALE;
 	}
 	s->lock_fd = fd;
 	rc = store_lock_update(s, role, mountpoint);

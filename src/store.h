@@ -61,9 +61,11 @@ struct store {
  * Create the layout and store.conf under `path` (created 0700 if missing).
  * `manifest` is the manifest URI to record ("sqlite"), `compression` the
  * compression of new objects ("none", "zstd", "auto").  Fails with -EEXIST
- * when `path` already holds a store, -ENOTEMPTY when it holds anything
- * else, -EINVAL (logged here) when it lies inside another store.
- * Idempotent over a half-finished init (crash during init).
+ * when `path` already holds a store (one made meanwhile by another init,
+ * which it waits for, too), -ENOTEMPTY when it holds anything else,
+ * -EINVAL (logged here) when it lies inside another store.  Takes up a
+ * half-finished init (crash during init); a failure removes only what it
+ * made.
  */
 int store_init(const char *path, const char *manifest,
 	       const char *compression);
@@ -73,8 +75,12 @@ int store_init(const char *path, const char *manifest,
 int store_check_not_nested(const char *path);
 
 /* 1 when `path` holds store.conf, 0 when it is missing or an empty (or
- * half-initialized) directory, -ENOTEMPTY when it holds something else. */
+ * half-initialized) directory, -ENOTEMPTY when it holds something else:
+ * a manifest, say, of a store that lost its store.conf. */
 int store_probe(const char *path);
+
+/* Log why store_probe() found `path` not empty, after `who` ("init: "). */
+void store_log_not_empty(const char *path, const char *who);
 
 /* Undo store_init() for a mount that failed before it served: remove
  * what init and the failed start made there, and `path` itself when

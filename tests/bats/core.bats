@@ -58,6 +58,40 @@ teardown() {
 	run timeout 10 "$FEATUREFS" init "$TEST_DIR/fifo"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"fifo/store.lock is not a regular file"* ]]
+	# two inits at once make one store; the other says it is there
+	for i in 1 2 3; do
+		"$FEATUREFS" init "$TEST_DIR/two$i" >"$TEST_DIR/a" 2>&1 & a=$!
+		"$FEATUREFS" init "$TEST_DIR/two$i" >"$TEST_DIR/b" 2>&1 & b=$!
+		ra=0 rb=0
+		wait $a || ra=$?
+		wait $b || rb=$?
+		cat "$TEST_DIR/a" "$TEST_DIR/b" >&2
+		[ $((ra + rb)) -eq 1 ]
+		grep -q "already a featurefs store" "$TEST_DIR/a" "$TEST_DIR/b"
+		"$FEATUREFS" fsck -n "$TEST_DIR/two$i"
+	done
+}
+
+@test "a store that lost its store.conf is refused by init and mount, and nothing of it is removed" {
+	mount_store
+	make_parquet "$DATA/a.parquet"
+	mkdir "$MNT/AAPL"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$(key_of kept).parquet"
+	unmount_store
+	rm "$STORE/store.conf"
+	before=$(ls -A "$STORE")
+	run "$FEATUREFS" "$STORE" "$MNT" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"holds a manifest but no store.conf: a store that lost it; restore store.conf from a backup (nothing was changed)"* ]]
+	refute mountpoint -q "$MNT"
+	run "$FEATUREFS" init "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"init: $STORE holds a manifest but no store.conf"* ]]
+	rm "$STORE/store.lock"
+	run "$FEATUREFS" "$STORE" "$MNT" -f
+	[ "$status" -eq 1 ]
+	[ "$(ls -A "$STORE")" = "$(grep -v '^store.lock$' <<<"$before")" ]
+	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
 }
 
 @test "a store is not made inside another, by init or by a mount" {
