@@ -123,8 +123,8 @@ static int setattr_published(struct ffs *ffs, struct node *n,
 
 /* setattr of data still being written; `caller` is the process that
  * resizes or chmods an entry by path (0 when none does, or through the
- * writer's own handle).  -EAGAIN when it got published meanwhile.
- * w->mu held. */
+ * writer's own handle).  0, a negative errno, or 1 when it got published
+ * meanwhile.  w->mu held. */
 static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
 			  pid_t caller, const struct setattr_req *r)
 {
@@ -133,7 +133,7 @@ static int setattr_writer(struct ffs *ffs, struct node *n, struct writer *w,
 	int rc;
 
 	if (w->published)
-		return -EAGAIN;
+		return 1;
 	/* an entry's size is its writer's: another process's truncate(2)
 	 * would cut the data under it, and is refused as its write-open is;
 	 * and its mode is, as it is once published */
@@ -256,7 +256,7 @@ int entry_setattr(struct ffs *ffs, struct node *n, struct handle *h,
 		pthread_mutex_unlock(&w->mu);
 		writer_unref(w);
 		/* published while we waited for it: it is an entry now */
-		if (rc != -EAGAIN)
+		if (rc != 1)
 			return rc;
 	}
 }

@@ -549,7 +549,7 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 static int said_why(int rc, const char *op, const struct node *dir,
 		    const char *name)
 {
-	if (rc == -EIO || rc == -ENOSPC || rc == -EDQUOT)
+	if (rc == -EIO || rc == -ENOSPC || rc == -EDQUOT || rc == -EAGAIN)
 		log_warn("%s %s%s%s: %s", op, dir->hkey ? dir->hkey : "",
 			 dir->hkey ? "/" : "", name, strerror(-rc));
 	return rc;
@@ -752,8 +752,12 @@ static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	fuse_reply_err(req, -entry_flush(ffs_of(req), handle_of(fi),
-					 fuse_req_ctx(req)->pid));
+	int rc = entry_flush(ffs_of(req), handle_of(fi),
+			     fuse_req_ctx(req)->pid);
+
+	/* a manifest held elsewhere (EAGAIN) discards the write all the
+	 * same, and close(2) is never to be tried again */
+	fuse_reply_err(req, rc == -EAGAIN ? EIO : -rc);
 }
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino,

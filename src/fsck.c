@@ -949,6 +949,10 @@ static void manifest_error(struct fsck *f, int rc, const char *detail)
 			 "with its -wal and -shm, mount and unmount once, and "
 			 "run fsck -p, which adopts the objects",
 			 db, detail[0] ? ": " : "", detail);
+	else if (rc == -EAGAIN)
+		snprintf(e, len, "%s is locked by another process, which "
+			 "did not let go of it in time; nothing was changed: "
+			 "run fsck again once it is free", db);
 	else if (rc == -EPROTO)
 		snprintf(e, len, "%s is not at schema version %d, the one "
 			 "this featurefs uses; nothing was changed (a mount "
@@ -989,6 +993,8 @@ static int open_manifest(struct fsck *f)
 		rc = -EPROTO;
 	if (rc == 0)
 		rc = manifest_check(f->m, detail, sizeof(detail));
+	if (rc == 0)
+		detail[0] = '\0'; /* its "ok" is no detail of what fails next */
 	if (rc == 0 && f->o->mode != FSCK_CHECK) {
 		manifest_close(f->m);
 		f->m = NULL;

@@ -201,8 +201,9 @@ struct manifest_ops {
 			 const char *key, const struct manifest_attrs *a);
 	/* One transaction: add access counts and hits/misses.  With
 	 * MANIFEST_RECORD_BRIEF it waits a moment, not the busy timeout,
-	 * for a manifest another process holds, and fails as any write
-	 * then: nothing is recorded, the caller keeps the records. */
+	 * for a manifest another process holds: -EAGAIN then, as any call
+	 * after the busy timeout; nothing is recorded, the caller keeps
+	 * the records. */
 	int (*record)(struct manifest *m, const struct manifest_access *a,
 		      size_t na, const struct manifest_symbol_delta *d,
 		      size_t nd, unsigned flags);

@@ -293,6 +293,11 @@ static int sqlite_to_errno(int rc)
 		return 0;
 	case SQLITE_CONSTRAINT:
 		return -EEXIST;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		/* another process holds it past the busy timeout: the file
+		 * is fine, and the call can be tried again */
+		return -EAGAIN;
 	case SQLITE_FULL:
 		return -ENOSPC;
 	case SQLITE_NOMEM:
