@@ -148,12 +148,14 @@ int cli_open_store(const char *path, struct store **out)
 	return rc;
 }
 
-int cli_open_manifest(struct store *s, int read_only, struct manifest **out)
+int cli_open_manifest(struct store *s, int read_only, int may_create,
+		      struct manifest **out)
 {
 	struct manifest_open_args a = {
 		.store_root = s->root,
 		.store_uuid = s->conf.uuid,
 		.read_only = read_only,
+		.may_create = may_create,
 	};
 
 	return manifest_open(s->conf.manifest, &a, out);

@@ -51,8 +51,10 @@ int cli_open_store(const char *path, struct store **out);
 /* 1 when `path` is the mountpoint of a featurefs mount, live or with
  * its daemon gone; else 0. */
 int cli_is_mount(const char *path);
-/* Open the store's manifest as store.conf names it. */
-int cli_open_manifest(struct store *s, int read_only, struct manifest **out);
+/* Open the store's manifest as store.conf names it; a missing or empty
+ * one is made only when `may_create` (init), else refused. */
+int cli_open_manifest(struct store *s, int read_only, int may_create,
+		      struct manifest **out);
 
 /* The store holds a live mount: 1 (and `holder`), or 0. */
 int cli_store_mounted(struct store *s, struct store_holder *holder);

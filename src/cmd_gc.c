@@ -112,7 +112,7 @@ int cmd_gc(int argc, char **argv)
 		if (rc < 0)
 			goto out;
 	}
-	if (cli_open_manifest(s, o.dry_run, &m) < 0)
+	if (cli_open_manifest(s, o.dry_run, 0, &m) < 0)
 		goto out;
 	env.store = s;
 	env.manifest = m;

@@ -75,7 +75,7 @@ int cmd_init(int argc, char **argv)
 	}
 	rc = store_open(argv[optind], &s);
 	if (rc == 0)
-		rc = cli_open_manifest(s, 0, &m);
+		rc = cli_open_manifest(s, 0, 1, &m);
 	manifest_close(m);
 	if (rc == 0)
 		printf("initialized featurefs store %s (uuid %s, manifest %s)\n",

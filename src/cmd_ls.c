@@ -128,7 +128,7 @@ int cmd_ls(int argc, char **argv)
 		return cli_usage("ls", "exactly one STORE is required");
 	rc = cli_open_store(argv[optind], &s);
 	if (rc == 0)
-		rc = cli_open_manifest(s, 1, &m);
+		rc = cli_open_manifest(s, 1, 0, &m);
 	if (rc == 0) {
 		if (st.json)
 			fputs("[\n", stdout);

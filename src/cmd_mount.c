@@ -556,6 +556,7 @@ static int open_manifest(struct ffs *ffs)
 		.store_root = ffs->store->root,
 		.store_uuid = ffs->store->conf.uuid,
 		.read_only = ffs->store->read_only_fs,
+		.may_create = 1,
 	};
 	int rc;
 

@@ -73,7 +73,7 @@ int cmd_stats(int argc, char **argv)
 		r.mountpoint = holder.mountpoint;
 		r.unanswered = 1;
 	}
-	rc = cli_open_manifest(s, 1, &m);
+	rc = cli_open_manifest(s, 1, 0, &m);
 	if (rc == 0) {
 		r.store = s->root;
 		if (!r.mountpoint)

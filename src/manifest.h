@@ -156,6 +156,8 @@ struct manifest_open_args {
 	const char *store_root;	/* absolute path of STORE */
 	const char *store_uuid;	/* must match the database's, once set */
 	int read_only;		/* no migrations, no writes (fsck -n, ls) */
+	int may_create;		/* a missing or empty one is made (init, a
+				 * mount), not refused (gc, fsck -p) */
 };
 
 struct manifest;

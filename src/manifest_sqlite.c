@@ -1065,8 +1065,9 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 	if (rc < 0)
 		goto fail;
 	flags = SQLITE_OPEN_NOMUTEX |
-		(args->read_only ? SQLITE_OPEN_READONLY
-				 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+		(args->read_only     ? SQLITE_OPEN_READONLY
+		 : args->may_create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+				    : SQLITE_OPEN_READWRITE);
 	if (args->read_only && immutable_uri(path, uri_buf, sizeof(uri_buf))) {
 		/* SQLite cannot make the -shm it reads WAL through here */
 		flags |= SQLITE_OPEN_URI;
@@ -1074,9 +1075,9 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 	} else {
 		rc = sqlite3_open_v2(path, &ms->db, flags, NULL);
 	}
-	if (rc != SQLITE_OK && args->read_only && access(path, F_OK) < 0 &&
-	    errno == ENOENT) {
-		/* a read finds no manifest: a write would have made one */
+	if (rc != SQLITE_OK && (args->read_only || !args->may_create) &&
+	    access(path, F_OK) < 0 && errno == ENOENT) {
+		/* found missing by what must not make one */
 		log_err("manifest %s is missing: restore it from a backup, or "
 			"mount the store once (which makes an empty one), "
 			"unmount, and run fsck -p: it adopts the objects",
@@ -1090,6 +1091,17 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 	}
 	sqlite3_busy_timeout(ms->db, SQLITE_BUSY_MS);
 	sqlite3_extended_result_codes(ms->db, 1);
+	/* an empty file (cut to nothing) is as good as missing: found so
+	 * before anything, a WAL header included, is written to it */
+	if (!args->read_only && !args->may_create &&
+	    read_schema_version(ms, &version) == 0 && version == 0) {
+		log_err("manifest %s is empty: restore it from a backup, or "
+			"mount the store once (which makes the tables), "
+			"unmount, and run fsck -p: it adopts the objects",
+			path);
+		rc = -ENOENT;
+		goto fail;
+	}
 	if (!args->read_only) {
 		rc = exec_sql(ms, "PRAGMA journal_mode = WAL;"
 				  "PRAGMA synchronous = NORMAL;"

@@ -65,6 +65,25 @@ assert abs(metric - when) < 1e-5, (metric, when, iso)
 PY
 }
 
+@test "gc of a store whose manifest is missing or empty refuses, and makes none, as the other commands do" {
+	mount_store
+	mkdir "$MNT/AAPL"
+	publish AAPL a >/dev/null
+	unmount_store
+	echo kept >"$STORE/tmp/left"
+	mv "$STORE/manifest.db" "$DATA/manifest.db"
+	run "$FEATUREFS" gc "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"manifest.db is missing: restore it from a backup"* ]]
+	[ ! -e "$STORE/manifest.db" ]
+	: >"$STORE/manifest.db"
+	run "$FEATUREFS" gc "$STORE"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"manifest.db is empty: restore it from a backup"* ]]
+	[ ! -s "$STORE/manifest.db" ]
+	[ -e "$STORE/tmp/left" ]
+}
+
 @test "an entry read since the last access flush is not idle to a pass, though its row says so" {
 	require_faults
 	mount_store
