@@ -1912,6 +1912,9 @@ out:
 	sqlite3_finalize(st);
 	if (!sqlite3_get_autocommit(ms->db))
 		rc = tx_end(ms, rc);
+	/* the mount's first write: the health says from the start that
+	 * the manifest refuses writes, not once a later one fails */
+	__atomic_store_n(&ms->writes_failing, rc < 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&ms->mu);
 	return rc;
 }

@@ -1192,6 +1192,15 @@ except OSError as e:
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
 	cp "$DATA/a.parquet" "$MNT/AAPL/$(key_of later).parquet"
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$(key_of later).parquet"
+	# a mount that starts on it says at once that it refuses writes
+	unmount_store
+	chattr +i "$STORE/manifest.db"
+	mount_store
+	r=$(grep -c '"manifest": "error"' "$MNT/.featurefs/health" || true)
+	unmount_store
+	chattr -i "$STORE/manifest.db"
+	[ "$r" = 1 ]
+	log_has "could not register the mount in the manifest"
 }
 
 @test "injected ENOSPC at fsync and at the rename: the errno, or the write kept for the next mount; never a partial entry" {
