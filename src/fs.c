@@ -1103,8 +1103,10 @@ int fs_mount(struct ffs *ffs, struct fuse_args *args, const char *mountpoint)
 		return -EINVAL;
 	}
 	if (fuse_session_mount(fs->se, mountpoint) != 0) {
-		log_err("mount %s: failed (is it a directory, and is "
-			"/dev/fuse usable?)", mountpoint);
+		log_err("mount %s: failed: the kernel refused it (the line "
+			"above says how): is it a directory, is /dev/fuse "
+			"usable, are the -o options the kernel's to take?",
+			mountpoint);
 		return -EIO;
 	}
 	fs->mounted = 1;
