@@ -317,10 +317,11 @@ static int init_lock(int root_fd, const char *path, int *made)
 	if (fd < 0 && errno == EEXIST)
 		fd = openat(root_fd, STORE_LOCK, O_RDONLY | O_NOFOLLOW |
 							 O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ELOOP ? -EINVAL : -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
+	if (fd < 0 && errno != ELOOP)
+		return -errno;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
 		log_err("%s/%s is not a regular file", path, STORE_LOCK);
 		return -EINVAL;
 	}
