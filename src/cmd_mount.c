@@ -533,7 +533,15 @@ static int open_store(const char *path, const char *mountpoint,
 		rc = store_lock(*out, "mount", mountpoint, &holder);
 	}
 	if (rc == -EBUSY) {
-		if (strcmp(holder.role, "mount") == 0)
+		if (strcmp(holder.role, "mount") == 0 &&
+		    holder_is_leaving(&holder))
+			/* umount -l: the daemon serves what is still open */
+			log_err("store %s is held by pid %ld, unmounted from %s "
+				"(umount -l) but serving files still open "
+				"there: it lets go once they are closed",
+				(*out)->root, (long)holder.pid,
+				holder.mountpoint);
+		else if (strcmp(holder.role, "mount") == 0)
 			log_err("store %s already mounted by pid %ld%s%s",
 				(*out)->root, (long)holder.pid,
 				holder.mountpoint[0] ? " at " : "",

@@ -1281,6 +1281,12 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	exec 5>"$MNT/AAPL/$K1.parquet"
 	cat "$DATA/a.parquet" >&5
 	fusermount3 -uz "$MNT"
+	# meanwhile the store is its: a new mount says why, after waiting
+	# for it to let go
+	mkdir "$TEST_DIR/mnt2"
+	run timeout 60 "$FEATUREFS" "$STORE" "$TEST_DIR/mnt2" -f
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is held by pid $DAEMON_PID, unmounted from $MNT (umount -l) but serving files still open there: it lets go once they are closed"* ]]
 	exec 5>&-
 	wait_daemon_gone
 	[ "$(manifest_sql "select state from entries")" = published ]
