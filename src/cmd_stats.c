@@ -48,7 +48,9 @@ int cmd_stats(int argc, char **argv)
 	if (rc < 0)
 		return 1;
 	mounted = cli_store_mounted(s, &holder);
-	if (mounted && s->read_only_fs) {
+	/* a mount of read-only media has no control socket: a record
+	 * that names its mount is one through a writable path */
+	if (mounted && s->read_only_fs && !holder.mount_id[0]) {
 		r.mountpoint = holder.mountpoint;
 		r.unanswered = 1;
 		r.why_unanswered = "a store on a read-only filesystem has no "

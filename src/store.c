@@ -643,30 +643,15 @@ void store_close(struct store *s)
 	free(s);
 }
 
-/* Read the holder record of lock file `fd` into `h`; left empty on a
- * read-only filesystem, where the record was written before the store
- * became read-only and names nobody who holds it now. */
-static void read_holder(const struct store *s, int fd, struct store_holder *h)
+/* Parse the holder record of lock file `fd` into `h` (left empty when
+ * there is none). */
+static void parse_holder(int fd, struct store_holder *h)
 {
 	char text[8192];
 	char *line, *save = NULL;
 	ssize_t n;
 
 	memset(h, 0, sizeof(*h));
-	if (s->read_only_fs) {
-		struct stat st;
-
-		/* no record can be written there, and only a mount locks a
-		 * store there (gc and fsck's repairs refuse it): /proc
-		 * names it */
-		if (fstat(fd, &st) == 0 &&
-		    (h->pid = proc_flock_holder(st.st_dev, st.st_ino)) > 0) {
-			snprintf(h->role, sizeof(h->role), "mount");
-			proc_mount_of("fuse.featurefs", s->root, h->mountpoint,
-				      sizeof(h->mountpoint));
-		}
-		return;
-	}
 	n = pread(fd, text, sizeof(text) - 1, 0);
 	if (n <= 0)
 		return;
@@ -683,6 +668,34 @@ static void read_holder(const struct store *s, int fd, struct store_holder *h)
 		else if (strncmp(line, "mountpoint=", 11) == 0)
 			snprintf(h->mountpoint, sizeof(h->mountpoint), "%s",
 				 line + 11);
+	}
+}
+
+/* Read the holder record of lock file `fd` into `h`.  On a read-only
+ * filesystem the record names its holder only if that process holds
+ * the flock now (a mount through a writable path to the same store);
+ * else it was written before the store became read-only, and /proc
+ * names the mount that locks it there. */
+static void read_holder(const struct store *s, int fd, struct store_holder *h)
+{
+	struct stat st;
+	pid_t pid;
+
+	parse_holder(fd, h);
+	if (!s->read_only_fs)
+		return;
+	pid = fstat(fd, &st) == 0 ? proc_flock_holder(st.st_dev, st.st_ino)
+				  : 0;
+	if (pid > 0 && pid == h->pid)
+		return;
+	memset(h, 0, sizeof(*h));
+	/* only a mount locks a store there (gc and fsck's repairs refuse
+	 * it) */
+	if (pid > 0) {
+		h->pid = pid;
+		snprintf(h->role, sizeof(h->role), "mount");
+		proc_mount_of("fuse.featurefs", s->root, h->mountpoint,
+			      sizeof(h->mountpoint));
 	}
 }
 

@@ -1521,6 +1521,18 @@ PY
 	[ "$(python3 -c "import os; print(os.listxattr('$f'))")" = "[]" ]
 }
 
+@test "a mounted store seen through a read-only bind of it is mounted to stats" {
+	[ "$(id -u)" -eq 0 ] || skip "a read-only bind mount needs root"
+	mount_store
+	mkdir "$TEST_DIR/ro"
+	mount --bind -o ro "$STORE" "$TEST_DIR/ro"
+	run "$FEATUREFS" stats "$TEST_DIR/ro"
+	umount "$TEST_DIR/ro"
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"mounted at     $MNT (up "* ]]
+}
+
 @test "a store on a read-only filesystem: ls, stats, fsck -n and an -o ro mount read it; changes are refused clearly" {
 	[ "$(id -u)" -eq 0 ] || skip "a read-only bind mount needs root"
 	make_parquet "$DATA/a.parquet" 20000
