@@ -982,6 +982,24 @@ static void sqlite_close(struct manifest *m)
 	free(ms);
 }
 
+/* Whether `path`, on a read-only filesystem, has a WAL that is not empty
+ * but no -shm: SQLite cannot make the one it reads the WAL through
+ * there. */
+static int wal_unreadable(const char *path)
+{
+	char name[PATH_MAX + 8];
+	struct statvfs vfs;
+	struct stat st;
+
+	if (statvfs(path, &vfs) < 0 || !(vfs.f_flag & ST_RDONLY))
+		return 0;
+	snprintf(name, sizeof(name), "%s-wal", path);
+	if (stat(name, &st) < 0 || st.st_size == 0)
+		return 0;
+	snprintf(name, sizeof(name), "%s-shm", path);
+	return stat(name, &st) < 0 && errno == ENOENT;
+}
+
 /*
  * On a read-only filesystem (a snapshot, a read-only export) a read-only
  * open names the database as immutable: SQLite then reads it without
@@ -1068,6 +1086,15 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		(args->read_only     ? SQLITE_OPEN_READONLY
 		 : args->may_create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
 				    : SQLITE_OPEN_READWRITE);
+	if (args->read_only && wal_unreadable(path)) {
+		log_err("manifest %s: its -wal is not empty (it may hold "
+			"commits not yet in the database), and without its -shm "
+			"SQLite cannot read it on a read-only filesystem: copy "
+			"the store (with manifest.db-wal) to writable storage, "
+			"or mount it read-write once, which folds it in", path);
+		rc = -EROFS;
+		goto fail;
+	}
 	if (args->read_only && immutable_uri(path, uri_buf, sizeof(uri_buf))) {
 		/* SQLite cannot make the -shm it reads WAL through here */
 		flags |= SQLITE_OPEN_URI;

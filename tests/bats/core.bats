@@ -1533,6 +1533,24 @@ PY
 	[[ "$output" == *"mounted at     $MNT (up "* ]]
 }
 
+@test "a read-only copy with a WAL and no -shm is refused saying why and what to do" {
+	[ "$(id -u)" -eq 0 ] || skip "a read-only bind mount needs root"
+	mount_store
+	mkdir "$MNT/AAPL"
+	make_parquet "$DATA/a.parquet"
+	cp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
+	kill_daemon
+	[ -s "$STORE/manifest.db-wal" ]
+	rm -f "$STORE/manifest.db-shm"
+	mkdir "$TEST_DIR/ro"
+	mount --bind -o ro "$STORE" "$TEST_DIR/ro"
+	run "$FEATUREFS" ls "$TEST_DIR/ro"
+	umount "$TEST_DIR/ro"
+	echo "$output" >&2
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"manifest.db: its -wal is not empty (it may hold commits not yet in the database), and without its -shm SQLite cannot read it on a read-only filesystem: copy the store (with manifest.db-wal) to writable storage, or mount it read-write once, which folds it in"* ]]
+}
+
 @test "a store on a read-only filesystem: ls, stats, fsck -n and an -o ro mount read it; changes are refused clearly" {
 	[ "$(id -u)" -eq 0 ] || skip "a read-only bind mount needs root"
 	make_parquet "$DATA/a.parquet" 20000
