@@ -349,19 +349,24 @@ int ffs_mkdir(struct ffs *ffs, struct node *parent, const char *name,
 int ffs_rmdir(struct ffs *ffs, struct node *parent, const char *name);
 
 /* One directory entry of a listing. */
-struct dirent_item {
-	char *name;
-	uint64_t st_ino;
-	mode_t type;	/* S_IFDIR or S_IFREG */
-	/* a published entry's attributes, as the listing read them */
-	int published;
+/* What a published row says of its file, as a node of it and a listing
+ * keep it (node_fill_published()). */
+struct published_attrs {
 	uint64_t size;
 	uint64_t stored_size;
-	int compressed;
+	int compressed;		/* 1 zstd, 0 none, -1 unknown */
 	int64_t created_ts;
 	int64_t mtime_ns;
 	int64_t ctime_ns;
 	uint32_t mode;
+};
+
+struct dirent_item {
+	char *name;
+	uint64_t st_ino;
+	mode_t type;	/* S_IFDIR or S_IFREG */
+	int published;	/* and `attrs` are as the listing read them */
+	struct published_attrs attrs;
 };
 
 /* A directory's names (without "." and ".."), as ffs_list_dir() read

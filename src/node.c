@@ -301,21 +301,44 @@ int node_child_kind(const struct node *parent, const char *name, char *key)
 	return len > NAME_BYTES_MAX ? -ENAMETOOLONG : NAME_SCRATCH;
 }
 
-void node_fill_published(struct node *n, const struct manifest_entry *e)
+static void published_attrs_of(struct published_attrs *a,
+			       const struct manifest_entry *e)
 {
-	n->state = ENTRY_PUBLISHED;
-	n->size = (uint64_t)e->file_size;
-	n->stored_size = (uint64_t)e->stored_size;
-	n->compressed = strcmp(e->compression, "none") == 0   ? 0
+	a->size = (uint64_t)e->file_size;
+	a->stored_size = (uint64_t)e->stored_size;
+	a->compressed = strcmp(e->compression, "none") == 0   ? 0
 			: strcmp(e->compression, "zstd") == 0 ? 1
 							      : -1;
-	n->created_ts = e->created_ts;
-	n->mtime_ns = e->mtime_ns;
-	n->ctime_ns = e->ctime_ns ? e->ctime_ns : us_to_ns(e->created_ts);
-	n->mode = e->mode & 0777;
+	a->created_ts = e->created_ts;
+	a->mtime_ns = e->mtime_ns;
+	a->ctime_ns = e->ctime_ns ? e->ctime_ns : us_to_ns(e->created_ts);
+	a->mode = e->mode & 0777;
+}
+
+/* Node `n` is published entry `key` with attributes `a`, written by no
+ * process of this mount's. */
+static void node_take_published(struct node *n, const char *key,
+				const struct published_attrs *a)
+{
+	n->state = ENTRY_PUBLISHED;
+	n->size = a->size;
+	n->stored_size = a->stored_size;
+	n->compressed = a->compressed;
+	n->created_ts = a->created_ts;
+	n->mtime_ns = a->mtime_ns;
+	n->ctime_ns = a->ctime_ns;
+	n->mode = a->mode;
 	n->writer_tgid = 0;
 	n->writer_start = 0;
-	snprintf(n->key, sizeof(n->key), "%s", e->key);
+	snprintf(n->key, sizeof(n->key), "%s", key);
+}
+
+void node_fill_published(struct node *n, const struct manifest_entry *e)
+{
+	struct published_attrs a;
+
+	published_attrs_of(&a, e);
+	node_take_published(n, e->key, &a);
 }
 
 int ffs_init(struct ffs *ffs)
@@ -903,7 +926,6 @@ static int list_entry_cb(void *arg, const struct manifest_entry *e)
 	char name[KEY_MAX + ENTRY_SUFFIX_LEN + 1];
 	struct listing *l = arg;
 	struct dirent_item *it;
-	struct node tmp;
 
 	if (name_check_key(e->key) < 0) {
 		l->malformed++;
@@ -917,16 +939,8 @@ static int list_entry_cb(void *arg, const struct manifest_entry *e)
 	else
 		it = listing_add(l, name, S_IFREG);
 	if (it && !manifest_entry_flaw(e)) { /* else a lookup says why */
-		memset(&tmp, 0, sizeof(tmp));
-		node_fill_published(&tmp, e);
 		it->published = 1;
-		it->size = tmp.size;
-		it->stored_size = tmp.stored_size;
-		it->compressed = tmp.compressed;
-		it->created_ts = tmp.created_ts;
-		it->mtime_ns = tmp.mtime_ns;
-		it->ctime_ns = tmp.ctime_ns;
-		it->mode = tmp.mode;
+		published_attrs_of(&it->attrs, e);
 	}
 	return 0;
 }
@@ -1020,15 +1034,7 @@ int ffs_lookup_listed(struct ffs *ffs, struct node *dir,
 			pthread_mutex_unlock(&ffs->lock);
 			return -ENOMEM;
 		}
-		n->state = ENTRY_PUBLISHED;
-		n->size = item->size;
-		n->stored_size = item->stored_size;
-		n->compressed = item->compressed;
-		n->created_ts = item->created_ts;
-		n->mtime_ns = item->mtime_ns;
-		n->ctime_ns = item->ctime_ns;
-		n->mode = item->mode;
-		snprintf(n->key, sizeof(n->key), "%s", key);
+		node_take_published(n, key, &item->attrs);
 	}
 	n->nlookup++;
 	pthread_mutex_unlock(&ffs->lock);
