@@ -1521,14 +1521,20 @@ PY
 	[ "$(python3 -c "import os; print(os.listxattr('$f'))")" = "[]" ]
 }
 
+# run_on_ro_bind CMD: `run` featurefs CMD on $TEST_DIR/ro, a read-only
+# bind of the store, as a read-only export or snapshot shows it.
+run_on_ro_bind() {
+	mkdir -p "$TEST_DIR/ro"
+	mount --bind -o ro "$STORE" "$TEST_DIR/ro"
+	run "$FEATUREFS" "$1" "$TEST_DIR/ro"
+	umount "$TEST_DIR/ro"
+	echo "$output" >&2
+}
+
 @test "a mounted store seen through a read-only bind of it is mounted to stats" {
 	[ "$(id -u)" -eq 0 ] || skip "a read-only bind mount needs root"
 	mount_store
-	mkdir "$TEST_DIR/ro"
-	mount --bind -o ro "$STORE" "$TEST_DIR/ro"
-	run "$FEATUREFS" stats "$TEST_DIR/ro"
-	umount "$TEST_DIR/ro"
-	echo "$output" >&2
+	run_on_ro_bind stats
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"mounted at     $MNT (up "* ]]
 }
@@ -1542,11 +1548,7 @@ PY
 	kill_daemon
 	[ -s "$STORE/manifest.db-wal" ]
 	rm -f "$STORE/manifest.db-shm"
-	mkdir "$TEST_DIR/ro"
-	mount --bind -o ro "$STORE" "$TEST_DIR/ro"
-	run "$FEATUREFS" ls "$TEST_DIR/ro"
-	umount "$TEST_DIR/ro"
-	echo "$output" >&2
+	run_on_ro_bind ls
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"manifest.db: its -wal is not empty (it may hold commits not yet in the database), and without its -shm SQLite cannot read it on a read-only filesystem: copy the store (with manifest.db-wal) to writable storage, or mount it read-write once, which folds it in"* ]]
 }
