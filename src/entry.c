@@ -99,8 +99,9 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 	w->fd = rc;
 	w->tgid = proc_tgid_of(pid);
 	w->tid = pid;
-	w->tgid_start = proc_start_time(w->tgid);
 	w->tid_start = proc_start_time(pid);
+	w->tgid_start = w->tgid == pid ? w->tid_start
+				       : proc_start_time(w->tgid);
 	w->touched_us = mono_us();
 	w->created_ts = now_us();
 	w->atime_ns = w->mtime_ns = w->ctime_ns = us_to_ns(w->created_ts);
