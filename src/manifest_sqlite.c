@@ -829,6 +829,24 @@ static int wal_committed(void *arg, sqlite3 *db, const char *name, int pages)
  * 1/16 of the filesystem, so that a small one is not filled by it. */
 #define RESERVE_BYTES (4 << 20)
 
+static off_t reserve_size(const struct statvfs *vfs)
+{
+	off_t size = (off_t)((uint64_t)vfs->f_blocks * vfs->f_frsize / 16);
+
+	return size > RESERVE_BYTES ? RESERVE_BYTES : size;
+}
+
+/* Whether the filesystem of `path` is full: less room than the reserve
+ * holds (that it takes to open the manifest: a -shm, pages of WAL). */
+static int fs_full(const char *path)
+{
+	struct statvfs vfs;
+
+	return statvfs(path, &vfs) == 0 &&
+	       (uint64_t)vfs.f_bavail * vfs.f_frsize <
+		       (uint64_t)reserve_size(&vfs);
+}
+
 /* Make the reserve if it is missing and the filesystem has room for it
  * twice over; quietly nothing otherwise (no fallocate, a full disk). */
 static void reserve_make(struct manifest_sqlite *ms)
@@ -844,9 +862,7 @@ static void reserve_make(struct manifest_sqlite *ms)
 	made = stat(ms->reserve_path, &st) == 0;
 	if (made || statvfs(ms->path, &vfs) < 0)
 		goto out;
-	size = (off_t)((uint64_t)vfs.f_blocks * vfs.f_frsize / 16);
-	if (size > RESERVE_BYTES)
-		size = RESERVE_BYTES;
+	size = reserve_size(&vfs);
 	if ((uint64_t)vfs.f_bavail * vfs.f_frsize < 2 * (uint64_t)size)
 		goto out;
 	fd = open(ms->reserve_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
@@ -1001,25 +1017,30 @@ static int wal_unreadable(const char *path)
 }
 
 /*
- * On a read-only filesystem (a snapshot, a read-only export) a read-only
+ * On a read-only filesystem (a snapshot, a read-only export), or a full
+ * one that has no -shm yet (nothing has the manifest open), a read-only
  * open names the database as immutable: SQLite then reads it without
  * the -shm and -wal files it could not make there.  Writes `path` as
- * such a URI into `buf` and returns 1; 0 where the filesystem is
- * writable, or the store holds a WAL not yet checkpointed (its last
+ * such a URI into `buf` and returns 1; 0 where the filesystem takes
+ * them, or the store holds a WAL not yet checkpointed (its last
  * commits, which an immutable read would miss).
  */
 static int immutable_uri(const char *path, char *buf, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	char wal[PATH_MAX + 8];
+	char name[PATH_MAX + 8];
 	struct statvfs vfs;
 	struct stat st;
 	size_t o = 0;
 
-	if (statvfs(path, &vfs) < 0 || !(vfs.f_flag & ST_RDONLY))
+	if (statvfs(path, &vfs) < 0)
 		return 0;
-	snprintf(wal, sizeof(wal), "%s-wal", path);
-	if (stat(wal, &st) == 0 && st.st_size > 0)
+	snprintf(name, sizeof(name), "%s-shm", path);
+	if (!(vfs.f_flag & ST_RDONLY) &&
+	    !(fs_full(path) && stat(name, &st) < 0 && errno == ENOENT))
+		return 0;
+	snprintf(name, sizeof(name), "%s-wal", path);
+	if (stat(name, &st) == 0 && st.st_size > 0)
 		return 0;
 	o = (size_t)snprintf(buf, len, "file:");
 	for (; *path && o + 4 < len; path++) {
@@ -1057,7 +1078,7 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		       struct manifest **out)
 {
 	struct manifest_sqlite *ms;
-	char path[PATH_MAX], uri_buf[3 * PATH_MAX + 32];
+	char path[PATH_MAX], reserve[PATH_MAX], uri_buf[3 * PATH_MAX + 32];
 	struct stat st;
 	int flags, rc, i, version;
 
@@ -1094,6 +1115,18 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 			"or mount it read-write once, which folds it in", path);
 		rc = -EROFS;
 		goto fail;
+	}
+	if (!args->read_only) {
+		snprintf(reserve, sizeof(reserve), "%s/manifest.reserve",
+			 args->store_root);
+		ms->reserve_path = strdup(reserve);
+		if (!ms->reserve_path) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		/* a -shm and pages of WAL come before the first removal */
+		if (fs_full(args->store_root))
+			reserve_release(ms);
 	}
 	if (args->read_only && immutable_uri(path, uri_buf, sizeof(uri_buf))) {
 		/* SQLite cannot make the -shm it reads WAL through here */
@@ -1204,13 +1237,6 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		rc = checkpointer_start(ms);
 		if (rc < 0)
 			goto fail;
-		snprintf(path, sizeof(path), "%s/manifest.reserve",
-			 args->store_root);
-		ms->reserve_path = strdup(path);
-		if (!ms->reserve_path) {
-			rc = -ENOMEM;
-			goto fail;
-		}
 		reserve_make(ms);
 	}
 	if (stat(ms->path, &st) == 0) {

@@ -297,6 +297,14 @@ static int store_make_private(int root_fd, const char *path)
 	return 0;
 }
 
+/* Leave `fd`'s holder record empty: one newline rather than nothing,
+ * so that store.lock keeps its block for the next holder's record. */
+static void write_empty_record(int fd)
+{
+	if (pwrite(fd, "\n", 1, 0) != 1 || ftruncate(fd, 1) < 0)
+		log_debug("store lock: empty the record: %s", strerror(errno));
+}
+
 /* How long an init waits for another init of the same directory (the
  * flock of store.lock is held only while the layout is made). */
 #define INIT_WAIT_MS 10000
@@ -325,6 +333,8 @@ static int init_lock(int root_fd, const char *path, int *made)
 		log_err("%s/%s is not a regular file", path, STORE_LOCK);
 		return -EINVAL;
 	}
+	if (*made)
+		write_empty_record(fd);
 	for (waited = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; waited += 10) {
 		if (errno != EWOULDBLOCK || waited >= INIT_WAIT_MS) {
 			int rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
@@ -703,7 +713,7 @@ int store_lock_update(struct store *s, const char *role,
 		      const char *mountpoint)
 {
 	char text[8192];
-	int n;
+	int n, rc;
 
 	if (s->lock_fd < 0)
 		return -ENOLCK;
@@ -715,9 +725,14 @@ int store_lock_update(struct store *s, const char *role,
 		     mountpoint ? mountpoint : "");
 	if (n < 0 || n >= (int)sizeof(text))
 		return -ENAMETOOLONG;
-	if (ftruncate(s->lock_fd, 0) < 0)
-		return -errno;
-	return pwrite_full(s->lock_fd, text, (size_t)n, 0);
+	/* written over the block the empty record keeps, then cut to size:
+	 * on a full filesystem a record of up to a block still fits */
+	rc = pwrite_full(s->lock_fd, text, (size_t)n, 0);
+	if (rc == 0 && ftruncate(s->lock_fd, n) < 0)
+		rc = -errno;
+	if (rc < 0)
+		write_empty_record(s->lock_fd);
+	return rc;
 }
 
 /* Open store.lock with `flags`, never through a link and only if it is
@@ -794,6 +809,15 @@ int store_lock(struct store *s, const char *role, const char *mountpoint,
 	}
 	s->lock_fd = fd;
 	rc = store_lock_update(s, role, mountpoint);
+	if (rc == -ENOSPC || rc == -EDQUOT) {
+		/* the flock is the lock; the record only names its holder,
+		 * and a store whose disk is full must still mount to be
+		 * read and collected */
+		log_warn("store %s: %s has no room for its holder record (%s): "
+			 "locked, but whoever finds it locked is not told by "
+			 "whom", s->root, STORE_LOCK, strerror(-rc));
+		rc = 0;
+	}
 	if (rc < 0) {
 		log_err("store %s: write %s: %s", s->root, STORE_LOCK,
 			strerror(-rc));
@@ -806,8 +830,8 @@ void store_unlock(struct store *s)
 {
 	if (s->lock_fd < 0)
 		return;
-	if (!s->read_only_fs && ftruncate(s->lock_fd, 0) < 0)
-		log_debug("store lock: ftruncate: %s", strerror(errno));
+	if (!s->read_only_fs)
+		write_empty_record(s->lock_fd);
 	close(s->lock_fd); /* closing the last descriptor drops the flock */
 	s->lock_fd = -1;
 }

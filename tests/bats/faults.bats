@@ -1111,6 +1111,39 @@ PY
 	fsck_clean
 }
 
+@test "a store on a filesystem something else filled: stats, fsck -n, the mount and its removals work" {
+	small_store 4m
+	make_parquet "$DATA/small.parquet" 1000 1
+	mount_store
+	publish_file AAPL "$K" "$DATA/small.parquet"
+	unmount_store
+	# an unmounted store keeps an empty holder record, and its block
+	[ "$(stat -c %s "$STORE/store.lock")" = 1 ]
+	dd if=/dev/zero of="$SMALL/filler" bs=4k 2>/dev/null || true
+	# as an older featurefs left it: store.lock emptied to nothing
+	: >"$STORE/store.lock"
+	dd if=/dev/zero of="$SMALL/filler2" bs=4k 2>/dev/null || true
+	[ "$(df --output=avail -k "$SMALL" | tail -1)" -eq 0 ]
+	run "$FEATUREFS" stats "$STORE"
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"1 published"* ]]
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *clean* ]]
+	# no -shm nor -wal was made to read it
+	[ ! -e "$STORE/manifest.db-shm" ]
+	mount_store
+	cmp "$DATA/small.parquet" "$MNT/AAPL/$K.parquet"
+	log_has "store.lock has no room for its holder record (No space left on device)"
+	log_has "the filesystem is full: gave up the manifest's reserve"
+	rm "$MNT/AAPL/$K.parquet"
+	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
+	unmount_store
+	rm "$SMALL/filler" "$SMALL/filler2"
+	fsck_clean
+}
+
 @test "a full store: /health/ready is 503 and the health says why, until space is freed" {
 	small_store 8m
 	mount_store -o metrics=127.0.0.1:0
