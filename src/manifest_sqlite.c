@@ -1074,13 +1074,149 @@ static int check_regular(const char *path)
 	return -EINVAL;
 }
 
+/* Open ms->db on ms->path as `args` ask: read-only (as immutable where
+ * SQLite could make no -shm), or read-write, made if missing only when
+ * args->may_create.  -ENOENT, logged, for a missing or empty manifest
+ * that must not be made. */
+static int open_main_connection(struct manifest_sqlite *ms,
+				const struct manifest_open_args *args)
+{
+	char uri_buf[3 * PATH_MAX + 32];
+	int flags, rc, version;
+
+	rc = check_regular(ms->path);
+	if (rc < 0)
+		return rc;
+	flags = SQLITE_OPEN_NOMUTEX |
+		(args->read_only     ? SQLITE_OPEN_READONLY
+		 : args->may_create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+				    : SQLITE_OPEN_READWRITE);
+	if (args->read_only && wal_unreadable(ms->path)) {
+		log_err("manifest %s: its -wal is not empty (it may hold "
+			"commits not yet in the database), and without its -shm "
+			"SQLite cannot read it on a read-only filesystem: copy "
+			"the store (with manifest.db-wal) to writable storage, "
+			"or mount it read-write once, which folds it in",
+			ms->path);
+		return -EROFS;
+	}
+	if (args->read_only &&
+	    immutable_uri(ms->path, uri_buf, sizeof(uri_buf))) {
+		/* SQLite cannot make the -shm it reads WAL through here */
+		flags |= SQLITE_OPEN_URI;
+		rc = sqlite3_open_v2(uri_buf, &ms->db, flags, NULL);
+	} else {
+		rc = sqlite3_open_v2(ms->path, &ms->db, flags, NULL);
+	}
+	if (rc != SQLITE_OK && (args->read_only || !args->may_create) &&
+	    access(ms->path, F_OK) < 0 && errno == ENOENT) {
+		/* found missing by what must not make one */
+		log_err("manifest %s is missing: restore it from a backup, or "
+			"mount the store once (which makes an empty one), "
+			"unmount, and run fsck -p: it adopts the objects",
+			ms->path);
+		return -ENOENT;
+	}
+	if (rc != SQLITE_OK)
+		return sqlite_fail(ms, "open", rc);
+	sqlite3_busy_timeout(ms->db, SQLITE_BUSY_MS);
+	sqlite3_extended_result_codes(ms->db, 1);
+	/* an empty file (cut to nothing) is as good as missing: found so
+	 * before anything, a WAL header included, is written to it */
+	if (!args->read_only && !args->may_create &&
+	    read_schema_version(ms, &version) == 0 && version == 0) {
+		log_err("manifest %s is empty: restore it from a backup, or "
+			"mount the store once (which makes the tables), "
+			"unmount, and run fsck -p: it adopts the objects",
+			ms->path);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* Read the schema of a read-only manifest as it is: one that lacks only
+ * what later migrations add (a store on read-only media cannot be
+ * migrated), or -EPROTO, logged, for one this featurefs cannot read. */
+static int read_schema_as_is(struct manifest_sqlite *ms)
+{
+	int rc, version;
+
+	rc = read_schema_version(ms, &version);
+	if (rc < 0)
+		return rc;
+	if (version > MIGRATIONS) {
+		log_err("manifest %s: schema version %d is newer than this "
+			"featurefs knows (%d): use a newer featurefs",
+			ms->path, version, MIGRATIONS);
+		return -EPROTO;
+	}
+	if (version < 2) {
+		log_err("manifest %s: schema version %d, this featurefs "
+			"expects %d (mount the store once to migrate)",
+			ms->path, version, MIGRATIONS);
+		return -EPROTO;
+	}
+	/* the entries of 2 and 3 through a view that adds the missing
+	 * columns as NULL; before 5, without a removals table, nor removals
+	 * to finish */
+	if (version <= 3) {
+		char sql[160];
+
+		snprintf(sql, sizeof(sql),
+			 "CREATE TEMP VIEW entries AS SELECT *,%s NULL AS "
+			 "sealed_tmp FROM main.entries",
+			 version == 2 ? " NULL AS ctime_ns," : "");
+		rc = exec_sql(ms, sql, "read an older schema");
+	}
+	ms->no_removals = version < 5;
+	return rc;
+}
+
+/* Prepare the hot statements once; a read-only manifest only those that
+ * read. */
+static int prepare_statements(struct manifest_sqlite *ms)
+{
+	int i, rc;
+
+	for (i = 0; i < ST_COUNT; i++) {
+		if (ms->read_only && !stmt_reads_only(i))
+			continue;
+		rc = sqlite3_prepare_v3(ms->db, stmt_sql[i], -1,
+					SQLITE_PREPARE_PERSISTENT, &ms->stmt[i],
+					NULL);
+		if (rc != SQLITE_OK)
+			return sqlite_fail(ms, "prepare", rc);
+	}
+	return 0;
+}
+
+/* What a read-write manifest has besides its connection: the scan
+ * connection, the checkpointer and the reserve. */
+static int open_writer_parts(struct manifest_sqlite *ms)
+{
+	int rc;
+
+	rc = sqlite3_open_v2(ms->path, &ms->scan_db,
+			     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		return fail_on(ms, ms->scan_db, "open scan connection", rc);
+	sqlite3_busy_timeout(ms->scan_db, SQLITE_BUSY_MS);
+	sqlite3_exec(ms->scan_db, "PRAGMA cache_size = -65536", NULL, NULL,
+		     NULL);
+	rc = checkpointer_start(ms);
+	if (rc < 0)
+		return rc;
+	reserve_make(ms);
+	return 0;
+}
+
 static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		       struct manifest **out)
 {
 	struct manifest_sqlite *ms;
-	char path[PATH_MAX], reserve[PATH_MAX], uri_buf[3 * PATH_MAX + 32];
+	char path[PATH_MAX];
 	struct stat st;
-	int flags, rc, i, version;
+	int rc;
 
 	(void)uri;
 	ms = calloc(1, sizeof(*ms));
@@ -1100,26 +1236,10 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = check_regular(path);
-	if (rc < 0)
-		goto fail;
-	flags = SQLITE_OPEN_NOMUTEX |
-		(args->read_only     ? SQLITE_OPEN_READONLY
-		 : args->may_create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-				    : SQLITE_OPEN_READWRITE);
-	if (args->read_only && wal_unreadable(path)) {
-		log_err("manifest %s: its -wal is not empty (it may hold "
-			"commits not yet in the database), and without its -shm "
-			"SQLite cannot read it on a read-only filesystem: copy "
-			"the store (with manifest.db-wal) to writable storage, "
-			"or mount it read-write once, which folds it in", path);
-		rc = -EROFS;
-		goto fail;
-	}
 	if (!args->read_only) {
-		snprintf(reserve, sizeof(reserve), "%s/manifest.reserve",
+		snprintf(path, sizeof(path), "%s/manifest.reserve",
 			 args->store_root);
-		ms->reserve_path = strdup(reserve);
+		ms->reserve_path = strdup(path);
 		if (!ms->reserve_path) {
 			rc = -ENOMEM;
 			goto fail;
@@ -1128,116 +1248,31 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		if (fs_full(args->store_root))
 			reserve_release(ms);
 	}
-	if (args->read_only && immutable_uri(path, uri_buf, sizeof(uri_buf))) {
-		/* SQLite cannot make the -shm it reads WAL through here */
-		flags |= SQLITE_OPEN_URI;
-		rc = sqlite3_open_v2(uri_buf, &ms->db, flags, NULL);
-	} else {
-		rc = sqlite3_open_v2(path, &ms->db, flags, NULL);
-	}
-	if (rc != SQLITE_OK && (args->read_only || !args->may_create) &&
-	    access(path, F_OK) < 0 && errno == ENOENT) {
-		/* found missing by what must not make one */
-		log_err("manifest %s is missing: restore it from a backup, or "
-			"mount the store once (which makes an empty one), "
-			"unmount, and run fsck -p: it adopts the objects",
-			path);
-		rc = -ENOENT;
+	rc = open_main_connection(ms, args);
+	if (rc < 0)
 		goto fail;
-	}
-	if (rc != SQLITE_OK) {
-		rc = sqlite_fail(ms, "open", rc);
-		goto fail;
-	}
-	sqlite3_busy_timeout(ms->db, SQLITE_BUSY_MS);
-	sqlite3_extended_result_codes(ms->db, 1);
-	/* an empty file (cut to nothing) is as good as missing: found so
-	 * before anything, a WAL header included, is written to it */
-	if (!args->read_only && !args->may_create &&
-	    read_schema_version(ms, &version) == 0 && version == 0) {
-		log_err("manifest %s is empty: restore it from a backup, or "
-			"mount the store once (which makes the tables), "
-			"unmount, and run fsck -p: it adopts the objects",
-			path);
-		rc = -ENOENT;
-		goto fail;
-	}
 	if (!args->read_only) {
 		rc = exec_sql(ms, "PRAGMA journal_mode = WAL;"
 				  "PRAGMA synchronous = NORMAL;"
-				  "PRAGMA journal_size_limit = 67108864",
+				  "PRAGMA journal_size_limit = 67108864;"
+				  "PRAGMA cache_size = -65536",
 			      "set journal mode");
 		if (rc == 0)
-			rc = exec_sql(ms, "PRAGMA cache_size = -65536",
-				      "set cache size");
-		if (rc < 0)
-			goto fail;
-		rc = migrate(ms);
+			rc = migrate(ms);
 	} else {
-		rc = read_schema_version(ms, &version);
-		if (rc == 0 && version >= 2 && version < MIGRATIONS) {
-			/* they lack only what later migrations add, and a
-			 * store on read-only media cannot be migrated: read
-			 * them as they are, the entries of 2 and 3 through a
-			 * view that adds the missing columns as NULL; before
-			 * 5, without a removals table, nor removals to
-			 * finish */
-			if (version <= 3) {
-				char sql[160];
-
-				snprintf(sql, sizeof(sql),
-					 "CREATE TEMP VIEW entries AS SELECT *,"
-					 "%s NULL AS sealed_tmp FROM "
-					 "main.entries",
-					 version == 2 ? " NULL AS ctime_ns,"
-						      : "");
-				rc = exec_sql(ms, sql, "read an older schema");
-			}
-			ms->no_removals = version < 5;
-		} else if (rc == 0 && version > MIGRATIONS) {
-			log_err("manifest %s: schema version %d is newer than "
-				"this featurefs knows (%d): use a newer featurefs",
-				path, version, MIGRATIONS);
-			rc = -EPROTO;
-		} else if (rc == 0 && version != MIGRATIONS) {
-			log_err("manifest %s: schema version %d, this featurefs "
-				"expects %d (mount the store once to migrate)",
-				path, version, MIGRATIONS);
-			rc = -EPROTO;
-		}
+		rc = read_schema_as_is(ms);
 	}
+	if (rc == 0)
+		rc = check_uuid(ms, args->store_uuid);
+	if (rc == 0)
+		rc = prepare_statements(ms);
 	if (rc < 0)
 		goto fail;
-	rc = check_uuid(ms, args->store_uuid);
-	if (rc < 0)
-		goto fail;
-	for (i = 0; i < ST_COUNT; i++) {
-		if (args->read_only && !stmt_reads_only(i))
-			continue;
-		rc = sqlite3_prepare_v3(ms->db, stmt_sql[i], -1,
-					SQLITE_PREPARE_PERSISTENT, &ms->stmt[i],
-					NULL);
-		if (rc != SQLITE_OK) {
-			rc = sqlite_fail(ms, "prepare", rc);
-			goto fail;
-		}
-	}
 	ms->scan_db = ms->db;
 	if (!args->read_only) {
-		rc = sqlite3_open_v2(path, &ms->scan_db,
-				     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-				     NULL);
-		if (rc != SQLITE_OK) {
-			rc = fail_on(ms, ms->scan_db, "open scan connection", rc);
-			goto fail;
-		}
-		sqlite3_busy_timeout(ms->scan_db, SQLITE_BUSY_MS);
-		sqlite3_exec(ms->scan_db, "PRAGMA cache_size = -65536", NULL,
-			     NULL, NULL);
-		rc = checkpointer_start(ms);
+		rc = open_writer_parts(ms);
 		if (rc < 0)
 			goto fail;
-		reserve_make(ms);
 	}
 	if (stat(ms->path, &st) == 0) {
 		ms->file_dev = st.st_dev;
