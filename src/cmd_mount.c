@@ -569,9 +569,14 @@ static int open_manifest(struct ffs *ffs)
 	int rc;
 
 	rc = manifest_open(ffs->store->conf.manifest, &a, &ffs->manifest);
-	if (rc == 0)
-		manifest_set_observer(ffs->manifest, stats_observe_manifest,
-				      &ffs->ctr);
+	if (rc == 0) {
+		rc = manifest_time(ffs->manifest, stats_observe_manifest,
+				   &ffs->ctr);
+		if (rc < 0) {
+			manifest_close(ffs->manifest);
+			ffs->manifest = NULL;
+		}
+	}
 	return rc;
 }
 

@@ -23,7 +23,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "clock.h"
 #include "names.h"
 #include "store.h"
 
@@ -296,7 +295,7 @@ struct manifest_ops {
 #define MANIFEST_SYMBOL_USAGE 1u
 #define MANIFEST_RECORD_BRIEF 1u
 
-/* What the wrappers below time for a manifest_set_observer() callback. */
+/* What manifest_time() times. */
 enum manifest_timed {
 	MANIFEST_TIMED_READ,	/* get */
 	MANIFEST_TIMED_INSERT,	/* claim, publish */
@@ -305,33 +304,17 @@ enum manifest_timed {
 /* Every backend's handle starts with this. */
 struct manifest {
 	const struct manifest_ops *ops;
-	/* set by manifest_set_observer(); NULL: nothing is timed */
-	void (*observe)(void *arg, enum manifest_timed what, int64_t us);
-	void *observe_arg;
 };
 
-/* Have `observe` told how long each read and insert took (a mount's
- * metrics), whatever the backend.  Set before other threads use `m`. */
-static inline void manifest_set_observer(
-	struct manifest *m,
-	void (*observe)(void *arg, enum manifest_timed what, int64_t us),
-	void *arg)
-{
-	m->observe = observe;
-	m->observe_arg = arg;
-}
+typedef void manifest_observer_fn(void *arg, enum manifest_timed what,
+				  int64_t us);
 
-static inline int64_t manifest_timer_start(const struct manifest *m)
-{
-	return m->observe ? mono_us() : 0;
-}
-
-static inline void manifest_timer_stop(const struct manifest *m,
-				       enum manifest_timed what, int64_t t0)
-{
-	if (m->observe)
-		m->observe(m->observe_arg, what, mono_us() - t0);
-}
+/* Have `observe` told how long each read and insert of `m` took (a
+ * mount's metrics), whatever the backend: manifest_timed.c wraps its ops.
+ * Call before other threads use `m`; manifest_close() undoes it.  0 or
+ * -ENOMEM. */
+int manifest_time(struct manifest *m, manifest_observer_fn *observe,
+		  void *arg);
 
 /* The backends, one file each: manifest_sqlite.c. */
 extern const struct manifest_ops manifest_sqlite_ops;
@@ -372,31 +355,19 @@ static inline void manifest_close(struct manifest *m)
 static inline int manifest_get(struct manifest *m, const char *symbol,
 			       const char *key, struct manifest_entry *out)
 {
-	int64_t t0 = manifest_timer_start(m);
-	int rc = m->ops->get(m, symbol, key, out);
-
-	manifest_timer_stop(m, MANIFEST_TIMED_READ, t0);
-	return rc;
+	return m->ops->get(m, symbol, key, out);
 }
 
 static inline int manifest_claim(struct manifest *m,
 				 const struct manifest_entry *e)
 {
-	int64_t t0 = manifest_timer_start(m);
-	int rc = m->ops->claim(m, e);
-
-	manifest_timer_stop(m, MANIFEST_TIMED_INSERT, t0);
-	return rc;
+	return m->ops->claim(m, e);
 }
 
 static inline int manifest_publish(struct manifest *m,
 				   const struct manifest_entry *e)
 {
-	int64_t t0 = manifest_timer_start(m);
-	int rc = m->ops->publish(m, e);
-
-	manifest_timer_stop(m, MANIFEST_TIMED_INSERT, t0);
-	return rc;
+	return m->ops->publish(m, e);
 }
 
 static inline int manifest_abandon(struct manifest *m, const char *symbol,

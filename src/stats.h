@@ -106,7 +106,7 @@ struct ffs_counters {
 	struct gc_counters gc;
 };
 
-/* A manifest observer (manifest_set_observer) that feeds the manifest
+/* A manifest observer (manifest_time) that feeds the manifest
  * histograms of `arg`, a struct ffs_counters. */
 void stats_observe_manifest(void *arg, enum manifest_timed what, int64_t us);
 
