@@ -710,8 +710,19 @@ static int read_schema_version(struct manifest_sqlite *ms, int *version)
 		return 0;
 	}
 	rc = query_int64(ms, "SELECT max(version) FROM schema_version", &v);
+	if (rc < 0)
+		return rc;
+	/* its table is made with version 1, in one transaction */
+	if (v < 1 || v > INT_MAX) {
+		log_err("manifest %s: schema version %lld is none that a "
+			"featurefs writes: the manifest is damaged or not a "
+			"featurefs one; restore it from a backup, or move it "
+			"aside, mount the store once, unmount, and run fsck -p: "
+			"it adopts the objects", ms->path, (long long)v);
+		return -EIO;
+	}
 	*version = (int)v;
-	return rc;
+	return 0;
 }
 
 /* Bring the schema to MIGRATIONS, one transaction per migration. */
@@ -1123,8 +1134,12 @@ static int open_main_connection(struct manifest_sqlite *ms,
 	sqlite3_extended_result_codes(ms->db, 1);
 	/* an empty file (cut to nothing) is as good as missing: found so
 	 * before anything, a WAL header included, is written to it */
-	if (!args->read_only && !args->may_create &&
-	    read_schema_version(ms, &version) == 0 && version == 0) {
+	rc = args->read_only || args->may_create
+		     ? 0
+		     : read_schema_version(ms, &version);
+	if (rc == -EIO)
+		return rc; /* logged */
+	if (!args->read_only && !args->may_create && rc == 0 && version == 0) {
 		log_err("manifest %s is empty: restore it from a backup, or "
 			"mount the store once (which makes the tables), "
 			"unmount, and run fsck -p: it adopts the objects",

@@ -1261,6 +1261,28 @@ for s in json.load(open(sys.argv[1]))['symbols']:
 	[ "$(manifest_sql 'select version from schema_version')" = 99 ]
 }
 
+@test "a schema version no featurefs writes (negative, 0, past int) is refused as damage, and nothing is written" {
+	mount_store
+	unmount_store
+	local v
+	for v in -1 -2 0 2147483648 none; do
+		if [ "$v" = none ]; then
+			sqlite3 "$STORE/manifest.db" "delete from schema_version"
+		else
+			sqlite3 "$STORE/manifest.db" "update schema_version set version = $v"
+		fi
+		run "$FEATUREFS" "$STORE" "$MNT" -f
+		echo "$v: $output" >&2
+		[ "$status" -ne 0 ] && [ "$status" -lt 128 ]
+		[[ "$output" == *"is none that a featurefs writes: the manifest is damaged"* ]]
+		[ "$(manifest_sql 'select ifnull(max(version), "none") from schema_version')" = "$v" ]
+		run "$FEATUREFS" gc --older-than 1d "$STORE"
+		[ "$status" -ne 0 ] && [ "$status" -lt 128 ]
+		run "$FEATUREFS" fsck -n "$STORE"
+		[[ "$output" == *"manifest.db is corrupt or unreadable; nothing was changed"* ]]
+	done
+}
+
 @test "unmount discards an unfinished write" {
 	mount_store
 	mkdir "$MNT/AAPL"
