@@ -710,7 +710,7 @@ static int parse_columns(struct tc *r, struct meta *m)
  * for each; num_rows(3). */
 static int parse_row_group(struct tc *r, struct meta *m, uint64_t i)
 {
-	int last = 0, id = 0, type = 0, rc;
+	int last = 0, id = 0, type = 0, have_rows = 0, rc;
 	int64_t rows = -1;
 
 	m->row_groups = (int64_t)i + 1;
@@ -720,7 +720,7 @@ static int parse_row_group(struct tc *r, struct meta *m, uint64_t i)
 	while (rc >= 0 && (rc = tc_next(r, &last, &id, &type)) > 0) {
 		if (id == 1 && type == TC_LIST)
 			rc = parse_columns(r, m);
-		else if (id == 3)
+		else if (id == 3 && (have_rows = 1))
 			rc = tc_int_field(r, type, 64, &rows);
 		else
 			rc = tc_skip(r, type);
@@ -728,6 +728,13 @@ static int parse_row_group(struct tc *r, struct meta *m, uint64_t i)
 	tc_leave(r);
 	if (rc < 0)
 		return rc;
+	/* a reader sizes what it reads by it */
+	if (!have_rows)
+		return set_err(m->err, "bad_footer", "row group %" PRIu64
+			       " lacks required field num_rows", i);
+	if (rows < 0)
+		return set_err(m->err, "bad_footer", "row group %" PRIu64
+			       " has negative num_rows %" PRId64, i, rows);
 	if (m->rg_chunks != m->leaves)
 		return set_err(m->err, "bad_footer", "row group %" PRIu64
 			       " has %" PRId64 " column chunks for %" PRId64
