@@ -1071,18 +1071,25 @@ static int immutable_uri(const char *path, char *buf, size_t len)
 	return 1;
 }
 
-/* A manifest.db that exists must be a regular file (or a link to one):
- * SQLite would wait forever to open a FIFO, and a directory or device is
- * no database.  -EINVAL, logged, otherwise. */
+/* A manifest.db, -wal or -shm that exists must be a regular file (or a
+ * link to one): SQLite would wait forever to open a FIFO, and a
+ * directory or device holds no database.  -EINVAL, logged, otherwise. */
 static int check_regular(const char *path)
 {
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	char name[PATH_MAX + 8];
 	struct stat st;
+	size_t i;
 
-	if (stat(path, &st) < 0 || S_ISREG(st.st_mode))
-		return 0; /* a missing one is made, or reported, below */
-	log_err("manifest %s is not a regular file; move it away and "
-		"restore the manifest", path);
-	return -EINVAL;
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(name, sizeof(name), "%s%s", path, suffixes[i]);
+		if (stat(name, &st) < 0 || S_ISREG(st.st_mode))
+			continue; /* a missing one is made, or reported */
+		log_err("manifest %s is not a regular file; move it away%s",
+			name, i == 0 ? " and restore the manifest" : "");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* Open ms->db on ms->path as `args` ask: read-only (as immutable where

@@ -511,7 +511,7 @@ except OSError as e:
 	[ "$(manifest_sql "select count(*) from entries")" = 1 ]
 }
 
-@test "a hostile store: store.conf, manifest.db or store.lock that is not a regular file is refused, never waited on or written through" {
+@test "a hostile store: store.conf, manifest.db (or its -wal, -shm) or store.lock that is not a regular file is refused, never waited on or written through" {
 	"$FEATUREFS" init "$STORE" >/dev/null
 	echo precious >"$TEST_DIR/victim"
 	mv "$STORE/store.lock" "$TEST_DIR/lock.saved" 2>/dev/null || true
@@ -533,6 +533,20 @@ except OSError as e:
 	done
 	rm "$STORE/manifest.db"
 	mv "$TEST_DIR/manifest.saved" "$STORE/manifest.db"
+	# its WAL and shared memory are the manifest's too
+	for f in manifest.db-wal manifest.db-shm; do
+		mkfifo "$STORE/$f"
+		for cmd in "fsck -n" "fsck -p" stats; do
+			run timeout 20 "$FEATUREFS" $cmd "$STORE"
+			[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+			[[ "$output" == *"$f is not a regular file; move it away"* ]]
+		done
+		run timeout 20 "$FEATUREFS" "$STORE" "$MNT" -f
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"$f is not a regular file; move it away"* ]]
+		[ -p "$STORE/$f" ]
+		rm "$STORE/$f"
+	done
 	mv "$STORE/store.conf" "$TEST_DIR/conf.saved"
 	mkfifo "$STORE/store.conf"
 	run timeout 20 "$FEATUREFS" "$STORE" "$MNT" -f
