@@ -84,6 +84,13 @@ static int dry_run_result(const struct gc_env *env,
 	return 0;
 }
 
+/* A row's stored size as the quota counts it: a damaged row's negative
+ * one as nothing (fsck reports the row). */
+static int64_t row_bytes(const struct manifest_entry *e)
+{
+	return e->stored_size > 0 ? e->stored_size : 0;
+}
+
 /* How many of the `n` candidates the pass should take: all, unless the
  * quota is reached before.  The estimate assumes every removal works;
  * for one that does not, the pass takes the candidates after them. */
@@ -95,7 +102,7 @@ static size_t batch_take(const struct manifest_entry *rows, size_t n,
 	if (target < 0)
 		return n;
 	for (i = 0; i < n && stored > target; i++)
-		stored -= rows[i].stored_size;
+		stored -= row_bytes(&rows[i]);
 	return i;
 }
 
@@ -154,8 +161,15 @@ static int remove_matching(const struct gc_env *env, const struct gc_options *o,
 				if (results[i] < 0)
 					continue;
 				res->removed_entries++;
-				res->removed_bytes += rows[i].stored_size;
-				*stored -= rows[i].stored_size;
+				if (__builtin_add_overflow(res->removed_bytes,
+							   row_bytes(&rows[i]),
+							   &res->removed_bytes))
+					res->removed_bytes = INT64_MAX;
+				/* not below 0 where damaged rows claim more
+				 * than the totals hold */
+				*stored -= row_bytes(&rows[i]);
+				if (*stored < 0)
+					*stored = 0;
 				record(res, o, &rows[i], why);
 			}
 		}

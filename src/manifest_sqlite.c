@@ -64,14 +64,16 @@
 
 /* A symbol's usage (entries, writing, file_bytes, stored_bytes) as its
  * entries add it up, over the rows selected; USAGE_OF(row): of the
- * symbols row `row`.  What the triggers below keep. */
+ * symbols row `row`.  What the triggers below keep.  The byte sums are
+ * total()'s, cast back: sum() fails the statement on an overflow, which
+ * a damaged row's size can cause, and would stop fsck's check. */
 #define USAGE_SUMS                                                         \
 	"coalesce(sum(state = 'published'), 0),"                             \
 	" coalesce(sum(state = 'writing'), 0),"                              \
-	" coalesce(sum(CASE WHEN state = 'published'"                        \
-	"   THEN file_size_bytes END), 0),"                                   \
-	" coalesce(sum(CASE WHEN state = 'published'"                        \
-	"   THEN stored_size_bytes END), 0)"
+	" CAST(total(CASE WHEN state = 'published'"                          \
+	"   THEN file_size_bytes END) AS INTEGER),"                           \
+	" CAST(total(CASE WHEN state = 'published'"                          \
+	"   THEN stored_size_bytes END) AS INTEGER)"
 #define USAGE_OF(row)                                                      \
 	"(SELECT " USAGE_SUMS " FROM entries e WHERE e.symbol = " row ".symbol)"
 

@@ -203,8 +203,8 @@ static int symbol_rows_make(const struct stats_report *r,
 		}
 		stats_symbol_figures(r, k, &h, &m);
 		rows->has_other = 1;
-		rows->other_hits += h;
-		rows->other_misses += m;
+		rows->other_hits = stats_figure_add(rows->other_hits, h);
+		rows->other_misses = stats_figure_add(rows->other_misses, m);
 		if (r->symbol_live)
 			hist_add(&rows->other_wait,
 				 &r->symbol_live[k].lock_wait);
@@ -409,8 +409,7 @@ static void store_figures(struct strbuf *sb, const struct stats_report *r,
 	single_real(sb, "hit_ratio",
 		    "Hits over hits and misses since the store was made "
 		    "(0 before any).",
-		    hits + misses ? (double)hits / (double)(hits + misses)
-				  : 0.0);
+		    stats_hit_ratio(hits, misses));
 	rc = symbol_rows_make(r, labels, &rows);
 	if (rc == 0) {
 		symbol_counts(sb, r, &rows, 1);

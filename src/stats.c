@@ -146,6 +146,23 @@ void stats_release(struct stats_report *r)
 	r->nsymbols = 0; /* a released report reads as one of no symbols */
 }
 
+int64_t stats_figure_add(int64_t a, int64_t b)
+{
+	int64_t sum;
+
+	if (!__builtin_add_overflow(a, b, &sum))
+		return sum;
+	return b < 0 ? INT64_MIN : INT64_MAX;
+}
+
+double stats_hit_ratio(int64_t hits, int64_t misses)
+{
+	double h = hits > 0 ? (double)hits : 0.0;
+	double m = misses > 0 ? (double)misses : 0.0;
+
+	return h + m > 0.0 ? h / (h + m) : 0.0;
+}
+
 void stats_symbol_figures(const struct stats_report *r, size_t i,
 			  int64_t *hits, int64_t *misses)
 {
@@ -154,8 +171,10 @@ void stats_symbol_figures(const struct stats_report *r, size_t i,
 	if (r->symbol_live) {
 		const struct symbol_counters *c = &r->symbol_live[i];
 
-		*hits += (int64_t)(c->hits - c->hits_flushed);
-		*misses += (int64_t)(c->misses - c->misses_flushed);
+		*hits = stats_figure_add(*hits,
+					 (int64_t)(c->hits - c->hits_flushed));
+		*misses = stats_figure_add(
+			*misses, (int64_t)(c->misses - c->misses_flushed));
 	}
 }
 
@@ -169,14 +188,9 @@ void stats_total_figures(const struct stats_report *r, int64_t *hits,
 		int64_t h, m;
 
 		stats_symbol_figures(r, i, &h, &m);
-		*hits += h;
-		*misses += m;
+		*hits = stats_figure_add(*hits, h);
+		*misses = stats_figure_add(*misses, m);
 	}
-}
-
-static double ratio(int64_t hits, int64_t misses)
-{
-	return hits + misses ? (double)hits / (double)(hits + misses) : 0.0;
 }
 
 static int by_misses(const void *a, const void *b, void *arg)
@@ -255,7 +269,7 @@ void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 	sb_adds(sb, " stored\n");
 	sb_addf(sb, "hits           %lld\n", (long long)hits);
 	sb_addf(sb, "misses         %lld\n", (long long)misses);
-	sb_addf(sb, "hit ratio      %.3f\n", ratio(hits, misses));
+	sb_addf(sb, "hit ratio      %.3f\n", stats_hit_ratio(hits, misses));
 	sb_adds(sb, "oldest access  ");
 	sb_iso_time(sb, r->totals.oldest_access_ts, "none");
 	sb_adds(sb, "\n");
@@ -332,7 +346,7 @@ void stats_render_text(struct strbuf *sb, const struct stats_report *r)
 		log_escape(s->symbol, name);
 		sb_addf(sb, "%-20s %10lld %12s %10lld %10lld %7.3f\n", name,
 			(long long)s->entries, sb_str(&size), (long long)h,
-			(long long)m, ratio(h, m));
+			(long long)m, stats_hit_ratio(h, m));
 		sb_release(&size);
 	}
 	free(order);
@@ -385,7 +399,7 @@ void stats_render_json(struct strbuf *sb, const struct stats_report *r)
 		(long long)r->totals.stored_bytes);
 	sb_addf(sb, ", \"symbols_count\": %lld", (long long)r->totals.symbols);
 	sb_addf(sb, ", \"hits\": %lld, \"misses\": %lld, \"hit_ratio\": %.6f",
-		(long long)hits, (long long)misses, ratio(hits, misses));
+		(long long)hits, (long long)misses, stats_hit_ratio(hits, misses));
 	sb_adds(sb, ", \"oldest_access\": ");
 	json_time(sb, r->totals.oldest_access_ts);
 	if (c) {
@@ -450,7 +464,7 @@ void stats_render_json(struct strbuf *sb, const struct stats_report *r)
 			    "\"hits\": %lld, \"misses\": %lld, "
 			    "\"hit_ratio\": %.6f",
 			(long long)s->entries, (long long)s->stored_bytes,
-			(long long)h, (long long)m, ratio(h, m));
+			(long long)h, (long long)m, stats_hit_ratio(h, m));
 		if (r->symbol_live) {
 			const struct symbol_counters *sc =
 				&r->symbol_live[order[i]];

@@ -138,6 +138,13 @@ struct stats_report {
 int stats_collect(struct manifest *m, struct stats_report *r);
 void stats_release(struct stats_report *r);
 
+/* a + b for figures a manifest holds, which a damaged one can make huge
+ * or negative: saturated rather than overflowed. */
+int64_t stats_figure_add(int64_t a, int64_t b);
+/* Hits over hits and misses, in [0, 1]; 0 before any (or for figures
+ * below 0, which only a damaged manifest holds). */
+double stats_hit_ratio(int64_t hits, int64_t misses);
+
 /* Hits and misses of symbol i, and of all: what the manifest holds plus
  * the live counts not flushed to it yet. */
 void stats_symbol_figures(const struct stats_report *r, size_t i,

@@ -465,6 +465,40 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 	done
 }
 
+@test "manifest sizes and counters near 2^63: fsck finishes, GC's bytes and the hit ratio stay in range" {
+	make_parquet "$DATA/good.parquet" 1000
+	k1=$(key_of small) k2=$(key_of huge)
+	cp "$DATA/good.parquet" "$MNT/AAPL/$k1.parquet"
+	wait_published "$MNT/AAPL/$k1.parquet"
+	unmount_store
+	cp "$DATA/good.parquet" "$STORE/objects/AAPL/$k2.parquet"
+	sqlite3 "$STORE/manifest.db" "
+		insert into entries select symbol, '$k2',
+			'objects/AAPL/$k2.parquet', state, start_ts, end_ts, rows,
+			9223372036854775807, 9223372036854775807, compression,
+			hash_method, sha256, created_ts, last_accessed_ts,
+			access_count, writer, mtime_ns, mode, ctime_ns, sealed_tmp
+			from entries where key = '$k1';
+		update symbols set hits = 9223372036854775807,
+			misses = 9223372036854775807"
+	# the sums overflow no statement: the run finishes and says why
+	run "$FEATUREFS" fsck -n "$STORE"
+	echo "$output" >&2
+	[ "$status" = 4 ]
+	[[ "$output" == *"AAPL/$k2: object has "*" bytes, the row says 9223372036854775807"* ]]
+	mount_store
+	ratio=$(awk '$1 == "featurefs_hit_ratio" {print $2}' "$MNT/.featurefs/metrics")
+	python3 -c "import sys; assert 0 <= float(sys.argv[1]) <= 1" "$ratio"
+	grep -q '^hit ratio      0\.500$' "$MNT/.featurefs/stats"
+	run "$FEATUREFS" gc --max-size 1G --dry-run "$MNT"
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"stored bytes 9223372036854775807 -> 0"* ]]
+	refute grep -qE -- '-[0-9]' <<<"$output"
+	unmount_store
+	refute grep -q 'runtime error' "$TEST_DIR/daemon.log"
+}
+
 # Between a lookup and the open of its object the entry may be removed
 # and its key claimed again (elsewhere, or by a writer here): the open
 # then meets no object, or another write's, under a row that is not the
