@@ -19,8 +19,7 @@ static int print_row(void *arg, const struct manifest_entry *e)
 {
 	struct ls_state *st = arg;
 	struct strbuf sb = STRBUF_INIT;
-	const char *state = e->state == ENTRY_PUBLISHED ? "published"
-							: "writing";
+	const char *state = manifest_state_name(e->state);
 
 	if (st->json) {
 		sb_adds(&sb, st->count ? ",\n {\"symbol\": " : " {\"symbol\": ");

@@ -185,17 +185,31 @@ static void row_init(struct manifest_entry *e, const char *symbol,
 }
 
 /* Claim `symbol`/`key` for writer `w` (SPEC §3 step 2), its row made in
- * `e`: manifest_claim()'s result, -EEXIST when the key is taken. */
+ * `e`: manifest_claim()'s result, -EEXIST when the key is taken, -EIO
+ * (logged) when a row in a state no featurefs writes takes it: no writer
+ * will ever publish it, and a waiter would wait for nothing. */
 int entry_claim_key(struct ffs *ffs, const struct writer *w,
 		    const char *symbol, const char *key, int64_t created_ts,
 		    struct manifest_entry *e)
 {
+	struct manifest_entry taken;
+	int rc;
+
 	row_init(e, symbol, key, ENTRY_WRITING);
 	e->rows = -1;
 	e->created_ts = created_ts;
 	e->mode = w->mode;
 	snprintf(e->writer, sizeof(e->writer), "%s", ffs->writer_id);
-	return manifest_claim(ffs->manifest, e);
+	rc = manifest_claim(ffs->manifest, e);
+	if (rc == -EEXIST &&
+	    manifest_get(ffs->manifest, symbol, key, &taken) == 0 &&
+	    taken.state == ENTRY_UNKNOWN) {
+		log_err("claim %s/%s: its manifest row is in a state no "
+			"featurefs writes (a damaged or foreign row); fsck -y "
+			"drops it (EIO)", symbol, key);
+		rc = -EIO;
+	}
+	return rc;
 }
 
 /* ---- close: check and seal ------------------------------------------ */

@@ -721,6 +721,12 @@ static int check_row(struct fsck *f, const struct manifest_entry *e,
 					 "malformed row (symbol, key or path)");
 		return 1;
 	}
+	if (e->state == ENTRY_UNKNOWN) {
+		fsck_finding_set(x, FSCK_BAD_ROW, FSCK_YES, e->symbol, e->key,
+				 e->path, "malformed row: a state no featurefs "
+				 "writes (neither writing nor published)");
+		return 1;
+	}
 	if (manifest_entry_flaw(e)) {
 		fsck_finding_set(x, FSCK_SIZE_MISMATCH, FSCK_YES, e->symbol,
 				 e->key, e->path, "the row gives %s",
@@ -819,7 +825,7 @@ static int check_published(struct fsck *f)
 	size_t i;
 	int rc;
 
-	q.states = 1u << ENTRY_PUBLISHED;
+	q.states = (1u << ENTRY_PUBLISHED) | (1u << ENTRY_UNKNOWN);
 	q.order = ORDER_KEY;
 	q.limit = FSCK_BATCH;
 	for (;;) {

@@ -82,8 +82,7 @@ static void row_json(struct strbuf *sb, const struct manifest_entry *e,
 	sb_json_str(sb, e->key);
 	sb_adds(sb, ", \"path\": ");
 	sb_json_str(sb, e->path);
-	sb_addf(sb, ", \"state\": \"%s\"",
-		e->state == ENTRY_PUBLISHED ? "published" : "writing");
+	sb_addf(sb, ", \"state\": \"%s\"", manifest_state_name(e->state));
 	if (e->has_ts)
 		sb_addf(sb, ", \"start_ts\": %lld, \"end_ts\": %lld",
 			(long long)e->start_ts, (long long)e->end_ts);

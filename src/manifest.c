@@ -87,6 +87,18 @@ void manifest_writer_id(const char *mount_id, char *buf, size_t len)
 		 mount_id);
 }
 
+const char *manifest_state_name(enum entry_state state)
+{
+	switch (state) {
+	case ENTRY_WRITING:
+		return "writing";
+	case ENTRY_PUBLISHED:
+		return "published";
+	default:
+		return "unknown";
+	}
+}
+
 const char *manifest_entry_flaw(const struct manifest_entry *e)
 {
 	if (e->file_size < 0 || e->stored_size < 0)

@@ -32,6 +32,8 @@
 enum entry_state {
 	ENTRY_WRITING = 1,	/* claimed; its writer holds the key lock */
 	ENTRY_PUBLISHED = 2,	/* complete, valid and immutable */
+	ENTRY_UNKNOWN = 3,	/* read only: a state no featurefs writes (a
+				 * damaged or foreign row) */
 };
 
 struct manifest_entry {
@@ -132,7 +134,8 @@ enum manifest_order {
 /* Which rows manifest_list() visits. */
 struct manifest_query {
 	const char *symbol;	/* NULL: every symbol */
-	unsigned states;	/* bit (1 << ENTRY_*); 0: every state */
+	unsigned states;	/* bit (1 << ENTRY_*) of one state, or
+				 * PUBLISHED | UNKNOWN; 0: every state */
 	int64_t idle_before;	/* > 0: only rows idle since before this */
 	enum manifest_order order;
 	size_t limit;		/* 0: no limit */
@@ -191,7 +194,8 @@ struct manifest_ops {
 	int (*adopt)(struct manifest *m, const struct manifest_entry *e);
 	/* Delete a row under a try-lock of its key: -EBUSY when the key is
 	 * locked (in flight or being deleted elsewhere), -ENOENT when gone.
-	 * `state` restricts which state may be deleted (0: any).  On
+	 * `state` restricts which state may be deleted (0 or
+	 * ENTRY_UNKNOWN: any).  On
 	 * success the key lock stays held until release(): the caller
 	 * removes the object first, so no claim of the key meets it. */
 	int (*remove)(struct manifest *m, const char *symbol, const char *key,
@@ -336,6 +340,9 @@ const char *manifest_uri_shown(const char *uri);
 /* 1 when `uri` carries a password (user:pass@ or password=), which is
  * never accepted: secrets belong in ~/.pgpass or a service file. */
 int manifest_uri_has_password(const char *uri);
+
+/* "writing", "published" or "unknown". */
+const char *manifest_state_name(enum entry_state state);
 
 /* Why published row `e` cannot describe an object (a negative size, or
  * an uncompressed object whose stored size is not its size), or NULL. */

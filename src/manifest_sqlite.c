@@ -638,7 +638,8 @@ static void read_entry(sqlite3_stmt *st, struct manifest_entry *e)
 	column_text(st, 2, e->path, sizeof(e->path));
 	column_text(st, 3, state, sizeof(state));
 	e->state = strcmp(state, "published") == 0 ? ENTRY_PUBLISHED
-						   : ENTRY_WRITING;
+		   : strcmp(state, "writing") == 0   ? ENTRY_WRITING
+						     : ENTRY_UNKNOWN;
 	e->has_ts = sqlite3_column_type(st, 4) != SQLITE_NULL;
 	e->start_ts = sqlite3_column_int64(st, 4);
 	e->end_ts = sqlite3_column_int64(st, 5);
@@ -1442,13 +1443,12 @@ static int sqlite_remove(struct manifest *m, const char *symbol,
 		return rc;
 	pthread_mutex_lock(&ms->mu);
 	do {
-		st = stmt(ms, state ? ST_REMOVE_STATE : ST_REMOVE);
+		int any = !state || state == ENTRY_UNKNOWN;
+
+		st = stmt(ms, any ? ST_REMOVE : ST_REMOVE_STATE);
 		bind_key(st, symbol, key);
-		if (state)
-			sqlite3_bind_text(st, 3,
-					  state == ENTRY_PUBLISHED
-						  ? "published"
-						  : "writing",
+		if (!any)
+			sqlite3_bind_text(st, 3, manifest_state_name(state),
 					  -1, SQLITE_STATIC);
 		rc = step_change(ms, st, "remove entry", -ENOENT);
 	} while (rc == -ENOSPC && reserve_release(ms));
@@ -1580,6 +1580,8 @@ static int sqlite_list(struct manifest *m, const struct manifest_query *q,
 		sb_adds(&sql, " AND state = 'published'");
 	else if (q->states == (1u << ENTRY_WRITING))
 		sb_adds(&sql, " AND state = 'writing'");
+	else if (q->states == ((1u << ENTRY_PUBLISHED) | (1u << ENTRY_UNKNOWN)))
+		sb_adds(&sql, " AND state <> 'writing'");
 	if (q->idle_before > 0)
 		sb_adds(&sql, " AND coalesce(last_accessed_ts, created_ts) < :idle");
 	if (q->after_symbol) {

@@ -514,6 +514,12 @@ static int lookup_child(struct ffs *ffs, struct node *parent,
 	if (kind == NAME_SCRATCH)
 		return -ENOENT;
 	rc = manifest_get(ffs->manifest, parent->name, key, &e);
+	if (rc == 0 && e.state == ENTRY_UNKNOWN) {
+		log_err("lookup %s/%s: its row is in a state no featurefs "
+			"writes (a damaged or foreign row); fsck -y drops it",
+			parent->name, name);
+		return -EIO;
+	}
 	if (rc == 0 && e.state != ENTRY_PUBLISHED)
 		rc = -ENOENT; /* a writer that is not ours and not alive */
 	if (rc == -ENOENT)

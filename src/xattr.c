@@ -27,8 +27,7 @@ static int render_attr(const struct manifest_entry *e, const char *attr,
 		       struct strbuf *out)
 {
 	if (strcmp(attr, "state") == 0)
-		sb_adds(out, e->state == ENTRY_PUBLISHED ? "published"
-							 : "writing");
+		sb_adds(out, manifest_state_name(e->state));
 	else if (strcmp(attr, "created") == 0)
 		sb_iso_time(out, e->created_ts, "");
 	else if (e->state != ENTRY_PUBLISHED)

@@ -499,6 +499,44 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 	refute grep -q 'runtime error' "$TEST_DIR/daemon.log"
 }
 
+@test "a row in a state no featurefs writes: EIO with a log line, reported by fsck, dropped by fsck -y" {
+	make_parquet "$DATA/good.parquet" 1000
+	k1=$(key_of real) k2=$(key_of bogus)
+	cp "$DATA/good.parquet" "$MNT/AAPL/$k1.parquet"
+	wait_published "$MNT/AAPL/$k1.parquet"
+	unmount_store
+	cp "$DATA/good.parquet" "$STORE/objects/AAPL/$k2.parquet"
+	sqlite3 "$STORE/manifest.db" "PRAGMA ignore_check_constraints = 1;
+		insert into entries select symbol, '$k2',
+			'objects/AAPL/$k2.parquet', 'bogus', start_ts, end_ts,
+			rows, file_size_bytes, stored_size_bytes, compression,
+			hash_method, sha256, created_ts, last_accessed_ts,
+			access_count, writer, mtime_ns, mode, ctime_ns, sealed_tmp
+			from entries where key = '$k1'"
+	mount_store
+	# not a key in flight to wait for, nor one free to write
+	[ "$(try_errno "os.stat('$MNT/AAPL/$k2.parquet')")" = EIO ]
+	[ "$(try_errno "os.open('$MNT/AAPL/$k2.parquet', os.O_CREAT | os.O_EXCL | os.O_WRONLY)")" = EIO ]
+	log_has "lookup AAPL/$k2.parquet: its row is in a state no featurefs writes"
+	cmp "$DATA/good.parquet" "$MNT/AAPL/$k1.parquet"
+	unmount_store
+	run "$FEATUREFS" ls "$STORE"
+	[[ "$output" == *"$k2"*unknown* ]]
+	run "$FEATUREFS" fsck -n "$STORE"
+	echo "$output" >&2
+	[ "$status" = 4 ]
+	[[ "$output" == *"AAPL/$k2: malformed row: a state no featurefs writes"* ]]
+	run "$FEATUREFS" fsck -y "$STORE"
+	echo "$output" >&2
+	[[ "$output" == *"AAPL/$k2: malformed row: a state no featurefs writes"*"row dropped"* ]]
+	# its object, valid and now without a row, is adopted
+	[[ "$output" == *"AAPL/$k2: valid object without a manifest row (adopted)"* ]]
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" = 0 ]
+	mount_store
+	cmp "$DATA/good.parquet" "$MNT/AAPL/$k2.parquet"
+}
+
 # Between a lookup and the open of its object the entry may be removed
 # and its key claimed again (elsewhere, or by a writer here): the open
 # then meets no object, or another write's, under a row that is not the
