@@ -22,14 +22,15 @@ static const char *const xattr_names[] = {
 	"start_ts",	"end_ts",      NULL,
 };
 
-/* Append attribute `attr` of row `e` to `out`; -ENODATA if it has none. */
-static int render_attr(const struct manifest_entry *e, const char *attr,
-		       struct strbuf *out)
+/* The value of attribute `attr` of row `e`, appended to `out`; -ENODATA
+ * if it has none. */
+static int render_value(const struct manifest_entry *e, const char *attr,
+			struct strbuf *out)
 {
 	if (strcmp(attr, "state") == 0)
 		sb_adds(out, manifest_state_name(e->state));
 	else if (strcmp(attr, "created") == 0)
-		sb_iso_time(out, e->created_ts, "");
+		sb_iso_time(out, e->created_ts, NULL);
 	else if (e->state != ENTRY_PUBLISHED)
 		return -ENODATA;
 	else if (strcmp(attr, "sha256") == 0)
@@ -50,7 +51,21 @@ static int render_attr(const struct manifest_entry *e, const char *attr,
 		sb_iso_time(out, e->end_ts, NULL);
 	else
 		return -ENODATA;
-	return out->err;
+	return 0;
+}
+
+/* Append attribute `attr` of row `e` to `out`; -ENODATA if it has none
+ * (a time no calendar date renders, which only a damaged row holds,
+ * included: never an empty value). */
+static int render_attr(const struct manifest_entry *e, const char *attr,
+		       struct strbuf *out)
+{
+	size_t len = out->len;
+	int rc = render_value(e, attr, out);
+
+	if (rc == 0 && !out->err && out->len == len)
+		return -ENODATA;
+	return rc < 0 ? rc : out->err;
 }
 
 /* The manifest view of node `n`, which must be an entry, with the reads

@@ -463,6 +463,11 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 		mount_store
 		[ "$(stat -c '%Y %Z' "$MNT/AAPL/$k.parquet")" = "${t#*:} ${t#*:}" ]
 	done
+	# a time before 1970 is a time, never an empty attribute
+	unmount_store
+	sqlite3 "$STORE/manifest.db" "update entries set created_ts = -1"
+	mount_store
+	[ "$(getfattr --only-values -n user.featurefs.created "$MNT/AAPL/$k.parquet")" = 1969-12-31T23:59:59.999999Z ]
 }
 
 @test "manifest sizes and counters near 2^63: fsck finishes, GC's bytes and the hit ratio stay in range" {
