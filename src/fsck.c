@@ -823,7 +823,7 @@ static int check_published(struct fsck *f)
 	char after_symbol[SYMBOL_MAX + 1], after_key[KEY_MAX + 1];
 	struct fsck_finding x;
 	size_t i;
-	int rc;
+	int bad, rc;
 
 	q.states = (1u << ENTRY_PUBLISHED) | (1u << ENTRY_UNKNOWN);
 	q.order = ORDER_KEY;
@@ -840,17 +840,19 @@ static int check_published(struct fsck *f)
 			fsck_progress(f, "checking entries %lld/%lld",
 				      (long long)f->res->entries,
 				      (long long)f->total);
-			rc = note_symbol(f, e->symbol);
+			bad = check_row(f, e, &x);
+			/* a live mount never reaches a malformed row */
+			if (bad && (x.kind == FSCK_BAD_ROW ||
+				    row_still_there(f, e))) {
+				if (fsck_may_repair(f, &x))
+					repair_row(f, &x, e);
+				fsck_report(f, &x);
+			}
+			/* every repair drops the row: a symbol no row is
+			 * left under needs no symbols row made for it */
+			rc = bad && x.corrected ? 0 : note_symbol(f, e->symbol);
 			if (rc < 0)
 				goto out;
-			if (!check_row(f, e, &x))
-				continue;
-			/* a live mount never reaches a malformed row */
-			if (x.kind != FSCK_BAD_ROW && !row_still_there(f, e))
-				continue;
-			if (fsck_may_repair(f, &x))
-				repair_row(f, &x, e);
-			fsck_report(f, &x);
 		}
 		snprintf(after_symbol, sizeof(after_symbol), "%s",
 			 b.v[b.n - 1].symbol);

@@ -85,6 +85,24 @@ assert (c['entries'], c['verified'], c['findings']) == (3, 3, 0), c" "$TEST_DIR/
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$K1.parquet"
 }
 
+@test "rows dropped for missing objects leave no symbol row made for them" {
+	make_store
+	# rows of a symbol with neither a symbols row nor objects/<symbol>/
+	sqlite3 "$STORE/manifest.db" "insert into entries select 'MSFT', key,
+		'objects/MSFT/' || key || '.parquet', state, start_ts, end_ts,
+		rows, file_size_bytes, stored_size_bytes, compression,
+		hash_method, sha256, created_ts, last_accessed_ts, access_count,
+		writer, mtime_ns, mode, ctime_ns, sealed_tmp from entries"
+	fsck_run -p "$STORE"
+	echo "$output" >&2
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"fsck: MSFT/$K1: object missing (row dropped)"* ]]
+	[[ "$output" != *"symbol row created"* ]]
+	[ "$(manifest_sql "select group_concat(symbol) from symbols")" = AAPL ]
+	fsck_run -n "$STORE"
+	[ "$status" -eq 0 ]
+}
+
 @test "a valid orphan is adopted by -p and served by the next mount" {
 	make_store
 	make_parquet "$DATA/c.parquet" 3000 3
