@@ -325,6 +325,19 @@ int gc_finish_removal(struct store *s, struct manifest *m, const char *symbol,
 	if (rc == -ENOENT) {
 		store_object_relpath(symbol, key, rel, sizeof(rel));
 		store_objects_unlink(s, &path, 1, &rc);
+		if (rc == -EISDIR) {
+			char dest[STORE_REL_MAX + 64];
+
+			/* a directory no featurefs made: whatever is in it
+			 * is kept, out of objects/ */
+			rc = lostfound_move_object(
+				s, rel, "a directory where a removed entry's "
+				"object was", dest, sizeof(dest));
+			if (rc == 0)
+				log_warn("%s/%s: its removal found a directory "
+					 "at %s; moved to %s", symbol, key, rel,
+					 dest);
+		}
 		if (rc == 0)
 			unlinked = 1;
 		else if (rc != -ENOENT)

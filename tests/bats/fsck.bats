@@ -103,6 +103,23 @@ assert (c['entries'], c['verified'], c['findings']) == (3, 3, 0), c" "$TEST_DIR/
 	[ "$status" -eq 0 ]
 }
 
+@test "a removed entry whose object path is a directory: -p moves the directory to lost+found, once" {
+	make_store
+	rm "$STORE/objects/AAPL/$K2.parquet"
+	mkdir "$STORE/objects/AAPL/$K2.parquet"
+	echo kept >"$STORE/objects/AAPL/$K2.parquet/note"
+	mount_store
+	rm "$MNT/AAPL/$K2.parquet"
+	unmount_store
+	fsck_run -p "$STORE"
+	echo "$output" >&2
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"fsck: AAPL/$K2: its row was removed, its object was not"*"(removed)"* ]]
+	[ "$(cat "$STORE/lost+found/AAPL.$K2.parquet/note")" = kept ]
+	fsck_run -n "$STORE"
+	[ "$status" -eq 0 ]
+}
+
 @test "a valid orphan is adopted by -p and served by the next mount" {
 	make_store
 	make_parquet "$DATA/c.parquet" 3000 3
