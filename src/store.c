@@ -459,6 +459,7 @@ static int read_conf(int root_fd, const char *root, struct store_conf *c)
 	size_t line_size = 0;
 	FILE *f;
 	int fd, lineno = 0, rc = 0, seen[4] = { 0 };
+	ssize_t n;
 
 	fd = open_regular(root_fd, STORE_CONF);
 	if (fd < 0) {
@@ -472,7 +473,7 @@ static int read_conf(int root_fd, const char *root, struct store_conf *c)
 		return -ENOMEM;
 	}
 	memset(c, 0, sizeof(*c));
-	while (getline(&line, &line_size, f) > 0) {
+	while ((n = getline(&line, &line_size, f)) > 0) {
 		const struct {
 			const char *key;
 			char *field;
@@ -487,6 +488,13 @@ static int read_conf(int root_fd, const char *root, struct store_conf *c)
 		size_t i;
 
 		lineno++;
+		/* it would end the value there, unseen */
+		if (memchr(line, '\0', (size_t)n)) {
+			log_err("open store %s: %s:%d: holds a NUL byte", root,
+				STORE_CONF, lineno);
+			rc = -EINVAL;
+			goto out;
+		}
 		while (*key == ' ' || *key == '\t')
 			key++;
 		if (*key == '#' || *key == '\n' || *key == '\0')
@@ -535,8 +543,9 @@ static int read_conf(int root_fd, const char *root, struct store_conf *c)
 			if (strspn(key, "abcdefghijklmnopqrstuvwxyz_0123456789") ==
 			    strlen(key))
 				log_warn("open store %s: %s:%d: unknown key "
-					 "\"%s\" ignored", root, STORE_CONF,
-					 lineno, key);
+					 "\"%.64s%s\" ignored", root, STORE_CONF,
+					 lineno, key,
+					 strlen(key) > 64 ? "..." : "");
 			else
 				log_warn("open store %s: %s:%d: an unknown key "
 					 "(not a word, not shown) ignored",

@@ -223,6 +223,11 @@ teardown() {
 	run timeout 20 "$FEATUREFS" "$STORE" "$MNT" -f
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"store.conf:6: manifest is given again (first at line 4)"* ]]
+	# a NUL would end a value there, unseen
+	{ grep -v '^manifest ' "$TEST_DIR/conf"; printf 'manifest = sqlite\0garbage\n'; } >"$STORE/store.conf"
+	run "$FEATUREFS" fsck -n "$STORE"
+	[ "$status" -eq 8 ]
+	[[ "$output" == *"store.conf:5: holds a NUL byte"* ]]
 	{ cat "$TEST_DIR/conf"; echo "compresion = zstd"; } >"$STORE/store.conf"
 	mount_store
 	log_has 'store.conf:6: unknown key "compresion" ignored'
