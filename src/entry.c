@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -61,6 +62,21 @@ void ffs_log_out_of_fds(struct ffs *ffs, const char *what)
 			"refusals held back)", what, (long long)held_back);
 }
 
+/* Descriptors a create leaves free for the publishes of the writes in
+ * flight, each of which needs one more to put its object in place: one
+ * that could not would turn a write its close() accepted into a miss. */
+#define PUBLISH_FD_HEADROOM 16
+
+/* Whether descriptor `fd`, just the lowest free one, leaves that many. */
+static int leaves_fd_headroom(int fd)
+{
+	struct rlimit rl;
+
+	return getrlimit(RLIMIT_NOFILE, &rl) < 0 ||
+	       rl.rlim_cur == RLIM_INFINITY ||
+	       (rlim_t)fd + PUBLISH_FD_HEADROOM < rl.rlim_cur;
+}
+
 /* A writer with one reference for thread `pid`'s create with `mode`: a
  * new tmp file of `kind` (WRITER_KIND_*: its name's last part) and
  * a SHA-256 under way.  0, or a negative errno, logged, with nothing
@@ -85,6 +101,11 @@ static int writer_new(struct ffs *ffs, const char *kind, pid_t pid,
 	}
 	rc = store_tmp_create(ffs->store, kind, w->tmpname,
 			      sizeof(w->tmpname));
+	if (rc >= 0 && !leaves_fd_headroom(rc)) {
+		close(rc);
+		store_tmp_unlink(ffs->store, w->tmpname);
+		rc = -EMFILE;
+	}
 	if (rc < 0) {
 		char what[64];
 

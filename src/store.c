@@ -1030,11 +1030,16 @@ static int dir_open_nofollow(int dirfd, const char *name)
 	return fd;
 }
 
+/* How long an install waits for a descriptor the process has none of:
+ * the writers in flight hold them, and give them back as they finish.
+ * Failing instead would turn a write close() accepted into a miss. */
+#define INSTALL_FD_WAIT_MS 2000
+
 int store_object_install(struct store *s, const char *tmpname,
 			 const char *symbol, const char *key)
 {
 	char leaf[KEY_MAX + sizeof(ENTRY_SUFFIX)];
-	int created = 1, dirfd, rc;
+	int created = 1, waited = 0, dirfd, rc;
 
 	rc = mkdirat(s->objects_fd, symbol, 0700) < 0 ? -errno : 0;
 	if (rc == -ENOENT &&
@@ -1047,7 +1052,13 @@ int store_object_install(struct store *s, const char *tmpname,
 	rc = fault_inject("publish_rename");
 	if (rc < 0)
 		return rc;
-	dirfd = dir_open_nofollow(s->objects_fd, symbol);
+	while ((dirfd = dir_open_nofollow(s->objects_fd, symbol)) == -EMFILE ||
+	       dirfd == -ENFILE) {
+		if (waited >= INSTALL_FD_WAIT_MS)
+			break;
+		usleep(10000);
+		waited += 10;
+	}
 	if (dirfd < 0) {
 		log_err("publish %s/%s: objects/%s: %s", symbol, key, symbol,
 			dirfd == -ENOTDIR ? "not a directory (a symlink?); "

@@ -1598,6 +1598,30 @@ PY
 	[ "$(grep -c 'out of file descriptors' "$TEST_DIR/daemon.log")" = 1 ]
 	[ "$(open_many "$MNT/AAPL" 10)" = "10 OK" ]
 	cmp "$DATA/a.parquet" "$MNT/AAPL/$(key_of f1).parquet"
+	# creates leave descriptors for the publishes of the writes in
+	# flight: each write close() accepted is there right after it
+	python3 - "$MNT/AAPL" "$DATA/a.parquet" <<'PY'
+import os, sys, threading
+from concurrent.futures import ThreadPoolExecutor
+d, data = sys.argv[1], open(sys.argv[2], "rb").read()
+start = threading.Barrier(100)
+def write(i):
+    p = "%s/%064x.parquet" % (d, i)
+    try:
+        fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except OSError:
+        start.wait()
+        return None
+    start.wait()
+    os.write(fd, data)
+    os.close(fd)
+    return p
+with ThreadPoolExecutor(100) as ex:
+    accepted = [p for p in ex.map(write, range(100)) if p]
+assert accepted, "no create got a descriptor"
+for p in accepted:
+    assert open(p, "rb").read() == data, p
+PY
 	unmount_store
 	# a limit too low to serve anything is refused at once, by name
 	run prlimit --nofile=12:12 "$FEATUREFS" "$STORE" "$MNT" -f
