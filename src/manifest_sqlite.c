@@ -275,6 +275,7 @@ struct manifest_sqlite {
 	int read_only;
 	int no_removals;	/* read-only schema 2-4: no removals table */
 	int damaged;			/* atomic: SQLite found it corrupt */
+	int unreadable_said;		/* atomic: its disk failed reads */
 	int writes_failing;		/* atomic: the last write failed for
 					 * the database's sake (locked, full,
 					 * I/O), not for its rows' */
@@ -402,6 +403,22 @@ static int os_cause(struct manifest_sqlite *ms, int rc, int sys,
 	return 0;
 }
 
+/* Whether `path` fails to read: its errno (EIO of a failing disk), or 0
+ * when its first page reads. */
+static int file_unreadable(const char *path)
+{
+	char page[512];
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == EIO ? EIO : 0;
+	if (pread(fd, page, sizeof(page), 0) < 0)
+		err = errno;
+	close(fd);
+	return err;
+}
+
 /* Log a failed call once, with the reason the system gives, and return
  * its errno. */
 static int fail_on(struct manifest_sqlite *ms, sqlite3 *db, const char *what,
@@ -417,13 +434,28 @@ static int fail_on(struct manifest_sqlite *ms, sqlite3 *db, const char *what,
 		log_err("manifest %s: %s: %s", ms->path, what,
 			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	/* a damaged file fails on its damaged pages only: say once what it
-	 * means, and let the health say it from now on */
-	if (((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB) &&
-	    !__atomic_exchange_n(&ms->damaged, 1, __ATOMIC_RELAXED))
-		log_err("manifest %s is damaged: what touches the damaged pages "
-			"fails until it is restored from a backup, or rebuilt "
-			"(move it aside, mount, unmount, fsck -p adopts the "
-			"objects)", ms->path);
+	 * means, and let the health say it from now on.  Unless the disk
+	 * fails reads: SQLite calls pages it could not read malformed, and
+	 * the advice would throw a sound manifest away */
+	if (((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB)) {
+		int unreadable = file_unreadable(ms->path);
+
+		if (unreadable) {
+			if (!__atomic_exchange_n(&ms->unreadable_said, 1,
+						 __ATOMIC_RELAXED))
+				log_err("manifest %s cannot be read (%s): its "
+					"disk fails, which is no damage of the "
+					"file; nothing to restore once the disk "
+					"is back", ms->path, strerror(unreadable));
+			return -EIO;
+		}
+		if (!__atomic_exchange_n(&ms->damaged, 1, __ATOMIC_RELAXED))
+			log_err("manifest %s is damaged: what touches the "
+				"damaged pages fails until it is restored from "
+				"a backup, or rebuilt (move it aside, mount, "
+				"unmount, fsck -p adopts the objects)",
+				ms->path);
+	}
 	return cause ? cause : sqlite_to_errno(rc);
 }
 

@@ -1160,6 +1160,30 @@ PY
 	grep -qx 'featurefs_health_status{component="storage"} 1' "$MNT/.featurefs/metrics"
 }
 
+@test "a store whose disk fails every read: its sound manifest is not called damaged, and checks clean once the disk is back" {
+	ext4_store
+	make_parquet "$DATA/a.parquet" 2000 1
+	mount_store
+	mkdir "$MNT/AAPL"
+	for k in a b c; do publish_file AAPL "$(key_of $k)" "$DATA/a.parquet"; done
+	sync
+	# the disk goes (EXT4_IOC_SHUTDOWN, nothing more written)
+	python3 -c "import fcntl, os, struct; fcntl.ioctl(os.open('$SMALL', os.O_RDONLY), 0x8004587d, struct.pack('I', 2))"
+	ls "$MNT/AAPL" >/dev/null 2>&1 || true
+	cat "$MNT/AAPL/$(key_of a).parquet" >/dev/null 2>&1 || true
+	cp "$DATA/a.parquet" "$MNT/AAPL/$(key_of d).parquet" 2>/dev/null || true
+	unmount_store
+	# SQLite calls the pages it could not read malformed, or an I/O error
+	log_has "manifest .* cannot be read (Input/output error): its disk fails, which is no damage of the file" ||
+		log_has "disk I/O error"
+	refute log_has "is damaged"
+	# and back
+	umount "$SMALL"
+	e2fsck -fy "$SMALL.img" >/dev/null 2>&1 || true
+	mount -o loop "$SMALL.img" "$SMALL"
+	fsck_clean
+}
+
 @test "a store whose filesystem stops taking writes after an error: the storage health says so, reads go on" {
 	ext4_store
 	make_parquet "$DATA/a.parquet" 2000 1
