@@ -281,6 +281,9 @@ struct manifest_sqlite {
 					 * I/O), not for its rows' */
 	dev_t file_dev;			/* manifest.db as opened: the health */
 	ino_t file_ino;			/* tells when it is gone or replaced */
+	dev_t root_dev;			/* and the store's directory, which */
+	ino_t root_ino;			/* tells when the store moved whole */
+	int store_moved_said;		/* atomic */
 	int file_gone;			/* atomic: that was said */
 	struct lock_table *locks;
 	sqlite3_stmt *stmt[ST_COUNT];
@@ -1335,6 +1338,10 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		ms->file_dev = st.st_dev;
 		ms->file_ino = st.st_ino;
 	}
+	if (stat(args->store_root, &st) == 0) {
+		ms->root_dev = st.st_dev;
+		ms->root_ino = st.st_ino;
+	}
 	*out = &ms->base;
 	return 0;
 fail:
@@ -1968,6 +1975,21 @@ static int sqlite_check(struct manifest *m, char *detail, size_t len)
 	return rc;
 }
 
+/* Whether the store's path no longer reaches the directory the manifest
+ * was opened in: the store moved whole, or its filesystem was detached
+ * (umount -l).  The manifest goes with it, and keeps what it records. */
+static int store_moved(struct manifest_sqlite *ms)
+{
+	char root[PATH_MAX];
+	struct stat st;
+
+	snprintf(root, sizeof(root), "%.*s",
+		 (int)(strrchr(ms->path, '/') - ms->path), ms->path);
+	return ms->root_ino &&
+	       (stat(root, &st) < 0 || st.st_dev != ms->root_dev ||
+		st.st_ino != ms->root_ino);
+}
+
 /* 1 when manifest.db is no longer the file this manifest opened (moved
  * away, removed or replaced under the mount): what it records is lost
  * when it closes.  Said once. */
@@ -1979,6 +2001,16 @@ static int file_gone(struct manifest_sqlite *ms)
 	    (stat(ms->path, &st) == 0 && st.st_dev == ms->file_dev &&
 	     st.st_ino == ms->file_ino))
 		return 0;
+	if (store_moved(ms)) {
+		if (!__atomic_exchange_n(&ms->store_moved_said, 1,
+					 __ATOMIC_RELAXED))
+			log_warn("manifest %s: the path no longer reaches the "
+				 "store this mount has open (its filesystem "
+				 "was detached, or it moved whole); what the "
+				 "mount records goes on into its manifest",
+				 ms->path);
+		return 0;
+	}
 	if (!__atomic_exchange_n(&ms->file_gone, 1, __ATOMIC_RELAXED))
 		log_err("manifest %s was removed or replaced under the mount: "
 			"what is recorded from now on is lost at the unmount; "

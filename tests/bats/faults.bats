@@ -1184,6 +1184,24 @@ PY
 	fsck_clean
 }
 
+@test "a store whose filesystem is detached under the mount (umount -l): no loss is claimed, and none happens" {
+	ext4_store
+	make_parquet "$DATA/a.parquet" 2000 1
+	mount_store
+	publish_file AAPL "$K" "$DATA/a.parquet"
+	umount -l "$SMALL"
+	k2=$(key_of after)
+	publish_file AAPL "$k2" "$DATA/a.parquet"
+	cmp "$DATA/a.parquet" "$MNT/AAPL/$K.parquet"
+	[ "$(python3 -c "import json; print(json.load(open('$MNT/.featurefs/health'))['components']['manifest'])")" = ok ]
+	log_has "the path no longer reaches the store this mount has open"
+	refute log_has "removed or replaced under the mount"
+	unmount_store
+	mount -o loop "$SMALL.img" "$SMALL"
+	[ "$(manifest_sql "select count(*) from entries where key = '$k2' and state = 'published'")" = 1 ]
+	fsck_clean
+}
+
 @test "a store whose filesystem stops taking writes after an error: the storage health says so, reads go on" {
 	ext4_store
 	make_parquet "$DATA/a.parquet" 2000 1
