@@ -720,9 +720,10 @@ static int parse_row_group(struct tc *r, struct meta *m, uint64_t i)
 	while (rc >= 0 && (rc = tc_next(r, &last, &id, &type)) > 0) {
 		if (id == 1 && type == TC_LIST)
 			rc = parse_columns(r, m);
-		else if (id == 3 && (have_rows = 1))
+		else if (id == 3) {
+			have_rows = 1;
 			rc = tc_int_field(r, type, 64, &rows);
-		else
+		} else
 			rc = tc_skip(r, type);
 	}
 	tc_leave(r);

@@ -145,7 +145,7 @@ struct sel {
 struct rg {
 	int stats;	/* 0 none, 1 min_value/max_value, 2 old min/max,
 			 * 3 none, and no rows either, 4 none, and num_rows
-			 * -1 */
+			 * -1, 5 none, and no num_rows field */
 	int64_t min, max;
 };
 
@@ -270,9 +270,11 @@ static void put_row_groups(struct tw *w, const struct fm *f)
 			put_chunk(w, f->rows, j == f->ts_leaf ? &f->rgs[i] :
 				  &decoy, i * leaves + j, f->chunk_omit);
 		tw_int(w, 2, T_I64, 1000);
-		tw_int(w, 3, T_I64, f->rgs[i].stats == 3   ? 0
-				    : f->rgs[i].stats == 4 ? -1
-				    : f->rows / (f->nrg ? f->nrg : 1));
+		if (f->rgs[i].stats != 5)
+			tw_int(w, 3, T_I64,
+			       f->rgs[i].stats == 3   ? 0
+			       : f->rgs[i].stats == 4 ? -1
+						      : f->rows / (f->nrg ? f->nrg : 1));
 		tw_end(w);
 	}
 }
@@ -997,6 +999,9 @@ static void test_chunks(void)
 	static const struct rg negative[] = {
 		{ 1, T2024, T2024 + 10 }, { 4, 0, 0 },
 	};
+	static const struct rg rowless[] = {
+		{ 5, 0, 0 }, { 1, T2024, T2024 + 10 },
+	};
 	static const struct {
 		int omit, short_by;
 		const char *says;
@@ -1028,16 +1033,21 @@ static void test_chunks(void)
 	}
 	/* a row group's count of rows is no less checked than the file's */
 	f.chunk_omit = f.chunks_short = 0;
-	f.rgs = negative;
-	build(&footer, &f);
-	make_file(&file, &footer);
-	fd = memfd_with(file.buf, file.len);
-	CHECK_INT(parquet_validate_fd(fd, file.len, NULL, &err, NULL), -EIO);
-	CHECK(strstr(err.detail, "row group 1 has negative num_rows -1") !=
-	      NULL);
-	close(fd);
-	free(footer.buf);
-	free(file.buf);
+	for (i = 0; i < 2; i++) {
+		f.rgs = i == 0 ? negative : rowless;
+		build(&footer, &f);
+		make_file(&file, &footer);
+		fd = memfd_with(file.buf, file.len);
+		CHECK_INT(parquet_validate_fd(fd, file.len, NULL, &err, NULL),
+			  -EIO);
+		CHECK(strstr(err.detail,
+			     i == 0 ? "row group 1 has negative num_rows -1"
+				    : "row group 0 lacks required field "
+				      "num_rows") != NULL);
+		close(fd);
+		free(footer.buf);
+		free(file.buf);
+	}
 }
 
 struct walked {
