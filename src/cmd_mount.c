@@ -1022,6 +1022,12 @@ int cmd_mount(int argc, char **argv)
 		if (open_manifest(&ffs) < 0)
 			goto out;
 	}
+	/* a record that found no room at the lock fits once the manifest's
+	 * open gave up its reserve */
+	if (ffs.store->unrecorded &&
+	    store_lock_update(ffs.store, "mount", mp) == 0)
+		log_info("store %s: store.lock names its holder now",
+			 ffs.store->root);
 	manifest_writer_id(ffs.store->mount_id, ffs.writer_id,
 			   sizeof(ffs.writer_id));
 	if (!ffs.store->read_only_fs && register_mount(&ffs) < 0)

@@ -298,11 +298,15 @@ static int store_make_private(int root_fd, const char *path)
 }
 
 /* Leave `fd`'s holder record empty: one newline rather than nothing,
- * so that store.lock keeps its block for the next holder's record. */
+ * so that store.lock keeps its block for the next holder's record.  Cut
+ * first: whatever fails next, no line of the old record is left. */
 static void write_empty_record(int fd)
 {
-	if (pwrite(fd, "\n", 1, 0) != 1 || ftruncate(fd, 1) < 0)
-		log_debug("store lock: empty the record: %s", strerror(errno));
+	if (ftruncate(fd, 1) == 0 && pwrite(fd, "\n", 1, 0) == 1)
+		return;
+	log_debug("store lock: empty the record: %s", strerror(errno));
+	if (ftruncate(fd, 0) < 0)
+		log_debug("store lock: cut the record: %s", strerror(errno));
 }
 
 /* How long an init waits for another init of the same directory (the
@@ -333,8 +337,6 @@ static int init_lock(int root_fd, const char *path, int *made)
 		log_err("%s/%s is not a regular file", path, STORE_LOCK);
 		return -EINVAL;
 	}
-	if (*made)
-		write_empty_record(fd);
 	for (waited = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; waited += 10) {
 		if (errno != EWOULDBLOCK || waited >= INIT_WAIT_MS) {
 			int rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
@@ -344,6 +346,8 @@ static int init_lock(int root_fd, const char *path, int *made)
 		}
 		usleep(10000);
 	}
+	if (*made)
+		write_empty_record(fd);
 	return fd;
 }
 
@@ -741,6 +745,7 @@ int store_lock_update(struct store *s, const char *role,
 		rc = -errno;
 	if (rc < 0)
 		write_empty_record(s->lock_fd);
+	s->unrecorded = rc < 0;
 	return rc;
 }
 
@@ -824,7 +829,8 @@ int store_lock(struct store *s, const char *role, const char *mountpoint,
 		 * read and collected */
 		log_warn("store %s: %s has no room for its holder record (%s): "
 			 "locked, but whoever finds it locked is not told by "
-			 "whom", s->root, STORE_LOCK, strerror(-rc));
+			 "whom until there is", s->root, STORE_LOCK,
+			 strerror(-rc));
 		rc = 0;
 	}
 	if (rc < 0) {
@@ -904,7 +910,9 @@ void store_holder_describe(const struct store *s,
 		snprintf(buf, len, "another featurefs");
 	else
 		snprintf(buf, len, "a process that left no featurefs record "
-			 "in " STORE_LOCK " (another program's flock?)");
+			 "in " STORE_LOCK " (a featurefs that found no room "
+			 "for it on a full filesystem, or another program's "
+			 "flock)");
 }
 
 int store_lock_probe(struct store *s, struct store_holder *holder)

@@ -50,6 +50,8 @@ struct store {
 	int objects_fd;
 	int tmp_fd;
 	int lock_fd;		/* >= 0 while we hold the store lock */
+	int unrecorded;		/* held, but the holder record found no
+				 * room (a full filesystem) */
 	int read_only_fs;	/* on a read-only filesystem (a snapshot, a
 				 * read-only export): readers only */
 	struct store_conf conf;

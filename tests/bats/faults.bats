@@ -1120,9 +1120,6 @@ PY
 	# an unmounted store keeps an empty holder record, and its block
 	[ "$(stat -c %s "$STORE/store.lock")" = 1 ]
 	dd if=/dev/zero of="$SMALL/filler" bs=4k 2>/dev/null || true
-	# as an older featurefs left it: store.lock emptied to nothing
-	: >"$STORE/store.lock"
-	dd if=/dev/zero of="$SMALL/filler2" bs=4k 2>/dev/null || true
 	[ "$(df --output=avail -k "$SMALL" | tail -1)" -eq 0 ]
 	run "$FEATUREFS" stats "$STORE"
 	echo "$output" >&2
@@ -1135,12 +1132,28 @@ PY
 	[ ! -e "$STORE/manifest.db-shm" ]
 	mount_store
 	cmp "$DATA/small.parquet" "$MNT/AAPL/$K.parquet"
-	log_has "store.lock has no room for its holder record (No space left on device)"
+	# the record is written over the block the empty one kept
+	refute log_has "has no room for its holder record"
+	grep -qx "pid=$DAEMON_PID" "$STORE/store.lock"
 	log_has "the filesystem is full: gave up the manifest's reserve"
+	unmount_store
+	# room again, and the reserve made again by a mount
+	rm "$SMALL/filler"
+	mount_store
+	unmount_store
+	[ -e "$STORE/manifest.reserve" ]
+	# as an older featurefs left it: store.lock emptied to nothing
+	: >"$STORE/store.lock"
+	dd if=/dev/zero of="$SMALL/filler" bs=4k 2>/dev/null || true
+	mount_store
+	log_has "store.lock has no room for its holder record (No space left on device)"
+	# the reserve the manifest's open gave up makes room for it
+	log_has "store.lock names its holder now"
+	grep -qx "pid=$DAEMON_PID" "$STORE/store.lock"
 	rm "$MNT/AAPL/$K.parquet"
 	[ "$(manifest_sql "select count(*) from entries")" = 0 ]
 	unmount_store
-	rm "$SMALL/filler" "$SMALL/filler2"
+	rm "$SMALL/filler"
 	fsck_clean
 }
 
