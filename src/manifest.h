@@ -134,8 +134,7 @@ enum manifest_order {
 /* Which rows manifest_list() visits. */
 struct manifest_query {
 	const char *symbol;	/* NULL: every symbol */
-	unsigned states;	/* bit (1 << ENTRY_*) of one state, or
-				 * PUBLISHED | UNKNOWN; 0: every state */
+	unsigned states;	/* bits (1 << ENTRY_*); 0: every state */
 	int64_t idle_before;	/* > 0: only rows idle since before this */
 	enum manifest_order order;
 	size_t limit;		/* 0: no limit */
@@ -194,8 +193,7 @@ struct manifest_ops {
 	int (*adopt)(struct manifest *m, const struct manifest_entry *e);
 	/* Delete a row under a try-lock of its key: -EBUSY when the key is
 	 * locked (in flight or being deleted elsewhere), -ENOENT when gone.
-	 * `state` restricts which state may be deleted (0 or
-	 * ENTRY_UNKNOWN: any).  On
+	 * `state` restricts which state may be deleted (0: any).  On
 	 * success the key lock stays held until release(): the caller
 	 * removes the object first, so no claim of the key meets it. */
 	int (*remove)(struct manifest *m, const char *symbol, const char *key,

@@ -62,18 +62,25 @@
 	"   'published' THEN " r ".stored_size_bytes ELSE 0 END"              \
 	" WHERE symbol = " r ".symbol;"
 
+/* A row's state as manifest_state_name() names it: a state no featurefs
+ * writes is "unknown". */
+#define STATE_NAME                                                         \
+	"(CASE WHEN state IN ('published', 'writing') THEN state"          \
+	" ELSE 'unknown' END)"
+
+/* The sum of column `c` as an integer that saturates: sum() fails the
+ * statement on an overflow, which a damaged row's size or count can
+ * cause, and would stop fsck, stats and GC over one bad figure. */
+#define TOTAL_OF(c) "CAST(total(" c ") AS INTEGER)"
+
 /* A symbol's usage (entries, writing, file_bytes, stored_bytes) as its
  * entries add it up, over the rows selected; USAGE_OF(row): of the
- * symbols row `row`.  What the triggers below keep.  The byte sums are
- * total()'s, cast back: sum() fails the statement on an overflow, which
- * a damaged row's size can cause, and would stop fsck's check. */
+ * symbols row `row`.  What the triggers below keep. */
 #define USAGE_SUMS                                                         \
 	"coalesce(sum(state = 'published'), 0),"                             \
-	" coalesce(sum(state = 'writing'), 0),"                              \
-	" CAST(total(CASE WHEN state = 'published'"                          \
-	"   THEN file_size_bytes END) AS INTEGER),"                           \
-	" CAST(total(CASE WHEN state = 'published'"                          \
-	"   THEN stored_size_bytes END) AS INTEGER)"
+	" coalesce(sum(state = 'writing'), 0), "                             \
+	TOTAL_OF("CASE WHEN state = 'published' THEN file_size_bytes END") ", " \
+	TOTAL_OF("CASE WHEN state = 'published' THEN stored_size_bytes END")
 #define USAGE_OF(row)                                                      \
 	"(SELECT " USAGE_SUMS " FROM entries e WHERE e.symbol = " row ".symbol)"
 
@@ -214,7 +221,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 		       " WHERE symbol = ?1 AND key = ?2 AND state = 'writing'",
 	[ST_REMOVE] = "DELETE FROM entries WHERE symbol = ?1 AND key = ?2",
 	[ST_REMOVE_STATE] = "DELETE FROM entries"
-			    " WHERE symbol = ?1 AND key = ?2 AND state = ?3",
+			    " WHERE symbol = ?1 AND key = ?2 AND " STATE_NAME
+			    " = ?3",
 	/* a published row as it was listed: read since, it is in use; and
 	 * one written again since is another entry */
 	[ST_REMOVE_UNREAD] = "DELETE FROM entries WHERE symbol = ?1 AND key = ?2"
@@ -281,8 +289,8 @@ struct manifest_sqlite {
 					 * I/O), not for its rows' */
 	dev_t file_dev;			/* manifest.db as opened: the health */
 	ino_t file_ino;			/* tells when it is gone or replaced */
-	dev_t root_dev;			/* and the store's directory, which */
-	ino_t root_ino;			/* tells when the store moved whole */
+	int root_fd;			/* O_PATH of the store's directory,
+					 * which tells when it moved whole */
 	int store_moved_said;		/* atomic */
 	int file_gone;			/* atomic: that was said */
 	struct lock_table *locks;
@@ -1042,6 +1050,8 @@ static void sqlite_close(struct manifest *m)
 	lock_table_free(ms->locks);
 	pthread_mutex_destroy(&ms->mu);
 	pthread_mutex_destroy(&ms->reserve_mu);
+	if (ms->root_fd >= 0)
+		close(ms->root_fd);
 	free(ms->reserve_path);
 	free(ms->path);
 	free(ms);
@@ -1179,17 +1189,17 @@ static int open_main_connection(struct manifest_sqlite *ms,
 	sqlite3_extended_result_codes(ms->db, 1);
 	/* an empty file (cut to nothing) is as good as missing: found so
 	 * before anything, a WAL header included, is written to it */
-	rc = args->read_only || args->may_create
-		     ? 0
-		     : read_schema_version(ms, &version);
-	if (rc == -EIO)
-		return rc; /* logged */
-	if (!args->read_only && !args->may_create && rc == 0 && version == 0) {
-		log_err("manifest %s is empty: restore it from a backup, or "
-			"mount the store once (which makes the tables), "
-			"unmount, and run fsck -p: it adopts the objects",
-			ms->path);
-		return -ENOENT;
+	if (!args->read_only && !args->may_create) {
+		rc = read_schema_version(ms, &version);
+		if (rc < 0)
+			return rc; /* logged */
+		if (version == 0) {
+			log_err("manifest %s is empty: restore it from a "
+				"backup, or mount the store once (which makes "
+				"the tables), unmount, and run fsck -p: it "
+				"adopts the objects", ms->path);
+			return -ENOENT;
+		}
 	}
 	return 0;
 }
@@ -1283,6 +1293,7 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 	if (!ms)
 		return -ENOMEM;
 	ms->base.ops = &manifest_sqlite_ops;
+	ms->root_fd = -1;
 	pthread_mutex_init(&ms->mu, NULL);
 	pthread_mutex_init(&ms->scan_mu, NULL);
 	pthread_mutex_init(&ms->ckpt_mu, NULL);
@@ -1314,9 +1325,11 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 	if (!args->read_only) {
 		rc = exec_sql(ms, "PRAGMA journal_mode = WAL;"
 				  "PRAGMA synchronous = NORMAL;"
-				  "PRAGMA journal_size_limit = 67108864;"
-				  "PRAGMA cache_size = -65536",
+				  "PRAGMA journal_size_limit = 67108864",
 			      "set journal mode");
+		if (rc == 0)
+			rc = exec_sql(ms, "PRAGMA cache_size = -65536",
+				      "set cache size");
 		if (rc == 0)
 			rc = migrate(ms);
 	} else {
@@ -1338,10 +1351,8 @@ static int sqlite_open(const char *uri, const struct manifest_open_args *args,
 		ms->file_dev = st.st_dev;
 		ms->file_ino = st.st_ino;
 	}
-	if (stat(args->store_root, &st) == 0) {
-		ms->root_dev = st.st_dev;
-		ms->root_ino = st.st_ino;
-	}
+	ms->root_fd = open(args->store_root,
+			   O_PATH | O_DIRECTORY | O_CLOEXEC);
 	*out = &ms->base;
 	return 0;
 fail:
@@ -1482,11 +1493,9 @@ static int sqlite_remove(struct manifest *m, const char *symbol,
 		return rc;
 	pthread_mutex_lock(&ms->mu);
 	do {
-		int any = !state || state == ENTRY_UNKNOWN;
-
-		st = stmt(ms, any ? ST_REMOVE : ST_REMOVE_STATE);
+		st = stmt(ms, state ? ST_REMOVE_STATE : ST_REMOVE);
 		bind_key(st, symbol, key);
-		if (!any)
+		if (state)
 			sqlite3_bind_text(st, 3, manifest_state_name(state),
 					  -1, SQLITE_STATIC);
 		rc = step_change(ms, st, "remove entry", -ENOENT);
@@ -1602,6 +1611,24 @@ static const char *order_expr(enum manifest_order order)
 		       : "symbol, key";
 }
 
+/* " AND" the row's state is one of the bits (1 << ENTRY_*) of `states`. */
+static void add_state_filter(struct strbuf *sql, unsigned states)
+{
+	static const enum entry_state all[] = {
+		ENTRY_WRITING, ENTRY_PUBLISHED, ENTRY_UNKNOWN,
+	};
+	const char *sep = " AND " STATE_NAME " IN (";
+	size_t i;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (!(states & (1u << all[i])))
+			continue;
+		sb_addf(sql, "%s'%s'", sep, manifest_state_name(all[i]));
+		sep = ", ";
+	}
+	sb_adds(sql, ")");
+}
+
 static int sqlite_list(struct manifest *m, const struct manifest_query *q,
 		       manifest_row_fn fn, void *arg)
 {
@@ -1618,9 +1645,9 @@ static int sqlite_list(struct manifest *m, const struct manifest_query *q,
 	if (q->states == (1u << ENTRY_PUBLISHED))
 		sb_adds(&sql, " AND state = 'published'");
 	else if (q->states == (1u << ENTRY_WRITING))
-		sb_adds(&sql, " AND state = 'writing'");
-	else if (q->states == ((1u << ENTRY_PUBLISHED) | (1u << ENTRY_UNKNOWN)))
-		sb_adds(&sql, " AND state <> 'writing'");
+		sb_adds(&sql, " AND state = 'writing'"); /* its index's */
+	else if (q->states)
+		add_state_filter(&sql, q->states);
 	if (q->idle_before > 0)
 		sb_adds(&sql, " AND coalesce(last_accessed_ts, created_ts) < :idle");
 	if (q->after_symbol) {
@@ -1916,8 +1943,8 @@ static int sqlite_totals(struct manifest *m, struct manifest_totals *t)
 	rc = sqlite3_prepare_v2(
 		db,
 		"SELECT coalesce(sum(entries), 0), coalesce(sum(writing), 0),"
-		" coalesce(sum(file_bytes), 0), coalesce(sum(stored_bytes), 0),"
-		" count(*), coalesce(sum(hits), 0), coalesce(sum(misses), 0),"
+		" " TOTAL_OF("file_bytes") ", " TOTAL_OF("stored_bytes") ","
+		" count(*), " TOTAL_OF("hits") ", " TOTAL_OF("misses") ","
 		" (SELECT min(coalesce(last_accessed_ts, created_ts))"
 		"  FROM entries WHERE state = 'published')"
 		" FROM symbols",
@@ -1975,19 +2002,19 @@ static int sqlite_check(struct manifest *m, char *detail, size_t len)
 	return rc;
 }
 
-/* Whether the store's path no longer reaches the directory the manifest
- * was opened in: the store moved whole, or its filesystem was detached
- * (umount -l).  The manifest goes with it, and keeps what it records. */
+/* Whether the store's directory the manifest was opened in still holds
+ * it, linked: called when the path no longer reaches it, this tells a
+ * store moved whole, or whose filesystem was detached (umount -l), from
+ * a manifest removed or replaced (or a store removed).  The manifest of
+ * a store moved whole keeps what the mount records. */
 static int store_moved(struct manifest_sqlite *ms)
 {
-	char root[PATH_MAX];
-	struct stat st;
+	struct stat dir, file;
 
-	snprintf(root, sizeof(root), "%.*s",
-		 (int)(strrchr(ms->path, '/') - ms->path), ms->path);
-	return ms->root_ino &&
-	       (stat(root, &st) < 0 || st.st_dev != ms->root_dev ||
-		st.st_ino != ms->root_ino);
+	return ms->root_fd >= 0 && fstat(ms->root_fd, &dir) == 0 &&
+	       dir.st_nlink > 0 &&
+	       fstatat(ms->root_fd, "manifest.db", &file, 0) == 0 &&
+	       file.st_dev == ms->file_dev && file.st_ino == ms->file_ino;
 }
 
 /* 1 when manifest.db is no longer the file this manifest opened (moved

@@ -1213,6 +1213,12 @@ PY
 	mount -o loop "$SMALL.img" "$SMALL"
 	[ "$(manifest_sql "select count(*) from entries where key = '$k2' and state = 'published'")" = 1 ]
 	fsck_clean
+	# a store removed whole is no store moved: what is recorded is lost
+	mount_store
+	rm -rf "$STORE"
+	cat "$MNT/AAPL/$K.parquet" >/dev/null 2>&1 || true
+	[ "$(python3 -c "import json; print(json.load(open('$MNT/.featurefs/health'))['components']['manifest'])")" = error ]
+	log_has "manifest.db was removed or replaced under the mount"
 }
 
 @test "a store whose filesystem stops taking writes after an error: the storage health says so, reads go on" {
