@@ -414,8 +414,9 @@ static int os_cause(struct manifest_sqlite *ms, int rc, int sys,
 	return 0;
 }
 
-/* Whether `path` fails to read: its errno (EIO of a failing disk), or 0
- * when its first page reads. */
+/* Whether `path` fails to read: its errno (EIO of a disk that fails
+ * every read), or 0 when its first page reads (one bad sector elsewhere
+ * is not told from damage). */
 static int file_unreadable(const char *path)
 {
 	char page[512];
