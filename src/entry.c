@@ -558,10 +558,16 @@ again:
 		goto read_tmp;
 	}
 	if (!n->linked) {
-		/* removed since the kernel looked the name up: gone, for a
-		 * read.  A write-open may carry O_CREAT, which FUSE does not
-		 * pass on: ESTALE has the kernel look again, and create */
+		/* removed since the kernel looked the name up (or reopened
+		 * through /proc/PID/fd): gone, for a read.  A write-open may
+		 * carry O_CREAT, which FUSE does not pass on: ESTALE has the
+		 * kernel look again, and create */
 		pthread_mutex_unlock(&ffs->lock);
+		if (!writing && log_limit_pass(&ffs->gone_log) >= 0)
+			log_info("open %s: removed since it was found (ENOENT; "
+				 "a reopen of a removed entry through "
+				 "/proc/PID/fd has no object left to open; said "
+				 "once a minute)", n->hkey);
 		return writing ? -ESTALE : -ENOENT;
 	}
 	if (writing && w) {

@@ -314,6 +314,8 @@ struct ffs {
 	struct log_limit kept_log;	/* a kept write still refused */
 	struct log_limit wait_log;	/* waits ended at lock_timeout */
 	struct log_limit xattr_log;	/* user.* attributes refused */
+	struct log_limit gone_log;	/* opens of entries removed since
+					 * found (entry.c) */
 	struct slo_window slo;		/* /slo's five minutes (daemon.c) */
 };
 

@@ -547,6 +547,31 @@ if libc.renameat2(AT_FDCWD, b'AAPL/.upload', AT_FDCWD, b'AAPL/$k.parquet', RENAM
 	cmp "$DATA/good.parquet" "$MNT/AAPL/$k2.parquet"
 }
 
+@test "a removed entry reopened through /proc/self/fd: ENOENT, logged; its descriptor reads on; a scratch file reopens" {
+	make_parquet "$DATA/good.parquet" 1000
+	k=$(key_of reopen)
+	cp "$DATA/good.parquet" "$MNT/AAPL/$k.parquet"
+	wait_published "$MNT/AAPL/$k.parquet"
+	cp "$DATA/good.parquet" "$MNT/AAPL/.scratch"
+	python3 - "$MNT/AAPL/$k.parquet" "$MNT/AAPL/.scratch" "$DATA/good.parquet" <<'PY'
+import errno, os, sys
+entry, scratch, data = sys.argv[1], sys.argv[2], open(sys.argv[3], "rb").read()
+for path, reopens in ((entry, False), (scratch, True)):
+    fd = os.open(path, os.O_RDONLY)
+    os.unlink(path)
+    try:
+        again = os.open("/proc/self/fd/%d" % fd, os.O_RDONLY)
+        assert reopens, path
+        assert os.pread(again, len(data) + 1, 0) == data
+        os.close(again)
+    except OSError as e:
+        assert not reopens and e.errno == errno.ENOENT, (path, e)
+    assert os.pread(fd, len(data) + 1, 0) == data
+    os.close(fd)
+PY
+	log_has "open AAPL/$k.parquet: removed since it was found (ENOENT"
+}
+
 # Between a lookup and the open of its object the entry may be removed
 # and its key claimed again (elsewhere, or by a writer here): the open
 # then meets no object, or another write's, under a row that is not the
