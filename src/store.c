@@ -910,9 +910,8 @@ void store_holder_describe(const struct store *s,
 		snprintf(buf, len, "another featurefs");
 	else
 		snprintf(buf, len, "a process that left no featurefs record "
-			 "in " STORE_LOCK " (a featurefs that found no room "
-			 "for it on a full filesystem, or another program's "
-			 "flock)");
+			 "in " STORE_LOCK " (another program's flock, or a "
+			 "featurefs out of disk space)");
 }
 
 int store_lock_probe(struct store *s, struct store_holder *holder)

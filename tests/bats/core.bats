@@ -257,7 +257,7 @@ time.sleep(60)" "$STORE/store.lock" 3>&- &
 	done
 	run "$FEATUREFS" gc "$STORE"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"is in use by a process that left no featurefs record in store.lock (a featurefs that found no room for it on a full filesystem, or another program's flock)"* ]]
+	[[ "$output" == *"is in use by a process that left no featurefs record in store.lock (another program's flock, or a featurefs out of disk space)"* ]]
 	run "$FEATUREFS" fsck -p "$STORE"
 	[ "$status" -eq 8 ]
 	[[ "$output" == *"store is in use by a process that left no featurefs record"* ]]
