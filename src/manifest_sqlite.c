@@ -1076,11 +1076,36 @@ static int wal_unreadable(const char *path)
 	return stat(name, &st) < 0 && errno == ENOENT;
 }
 
+/* SQLite's unix VFS: each connection with a -shm open holds a shared
+ * lock on this byte of it (its "dead man switch"). */
+#define SHM_DMS_BYTE 128
+
+/* Whether a connection holds -shm file `shm` open: no, when there is none,
+ * or none holds its lock (one a failed open left).  Called before this
+ * process opens the manifest, whose own locks closing `fd` would drop. */
+static int shm_in_use(const char *shm)
+{
+	struct flock fl = {
+		.l_type = F_WRLCK,
+		.l_whence = SEEK_SET,
+		.l_start = SHM_DMS_BYTE,
+		.l_len = 1,
+	};
+	int fd, rc;
+
+	fd = open(shm, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT; /* not to be told: in use */
+	rc = fcntl(fd, F_GETLK, &fl);
+	close(fd);
+	return rc < 0 || fl.l_type != F_UNLCK;
+}
+
 /*
  * On a read-only filesystem (a snapshot, a read-only export), or a full
- * one that has no -shm yet (nothing has the manifest open), a read-only
- * open names the database as immutable: SQLite then reads it without
- * the -shm and -wal files it could not make there.  Writes `path` as
+ * one whose -shm no connection holds (nothing has the manifest open), a
+ * read-only open names the database as immutable: SQLite then reads it
+ * without the -shm and -wal files it could not make there.  Writes `path` as
  * such a URI into `buf` and returns 1; 0 where the filesystem takes
  * them, or the store holds a WAL not yet checkpointed (its last
  * commits, which an immutable read would miss).
@@ -1096,8 +1121,7 @@ static int immutable_uri(const char *path, char *buf, size_t len)
 	if (statvfs(path, &vfs) < 0)
 		return 0;
 	snprintf(name, sizeof(name), "%s-shm", path);
-	if (!(vfs.f_flag & ST_RDONLY) &&
-	    !(fs_full(path) && stat(name, &st) < 0 && errno == ENOENT))
+	if (!(vfs.f_flag & ST_RDONLY) && !(fs_full(path) && !shm_in_use(name)))
 		return 0;
 	snprintf(name, sizeof(name), "%s-wal", path);
 	if (stat(name, &st) == 0 && st.st_size > 0)
